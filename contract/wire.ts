@@ -1,0 +1,147 @@
+/**
+ * The wire contract between the orchestrator and its workers: NATS names, message schemas and
+ * error codes. Both sides import this module; it does no I/O, so it can be read on its own to
+ * learn everything that crosses the wire.
+ *
+ * Flow of one chunk:
+ *   orchestrator  --ChunkJob-->  jobs stream (WorkQueue, one shared durable pull consumer)
+ *   worker pulls the job, publishes ChunkClaimed on the events stream, transcribes the chunk
+ *   audio it reads from the audio Object Store bucket, writes ChunkTranscript to the results
+ *   bucket, publishes ChunkResult on the events stream, and only then acks the job.
+ *   A worker that cannot process a chunk publishes ChunkFailed (permanent → term, else nak).
+ */
+import { z } from "zod";
+
+/** Sample rate of all chunk audio: 16 kHz mono signed 16-bit little-endian PCM in a WAV file. */
+export const SAMPLE_RATE = 16_000;
+
+/** Names of every NATS resource, derived from one prefix so that deployments (and tests) never collide. */
+export interface WireNames {
+  readonly jobsStream: string;
+  readonly jobsSubject: string;
+  readonly jobsConsumer: string;
+  readonly eventsStream: string;
+  readonly eventsSubjectPrefix: string;
+  readonly eventsConsumer: string;
+  readonly audioBucket: string;
+  readonly resultsBucket: string;
+  readonly transcriptsBucket: string;
+}
+
+const PREFIX_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export function wireNames(prefix = "podfleet"): WireNames {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new Error(`NATS prefix "${prefix}" must match ${PREFIX_RE}`);
+  }
+  const upper = prefix.toUpperCase().replace(/-/g, "_");
+  return {
+    jobsStream: `${upper}_JOBS`,
+    jobsSubject: `${prefix}.jobs.chunk`,
+    jobsConsumer: `${prefix}-workers`,
+    eventsStream: `${upper}_EVENTS`,
+    eventsSubjectPrefix: `${prefix}.events`,
+    eventsConsumer: `${prefix}-orchestrator`,
+    audioBucket: `${prefix}-audio`,
+    resultsBucket: `${prefix}-results`,
+    transcriptsBucket: `${prefix}-transcripts`,
+  };
+}
+
+/** A unit of work: transcribe samples [startSample, endSample) of one episode. */
+export const ChunkJob = z.object({
+  v: z.literal(1),
+  episodeId: z.string().min(1),
+  chunkId: z.string().min(1),
+  index: z.number().int().nonnegative(),
+  startSample: z.number().int().nonnegative(),
+  endSample: z.number().int().positive(),
+  sampleRate: z.literal(SAMPLE_RATE),
+  /** Object name of the chunk's WAV file in the audio bucket. */
+  audioObject: z.string().min(1),
+  /** Language hint for the engine (BCP 47), e.g. "en". */
+  language: z.string().default("en"),
+});
+export type ChunkJob = z.infer<typeof ChunkJob>;
+
+/** Message id used for JetStream de-duplication of a chunk job publication. */
+export function jobMessageId(chunkId: string, generation: number): string {
+  return `${chunkId}.g${generation}`;
+}
+
+/** One recognised word; times in seconds relative to the start of its chunk. */
+export const Word = z.object({
+  text: z.string().min(1),
+  start: z.number().nonnegative(),
+  end: z.number().nonnegative(),
+  confidence: z.number().min(0).max(1).optional(),
+});
+export type Word = z.infer<typeof Word>;
+
+/** What a worker stores in the results bucket for one attempt of one chunk. */
+export const ChunkTranscript = z.object({
+  v: z.literal(1),
+  chunkId: z.string(),
+  attempt: z.number().int().positive(),
+  engine: z.string(),
+  words: z.array(Word),
+});
+export type ChunkTranscript = z.infer<typeof ChunkTranscript>;
+
+export function resultObjectName(chunkId: string, attempt: number): string {
+  return `${chunkId}/attempt-${attempt}.json`;
+}
+
+const EventBase = {
+  v: z.literal(1),
+  episodeId: z.string(),
+  chunkId: z.string(),
+  /** JetStream delivery count of the job message: the attempt number, used for fencing. */
+  attempt: z.number().int().positive(),
+  /** Id of the machine that holds the lease (FLY_MACHINE_ID, or a host name off-platform). */
+  machineId: z.string().min(1),
+  at: z.number().int().nonnegative(),
+};
+
+export const ChunkClaimed = z.object({ ...EventBase, type: z.literal("claimed") });
+export const ChunkResult = z.object({
+  ...EventBase,
+  type: z.literal("result"),
+  resultObject: z.string(),
+  wordCount: z.number().int().nonnegative(),
+  engine: z.string(),
+  processingMs: z.number().nonnegative(),
+});
+export const ChunkFailed = z.object({
+  ...EventBase,
+  type: z.literal("failed"),
+  code: z.enum(["bad_audio", "engine_error", "transient"]),
+  permanent: z.boolean(),
+  message: z.string().max(2000),
+});
+export const ChunkEvent = z.discriminatedUnion("type", [ChunkClaimed, ChunkResult, ChunkFailed]);
+export type ChunkEvent = z.infer<typeof ChunkEvent>;
+export type ChunkClaimed = z.infer<typeof ChunkClaimed>;
+export type ChunkResult = z.infer<typeof ChunkResult>;
+export type ChunkFailed = z.infer<typeof ChunkFailed>;
+
+/** Subject an event is published on: `<prefix>.events.<type>.<episodeId>`. */
+export function eventSubject(names: WireNames, event: Pick<ChunkEvent, "type" | "episodeId">): string {
+  return `${names.eventsSubjectPrefix}.${event.type}.${event.episodeId}`;
+}
+
+/** Message id for de-duplicating an event publication (a retried publish is stored once). */
+export function eventMessageId(event: Pick<ChunkEvent, "type" | "chunkId" | "attempt">): string {
+  return `${event.chunkId}.${event.attempt}.${event.type}`;
+}
+
+/** Environment variables the orchestrator passes to a worker machine. */
+export const WORKER_ENV = {
+  natsUrl: "NATS_URL",
+  natsPrefix: "PODFLEET_NATS_PREFIX",
+  natsToken: "NATS_TOKEN",
+  engine: "ENGINE",
+  idleTimeoutSec: "PODFLEET_IDLE_TIMEOUT_SEC",
+  maxLifetimeSec: "PODFLEET_MAX_LIFETIME_SEC",
+  machineId: "FLY_MACHINE_ID",
+} as const;
