@@ -88,6 +88,11 @@ export const ChunkTranscript = z.object({
 });
 export type ChunkTranscript = z.infer<typeof ChunkTranscript>;
 
+/** Object name of a chunk's WAV file in the audio bucket. */
+export function chunkAudioObjectName(episodeId: string, index: number): string {
+  return `${episodeId}/${String(index).padStart(4, "0")}.wav`;
+}
+
 export function resultObjectName(chunkId: string, attempt: number): string {
   return `${chunkId}/attempt-${attempt}.json`;
 }

@@ -1,0 +1,167 @@
+/**
+ * The `podfleet` command line: parses arguments, runs one command, and maps failure to a non-zero
+ * exit code with one readable line on stderr.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, parseConfig } from "../config.ts";
+import type { EpisodeView } from "../episodes/episode-service.ts";
+import { createLogger } from "../log.ts";
+import { DataDirLockedError, startOrchestrator } from "../orchestrator.ts";
+import { ApiClientError } from "./api-client.ts";
+import { CliError } from "./cli-error.ts";
+import { table } from "./table.ts";
+import { openTarget } from "./target.ts";
+import { transcribe } from "./transcribe.ts";
+
+const USAGE = `usage: podfleet <command> [options]
+
+  up [--port N] [--data-dir DIR]             run the orchestrator and its embedded stack
+  transcribe <url-or-path> --out DIR         transcribe one episode and write transcript.{txt,srt,vtt,json}
+      [--chunk-seconds N] [--title T] [--json] [--data-dir DIR]
+  jobs list [--json]                         recent episodes
+  jobs show ID [--json]                      one episode
+  machines list [--json]                     worker machines of this fleet
+
+Commands talk to the orchestrator at PODFLEET_URL; without it they use the data directory's
+running orchestrator, or start an embedded one for the length of the command.`;
+
+const OPTIONS = {
+  port: { type: "string" },
+  "data-dir": { type: "string" },
+  out: { type: "string" },
+  "chunk-seconds": { type: "string" },
+  title: { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) throw new CliError(`--${name} must be a number from ${min} to ${max}, got "${value}"`, 2);
+  return n;
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, arg] = positionals;
+  const dataDir = values["data-dir"];
+  if (values.help || !command) {
+    process.stdout.write(USAGE + "\n");
+    return command || values.help ? 0 : 2;
+  }
+  const print = (obj: unknown) => process.stdout.write(JSON.stringify(obj, null, values.json ? 2 : 0) + "\n");
+
+  switch (command) {
+    case "up": {
+      const port = numberFlag("port", values.port, 0, 65535);
+      const config = parseConfig(env, { dataDir, port });
+      const log = createLogger(config.logLevel, { component: "orchestrator" });
+      const orchestrator = await startOrchestrator(config, log);
+      process.stderr.write(`podfleet orchestrator on ${orchestrator.url} (data: ${config.dataDir}); Ctrl-C to stop\n`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      process.stderr.write("podfleet: shutting down\n");
+      await orchestrator.close();
+      return 0;
+    }
+    case "transcribe": {
+      if (!sub) throw new CliError("transcribe needs a URL or a file path (see podfleet --help)", 2);
+      if (!values.out) throw new CliError("transcribe needs --out DIR", 2);
+      const summary = await transcribe(
+        {
+          input: sub,
+          outDir: values.out,
+          chunkSeconds: numberFlag("chunk-seconds", values["chunk-seconds"], 0, 3600),
+          title: values.title,
+          json: values.json,
+          dataDir,
+        },
+        env,
+      );
+      if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+      else {
+        process.stdout.write(
+          `transcribed ${summary.durationSec?.toFixed(1) ?? "?"} s of audio in ${(summary.wallMs / 1000).toFixed(1)} s ` +
+            `(${summary.chunks} chunks); transcript written to ${summary.files.txt.replace(/transcript\.txt$/, "")}transcript.{txt,srt,vtt,json}\n`,
+        );
+      }
+      return 0;
+    }
+    case "jobs": {
+      const target = await openTarget(env, dataDir);
+      try {
+        if (sub === "list") {
+          const { episodes } = await target.api.get<{ episodes: EpisodeView[] }>("/v1/episodes");
+          if (values.json) print(episodes);
+          else
+            process.stdout.write(
+              table(
+                ["ID", "STATUS", "CHUNKS", "DURATION", "CREATED", "TITLE"],
+                episodes.map((e) => [e.id, e.status, `${e.chunks.done}/${e.chunks.total}`, e.durationSec?.toFixed(0) ?? "-", e.timings.createdAt, e.title ?? ""]),
+              ),
+            );
+          return 0;
+        }
+        if (sub === "show") {
+          if (!arg) throw new CliError("jobs show needs an episode ID", 2);
+          const view = await target.api.get<EpisodeView>(`/v1/episodes/${encodeURIComponent(arg)}`);
+          if (values.json) print(view);
+          else {
+            const rows: Array<[string, string]> = [
+              ["id", view.id],
+              ["title", view.title ?? ""],
+              ["status", view.status],
+              ["error", view.error ?? ""],
+              ["source", view.source.url ?? view.source.kind],
+              ["duration", view.durationSec === null ? "-" : `${view.durationSec.toFixed(1)} s`],
+              ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed of ${view.chunks.total}`],
+              ["created", view.timings.createdAt],
+              ["finished", view.timings.finishedAt ?? "-"],
+            ];
+            process.stdout.write(rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n") + "\n");
+          }
+          return 0;
+        }
+        throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show)`, 2);
+      } finally {
+        await target.close();
+      }
+    }
+    case "machines": {
+      if (sub !== "list") throw new CliError(`unknown machines command "${sub ?? ""}" (list)`, 2);
+      const target = await openTarget(env, dataDir);
+      try {
+        const { machines } = await target.api.get<{ machines: Array<{ id: string; state: string; region?: string; createdAt?: string; pid?: number }> }>("/v1/machines");
+        if (values.json) print(machines);
+        else process.stdout.write(table(["ID", "STATE", "REGION", "CREATED", "PID"], machines.map((m) => [m.id, m.state, m.region ?? "", m.createdAt ?? "", m.pid?.toString() ?? ""])));
+        return 0;
+      } finally {
+        await target.close();
+      }
+    }
+    default:
+      throw new CliError(`unknown command "${command}" (see podfleet --help)`, 2);
+  }
+}
+
+export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {
+  try {
+    return await run(argv, env);
+  } catch (err) {
+    const known = err instanceof CliError || err instanceof ConfigError || err instanceof ApiClientError || err instanceof DataDirLockedError;
+    const message = known ? (err as Error).message : `unexpected error: ${(err as Error).message ?? String(err)}`;
+    process.stderr.write(`podfleet: ${message.split("\n")[0]}\n`);
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+process.exitCode = await main();

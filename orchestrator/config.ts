@@ -1,0 +1,132 @@
+/**
+ * Orchestrator configuration, parsed once from an environment record. Every variable is listed in
+ * the README's settings table; a bad value fails at startup with the variable's name.
+ */
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+const flag = z
+  .enum(["0", "1", "true", "false", "yes", "no"])
+  .transform((v) => v === "1" || v === "true" || v === "yes");
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+const natsUrl = z
+  .string()
+  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a nats://, tls://, ws:// or wss:// URL");
+const databaseUrl = z
+  .string()
+  .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)\S+$/, "must be file:PATH, libsql://HOST, or http(s)://HOST of a sqld server");
+
+/** Each entry: environment variable → schema. Defaults that depend on the machine are applied after parsing. */
+const EnvSchema = z.object({
+  PODFLEET_DATA_DIR: z.string().min(1).optional(),
+  PODFLEET_HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PODFLEET_PUBLIC_URL: z.url().optional(),
+  NATS_URL: natsUrl.optional(),
+  NATS_TOKEN: z.string().min(1).optional(),
+  PODFLEET_WORKER_NATS_URL: natsUrl.optional(),
+  PODFLEET_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, - or _ (max 32)").default("podfleet"),
+  DATABASE_URL: databaseUrl.optional(),
+  DATABASE_AUTH_TOKEN: z.string().min(1).optional(),
+  FLY_API_TOKEN: z.string().min(1).optional(),
+  FLY_APP: z.string().min(1).optional(),
+  FLY_API_URL: z.url().default("https://api.machines.dev/v1"),
+  PODFLEET_WORKER_IMAGE: z.string().min(1).optional(),
+  PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper"]).default("pocketsphinx"),
+  PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
+  PODFLEET_CHUNK_SECONDS: z.coerce.number().min(0).max(3600).default(60),
+  PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
+  PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
+  PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
+  PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
+  PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
+  PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
+  PODFLEET_AUTOSCALE_INTERVAL_MS: positiveInt.default(2000),
+  PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export interface Config {
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  nats: { url: string | undefined; token: string | undefined; workerUrl: string | undefined; prefix: string };
+  database: { url: string; authToken: string | undefined };
+  /** Fly Machines API when FLY_API_TOKEN and FLY_APP are set; otherwise the embedded local runtime. */
+  machines:
+    | { kind: "fly"; apiUrl: string; token: string; app: string; image: string }
+    | { kind: "local"; image: string };
+  engine: "pocketsphinx" | "whisper";
+  maxMachines: number;
+  chunkSeconds: number;
+  idleTimeoutSec: number;
+  ackWaitSec: number;
+  maxAttempts: number;
+  maxAudioBytes: number;
+  fetchTimeoutSec: number;
+  allowPrivateUrls: boolean;
+  autoscaleIntervalMs: number;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Flags from the command line win over the environment. */
+export interface ConfigOverrides {
+  dataDir?: string | undefined;
+  port?: number | undefined;
+  host?: string | undefined;
+}
+
+export function parseConfig(env: Record<string, string | undefined>, overrides: ConfigOverrides = {}): Config {
+  // Empty strings mean "unset": a blank `NATS_URL=` in a .env file must not turn into a bad URL.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? "environment");
+    throw new ConfigError(`invalid ${name}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(overrides.dataDir ?? e.PODFLEET_DATA_DIR ?? ".podfleet");
+
+  if (Boolean(e.FLY_API_TOKEN) !== Boolean(e.FLY_APP)) {
+    throw new ConfigError(`invalid ${e.FLY_API_TOKEN ? "FLY_APP" : "FLY_API_TOKEN"}: FLY_API_TOKEN and FLY_APP must be set together`);
+  }
+  const fly = e.FLY_API_TOKEN && e.FLY_APP;
+  if (fly && !e.PODFLEET_WORKER_IMAGE) {
+    throw new ConfigError("invalid PODFLEET_WORKER_IMAGE: required with FLY_API_TOKEN (e.g. registry.fly.io/APP:TAG)");
+  }
+  if (fly && !e.NATS_URL) {
+    throw new ConfigError("invalid NATS_URL: Fly workers cannot reach an embedded nats-server; set NATS_URL");
+  }
+
+  return {
+    dataDir,
+    host: overrides.host ?? e.PODFLEET_HOST,
+    port: overrides.port ?? e.PORT,
+    publicUrl: e.PODFLEET_PUBLIC_URL,
+    nats: { url: e.NATS_URL, token: e.NATS_TOKEN, workerUrl: e.PODFLEET_WORKER_NATS_URL, prefix: e.PODFLEET_NATS_PREFIX },
+    database: { url: e.DATABASE_URL ?? `file:${path.join(dataDir, "podfleet.db")}`, authToken: e.DATABASE_AUTH_TOKEN },
+    machines: fly
+      ? { kind: "fly", apiUrl: e.FLY_API_URL, token: e.FLY_API_TOKEN!, app: e.FLY_APP!, image: e.PODFLEET_WORKER_IMAGE! }
+      : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local" },
+    engine: e.PODFLEET_ENGINE,
+    maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
+    chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
+    idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,
+    ackWaitSec: e.PODFLEET_ACK_WAIT_SEC,
+    maxAttempts: e.PODFLEET_MAX_ATTEMPTS,
+    maxAudioBytes: e.PODFLEET_MAX_AUDIO_BYTES,
+    fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
+    allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
+    autoscaleIntervalMs: e.PODFLEET_AUTOSCALE_INTERVAL_MS,
+    logLevel: e.PODFLEET_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * What the API and CLI do with episodes: submit (URL or upload), look up, list, and read the
+ * finished transcript files. Ingest runs in the background with bounded concurrency, so a
+ * submission returns as soon as the episode is recorded.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { Logger } from "../log.ts";
+import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
+import type { ChunkCounts, EpisodeRow, EpisodeStore } from "../store/episode-store.ts";
+import type { TranscriptFormat } from "../transcript/formats.ts";
+import { transcriptObject } from "./finish-episode.ts";
+import type { WorkQueue } from "./work-queue.ts";
+
+export interface SubmitOptions {
+  title?: string | undefined;
+  chunkSeconds?: number | undefined;
+  language?: string | undefined;
+}
+
+export interface EpisodeView {
+  id: string;
+  title: string | null;
+  status: string;
+  error: string | null;
+  source: { kind: string; url: string | null };
+  durationSec: number | null;
+  chunkSeconds: number;
+  chunks: ChunkCounts;
+  timings: {
+    createdAt: string;
+    ingestStartedAt: string | null;
+    transcribeStartedAt: string | null;
+    finishedAt: string | null;
+    wallMs: number | null;
+  };
+}
+
+/** Time-ordered, URL-safe, unguessable enough for an id: 6 bytes of time + 8 random bytes. */
+export function newEpisodeId(now = Date.now()): string {
+  const t = Buffer.alloc(6);
+  t.writeUIntBE(now, 0, 6);
+  return `ep_${t.toString("hex")}${randomBytes(8).toString("hex")}`;
+}
+
+export class EpisodeService {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly deps: {
+      store: EpisodeStore;
+      queue: WorkQueue;
+      ingest: Omit<IngestDeps, "store" | "queue" | "log">;
+      uploadDir: string;
+      defaultChunkSeconds: number;
+      maxConcurrentIngests: number;
+      log: Logger;
+      /** Called once chunks are queued, so the autoscaler reacts without waiting for its timer. */
+      onQueued?: () => void;
+    },
+  ) {}
+
+  async submitUrl(audioUrl: string, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    const row = await this.deps.store.createEpisode({
+      id: newEpisodeId(),
+      title: opts.title ?? null,
+      sourceKind: "url",
+      sourceUrl: audioUrl,
+      uploadPath: null,
+      chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+      language: opts.language ?? "en",
+    });
+    this.startIngest(row);
+    return row;
+  }
+
+  /**
+   * Record an upload. `writeTo` streams the body to the path it is given (and enforces the size
+   * cap); if it throws, nothing is recorded and the partial file is removed.
+   */
+  async submitUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    const id = newEpisodeId();
+    fs.mkdirSync(this.deps.uploadDir, { recursive: true });
+    const uploadPath = path.join(this.deps.uploadDir, `${id}.upload`);
+    try {
+      await writeTo(uploadPath);
+    } catch (err) {
+      fs.rmSync(uploadPath, { force: true });
+      throw err;
+    }
+    const row = await this.deps.store.createEpisode({
+      id,
+      title: opts.title ?? null,
+      sourceKind: "upload",
+      sourceUrl: null,
+      uploadPath,
+      chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+      language: opts.language ?? "en",
+    });
+    this.startIngest(row);
+    return row;
+  }
+
+  /** Resume episodes a previous run left before their chunks were queued. */
+  async resumeIngests(): Promise<number> {
+    const rows = await this.deps.store.episodesInStates(["received", "ingesting"]);
+    for (const row of rows) this.startIngest(row);
+    return rows.length;
+  }
+
+  async view(id: string): Promise<EpisodeView | undefined> {
+    const row = await this.deps.store.getEpisode(id);
+    if (!row) return undefined;
+    return toView(row, await this.deps.store.chunkCounts(id));
+  }
+
+  async list(limit: number): Promise<EpisodeView[]> {
+    const rows = await this.deps.store.listEpisodes(limit);
+    return Promise.all(rows.map(async (r) => toView(r, await this.deps.store.chunkCounts(r.id))));
+  }
+
+  async transcript(id: string, format: TranscriptFormat): Promise<Uint8Array | null> {
+    return this.deps.queue.getTranscriptFile(transcriptObject(id, format));
+  }
+
+  /** Wait for every ingest in flight (used at shutdown). */
+  async drain(): Promise<void> {
+    while (this.active > 0) await new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  private startIngest(row: EpisodeRow): void {
+    const run = async () => {
+      while (this.active >= this.deps.maxConcurrentIngests) await new Promise<void>((r) => this.waiting.push(r));
+      this.active++;
+      try {
+        await ingestEpisode(row, { ...this.deps.ingest, store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
+        this.deps.onQueued?.();
+      } finally {
+        this.active--;
+        this.waiting.splice(0).forEach((wake) => wake());
+      }
+    };
+    run().catch((err: unknown) => this.deps.log.error("ingest crashed", { episodeId: row.id, error: err }));
+  }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
+  return {
+    id: row.id,
+    title: row.title,
+    status: row.status,
+    error: row.error,
+    source: { kind: row.sourceKind, url: row.sourceUrl },
+    durationSec: row.durationSec,
+    chunkSeconds: row.chunkSeconds,
+    chunks,
+    timings: {
+      createdAt: iso(row.createdAt)!,
+      ingestStartedAt: iso(row.ingestStartedAt),
+      transcribeStartedAt: iso(row.transcribeStartedAt),
+      finishedAt: iso(row.finishedAt),
+      wallMs: row.finishedAt === null ? null : row.finishedAt - row.createdAt,
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Stitch a fully transcribed episode: read every chunk's result in chunk order, shift word times
+ * by the chunk's exact start offset, render every transcript format, store the files, and mark
+ * the episode done. Completion is counted against the planned chunks, never a capped query.
+ */
+import { SAMPLE_RATE, chunkAudioObjectName } from "../../contract/wire.ts";
+import type { Logger } from "../log.ts";
+import type { EpisodeStore } from "../store/episode-store.ts";
+import { stitchChunks } from "../transcript/stitch.ts";
+import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
+import type { WorkQueue } from "./work-queue.ts";
+
+export function transcriptObject(episodeId: string, format: TranscriptFormat): string {
+  return `${episodeId}/transcript.${format}`;
+}
+
+export async function finishEpisode(
+  episodeId: string,
+  deps: { store: EpisodeStore; queue: WorkQueue; log: Logger },
+): Promise<void> {
+  const { store, queue, log } = deps;
+  const episode = await store.getEpisode(episodeId);
+  if (!episode || (episode.status !== "transcribing" && episode.status !== "stitching")) return;
+  const chunkRows = await store.listChunks(episodeId);
+  if (chunkRows.length !== episode.chunkCount || chunkRows.some((c) => c.state !== "done")) return;
+
+  await store.transitionEpisode(episodeId, "stitching");
+  try {
+    const inputs = [];
+    for (const c of chunkRows) {
+      const result = await queue.getChunkTranscript(c.resultObject!);
+      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: result.words });
+    }
+    const words = stitchChunks(inputs, SAMPLE_RATE);
+    for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
+      await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words));
+    }
+    for (const c of chunkRows) {
+      await queue.deleteChunkAudio(chunkAudioObjectName(episodeId, c.index)).catch(() => undefined);
+    }
+    await store.transitionEpisode(episodeId, "done");
+    log.info("episode done", { episodeId, words: words.length, chunks: chunkRows.length });
+  } catch (err) {
+    log.error("stitching failed", { episodeId, error: err });
+    await store.transitionEpisode(episodeId, "failed", { error: `stitching failed: ${(err as Error).message}` });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Episode and chunk lifecycles: the named states and the only transitions allowed between them.
+ * Every state change in the store goes through `assertTransition`, so an illegal move (a failed
+ * episode turning "done", a done chunk going back to "leased") is a bug that surfaces loudly.
+ */
+
+export const EPISODE_STATES = ["received", "ingesting", "transcribing", "stitching", "done", "failed"] as const;
+export type EpisodeState = (typeof EPISODE_STATES)[number];
+
+export const CHUNK_STATES = ["queued", "leased", "done", "failed"] as const;
+export type ChunkState = (typeof CHUNK_STATES)[number];
+
+const EPISODE_TRANSITIONS: Record<EpisodeState, readonly EpisodeState[]> = {
+  // received → ingesting happens at most once per orchestrator start; a restart may re-ingest.
+  received: ["ingesting", "failed"],
+  ingesting: ["ingesting", "transcribing", "failed"],
+  transcribing: ["stitching", "failed"],
+  // stitching → stitching: a restart mid-stitch simply stitches again (the output is deterministic).
+  stitching: ["stitching", "done", "failed"],
+  done: [],
+  failed: [],
+};
+
+const CHUNK_TRANSITIONS: Record<ChunkState, readonly ChunkState[]> = {
+  queued: ["leased", "failed"],
+  // leased → leased: a newer attempt (redelivery) takes the lease over from an older one.
+  leased: ["leased", "queued", "done", "failed"],
+  done: [],
+  failed: [],
+};
+
+export class IllegalTransitionError extends Error {
+  override name = "IllegalTransitionError";
+}
+
+export function canTransitionEpisode(from: EpisodeState, to: EpisodeState): boolean {
+  return EPISODE_TRANSITIONS[from].includes(to);
+}
+
+export function canTransitionChunk(from: ChunkState, to: ChunkState): boolean {
+  return CHUNK_TRANSITIONS[from].includes(to);
+}
+
+export function assertEpisodeTransition(id: string, from: EpisodeState, to: EpisodeState): void {
+  if (!canTransitionEpisode(from, to)) {
+    throw new IllegalTransitionError(`episode ${id}: ${from} → ${to} is not allowed`);
+  }
+}
+
+export function assertChunkTransition(id: string, from: ChunkState, to: ChunkState): void {
+  if (!canTransitionChunk(from, to)) {
+    throw new IllegalTransitionError(`chunk ${id}: ${from} → ${to} is not allowed`);
+  }
+}
+
+export function isEpisodeState(s: string): s is EpisodeState {
+  return (EPISODE_STATES as readonly string[]).includes(s);
+}
+
+export function isTerminalEpisode(s: EpisodeState): boolean {
+  return s === "done" || s === "failed";
+}

@@ -1,0 +1,109 @@
+/**
+ * ffprobe and ffmpeg wrappers: check that a file is audio, and decode it once to 16 kHz mono
+ * signed 16-bit PCM. Chunks are then cut from that PCM by sample index, so offsets are exact.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
+import { BadInputError } from "./ingest-errors.ts";
+
+export const BYTES_PER_SAMPLE = 2;
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.on("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "ENOENT" ? new Error(`${cmd} is not installed (apt-get install ffmpeg)`) : err),
+    );
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface ProbeResult {
+  durationSec: number | undefined;
+  codec: string;
+  formatName: string;
+}
+
+/** Probe a file; BadInputError when it is empty or holds no audio stream. */
+export async function probeAudio(filePath: string): Promise<ProbeResult> {
+  const size = fs.statSync(filePath).size;
+  if (size === 0) throw new BadInputError("empty_file", "the audio file is empty (0 bytes)");
+  const r = await run("ffprobe", ["-v", "error", "-show_format", "-show_streams", "-of", "json", filePath], 60_000);
+  if (r.code !== 0) {
+    const why = lastLine(r.stderr) || "ffprobe could not read it";
+    throw new BadInputError("not_audio", `not an audio file: ${why}`);
+  }
+  const info = JSON.parse(r.stdout) as {
+    streams?: Array<{ codec_type?: string; codec_name?: string }>;
+    format?: { duration?: string; format_name?: string };
+  };
+  const audio = info.streams?.find((s) => s.codec_type === "audio");
+  if (!audio) throw new BadInputError("not_audio", "not an audio file: no audio stream found");
+  const d = Number(info.format?.duration);
+  return { durationSec: Number.isFinite(d) ? d : undefined, codec: audio.codec_name ?? "unknown", formatName: info.format?.format_name ?? "unknown" };
+}
+
+/** Decode to raw PCM (s16le, 16 kHz, mono). Returns the number of samples written. */
+export async function decodeToPcm(inputPath: string, pcmPath: string, timeoutMs = 30 * 60_000): Promise<number> {
+  const r = await run(
+    "ffmpeg",
+    ["-nostdin", "-v", "error", "-y", "-i", inputPath, "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", pcmPath],
+    timeoutMs,
+  );
+  if (r.code !== 0) {
+    fs.rmSync(pcmPath, { force: true });
+    throw new BadInputError("decode_failed", `could not decode the audio: ${lastLine(r.stderr) || `ffmpeg exited ${r.code}`}`);
+  }
+  const samples = Math.floor(fs.statSync(pcmPath).size / BYTES_PER_SAMPLE);
+  if (samples === 0) throw new BadInputError("decode_failed", "the audio decoded to zero samples");
+  return samples;
+}
+
+/** A 44-byte RIFF/WAVE header for `samples` of 16-bit mono PCM at SAMPLE_RATE. */
+export function wavHeader(samples: number): Buffer {
+  const dataBytes = samples * BYTES_PER_SAMPLE;
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0, "ascii");
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write("WAVE", 8, "ascii");
+  h.write("fmt ", 12, "ascii");
+  h.writeUInt32LE(16, 16); // fmt chunk size
+  h.writeUInt16LE(1, 20); // PCM
+  h.writeUInt16LE(1, 22); // mono
+  h.writeUInt32LE(SAMPLE_RATE, 24);
+  h.writeUInt32LE(SAMPLE_RATE * BYTES_PER_SAMPLE, 28); // byte rate
+  h.writeUInt16LE(BYTES_PER_SAMPLE, 32); // block align
+  h.writeUInt16LE(16, 34); // bits per sample
+  h.write("data", 36, "ascii");
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+/** Read samples [start, end) of a PCM file as a complete WAV file in memory (one chunk at a time). */
+export async function readWavSlice(pcmPath: string, startSample: number, endSample: number): Promise<Buffer> {
+  const samples = endSample - startSample;
+  const fh = await fs.promises.open(pcmPath, "r");
+  try {
+    const data = Buffer.alloc(samples * BYTES_PER_SAMPLE);
+    const { bytesRead } = await fh.read(data, 0, data.length, startSample * BYTES_PER_SAMPLE);
+    if (bytesRead !== data.length) throw new Error(`short read of ${pcmPath}: ${bytesRead} of ${data.length} bytes`);
+    return Buffer.concat([wavHeader(samples), data]);
+  } finally {
+    await fh.close();
+  }
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").filter(Boolean).pop()?.trim().slice(0, 300) ?? "";
+}

@@ -1,0 +1,104 @@
+/**
+ * The NATS adapter of the episode code's WorkQueue port, and the loop that feeds worker events
+ * (claimed, result, failed) from the events stream to a handler, acking each one only after the
+ * handler has applied it.
+ */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ChunkEvent, ChunkTranscript, type WireNames } from "../../contract/wire.ts";
+import type { WorkQueue } from "../episodes/work-queue.ts";
+import type { Logger } from "../log.ts";
+import {
+  ensureWireResources,
+  getObjectBytes,
+  getObjectJson,
+  publishChunkJob,
+  putObject,
+  queueDepth,
+  type WireResourceOptions,
+  type WireResources,
+} from "./jetstream.ts";
+
+export class NatsWorkQueue implements WorkQueue {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: WireNames,
+    private readonly buckets: WireResources,
+  ) {}
+
+  static async open(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<NatsWorkQueue> {
+    const buckets = await ensureWireResources(nc, names, opts);
+    return new NatsWorkQueue(jetstream(nc), await jetstreamManager(nc), names, buckets);
+  }
+
+  async putChunkAudio(objectName: string, wav: Uint8Array): Promise<void> {
+    await putObject(this.buckets.audio, objectName, wav);
+  }
+
+  async deleteChunkAudio(objectName: string): Promise<void> {
+    await this.buckets.audio.delete(objectName);
+  }
+
+  async publishJob(job: Parameters<WorkQueue["publishJob"]>[0], generation: number): Promise<void> {
+    await publishChunkJob(this.js, this.names, job, generation);
+  }
+
+  async getChunkTranscript(objectName: string): Promise<ChunkTranscript> {
+    const value = await getObjectJson(this.buckets.results, objectName);
+    if (value === null) throw new Error(`result object ${objectName} is missing`);
+    return ChunkTranscript.parse(value);
+  }
+
+  async putTranscriptFile(objectName: string, body: string): Promise<void> {
+    await putObject(this.buckets.transcripts, objectName, new TextEncoder().encode(body));
+  }
+
+  async getTranscriptFile(objectName: string): Promise<Uint8Array | null> {
+    return getObjectBytes(this.buckets.transcripts, objectName);
+  }
+
+  depth() {
+    return queueDepth(this.jsm, this.names);
+  }
+}
+
+/**
+ * Consume worker events in stream order until `signal` aborts. A malformed event is logged and
+ * acked (it can never become valid); a handler error naks it for a retry a moment later.
+ */
+export async function consumeChunkEvents(
+  nc: NatsConnection,
+  names: WireNames,
+  handle: (event: ChunkEvent) => Promise<unknown>,
+  opts: { signal: AbortSignal; log: Logger },
+): Promise<void> {
+  const consumer = await jetstream(nc).consumers.get(names.eventsStream, names.eventsConsumer);
+  while (!opts.signal.aborted) {
+    let msg;
+    try {
+      msg = await consumer.next({ expires: 1000 });
+    } catch (err) {
+      if (opts.signal.aborted) return;
+      opts.log.warn("events pull failed", { error: err });
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    if (!msg) continue;
+    let parsed: ChunkEvent;
+    try {
+      parsed = ChunkEvent.parse(msg.json());
+    } catch (err) {
+      opts.log.warn("malformed worker event dropped", { subject: msg.subject, error: err });
+      msg.ack();
+      continue;
+    }
+    try {
+      await handle(parsed);
+      msg.ack();
+    } catch (err) {
+      opts.log.error("applying worker event failed", { type: parsed.type, chunkId: parsed.chunkId, error: err });
+      msg.nak(1000);
+    }
+  }
+}

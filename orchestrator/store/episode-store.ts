@@ -1,0 +1,252 @@
+/**
+ * Reads and writes episodes and chunks. All state changes are checked against the lifecycles in
+ * episodes/lifecycle.ts, and all writes go through Database.write (one writer at a time).
+ *
+ * Fencing: a chunk result is accepted only from the machine that holds the lease of the current
+ * attempt (attempt = the job message's JetStream delivery count). A late result from an older
+ * attempt, or the same result twice, changes nothing.
+ */
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import type { ChunkClaimed, ChunkFailed, ChunkResult } from "../../contract/wire.ts";
+import { chunks, episodes, settings } from "../../db/schema.ts";
+import {
+  assertChunkTransition,
+  assertEpisodeTransition,
+  type ChunkState,
+  type EpisodeState,
+} from "../episodes/lifecycle.ts";
+import type { Database } from "./database.ts";
+
+export type EpisodeRow = typeof episodes.$inferSelect;
+export type ChunkRow = typeof chunks.$inferSelect;
+
+export interface PlannedChunk {
+  index: number;
+  startSample: number;
+  endSample: number;
+  reason: string;
+}
+
+export interface ChunkCounts {
+  total: number;
+  queued: number;
+  leased: number;
+  done: number;
+  failed: number;
+}
+
+export type EventOutcome = "accepted" | "duplicate" | "stale" | "unknown";
+
+export function chunkId(episodeId: string, index: number): string {
+  return `${episodeId}-c${String(index).padStart(4, "0")}`;
+}
+
+export class EpisodeStore {
+  constructor(
+    private readonly database: Database,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get db() {
+    return this.database.db;
+  }
+
+  async createEpisode(input: {
+    id: string;
+    title: string | null;
+    sourceKind: "url" | "upload";
+    sourceUrl: string | null;
+    uploadPath: string | null;
+    chunkSeconds: number;
+    language: string;
+  }): Promise<EpisodeRow> {
+    const t = this.now();
+    const row = { ...input, status: "received", createdAt: t, updatedAt: t };
+    await this.database.write((db) => db.insert(episodes).values(row));
+    return (await this.getEpisode(input.id))!;
+  }
+
+  async getEpisode(id: string): Promise<EpisodeRow | undefined> {
+    return this.db.select().from(episodes).where(eq(episodes.id, id)).get();
+  }
+
+  async listEpisodes(limit = 50): Promise<EpisodeRow[]> {
+    return this.db.select().from(episodes).orderBy(desc(episodes.createdAt)).limit(limit).all();
+  }
+
+  async episodesInStates(states: EpisodeState[]): Promise<EpisodeRow[]> {
+    return this.db.select().from(episodes).where(inArray(episodes.status, states)).orderBy(asc(episodes.createdAt)).all();
+  }
+
+  /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
+  async transitionEpisode(
+    id: string,
+    to: EpisodeState,
+    patch: Partial<Omit<EpisodeRow, "id" | "status">> = {},
+  ): Promise<EpisodeRow> {
+    return this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
+      if (!current) throw new Error(`episode ${id} does not exist`);
+      assertEpisodeTransition(id, current.status as EpisodeState, to);
+      const t = this.now();
+      const terminal = to === "done" || to === "failed";
+      await db
+        .update(episodes)
+        .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
+        .where(eq(episodes.id, id));
+      return { ...current, ...patch, status: to, updatedAt: t };
+    });
+  }
+
+  /**
+   * Record the chunk plan and move the episode to "transcribing" in one batch, so an episode is
+   * never "transcribing" with only part of its chunks in the table.
+   */
+  async recordPlan(
+    episodeId: string,
+    plan: PlannedChunk[],
+    facts: { durationSec: number; sampleCount: number },
+  ): Promise<void> {
+    await this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+      if (!current) throw new Error(`episode ${episodeId} does not exist`);
+      assertEpisodeTransition(episodeId, current.status as EpisodeState, "transcribing");
+      const t = this.now();
+      const rows = plan.map((c) => ({
+        id: chunkId(episodeId, c.index),
+        episodeId,
+        index: c.index,
+        startSample: c.startSample,
+        endSample: c.endSample,
+        state: "queued",
+        createdAt: t,
+        updatedAt: t,
+      }));
+      await db.batch([
+        // A re-ingest after a crash replaces a partial plan.
+        db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
+        ...(rows.length > 0 ? [db.insert(chunks).values(rows)] : []),
+        db
+          .update(episodes)
+          .set({
+            status: "transcribing",
+            chunkCount: plan.length,
+            planJson: JSON.stringify(plan),
+            durationSec: facts.durationSec,
+            sampleCount: facts.sampleCount,
+            transcribeStartedAt: t,
+            updatedAt: t,
+          })
+          .where(eq(episodes.id, episodeId)),
+      ]);
+    });
+  }
+
+  async listChunks(episodeId: string): Promise<ChunkRow[]> {
+    return this.db.select().from(chunks).where(eq(chunks.episodeId, episodeId)).orderBy(asc(chunks.index)).all();
+  }
+
+  async getChunk(id: string): Promise<ChunkRow | undefined> {
+    return this.db.select().from(chunks).where(eq(chunks.id, id)).get();
+  }
+
+  async chunkCounts(episodeId: string): Promise<ChunkCounts> {
+    const rows = await this.db
+      .select({ state: chunks.state, n: sql<number>`count(*)` })
+      .from(chunks)
+      .where(eq(chunks.episodeId, episodeId))
+      .groupBy(chunks.state)
+      .all();
+    const counts: ChunkCounts = { total: 0, queued: 0, leased: 0, done: 0, failed: 0 };
+    for (const r of rows) {
+      counts[r.state as ChunkState] = Number(r.n);
+      counts.total += Number(r.n);
+    }
+    return counts;
+  }
+
+  /** Chunks not yet finished across all episodes that are transcribing: the backlog. */
+  async openChunkCount(): Promise<number> {
+    const row = await this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(chunks)
+      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
+      .where(and(eq(episodes.status, "transcribing"), inArray(chunks.state, ["queued", "leased"])))
+      .get();
+    return Number(row?.n ?? 0);
+  }
+
+  /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
+  async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
+      if (!chunk) return "unknown";
+      if (chunk.state === "done" || chunk.state === "failed") return "duplicate";
+      if (event.attempt < chunk.attempt) return "stale";
+      if (event.attempt === chunk.attempt && chunk.leaseOwner === event.machineId) return "duplicate";
+      assertChunkTransition(chunk.id, chunk.state as ChunkState, "leased");
+      await db
+        .update(chunks)
+        .set({ state: "leased", attempt: event.attempt, leaseOwner: event.machineId, leasedAt: event.at, updatedAt: this.now() })
+        .where(eq(chunks.id, chunk.id));
+      return "accepted";
+    });
+  }
+
+  /** A worker finished an attempt. Accepted only from the current lease holder of the current attempt. */
+  async applyResult(event: ChunkResult): Promise<EventOutcome> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
+      if (!chunk) return "unknown";
+      if (chunk.state === "done") return "duplicate";
+      if (chunk.state !== "leased" || chunk.attempt !== event.attempt || chunk.leaseOwner !== event.machineId) {
+        return "stale";
+      }
+      const t = this.now();
+      await db
+        .update(chunks)
+        .set({
+          state: "done",
+          resultObject: event.resultObject,
+          wordCount: event.wordCount,
+          processingMs: Math.round(event.processingMs),
+          lastError: null,
+          doneAt: t,
+          updatedAt: t,
+        })
+        .where(eq(chunks.id, chunk.id));
+      return "accepted";
+    });
+  }
+
+  /**
+   * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
+   * only records the error (the worker naks and the queue redelivers).
+   */
+  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<{ outcome: EventOutcome; chunkFailed: boolean }> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
+      if (!chunk) return { outcome: "unknown", chunkFailed: false };
+      if (chunk.state === "done" || chunk.state === "failed") return { outcome: "duplicate", chunkFailed: false };
+      if (event.attempt < chunk.attempt) return { outcome: "stale", chunkFailed: false };
+      const fail = event.permanent || event.attempt >= maxAttempts;
+      const to: ChunkState = fail ? "failed" : "queued";
+      assertChunkTransition(chunk.id, chunk.state as ChunkState, to);
+      await db
+        .update(chunks)
+        .set({ state: to, lastError: `${event.code}: ${event.message}`, leaseOwner: null, updatedAt: this.now() })
+        .where(eq(chunks.id, chunk.id));
+      return { outcome: "accepted", chunkFailed: fail };
+    });
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.select().from(settings).where(eq(settings.key, key)).get();
+    return row?.value;
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    await this.database.write((db) => db.insert(settings).values({ key, value }).onConflictDoNothing());
+    return (await this.getSetting(key))!;
+  }
+}
