@@ -1,0 +1,127 @@
+/**
+ * Transcript renderers: plain text, SubRip (SRT), WebVTT and Podcasting 2.0 JSON, all from the same
+ * stitched word list, plus the table of formats the HTTP layer serves (extension → content type).
+ */
+import { buildCues, paragraphs, type Cue, type CueOptions } from "./segments.ts";
+import type { PodcastTranscriptJson } from "./podcast-json-schema.ts";
+import type { TimedWord } from "./stitch.ts";
+
+export interface RenderOptions {
+  /** Overrides of the caption limits (`CUE_LIMITS`) for SRT, WebVTT and JSON. */
+  readonly cues?: CueOptions;
+  /** Pause that starts a new paragraph in plain text (default `PARAGRAPH_PAUSE_SEC`). */
+  readonly paragraphPauseSec?: number;
+}
+
+/**
+ * Formats seconds as `HH:MM:SS,mmm` (SRT, `separator` ",") or `HH:MM:SS.mmm` (WebVTT, "."),
+ * rounding to the millisecond; negative input counts as zero, hours may exceed 99.
+ */
+export function formatTimestamp(seconds: number, separator: "," | "."): string {
+  return formatMs(Math.max(0, Math.round(seconds * 1000)), separator);
+}
+
+function formatMs(totalMs: number, separator: string): string {
+  const ms = totalMs % 1000;
+  const totalSec = (totalMs - ms) / 1000;
+  const s = totalSec % 60;
+  const m = Math.floor(totalSec / 60) % 60;
+  const h = Math.floor(totalSec / 3600);
+  const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
+  return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(ms, 3)}`;
+}
+
+interface TimedCue {
+  readonly cue: Cue;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+/**
+ * Cues with whole-millisecond times that never go backwards: each cue starts no earlier than the
+ * previous one ends and lasts at least 1 ms (WebVTT wants end > start).
+ */
+function timedCues(words: readonly TimedWord[], options: RenderOptions): TimedCue[] {
+  let previousEndMs = 0;
+  return buildCues(words, options.cues).map((cue) => {
+    const startMs = Math.max(Math.round(cue.start * 1000), previousEndMs, 0);
+    const endMs = Math.max(Math.round(cue.end * 1000), startMs + 1);
+    previousEndMs = endMs;
+    return { cue, startMs, endMs };
+  });
+}
+
+/** Plain text: one paragraph per stretch of speech between long pauses, blank line between. */
+export function renderText(words: readonly TimedWord[], options: RenderOptions = {}): string {
+  const paras = paragraphs(words, options.paragraphPauseSec === undefined ? {} : { pauseSec: options.paragraphPauseSec });
+  if (paras.length === 0) return "";
+  return paras.map((p) => (p.speaker === undefined ? p.text : `${p.speaker}: ${p.text}`)).join("\n\n") + "\n";
+}
+
+/**
+ * SubRip: numbered cues (from 1), `HH:MM:SS,mmm --> HH:MM:SS,mmm`, at most two wrapped lines,
+ * a blank line between cues. SRT has no speaker markup, so speakers are not shown.
+ */
+export function renderSrt(words: readonly TimedWord[], options: RenderOptions = {}): string {
+  return timedCues(words, options)
+    .map(({ cue, startMs, endMs }, i) =>
+      `${i + 1}\n${formatMs(startMs, ",")} --> ${formatMs(endMs, ",")}\n${cue.lines.join("\n")}\n`,
+    )
+    .join("\n");
+}
+
+/** Escapes the characters WebVTT cue text reserves (`&`, `<`, `>`; the latter also breaks up "-->"). */
+function escapeVtt(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** WebVTT: `WEBVTT` header, `HH:MM:SS.mmm` timings, speakers as `<v Name>` voice spans. */
+export function renderVtt(words: readonly TimedWord[], options: RenderOptions = {}): string {
+  const blocks = timedCues(words, options).map(({ cue, startMs, endMs }) => {
+    const lines = cue.lines.map(escapeVtt);
+    if (cue.speaker !== undefined && lines.length > 0) {
+      lines[0] = `<v ${escapeVtt(cue.speaker)}>${lines[0]}`;
+    }
+    return `${formatMs(startMs, ".")} --> ${formatMs(endMs, ".")}\n${lines.join("\n")}\n`;
+  });
+  return ["WEBVTT\n", ...blocks].join("\n");
+}
+
+/** Podcasting 2.0 JSON as an object: one segment per caption cue, seconds rounded to the ms. */
+export function podcastJson(words: readonly TimedWord[], options: RenderOptions = {}): PodcastTranscriptJson {
+  return {
+    version: "1.0.0",
+    segments: timedCues(words, options).map(({ cue, startMs, endMs }) => ({
+      ...(cue.speaker === undefined ? {} : { speaker: cue.speaker }),
+      startTime: startMs / 1000,
+      endTime: endMs / 1000,
+      body: cue.text,
+    })),
+  };
+}
+
+/** Podcasting 2.0 JSON as a string (see `podcastJson`). */
+export function renderPodcastJson(words: readonly TimedWord[], options: RenderOptions = {}): string {
+  return JSON.stringify(podcastJson(words, options));
+}
+
+/** A way to serve a transcript: its HTTP content type and how to render it. */
+export interface TranscriptFormatSpec {
+  readonly contentType: string;
+  readonly render: (words: readonly TimedWord[], options?: RenderOptions) => string;
+}
+
+/** Every format we serve, keyed by file extension (`/episodes/:id/transcript.srt`, etc.). */
+export const TRANSCRIPT_FORMATS = {
+  txt: { contentType: "text/plain; charset=utf-8", render: renderText },
+  srt: { contentType: "application/x-subrip", render: renderSrt },
+  vtt: { contentType: "text/vtt; charset=utf-8", render: renderVtt },
+  json: { contentType: "application/json", render: renderPodcastJson },
+} as const satisfies Record<string, TranscriptFormatSpec>;
+
+export type TranscriptFormat = keyof typeof TRANSCRIPT_FORMATS;
+
+/** Narrows a string (a URL extension, a query parameter) to a format we serve. */
+export function isTranscriptFormat(value: string): value is TranscriptFormat {
+  return Object.hasOwn(TRANSCRIPT_FORMATS, value);
+}
