@@ -1,0 +1,249 @@
+/**
+ * One attempt at one chunk job: claim, heartbeat, download, transcribe, record, ack. The order
+ * is the point: the job is acked only after its result object and ChunkResult event are durably
+ * stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
+ */
+import { createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { randomUUID } from "node:crypto";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { ObjectStore } from "@nats-io/obj";
+import {
+  ChunkJob,
+  eventMessageId,
+  eventSubject,
+  resultObjectName,
+  type ChunkEvent,
+  type ChunkFailed,
+  type ChunkTranscript,
+  type WireNames,
+} from "../../contract/wire.ts";
+import type { SpeechEngine } from "./engine.ts";
+import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
+
+/** One structured log record; main.ts prints it as a JSON line. */
+export type WorkerLog = (event: string, fields?: Record<string, unknown>) => void;
+
+export interface ChunkAttemptContext {
+  readonly js: JetStreamClient;
+  readonly names: WireNames;
+  readonly engine: SpeechEngine;
+  readonly machineId: string;
+  readonly audio: ObjectStore;
+  readonly results: ObjectStore;
+  readonly workDir: string;
+  readonly heartbeatMs: number;
+  /** After the worker is told to stop, how long the current chunk may still run. */
+  readonly stopTimeoutMs: number;
+  readonly stopSignal: AbortSignal;
+  readonly nakDelayMs: (deliveryCount: number) => number;
+  readonly log: WorkerLog;
+}
+
+/** What became of the job message: acked (result recorded), termed (permanent failure), naked (retry). */
+export type ChunkOutcome = "acked" | "termed" | "naked" | "handed_back";
+
+/** Raised into the engine's signal when a stopping worker gives a chunk back. */
+export class ChunkHandedBackError extends Error {
+  override readonly name = "ChunkHandedBackError";
+}
+
+const MAX_MESSAGE = 2000;
+
+/** Processes one delivered job message to a final verb (ack, term or nak). Rejects only on EngineUnavailableError. */
+export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg): Promise<ChunkOutcome> {
+  const attempt = msg.info.deliveryCount;
+  const parsed = parseJob(msg);
+  if (!parsed.ok) {
+    ctx.log("chunk.invalid_job", { seq: msg.seq, attempt, error: parsed.error });
+    if (parsed.ids) {
+      const failed = failedEvent(ctx, parsed.ids, attempt, "engine_error", true, `invalid job: ${parsed.error}`);
+      await publishEvent(ctx, failed).catch((err: unknown) => ctx.log("event.publish_failed", { type: "failed", error: String(err) }));
+    }
+    msg.term();
+    return "termed";
+  }
+  const job = parsed.job;
+  const ids = { episodeId: job.episodeId, chunkId: job.chunkId };
+  const started = Date.now();
+
+  const heartbeat = setInterval(() => {
+    try {
+      msg.working();
+    } catch (err) {
+      ctx.log("chunk.heartbeat_failed", { chunkId: job.chunkId, error: String(err) });
+    }
+  }, ctx.heartbeatMs);
+  const giveUp = new AbortController();
+  let stopTimer: NodeJS.Timeout | undefined;
+  const onStop = (): void => {
+    stopTimer = setTimeout(
+      () => giveUp.abort(new ChunkHandedBackError(`worker stopping: chunk not done within ${ctx.stopTimeoutMs} ms`)),
+      ctx.stopTimeoutMs,
+    );
+  };
+  if (ctx.stopSignal.aborted) onStop();
+  else ctx.stopSignal.addEventListener("abort", onStop, { once: true });
+  const wavPath = join(ctx.workDir, `${randomUUID()}.wav`);
+
+  try {
+    await publishEvent(ctx, { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now() });
+    ctx.log("chunk.claimed", { ...ids, attempt });
+
+    await downloadAudio(ctx.audio, job.audioObject, wavPath);
+    giveUp.signal.throwIfAborted();
+    const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
+
+    const resultObject = resultObjectName(job.chunkId, attempt);
+    const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
+    await ctx.results.putBlob({ name: resultObject }, new TextEncoder().encode(JSON.stringify(transcript)));
+    const processingMs = Date.now() - started;
+    await publishEvent(ctx, {
+      v: 1,
+      type: "result",
+      ...ids,
+      attempt,
+      machineId: ctx.machineId,
+      at: Date.now(),
+      resultObject,
+      wordCount: words.length,
+      engine: ctx.engine.name,
+      processingMs,
+    });
+    clearInterval(heartbeat);
+    try {
+      await msg.ackAck();
+    } catch (err) {
+      // the result is recorded; a redelivery only produces a duplicate attempt that fencing ignores
+      ctx.log("chunk.ack_failed", { ...ids, attempt, error: String(err) });
+    }
+    ctx.log("chunk.done", { ...ids, attempt, words: words.length, processingMs });
+    return "acked";
+  } catch (err) {
+    clearInterval(heartbeat);
+    return await settleFailure(ctx, msg, ids, attempt, err, giveUp.signal.aborted);
+  } finally {
+    clearInterval(heartbeat);
+    clearTimeout(stopTimer);
+    ctx.stopSignal.removeEventListener("abort", onStop);
+    await rm(wavPath, { force: true });
+  }
+}
+
+type JobIds = { episodeId: string; chunkId: string };
+
+/** Maps an attempt's error onto the job's final verb, recording a ChunkFailed event first. */
+async function settleFailure(
+  ctx: ChunkAttemptContext,
+  msg: JsMsg,
+  ids: JobIds,
+  attempt: number,
+  err: unknown,
+  handedBack: boolean,
+): Promise<ChunkOutcome> {
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  if (handedBack) {
+    ctx.log("chunk.handed_back", { ...ids, attempt, error: message });
+    await bestEffort(ctx, failedEvent(ctx, ids, attempt, "transient", false, message));
+    msg.nak();
+    return "handed_back";
+  }
+  if (err instanceof EngineUnavailableError) {
+    ctx.log("chunk.engine_unavailable", { ...ids, attempt, error: message });
+    msg.nak();
+    throw err;
+  }
+  if (err instanceof PermanentChunkError) {
+    ctx.log("chunk.failed", { ...ids, attempt, permanent: true, code: err.code, error: message });
+    try {
+      await publishEvent(ctx, failedEvent(ctx, ids, attempt, err.code, true, message));
+    } catch (pubErr) {
+      // never drop poison input unrecorded: give it back and record it on a later attempt
+      ctx.log("event.publish_failed", { ...ids, type: "failed", error: String(pubErr) });
+      msg.nak(ctx.nakDelayMs(attempt));
+      return "naked";
+    }
+    msg.term();
+    return "termed";
+  }
+  const delay = ctx.nakDelayMs(attempt);
+  ctx.log("chunk.failed", { ...ids, attempt, permanent: false, retryInMs: delay, error: message });
+  await bestEffort(ctx, failedEvent(ctx, ids, attempt, "transient", false, message));
+  try {
+    msg.nak(delay);
+  } catch (nakErr) {
+    // connection gone: JetStream redelivers after ack_wait anyway
+    ctx.log("chunk.nak_failed", { ...ids, attempt, error: String(nakErr) });
+  }
+  return "naked";
+}
+
+function failedEvent(
+  ctx: ChunkAttemptContext,
+  ids: JobIds,
+  attempt: number,
+  code: ChunkFailed["code"],
+  permanent: boolean,
+  message: string,
+): ChunkFailed {
+  return {
+    v: 1,
+    type: "failed",
+    ...ids,
+    attempt,
+    machineId: ctx.machineId,
+    at: Date.now(),
+    code,
+    permanent,
+    message: message.slice(0, MAX_MESSAGE),
+  };
+}
+
+async function bestEffort(ctx: ChunkAttemptContext, event: ChunkEvent): Promise<void> {
+  try {
+    await publishEvent(ctx, event);
+  } catch (err) {
+    ctx.log("event.publish_failed", { chunkId: event.chunkId, type: event.type, error: String(err) });
+  }
+}
+
+/** Publishes an event on the events stream and waits for its PubAck (de-duplicated by msgID). */
+async function publishEvent(ctx: ChunkAttemptContext, event: ChunkEvent): Promise<void> {
+  await ctx.js.publish(eventSubject(ctx.names, event), JSON.stringify(event), { msgID: eventMessageId(event) });
+}
+
+type ParsedJob = { ok: true; job: ChunkJob } | { ok: false; error: string; ids: JobIds | undefined };
+
+function parseJob(msg: JsMsg): ParsedJob {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(msg.string());
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${String(err)}`, ids: undefined };
+  }
+  const r = ChunkJob.safeParse(raw);
+  if (r.success) return { ok: true, job: r.data };
+  const o = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  const ids =
+    typeof o.episodeId === "string" && o.episodeId && typeof o.chunkId === "string" && o.chunkId
+      ? { episodeId: o.episodeId, chunkId: o.chunkId }
+      : undefined;
+  return { ok: false, error: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), ids };
+}
+
+/** Streams an audio object to a file; a missing object is permanent, a broken transfer transient. */
+async function downloadAudio(bucket: ObjectStore, name: string, path: string): Promise<void> {
+  const obj = await bucket.get(name);
+  if (obj === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
+  try {
+    await pipeline(Readable.fromWeb(obj.data as WebReadableStream<Uint8Array>), createWriteStream(path));
+  } catch (err) {
+    throw new TransientChunkError(`download of "${name}" failed: ${String(err)}`, { cause: err });
+  }
+  const error = await obj.error;
+  if (error) throw new TransientChunkError(`download of "${name}" failed: ${error.message}`, { cause: error });
+}

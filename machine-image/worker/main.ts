@@ -1,0 +1,80 @@
+/**
+ * Entry point of a worker machine: `node --import tsx machine-image/worker/main.ts`.
+ * Reads the environment, runs the pull loop until idle, lifetime or SIGTERM/SIGINT, and exits:
+ * 0 after a normal stop, 1 on a fatal error, 2 on bad configuration. Logs one JSON line per event
+ * on stdout; a fatal or configuration error also prints one plain line on stderr.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wireNames } from "../../contract/wire.ts";
+import type { SpeechEngine } from "./engine.ts";
+import { PocketsphinxEngine } from "./pocketsphinx-engine.ts";
+import { parseWorkerConfig, WorkerConfigError, type EngineName, type WorkerConfig } from "./worker-config.ts";
+import { runWorker, type WorkerLog } from "./worker.ts";
+
+const log: WorkerLog = (event, fields = {}) => {
+  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
+};
+
+function createEngine(name: EngineName): SpeechEngine {
+  switch (name) {
+    case "pocketsphinx":
+      return new PocketsphinxEngine();
+  }
+}
+
+async function main(): Promise<number> {
+  let config: WorkerConfig;
+  try {
+    config = parseWorkerConfig(process.env);
+  } catch (err) {
+    if (err instanceof WorkerConfigError) {
+      process.stderr.write(`podfleet-worker: invalid configuration: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log("worker.signal", { signal: sig });
+    stop.abort(new Error(`received ${sig}`));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  const workDir = await mkdtemp(join(tmpdir(), "podfleet-worker-"));
+  try {
+    const result = await runWorker({
+      natsUrl: config.natsUrl,
+      natsToken: config.natsToken,
+      names: wireNames(config.natsPrefix),
+      engine: createEngine(config.engine),
+      machineId: config.machineId,
+      idleTimeoutMs: config.idleTimeoutMs,
+      ...(config.maxLifetimeMs !== undefined ? { maxLifetimeMs: config.maxLifetimeMs } : {}),
+      workDir,
+      signal: stop.signal,
+      log,
+    });
+    log("worker.stopped", { ...result });
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    log("worker.fatal", { error: message });
+    process.stderr.write(`podfleet-worker: fatal: ${message}\n`);
+    return 1;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  // exit explicitly: a machine must not linger on a forgotten timer or socket
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`podfleet-worker: fatal: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

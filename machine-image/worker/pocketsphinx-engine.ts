@@ -1,0 +1,135 @@
+/**
+ * Speech engine backed by the CMU `pocketsphinx_continuous` command (Debian package
+ * pocketsphinx + pocketsphinx-en-us). It is small and CPU-only: good enough to prove the fleet
+ * end to end. The model is loaded per chunk (the CLI offers nothing else); whisper.cpp will not.
+ */
+import { spawn } from "node:child_process";
+import type { Word } from "../../contract/wire.ts";
+import type { SpeechEngine, TranscribeOptions } from "./engine.ts";
+import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
+import { assertChunkWav } from "./wav-format.ts";
+
+export interface PocketsphinxOptions {
+  /** Binary name or path; default `pocketsphinx_continuous`. */
+  readonly binary?: string;
+  /** Kill the decoder after this long (a transient failure); default 10 min. */
+  readonly timeoutMs?: number;
+  /** Extra command-line arguments, e.g. `["-hmm", dir, "-lm", file, "-dict", file]`. */
+  readonly extraArgs?: readonly string[];
+  /** Primary language subtags the loaded model handles; default `["en"]` (the en-us model). */
+  readonly languages?: readonly string[];
+}
+
+const WORD_LINE = /^(\S+)\s+(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i;
+const STDERR_KEEP = 16_000;
+
+/** True for pocketsphinx's non-words: `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++BREATH++`, `(NULL)`. */
+export function isFillerToken(token: string): boolean {
+  return /^<.*>$/.test(token) || /^\[.*\]$/.test(token) || /^\+\+.*\+\+$/.test(token) || /^\(.*\)$/.test(token);
+}
+
+/**
+ * Parses `pocketsphinx_continuous -time yes` stdout: per utterance a hypothesis line and then
+ * `word start end confidence` lines (times already relative to the file start). Fillers are
+ * dropped, alternate-pronunciation suffixes (`to(2)`) stripped, confidence clamped to [0, 1].
+ */
+export function parsePocketsphinxOutput(stdout: string): Word[] {
+  const words: Word[] = [];
+  for (const line of stdout.split("\n")) {
+    const m = WORD_LINE.exec(line.trim());
+    if (!m) continue;
+    const [, token = "", start = "0", end = "0", conf = "0"] = m;
+    if (isFillerToken(token)) continue;
+    const text = token.replace(/\(\d+\)$/, "");
+    if (text.length === 0) continue;
+    const s = Number(start);
+    const e = Math.max(s, Number(end));
+    const c = Number(conf);
+    words.push({ text, start: s, end: e, confidence: Number.isFinite(c) ? Math.min(1, Math.max(0, c)) : 0 });
+  }
+  return words;
+}
+
+export class PocketsphinxEngine implements SpeechEngine {
+  readonly name = "pocketsphinx";
+  readonly #binary: string;
+  readonly #timeoutMs: number;
+  readonly #extraArgs: readonly string[];
+  readonly #languages: readonly string[];
+
+  constructor(opts: PocketsphinxOptions = {}) {
+    this.#binary = opts.binary ?? "pocketsphinx_continuous";
+    this.#timeoutMs = opts.timeoutMs ?? 10 * 60_000;
+    this.#extraArgs = opts.extraArgs ?? [];
+    this.#languages = (opts.languages ?? ["en"]).map((l) => l.toLowerCase());
+  }
+
+  async transcribe(wavPath: string, opts: TranscribeOptions): Promise<Word[]> {
+    opts.signal.throwIfAborted();
+    const primary = opts.language.split("-")[0]?.toLowerCase() ?? "";
+    if (!this.#languages.includes(primary)) {
+      throw new PermanentChunkError(
+        "engine_error",
+        `pocketsphinx model handles ${this.#languages.join(", ")}; job asks for "${opts.language}"`,
+      );
+    }
+    await assertChunkWav(wavPath);
+    const stdout = await this.#run(["-infile", wavPath, "-time", "yes", ...this.#extraArgs], opts.signal);
+    return parsePocketsphinxOutput(stdout);
+  }
+
+  /** Runs the decoder; resolves with stdout on exit 0, rejects with a classified error otherwise. */
+  #run(args: string[], signal: AbortSignal): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const child = spawn(this.#binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const out: Buffer[] = [];
+      let err = "";
+      let settled = false;
+      let timedOut = false;
+      child.stdout.on("data", (b: Buffer) => out.push(b));
+      child.stderr.on("data", (b: Buffer) => {
+        err = (err + b.toString("utf8")).slice(-STDERR_KEEP);
+      });
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        fn();
+      };
+      const onAbort = (): void => {
+        child.kill("SIGKILL");
+        finish(() => reject(signal.reason));
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      }, this.#timeoutMs);
+      signal.addEventListener("abort", onAbort, { once: true });
+
+      child.once("error", (e: NodeJS.ErrnoException) => {
+        finish(() =>
+          reject(
+            e.code === "ENOENT"
+              ? new EngineUnavailableError(`${this.#binary} not found: install pocketsphinx and pocketsphinx-en-us`, { cause: e })
+              : new TransientChunkError(`could not run ${this.#binary}: ${e.message}`, { cause: e }),
+          ),
+        );
+      });
+      child.once("close", (code, sig) => {
+        finish(() => {
+          if (timedOut) reject(new TransientChunkError(`${this.#binary} timed out after ${this.#timeoutMs} ms`));
+          else if (sig !== null) reject(new TransientChunkError(`${this.#binary} killed by ${sig}`));
+          else if (code !== 0) reject(new PermanentChunkError("engine_error", `${this.#binary} exited ${code}: ${stderrTail(err)}`));
+          else resolve(Buffer.concat(out).toString("utf8"));
+        });
+      });
+    });
+  }
+}
+
+/** The last meaningful stderr lines (pocketsphinx writes hundreds of INFO lines first). */
+function stderrTail(stderr: string): string {
+  const lines = stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("INFO:"));
+  return lines.slice(-5).join(" | ").slice(-1000) || "(no error output)";
+}

@@ -1,0 +1,192 @@
+/**
+ * The orchestrator's side of the JetStream wire: creating the streams, consumers and Object Store
+ * buckets named in contract/wire.ts, publishing chunk jobs, reading the queue depth the
+ * autoscaler needs, and small Object Store helpers.
+ *
+ * Everything stays inside the NATS 2.9 feature set (no stream/consumer metadata, no per-message TTL).
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Objm, type ObjectStore } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jobMessageId, type ChunkJob, type WireNames } from "../../contract/wire.ts";
+
+export interface WireResourceOptions {
+  /** How long a worker may hold a chunk without a heartbeat before JetStream redelivers it. */
+  readonly ackWaitMs: number;
+  /** Deliveries of one job before JetStream gives up on it (poison input). */
+  readonly maxDeliver: number;
+  /** Window in which a repeated job msgID is dropped; default 2 min. */
+  readonly duplicateWindowMs?: number;
+}
+
+export interface WireResources {
+  readonly audio: ObjectStore;
+  readonly results: ObjectStore;
+  readonly transcripts: ObjectStore;
+}
+
+export interface QueueDepth {
+  /** Jobs waiting for a worker. */
+  readonly pending: number;
+  /** Jobs delivered and not yet acked (being worked on, or about to be redelivered). */
+  readonly inFlight: number;
+  /** Pull requests waiting: roughly the number of idle workers. */
+  readonly waiting: number;
+}
+
+const ms = (n: number): number => Math.round(n * 1_000_000);
+
+/**
+ * Creates (or updates to the given settings) every NATS resource the fleet uses. Safe to call on
+ * every orchestrator start and concurrently with running workers: existing messages are kept.
+ * The jobs consumer has no inactive_threshold so it survives an empty fleet.
+ */
+export async function ensureWireResources(
+  nc: NatsConnection,
+  names: WireNames,
+  opts: WireResourceOptions,
+): Promise<WireResources> {
+  const jsm = await jetstreamManager(nc);
+  const duplicateWindow = ms(opts.duplicateWindowMs ?? 120_000);
+
+  await ensureStream(jsm, {
+    name: names.jobsStream,
+    subjects: [names.jobsSubject],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: duplicateWindow,
+  });
+  await ensureConsumer(jsm, names.jobsStream, {
+    durable_name: names.jobsConsumer,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: ms(opts.ackWaitMs),
+    max_deliver: opts.maxDeliver,
+    deliver_policy: DeliverPolicy.All,
+  });
+  await ensureStream(jsm, {
+    name: names.eventsStream,
+    subjects: [`${names.eventsSubjectPrefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: duplicateWindow,
+  });
+  await ensureConsumer(jsm, names.eventsStream, {
+    durable_name: names.eventsConsumer,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+  });
+
+  const objm = new Objm(nc);
+  const bucket = (name: string): Promise<ObjectStore> => objm.create(name, { storage: StorageType.File });
+  return {
+    audio: await bucket(names.audioBucket),
+    results: await bucket(names.resultsBucket),
+    transcripts: await bucket(names.transcriptsBucket),
+  };
+}
+
+function isApiError(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+type StreamSettings = Pick<StreamConfig, "name" | "subjects" | "retention" | "storage" | "duplicate_window">;
+
+async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promise<void> {
+  let current: StreamConfig;
+  try {
+    current = (await jsm.streams.info(want.name)).config;
+  } catch (err) {
+    if (!isApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add(want);
+    return;
+  }
+  if (current.retention !== want.retention || current.storage !== want.storage) {
+    throw new Error(
+      `stream ${want.name} exists with retention=${current.retention} storage=${current.storage}; ` +
+        `want ${want.retention}/${want.storage}: delete it to recreate`,
+    );
+  }
+  const sameSubjects = JSON.stringify([...(current.subjects ?? [])].sort()) === JSON.stringify([...want.subjects].sort());
+  if (!sameSubjects || current.duplicate_window !== want.duplicate_window) {
+    await jsm.streams.update(want.name, { subjects: want.subjects, duplicate_window: want.duplicate_window });
+  }
+}
+
+type ConsumerSettings = Pick<ConsumerConfig, "durable_name" | "ack_policy" | "deliver_policy"> &
+  Partial<Pick<ConsumerConfig, "ack_wait" | "max_deliver">>;
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, want: ConsumerSettings): Promise<void> {
+  const durable = want.durable_name ?? "";
+  let current: ConsumerConfig;
+  try {
+    current = (await jsm.consumers.info(stream, durable)).config;
+  } catch (err) {
+    if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+    await jsm.consumers.add(stream, want);
+    return;
+  }
+  const changed =
+    (want.ack_wait !== undefined && current.ack_wait !== want.ack_wait) ||
+    (want.max_deliver !== undefined && current.max_deliver !== want.max_deliver);
+  if (changed) {
+    const update: { ack_wait?: number; max_deliver?: number } = {};
+    if (want.ack_wait !== undefined) update.ack_wait = want.ack_wait;
+    if (want.max_deliver !== undefined) update.max_deliver = want.max_deliver;
+    await jsm.consumers.update(stream, durable, update);
+  }
+}
+
+/**
+ * Publishes one chunk job. The msgID `<chunkId>.g<generation>` makes a retried publish of the
+ * same generation a no-op inside the duplicate window; bump the generation to requeue on purpose.
+ */
+export async function publishChunkJob(
+  js: JetStreamClient,
+  names: WireNames,
+  job: ChunkJob,
+  generation: number,
+): Promise<PubAck> {
+  return await js.publish(names.jobsSubject, JSON.stringify(job), {
+    msgID: jobMessageId(job.chunkId, generation),
+  });
+}
+
+/** Reads the jobs consumer's counters: the autoscaler's inputs. */
+export async function queueDepth(jsm: JetStreamManager, names: WireNames): Promise<QueueDepth> {
+  const info = await jsm.consumers.info(names.jobsStream, names.jobsConsumer);
+  return { pending: info.num_pending, inFlight: info.num_ack_pending, waiting: info.num_waiting };
+}
+
+/** Stores bytes under `name`, replacing any previous object of that name. */
+export async function putObject(os: ObjectStore, name: string, bytes: Uint8Array): Promise<void> {
+  await os.putBlob({ name }, bytes);
+}
+
+/** Stores a value as UTF-8 JSON. */
+export async function putObjectJson(os: ObjectStore, name: string, value: unknown): Promise<void> {
+  await putObject(os, name, new TextEncoder().encode(JSON.stringify(value)));
+}
+
+/** Reads an object's bytes, or null when there is no such object. */
+export async function getObjectBytes(os: ObjectStore, name: string): Promise<Uint8Array | null> {
+  return await os.getBlob(name);
+}
+
+/** Reads an object as JSON (unvalidated: parse it with the contract's schema), or null when absent. */
+export async function getObjectJson(os: ObjectStore, name: string): Promise<unknown> {
+  const bytes = await getObjectBytes(os, name);
+  return bytes === null ? null : (JSON.parse(new TextDecoder().decode(bytes)) as unknown);
+}

@@ -1,0 +1,258 @@
+/**
+ * A supervised local `nats-server` child process with JetStream enabled.
+ *
+ * The orchestrator (and the tests) run their own NATS server next to them: this module picks a
+ * port, starts the binary, waits until it accepts TCP connections, restarts it on the same port
+ * and store directory if it dies unexpectedly (bounded, with backoff), and makes sure it never
+ * outlives the Node process that started it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface NatsServerOptions {
+  /** JetStream store directory (created if missing); survives restarts. */
+  readonly storeDir: string;
+  readonly host?: "127.0.0.1";
+  /** TCP port; 0 or absent picks a free port once, which restarts then reuse. */
+  readonly port?: number;
+  /** Append the server's stdout/stderr here; otherwise only a short tail is kept for errors. */
+  readonly logFile?: string;
+  /** Require this token from clients (`--auth`). Never logged. */
+  readonly token?: string;
+  /** Path or name of the binary; default `nats-server`. */
+  readonly binary?: string;
+  /** How long to wait for the server to accept connections; default 10 s. */
+  readonly readyTimeoutMs?: number;
+  /** Unexpected exits restarted in a row before giving up; default 5. */
+  readonly maxRestarts?: number;
+}
+
+/** Events: `exit` (code, signal) on every child exit, `restart` (pid) after a supervised restart, `failed` (Error) when supervision gives up. */
+export interface NatsServerHandle extends EventEmitter {
+  /** `nats://127.0.0.1:PORT`; stable across restarts. */
+  readonly url: string;
+  readonly port: number;
+  /** Pid of the current child, or undefined while it is down. */
+  readonly pid: number | undefined;
+  /** Stops the server for good (SIGTERM, then SIGKILL after 5 s). Idempotent. */
+  stop(): Promise<void>;
+  /** Stops and starts the server again on the same port and store (for fault tests). */
+  restart(): Promise<void>;
+  /** Sends a signal to the child as if it crashed; the supervisor then restarts it. */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** The server could not be started: binary missing, port taken, or never became ready. */
+export class NatsServerStartError extends Error {
+  override readonly name = "NatsServerStartError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Returns a TCP port that was free a moment ago (bind port 0, read it, close). */
+export async function pickFreePort(host = "127.0.0.1"): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
+}
+
+/** Starts `nats-server -js` and resolves once it accepts connections. */
+export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
+  const host = opts.host ?? "127.0.0.1";
+  const port = opts.port && opts.port > 0 ? opts.port : await pickFreePort(host);
+  mkdirSync(opts.storeDir, { recursive: true });
+  const server = new SupervisedNatsServer(opts, host, port);
+  await server.launch();
+  return server;
+}
+
+const STDERR_TAIL = 4000;
+
+class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
+  readonly url: string;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #restarts = 0;
+  /** Bumped by stop()/restart() so a supervised restart already scheduled stands down. */
+  #epoch = 0;
+  #tail = "";
+  #log: WriteStream | undefined;
+  readonly #onProcessExit = (): void => {
+    this.#child?.kill("SIGKILL");
+  };
+
+  constructor(
+    private readonly opts: NatsServerOptions,
+    private readonly host: string,
+    readonly port: number,
+  ) {
+    super();
+    this.url = `nats://${host}:${port}`;
+    if (opts.logFile) this.#log = createWriteStream(opts.logFile, { flags: "a" });
+    process.on("exit", this.#onProcessExit);
+  }
+
+  get pid(): number | undefined {
+    const child = this.#child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
+  /** Spawns the child and waits for readiness; rejects (and kills it) if it never gets there. */
+  async launch(): Promise<void> {
+    const bin = this.opts.binary ?? "nats-server";
+    const args = ["-js", "-sd", this.opts.storeDir, "-a", this.host, "-p", String(this.port)];
+    if (this.opts.token) args.push("--auth", this.opts.token);
+    this.#tail = "";
+    let sawReadyLine = false;
+    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    const onData = (buf: Buffer): void => {
+      this.#log?.write(buf);
+      this.#tail = (this.#tail + buf.toString("utf8")).slice(-STDERR_TAIL);
+      if (!sawReadyLine && this.#tail.includes("Server is ready")) sawReadyLine = true;
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+
+    let spawnError: Error | undefined;
+    let ready = false;
+    this.#exited = new Promise<void>((resolve) => {
+      child.on("error", (err) => {
+        spawnError = err;
+        resolve();
+      });
+      child.once("exit", (code, signal) => {
+        resolve();
+        this.emit("exit", code, signal);
+        // only a server that was up is supervised here; launch failures are the caller's
+        if (ready && this.#child === child && !this.#stopping) this.#superviseExit(code, signal);
+      });
+    });
+
+    const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 10_000);
+    for (;;) {
+      if (spawnError) {
+        const code = (spawnError as NodeJS.ErrnoException).code;
+        throw new NatsServerStartError(
+          code === "ENOENT"
+            ? `${bin} not found on PATH: install it: apt-get install nats-server`
+            : `could not start ${bin}: ${spawnError.message}`,
+          { cause: spawnError },
+        );
+      }
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new NatsServerStartError(
+          `${bin} exited (${child.exitCode ?? child.signalCode}) before it was ready on ${this.url}: ${this.#tail.trim().slice(-800)}`,
+        );
+      }
+      // the log line proves it is our server listening (not a stranger on a reused port)
+      if (sawReadyLine && (await canConnect(this.host, this.port))) {
+        ready = true;
+        return;
+      }
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new NatsServerStartError(`${bin} did not accept connections on ${this.url} in time: ${this.#tail.trim().slice(-800)}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  #superviseExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const max = this.opts.maxRestarts ?? 5;
+    if (this.#restarts >= max) {
+      this.#fail(new NatsServerStartError(`nats-server on ${this.url} died ${this.#restarts + 1} times (last: ${code ?? signal}); giving up`));
+      return;
+    }
+    const delay = Math.min(100 * 2 ** this.#restarts, 5_000);
+    this.#restarts += 1;
+    void this.#restartAfter(delay, this.#epoch);
+  }
+
+  async #restartAfter(delayMs: number, epoch: number): Promise<void> {
+    await sleep(delayMs);
+    if (this.#stopping || epoch !== this.#epoch) return;
+    try {
+      await this.launch();
+      this.emit("restart", this.pid);
+      // a server that stays up for a while earns its restart budget back
+      const pid = this.pid;
+      setTimeout(() => {
+        if (this.pid === pid) this.#restarts = 0;
+      }, 30_000).unref();
+    } catch (err) {
+      if (this.#stopping || epoch !== this.#epoch) return;
+      if (this.#restarts >= (this.opts.maxRestarts ?? 5)) this.#fail(err);
+      else this.#superviseExit(null, null);
+    }
+  }
+
+  #fail(err: unknown): void {
+    process.off("exit", this.#onProcessExit);
+    if (this.listenerCount("failed") > 0) this.emit("failed", err);
+  }
+
+  async #terminate(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      await this.#exited;
+      return;
+    }
+    child.kill("SIGTERM");
+    const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await this.#exited;
+    clearTimeout(killer);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#epoch += 1;
+    await this.#terminate();
+    process.off("exit", this.#onProcessExit);
+    if (this.#log) {
+      const log = this.#log;
+      this.#log = undefined;
+      await new Promise<void>((resolve) => log.end(resolve));
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.#stopping = true;
+    this.#epoch += 1;
+    await this.#terminate();
+    this.#stopping = false;
+    this.#restarts = 0;
+    await this.launch();
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.#child?.kill(signal);
+  }
+}
+
+async function canConnect(host: string, port: number): Promise<boolean> {
+  return await new Promise<boolean>((resolve) => {
+    const sock = createConnection({ host, port });
+    sock.setTimeout(1_000);
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("timeout", () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}
