@@ -7,16 +7,22 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.ts";
+import { checkUrl } from "../ingest/fetch-audio.ts";
 import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
 import type { ChunkCounts, EpisodeRow, EpisodeStore } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { transcriptObject } from "./finish-episode.ts";
 import type { WorkQueue } from "./work-queue.ts";
+import type { EpisodeOrigin } from "../sources/episode-links.ts";
 
 export interface SubmitOptions {
   title?: string | undefined;
   chunkSeconds?: number | undefined;
   language?: string | undefined;
+  /** Where to POST the signed completion event (see delivery/). */
+  callbackUrl?: string | undefined;
+  /** Where the episode came from (feed, webhook) and its identity; recorded by `beforeCreate`. */
+  origin?: EpisodeOrigin | undefined;
 }
 
 export interface EpisodeView {
@@ -59,10 +65,17 @@ export class EpisodeService {
       log: Logger;
       /** Called once chunks are queued, so the autoscaler reacts without waiting for its timer. */
       onQueued?: () => void;
+      /**
+       * Runs before an episode is recorded (callback URL check, identity claim). Throwing refuses
+       * the submission: nothing is recorded.
+       */
+      beforeCreate?: (episodeId: string, opts: SubmitOptions) => Promise<void>;
     },
   ) {}
 
   async submitUrl(audioUrl: string, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    // Refuse what can be refused now (bad scheme, literal private address); DNS is checked at fetch time.
+    checkUrl(audioUrl, this.deps.ingest.fetch.allowPrivate);
     const row = await this.deps.store.createEpisode({
       id: newEpisodeId(),
       title: opts.title ?? null,
@@ -82,6 +95,7 @@ export class EpisodeService {
    */
   async submitUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     const id = newEpisodeId();
+    await this.deps.beforeCreate?.(id, opts);
     fs.mkdirSync(this.deps.uploadDir, { recursive: true });
     const uploadPath = path.join(this.deps.uploadDir, `${id}.upload`);
     try {

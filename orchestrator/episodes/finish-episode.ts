@@ -31,7 +31,7 @@ export async function finishEpisode(
       const result = await queue.getChunkTranscript(c.resultObject!);
       inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: result.words });
     }
-    const words = stitchChunks(inputs, SAMPLE_RATE);
+    const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
       await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words));
     }

@@ -66,7 +66,8 @@ export interface FetchedAudio {
   contentType: string | undefined;
 }
 
-function guardedLookup(allowPrivate: boolean): net.LookupFunction {
+/** A DNS lookup that refuses private/loopback addresses at connect time (for an undici Agent). */
+export function guardedLookup(allowPrivate: boolean): net.LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "", 4);
@@ -82,7 +83,8 @@ function guardedLookup(allowPrivate: boolean): net.LookupFunction {
   };
 }
 
-function checkUrl(raw: string, allowPrivate: boolean): URL {
+/** Syntactic checks of a user-supplied URL: http(s) only, no literal private address or localhost. */
+export function checkUrl(raw: string, allowPrivate: boolean): URL {
   let url: URL;
   try {
     url = new URL(raw);

@@ -11,9 +11,10 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { chunkId, type EpisodeRow, type EpisodeStore } from "../store/episode-store.ts";
 import { decodeToPcm, probeAudio, readWavSlice } from "./audio-decode.ts";
-import { planFixedChunks } from "./chunk-plan.ts";
+import { planChunks } from "./chunk-plan.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { BadInputError } from "./ingest-errors.ts";
+import { findSilences, frameEnergies } from "./silence.ts";
 
 export interface IngestDeps {
   store: EpisodeStore;
@@ -48,7 +49,8 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     const probe = await probeAudio(sourcePath);
     const sampleCount = await decodeToPcm(sourcePath, pcmPath);
     const durationSec = sampleCount / SAMPLE_RATE;
-    const plan = planFixedChunks(sampleCount, episode.chunkSeconds);
+    const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
+    const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
     log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
 
     for (const c of plan) {

@@ -1,0 +1,116 @@
+/**
+ * The episode store on a real libSQL file: lifecycle checks and result fencing. A result counts
+ * only from the lease holder of the current attempt, and the same result twice is stored once.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test, type TestContext } from "node:test";
+import type { ChunkClaimed, ChunkResult } from "../contract/wire.ts";
+import { IllegalTransitionError } from "../orchestrator/episodes/lifecycle.ts";
+import { Database } from "../orchestrator/store/database.ts";
+import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
+
+async function openStore(t: TestContext): Promise<EpisodeStore> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-store-"));
+  const db = await Database.open(`file:${path.join(dir, "t.db")}`);
+  t.after(() => {
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return new EpisodeStore(db);
+}
+
+async function transcribingEpisode(store: EpisodeStore, id = "ep_test"): Promise<string> {
+  await store.createEpisode({ id, title: null, sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 30, language: "en" });
+  await store.transitionEpisode(id, "ingesting");
+  await store.recordPlan(
+    id,
+    [
+      { index: 0, startSample: 0, endSample: 100, reason: "t" },
+      { index: 1, startSample: 100, endSample: 200, reason: "t" },
+    ],
+    { durationSec: 200 / 16000, sampleCount: 200 },
+  );
+  return id;
+}
+
+const claim = (episodeId: string, attempt: number, machineId: string): ChunkClaimed => ({
+  v: 1,
+  type: "claimed",
+  episodeId,
+  chunkId: chunkId(episodeId, 0),
+  attempt,
+  machineId,
+  at: Date.now(),
+});
+const result = (episodeId: string, attempt: number, machineId: string): ChunkResult => ({
+  ...claim(episodeId, attempt, machineId),
+  type: "result",
+  resultObject: `${chunkId(episodeId, 0)}/attempt-${attempt}.json`,
+  wordCount: 3,
+  engine: "pocketsphinx",
+  processingMs: 10,
+});
+
+test("a second identical result for a chunk is ignored", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  assert.equal(await store.applyClaim(claim(ep, 1, "m1")), "accepted");
+  assert.equal(await store.applyResult(result(ep, 1, "m1")), "accepted");
+  const first = await store.getChunk(chunkId(ep, 0));
+  assert.equal(await store.applyResult(result(ep, 1, "m1")), "duplicate");
+  assert.deepEqual(await store.getChunk(chunkId(ep, 0)), first, "the row did not change");
+  assert.deepEqual(await store.chunkCounts(ep), { total: 2, queued: 1, leased: 0, done: 1, failed: 0 });
+});
+
+test("results are fenced: only the current attempt's lease holder is heard", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  await store.applyClaim(claim(ep, 1, "m1"));
+  // The job was redelivered to m2 (m1 looked dead): attempt 2 takes the lease over.
+  assert.equal(await store.applyClaim(claim(ep, 2, "m2")), "accepted");
+  // m1 was only slow; its late claim and result are stale.
+  assert.equal(await store.applyClaim(claim(ep, 1, "m1")), "stale");
+  assert.equal(await store.applyResult(result(ep, 1, "m1")), "stale");
+  // A result claiming the current attempt from the wrong machine is stale too.
+  assert.equal(await store.applyResult(result(ep, 2, "m3")), "stale");
+  assert.equal((await store.getChunk(chunkId(ep, 0)))!.state, "leased");
+  assert.equal(await store.applyResult(result(ep, 2, "m2")), "accepted");
+  const row = (await store.getChunk(chunkId(ep, 0)))!;
+  assert.equal(row.state, "done");
+  assert.equal(row.resultObject, `${chunkId(ep, 0)}/attempt-2.json`);
+});
+
+test("a result for an unknown chunk changes nothing", async (t) => {
+  const store = await openStore(t);
+  assert.equal(await store.applyResult(result("ep_nope", 1, "m1")), "unknown");
+});
+
+test("illegal lifecycle moves throw, terminal states stay terminal", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  await assert.rejects(store.transitionEpisode(ep, "ingesting"), IllegalTransitionError);
+  await store.transitionEpisode(ep, "failed", { error: "boom" });
+  await assert.rejects(store.transitionEpisode(ep, "done"), IllegalTransitionError);
+  assert.equal((await store.getEpisode(ep))!.status, "failed");
+});
+
+test("a permanent chunk failure fails the chunk; a transient one re-queues it until maxAttempts", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  const failed = (attempt: number, permanent: boolean) => ({
+    ...claim(ep, attempt, "m1"),
+    type: "failed" as const,
+    code: permanent ? ("bad_audio" as const) : ("transient" as const),
+    permanent,
+    message: "x",
+  });
+  await store.applyClaim(claim(ep, 1, "m1"));
+  assert.deepEqual(await store.applyFailure(failed(1, false), 3), { outcome: "accepted", chunkFailed: false });
+  assert.equal((await store.getChunk(chunkId(ep, 0)))!.state, "queued");
+  await store.applyClaim(claim(ep, 3, "m1"));
+  assert.deepEqual(await store.applyFailure(failed(3, false), 3), { outcome: "accepted", chunkFailed: true });
+  assert.equal((await store.getChunk(chunkId(ep, 0)))!.state, "failed");
+});
