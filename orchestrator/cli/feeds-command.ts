@@ -1,0 +1,120 @@
+/**
+ * `podfleet feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL]`,
+ * `feeds list [--json]`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
+ * ApiClient; `main.ts` dispatches here.
+ */
+import { parseArgs } from "node:util";
+import { CliError } from "./cli-error.ts";
+import { table } from "./table.ts";
+import { openTarget } from "./target.ts";
+
+interface FeedView {
+  id: string;
+  url: string;
+  title: string | null;
+  intervalSec: number;
+  lastStatus: string | null;
+  lastError: string | null;
+  nextPollAt: string | null;
+  items: Record<string, number>;
+}
+
+interface PollSummary {
+  status: string;
+  httpStatus?: number;
+  movedTo?: string;
+  error?: string;
+  items: number;
+  new: number;
+  backfill: number;
+  skipped: number;
+  queued: number;
+  nextPollAt: string;
+}
+
+export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL] [--json]
+                                             watch an RSS feed; new episodes are transcribed
+  feeds list [--json] | feeds remove ID | feeds poll ID [--json]`;
+
+function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`, 2);
+  return n;
+}
+
+function describePoll(p: PollSummary): string {
+  if (p.status === "error") return `poll failed: ${p.error ?? "unknown error"}; next try ${p.nextPollAt}\n`;
+  const moved = p.movedTo ? `; feed moved to ${p.movedTo}` : "";
+  if (p.status === "not_modified") return `not modified (304)${moved}; next poll ${p.nextPollAt}\n`;
+  return `${p.items} items: ${p.new} new, ${p.backfill} backfill, ${p.skipped} skipped; ${p.queued} jobs queued${moved}; next poll ${p.nextPollAt}\n`;
+}
+
+export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        backfill: { type: "string" },
+        interval: { type: "string" },
+        retranscribe: { type: "boolean", default: false },
+        "callback-url": { type: "string" },
+        json: { type: "boolean", default: false },
+        "data-dir": { type: "string" },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [sub, arg] = positionals;
+  if (!["add", "list", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, remove, poll)`, 2);
+  if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
+  const backfill = intFlag("backfill", values.backfill, 0, 10_000);
+  const interval = intFlag("interval", values.interval, 60, 7 * 24 * 3600);
+  const out = (s: string) => process.stdout.write(s);
+  const target = await openTarget(env, values["data-dir"]);
+  try {
+    switch (sub) {
+      case "add": {
+        const res = await target.api.post<{ feed: FeedView; poll: PollSummary }>("/v1/feeds", {
+          url: arg,
+          ...(backfill !== undefined ? { backfill } : {}),
+          ...(interval !== undefined ? { intervalSec: interval } : {}),
+          ...(values.retranscribe ? { retranscribe: true } : {}),
+          ...(values["callback-url"] ? { callbackUrl: values["callback-url"] } : {}),
+        });
+        if (values.json) out(JSON.stringify(res, null, 2) + "\n");
+        else out(`feed ${res.feed.id} ${res.feed.title ? `"${res.feed.title}" ` : ""}(${res.feed.url})\n  ${describePoll(res.poll)}`);
+        return 0;
+      }
+      case "list": {
+        const { feeds } = await target.api.get<{ feeds: FeedView[] }>("/v1/feeds");
+        if (values.json) out(JSON.stringify(feeds, null, 2) + "\n");
+        else
+          out(
+            table(
+              ["ID", "URL", "STATUS", "QUEUED", "PENDING", "NEXT POLL", "TITLE"],
+              feeds.map((f) => [f.id, f.url, f.lastError ? `error: ${f.lastError.slice(0, 40)}` : (f.lastStatus ?? "-"), String(f.items.queued ?? 0), String(f.items.pending ?? 0), f.nextPollAt ?? "-", f.title ?? ""]),
+            ),
+          );
+        return 0;
+      }
+      case "remove": {
+        await target.api.delete(`/v1/feeds/${encodeURIComponent(arg!)}`);
+        out(`removed ${arg}\n`);
+        return 0;
+      }
+      default: {
+        const summary = await target.api.post<PollSummary>(`/v1/feeds/${encodeURIComponent(arg!)}/poll`, {});
+        out(values.json ? JSON.stringify(summary, null, 2) + "\n" : describePoll(summary));
+        return 0;
+      }
+    }
+  } finally {
+    await target.close();
+  }
+}

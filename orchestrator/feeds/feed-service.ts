@@ -1,0 +1,242 @@
+/**
+ * RSS auto-ingest: register feeds, poll them politely, record every item by identity, and turn
+ * pending items into jobs at a bounded pace (new episodes before backfill, fair across feeds).
+ * Polls run one at a time (a manual `feeds poll` and the background pass never overlap), and
+ * `pass()` is the background duty a PassRunner calls.
+ */
+import type { EpisodeService } from "../episodes/episode-service.ts";
+import { checkUrl } from "../ingest/fetch-audio.ts";
+import { BadInputError } from "../ingest/ingest-errors.ts";
+import type { Logger } from "../log.ts";
+import { DuplicateEpisodeError, episodeIdentity } from "../sources/episode-links.ts";
+import { parseFeedDocument, type FeedEpisodeItem } from "./feed-document.ts";
+import { fetchFeed, FeedFetchError, type FeedFetchOptions } from "./feed-fetch.ts";
+import { FeedStore, type FeedRow } from "./feed-store.ts";
+import { nextPollDelaySec, pickReleases, planItems, type PlannedItem } from "./poll-plan.ts";
+
+export interface FeedServiceDeps {
+  store: FeedStore;
+  episodes: Pick<EpisodeService, "submitUrl">;
+  fetch: FeedFetchOptions;
+  /** Feed jobs allowed in flight (not done or failed) at once, across all feeds. */
+  maxInFlight: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface PollSummary {
+  feedId: string;
+  url: string;
+  status: "ok" | "not_modified" | "error";
+  httpStatus?: number | undefined;
+  movedTo?: string | undefined;
+  error?: string | undefined;
+  items: number;
+  new: number;
+  backfill: number;
+  skipped: number;
+  /** Jobs created by the release step that followed this poll. */
+  queued: number;
+  nextPollAt: string;
+}
+
+export interface AddFeedInput {
+  url: string;
+  backfill?: number | undefined;
+  intervalSec?: number | undefined;
+  retranscribe?: boolean | undefined;
+  callbackUrl?: string | undefined;
+}
+
+export const DEFAULT_FEED_INTERVAL_SEC = 3600;
+
+export class FeedService {
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: FeedServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Run `fn` after any poll in progress: one poll at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Register a feed and read it once (the read sets the baseline and takes the backfill). */
+  async add(input: AddFeedInput): Promise<{ feed: FeedRow; poll: PollSummary }> {
+    const url = checkUrl(input.url, this.deps.fetch.allowPrivate).toString();
+    if (input.callbackUrl) checkUrl(input.callbackUrl, this.deps.fetch.allowPrivate);
+    const feed = await this.deps.store.add(
+      {
+        url,
+        intervalSec: input.intervalSec ?? DEFAULT_FEED_INTERVAL_SEC,
+        backfill: input.backfill ?? 0,
+        retranscribe: input.retranscribe ?? false,
+        callbackUrl: input.callbackUrl ?? null,
+      },
+      this.now(),
+    );
+    const poll = (await this.poll(feed.id))!;
+    return { feed: (await this.deps.store.get(feed.id)) ?? feed, poll };
+  }
+
+  list(): Promise<FeedRow[]> {
+    return this.deps.store.list();
+  }
+
+  get(id: string): Promise<FeedRow | undefined> {
+    return this.deps.store.get(id);
+  }
+
+  remove(id: string): Promise<boolean> {
+    return this.exclusive(() => this.deps.store.remove(id));
+  }
+
+  /** Poll one feed now (whatever its schedule), then release pending items. */
+  async poll(feedId: string): Promise<PollSummary | undefined> {
+    return this.exclusive(async () => {
+      const feed = await this.deps.store.get(feedId);
+      if (!feed) return undefined;
+      const summary = await this.pollOne(feed);
+      summary.queued = await this.release();
+      return summary;
+    });
+  }
+
+  /** The background pass: poll every due feed, then release pending items. */
+  async pass(signal?: AbortSignal): Promise<PollSummary[]> {
+    return this.exclusive(async () => {
+      const out: PollSummary[] = [];
+      for (const feed of await this.deps.store.due(this.now())) {
+        if (signal?.aborted) break;
+        out.push(await this.pollOne(feed));
+      }
+      await this.release();
+      return out;
+    });
+  }
+
+  /**
+   * Re-read a feed's item for a webhook hint (fresh, unconditional). Matches by guid, then by
+   * enclosure URL, then by exact title.
+   */
+  async findItem(feedUrl: string, hint: { guid?: string | undefined; audioUrl?: string | undefined; title?: string | undefined }): Promise<FeedEpisodeItem | undefined> {
+    const res = await fetchFeed(feedUrl, { etag: null, lastModified: null }, this.deps.fetch, this.now());
+    if (res.kind !== "ok") return undefined;
+    const items = parseFeedDocument(res.body).items;
+    return (
+      (hint.guid ? items.find((i) => i.guid === hint.guid) : undefined) ??
+      (hint.audioUrl ? items.find((i) => i.enclosureUrl === hint.audioUrl) : undefined) ??
+      (hint.title ? items.find((i) => i.title === hint.title) : undefined)
+    );
+  }
+
+  private async pollOne(feed: FeedRow): Promise<PollSummary> {
+    const now = this.now();
+    const base = { feedId: feed.id, url: feed.url, items: 0, new: 0, backfill: 0, skipped: 0, queued: 0 };
+    try {
+      const res = await fetchFeed(feed.url, { etag: feed.etag, lastModified: feed.lastModified }, this.deps.fetch, now);
+      const patch: Partial<FeedRow> = { lastPolledAt: now, errorCount: 0, lastError: null };
+      let planned: PlannedItem[] = [];
+      let newFeedUrl: string | undefined;
+      if (res.kind === "ok") {
+        const doc = parseFeedDocument(res.body);
+        planned = planItems(
+          { baselineAt: feed.baselineAt, addedAt: feed.addedAt, backfill: feed.backfill, retranscribe: feed.retranscribe },
+          doc.items,
+          await this.deps.store.knownIdentities(feed.id),
+        );
+        Object.assign(patch, { etag: res.validators.etag, lastModified: res.validators.lastModified, title: doc.title ?? feed.title, lastStatus: "200" });
+        if (feed.baselineAt === null) patch.baselineAt = now;
+        base.items = doc.items.length;
+        if (doc.newFeedUrl && doc.newFeedUrl !== feed.url && doc.newFeedUrl !== res.movedTo) {
+          try {
+            newFeedUrl = checkUrl(doc.newFeedUrl, this.deps.fetch.allowPrivate).toString();
+          } catch {
+            this.deps.log.warn("ignoring an unusable itunes:new-feed-url", { feedId: feed.id });
+          }
+        }
+      } else {
+        patch.lastStatus = "304";
+      }
+      const movedTo = newFeedUrl ?? res.movedTo;
+      if (movedTo && movedTo !== feed.url) {
+        patch.url = movedTo;
+        // Validators belong to the old URL when the publisher moved the feed by itself.
+        if (newFeedUrl) Object.assign(patch, { etag: null, lastModified: null });
+      }
+      const delaySec = nextPollDelaySec(feed.intervalSec, { ok: true, errorCount: 0, ...res.hints });
+      patch.nextPollAt = now + delaySec * 1000;
+      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now);
+      if (movedTo && !urlChanged && movedTo !== feed.url) this.deps.log.warn("feed moved onto another registered feed; kept the old URL", { feedId: feed.id });
+      if (urlChanged) this.deps.log.info("feed moved", { feedId: feed.id, from: feed.url, to: movedTo });
+      return {
+        ...base,
+        status: res.kind,
+        httpStatus: res.kind === "ok" ? 200 : 304,
+        movedTo: urlChanged ? movedTo : undefined,
+        new: planned.filter((p) => p.kind === "new" && p.state === "pending").length,
+        backfill: planned.filter((p) => p.kind === "backfill").length,
+        skipped: planned.filter((p) => p.state === "skipped").length,
+        nextPollAt: new Date(patch.nextPollAt).toISOString(),
+      };
+    } catch (err) {
+      const fetchErr = err instanceof FeedFetchError ? err : undefined;
+      const errorCount = feed.errorCount + 1;
+      const delaySec = nextPollDelaySec(feed.intervalSec, { ok: false, errorCount, ...(fetchErr?.hints ?? { maxAgeSec: undefined, retryAfterSec: undefined }) });
+      const nextPollAt = now + delaySec * 1000;
+      const message = (err as Error).message;
+      await this.deps.store.recordPoll(
+        feed.id,
+        { lastPolledAt: now, errorCount, lastError: message, lastStatus: fetchErr?.status ? String(fetchErr.status) : "error", nextPollAt },
+        [],
+        now,
+      );
+      this.deps.log.warn("feed poll failed", { feedId: feed.id, error: err, errorCount, nextPollInSec: delaySec });
+      return { ...base, status: "error", httpStatus: fetchErr?.status, error: message, nextPollAt: new Date(nextPollAt).toISOString() };
+    }
+  }
+
+  /** Turn pending items into jobs, within the in-flight budget. Returns how many jobs were created. */
+  private async release(): Promise<number> {
+    const pending = await this.deps.store.pending();
+    if (pending.length === 0) return 0;
+    const inFlight = await this.deps.store.inFlightByFeed();
+    const busy = [...inFlight.values()].reduce((a, b) => a + b, 0);
+    const chosen = pickReleases(pending, inFlight, this.deps.maxInFlight - busy);
+    const feedsById = new Map((await this.deps.store.list()).map((f) => [f.id, f]));
+    let queued = 0;
+    for (const p of chosen) {
+      const row = pending.find((x) => x.id === p.id)!.row;
+      const feed = feedsById.get(row.feedId);
+      if (!feed) continue;
+      try {
+        const episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
+          title: row.title ?? undefined,
+          callbackUrl: feed.callbackUrl ?? undefined,
+          origin: {
+            kind: row.kind === "new" ? "feed-new" : "feed-backfill",
+            identity: episodeIdentity({ feedKey: feed.id, guid: row.guid, enclosureUrl: row.enclosureUrl }),
+            feedId: feed.id,
+            guid: row.guid,
+          },
+        });
+        await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id });
+        queued++;
+      } catch (err) {
+        if (err instanceof DuplicateEpisodeError) {
+          await this.deps.store.markItems([row.id], { state: "duplicate", episodeId: err.existingEpisodeId, reason: "already submitted (webhook or earlier poll)" });
+        } else if (err instanceof BadInputError) {
+          await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message });
+        } else {
+          throw err;
+        }
+      }
+    }
+    if (queued > 0) this.deps.log.info("feed items queued", { count: queued });
+    return queued;
+  }
+}
