@@ -61,6 +61,12 @@ export const ChunkJob = z.object({
   audioObject: z.string().min(1),
   /** Language hint for the engine (BCP 47), e.g. "en". */
   language: z.string().default("en"),
+  /**
+   * Publication generation: 1 for the first publication, bumped each time the orchestrator
+   * re-queues the chunk (e.g. its machine died). Attempts are ordered by (generation, deliveryCount).
+   * Absent means 1 (jobs published before generations existed).
+   */
+  generation: z.number().int().positive().optional(),
 });
 export type ChunkJob = z.infer<typeof ChunkJob>;
 
@@ -93,8 +99,22 @@ export function chunkAudioObjectName(episodeId: string, index: number): string {
   return `${episodeId}/${String(index).padStart(4, "0")}.wav`;
 }
 
-export function resultObjectName(chunkId: string, attempt: number): string {
-  return `${chunkId}/attempt-${attempt}.json`;
+/** Object name of one attempt's result; generation 1 keeps the original name. */
+export function resultObjectName(chunkId: string, attempt: number, generation = 1): string {
+  return generation === 1 ? `${chunkId}/attempt-${attempt}.json` : `${chunkId}/g${generation}-attempt-${attempt}.json`;
+}
+
+/**
+ * Orders two attempts of one chunk: by generation, then by delivery count. Negative when `a` is
+ * older than `b`, 0 when they are the same attempt. The store fences results with this.
+ */
+export function compareAttempts(
+  a: { generation?: number | undefined; attempt: number },
+  b: { generation?: number | undefined; attempt: number },
+): number {
+  const ga = a.generation ?? 1;
+  const gb = b.generation ?? 1;
+  return ga !== gb ? ga - gb : a.attempt - b.attempt;
 }
 
 const EventBase = {
@@ -103,6 +123,8 @@ const EventBase = {
   chunkId: z.string(),
   /** JetStream delivery count of the job message: the attempt number, used for fencing. */
   attempt: z.number().int().positive(),
+  /** Publication generation of the job message (see ChunkJob.generation; absent = 1); fencing compares (generation, attempt). */
+  generation: z.number().int().positive().optional(),
   /** Id of the machine that holds the lease (FLY_MACHINE_ID, or a host name off-platform). */
   machineId: z.string().min(1),
   at: z.number().int().nonnegative(),
@@ -136,8 +158,9 @@ export function eventSubject(names: WireNames, event: Pick<ChunkEvent, "type" | 
 }
 
 /** Message id for de-duplicating an event publication (a retried publish is stored once). */
-export function eventMessageId(event: Pick<ChunkEvent, "type" | "chunkId" | "attempt">): string {
-  return `${event.chunkId}.${event.attempt}.${event.type}`;
+export function eventMessageId(event: Pick<ChunkEvent, "type" | "chunkId" | "attempt"> & { generation?: number }): string {
+  const generation = event.generation ?? 1;
+  return generation === 1 ? `${event.chunkId}.${event.attempt}.${event.type}` : `${event.chunkId}.g${generation}.${event.attempt}.${event.type}`;
 }
 
 /** Environment variables the orchestrator passes to a worker machine. */
@@ -148,5 +171,7 @@ export const WORKER_ENV = {
   engine: "ENGINE",
   idleTimeoutSec: "PODFLEET_IDLE_TIMEOUT_SEC",
   maxLifetimeSec: "PODFLEET_MAX_LIFETIME_SEC",
+  /** After SIGTERM, how long the current chunk may still run before it is handed back (nak). */
+  stopTimeoutSec: "PODFLEET_STOP_TIMEOUT_SEC",
   machineId: "FLY_MACHINE_ID",
 } as const;

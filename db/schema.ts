@@ -19,6 +19,11 @@ export const episodes = sqliteTable(
     error: text("error"),
     chunkSeconds: real("chunk_seconds").notNull(),
     language: text("language").notNull().default("en"),
+    /** Rendition record: exactly which file was transcribed (dynamic ad insertion changes files under one URL). */
+    finalUrl: text("final_url"),
+    audioBytes: integer("audio_bytes"),
+    audioSha256: text("audio_sha256"),
+    audioContentType: text("audio_content_type"),
     durationSec: real("duration_sec"),
     sampleCount: integer("sample_count"),
     chunkCount: integer("chunk_count"),
@@ -64,6 +69,11 @@ export const chunks = sqliteTable(
   ],
 );
 
+/**
+ * Worker machines this orchestrator created, as last observed through the Machines API. A tagged
+ * machine the API lists but this table lacks is an orphan (the sweeper destroys it); a row whose
+ * machine the API no longer lists is marked gone.
+ */
 export const machines = sqliteTable(
   "machines",
   {
@@ -75,12 +85,190 @@ export const machines = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     destroyedAt: integer("destroyed_at"),
+    /** Fleet id (settings.fleet_id) the machine was tagged with. */
+    fleetId: text("fleet_id"),
+    /** Created without auto_destroy, to rest stopped in the warm pool after it idles out. */
+    pool: integer("pool", { mode: "boolean" }).notNull().default(false),
+    /** Last time the machine was seen entering `started` (a pool machine starts many times). */
+    startedAt: integer("started_at"),
+    /** Machine-seconds are counted up to here while it runs (null while it does not). */
+    accruedAt: integer("accrued_at"),
   },
   (t) => [index("machines_state_idx").on(t.state)],
 );
+
+/** Every machine state change and every autoscaler/sweeper action, with its reason. */
+export const machineEvents = sqliteTable(
+  "machine_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    /** Null for fleet-wide actions (a create that failed before a machine existed, a blocked pass). */
+    machineId: text("machine_id"),
+    /** "state" (observed change) or the action: create, start, stop, destroy, requeue, gone, create_failed, blocked. */
+    kind: text("kind").notNull(),
+    fromState: text("from_state"),
+    toState: text("to_state"),
+    reason: text("reason"),
+    detail: text("detail"),
+  },
+  (t) => [index("machine_events_machine_idx").on(t.machineId, t.at), index("machine_events_at_idx").on(t.at)],
+);
+
+/** The operator's fleet limits (one row, JSON validated by fleet/fleet-limits.ts); env settings are the defaults. */
+export const fleetLimits = sqliteTable("fleet_limits", {
+  id: integer("id").primaryKey(),
+  limitsJson: text("limits_json").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Machine-seconds used per UTC day, for the optional daily budget. */
+export const fleetUsage = sqliteTable("fleet_usage", {
+  day: text("day").primaryKey(),
+  machineSeconds: real("machine_seconds").notNull().default(0),
+});
 
 /** Small key/value settings owned by the orchestrator (its fleet id, for one). */
 export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
 });
+
+// ---- Ingest and delivery: webhook sources, RSS feeds, episode identity, signed callbacks ----
+
+/** A registered webhook sender. `token` is the unguessable path segment of POST /v1/hooks/:token. */
+export const sources = sqliteTable(
+  "sources",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    token: text("token").notNull(),
+    /** How deliveries are verified: standard (Standard Webhooks), svix, github, or token (URL only). */
+    scheme: text("scheme", { enum: ["standard", "svix", "github", "token"] }).notNull(),
+    /** Signing secret (`whsec_…` for standard/svix, plain for github); null for token. */
+    secret: text("secret"),
+    /** When set, a webhook is only a hint: the item is re-read from this feed before enqueueing. */
+    feedUrl: text("feed_url"),
+    callbackUrl: text("callback_url"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("sources_token_idx").on(t.token), uniqueIndex("sources_name_idx").on(t.name)],
+);
+
+/** Deliveries already handled, keyed by the sender's delivery id: a replay creates nothing. */
+export const webhookReceipts = sqliteTable(
+  "webhook_receipts",
+  {
+    sourceId: text("source_id").notNull(),
+    deliveryId: text("delivery_id").notNull(),
+    episodeId: text("episode_id"),
+    outcome: text("outcome").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [uniqueIndex("webhook_receipts_pk").on(t.sourceId, t.deliveryId)],
+);
+
+/** An RSS feed polled for new episodes. */
+export const feeds = sqliteTable(
+  "feeds",
+  {
+    id: text("id").primaryKey(),
+    url: text("url").notNull(),
+    title: text("title"),
+    intervalSec: integer("interval_sec").notNull(),
+    backfill: integer("backfill").notNull().default(0),
+    /** Transcribe items even when they already carry a podcast:transcript. */
+    retranscribe: integer("retranscribe", { mode: "boolean" }).notNull().default(false),
+    callbackUrl: text("callback_url"),
+    etag: text("etag"),
+    lastModified: text("last_modified"),
+    addedAt: integer("added_at").notNull(),
+    /** First successful read: items present then are "old" (only backfill takes them). */
+    baselineAt: integer("baseline_at"),
+    lastPolledAt: integer("last_polled_at"),
+    lastStatus: text("last_status"),
+    lastError: text("last_error"),
+    errorCount: integer("error_count").notNull().default(0),
+    nextPollAt: integer("next_poll_at").notNull(),
+  },
+  (t) => [uniqueIndex("feeds_url_idx").on(t.url), index("feeds_next_poll_idx").on(t.nextPollAt)],
+);
+
+/** Every item a feed has shown, by identity (guid, else enclosure URL), and what was done with it. */
+export const feedItems = sqliteTable(
+  "feed_items",
+  {
+    id: text("id").primaryKey(),
+    feedId: text("feed_id")
+      .notNull()
+      .references(() => feeds.id, { onDelete: "cascade" }),
+    identity: text("identity").notNull(),
+    guid: text("guid"),
+    enclosureUrl: text("enclosure_url"),
+    title: text("title"),
+    publishedAt: integer("published_at"),
+    /** "new" (appeared after the baseline) or "backfill". */
+    kind: text("kind", { enum: ["new", "backfill", "old"] }).notNull(),
+    /** old | skipped | pending | queued | duplicate */
+    state: text("state").notNull(),
+    reason: text("reason"),
+    episodeId: text("episode_id"),
+    discoveredAt: integer("discovered_at").notNull(),
+  },
+  (t) => [uniqueIndex("feed_items_identity_idx").on(t.feedId, t.identity), index("feed_items_state_idx").on(t.state)],
+);
+
+/**
+ * Where an episode came from and where its completion event goes. `identity` (feed + guid, else
+ * enclosure URL) is unique: the same episode never gets a second job.
+ */
+export const episodeLinks = sqliteTable(
+  "episode_links",
+  {
+    episodeId: text("episode_id").primaryKey(),
+    identity: text("identity"),
+    feedId: text("feed_id"),
+    sourceId: text("source_id"),
+    guid: text("guid"),
+    /** "api", "webhook", "feed-new", "feed-backfill" */
+    origin: text("origin").notNull(),
+    callbackUrl: text("callback_url"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("episode_links_identity_idx").on(t.identity)],
+);
+
+/** One completion event to POST to a callback URL, retried with backoff until delivered or given up. */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: text("id").primaryKey(),
+    episodeId: text("episode_id").notNull(),
+    event: text("event").notNull(),
+    url: text("url").notNull(),
+    /** pending | delivered | failed */
+    state: text("state").notNull(),
+    payload: text("payload").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at"),
+    createdAt: integer("created_at").notNull(),
+    deliveredAt: integer("delivered_at"),
+  },
+  (t) => [uniqueIndex("deliveries_episode_event_idx").on(t.episodeId, t.event), index("deliveries_due_idx").on(t.state, t.nextAttemptAt)],
+);
+
+/** Every attempt at a delivery: when, what came back, how long it took. */
+export const deliveryAttempts = sqliteTable(
+  "delivery_attempts",
+  {
+    deliveryId: text("delivery_id")
+      .notNull()
+      .references(() => deliveries.id, { onDelete: "cascade" }),
+    attempt: integer("attempt").notNull(),
+    at: integer("at").notNull(),
+    httpStatus: integer("http_status"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+  },
+  (t) => [uniqueIndex("delivery_attempts_pk").on(t.deliveryId, t.attempt)],
+);

@@ -114,3 +114,24 @@ test("a permanent chunk failure fails the chunk; a transient one re-queues it un
   assert.deepEqual(await store.applyFailure(failed(3, false), 3), { outcome: "accepted", chunkFailed: true });
   assert.equal((await store.getChunk(chunkId(ep, 0)))!.state, "failed");
 });
+
+test("a re-queued chunk is fenced by (generation, attempt): the dead machine's old attempt is stale", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  const id = chunkId(ep, 0);
+  assert.equal(await store.applyClaim(claim(ep, 3, "dead")), "accepted");
+  assert.deepEqual((await store.leasedBy(["dead"])).map((c) => c.id), [id]);
+  // The sweeper re-published the job at generation 2; the chunk is queued again at attempt 0.
+  assert.equal(await store.requeueLeased(id, "dead", 2), true);
+  assert.equal(await store.requeueLeased(id, "dead", 2), false, "only once");
+  // The new message starts again at delivery count 1, which is still newer: (2, 1) > (1, 3).
+  assert.equal(await store.applyClaim({ ...claim(ep, 1, "m2"), generation: 2 }), "accepted");
+  // The old generation's late events change nothing.
+  assert.equal(await store.applyClaim(claim(ep, 4, "dead")), "stale");
+  assert.equal(await store.applyResult(result(ep, 3, "dead")), "stale");
+  assert.equal(await store.applyResult({ ...result(ep, 1, "m2"), generation: 2, resultObject: `${id}/g2-attempt-1.json` }), "accepted");
+  const row = await store.getChunk(id);
+  assert.equal(row?.state, "done");
+  assert.equal(row?.generation, 2);
+  assert.equal(row?.resultObject, `${id}/g2-attempt-1.json`);
+});

@@ -1,84 +1,103 @@
 /**
- * The autoscaler: a pure decision (`planScale`) plus one pass that observes the queue and the
- * machines, decides, and creates workers. The cap is enforced by counting machines that exist
- * (from the Machines API, tagged with this fleet's id), never by remembering what was created,
- * so it holds across orchestrator restarts.
+ * The autoscaler's decision, as a pure function: `plan(observed, limits, now)` returns the actions
+ * that bring the fleet toward one worker per open chunk, never past `maxMachines` live machines nor
+ * `maxStarting` booting at once. The cap is counted from the machines the API lists (tagged with this
+ * fleet's id), never from what was created earlier, so it holds across restarts; the controller runs
+ * one pass at a time, so it holds under concurrency.
  */
-import type { QueueDepth } from "../episodes/work-queue.ts";
-import type { Logger } from "../log.ts";
-import type { CreateMachineRequest, Machine } from "./machine.ts";
-
-/** Machine states that count against the cap: anything that is or may soon be running. */
-export const LIVE_STATES = ["creating", "created", "starting", "started", "restarting", "updating", "replacing"] as const;
-
-export interface ScaleObservation {
-  /** Chunks waiting or being processed. */
-  backlog: number;
-  /** Worker machines that are live (LIVE_STATES). */
-  live: number;
-}
-
-export interface ScaleLimits {
-  maxMachines: number;
-}
-
-/** How many machines to create now: enough for one chunk each, never past the cap. */
-export function planScale(observed: ScaleObservation, limits: ScaleLimits): { create: number } {
-  const wanted = Math.min(observed.backlog, limits.maxMachines);
-  return { create: Math.max(0, wanted - observed.live) };
-}
-
-/** The Machines API calls the autoscaler makes (MachinesClient satisfies this). */
-export interface MachinesPort {
-  list(query: { metadata?: Record<string, string> }): Promise<Machine[]>;
-  create(req: CreateMachineRequest): Promise<Machine>;
-}
-
-export interface WorkerTemplate {
-  image: string;
-  env: Record<string, string>;
-  region?: string;
-}
+import type { FleetLimits } from "./fleet-limits.ts";
+import { DEFAULT_SWEEP_TUNING, isBooting, isLive, type FleetAction, type ObservedFleet, type ObservedMachine, type SweepTuning } from "./fleet-state.ts";
+import { planSweep } from "./sweeper.ts";
 
 export const FLEET_METADATA_KEY = "podfleet_fleet";
 export const ROLE_METADATA_KEY = "podfleet_role";
+export const POOL_METADATA_KEY = "podfleet_pool";
 
+/** Metadata every worker machine of `fleetId` carries; `list` filters on it. */
 export function fleetMetadata(fleetId: string): Record<string, string> {
   return { [ROLE_METADATA_KEY]: "worker", [FLEET_METADATA_KEY]: fleetId };
 }
 
-export interface AutoscalerDeps {
-  machines: MachinesPort;
-  depth: () => Promise<QueueDepth>;
-  limits: () => ScaleLimits;
-  template: () => WorkerTemplate;
-  fleetId: string;
-  log: Logger;
-  onCreated?: (m: Machine) => Promise<void> | void;
+/** Chunks that want a machine: waiting or being worked on. */
+export function backlogOf(fleet: Pick<ObservedFleet, "queued" | "leased">): number {
+  return fleet.queued + fleet.leased;
 }
 
-/** One pass: observe, decide, act. Returns the number of machines created. */
-export async function autoscalePass(deps: AutoscalerDeps): Promise<number> {
-  const depth = await deps.depth();
-  const machines = await deps.machines.list({ metadata: fleetMetadata(deps.fleetId) });
-  const live = machines.filter((m) => (LIVE_STATES as readonly string[]).includes(m.state)).length;
-  const { create } = planScale({ backlog: depth.pending + depth.inFlight, live }, deps.limits());
-  const template = deps.template();
-  let created = 0;
-  for (let i = 0; i < create; i++) {
-    const machine = await deps.machines.create({
-      ...(template.region ? { region: template.region } : {}),
-      config: {
-        image: template.image,
-        env: template.env,
-        restart: { policy: "no" },
-        auto_destroy: true,
-        metadata: fleetMetadata(deps.fleetId),
-      },
-    });
-    created++;
-    deps.log.info("machine created", { machineId: machine.id, reason: "backlog", backlog: depth.pending + depth.inFlight, live: live + created });
-    await deps.onCreated?.(machine);
+/**
+ * Scale decision: start stopped pool machines before creating new ones; stop the newest idle
+ * machines when the fleet is over a lowered cap; say why nothing can start (drain, budget, backoff).
+ */
+export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number): FleetAction[] {
+  const actions: FleetAction[] = [];
+  const live = fleet.machines.filter((m) => isLive(m.state));
+  const leaving = live.filter((m) => m.state === "stopping" || m.state === "destroying").length;
+  const booting = live.filter((m) => isBooting(m.state)).length;
+  const backlog = backlogOf(fleet);
+
+  // Over the cap (it was lowered): stop the surplus, idle and newest first. SIGTERM lets each
+  // finish its chunk within the stop timeout or hand it back.
+  const surplus = live.length - leaving - limits.maxMachines;
+  if (surplus > 0) {
+    const stoppable = live
+      .filter((m) => m.state === "started")
+      .sort((a, b) => a.leasedChunks - b.leasedChunks || b.createdAt - a.createdAt)
+      .slice(0, surplus);
+    for (const m of stoppable) actions.push({ kind: "stop", machineId: m.id, reason: `over the cap of ${limits.maxMachines}` });
   }
-  return created;
+
+  const wanted = Math.min(backlog, limits.maxMachines);
+  let need = wanted - live.length;
+  if (backlog > 0 && limits.maxMachines === 0) {
+    actions.push({ kind: "blocked", reason: "drain", detail: "maxMachines is 0: the fleet is draining and no machine starts" });
+    return actions;
+  }
+  if (need <= 0) return actions;
+  const budget = limits.dailyBudgetMachineSeconds;
+  if (budget !== null && fleet.usageTodaySec >= budget) {
+    actions.push({
+      kind: "blocked",
+      reason: "budget",
+      detail: `daily budget reached: ${Math.round(fleet.usageTodaySec)} of ${budget} machine-seconds used today (UTC); the queue waits`,
+    });
+    return actions;
+  }
+  let slots = Math.max(0, limits.maxStarting - booting);
+
+  const reason = `backlog ${backlog}, live ${live.length}, cap ${limits.maxMachines}`;
+  const startable = fleet.machines
+    .filter((m) => m.known && m.pool && m.state === "stopped" && (now - m.createdAt) / 1000 <= limits.maxLifetimeSec)
+    .sort((a, b) => b.createdAt - a.createdAt);
+  for (const m of startable) {
+    if (need <= 0 || slots <= 0) break;
+    actions.push({ kind: "start", machineId: m.id, reason });
+    need--;
+    slots--;
+  }
+  if (need > 0 && slots > 0 && now < fleet.createBackoffUntil) {
+    actions.push({ kind: "blocked", reason: "backoff", detail: `creates back off until ${new Date(fleet.createBackoffUntil).toISOString()} after API or capacity errors` });
+    return actions;
+  }
+  for (let i = 0; i < Math.min(need, slots); i++) actions.push({ kind: "create", pool: limits.warmPool > 0, reason });
+  return actions;
+}
+
+export interface PlanOptions {
+  /** Decide the sweep (destroy, re-queue, mark gone); default true. */
+  sweep?: boolean;
+  /** Decide scaling (start, create, stop); default true. */
+  scale?: boolean;
+  tuning?: SweepTuning;
+}
+
+/**
+ * One fleet decision: the sweep first, then scaling. A machine the sweep destroys is seen by the
+ * scale decision as `destroying`: never started, and still counted against the cap until the API
+ * stops listing it (its process may take a moment to die).
+ */
+export function plan(observed: ObservedFleet, limits: FleetLimits, now: number, options: PlanOptions = {}): FleetAction[] {
+  const sweep = options.sweep === false ? [] : planSweep(observed, limits, now, options.tuning ?? DEFAULT_SWEEP_TUNING);
+  if (options.scale === false) return sweep;
+  const doomed = new Set(sweep.flatMap((a) => (a.kind === "destroy" ? [a.machineId] : [])));
+  const machines: ObservedMachine[] = observed.machines.map((m) => (doomed.has(m.id) ? { ...m, state: "destroying" } : m));
+  return [...sweep, ...planScale({ ...observed, machines }, limits, now)];
 }

@@ -3,11 +3,12 @@
  * episodes/lifecycle.ts, and all writes go through Database.write (one writer at a time).
  *
  * Fencing: a chunk result is accepted only from the machine that holds the lease of the current
- * attempt (attempt = the job message's JetStream delivery count). A late result from an older
- * attempt, or the same result twice, changes nothing.
+ * attempt. Attempts are ordered by (generation, delivery count): the generation is bumped when the
+ * orchestrator re-publishes a chunk whose machine died, and the delivery count is the job message's
+ * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
-import type { ChunkClaimed, ChunkFailed, ChunkResult } from "../../contract/wire.ts";
+import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodes, settings } from "../../db/schema.ts";
 import {
   assertChunkTransition,
@@ -182,12 +183,20 @@ export class EpisodeStore {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done" || chunk.state === "failed") return "duplicate";
-      if (event.attempt < chunk.attempt) return "stale";
-      if (event.attempt === chunk.attempt && chunk.leaseOwner === event.machineId) return "duplicate";
+      const order = compareAttempts(event, chunk);
+      if (order < 0) return "stale";
+      if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
       assertChunkTransition(chunk.id, chunk.state as ChunkState, "leased");
       await db
         .update(chunks)
-        .set({ state: "leased", attempt: event.attempt, leaseOwner: event.machineId, leasedAt: event.at, updatedAt: this.now() })
+        .set({
+          state: "leased",
+          generation: event.generation ?? 1,
+          attempt: event.attempt,
+          leaseOwner: event.machineId,
+          leasedAt: event.at,
+          updatedAt: this.now(),
+        })
         .where(eq(chunks.id, chunk.id));
       return "accepted";
     });
@@ -199,7 +208,7 @@ export class EpisodeStore {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done") return "duplicate";
-      if (chunk.state !== "leased" || chunk.attempt !== event.attempt || chunk.leaseOwner !== event.machineId) {
+      if (chunk.state !== "leased" || compareAttempts(event, chunk) !== 0 || chunk.leaseOwner !== event.machineId) {
         return "stale";
       }
       const t = this.now();
@@ -228,7 +237,7 @@ export class EpisodeStore {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
       if (chunk.state === "done" || chunk.state === "failed") return { outcome: "duplicate", chunkFailed: false };
-      if (event.attempt < chunk.attempt) return { outcome: "stale", chunkFailed: false };
+      if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
       const fail = event.permanent || event.attempt >= maxAttempts;
       const to: ChunkState = fail ? "failed" : "queued";
       assertChunkTransition(chunk.id, chunk.state as ChunkState, to);
@@ -237,6 +246,37 @@ export class EpisodeStore {
         .set({ state: to, lastError: `${event.code}: ${event.message}`, leaseOwner: null, updatedAt: this.now() })
         .where(eq(chunks.id, chunk.id));
       return { outcome: "accepted", chunkFailed: fail };
+    });
+  }
+
+  /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
+  async leasedBy(owners: string[]): Promise<ChunkRow[]> {
+    if (owners.length === 0) return [];
+    return this.db
+      .select({ chunk: chunks })
+      .from(chunks)
+      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
+      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), inArray(chunks.leaseOwner, owners)))
+      .all()
+      .then((rows) => rows.map((r) => r.chunk));
+  }
+
+  /**
+   * Returns a chunk leased by a dead machine to the queue at `generation` (the caller has already
+   * published the job at that generation). Only if the chunk is still leased by `owner` at an older
+   * generation: a newer claim that got there first wins. Attempt 0 makes any claim of the new
+   * generation newer, and any event of the old generation stale.
+   */
+  async requeueLeased(id: string, owner: string, generation: number): Promise<boolean> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+      if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
+      assertChunkTransition(chunk.id, "leased", "queued");
+      await db
+        .update(chunks)
+        .set({ state: "queued", generation, attempt: 0, leaseOwner: null, lastError: `machine ${owner} died; re-queued`, updatedAt: this.now() })
+        .where(eq(chunks.id, id));
+      return true;
     });
   }
 

@@ -1,0 +1,140 @@
+/**
+ * The sweeper and fault handling on the local runtime with real NATS and workers: a worker
+ * SIGKILLed mid-chunk has its chunk re-published at a new generation and redone by another
+ * machine; injected orphan, failed and wedged machines are destroyed within one sweeper period;
+ * 429/5xx/capacity faults on create are retried (next region, then backoff) and never exceed the
+ * cap; with warmPool 2 a second backlog starts the stopped machines instead of creating new ones.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { fleetMetadata } from "../orchestrator/fleet/autoscaler.ts";
+import { sleeperEnv } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
+import { api, suiteCleanup } from "./support/ingest-stack.ts";
+import { BROKEN_IMAGE, RuntimeRecorder, SLEEPER_IMAGE, speechEpisode, startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
+
+const suite = suiteCleanup();
+let six: string;
+let four: string;
+before(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-fleet-audio-"));
+  suite.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  six = await speechEpisode(dir, 6);
+  four = await speechEpisode(dir, 4);
+});
+after(() => suite.run());
+
+const SWEEP_MS = 1000;
+
+async function finished(orch: Awaited<ReturnType<typeof startFleetStack>>, id: string, timeoutMs = 120_000) {
+  return until("the episode to finish", async () => {
+    const ep = await orch.store.getEpisode(id);
+    assert.notEqual(ep?.status, "failed", ep?.error ?? "");
+    return ep?.status === "done" ? ep : undefined;
+  }, timeoutMs);
+}
+
+test("a worker SIGKILLed mid-chunk: its chunk is re-queued at once and redone by another machine", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS), PODFLEET_ACK_WAIT_SEC: "120" });
+  const id = await submitFile(orch.url, six);
+  const victim = await until("a leased chunk", async () => (await orch.store.listChunks(id)).find((c) => c.state === "leased" && c.leaseOwner));
+  const machine = orch.localRuntime!.snapshot().find((m) => m.id === victim.leaseOwner);
+  assert.ok(machine?.pid, "the lease holder runs a process");
+  process.kill(machine.pid, "SIGKILL");
+  const killedAt = Date.now();
+
+  const requeued = await until("the chunk re-queued", async () => {
+    const c = await orch.store.getChunk(victim.id);
+    return c && c.generation > victim.generation ? c : undefined;
+  }, 10_000);
+  t.diagnostic(`chunk re-queued ${Date.now() - killedAt} ms after SIGKILL (ack wait is 120 s)`);
+  assert.equal(requeued.generation, 2);
+  await finished(orch, id);
+  const redone = await orch.store.getChunk(victim.id);
+  assert.equal(redone?.state, "done");
+  assert.equal(redone?.generation, 2);
+  assert.notEqual(redone?.leaseOwner, victim.leaseOwner, "redone by another machine");
+  assert.match(redone!.resultObject!, /g2-attempt-1\.json$/);
+});
+
+test("orphan, failed and wedged machines are destroyed within one sweeper period", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS), PODFLEET_WEDGED_SEC: "2" });
+  const fleetId = (await api(orch.url, "GET", "/v1/fleet")).body.fleetId as string;
+  const runtime = orch.localRuntime!;
+  const config = (image: string) => ({ image, env: sleeperEnv({}), restart: { policy: "no" as const }, metadata: fleetMetadata(fleetId) });
+  const recorder = new RuntimeRecorder(runtime);
+  t.after(() => recorder.stop());
+
+  // An orphan: tagged with this fleet but unknown to the orchestrator's records.
+  const orphan = await orch.machines.create({ config: config(SLEEPER_IMAGE) });
+  // A failed machine the orchestrator knows (its image cannot start).
+  const failed = await orch.machines.create({ config: config(BROKEN_IMAGE) });
+  await orch.fleet.registry.recordCreated(failed, fleetId, false, "test: injected");
+  // A known machine wedged in `starting`.
+  runtime.setFaults({ stuckInStarting: true });
+  const wedged = await orch.machines.create({ config: config(SLEEPER_IMAGE) });
+  runtime.setFaults({});
+  await orch.fleet.registry.recordCreated(wedged, fleetId, false, "test: injected");
+  const injectedAt = Date.now();
+
+  const gone = (id: string) => () => (recorder.states.get(id) === "destroyed" ? Date.now() : undefined);
+  const orphanAt = await until("the orphan destroyed", gone(orphan.id), 10_000);
+  const failedAt = await until("the failed machine destroyed", gone(failed.id), 10_000);
+  const wedgedAt = await until("the wedged machine destroyed", gone(wedged.id), 10_000);
+  t.diagnostic(`orphan ${orphanAt - injectedAt} ms, failed ${failedAt - injectedAt} ms, wedged ${wedgedAt - injectedAt} ms (wedged after 2 s)`);
+  assert.ok(orphanAt - injectedAt <= SWEEP_MS + 1_500);
+  assert.ok(failedAt - injectedAt <= SWEEP_MS + 1_500);
+  assert.ok(wedgedAt - injectedAt <= 2_000 + SWEEP_MS + 1_500);
+
+  const { body } = await api(orch.url, "GET", "/v1/fleet/events?limit=100");
+  const reasons = body.events.filter((e: { kind: string }) => e.kind === "destroy").map((e: { machineId: string; reason: string }) => `${e.machineId}:${e.reason}`);
+  assert.ok(reasons.includes(`${orphan.id}:orphan`), reasons.join(" "));
+  assert.ok(reasons.includes(`${failed.id}:failed`));
+  assert.ok(reasons.includes(`${wedged.id}:wedged`));
+  // A reap now finds nothing left to do.
+  const reap = await api(orch.url, "POST", "/v1/fleet/reap?dryRun=true", {});
+  assert.deepEqual(reap.body.actions, []);
+});
+
+test("429, 5xx and capacity faults on create: retried, next region, backoff; the cap of 2 holds", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_REGIONS: "aaa,bbb" });
+  const recorder = new RuntimeRecorder(orch.localRuntime!);
+  t.after(() => recorder.stop());
+  orch.localRuntime!.setFaults({ createFailures: [{ status: 429, retryAfterSec: 1 }, { status: 503 }, { status: 409 }, { status: 412 }, { status: 500 }] });
+  const id = await submitFile(orch.url, four);
+  await finished(orch, id);
+  assert.ok(recorder.maxLive <= 2, `runtime saw ${recorder.maxLive} live machines`);
+  assert.ok(recorder.created >= 1);
+  const { body } = await api(orch.url, "GET", "/v1/fleet/events?limit=200");
+  const failures = body.events.filter((e: { kind: string }) => e.kind === "create_failed").map((e: { reason: string; detail: string }) => `${e.reason} ${e.detail.split(":")[0]}`);
+  assert.ok(failures.includes("capacity aaa") && failures.includes("capacity bbb"), failures.join(" | "));
+});
+
+test("warmPool 2: a second backlog starts the stopped pool machines instead of creating new ones", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_WARM_POOL: "2" });
+  orch.localRuntime!.setFaults({ bootDelayMs: 1500, startDelayMs: 100 });
+  const recorder = new RuntimeRecorder(orch.localRuntime!);
+  t.after(() => recorder.stop());
+
+  const firstAt = Date.now();
+  const first = await submitFile(orch.url, four);
+  await finished(orch, first);
+  const firstStarted = recorder.firstAt("started", firstAt)! - firstAt;
+  await until("both machines stopped in the pool", () => {
+    const snap = orch.localRuntime!.snapshot();
+    return snap.length === 2 && snap.every((m) => m.state === "stopped") ? true : undefined;
+  }, 20_000);
+  const created = recorder.created;
+
+  const secondAt = Date.now();
+  const second = await submitFile(orch.url, four);
+  await finished(orch, second);
+  const secondStarted = recorder.firstAt("started", secondAt)! - secondAt;
+  t.diagnostic(`submit→first machine started: cold create ${firstStarted} ms, warm start ${secondStarted} ms`);
+  assert.equal(recorder.created, created, "no machine was created for the second backlog");
+  assert.equal(orch.localRuntime!.snapshot().length, 2);
+  const { body } = await api(orch.url, "GET", "/v1/fleet/events?limit=200");
+  assert.ok(body.events.some((e: { kind: string }) => e.kind === "start"), "pool machines were started");
+});
