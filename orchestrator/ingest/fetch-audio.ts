@@ -57,7 +57,10 @@ export function isBlockedAddress(address: string): boolean {
 export interface FetchAudioOptions {
   allowPrivate: boolean;
   maxBytes: number;
+  /** Whole download, headers to last byte; the connect, header and idle-body timeouts never exceed it. */
   timeoutMs: number;
+  /** Which resolved addresses count as private (default isBlockedAddress); tests narrow it to reach a local server. */
+  isBlocked?: (address: string) => boolean;
 }
 
 export interface FetchedAudio {
@@ -67,12 +70,12 @@ export interface FetchedAudio {
 }
 
 /** A DNS lookup that refuses private/loopback addresses at connect time (for an undici Agent). */
-export function guardedLookup(allowPrivate: boolean): net.LookupFunction {
+export function guardedLookup(allowPrivate: boolean, isBlocked: (address: string) => boolean = isBlockedAddress): net.LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "", 4);
       const list = addresses as dns.LookupAddress[];
-      const blocked = allowPrivate ? undefined : list.find((a) => isBlockedAddress(a.address));
+      const blocked = allowPrivate ? undefined : list.find((a) => isBlocked(a.address));
       if (blocked) {
         return callback(new BadInputError("private_address", `refusing to fetch ${hostname}: it resolves to a private or loopback address`), "", 4);
       }
@@ -84,7 +87,7 @@ export function guardedLookup(allowPrivate: boolean): net.LookupFunction {
 }
 
 /** Syntactic checks of a user-supplied URL: http(s) only, no literal private address or localhost. */
-export function checkUrl(raw: string, allowPrivate: boolean): URL {
+export function checkUrl(raw: string, allowPrivate: boolean, isBlocked: (address: string) => boolean = isBlockedAddress): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -95,7 +98,7 @@ export function checkUrl(raw: string, allowPrivate: boolean): URL {
     throw new BadInputError("bad_url", `only http and https URLs can be fetched, not ${url.protocol}`);
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (!allowPrivate && (net.isIP(host) ? isBlockedAddress(host) : host === "localhost" || host.endsWith(".localhost"))) {
+  if (!allowPrivate && (net.isIP(host) ? isBlocked(host) : /^localhost\.?$|\.localhost\.?$/i.test(host))) {
     throw new BadInputError("private_address", `refusing to fetch ${url.host}: private and loopback addresses are not allowed (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`);
   }
   return url;
@@ -104,13 +107,13 @@ export function checkUrl(raw: string, allowPrivate: boolean): URL {
 /** Fetch `rawUrl` into `destPath`. Throws BadInputError for anything the user must fix. */
 export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAudioOptions): Promise<FetchedAudio> {
   const agent = new Agent({
-    connect: { lookup: guardedLookup(opts.allowPrivate), timeout: 15_000 },
-    headersTimeout: 30_000,
-    bodyTimeout: 60_000,
+    connect: { lookup: guardedLookup(opts.allowPrivate, opts.isBlocked), timeout: Math.min(15_000, opts.timeoutMs) },
+    headersTimeout: Math.min(30_000, opts.timeoutMs),
+    bodyTimeout: Math.min(60_000, opts.timeoutMs),
   });
   const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
-    let url = checkUrl(rawUrl, opts.allowPrivate);
+    let url = checkUrl(rawUrl, opts.allowPrivate, opts.isBlocked);
     for (let hop = 0; ; hop++) {
       let res: Dispatcher.ResponseData;
       try {
@@ -119,13 +122,13 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
         if (err instanceof BadInputError) throw err;
         const cause = (err as { cause?: unknown }).cause;
         if (cause instanceof BadInputError) throw cause;
-        if (signal.aborted) throw new BadInputError("fetch_timeout", `fetching ${url.host} took longer than ${opts.timeoutMs / 1000} s`);
+        if (signal.aborted || isTimeout(err)) throw new BadInputError("fetch_timeout", `fetching ${url.host} took longer than ${opts.timeoutMs / 1000} s`);
         throw new BadInputError("fetch_failed", `could not fetch ${url.host}: ${(err as Error).message}`);
       }
       if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
         await res.body.dump();
         if (hop >= MAX_REDIRECTS) throw new BadInputError("too_many_redirects", `more than ${MAX_REDIRECTS} redirects from ${rawUrl.slice(0, 200)}`);
-        url = checkUrl(new URL(String(res.headers.location), url).toString(), opts.allowPrivate);
+        url = checkUrl(new URL(String(res.headers.location), url).toString(), opts.allowPrivate, opts.isBlocked);
         continue;
       }
       if (res.statusCode !== 200) {
@@ -144,6 +147,14 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
   } finally {
     await agent.close();
   }
+}
+
+const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/** undici's stall timeouts, by error code (never by message). */
+function isTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && TIMEOUT_CODES.has(code);
 }
 
 /** Stream a body into a file, failing (and leaving no file) once it passes maxBytes. */
@@ -167,7 +178,7 @@ export async function streamToFile(
   } catch (err) {
     fs.rmSync(destPath, { force: true });
     if (err instanceof BadInputError) throw err;
-    if (signal?.aborted) throw new BadInputError("fetch_timeout", `download${url ? ` from ${url.host}` : ""} timed out`);
+    if (signal?.aborted || isTimeout(err)) throw new BadInputError("fetch_timeout", `download${url ? ` from ${url.host}` : ""} timed out`);
     throw new BadInputError("fetch_failed", `download${url ? ` from ${url.host}` : ""} failed: ${(err as Error).message}`);
   }
   return bytes;

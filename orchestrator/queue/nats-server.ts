@@ -8,7 +8,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -20,8 +21,14 @@ export interface NatsServerOptions {
   readonly port?: number;
   /** Append the server's stdout/stderr here; otherwise only a short tail is kept for errors. */
   readonly logFile?: string;
-  /** Require this token from clients (`--auth`). Never logged. */
+  /** Require this token from clients. Written to a mode-600 config file in storeDir, never on the command line or in a log. */
   readonly token?: string;
+  /**
+   * Records the child's pid here. A server left running by a previous owner that was SIGKILLed
+   * (its exit hooks never ran) is found through this file and killed before a new one starts,
+   * since two servers must never share one store directory.
+   */
+  readonly pidFile?: string;
   /** Path or name of the binary; default `nats-server`. */
   readonly binary?: string;
   /** How long to wait for the server to accept connections; default 10 s. */
@@ -71,6 +78,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port && opts.port > 0 ? opts.port : await pickFreePort(host);
   mkdirSync(opts.storeDir, { recursive: true });
+  if (opts.pidFile) await killStaleServer(opts.pidFile, opts.storeDir);
   const server = new SupervisedNatsServer(opts, host, port);
   await server.launch();
   return server;
@@ -112,7 +120,11 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
   async launch(): Promise<void> {
     const bin = this.opts.binary ?? "nats-server";
     const args = ["-js", "-sd", this.opts.storeDir, "-a", this.host, "-p", String(this.port)];
-    if (this.opts.token) args.push("--auth", this.opts.token);
+    if (this.opts.token) {
+      const conf = join(this.opts.storeDir, "auth.conf");
+      writeFileSync(conf, `authorization { token: ${JSON.stringify(this.opts.token)} }\n`, { mode: 0o600 });
+      args.push("-c", conf);
+    }
     this.#tail = "";
     let sawReadyLine = false;
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -159,6 +171,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
       // the log line proves it is our server listening (not a stranger on a reused port)
       if (sawReadyLine && (await canConnect(this.host, this.port))) {
         ready = true;
+        if (this.opts.pidFile && child.pid) writeFileSync(this.opts.pidFile, String(child.pid));
         return;
       }
       if (Date.now() > deadline) {
@@ -219,6 +232,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
     this.#stopping = true;
     this.#epoch += 1;
     await this.#terminate();
+    if (this.opts.pidFile) rmSync(this.opts.pidFile, { force: true });
     process.off("exit", this.#onProcessExit);
     if (this.#log) {
       const log = this.#log;
@@ -239,6 +253,35 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     this.#child?.kill(signal);
   }
+}
+
+/** Kills the nats-server recorded in `pidFile` if it still runs on `storeDir`, and waits until it is gone. */
+async function killStaleServer(pidFile: string, storeDir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } catch {
+    return;
+  }
+  const isStale = (): boolean => {
+    try {
+      // the pid may have been reused by an unrelated process: only a nats-server on this store counts
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return cmd.some((a) => a.endsWith("nats-server")) && cmd.includes(storeDir) && !/\) Z /.test(stat);
+    } catch {
+      return false;
+    }
+  };
+  if (pid > 0 && isStale()) {
+    process.kill(pid, "SIGKILL");
+    const deadline = Date.now() + 5_000;
+    while (isStale()) {
+      if (Date.now() > deadline) throw new NatsServerStartError(`a stale nats-server (pid ${pid}) on ${storeDir} would not die`);
+      await sleep(50);
+    }
+  }
+  rmSync(pidFile, { force: true });
 }
 
 async function canConnect(host: string, port: number): Promise<boolean> {

@@ -1,0 +1,93 @@
+/**
+ * Rate limiting on the public write endpoints: the token bucket as a table with a stepped clock,
+ * then the middleware on the real app (submit and hooks get 429 + Retry-After; reads do not).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseConfig } from "../orchestrator/config.ts";
+import type { EpisodeService } from "../orchestrator/episodes/episode-service.ts";
+import { createApp } from "../orchestrator/http/app.ts";
+import { TokenBuckets } from "../orchestrator/http/rate-limit.ts";
+import { createLogger } from "../orchestrator/log.ts";
+
+describe("TokenBuckets", () => {
+  // perMinute 60 = one token a second; burst 3
+  for (const [label, steps] of [
+    ["a burst is allowed, then refused with the wait for one token", [[0, true], [0, true], [0, true], [0, false, 1]]],
+    ["a token comes back after a second", [[0, true], [0, true], [0, true], [999, false, 1], [1, true], [0, false, 1]]],
+    ["refill never exceeds the burst", [[0, true], [60_000, true], [0, true], [0, true], [0, false, 1]]],
+    ["half a token means a 1 s wait, rounded up", [[0, true], [0, true], [0, true], [500, false, 1]]],
+  ] as const) {
+    test(label, () => {
+      let now = 1_000_000;
+      const buckets = new TokenBuckets({ perMinute: 60, burst: 3, now: () => now });
+      for (const [advance, ok, retry] of steps as ReadonlyArray<readonly [number, boolean, number?]>) {
+        now += advance;
+        const r = buckets.take("1.2.3.4");
+        assert.equal(r.ok, ok, `at +${advance} ms`);
+        if (!r.ok) assert.equal(r.retryAfterSec, retry);
+      }
+    });
+  }
+
+  test("keys are independent, a slow rate gives a long Retry-After, and 0 turns limiting off", () => {
+    let now = 0;
+    const b = new TokenBuckets({ perMinute: 2, burst: 1, now: () => now });
+    assert.equal(b.take("a").ok, true);
+    assert.deepEqual(b.take("a"), { ok: false, retryAfterSec: 30 });
+    assert.equal(b.take("b").ok, true);
+    now += 30_000;
+    assert.equal(b.take("a").ok, true);
+    const off = new TokenBuckets({ perMinute: 0, burst: 1 });
+    for (let i = 0; i < 100; i++) assert.equal(off.take("a").ok, true);
+  });
+
+  test("old keys are dropped beyond maxKeys (memory stays bounded)", () => {
+    const b = new TokenBuckets({ perMinute: 1, burst: 1, now: () => 0, maxKeys: 2 });
+    assert.equal(b.take("a").ok, true);
+    assert.equal(b.take("b").ok, true);
+    assert.equal(b.take("c").ok, true); // "a" dropped
+    assert.equal(b.take("a").ok, true, "a fresh bucket again");
+  });
+});
+
+describe("rate limit middleware on the app", () => {
+  let now = 0;
+  // Requests in budget carry malformed JSON, so the handler answers 400 before it needs episodes.
+  const app = createApp({
+    episodes: {} as EpisodeService,
+    maxUploadBytes: 1024,
+    log: createLogger("silent"),
+    rateLimit: { perMinute: 6, burst: 2, now: () => now },
+  });
+  // mounted after createApp, as mountHookRoutes does: still limited
+  app.post("/v1/hooks/:token", (c) => c.json({ ok: true }, 202));
+  const submit = () => app.request("/v1/episodes", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
+
+  test("submit: 2 then 429 with Retry-After, then allowed again after it", async () => {
+    assert.equal((await submit()).status, 400);
+    assert.equal((await submit()).status, 400);
+    const limited = await submit();
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "10");
+    const body = (await limited.json()) as { error: { code: string } };
+    assert.equal(body.error.code, "rate_limited");
+    now += 10_000;
+    assert.equal((await submit()).status, 400);
+  });
+
+  test("hooks have their own bucket; reads are never limited", async () => {
+    const hook = () => app.request("/v1/hooks/abc", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    assert.equal((await hook()).status, 202);
+    assert.equal((await hook()).status, 202);
+    assert.equal((await hook()).status, 429);
+    for (let i = 0; i < 10; i++) assert.equal((await app.request("/healthz")).status, 200);
+  });
+
+  test("config: defaults, off with 0, and a bad value names the variable", () => {
+    assert.deepEqual(parseConfig({}).rateLimit, { perMinute: 60, burst: 30 });
+    assert.equal(parseConfig({ PODFLEET_RATE_LIMIT_PER_MIN: "0" }).rateLimit.perMinute, 0);
+    assert.throws(() => parseConfig({ PODFLEET_RATE_LIMIT_BURST: "lots" }), /invalid PODFLEET_RATE_LIMIT_BURST/);
+    assert.throws(() => parseConfig({ PODFLEET_MAX_JSON_BYTES: "0" }), /invalid PODFLEET_MAX_JSON_BYTES/);
+  });
+});

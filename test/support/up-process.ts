@@ -1,0 +1,132 @@
+/**
+ * `podfleet up` as a child process on a data directory, for tests that kill things for real:
+ * start it, submit audio over HTTP, wait for an episode, and find every process the stack left
+ * (command line or open files under the data directory, which catches local workers whose
+ * logs live there).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../../bin/podfleet.js", import.meta.url));
+
+export interface UpProcess {
+  url: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Starts `podfleet up --port 0` and resolves once it has written a fresh orchestrator.url. */
+export async function startUp(dataDir: string, env: Record<string, string>): Promise<UpProcess> {
+  const urlFile = path.join(dataDir, "orchestrator.url");
+  fs.rmSync(urlFile, { force: true }); // a SIGKILLed run leaves its stale URL behind
+  const child = spawn(process.execPath, [BIN, "up", "--port", "0"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PODFLEET_DATA_DIR: dataDir, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  const url = await until(
+    "the orchestrator URL file",
+    () => {
+      if (child.exitCode !== null) throw new Error(`podfleet up exited ${child.exitCode}: ${stderr}`);
+      return fs.existsSync(urlFile) ? fs.readFileSync(urlFile, "utf8").trim() || undefined : undefined;
+    },
+    60_000,
+  );
+  return { url, child, exited, stderr: () => stderr };
+}
+
+export interface EpisodeStatus {
+  id: string;
+  status: string;
+  error: string | null;
+  chunks: { total: number; done: number; queued: number; leased: number; failed: number };
+}
+
+export async function submitUpload(url: string, file: string, chunkSeconds: number): Promise<string> {
+  const res = await fetch(`${url}/v1/episodes?chunkSeconds=${chunkSeconds}`, {
+    method: "POST",
+    body: fs.readFileSync(file),
+    headers: { "content-type": "audio/wav" },
+  });
+  if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+export async function episodeStatus(url: string, id: string): Promise<EpisodeStatus | undefined> {
+  try {
+    const res = await fetch(`${url}/v1/episodes/${id}`);
+    return res.ok ? ((await res.json()) as EpisodeStatus) : undefined;
+  } catch {
+    return undefined; // the orchestrator is down or restarting
+  }
+}
+
+export async function waitFinished(url: string, id: string, timeoutMs: number): Promise<EpisodeStatus> {
+  return until(`episode ${id} to finish`, async () => {
+    const s = await episodeStatus(url, id);
+    return s && (s.status === "done" || s.status === "failed") ? s : undefined;
+  }, timeoutMs, 250);
+}
+
+export async function transcriptFiles(url: string, id: string): Promise<{ txt: string; json: string }> {
+  const get = async (f: string) => {
+    const res = await fetch(`${url}/v1/episodes/${id}/transcript.${f}`);
+    if (!res.ok) throw new Error(`transcript.${f}: HTTP ${res.status}`);
+    return res.text();
+  };
+  return { txt: await get("txt"), json: await get("json") };
+}
+
+/** Live (non-zombie) processes whose command line or open files mention `dir`. */
+export function processesUsing(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, "utf8"))) continue;
+      let hit = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(dir);
+      if (!hit) {
+        for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
+          try {
+            if (fs.readlinkSync(`/proc/${entry}/fd/${fd}`).startsWith(dir)) {
+              hit = true;
+              break;
+            }
+          } catch {
+            // fd closed while we looked
+          }
+        }
+      }
+      if (hit) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+/** SIGKILLs every process still using `dir` (test cleanup after a failure). */
+export function killAllUsing(dir: string): void {
+  for (const pid of processesUsing(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
