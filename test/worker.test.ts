@@ -397,7 +397,7 @@ test("main.ts exits 2 with one line naming a bad or missing variable", async (t)
     [{ NATS_URL: "nats://127.0.0.1:4222", PODFLEET_IDLE_TIMEOUT_SEC: "soon" }, /PODFLEET_IDLE_TIMEOUT_SEC/],
     [{ NATS_URL: "nats://127.0.0.1:4222", PODFLEET_MAX_LIFETIME_SEC: "0" }, /PODFLEET_MAX_LIFETIME_SEC/],
     [{ NATS_URL: "nats://127.0.0.1:4222", PODFLEET_NATS_PREFIX: "Bad Prefix" }, /PODFLEET_NATS_PREFIX/],
-    [{ NATS_URL: "nats://127.0.0.1:4222", ENGINE: "whisper" }, /ENGINE: engine whisper is not implemented/],
+    [{ NATS_URL: "nats://127.0.0.1:4222", ENGINE: "vosk" }, /ENGINE: engine vosk is not implemented/],
   ];
   await Promise.all(
     cases.map(async ([env, pattern]) => {

@@ -68,7 +68,8 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     return "termed";
   }
   const job = parsed.job;
-  const ids = { episodeId: job.episodeId, chunkId: job.chunkId };
+  // generation 1 is left out of events, so their shape (and msg ids) stay what they were before re-queueing existed
+  const ids: JobIds = { episodeId: job.episodeId, chunkId: job.chunkId, ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}) };
   const started = Date.now();
 
   const heartbeat = setInterval(() => {
@@ -98,7 +99,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     giveUp.signal.throwIfAborted();
     const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
 
-    const resultObject = resultObjectName(job.chunkId, attempt);
+    const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1);
     const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
     await ctx.results.putBlob({ name: resultObject }, new TextEncoder().encode(JSON.stringify(transcript)));
     const processingMs = Date.now() - started;
@@ -134,7 +135,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
   }
 }
 
-type JobIds = { episodeId: string; chunkId: string };
+type JobIds = { episodeId: string; chunkId: string; generation?: number };
 
 /** Maps an attempt's error onto the job's final verb, recording a ChunkFailed event first. */
 async function settleFailure(

@@ -21,4 +21,11 @@ export interface SpeechEngine {
    * reason when aborted.
    */
   transcribe(wavPath: string, opts: TranscribeOptions): Promise<Word[]>;
+  /**
+   * Loads the model once, before the first chunk, so a missing or corrupt model fails at worker
+   * start (EngineUnavailableError), not mid-chunk. Engines without a resident model omit it.
+   */
+  open?(): Promise<void>;
+  /** Releases what `open` started (a server process); called once when the worker stops. */
+  close?(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
  * Entry point of a worker machine: `node --import tsx machine-image/worker/main.ts`.
  * Reads the environment, runs the pull loop until idle, lifetime or SIGTERM/SIGINT, and exits:
- * 0 after a normal stop, 1 on a fatal error, 2 on bad configuration. Logs one JSON line per event
+ * 0 after a normal stop, 1 on a fatal error, 2 on bad configuration, 3 when the engine cannot
+ * start (whisper-server or the model missing or corrupt). Logs one JSON line per event
  * on stdout; a fatal or configuration error also prints one plain line on stderr.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,18 +10,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wireNames } from "../../contract/wire.ts";
 import type { SpeechEngine } from "./engine.ts";
+import { EngineUnavailableError } from "./errors.ts";
 import { PocketsphinxEngine } from "./pocketsphinx-engine.ts";
-import { parseWorkerConfig, WorkerConfigError, type EngineName, type WorkerConfig } from "./worker-config.ts";
+import { WhisperEngine } from "./whisper-engine.ts";
+import { resolveModelPath } from "./whisper-model.ts";
+import { parseWorkerConfig, WorkerConfigError, type WorkerConfig } from "./worker-config.ts";
 import { runWorker, type WorkerLog } from "./worker.ts";
 
 const log: WorkerLog = (event, fields = {}) => {
   process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
 };
 
-function createEngine(name: EngineName): SpeechEngine {
-  switch (name) {
+function createEngine(config: WorkerConfig): SpeechEngine {
+  switch (config.engine) {
     case "pocketsphinx":
       return new PocketsphinxEngine();
+    case "whisper": {
+      const w = config.whisper!;
+      return new WhisperEngine({ modelPath: resolveModelPath(w.modelsDir, w.model), serverBinary: w.serverBinary, threads: w.threads, timeoutMs: w.timeoutMs });
+    }
   }
 }
 
@@ -44,16 +52,30 @@ async function main(): Promise<number> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  // Load the model before taking work: a missing or corrupt model is a start-up failure (exit 3).
+  const engine = createEngine(config);
+  try {
+    await engine.open?.();
+  } catch (err) {
+    if (err instanceof EngineUnavailableError) {
+      log("worker.engine_unavailable", { engine: engine.name, error: err.message });
+      process.stderr.write(`podfleet-worker: engine ${engine.name} unavailable: ${err.message}\n`);
+      return 3;
+    }
+    throw err;
+  }
+
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-worker-"));
   try {
     const result = await runWorker({
       natsUrl: config.natsUrl,
       natsToken: config.natsToken,
       names: wireNames(config.natsPrefix),
-      engine: createEngine(config.engine),
+      engine,
       machineId: config.machineId,
       idleTimeoutMs: config.idleTimeoutMs,
       ...(config.maxLifetimeMs !== undefined ? { maxLifetimeMs: config.maxLifetimeMs } : {}),
+      ...(config.stopTimeoutMs !== undefined ? { stopTimeoutMs: config.stopTimeoutMs } : {}),
       workDir,
       signal: stop.signal,
       log,
@@ -66,6 +88,7 @@ async function main(): Promise<number> {
     process.stderr.write(`podfleet-worker: fatal: ${message}\n`);
     return 1;
   } finally {
+    await engine.close?.();
     await rm(workDir, { recursive: true, force: true });
   }
 }

@@ -50,6 +50,15 @@ export function parsePocketsphinxOutput(stdout: string): Word[] {
   return words;
 }
 
+/**
+ * Decoder flags every chunk gets. `-remove_noise no`: pocketsphinx's spectral noise subtraction
+ * adapts its noise estimate as a stream goes on, so the same words decode differently depending
+ * on where a chunk starts. Without it a chunk decodes like the same stretch of the whole file
+ * (measured on a 114 s synthesized MP3: whole 13.2 % → 11.9 % WER, and chunked runs at 30-38 s
+ * went from 14.2-17.4 % to 11.6-12.9 %).
+ */
+export const POCKETSPHINX_DEFAULT_ARGS: readonly string[] = ["-remove_noise", "no"];
+
 export class PocketsphinxEngine implements SpeechEngine {
   readonly name = "pocketsphinx";
   readonly #binary: string;
@@ -60,7 +69,7 @@ export class PocketsphinxEngine implements SpeechEngine {
   constructor(opts: PocketsphinxOptions = {}) {
     this.#binary = opts.binary ?? "pocketsphinx_continuous";
     this.#timeoutMs = opts.timeoutMs ?? 10 * 60_000;
-    this.#extraArgs = opts.extraArgs ?? [];
+    this.#extraArgs = [...POCKETSPHINX_DEFAULT_ARGS, ...(opts.extraArgs ?? [])];
     this.#languages = (opts.languages ?? ["en"]).map((l) => l.toLowerCase());
   }
 

@@ -2,12 +2,12 @@
  * The worker's configuration, parsed once from the environment the orchestrator gives a machine
  * (names in contract/wire.ts WORKER_ENV). A bad value fails fast with the variable's name.
  */
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { z } from "zod";
 import { WORKER_ENV, wireNames } from "../../contract/wire.ts";
 
 /** Engines this image can run; anything else is refused at startup. */
-export const IMPLEMENTED_ENGINES = ["pocketsphinx"] as const;
+export const IMPLEMENTED_ENGINES = ["pocketsphinx", "whisper"] as const;
 export type EngineName = (typeof IMPLEMENTED_ENGINES)[number];
 
 export interface WorkerConfig {
@@ -18,8 +18,36 @@ export interface WorkerConfig {
   readonly engine: EngineName;
   readonly idleTimeoutMs: number;
   readonly maxLifetimeMs: number | undefined;
+  /** After SIGTERM, how long the current chunk may still run before it is handed back; undefined = the worker's default. */
+  readonly stopTimeoutMs: number | undefined;
   readonly machineId: string;
+  /** Present when `engine` is "whisper". */
+  readonly whisper: WhisperSettings | undefined;
 }
+
+/**
+ * Environment names of the whisper.cpp engine's settings. They are not in contract/wire.ts
+ * because the orchestrator only passes WHISPER_MODEL; the image sets the rest (Dockerfile ENV).
+ */
+export const WHISPER_ENV = {
+  model: "WHISPER_MODEL",
+  modelsDir: "PODFLEET_MODELS_DIR",
+  threads: "WHISPER_THREADS",
+  serverBinary: "WHISPER_SERVER_BIN",
+  timeoutSec: "WHISPER_TIMEOUT_SEC",
+} as const;
+
+export interface WhisperSettings {
+  /** Catalog name (`base.en`) or a path to a ggml file. */
+  readonly model: string;
+  readonly modelsDir: string;
+  readonly threads: number;
+  readonly serverBinary: string;
+  readonly timeoutMs: number;
+}
+
+/** Defaults the image relies on; a GPU box running the image mounts its models at /models. */
+export const WHISPER_DEFAULTS = { model: "base.en", modelsDir: "/models", serverBinary: "whisper-server", timeoutSec: 900 } as const;
 
 /** A variable is missing or malformed; `variable` names it. */
 export class WorkerConfigError extends Error {
@@ -80,13 +108,29 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   const idleSec = field(WORKER_ENV.idleTimeoutSec, seconds, get(WORKER_ENV.idleTimeoutSec) ?? "30");
   const lifetimeRaw = get(WORKER_ENV.maxLifetimeSec);
   const lifetimeSec = lifetimeRaw === undefined ? undefined : field(WORKER_ENV.maxLifetimeSec, seconds, lifetimeRaw);
+  const stopRaw = get(WORKER_ENV.stopTimeoutSec);
+  const stopSec = stopRaw === undefined ? undefined : field(WORKER_ENV.stopTimeoutSec, seconds, stopRaw);
+  let whisper: WhisperSettings | undefined;
+  if (engineName === "whisper") {
+    const threadsRaw = get(WHISPER_ENV.threads);
+    const threads = threadsRaw === undefined ? availableParallelism() : field(WHISPER_ENV.threads, z.string().trim().regex(/^[1-9]\d{0,3}$/, "must be a whole number of threads (1-9999)").transform(Number), threadsRaw);
+    whisper = {
+      model: get(WHISPER_ENV.model)?.trim() ?? WHISPER_DEFAULTS.model,
+      modelsDir: get(WHISPER_ENV.modelsDir)?.trim() ?? WHISPER_DEFAULTS.modelsDir,
+      threads,
+      serverBinary: get(WHISPER_ENV.serverBinary)?.trim() ?? WHISPER_DEFAULTS.serverBinary,
+      timeoutMs: Math.round(field(WHISPER_ENV.timeoutSec, seconds, get(WHISPER_ENV.timeoutSec) ?? String(WHISPER_DEFAULTS.timeoutSec)) * 1000),
+    };
+  }
   return {
+    whisper,
     natsUrl,
     natsToken: get(WORKER_ENV.natsToken),
     natsPrefix,
     engine: engineName as EngineName,
     idleTimeoutMs: Math.round(idleSec * 1000),
     maxLifetimeMs: lifetimeSec === undefined ? undefined : Math.round(lifetimeSec * 1000),
+    stopTimeoutMs: stopSec === undefined ? undefined : Math.round(stopSec * 1000),
     machineId: get(WORKER_ENV.machineId)?.trim() ?? `${hostname()}-${process.pid}`,
   };
 }

@@ -16,6 +16,24 @@ export type Db = LibSQLDatabase<typeof schema>;
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../db/migrations", import.meta.url));
 
+/**
+ * The database could not be reached or migrated at startup (sqld down, wrong URL, bad token).
+ * Retryable from the operator's point of view: fix the server or DATABASE_URL and start again.
+ */
+export class DatabaseUnavailableError extends Error {
+  override readonly name = "DatabaseUnavailableError";
+}
+
+/** The URL without credentials or query string, safe to log. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.protocol === "file:" ? url : `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+  } catch {
+    return url.split("?")[0] ?? url;
+  }
+}
+
 export class Database {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -24,21 +42,34 @@ export class Database {
     readonly db: Db,
   ) {}
 
-  /** Open, configure and migrate. Migrations are idempotent, so this is safe at every start. */
+  /**
+   * Open, configure and migrate. Migrations are idempotent, so this is safe at every start.
+   * `url` is `file:PATH` (embedded) or a sqld server (`http(s)://`, `libsql://`, `ws(s)://`); a
+   * server that cannot be reached or migrated rejects with DatabaseUnavailableError.
+   */
   static async open(url: string, authToken?: string): Promise<Database> {
-    if (url.startsWith("file:")) {
+    const local = url.startsWith("file:");
+    if (local) {
       fs.mkdirSync(path.dirname(url.slice("file:".length)), { recursive: true });
     }
     const client = createClient({ url, ...(authToken ? { authToken } : {}) });
-    if (url.startsWith("file:")) {
-      await client.execute("PRAGMA journal_mode=WAL");
-      // Only other processes (a CLI reading the same file) contend; wait for them briefly.
-      await client.execute("PRAGMA busy_timeout=5000");
+    try {
+      if (local) {
+        await client.execute("PRAGMA journal_mode=WAL");
+        // Only other processes (a CLI reading the same file) contend; wait for them briefly.
+        await client.execute("PRAGMA busy_timeout=5000");
+        // Over HTTP every request may use another server connection, so a PRAGMA would not
+        // stick; sqld enforces foreign keys by default, which is what this sets for a file.
+        await client.execute("PRAGMA foreign_keys=ON");
+      }
+      const db = drizzle(client, { schema });
+      await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+      return new Database(client, db);
+    } catch (err) {
+      client.close();
+      if (local) throw err;
+      throw new DatabaseUnavailableError(`cannot open libSQL server ${redactUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    await client.execute("PRAGMA foreign_keys=ON");
-    const db = drizzle(client, { schema });
-    await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
-    return new Database(client, db);
   }
 
   /** Run `fn` after every earlier write has finished: one writer at a time in this process. */
