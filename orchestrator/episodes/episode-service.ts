@@ -8,8 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.ts";
 import { checkUrl } from "../ingest/fetch-audio.ts";
-import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
-import type { ChunkCounts, EpisodeRow, EpisodeStore } from "../store/episode-store.ts";
+import { ingestEpisode, jobFor, type IngestDeps } from "../ingest/ingest-episode.ts";
+import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { transcriptObject } from "./finish-episode.ts";
 import type { WorkQueue } from "./work-queue.ts";
@@ -34,6 +34,17 @@ export interface EpisodeView {
   durationSec: number | null;
   chunkSeconds: number;
   chunks: ChunkCounts;
+  /** Exactly which file was transcribed; null fields until ingest has read the audio. */
+  rendition: {
+    sourceUrl: string | null;
+    finalUrl: string | null;
+    bytes: number | null;
+    sha256: string | null;
+    contentType: string | null;
+    durationSec: number | null;
+  };
+  /** Where the audio was cut and why (null until planned); only in the single-episode view. */
+  plan?: PlannedChunk[] | null;
   timings: {
     createdAt: string;
     ingestStartedAt: string | null;
@@ -76,8 +87,10 @@ export class EpisodeService {
   async submitUrl(audioUrl: string, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     // Refuse what can be refused now (bad scheme, literal private address); DNS is checked at fetch time.
     checkUrl(audioUrl, this.deps.ingest.fetch.allowPrivate);
+    const id = newEpisodeId();
+    await this.deps.beforeCreate?.(id, opts);
     const row = await this.deps.store.createEpisode({
-      id: newEpisodeId(),
+      id,
       title: opts.title ?? null,
       sourceKind: "url",
       sourceUrl: audioUrl,
@@ -124,10 +137,25 @@ export class EpisodeService {
     return rows.length;
   }
 
+  /**
+   * Re-publish the jobs of a transcribing episode's chunks that no worker ever claimed: a crash
+   * between recording the plan and publishing the last job would otherwise leave them unqueued
+   * for good. The job msgID (chunk + generation) makes a repeat inside the stream's duplicate
+   * window a no-op; a repeat outside it is a second delivery, which the store's fencing absorbs.
+   */
+  async republishUnclaimed(episodeId: string): Promise<number> {
+    const row = await this.deps.store.getEpisode(episodeId);
+    if (!row || row.status !== "transcribing") return 0;
+    const unclaimed = (await this.deps.store.listChunks(episodeId)).filter((c) => c.state === "queued" && c.attempt === 0);
+    for (const c of unclaimed) await this.deps.queue.publishJob(jobFor(row, c.index, c.startSample, c.endSample), c.generation);
+    if (unclaimed.length > 0) this.deps.onQueued?.();
+    return unclaimed.length;
+  }
+
   async view(id: string): Promise<EpisodeView | undefined> {
     const row = await this.deps.store.getEpisode(id);
     if (!row) return undefined;
-    return toView(row, await this.deps.store.chunkCounts(id));
+    return { ...toView(row, await this.deps.store.chunkCounts(id)), plan: parsePlan(row.planJson) };
   }
 
   async list(limit: number): Promise<EpisodeView[]> {
@@ -164,6 +192,13 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
+/** The stored chunk plan, reduced to the documented fields; null when there is none yet. */
+function parsePlan(planJson: string | null): PlannedChunk[] | null {
+  if (planJson === null) return null;
+  const raw = JSON.parse(planJson) as PlannedChunk[];
+  return raw.map(({ index, startSample, endSample, reason }) => ({ index, startSample, endSample, reason }));
+}
+
 function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
   return {
     id: row.id,
@@ -174,6 +209,14 @@ function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
     durationSec: row.durationSec,
     chunkSeconds: row.chunkSeconds,
     chunks,
+    rendition: {
+      sourceUrl: row.sourceUrl,
+      finalUrl: row.finalUrl,
+      bytes: row.audioBytes,
+      sha256: row.audioSha256,
+      contentType: row.audioContentType,
+      durationSec: row.durationSec,
+    },
     timings: {
       createdAt: iso(row.createdAt)!,
       ingestStartedAt: iso(row.ingestStartedAt),

@@ -14,6 +14,7 @@ import { decodeToPcm, probeAudio, readWavSlice } from "./audio-decode.ts";
 import { planChunks } from "./chunk-plan.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { BadInputError } from "./ingest-errors.ts";
+import { describeRendition } from "./rendition.ts";
 import { findSilences, frameEnergies } from "./silence.ts";
 
 export interface IngestDeps {
@@ -35,18 +36,23 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   try {
     await store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null });
     let sourcePath: string;
+    let fetched: { finalUrl: string | null; contentType: string | undefined } = { finalUrl: null, contentType: undefined };
     if (episode.sourceKind === "upload") {
       if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
         throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
       }
       sourcePath = episode.uploadPath;
     } else {
-      const fetched = await fetchAudio(episode.sourceUrl!, downloadPath, deps.fetch);
-      log.info("audio fetched", { episodeId: id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
+      const result = await fetchAudio(episode.sourceUrl!, downloadPath, deps.fetch);
+      log.info("audio fetched", { episodeId: id, bytes: result.bytes, finalUrl: result.finalUrl });
+      fetched = result;
       sourcePath = downloadPath;
     }
 
     const probe = await probeAudio(sourcePath);
+    // Record exactly which bytes are transcribed before decoding them (see rendition.ts).
+    const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
+    await store.transitionEpisode(id, "ingesting", rendition);
     const sampleCount = await decodeToPcm(sourcePath, pcmPath);
     const durationSec = sampleCount / SAMPLE_RATE;
     const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
