@@ -45,7 +45,23 @@ const EnvSchema = z.object({
   PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
   PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
   PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
+  PODFLEET_MAX_JSON_BYTES: positiveInt.default(1024 * 1024),
+  PODFLEET_RATE_LIMIT_PER_MIN: nonNegativeInt.default(60),
+  PODFLEET_RATE_LIMIT_BURST: positiveInt.default(30),
   PODFLEET_AUTOSCALE_INTERVAL_MS: positiveInt.default(2000),
+  PODFLEET_SWEEP_INTERVAL_MS: positiveInt.default(10_000),
+  PODFLEET_MAX_STARTING: positiveInt.default(4),
+  PODFLEET_MAX_LIFETIME_SEC: z.coerce.number().int().min(10).default(3600),
+  PODFLEET_REGIONS: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{1,19}(,[a-z0-9][a-z0-9-]{1,19})*$/, "comma-separated region codes, e.g. iad,ord")
+    .optional(),
+  PODFLEET_WORKER_SIZE: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "a Fly size preset, e.g. shared-cpu-2x").optional(),
+  PODFLEET_WARM_POOL: nonNegativeInt.default(0),
+  PODFLEET_DAILY_BUDGET_MACHINE_SECONDS: z.coerce.number().positive().optional(),
+  PODFLEET_WEDGED_SEC: positiveInt.default(300),
+  PODFLEET_BOOT_DEADLINE_SEC: positiveInt.default(120),
+  PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt.default(10),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -69,7 +85,24 @@ export interface Config {
   maxAudioBytes: number;
   fetchTimeoutSec: number;
   allowPrivateUrls: boolean;
+  /** Largest JSON/webhook request body; bigger → 413. */
+  maxJsonBytes: number;
+  /** Token bucket per client address on submit and hook endpoints; perMinute 0 = off. */
+  rateLimit: { perMinute: number; burst: number };
   autoscaleIntervalMs: number;
+  /** Fleet defaults: operator changes through PUT /v1/fleet/limits override them at runtime. */
+  fleet: {
+    maxStarting: number;
+    maxLifetimeSec: number;
+    regions: string[];
+    workerSize: string | undefined;
+    warmPool: number;
+    dailyBudgetMachineSeconds: number | undefined;
+    sweepIntervalMs: number;
+    wedgedSec: number;
+    bootDeadlineSec: number;
+    stopTimeoutSec: number;
+  };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
 
@@ -126,7 +159,21 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     maxAudioBytes: e.PODFLEET_MAX_AUDIO_BYTES,
     fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
+    maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,
+    rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },
     autoscaleIntervalMs: e.PODFLEET_AUTOSCALE_INTERVAL_MS,
+    fleet: {
+      maxStarting: e.PODFLEET_MAX_STARTING,
+      maxLifetimeSec: e.PODFLEET_MAX_LIFETIME_SEC,
+      regions: e.PODFLEET_REGIONS ? e.PODFLEET_REGIONS.split(",") : [],
+      workerSize: e.PODFLEET_WORKER_SIZE,
+      warmPool: e.PODFLEET_WARM_POOL,
+      dailyBudgetMachineSeconds: e.PODFLEET_DAILY_BUDGET_MACHINE_SECONDS,
+      sweepIntervalMs: e.PODFLEET_SWEEP_INTERVAL_MS,
+      wedgedSec: e.PODFLEET_WEDGED_SEC,
+      bootDeadlineSec: e.PODFLEET_BOOT_DEADLINE_SEC,
+      stopTimeoutSec: e.PODFLEET_WORKER_STOP_TIMEOUT_SEC,
+    },
     logLevel: e.PODFLEET_LOG_LEVEL,
   };
 }

@@ -15,10 +15,14 @@ import type { Config } from "./config.ts";
 import { applyChunkEvent } from "./episodes/chunk-events.ts";
 import { EpisodeService } from "./episodes/episode-service.ts";
 import { finishEpisode } from "./episodes/finish-episode.ts";
-import { autoscalePass, fleetMetadata } from "./fleet/autoscaler.ts";
-import { LocalMachinesRuntime } from "./fleet/local-runtime.ts";
+import { FleetController } from "./fleet/fleet-controller.ts";
+import { FleetLimitsStore, type FleetLimits } from "./fleet/fleet-limits.ts";
+import { FleetViews } from "./fleet/fleet-view.ts";
+import { LocalMachinesRuntime, type LaunchSpec } from "./fleet/local-runtime.ts";
 import type { Machine } from "./fleet/machine.ts";
+import { MachineRegistry } from "./fleet/machine-registry.ts";
 import { MachinesClient } from "./fleet/machines-client.ts";
+import { mountFleetRoutes } from "./http/fleet-routes.ts";
 import { createApp } from "./http/app.ts";
 import { registerSecret, type Logger } from "./log.ts";
 import { PassRunner } from "./pass-runner.ts";
@@ -27,6 +31,16 @@ import { consumeChunkEvents, NatsWorkQueue } from "./queue/nats-work-queue.ts";
 import { Database } from "./store/database.ts";
 import { EpisodeStore } from "./store/episode-store.ts";
 import { workerLaunchSpec } from "./fleet/worker-launch.ts";
+import { DeliveryService } from "./delivery/delivery-service.ts";
+import { FeedService } from "./feeds/feed-service.ts";
+import { DEFAULT_FEED_FETCH } from "./feeds/feed-fetch.ts";
+import { FeedStore } from "./feeds/feed-store.ts";
+import { mountFeedRoutes } from "./http/feeds-routes.ts";
+import { mountHookRoutes } from "./http/hooks-routes.ts";
+import { EpisodeLinks } from "./sources/episode-links.ts";
+import { SourceStore } from "./sources/source-store.ts";
+import { WebhookService } from "./sources/webhook-service.ts";
+import { newSecret } from "./sources/webhook-signature.ts";
 
 export interface Orchestrator {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080 */
@@ -38,11 +52,44 @@ export interface Orchestrator {
   /** Present when the embedded local runtime runs the machines. */
   localRuntime: LocalMachinesRuntime | undefined;
   natsUrl: string;
+  /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
+  fleet: { controller: FleetController; limits: FleetLimitsStore; registry: MachineRegistry };
   close(): Promise<void>;
+}
+
+/** Test and embedding hooks: how the embedded local runtime runs a machine's image (default: the worker). */
+export interface OrchestratorHooks {
+  launch?: (machine: Machine) => LaunchSpec;
+}
+
+/** Fleet limits from settings: the defaults until an operator changes them at runtime. */
+export function defaultFleetLimits(config: Config): FleetLimits {
+  return {
+    maxMachines: config.maxMachines,
+    maxStarting: config.fleet.maxStarting,
+    idleTimeoutSec: config.idleTimeoutSec,
+    maxLifetimeSec: config.fleet.maxLifetimeSec,
+    regions: config.fleet.regions,
+    guest: config.fleet.workerSize ? { size: config.fleet.workerSize } : { cpuKind: "shared", cpus: 2, memoryMb: 2048 },
+    image: config.machines.image,
+    warmPool: config.fleet.warmPool,
+    dailyBudgetMachineSeconds: config.fleet.dailyBudgetMachineSeconds ?? null,
+  };
 }
 
 export class DataDirLockedError extends Error {
   override name = "DataDirLockedError";
+}
+
+/** The URL of the orchestrator running on `dataDir`, if one is. */
+export function runningOrchestratorUrl(dataDir: string): string | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, "orchestrator.pid"), "utf8"));
+    process.kill(pid, 0);
+    return fs.readFileSync(path.join(dataDir, "orchestrator.url"), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One orchestrator per data directory: a second one would run a second nats-server on the same store. */
@@ -76,7 +123,7 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-export async function startOrchestrator(config: Config, log: Logger): Promise<Orchestrator> {
+export async function startOrchestrator(config: Config, log: Logger, hooks: OrchestratorHooks = {}): Promise<Orchestrator> {
   registerSecret(config.nats.token);
   registerSecret(config.database.authToken);
   if (config.machines.kind === "fly") registerSecret(config.machines.token);
@@ -102,7 +149,13 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
     let natsServer: NatsServerHandle | undefined;
     let natsUrl = config.nats.url;
     if (!natsUrl) {
-      natsServer = await startNatsServer({ storeDir: path.join(config.dataDir, "nats"), logFile: path.join(logDir, "nats-server.log") });
+      natsServer = await startNatsServer({
+        storeDir: path.join(config.dataDir, "nats"),
+        logFile: path.join(logDir, "nats-server.log"),
+        // a server left behind by a SIGKILLed orchestrator is killed through this file before ours starts
+        pidFile: path.join(config.dataDir, "nats-server.pid"),
+        ...(config.nats.token ? { token: config.nats.token } : {}),
+      });
       cleanups.push(() => natsServer!.stop());
       natsUrl = natsServer.url;
     }
@@ -131,7 +184,7 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
     } else {
       localRuntime = new LocalMachinesRuntime({
         app: "podfleet-local",
-        launch: () => workerLaunchSpec(),
+        launch: hooks.launch ?? (() => workerLaunchSpec()),
         logDir: path.join(logDir, "machines"),
       });
       const { url, token } = await localRuntime.start();
@@ -142,26 +195,43 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
       [WORKER_ENV.natsUrl]: config.nats.workerUrl ?? natsUrl,
       [WORKER_ENV.natsPrefix]: config.nats.prefix,
       [WORKER_ENV.engine]: config.engine,
-      [WORKER_ENV.idleTimeoutSec]: String(config.idleTimeoutSec),
       ...(config.nats.token ? { [WORKER_ENV.natsToken]: config.nats.token } : {}),
     };
 
-    // 4. Autoscaler
-    const autoscaler = new PassRunner(
-      "autoscaler",
-      () =>
-        autoscalePass({
-          machines,
-          depth: () => queue.depth(),
-          limits: () => ({ maxMachines: config.maxMachines }),
-          template: () => ({ image: config.machines.image, env: workerEnv }),
-          fleetId,
-          log,
-        }),
-      { intervalMs: config.autoscaleIntervalMs, timeoutMs: 60_000, log },
-    );
+    // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
+    const fleetLog = log.child({ component: "fleet" });
+    const fleetLimits = new FleetLimitsStore(database, defaultFleetLimits(config));
+    const registry = new MachineRegistry(database);
+    const fleet = new FleetController({
+      machines,
+      registry,
+      limits: fleetLimits,
+      store,
+      queue,
+      fleetId,
+      workerEnv,
+      stopTimeoutSec: config.fleet.stopTimeoutSec,
+      tuning: {
+        wedgedSec: config.fleet.wedgedSec,
+        bootDeadlineSec: config.fleet.bootDeadlineSec,
+        lifetimeGraceSec: config.fleet.stopTimeoutSec + 60,
+        maxDestroysPerPass: 20,
+      },
+      log: fleetLog,
+    });
+    const autoscaler = new PassRunner("autoscaler", () => fleet.pass({ sweep: false, scale: true }), {
+      intervalMs: config.autoscaleIntervalMs,
+      timeoutMs: 60_000,
+      log,
+    });
+    const sweeper = new PassRunner("sweeper", () => fleet.pass({ sweep: true, scale: false }), {
+      intervalMs: config.fleet.sweepIntervalMs,
+      timeoutMs: 120_000,
+      log,
+    });
 
     // 5. Episodes: ingest service and the worker-event consumer.
+    const links = new EpisodeLinks(database, { allowPrivateUrls: config.allowPrivateUrls });
     const episodes = new EpisodeService({
       store,
       queue,
@@ -174,6 +244,7 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
       maxConcurrentIngests: 2,
       log,
       onQueued: () => autoscaler.wake(),
+      beforeCreate: links.beforeCreate,
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store, queue, log, maxAttempts: config.maxAttempts };
@@ -185,28 +256,62 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
     cleanups.push(() => episodes.drain());
     autoscaler.start();
     cleanups.push(() => autoscaler.stop());
+    sweeper.start();
+    cleanups.push(() => sweeper.stop());
+
+    // 5b. Ingest and delivery: feed poller and signed completion callbacks (background passes).
+    let publicUrl = config.publicUrl;
+    const feedStore = new FeedStore(database);
+    const feeds = new FeedService({
+      store: feedStore,
+      episodes,
+      fetch: { ...DEFAULT_FEED_FETCH, allowPrivate: config.allowPrivateUrls },
+      maxInFlight: 4,
+      log: log.child({ component: "feeds" }),
+    });
+    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), { intervalMs: 10_000, timeoutMs: 300_000, log });
+    const callbackSecret = await store.setSettingIfAbsent("callback_signing_secret", newSecret("standard")!);
+    registerSecret(callbackSecret);
+    const deliveries = new DeliveryService({
+      database,
+      secret: callbackSecret,
+      publicUrl: () => publicUrl ?? "http://localhost",
+      allowPrivateUrls: config.allowPrivateUrls,
+      log: log.child({ component: "callbacks" }),
+    });
+    const deliveryRunner = new PassRunner("callbacks", (signal) => deliveries.pass(signal), { intervalMs: 2_000, timeoutMs: 120_000, log });
+    const sources = new SourceStore(database);
+    const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
 
     // Resume what a previous run left unfinished.
     const resumed = await episodes.resumeIngests();
     for (const ep of await store.episodesInStates(["transcribing", "stitching"])) {
+      await episodes.republishUnclaimed(ep.id);
       await finishEpisode(ep.id, eventDeps);
     }
     if (resumed > 0) log.info("resumed ingests", { count: resumed });
 
     // 6. HTTP
+    const fleetViews = new FleetViews({ controller: fleet, registry, limits: fleetLimits, depth: () => queue.depth(), fleetId });
     const app = createApp({
       episodes,
       maxUploadBytes: config.maxAudioBytes,
+      maxJsonBytes: config.maxJsonBytes,
+      rateLimit: config.rateLimit,
       log,
-      machines: async () =>
-        (await machines.list({ metadata: fleetMetadata(fleetId) })).map((m: Machine) => ({
-          id: m.id,
-          state: m.state,
-          region: m.region,
-          createdAt: m.created_at,
-          ...(m.pid !== undefined ? { pid: m.pid } : {}),
-        })),
+      machines: () => fleetViews.machines(),
     });
+    mountHookRoutes(app, {
+      webhooks,
+      sources,
+      deliveries,
+      episodes: store,
+      publicUrl: config.publicUrl,
+      callbackSecret,
+      allowPrivateUrls: config.allowPrivateUrls,
+    });
+    mountFeedRoutes(app, { feeds, store: feedStore });
+    mountFleetRoutes(app, { controller: fleet, limits: fleetLimits, views: fleetViews, registry, onLimitsChanged: () => autoscaler.wake() });
     const port = config.port === 0 ? await freePort(config.host) : config.port;
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port }, () => resolve(s));
@@ -214,9 +319,18 @@ export async function startOrchestrator(config: Config, log: Logger): Promise<Or
     });
     cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+    // CLI commands on the same data directory find this orchestrator here instead of starting their own.
+    const urlFile = path.join(config.dataDir, "orchestrator.url");
+    fs.writeFileSync(urlFile, url);
+    cleanups.push(() => fs.rmSync(urlFile, { force: true }));
+    publicUrl ??= url;
+    feedRunner.start();
+    cleanups.push(() => feedRunner.stop());
+    deliveryRunner.start();
+    cleanups.push(() => deliveryRunner.stop());
     log.info("orchestrator listening", { url, dataDir: config.dataDir, nats: natsServer ? "embedded" : "external", machines: config.machines.kind });
 
-    return { url, config, names, store, machines, localRuntime, natsUrl, close: closeAll };
+    return { url, config, names, store, machines, localRuntime, natsUrl, fleet: { controller: fleet, limits: fleetLimits, registry }, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

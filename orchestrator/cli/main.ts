@@ -12,6 +12,10 @@ import { CliError } from "./cli-error.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 import { transcribe } from "./transcribe.ts";
+import { fetchDeliveries, formatDeliveries } from "./deliveries-view.ts";
+import { FEEDS_USAGE, feedsCommand } from "./feeds-command.ts";
+import { SOURCES_USAGE, sourcesCommand } from "./sources-command.ts";
+import { FLEET_USAGE, fleetCommand } from "./fleet-command.ts";
 
 const USAGE = `usage: podfleet <command> [options]
 
@@ -20,7 +24,9 @@ const USAGE = `usage: podfleet <command> [options]
       [--chunk-seconds N] [--title T] [--json] [--data-dir DIR]
   jobs list [--json]                         recent episodes
   jobs show ID [--json]                      one episode
-  machines list [--json]                     worker machines of this fleet
+${FLEET_USAGE}
+${SOURCES_USAGE}
+${FEEDS_USAGE}
 
 Commands talk to the orchestrator at PODFLEET_URL; without it they use the data directory's
 running orchestrator, or start an embedded one for the length of the command.`;
@@ -43,6 +49,10 @@ function numberFlag(name: string, value: string | undefined, min: number, max: n
 }
 
 async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // These parse their own flags (ingest and delivery: cli/sources-command.ts, cli/feeds-command.ts).
+  if (argv[0] === "sources" && !argv.includes("--help") && !argv.includes("-h")) return sourcesCommand(argv.slice(1), env);
+  if (argv[0] === "feeds" && !argv.includes("--help") && !argv.includes("-h")) return feedsCommand(argv.slice(1), env);
+  if ((argv[0] === "fleet" || argv[0] === "machines") && !argv.includes("--help") && !argv.includes("-h")) return fleetCommand(argv[0], argv.slice(1), env);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -114,7 +124,8 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         if (sub === "show") {
           if (!arg) throw new CliError("jobs show needs an episode ID", 2);
           const view = await target.api.get<EpisodeView>(`/v1/episodes/${encodeURIComponent(arg)}`);
-          if (values.json) print(view);
+          const deliveries = await fetchDeliveries(target.api, arg);
+          if (values.json) print({ ...view, deliveries });
           else {
             const rows: Array<[string, string]> = [
               ["id", view.id],
@@ -128,22 +139,11 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ["finished", view.timings.finishedAt ?? "-"],
             ];
             process.stdout.write(rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n") + "\n");
+            process.stdout.write(formatDeliveries(deliveries));
           }
           return 0;
         }
         throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show)`, 2);
-      } finally {
-        await target.close();
-      }
-    }
-    case "machines": {
-      if (sub !== "list") throw new CliError(`unknown machines command "${sub ?? ""}" (list)`, 2);
-      const target = await openTarget(env, dataDir);
-      try {
-        const { machines } = await target.api.get<{ machines: Array<{ id: string; state: string; region?: string; createdAt?: string; pid?: number }> }>("/v1/machines");
-        if (values.json) print(machines);
-        else process.stdout.write(table(["ID", "STATE", "REGION", "CREATED", "PID"], machines.map((m) => [m.id, m.state, m.region ?? "", m.createdAt ?? "", m.pid?.toString() ?? ""])));
-        return 0;
       } finally {
         await target.close();
       }

@@ -1,12 +1,13 @@
 /**
- * Where CLI commands send their requests: the orchestrator at PODFLEET_URL, or, when none is set,
- * an embedded orchestrator started for the length of the command on the data directory.
+ * Where CLI commands send their requests: the orchestrator at PODFLEET_URL; else the one already
+ * running on the data directory (`podfleet up`); else an embedded orchestrator started for the
+ * length of the command.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
-import { startOrchestrator, type Orchestrator } from "../orchestrator.ts";
+import { runningOrchestratorUrl, startOrchestrator, type Orchestrator } from "../orchestrator.ts";
 import { ApiClient } from "./api-client.ts";
 
 export interface Target {
@@ -22,6 +23,8 @@ export async function openTarget(env: NodeJS.ProcessEnv, dataDir: string | undef
     return { api: new ApiClient(remote, env.PODFLEET_TOKEN), embedded: undefined, close: async () => {} };
   }
   const config = parseConfig(env, { dataDir, port: 0, host: "127.0.0.1" });
+  const running = runningOrchestratorUrl(config.dataDir);
+  if (running) return { api: new ApiClient(running, env.PODFLEET_TOKEN), embedded: undefined, close: async () => {} };
   fs.mkdirSync(path.join(config.dataDir, "logs"), { recursive: true });
   // The terminal belongs to the command's own output; the embedded orchestrator logs to a file.
   const logFile = fs.openSync(path.join(config.dataDir, "logs", "orchestrator.log"), "a");
@@ -33,10 +36,19 @@ export async function openTarget(env: NodeJS.ProcessEnv, dataDir: string | undef
     fs.closeSync(logFile);
     throw err;
   }
+  // Ctrl-C during the command must still stop nats-server and the worker processes it started.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\npodfleet: ${signal}, stopping the embedded stack\n`);
+    void orchestrator.close().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   return {
     api: new ApiClient(orchestrator.url),
     embedded: orchestrator,
     close: async () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       await orchestrator.close();
       fs.closeSync(logFile);
     },

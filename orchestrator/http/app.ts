@@ -4,6 +4,7 @@
  */
 import { Readable } from "node:stream";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
@@ -12,6 +13,7 @@ import { streamToFile } from "../ingest/fetch-audio.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
+import { rateLimit, type RateLimitOptions } from "./rate-limit.ts";
 
 export class ApiError extends HTTPException {
   constructor(
@@ -27,6 +29,10 @@ export interface AppDeps {
   episodes: EpisodeService;
   maxUploadBytes: number;
   log: Logger;
+  /** Largest non-audio request body (JSON, webhooks); bigger ones get 413 before any parsing. Default 1 MiB. */
+  maxJsonBytes?: number;
+  /** Token buckets for POST /v1/episodes and POST /v1/hooks/* (per client address); absent: no limit. */
+  rateLimit?: Pick<RateLimitOptions, "perMinute" | "burst" | "now">;
   /** Extra read-only views (fleet, machines) mounted by the caller. */
   machines?: () => Promise<unknown[]>;
 }
@@ -36,6 +42,8 @@ const SubmitJson = z.object({
   title: z.string().max(500).optional(),
   chunkSeconds: z.number().min(0).max(3600).optional(),
   language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]+)*$/).optional(),
+  /** Receives the signed episode.transcribed / episode.failed event (delivery/). */
+  callbackUrl: z.string().max(4096).optional(),
 });
 
 const SubmitQuery = z.object({
@@ -50,14 +58,22 @@ function invalid(error: z.ZodError): never {
   throw new ApiError(400, "invalid_request", `${field}: ${issue.message}`);
 }
 
+function isAudioType(contentType: string): boolean {
+  const type = contentType.split(";")[0]!.trim();
+  return type.startsWith("audio/") || type === "application/octet-stream" || type.startsWith("video/");
+}
+
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
     if (err instanceof BadInputError) {
-      const status = err.code === "too_large" ? 413 : 400;
-      return c.json({ error: { code: err.code, message: err.message } }, status);
+      if (err.code === "too_large") {
+        // the rest of the upload is unread: close the connection rather than leave it to the next request
+        return c.json({ error: { code: err.code, message: err.message } }, 413, { connection: "close" });
+      }
+      return c.json({ error: { code: err.code, message: err.message } }, 400);
     }
     if (err instanceof HTTPException) return c.json({ error: { code: "http_error", message: err.message } }, err.status);
     deps.log.error("unhandled API error", { path: c.req.path, error: err });
@@ -66,6 +82,25 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
 
   app.get("/healthz", (c) => c.json({ ok: true }));
+
+  // Guards registered before every route (hook routes are mounted later by the caller).
+  if (deps.rateLimit && deps.rateLimit.perMinute > 0) {
+    app.on("POST", "/v1/episodes", rateLimit({ ...deps.rateLimit, scope: "submit" }));
+    app.on("POST", "/v1/hooks/*", rateLimit({ ...deps.rateLimit, scope: "webhook" }));
+  }
+  const maxJson = deps.maxJsonBytes ?? 1024 * 1024;
+  const jsonLimit = bodyLimit({
+    maxSize: maxJson,
+    // connection: close, since the rest of the body is left unread
+    onError: (c) => c.json({ error: { code: "too_large", message: `request body is over the ${maxJson}-byte limit` } }, 413, { connection: "close" }),
+  });
+  app.use("/v1/*", async (c, next) => {
+    const type = (c.req.header("content-type") ?? "").toLowerCase();
+    // audio uploads are streamed to disk under their own cap (maxUploadBytes); every other body is capped here
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    if (c.req.path === "/v1/episodes" && isAudioType(type)) return next();
+    return jsonLimit(c, next);
+  });
 
   app.post("/v1/episodes", async (c) => {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
@@ -81,7 +116,7 @@ export function createApp(deps: AppDeps): Hono {
       const row = await deps.episodes.submitUrl(parsed.data.audioUrl, parsed.data);
       return c.json({ id: row.id, status: row.status }, 202);
     }
-    if (type.startsWith("audio/") || type === "application/octet-stream" || type.startsWith("video/")) {
+    if (isAudioType(type)) {
       const query = SubmitQuery.safeParse(c.req.query());
       if (!query.success) invalid(query.error);
       const declared = Number(c.req.header("content-length") ?? NaN);
