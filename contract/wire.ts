@@ -9,6 +9,17 @@
  *   audio it reads from the audio Object Store bucket, writes ChunkTranscript to the results
  *   bucket, publishes ChunkResult on the events stream, and only then acks the job.
  *   A worker that cannot process a chunk publishes ChunkFailed (permanent → term, else nak).
+ *
+ * Cancellation: the orchestrator cancels a chunk by deleting its audio object (chunkAudioObjectName)
+ * from the audio bucket, after marking it cancelled in its store. A worker that pulls a job whose
+ * audio is gone cannot run it (ChunkFailed bad_audio, term); a worker running a chunk checks the
+ * audio object's info at every heartbeat (`working()`), and when it is gone aborts the engine and
+ * `term()`s the job without an event. No extra bucket, subject or permission is needed: the worker
+ * already reads that bucket. Every event about a cancelled chunk is ignored by the store's fencing.
+ *
+ * Dead letters and retry: a chunk whose attempt count reaches maxAttempts (the jobs consumer's
+ * max_deliver), or that fails permanently, is dead and fails its episode. A retry re-publishes
+ * only dead chunks, each at its next generation (attempt 0), like the sweeper's re-queue.
  */
 import { z } from "zod";
 

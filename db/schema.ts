@@ -272,3 +272,21 @@ export const deliveryAttempts = sqliteTable(
   },
   (t) => [uniqueIndex("delivery_attempts_pk").on(t.deliveryId, t.attempt)],
 );
+
+/**
+ * Admin API bearer tokens. Only the SHA-256 of a token is stored: a token is shown once, when it
+ * is created, and cannot be read back from the database. A revoked token keeps its row (audit).
+ */
+export const apiTokens = sqliteTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    /** Hex SHA-256 of the whole token string. */
+    hash: text("hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastUsedAt: integer("last_used_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_tokens_hash_idx").on(t.hash)],
+);

@@ -45,11 +45,16 @@ export interface ChunkAttemptContext {
 }
 
 /** What became of the job message: acked (result recorded), termed (permanent failure), naked (retry). */
-export type ChunkOutcome = "acked" | "termed" | "naked" | "handed_back";
+export type ChunkOutcome = "acked" | "termed" | "naked" | "handed_back" | "cancelled";
 
 /** Raised into the engine's signal when a stopping worker gives a chunk back. */
 export class ChunkHandedBackError extends Error {
   override readonly name = "ChunkHandedBackError";
+}
+
+/** Raised into the engine's signal when the chunk's audio object is gone: its episode was cancelled. */
+export class ChunkCancelledError extends Error {
+  override readonly name = "ChunkCancelledError";
 }
 
 const MAX_MESSAGE = 2000;
@@ -72,14 +77,25 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
   const ids: JobIds = { episodeId: job.episodeId, chunkId: job.chunkId, ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}) };
   const started = Date.now();
 
+  const giveUp = new AbortController();
+  let checking = false;
   const heartbeat = setInterval(() => {
     try {
       msg.working();
     } catch (err) {
       ctx.log("chunk.heartbeat_failed", { chunkId: job.chunkId, error: String(err) });
     }
+    // Cancellation (contract/wire.ts): the orchestrator deleted this chunk's audio object.
+    if (checking || giveUp.signal.aborted) return;
+    checking = true;
+    ctx.audio
+      .info(job.audioObject)
+      .then((info) => {
+        if (info === null || info.deleted) giveUp.abort(new ChunkCancelledError(`chunk ${job.chunkId} was cancelled (its audio is gone)`));
+      })
+      .catch((err: unknown) => ctx.log("chunk.cancel_check_failed", { chunkId: job.chunkId, error: String(err) }))
+      .finally(() => (checking = false));
   }, ctx.heartbeatMs);
-  const giveUp = new AbortController();
   let stopTimer: NodeJS.Timeout | undefined;
   const onStop = (): void => {
     stopTimer = setTimeout(
@@ -126,6 +142,12 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     return "acked";
   } catch (err) {
     clearInterval(heartbeat);
+    if (giveUp.signal.reason instanceof ChunkCancelledError) {
+      // nothing to record: the store already fences every event of a cancelled chunk
+      ctx.log("chunk.cancelled", { ...ids, attempt });
+      msg.term();
+      return "cancelled";
+    }
     return await settleFailure(ctx, msg, ids, attempt, err, giveUp.signal.aborted);
   } finally {
     clearInterval(heartbeat);

@@ -11,7 +11,8 @@ import { checkUrl } from "../ingest/fetch-audio.ts";
 import { ingestEpisode, jobFor, type IngestDeps } from "../ingest/ingest-episode.ts";
 import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
-import { transcriptObject } from "./finish-episode.ts";
+import { finishEpisode, transcriptObject } from "./finish-episode.ts";
+import { chunkAudioObjectName } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeOrigin } from "../sources/episode-links.ts";
 
@@ -147,9 +148,42 @@ export class EpisodeService {
     const row = await this.deps.store.getEpisode(episodeId);
     if (!row || row.status !== "transcribing") return 0;
     const unclaimed = (await this.deps.store.listChunks(episodeId)).filter((c) => c.state === "queued" && c.attempt === 0);
-    for (const c of unclaimed) await this.deps.queue.publishJob(jobFor(row, c.index, c.startSample, c.endSample), c.generation);
+    for (const c of unclaimed) await this.deps.queue.publishJob(jobAt(row, c), c.generation);
     if (unclaimed.length > 0) this.deps.onQueued?.();
     return unclaimed.length;
+  }
+
+  /**
+   * Cancel an unfinished episode: the store marks it and its open chunks cancelled (fenced from
+   * then on), then each open chunk's audio object is deleted. Deleting the audio is the signal to
+   * workers (contract/wire.ts, "Cancellation"): a queued job finds no audio and is dropped, a
+   * running one sees it gone at its next heartbeat and abandons the chunk.
+   */
+  async cancel(id: string): Promise<{ outcome: "cancelled" | "not_found" | "refused"; state?: string }> {
+    const { outcome, state, chunks } = await this.deps.store.cancelEpisode(id);
+    if (outcome !== "cancelled") return { outcome, ...(state ? { state } : {}) };
+    for (const c of chunks) {
+      await this.deps.queue.deleteChunkAudio(chunkAudioObjectName(id, c.index)).catch((err: unknown) =>
+        this.deps.log.warn("could not delete the audio of a cancelled chunk", { chunkId: c.id, error: err }),
+      );
+    }
+    this.deps.log.info("episode cancelled", { episodeId: id, openChunks: chunks.length });
+    return { outcome };
+  }
+
+  /**
+   * Retry a failed episode: its dead chunks go back to the queue at a new generation (other chunks
+   * keep their results), or, when none is dead (stitching failed), it is stitched again.
+   */
+  async retry(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason: string; requeued: number }> {
+    const r = await this.deps.store.retryFailed(id);
+    if (r.outcome !== "retried") return { outcome: r.outcome, reason: r.reason ?? "", requeued: 0 };
+    const row = (await this.deps.store.getEpisode(id))!;
+    for (const c of r.chunks) await this.deps.queue.publishJob(jobAt(row, c), c.generation);
+    this.deps.log.info("episode retried", { episodeId: id, requeued: r.chunks.length });
+    if (r.chunks.length > 0) this.deps.onQueued?.();
+    else await finishEpisode(id, { store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
+    return { outcome: "retried", reason: "", requeued: r.chunks.length };
   }
 
   async view(id: string): Promise<EpisodeView | undefined> {
@@ -186,6 +220,11 @@ export class EpisodeService {
     };
     run().catch((err: unknown) => this.deps.log.error("ingest crashed", { episodeId: row.id, error: err }));
   }
+}
+
+/** A chunk's job at the chunk's current generation (the payload carries it when it is past 1, as the sweeper's re-queue does). */
+function jobAt(row: EpisodeRow, c: { index: number; startSample: number; endSample: number; generation: number }) {
+  return { ...jobFor(row, c.index, c.startSample, c.endSample), ...(c.generation > 1 ? { generation: c.generation } : {}) };
 }
 
 function iso(ms: number | null): string | null {

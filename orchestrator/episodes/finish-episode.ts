@@ -41,6 +41,11 @@ export async function finishEpisode(
     await store.transitionEpisode(episodeId, "done");
     log.info("episode done", { episodeId, words: words.length, chunks: chunkRows.length });
   } catch (err) {
+    // cancelled while stitching: the lifecycle refused "done", and the cancellation stands
+    if ((await store.getEpisode(episodeId))?.status === "cancelled") {
+      log.info("episode cancelled while stitching", { episodeId });
+      return;
+    }
     log.error("stitching failed", { episodeId, error: err });
     await store.transitionEpisode(episodeId, "failed", { error: `stitching failed: ${(err as Error).message}` });
   }

@@ -4,29 +4,34 @@
  * episode turning "done", a done chunk going back to "leased") is a bug that surfaces loudly.
  */
 
-export const EPISODE_STATES = ["received", "ingesting", "transcribing", "stitching", "done", "failed"] as const;
+export const EPISODE_STATES = ["received", "ingesting", "transcribing", "stitching", "done", "failed", "cancelled"] as const;
 export type EpisodeState = (typeof EPISODE_STATES)[number];
 
-export const CHUNK_STATES = ["queued", "leased", "done", "failed"] as const;
+export const CHUNK_STATES = ["queued", "leased", "done", "failed", "cancelled"] as const;
 export type ChunkState = (typeof CHUNK_STATES)[number];
 
 const EPISODE_TRANSITIONS: Record<EpisodeState, readonly EpisodeState[]> = {
   // received → ingesting happens at most once per orchestrator start; a restart may re-ingest.
-  received: ["ingesting", "failed"],
-  ingesting: ["ingesting", "transcribing", "failed"],
-  transcribing: ["stitching", "failed"],
+  received: ["ingesting", "failed", "cancelled"],
+  ingesting: ["ingesting", "transcribing", "failed", "cancelled"],
+  transcribing: ["stitching", "failed", "cancelled"],
   // stitching → stitching: a restart mid-stitch simply stitches again (the output is deterministic).
-  stitching: ["stitching", "done", "failed"],
+  stitching: ["stitching", "done", "failed", "cancelled"],
   done: [],
-  failed: [],
+  // failed → transcribing: `jobs retry` re-queues the dead chunks (EpisodeStore.retryFailed).
+  failed: ["transcribing"],
+  // cancelled is final: nothing, no late result included, turns it done.
+  cancelled: [],
 };
 
 const CHUNK_TRANSITIONS: Record<ChunkState, readonly ChunkState[]> = {
-  queued: ["leased", "failed"],
+  queued: ["leased", "failed", "cancelled"],
   // leased → leased: a newer attempt (redelivery) takes the lease over from an older one.
-  leased: ["leased", "queued", "done", "failed"],
+  leased: ["leased", "queued", "done", "failed", "cancelled"],
   done: [],
-  failed: [],
+  // failed → queued: a dead chunk re-published at a new generation by `jobs retry`.
+  failed: ["queued"],
+  cancelled: [],
 };
 
 export class IllegalTransitionError extends Error {
@@ -58,5 +63,5 @@ export function isEpisodeState(s: string): s is EpisodeState {
 }
 
 export function isTerminalEpisode(s: EpisodeState): boolean {
-  return s === "done" || s === "failed";
+  return s === "done" || s === "failed" || s === "cancelled";
 }

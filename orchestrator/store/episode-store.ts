@@ -13,6 +13,7 @@ import { chunks, episodes, settings } from "../../db/schema.ts";
 import {
   assertChunkTransition,
   assertEpisodeTransition,
+  canTransitionEpisode,
   type ChunkState,
   type EpisodeState,
 } from "../episodes/lifecycle.ts";
@@ -34,6 +35,7 @@ export interface ChunkCounts {
   leased: number;
   done: number;
   failed: number;
+  cancelled: number;
 }
 
 export type EventOutcome = "accepted" | "duplicate" | "stale" | "unknown";
@@ -90,7 +92,7 @@ export class EpisodeStore {
       if (!current) throw new Error(`episode ${id} does not exist`);
       assertEpisodeTransition(id, current.status as EpisodeState, to);
       const t = this.now();
-      const terminal = to === "done" || to === "failed";
+      const terminal = to === "done" || to === "failed" || to === "cancelled";
       await db
         .update(episodes)
         .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
@@ -158,7 +160,7 @@ export class EpisodeStore {
       .where(eq(chunks.episodeId, episodeId))
       .groupBy(chunks.state)
       .all();
-    const counts: ChunkCounts = { total: 0, queued: 0, leased: 0, done: 0, failed: 0 };
+    const counts: ChunkCounts = { total: 0, queued: 0, leased: 0, done: 0, failed: 0, cancelled: 0 };
     for (const r of rows) {
       counts[r.state as ChunkState] = Number(r.n);
       counts.total += Number(r.n);
@@ -182,7 +184,8 @@ export class EpisodeStore {
     return this.database.write(async (db) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
-      if (chunk.state === "done" || chunk.state === "failed") return "duplicate";
+      // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
+      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return "duplicate";
       const order = compareAttempts(event, chunk);
       if (order < 0) return "stale";
       if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
@@ -236,7 +239,7 @@ export class EpisodeStore {
     return this.database.write(async (db) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
-      if (chunk.state === "done" || chunk.state === "failed") return { outcome: "duplicate", chunkFailed: false };
+      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
       if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
       const fail = event.permanent || event.attempt >= maxAttempts;
       const to: ChunkState = fail ? "failed" : "queued";
@@ -277,6 +280,65 @@ export class EpisodeStore {
         .set({ state: "queued", generation, attempt: 0, leaseOwner: null, lastError: `machine ${owner} died; re-queued`, updatedAt: this.now() })
         .where(eq(chunks.id, id));
       return true;
+    });
+  }
+
+  /**
+   * Cancels an unfinished episode and its open (queued, leased) chunks in one batch. From here on
+   * the fencing above ignores every claim, result and failure for its chunks, and the lifecycle
+   * forbids cancelled → anything: a cancelled episode never turns done. Returns the new state, or
+   * the state that kept it from being cancelled.
+   */
+  async cancelEpisode(id: string): Promise<{ outcome: "cancelled" | "not_found" | "refused"; state?: EpisodeState; chunks: ChunkRow[] }> {
+    return this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
+      if (!current) return { outcome: "not_found", chunks: [] };
+      const from = current.status as EpisodeState;
+      if (from === "failed" || !canTransitionEpisode(from, "cancelled")) return { outcome: "refused", state: from, chunks: [] };
+      const t = this.now();
+      const open = await db
+        .select()
+        .from(chunks)
+        .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"])))
+        .all();
+      await db.batch([
+        db.update(episodes).set({ status: "cancelled", error: "cancelled by an operator", updatedAt: t, finishedAt: t }).where(eq(episodes.id, id)),
+        db
+          .update(chunks)
+          .set({ state: "cancelled", leaseOwner: null, updatedAt: t })
+          .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"]))),
+      ]);
+      return { outcome: "cancelled", chunks: open };
+    });
+  }
+
+  /**
+   * Moves a failed episode back to "transcribing" and its dead (failed) chunks back to "queued" at
+   * the next generation, attempt 0, in one batch. The caller publishes their jobs afterwards at
+   * the returned generations: a restart between the two re-publishes them (queued, attempt 0), and a
+   * claim can never arrive before the row says queued. Chunks already done are left alone.
+   */
+  async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[] }> {
+    return this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
+      if (!current) return { outcome: "not_found", chunks: [] };
+      if (current.status !== "failed") return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
+      if (current.chunkCount === null) {
+        return { outcome: "refused", reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}); submit it again`, chunks: [] };
+      }
+      const dead = await db.select().from(chunks).where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed"))).all();
+      const t = this.now();
+      for (const c of dead) assertChunkTransition(c.id, "failed", "queued");
+      await db.batch([
+        db.update(episodes).set({ status: "transcribing", error: null, finishedAt: null, updatedAt: t }).where(eq(episodes.id, id)),
+        ...dead.map((c) =>
+          db
+            .update(chunks)
+            .set({ state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null, updatedAt: t })
+            .where(eq(chunks.id, c.id)),
+        ),
+      ]);
+      return { outcome: "retried", chunks: dead.map((c) => ({ ...c, state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null })) };
     });
   }
 

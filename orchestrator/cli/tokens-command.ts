@@ -1,0 +1,52 @@
+/**
+ * `podfleet tokens create NAME [--json]`, `podfleet tokens list [--json]`, `podfleet tokens revoke ID`:
+ * admin API bearer tokens. A created token is printed once; the orchestrator keeps only its hash.
+ * Talks to the HTTP API through ApiClient (so it needs a token itself); `main.ts` dispatches here.
+ */
+import { parseArgs } from "node:util";
+import type { TokenInfo } from "../auth/token-store.ts";
+import { CliError } from "./cli-error.ts";
+import { table } from "./table.ts";
+import { openTarget } from "./target.ts";
+
+export const TOKENS_USAGE = `  tokens create NAME [--json]                create an admin API token (printed once)
+  tokens list [--json] | tokens revoke ID    list tokens (never their value) | revoke one`;
+
+export async function tokensCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { json: { type: "boolean", default: false }, "data-dir": { type: "string" } },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [sub, arg] = positionals;
+  if (!["create", "list", "revoke"].includes(sub ?? "")) throw new CliError(`unknown tokens command "${sub ?? ""}" (create, list, revoke)`, 2);
+  if (sub !== "list" && !arg) throw new CliError(`tokens ${sub} needs ${sub === "create" ? "a NAME" : "a token ID"}`, 2);
+  const out = (s: string) => process.stdout.write(s);
+  const target = await openTarget(env, values["data-dir"]);
+  try {
+    if (sub === "create") {
+      const t = await target.api.post<{ id: string; name: string; token: string }>("/v1/tokens", { name: arg });
+      if (values.json) out(JSON.stringify(t) + "\n");
+      else out(`token ${t.name} (${t.id}):\n  ${t.token}\n  (shown once; use it as PODFLEET_TOKEN or Authorization: Bearer)\n`);
+      return 0;
+    }
+    if (sub === "revoke") {
+      await target.api.delete(`/v1/tokens/${encodeURIComponent(arg!)}`);
+      out(`revoked ${arg}\n`);
+      return 0;
+    }
+    const { tokens } = await target.api.get<{ tokens: TokenInfo[] }>("/v1/tokens");
+    if (values.json) out(JSON.stringify(tokens) + "\n");
+    else out(table(["ID", "NAME", "CREATED", "LAST USED", "REVOKED"], tokens.map((t) => [t.id, t.name, t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"])));
+    return 0;
+  } finally {
+    await target.close();
+  }
+}
