@@ -12,6 +12,7 @@ import { wireNames } from "../../contract/wire.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError } from "./errors.ts";
 import { PocketsphinxEngine } from "./pocketsphinx-engine.ts";
+import { SyntheticEngine } from "./synthetic-engine.ts";
 import { WhisperEngine } from "./whisper-engine.ts";
 import { resolveModelPath } from "./whisper-model.ts";
 import { parseWorkerConfig, WorkerConfigError, type WorkerConfig } from "./worker-config.ts";
@@ -29,6 +30,8 @@ function createEngine(config: WorkerConfig): SpeechEngine {
       const w = config.whisper!;
       return new WhisperEngine({ modelPath: resolveModelPath(w.modelsDir, w.model), serverBinary: w.serverBinary, threads: w.threads, timeoutMs: w.timeoutMs });
     }
+    case "synthetic": // benchmark-only: sleeps for audio length × PODFLEET_SYNTHETIC_RTF
+      return new SyntheticEngine({ realTimeFactor: config.syntheticRtf ?? 0.1 });
   }
 }
 

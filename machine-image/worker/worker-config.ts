@@ -7,7 +7,8 @@ import { z } from "zod";
 import { WORKER_ENV, wireNames } from "../../contract/wire.ts";
 
 /** Engines this image can run; anything else is refused at startup. */
-export const IMPLEMENTED_ENGINES = ["pocketsphinx", "whisper"] as const;
+/** "synthetic" is benchmark-only (synthetic-engine.ts): it sleeps instead of recognising speech. */
+export const IMPLEMENTED_ENGINES = ["pocketsphinx", "whisper", "synthetic"] as const;
 export type EngineName = (typeof IMPLEMENTED_ENGINES)[number];
 
 export interface WorkerConfig {
@@ -23,7 +24,12 @@ export interface WorkerConfig {
   readonly machineId: string;
   /** Present when `engine` is "whisper". */
   readonly whisper: WhisperSettings | undefined;
+  /** Present when `engine` is "synthetic" (benchmarks only): seconds of sleep per second of audio. */
+  readonly syntheticRtf: number | undefined;
 }
+
+/** Benchmark-only: real-time factor of the synthetic engine (default 0.1). */
+export const SYNTHETIC_RTF_ENV = "PODFLEET_SYNTHETIC_RTF";
 
 /**
  * Environment names of the whisper.cpp engine's settings. They are not in contract/wire.ts
@@ -122,8 +128,13 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       timeoutMs: Math.round(field(WHISPER_ENV.timeoutSec, seconds, get(WHISPER_ENV.timeoutSec) ?? String(WHISPER_DEFAULTS.timeoutSec)) * 1000),
     };
   }
+  const syntheticRtf =
+    engineName === "synthetic"
+      ? field(SYNTHETIC_RTF_ENV, z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a non-negative number").transform(Number), get(SYNTHETIC_RTF_ENV) ?? "0.1")
+      : undefined;
   return {
     whisper,
+    syntheticRtf,
     natsUrl,
     natsToken: get(WORKER_ENV.natsToken),
     natsPrefix,

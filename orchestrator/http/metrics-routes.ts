@@ -1,0 +1,66 @@
+/**
+ * GET /metrics: the farm's figures in Prometheus text format, read fresh from the database and
+ * the JetStream consumer on each scrape, so a restarted orchestrator reports the same numbers.
+ * The benchmark (bench/) measures the same quantities; production watches them here.
+ */
+import type { Hono } from "hono";
+import type { QueueDepth } from "../queue/jetstream.ts";
+import type { Database } from "../store/database.ts";
+import { MetricsText, PROMETHEUS_CONTENT_TYPE } from "./metrics-registry.ts";
+
+export interface MetricsDeps {
+  database: Database;
+  depth: () => Promise<QueueDepth>;
+}
+
+/** Upper bounds (seconds) of the chunk latency histogram: queued → result recorded. */
+export const CHUNK_LATENCY_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
+
+async function rows(database: Database, sql: string): Promise<Array<Record<string, unknown>>> {
+  const r = await database.client.execute(sql);
+  return r.rows as unknown as Array<Record<string, unknown>>;
+}
+
+/** Renders every metric family; exported for tests and embedding. */
+export async function renderMetrics(deps: MetricsDeps): Promise<string> {
+  const m = new MetricsText();
+  const depth = await deps.depth().catch(() => undefined);
+  m.gauge("podfleet_queue_depth", "Chunk jobs on the work queue: pending (not yet delivered) and in_flight (delivered, unacked).", [
+    { labels: { kind: "pending" }, value: depth?.pending ?? Number.NaN },
+    { labels: { kind: "in_flight" }, value: depth?.inFlight ?? Number.NaN },
+  ]);
+
+  const chunkStates = new Map<string, number>([["queued", 0], ["leased", 0], ["done", 0], ["failed", 0]]);
+  for (const r of await rows(deps.database, "select state, count(*) as n from chunks group by state")) chunkStates.set(String(r.state), Number(r.n));
+  m.gauge("podfleet_chunks", "Chunks by state, all episodes.", [...chunkStates].map(([state, value]) => ({ labels: { state }, value })));
+
+  const machineStates = new Map<string, number>();
+  for (const r of await rows(deps.database, "select state, count(*) as n from machines where destroyed_at is null group by state")) {
+    machineStates.set(String(r.state), Number(r.n));
+  }
+  m.gauge("podfleet_machines", "Worker machines not yet destroyed, by state.", [...machineStates].map(([state, value]) => ({ labels: { state }, value })));
+
+  const cases = CHUNK_LATENCY_BUCKETS.map((le, i) => `sum(case when (done_at - created_at) <= ${le * 1000} then 1 else 0 end) as b${i}`).join(", ");
+  const [h] = await rows(deps.database, `select count(*) as n, coalesce(sum(done_at - created_at), 0) as total, ${cases} from chunks where state = 'done' and done_at is not null`);
+  m.histogram("podfleet_chunk_latency_seconds", "Time from a chunk being queued to its result being recorded.", {
+    buckets: CHUNK_LATENCY_BUCKETS.map((le, i) => ({ le, count: Number(h?.[`b${i}`] ?? 0) })),
+    sum: Number(h?.total ?? 0) / 1000,
+    count: Number(h?.n ?? 0),
+  });
+
+  const [usage] = await rows(deps.database, "select coalesce(sum(machine_seconds), 0) as s from fleet_usage");
+  const machineSeconds = Number(usage?.s ?? 0);
+  m.counter("podfleet_machine_seconds_total", "Machine-seconds the fleet has used (all days).", [{ value: machineSeconds }]);
+  const [audio] = await rows(deps.database, "select coalesce(sum(duration_sec), 0) as s from episodes where status = 'done'");
+  const audioHours = Number(audio?.s ?? 0) / 3600;
+  m.counter("podfleet_audio_seconds_done_total", "Seconds of audio in episodes transcribed to the end.", [{ value: audioHours * 3600 }]);
+  m.gauge("podfleet_machine_seconds_per_audio_hour", "Machine-seconds used per hour of audio transcribed (NaN before the first episode).", [
+    { value: audioHours > 0 ? machineSeconds / audioHours : Number.NaN },
+  ]);
+  return m.render();
+}
+
+/** Mounts GET /metrics on the app. */
+export function mountMetricsRoutes(app: Hono, deps: MetricsDeps): void {
+  app.get("/metrics", async (c) => c.body(await renderMetrics(deps), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
+}
