@@ -36,7 +36,7 @@ const EnvSchema = z.object({
   FLY_APP: z.string().min(1).optional(),
   FLY_API_URL: z.url().default("https://api.machines.dev/v1"),
   PODFLEET_WORKER_IMAGE: z.string().min(1).optional(),
-  PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper"]).default("pocketsphinx"),
+  PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper", "synthetic"]).default("pocketsphinx"),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
   PODFLEET_CHUNK_SECONDS: z.coerce.number().min(0).max(3600).default(60),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
@@ -76,7 +76,8 @@ export interface Config {
   machines:
     | { kind: "fly"; apiUrl: string; token: string; app: string; image: string }
     | { kind: "local"; image: string };
-  engine: "pocketsphinx" | "whisper";
+  /** "synthetic" is benchmark-only (machine-image/worker/synthetic-engine.ts). */
+  engine: "pocketsphinx" | "whisper" | "synthetic";
   maxMachines: number;
   chunkSeconds: number;
   idleTimeoutSec: number;

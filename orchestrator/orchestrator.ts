@@ -23,7 +23,10 @@ import type { Machine } from "./fleet/machine.ts";
 import { MachineRegistry } from "./fleet/machine-registry.ts";
 import { MachinesClient } from "./fleet/machines-client.ts";
 import { mountFleetRoutes } from "./http/fleet-routes.ts";
+import { mountMetricsRoutes } from "./http/metrics-routes.ts";
 import { createApp } from "./http/app.ts";
+import { mountTokenRoutes } from "./http/auth.ts";
+import { TokenStore } from "./auth/token-store.ts";
 import { registerSecret, type Logger } from "./log.ts";
 import { PassRunner } from "./pass-runner.ts";
 import { startNatsServer, type NatsServerHandle } from "./queue/nats-server.ts";
@@ -52,6 +55,8 @@ export interface Orchestrator {
   /** Present when the embedded local runtime runs the machines. */
   localRuntime: LocalMachinesRuntime | undefined;
   natsUrl: string;
+  /** The admin API token kept in `<data-dir>/admin-token` (mode 600); send it as `Authorization: Bearer`. */
+  adminToken: string;
   /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
   fleet: { controller: FleetController; limits: FleetLimitsStore; registry: MachineRegistry };
   close(): Promise<void>;
@@ -174,6 +179,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const database = await Database.open(config.database.url, config.database.authToken);
     cleanups.push(() => database.close());
     const store = new EpisodeStore(database);
+    const tokens = new TokenStore(database);
+    const adminToken = await tokens.ensureAdminTokenFile(config.dataDir);
+    registerSecret(adminToken);
     const fleetId = await store.setSettingIfAbsent("fleet_id", `fl_${randomBytes(6).toString("hex")}`);
 
     // 3. Machines API: the embedded local runtime unless Fly is configured.
@@ -300,7 +308,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       rateLimit: config.rateLimit,
       log,
       machines: () => fleetViews.machines(),
+      authenticate: (token) => tokens.verify(token),
     });
+    mountTokenRoutes(app, tokens);
     mountHookRoutes(app, {
       webhooks,
       sources,
@@ -311,6 +321,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       allowPrivateUrls: config.allowPrivateUrls,
     });
     mountFeedRoutes(app, { feeds, store: feedStore });
+    mountMetricsRoutes(app, { database, depth: () => queue.depth() });
     mountFleetRoutes(app, { controller: fleet, limits: fleetLimits, views: fleetViews, registry, onLimitsChanged: () => autoscaler.wake() });
     const port = config.port === 0 ? await freePort(config.host) : config.port;
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -330,7 +341,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     cleanups.push(() => deliveryRunner.stop());
     log.info("orchestrator listening", { url, dataDir: config.dataDir, nats: natsServer ? "embedded" : "external", machines: config.machines.kind });
 
-    return { url, config, names, store, machines, localRuntime, natsUrl, fleet: { controller: fleet, limits: fleetLimits, registry }, close: closeAll };
+    return { url, config, names, store, machines, localRuntime, natsUrl, adminToken, fleet: { controller: fleet, limits: fleetLimits, registry }, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -109,8 +109,10 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+const bearer = (orch: Orchestrator) => ({ authorization: `Bearer ${orch.adminToken}` });
+
 async function submit(orch: Orchestrator, audioUrl: string): Promise<Response> {
-  return fetch(`${orch.url}/v1/episodes`, { method: "POST", body: JSON.stringify({ audioUrl }), headers: { "content-type": "application/json" } });
+  return fetch(`${orch.url}/v1/episodes`, { method: "POST", body: JSON.stringify({ audioUrl }), headers: { "content-type": "application/json", ...bearer(orch) } });
 }
 
 /** Submits the URL, waits (bounded) for the episode to fail, returns its error. */
@@ -120,7 +122,7 @@ async function failureOf(orch: Orchestrator, audioUrl: string): Promise<string> 
   const { id } = (await res.json()) as { id: string };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const view = (await (await fetch(`${orch.url}/v1/episodes/${id}`)).json()) as { status: string; error: string | null };
+    const view = (await (await fetch(`${orch.url}/v1/episodes/${id}`, { headers: bearer(orch) })).json()) as { status: string; error: string | null };
     if (view.status === "failed") return view.error ?? "";
     assert.ok(view.status === "received" || view.status === "ingesting", `unexpected status ${view.status}`);
     assert.ok(Date.now() < deadline, "the episode did not fail in time (a hang)");
@@ -206,7 +208,7 @@ describe("private, loopback, link-local and metadata addresses", () => {
 
 describe("request bodies", () => {
   const post = (body: string | ReadableStream<Uint8Array>, type: string, extra: RequestInit = {}) =>
-    fetch(`${strict.url}/v1/episodes`, { method: "POST", body, headers: { "content-type": type }, ...extra });
+    fetch(`${strict.url}/v1/episodes`, { method: "POST", body, headers: { "content-type": type, ...bearer(strict) }, ...extra });
   const stream = (bytes: number) =>
     new ReadableStream<Uint8Array>({
       start(c) {
@@ -269,7 +271,7 @@ describe("webhook signatures", () => {
     const res = await fetch(`${strict.url}/v1/sources`, {
       method: "POST",
       body: JSON.stringify({ name: "corpus", scheme: "standard" }),
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...bearer(strict) },
     });
     assert.equal(res.status, 201);
     const src = (await res.json()) as { url: string; secret: string };

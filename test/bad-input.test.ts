@@ -57,7 +57,7 @@ describe("malformed API requests", () => {
   after(() => orch.close());
 
   const post = (body: string, contentType: string) =>
-    fetch(`${orch.url}/v1/episodes`, { method: "POST", body, headers: { "content-type": contentType } });
+    fetch(`${orch.url}/v1/episodes`, { method: "POST", body, headers: { "content-type": contentType, authorization: `Bearer ${orch.adminToken}` } });
 
   for (const [label, body, type, status, code, message] of [
     ["malformed JSON", "{audioUrl:", "application/json", 400, "invalid_json", /not valid JSON/],
@@ -77,10 +77,11 @@ describe("malformed API requests", () => {
   }
 
   test("unknown episode and unknown route → 404 JSON; nothing was recorded by the bad requests", async () => {
-    const res = await fetch(`${orch.url}/v1/episodes/ep_missing`);
+    const headers = { authorization: `Bearer ${orch.adminToken}` };
+    const res = await fetch(`${orch.url}/v1/episodes/ep_missing`, { headers });
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, "not_found");
-    assert.equal((await fetch(`${orch.url}/v2/nothing`)).status, 404);
+    assert.equal((await fetch(`${orch.url}/v2/nothing`, { headers })).status, 404);
     assert.deepEqual(await orch.store.listEpisodes(), []);
   });
 });

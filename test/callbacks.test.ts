@@ -128,7 +128,7 @@ describe("callbacks through the orchestrator", () => {
     });
     assert.equal(deliveries[0].attempts.length, 1);
 
-    const shown = await runCli(["jobs", "show", id], { PODFLEET_URL: orch.url }, 60_000);
+    const shown = await runCli(["jobs", "show", id], { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken }, 60_000);
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /callback\s+episode\.failed .* delivered/);
     assert.match(shown.stdout, /#1 .* 200 /);

@@ -44,13 +44,17 @@ test("podfleet up serves the CLI, shows machine pids, and stops cleanly on Ctrl-
     return fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined;
   });
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  // the admin token is in the data directory, readable by its owner only; the CLI below finds it there
+  const tokenFile = path.join(dataDir, "admin-token");
+  assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600);
+  const auth = { authorization: `Bearer ${fs.readFileSync(tokenFile, "utf8").trim()}` };
 
   const empty = await runCli(["jobs", "list", "--json"], env, 30_000);
   assert.equal(empty.code, 0, empty.stderr);
   assert.deepEqual(JSON.parse(empty.stdout), []);
 
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs, dir: tmp });
-  const res = await fetch(`${url}/v1/episodes?title=up-test`, { method: "POST", body: fs.readFileSync(audio.path), headers: { "content-type": "audio/wav" } });
+  const res = await fetch(`${url}/v1/episodes?title=up-test`, { method: "POST", body: fs.readFileSync(audio.path), headers: { "content-type": "audio/wav", ...auth } });
   assert.equal(res.status, 202);
   const { id } = (await res.json()) as { id: string };
 

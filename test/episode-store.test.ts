@@ -62,7 +62,7 @@ test("a second identical result for a chunk is ignored", async (t) => {
   const first = await store.getChunk(chunkId(ep, 0));
   assert.equal(await store.applyResult(result(ep, 1, "m1")), "duplicate");
   assert.deepEqual(await store.getChunk(chunkId(ep, 0)), first, "the row did not change");
-  assert.deepEqual(await store.chunkCounts(ep), { total: 2, queued: 1, leased: 0, done: 1, failed: 0 });
+  assert.deepEqual(await store.chunkCounts(ep), { total: 2, queued: 1, leased: 0, done: 1, failed: 0, cancelled: 0 });
 });
 
 test("results are fenced: only the current attempt's lease holder is heard", async (t) => {
@@ -134,4 +134,40 @@ test("a re-queued chunk is fenced by (generation, attempt): the dead machine's o
   assert.equal(row?.state, "done");
   assert.equal(row?.generation, 2);
   assert.equal(row?.resultObject, `${id}/g2-attempt-1.json`);
+});
+
+test("retry: a dead chunk goes back to queued at the next generation; old-generation events stay stale", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  const id = chunkId(ep, 0);
+  const failed = { ...claim(ep, 3, "m1"), type: "failed" as const, code: "transient" as const, permanent: false, message: "timeout" };
+  await store.applyClaim(claim(ep, 3, "m1"));
+  assert.equal((await store.applyFailure(failed, 3)).chunkFailed, true);
+  await store.transitionEpisode(ep, "failed", { error: "chunk failed" });
+  assert.deepEqual((await store.retryFailed("ep_nope")).outcome, "not_found");
+
+  const r = await store.retryFailed(ep);
+  assert.equal(r.outcome, "retried");
+  assert.deepEqual(r.chunks.map((c) => [c.id, c.generation, c.attempt, c.state]), [[id, 2, 0, "queued"]]);
+  const row = (await store.getEpisode(ep))!;
+  assert.deepEqual([row.status, row.error, row.finishedAt], ["transcribing", null, null]);
+  assert.equal(await store.applyClaim(claim(ep, 3, "m1")), "stale", "the dead attempt of generation 1");
+  assert.equal(await store.applyClaim({ ...claim(ep, 1, "m2"), generation: 2 }), "accepted");
+  assert.equal((await store.retryFailed(ep)).outcome, "refused", "only failed episodes");
+});
+
+test("cancel: open chunks are cancelled and fenced; a cancelled episode can never be done, retried or cancelled again", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  await store.applyClaim(claim(ep, 1, "m1"));
+  const r = await store.cancelEpisode(ep);
+  assert.equal(r.outcome, "cancelled");
+  assert.deepEqual(r.chunks.map((c) => c.index).sort(), [0, 1]);
+  assert.deepEqual(await store.chunkCounts(ep), { total: 2, queued: 0, leased: 0, done: 0, failed: 0, cancelled: 2 });
+  assert.equal(await store.applyResult(result(ep, 1, "m1")), "stale");
+  assert.equal(await store.applyClaim(claim(ep, 2, "m2")), "duplicate");
+  await assert.rejects(store.transitionEpisode(ep, "stitching"), IllegalTransitionError);
+  assert.deepEqual((await store.cancelEpisode(ep)).outcome, "refused");
+  assert.equal((await store.retryFailed(ep)).outcome, "refused");
+  assert.equal((await store.getEpisode(ep))!.status, "cancelled");
 });

@@ -41,7 +41,7 @@ test("PUT /v1/fleet/limits: bad values are 400s naming the field; good ones pers
 });
 
 test("CLI: fleet limits set / fleet show / machines list / machines reap", async () => {
-  const env = { PODFLEET_URL: orch.url };
+  const env = { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken };
   const badSet = await runCli(["fleet", "limits", "set", "--max-machines=-1"], env, 60_000);
   assert.notEqual(badSet.code, 0);
   assert.equal(badSet.stderr.trim().split("\n").length, 1);

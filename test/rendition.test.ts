@@ -38,7 +38,7 @@ test("a fetched episode records its final URL, bytes, sha256, type and plan", as
   assert.deepEqual(view.plan, [{ index: 0, startSample: 0, endSample: 48_000, reason: "end of audio" }]);
 
   // The CLI shows the same record.
-  const cli = await runCli(["jobs", "show", id, "--json"], { PODFLEET_URL: orch.url }, 60_000);
+  const cli = await runCli(["jobs", "show", id, "--json"], { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken }, 60_000);
   assert.equal(cli.code, 0, cli.stderr);
   const shown = JSON.parse(cli.stdout) as { rendition: unknown; plan: unknown };
   assert.deepEqual(shown.rendition, view.rendition);
@@ -48,7 +48,7 @@ test("a fetched episode records its final URL, bytes, sha256, type and plan", as
 test("an upload records its bytes and sha256, and a content type from its container", async (t) => {
   const orch = await startStack(t);
   const audio = silentWav(2);
-  const res = await fetch(new URL("/v1/episodes", orch.url), { method: "POST", headers: { "content-type": "application/octet-stream" }, body: audio });
+  const res = await fetch(new URL("/v1/episodes", orch.url), { method: "POST", headers: { "content-type": "application/octet-stream", authorization: `Bearer ${orch.adminToken}` }, body: audio });
   assert.equal(res.status, 202);
   const { id } = (await res.json()) as { id: string };
   const view = await waitFor("the plan", async () => {

@@ -47,6 +47,7 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
     { dataDir, port: 0 },
   );
   const orch = await startOrchestrator(config, log);
+  const auth = { authorization: `Bearer ${orch.adminToken}` };
   let closed = false;
   t.after(async () => {
     if (!closed) await orch.close();
@@ -60,7 +61,7 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.slice(0, 1), dir: tmp });
   const files = await serveFiles(t, { "/ep.wav": { path: audio.path, contentType: "audio/wav" } });
   const src = (await (
-    await fetch(`${orch.url}/v1/sources`, { method: "POST", body: JSON.stringify({ name: "host", scheme: "standard" }), headers: { "content-type": "application/json" } })
+    await fetch(`${orch.url}/v1/sources`, { method: "POST", body: JSON.stringify({ name: "host", scheme: "standard" }), headers: { "content-type": "application/json", ...auth } })
   ).json()) as { url: string; secret: string };
   const hookSecret = src.secret;
   const body = JSON.stringify({ audioUrl: `${files.url}/ep.wav`, title: "secret test" });
@@ -78,15 +79,15 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
 
   const api: string[] = [];
   const view = await until("the episode to finish", async () => {
-    const text = await (await fetch(`${orch.url}/v1/episodes/${episodeId}`)).text();
-    const machines = await (await fetch(`${orch.url}/v1/machines`)).text();
+    const text = await (await fetch(`${orch.url}/v1/episodes/${episodeId}`, { headers: auth })).text();
+    const machines = await (await fetch(`${orch.url}/v1/machines`, { headers: auth })).text();
     api.push(text, machines);
     const v = JSON.parse(text) as { status: string; error: string | null };
     return v.status === "done" || v.status === "failed" ? v : undefined;
   }, 150_000, 250);
   assert.equal(view.status, "done", `episode failed: ${view.error}`);
   for (const p of ["/v1/episodes", "/v1/sources", "/v1/machines", `/v1/episodes/${episodeId}/deliveries`, `/v1/episodes/${episodeId}/transcript.json`]) {
-    api.push(await (await fetch(`${orch.url}${p}`)).text());
+    api.push(await (await fetch(`${orch.url}${p}`, { headers: auth })).text());
   }
   await orch.close();
   closed = true;
@@ -96,6 +97,7 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
   assert.ok(fs.readFileSync(logFile, "utf8").includes("episode done"), "the orchestrator log has the run");
   for (const [name, secret] of [
     ["NATS_TOKEN", natsToken],
+    ["admin API token", orch.adminToken],
     ["webhook secret", hookSecret],
     ["webhook secret (base64 key part)", hookSecret.replace(/^whsec_/, "")],
   ] as const) {

@@ -16,6 +16,8 @@ import { fetchDeliveries, formatDeliveries } from "./deliveries-view.ts";
 import { FEEDS_USAGE, feedsCommand } from "./feeds-command.ts";
 import { SOURCES_USAGE, sourcesCommand } from "./sources-command.ts";
 import { FLEET_USAGE, fleetCommand } from "./fleet-command.ts";
+import { TOKENS_USAGE, tokensCommand } from "./tokens-command.ts";
+import { MODELS_USAGE, modelsCommand } from "./models-command.ts";
 
 const USAGE = `usage: podfleet <command> [options]
 
@@ -24,7 +26,10 @@ const USAGE = `usage: podfleet <command> [options]
       [--chunk-seconds N] [--title T] [--json] [--data-dir DIR]
   jobs list [--json]                         recent episodes
   jobs show ID [--json]                      one episode
+  jobs cancel ID | jobs retry ID             cancel an unfinished episode | re-run a failed one's dead chunks
+${TOKENS_USAGE}
 ${FLEET_USAGE}
+${MODELS_USAGE}
 ${SOURCES_USAGE}
 ${FEEDS_USAGE}
 
@@ -51,8 +56,10 @@ function numberFlag(name: string, value: string | undefined, min: number, max: n
 async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // These parse their own flags (ingest and delivery: cli/sources-command.ts, cli/feeds-command.ts).
   if (argv[0] === "sources" && !argv.includes("--help") && !argv.includes("-h")) return sourcesCommand(argv.slice(1), env);
+  if (argv[0] === "tokens" && !argv.includes("--help") && !argv.includes("-h")) return tokensCommand(argv.slice(1), env);
   if (argv[0] === "feeds" && !argv.includes("--help") && !argv.includes("-h")) return feedsCommand(argv.slice(1), env);
   if ((argv[0] === "fleet" || argv[0] === "machines") && !argv.includes("--help") && !argv.includes("-h")) return fleetCommand(argv[0], argv.slice(1), env);
+  if (argv[0] === "models" && !argv.includes("--help") && !argv.includes("-h")) return modelsCommand(argv.slice(1), env);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -134,7 +141,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ["error", view.error ?? ""],
               ["source", view.source.url ?? view.source.kind],
               ["duration", view.durationSec === null ? "-" : `${view.durationSec.toFixed(1)} s`],
-              ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed of ${view.chunks.total}`],
+              ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed${view.chunks.cancelled ? `, ${view.chunks.cancelled} cancelled` : ""} of ${view.chunks.total}`],
               ["created", view.timings.createdAt],
               ["finished", view.timings.finishedAt ?? "-"],
             ];
@@ -143,7 +150,15 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           }
           return 0;
         }
-        throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show)`, 2);
+        if (sub === "cancel" || sub === "retry") {
+          if (!arg) throw new CliError(`jobs ${sub} needs an episode ID`, 2);
+          const path = `/v1/episodes/${encodeURIComponent(arg)}`;
+          const view = sub === "cancel" ? await target.api.delete<EpisodeView & { requeuedChunks?: number }>(path) : await target.api.post<EpisodeView & { requeuedChunks?: number }>(`${path}/retry`, {});
+          if (values.json) print(view);
+          else process.stdout.write(sub === "cancel" ? `cancelled ${view.id}\n` : `retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
+          return 0;
+        }
+        throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show, cancel, retry)`, 2);
       } finally {
         await target.close();
       }

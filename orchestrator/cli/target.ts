@@ -1,13 +1,15 @@
 /**
  * Where CLI commands send their requests: the orchestrator at PODFLEET_URL; else the one already
  * running on the data directory (`podfleet up`); else an embedded orchestrator started for the
- * length of the command.
+ * length of the command. The admin token is PODFLEET_TOKEN, else `<data-dir>/admin-token` (data
+ * directory: --data-dir, PODFLEET_DATA_DIR, or ./.podfleet), so a local user never copies it.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
 import { runningOrchestratorUrl, startOrchestrator, type Orchestrator } from "../orchestrator.ts";
+import { readAdminTokenFile } from "../auth/token-store.ts";
 import { ApiClient } from "./api-client.ts";
 
 export interface Target {
@@ -19,12 +21,14 @@ export interface Target {
 
 export async function openTarget(env: NodeJS.ProcessEnv, dataDir: string | undefined): Promise<Target> {
   const remote = env.PODFLEET_URL;
+  const localDir = path.resolve(dataDir ?? env.PODFLEET_DATA_DIR ?? ".podfleet");
+  const token = () => env.PODFLEET_TOKEN || readAdminTokenFile(localDir);
   if (remote) {
-    return { api: new ApiClient(remote, env.PODFLEET_TOKEN), embedded: undefined, close: async () => {} };
+    return { api: new ApiClient(remote, token()), embedded: undefined, close: async () => {} };
   }
   const config = parseConfig(env, { dataDir, port: 0, host: "127.0.0.1" });
   const running = runningOrchestratorUrl(config.dataDir);
-  if (running) return { api: new ApiClient(running, env.PODFLEET_TOKEN), embedded: undefined, close: async () => {} };
+  if (running) return { api: new ApiClient(running, token()), embedded: undefined, close: async () => {} };
   fs.mkdirSync(path.join(config.dataDir, "logs"), { recursive: true });
   // The terminal belongs to the command's own output; the embedded orchestrator logs to a file.
   const logFile = fs.openSync(path.join(config.dataDir, "logs", "orchestrator.log"), "a");
@@ -44,7 +48,7 @@ export async function openTarget(env: NodeJS.ProcessEnv, dataDir: string | undef
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   return {
-    api: new ApiClient(orchestrator.url),
+    api: new ApiClient(orchestrator.url, orchestrator.adminToken),
     embedded: orchestrator,
     close: async () => {
       process.off("SIGINT", onSignal);

@@ -13,6 +13,7 @@ import { streamToFile } from "../ingest/fetch-audio.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
+import { requireToken } from "./auth.ts";
 import { rateLimit, type RateLimitOptions } from "./rate-limit.ts";
 
 export class ApiError extends HTTPException {
@@ -35,6 +36,8 @@ export interface AppDeps {
   rateLimit?: Pick<RateLimitOptions, "perMinute" | "burst" | "now">;
   /** Extra read-only views (fleet, machines) mounted by the caller. */
   machines?: () => Promise<unknown[]>;
+  /** Checks an admin bearer token (returns its id when live); absent: no authentication (unit tests only). */
+  authenticate?: (token: string) => Promise<string | undefined>;
 }
 
 const SubmitJson = z.object({
@@ -82,6 +85,8 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
 
   app.get("/healthz", (c) => c.json({ ok: true }));
+  // Before every other route, including those the caller mounts later (see http/auth.ts for what is open).
+  if (deps.authenticate) app.use("*", requireToken(deps.authenticate));
 
   // Guards registered before every route (hook routes are mounted later by the caller).
   if (deps.rateLimit && deps.rateLimit.perMinute > 0) {
@@ -145,6 +150,22 @@ export function createApp(deps: AppDeps): Hono {
     const view = await deps.episodes.view(c.req.param("id"));
     if (!view) throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
     return c.json(view);
+  });
+
+  // Cancel: queued chunks are dropped, running ones abandoned at their next heartbeat (contract/wire.ts).
+  app.delete("/v1/episodes/:id", async (c) => {
+    const result = await deps.episodes.cancel(c.req.param("id"));
+    if (result.outcome === "not_found") throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
+    if (result.outcome === "refused") throw new ApiError(409, "not_cancellable", `episode ${c.req.param("id")} is ${result.state}; only unfinished episodes can be cancelled`);
+    return c.json(await deps.episodes.view(c.req.param("id")));
+  });
+
+  // Retry a failed episode: only its failed (dead) chunks are queued again.
+  app.post("/v1/episodes/:id/retry", async (c) => {
+    const result = await deps.episodes.retry(c.req.param("id"));
+    if (result.outcome === "not_found") throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
+    if (result.outcome === "refused") throw new ApiError(409, "not_retryable", result.reason);
+    return c.json({ ...(await deps.episodes.view(c.req.param("id"))), requeuedChunks: result.requeued }, 202);
   });
 
   app.get("/v1/episodes/:id/:file{transcript\\.(txt|srt|vtt|json)}", async (c) => {

@@ -33,6 +33,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
   const pcmPath = path.join(deps.workDir, `${id}.pcm`);
+  const stored: number[] = [];
   try {
     await store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null });
     let sourcePath: string;
@@ -62,6 +63,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     for (const c of plan) {
       const wav = await readWavSlice(pcmPath, c.startSample, c.endSample);
       await deps.queue.putChunkAudio(chunkAudioObjectName(id, c.index), wav);
+      stored.push(c.index);
     }
     await store.recordPlan(id, plan, { durationSec, sampleCount });
     for (const c of plan) {
@@ -69,9 +71,16 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     }
     if (episode.sourceKind === "upload") fs.rmSync(sourcePath, { force: true });
   } catch (err) {
+    const current = await store.getEpisode(id);
+    if (current?.status === "cancelled") {
+      // cancelled mid-ingest: the plan was refused; drop the chunk audio already stored
+      log.info("ingest stopped: episode cancelled", { episodeId: id });
+      for (const index of stored) await deps.queue.deleteChunkAudio(chunkAudioObjectName(id, index)).catch(() => undefined);
+      if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+      return;
+    }
     const message = err instanceof BadInputError ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
-    const current = await store.getEpisode(id);
     if (current && (current.status === "received" || current.status === "ingesting")) {
       await store.transitionEpisode(id, "failed", { error: message });
     }

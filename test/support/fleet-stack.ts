@@ -14,6 +14,7 @@ import { sleeperLaunch, writeSleeperScript } from "../../orchestrator/fleet/loca
 import type { Machine, MachineState } from "../../orchestrator/fleet/machine.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
+import { authHeaders, rememberToken } from "./auth.ts";
 import type { CleanupContext } from "./ingest-stack.ts";
 import { synthesizeEpisode } from "./speech.ts";
 
@@ -46,6 +47,7 @@ export async function startFleetStack(t: CleanupContext, env: Record<string, str
       return workerLaunchSpec();
     },
   });
+  rememberToken(orchestrator.url, orchestrator.adminToken);
   t.after(async () => {
     await orchestrator.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -125,7 +127,7 @@ export async function speechEpisode(dir: string, n: number): Promise<string> {
 export async function submitFile(base: string, file: string): Promise<string> {
   const res = await fetch(new URL("/v1/episodes?title=fleet", base), {
     method: "POST",
-    headers: { "content-type": "audio/wav" },
+    headers: { "content-type": "audio/wav", ...authHeaders(base) },
     body: fs.readFileSync(file),
   });
   if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);

@@ -11,6 +11,7 @@ import path from "node:path";
 import { parseConfig } from "../../orchestrator/config.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
+import { authHeaders, rememberToken } from "./auth.ts";
 
 export interface CleanupContext {
   after(fn: () => Promise<void> | void): void;
@@ -37,6 +38,7 @@ export async function startStack(t: CleanupContext, env: Record<string, string> 
     { dataDir, port: 0, host: "127.0.0.1" },
   );
   const orchestrator = await startOrchestrator(config, createLogger("silent"));
+  rememberToken(orchestrator.url, orchestrator.adminToken);
   t.after(async () => {
     await orchestrator.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -44,11 +46,11 @@ export async function startStack(t: CleanupContext, env: Record<string, string> 
   return orchestrator;
 }
 
-/** JSON request against the orchestrator; returns status and parsed body. */
+/** JSON request against the orchestrator, with its admin token (test/support/auth.ts); returns status and parsed body. */
 export async function api<T = any>(base: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(new URL(p, base), {
     method,
-    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    headers: { ...authHeaders(new URL(p, base)), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();

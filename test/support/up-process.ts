@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { authHeaders, rememberDataDirToken } from "./auth.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/podfleet.js", import.meta.url));
 
@@ -47,6 +48,7 @@ export async function startUp(dataDir: string, env: Record<string, string>): Pro
     },
     60_000,
   );
+  rememberDataDirToken(url, dataDir); // written before orchestrator.url
   return { url, child, exited, stderr: () => stderr };
 }
 
@@ -61,7 +63,7 @@ export async function submitUpload(url: string, file: string, chunkSeconds: numb
   const res = await fetch(`${url}/v1/episodes?chunkSeconds=${chunkSeconds}`, {
     method: "POST",
     body: fs.readFileSync(file),
-    headers: { "content-type": "audio/wav" },
+    headers: { "content-type": "audio/wav", ...authHeaders(url) },
   });
   if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
@@ -69,7 +71,7 @@ export async function submitUpload(url: string, file: string, chunkSeconds: numb
 
 export async function episodeStatus(url: string, id: string): Promise<EpisodeStatus | undefined> {
   try {
-    const res = await fetch(`${url}/v1/episodes/${id}`);
+    const res = await fetch(`${url}/v1/episodes/${id}`, { headers: authHeaders(url) });
     return res.ok ? ((await res.json()) as EpisodeStatus) : undefined;
   } catch {
     return undefined; // the orchestrator is down or restarting
