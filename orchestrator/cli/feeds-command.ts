@@ -3,8 +3,8 @@
  * `feeds list [--json]`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
  * ApiClient; `main.ts` dispatches here.
  */
-import { parseArgs } from "node:util";
 import { CliError } from "./cli-error.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 
@@ -51,24 +51,14 @@ function describePoll(p: PollSummary): string {
 }
 
 export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        backfill: { type: "string" },
-        interval: { type: "string" },
-        retranscribe: { type: "boolean", default: false },
-        "callback-url": { type: "string" },
-        json: { type: "boolean", default: false },
-        "data-dir": { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, {
+    backfill: { type: "string" },
+    interval: { type: "string" },
+    retranscribe: { type: "boolean", default: false },
+    "callback-url": { type: "string" },
+    json: { type: "boolean", default: false },
+    "data-dir": { type: "string" },
+  } as const);
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
   if (!["add", "list", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, remove, poll)`, 2);

@@ -3,11 +3,11 @@
  * and `podfleet machines reap [--dry-run]`. Talks to the HTTP API (`/v1/fleet…`, `/v1/machines`);
  * `main.ts` dispatches here. A bad limit exits non-zero with one line naming it.
  */
-import { parseArgs } from "node:util";
 import type { ActionOutcome } from "../fleet/fleet-controller.ts";
 import type { FleetLimits } from "../fleet/fleet-limits.ts";
 import type { FleetView, MachineView } from "../fleet/fleet-view.ts";
 import { CliError } from "./cli-error.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 
@@ -124,12 +124,7 @@ function formatActions(actions: ActionOutcome[], dryRun: boolean): string {
 
 /** Runs `fleet …` (group "fleet") or `machines …` (group "machines"). */
 export async function fleetCommand(group: "fleet" | "machines", argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, OPTIONS);
   const { values, positionals } = parsed;
   const sub = positionals.join(" ");
   const known = group === "fleet" ? ["show", "limits set"] : ["list", "reap"];

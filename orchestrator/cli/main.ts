@@ -2,12 +2,12 @@
  * The `podfleet` command line: parses arguments, runs one command, and maps failure to a non-zero
  * exit code with one readable line on stderr.
  */
-import { parseArgs } from "node:util";
 import { ConfigError, parseConfig } from "../config.ts";
 import type { EpisodeView } from "../episodes/episode-service.ts";
 import { createLogger } from "../log.ts";
 import { DataDirLockedError, startOrchestrator } from "../orchestrator.ts";
 import { ApiClientError } from "./api-client.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { CliError } from "./cli-error.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
@@ -60,12 +60,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv[0] === "feeds" && !argv.includes("--help") && !argv.includes("-h")) return feedsCommand(argv.slice(1), env);
   if ((argv[0] === "fleet" || argv[0] === "machines") && !argv.includes("--help") && !argv.includes("-h")) return fleetCommand(argv[0], argv.slice(1), env);
   if (argv[0] === "models" && !argv.includes("--help") && !argv.includes("-h")) return modelsCommand(argv.slice(1), env);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, OPTIONS);
   const { values, positionals } = parsed;
   const [command, sub, arg] = positionals;
   const dataDir = values["data-dir"];

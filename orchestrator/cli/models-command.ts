@@ -5,10 +5,10 @@
  * whisper.cpp's Hugging Face host), saying exactly which checksum was verified. `main.ts`
  * dispatches here.
  */
-import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CliError } from "./cli-error.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
 
 export const MODELS_USAGE = `  models pull NAME [--dir DIR] [--sha256 HEX] [--force] [--json]
@@ -45,22 +45,12 @@ async function loadModules(): Promise<{ download: Download; workerConfig: Worker
 }
 
 export async function modelsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dir: { type: "string" },
-        sha256: { type: "string" },
-        force: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, {
+    dir: { type: "string" },
+    sha256: { type: "string" },
+    force: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  } as const);
   const { values, positionals } = parsed;
   const [sub, name, extra] = positionals;
   if (extra !== undefined) throw new CliError(`unexpected argument "${extra}" (see podfleet --help)`, 2);

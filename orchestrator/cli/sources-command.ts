@@ -4,8 +4,8 @@
  * `podfleet sources callback-secret` (the secret that signs completion callbacks).
  * Talks to the HTTP API through ApiClient; `main.ts` dispatches here.
  */
-import { parseArgs } from "node:util";
 import { CliError } from "./cli-error.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 
@@ -25,23 +25,13 @@ export const SOURCES_USAGE = `  sources add NAME --scheme standard|svix|github|t
   sources list [--json] | sources remove ID|NAME | sources callback-secret`;
 
 export async function sourcesCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        scheme: { type: "string" },
-        feed: { type: "string" },
-        "callback-url": { type: "string" },
-        json: { type: "boolean", default: false },
-        "data-dir": { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, {
+    scheme: { type: "string" },
+    feed: { type: "string" },
+    "callback-url": { type: "string" },
+    json: { type: "boolean", default: false },
+    "data-dir": { type: "string" },
+  } as const);
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
   if (sub === "add" && !arg) throw new CliError("sources add needs a NAME", 2);

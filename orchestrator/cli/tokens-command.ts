@@ -3,9 +3,9 @@
  * admin API bearer tokens. A created token is printed once; the orchestrator keeps only its hash.
  * Talks to the HTTP API through ApiClient (so it needs a token itself); `main.ts` dispatches here.
  */
-import { parseArgs } from "node:util";
 import type { TokenInfo } from "../auth/token-store.ts";
 import { CliError } from "./cli-error.ts";
+import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 
@@ -13,17 +13,7 @@ export const TOKENS_USAGE = `  tokens create NAME [--json]                create
   tokens list [--json] | tokens revoke ID    list tokens (never their value) | revoke one`;
 
 export async function tokensCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { json: { type: "boolean", default: false }, "data-dir": { type: "string" } },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
-  }
+  const parsed = parseCommandArgs(argv, { json: { type: "boolean", default: false }, "data-dir": { type: "string" } } as const);
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
   if (!["create", "list", "revoke"].includes(sub ?? "")) throw new CliError(`unknown tokens command "${sub ?? ""}" (create, list, revoke)`, 2);

@@ -1,0 +1,16 @@
+/**
+ * Argument parsing shared by every CLI command: node's parseArgs in strict mode, with a usage
+ * error (exit 2, one line) instead of a stack trace when the arguments are wrong.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { CliError } from "./cli-error.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export function parseCommandArgs<O extends Options>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (see podfleet --help)`, 2);
+  }
+}
