@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -115,17 +115,6 @@ function lockDataDir(dataDir: string): () => void {
   }
   fs.writeFileSync(lockPath, String(process.pid));
   return () => fs.rmSync(lockPath, { force: true });
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startOrchestrator(config: Config, log: Logger, hooks: OrchestratorHooks = {}): Promise<Orchestrator> {
@@ -323,11 +312,12 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     mountFeedRoutes(app, { feeds, store: feedStore });
     mountMetricsRoutes(app, { database, depth: () => queue.depth() });
     mountFleetRoutes(app, { controller: fleet, limits: fleetLimits, views: fleetViews, registry, onLimitsChanged: () => autoscaler.wake() });
-    const port = config.port === 0 ? await freePort(config.host) : config.port;
+    // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: config.host, port }, () => resolve(s));
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
       s.once("error", reject);
     });
+    const port = (server.address() as AddressInfo).port;
     cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     // CLI commands on the same data directory find this orchestrator here instead of starting their own.

@@ -77,6 +77,10 @@ export function wordsFromVerboseJson(body: unknown): Word[] {
   return words;
 }
 
+/**
+ * A port for the whisper-server child. The worker image ships without orchestrator code, so this
+ * stays here rather than importing orchestrator/free-port.ts.
+ */
 async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -10,8 +10,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pickFreePort } from "../free-port.ts";
 
 export interface NatsServerOptions {
   /** JetStream store directory (created if missing); survives restarts. */
@@ -58,19 +59,6 @@ export class NatsServerStartError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
-}
-
-/** Returns a TCP port that was free a moment ago (bind port 0, read it, close). */
-export async function pickFreePort(host = "127.0.0.1"): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      srv.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
 }
 
 /** Starts `nats-server -js` and resolves once it accepts connections. */

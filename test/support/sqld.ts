@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { pickFreePort } from "../../orchestrator/free-port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,21 +20,10 @@ export interface TestSqld {
   readonly process: ChildProcess;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts sqld and resolves once its `/health` endpoint answers 200. */
 export async function startTestSqld(t: CleanupContext, timeoutMs = 15_000): Promise<TestSqld> {
   const root = await mkdtemp(join(tmpdir(), "podfleet-sqld-"));
-  const port = await freePort();
+  const port = await pickFreePort();
   const dbDir = join(root, "db");
   const child = spawn(SQLD_BINARY, ["--db-path", dbDir, "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"], {
     stdio: ["ignore", "ignore", "pipe"],
