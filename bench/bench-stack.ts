@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { parseConfig } from "../orchestrator/config.ts";
+import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { queueDepth } from "../orchestrator/queue/jetstream.ts";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
@@ -153,7 +154,7 @@ export const round = (v: number, digits = 3): number => Math.round(v * 10 ** dig
 
 /** Waits until `n` workers have a pull request waiting on the shared consumer (warm and idle). */
 export async function waitIdleWorkers(farm: BenchFarm, n: number, timeoutMs: number): Promise<void> {
-  const nc = await connect({ servers: farm.orch.natsUrl, name: "podfleet-bench" });
+  const nc = await connect({ servers: farm.orch.natsUrl, name: "podfleet-bench", ...connectAuth(farm.orch.natsAuth.orchestrator) });
   try {
     const jsm = await jetstreamManager(nc);
     await until(`${n} idle workers`, async () => ((await queueDepth(jsm, farm.orch.names)).waiting >= n ? true : undefined), timeoutMs, 100);

@@ -5,7 +5,8 @@
  * events, ack); what is simulated is only "one machine = one OS process", which 200 times over
  * would not fit on this 2-core box.
  *
- * Usage: node --import tsx bench/sim-fleet.ts NATS_URL PREFIX COUNT RTF
+ * Usage: NATS_USER=… NATS_PASSWORD=… node --import tsx bench/sim-fleet.ts NATS_URL PREFIX COUNT RTF
+ * (the worker account, as real machines get it: its limited permissions apply to the simulation too)
  * Prints "ready" once every loop has its consumer; stops on SIGTERM and prints a JSON summary.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -13,7 +14,7 @@ import { tmpdir } from "node:os";
 import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { wireNames } from "../contract/wire.ts";
+import { WORKER_ENV, wireNames, workerInboxPrefix } from "../contract/wire.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 
@@ -29,7 +30,14 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop.abort(new Error("SIGTERM")));
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-simfleet-"));
   const conns: NatsConnection[] = [];
-  for (let i = 0; i < Math.ceil(count / LOOPS_PER_CONNECTION); i++) conns.push(await connect({ servers: natsUrl, name: `sim-fleet-${i}` }));
+  for (let i = 0; i < Math.ceil(count / LOOPS_PER_CONNECTION); i++) conns.push(
+      await connect({
+        servers: natsUrl,
+        name: `sim-fleet-${i}`,
+        inboxPrefix: workerInboxPrefix(names),
+        ...(process.env[WORKER_ENV.natsUser] ? { user: process.env[WORKER_ENV.natsUser], pass: process.env[WORKER_ENV.natsPassword] ?? "" } : {}),
+      }),
+    );
   let started = 0;
   const loops = Array.from({ length: count }, (_, i) =>
     runWorker({

@@ -174,12 +174,73 @@ export function eventMessageId(event: Pick<ChunkEvent, "type" | "chunkId" | "att
   return generation === 1 ? `${event.chunkId}.${event.attempt}.${event.type}` : `${event.chunkId}.g${generation}.${event.attempt}.${event.type}`;
 }
 
+/**
+ * The NATS subjects a worker may use, and nothing more: pull from the jobs consumer and ack its
+ * messages, read chunk audio, write results, publish events. A worker cannot publish jobs, write
+ * or delete audio, read results or transcripts, or touch any other stream. The embedded
+ * nats-server gives its worker user exactly these permissions; an operator running their own NATS
+ * puts the same lists in its config (`podfleet nats permissions` prints them).
+ *
+ * JetStream API subjects as nats-server 2.9 and the @nats-io 3.x clients use them: opening a
+ * bucket reads its stream info; reading an object looks up its metadata (direct or message get)
+ * and streams the chunks through a short-lived ordered consumer; writing one publishes chunk and
+ * metadata messages and purges the chunks of the version it replaces.
+ */
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/** Reply subjects of a worker start with this, so its subscribe permission covers only its own inboxes. */
+export function workerInboxPrefix(names: WireNames): string {
+  return `_INBOX_${names.jobsConsumer.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+}
+
+export function workerPermissions(names: WireNames): NatsPermissions {
+  const audio = `OBJ_${names.audioBucket}`;
+  const results = `OBJ_${names.resultsBucket}`;
+  const readBucket = (stream: string): string[] => [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+  return {
+    publish: [
+      "$JS.API.INFO",
+      `$JS.API.CONSUMER.INFO.${names.jobsStream}.${names.jobsConsumer}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${names.jobsStream}.${names.jobsConsumer}`,
+      `$JS.ACK.${names.jobsStream}.${names.jobsConsumer}.>`,
+      ...readBucket(audio),
+      `$JS.API.STREAM.INFO.${results}`,
+      `$JS.API.STREAM.MSG.GET.${results}`,
+      `$JS.API.DIRECT.GET.${results}`,
+      `$JS.API.DIRECT.GET.${results}.>`,
+      `$JS.API.STREAM.PURGE.${results}`,
+      `$O.${names.resultsBucket}.C.>`,
+      `$O.${names.resultsBucket}.M.>`,
+      `${names.eventsSubjectPrefix}.>`,
+    ],
+    subscribe: [`${workerInboxPrefix(names)}.>`],
+  };
+}
+
 /** Environment variables the orchestrator passes to a worker machine. */
 export const WORKER_ENV = {
   natsUrl: "NATS_URL",
   natsPrefix: "PODFLEET_NATS_PREFIX",
   natsToken: "NATS_TOKEN",
+  /** User and password of the worker's NATS account (the permissions of workerPermissions()). */
+  natsUser: "NATS_USER",
+  natsPassword: "NATS_PASSWORD",
   engine: "ENGINE",
+  /** Whisper model name or path (engine "whisper"); absent = the image's default. */
+  whisperModel: "WHISPER_MODEL",
   idleTimeoutSec: "PODFLEET_IDLE_TIMEOUT_SEC",
   maxLifetimeSec: "PODFLEET_MAX_LIFETIME_SEC",
   /** After SIGTERM, how long the current chunk may still run before it is handed back (nak). */

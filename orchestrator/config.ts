@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import type { NatsAuth } from "./queue/nats-credentials.ts";
 
 const flag = z
   .enum(["0", "1", "true", "false", "yes", "no"])
@@ -28,7 +29,12 @@ const EnvSchema = z.object({
   PODFLEET_PUBLIC_URL: z.url().optional(),
   NATS_URL: natsUrl.optional(),
   NATS_TOKEN: z.string().min(1).optional(),
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
   PODFLEET_WORKER_NATS_URL: natsUrl.optional(),
+  PODFLEET_WORKER_NATS_USER: z.string().min(1).optional(),
+  PODFLEET_WORKER_NATS_PASSWORD: z.string().min(1).optional(),
+  PODFLEET_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").optional(),
   PODFLEET_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, - or _ (max 32)").default("podfleet"),
   DATABASE_URL: databaseUrl.optional(),
   DATABASE_AUTH_TOKEN: z.string().min(1).optional(),
@@ -37,6 +43,7 @@ const EnvSchema = z.object({
   FLY_API_URL: z.url().default("https://api.machines.dev/v1"),
   PODFLEET_WORKER_IMAGE: z.string().min(1).optional(),
   PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper", "synthetic"]).default("pocketsphinx"),
+  PODFLEET_WHISPER_MODEL: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0").optional(),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
   PODFLEET_CHUNK_SECONDS: z.coerce.number().min(0).max(3600).default(60),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
@@ -70,7 +77,17 @@ export interface Config {
   host: string;
   port: number;
   publicUrl: string | undefined;
-  nats: { url: string | undefined; token: string | undefined; workerUrl: string | undefined; prefix: string };
+  nats: {
+    url: string | undefined;
+    workerUrl: string | undefined;
+    prefix: string;
+    /** How the orchestrator authenticates: NATS_USER/NATS_PASSWORD or NATS_TOKEN. With the embedded server, NATS_TOKEN is the orchestrator user's password. */
+    auth: NatsAuth;
+    /** The workers' own account on an external NATS (PODFLEET_WORKER_NATS_USER/PASSWORD); the embedded server makes its own. */
+    workerAuth: NatsAuth | undefined;
+  };
+  /** An admin API token given by the environment (PODFLEET_ADMIN_TOKEN), e.g. a Fly secret; accepted besides the data-dir token. */
+  adminToken: string | undefined;
   database: { url: string; authToken: string | undefined };
   /** Fly Machines API when FLY_API_TOKEN and FLY_APP are set; otherwise the embedded local runtime. */
   machines:
@@ -78,6 +95,8 @@ export interface Config {
     | { kind: "local"; image: string };
   /** "synthetic" is benchmark-only (machine-image/worker/synthetic-engine.ts). */
   engine: "pocketsphinx" | "whisper" | "synthetic";
+  /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
+  whisperModel: string | undefined;
   maxMachines: number;
   chunkSeconds: number;
   idleTimeoutSec: number;
@@ -137,6 +156,17 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
   if (fly && !e.PODFLEET_WORKER_IMAGE) {
     throw new ConfigError("invalid PODFLEET_WORKER_IMAGE: required with FLY_API_TOKEN (e.g. registry.fly.io/APP:TAG)");
   }
+  const pair = (user: string, password: string): void => {
+    if (Boolean(cleaned[user]) !== Boolean(cleaned[password])) {
+      throw new ConfigError(`invalid ${cleaned[user] ? password : user}: ${user} and ${password} must be set together`);
+    }
+  };
+  pair("NATS_USER", "NATS_PASSWORD");
+  pair("PODFLEET_WORKER_NATS_USER", "PODFLEET_WORKER_NATS_PASSWORD");
+  if (e.NATS_USER && e.NATS_TOKEN) throw new ConfigError("invalid NATS_TOKEN: set NATS_TOKEN or NATS_USER/NATS_PASSWORD, not both");
+  if (e.PODFLEET_WORKER_NATS_USER && !e.NATS_URL) {
+    throw new ConfigError("invalid PODFLEET_WORKER_NATS_USER: the embedded nats-server makes its own worker account; set it only with NATS_URL");
+  }
   if (fly && !e.NATS_URL) {
     throw new ConfigError("invalid NATS_URL: Fly workers cannot reach an embedded nats-server; set NATS_URL");
   }
@@ -146,12 +176,20 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     host: overrides.host ?? e.PODFLEET_HOST,
     port: overrides.port ?? e.PORT,
     publicUrl: e.PODFLEET_PUBLIC_URL,
-    nats: { url: e.NATS_URL, token: e.NATS_TOKEN, workerUrl: e.PODFLEET_WORKER_NATS_URL, prefix: e.PODFLEET_NATS_PREFIX },
+    nats: {
+      url: e.NATS_URL,
+      workerUrl: e.PODFLEET_WORKER_NATS_URL,
+      prefix: e.PODFLEET_NATS_PREFIX,
+      auth: e.NATS_USER ? { user: e.NATS_USER, password: e.NATS_PASSWORD! } : e.NATS_TOKEN ? { token: e.NATS_TOKEN } : {},
+      workerAuth: e.PODFLEET_WORKER_NATS_USER ? { user: e.PODFLEET_WORKER_NATS_USER, password: e.PODFLEET_WORKER_NATS_PASSWORD! } : undefined,
+    },
+    adminToken: e.PODFLEET_ADMIN_TOKEN,
     database: { url: e.DATABASE_URL ?? `file:${path.join(dataDir, "podfleet.db")}`, authToken: e.DATABASE_AUTH_TOKEN },
     machines: fly
       ? { kind: "fly", apiUrl: e.FLY_API_URL, token: e.FLY_API_TOKEN!, app: e.FLY_APP!, image: e.PODFLEET_WORKER_IMAGE! }
       : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local" },
     engine: e.PODFLEET_ENGINE,
+    whisperModel: e.PODFLEET_WHISPER_MODEL,
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
     idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,

@@ -30,6 +30,7 @@ import { TokenStore } from "./auth/token-store.ts";
 import { registerSecret, type Logger } from "./log.ts";
 import { PassRunner } from "./pass-runner.ts";
 import { startNatsServer, type NatsServerHandle } from "./queue/nats-server.ts";
+import { authSecrets, connectAuth, ensureEmbeddedNatsCredentials, workerAuthEnv, type NatsAuth } from "./queue/nats-credentials.ts";
 import { consumeChunkEvents, NatsWorkQueue } from "./queue/nats-work-queue.ts";
 import { Database } from "./store/database.ts";
 import { EpisodeStore } from "./store/episode-store.ts";
@@ -55,6 +56,8 @@ export interface Orchestrator {
   /** Present when the embedded local runtime runs the machines. */
   localRuntime: LocalMachinesRuntime | undefined;
   natsUrl: string;
+  /** How to connect to that NATS as the orchestrator, and as a worker (what the machines get in their env). */
+  natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
   /** The admin API token kept in `<data-dir>/admin-token` (mode 600); send it as `Authorization: Bearer`. */
   adminToken: string;
   /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
@@ -118,7 +121,8 @@ function lockDataDir(dataDir: string): () => void {
 }
 
 export async function startOrchestrator(config: Config, log: Logger, hooks: OrchestratorHooks = {}): Promise<Orchestrator> {
-  registerSecret(config.nats.token);
+  for (const secret of [...authSecrets(config.nats.auth), ...authSecrets(config.nats.workerAuth ?? {})]) registerSecret(secret);
+  registerSecret(config.adminToken);
   registerSecret(config.database.authToken);
   if (config.machines.kind === "fly") registerSecret(config.machines.token);
 
@@ -139,29 +143,39 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const logDir = path.join(config.dataDir, "logs");
     fs.mkdirSync(logDir, { recursive: true });
 
-    // 1. NATS
+    // 1. NATS: embedded (an orchestrator user and a worker user with only the worker's permissions) or external.
+    const names = wireNames(config.nats.prefix);
     let natsServer: NatsServerHandle | undefined;
     let natsUrl = config.nats.url;
+    let natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
     if (!natsUrl) {
+      const creds = ensureEmbeddedNatsCredentials(config.dataDir, names, "token" in config.nats.auth ? config.nats.auth.token : undefined);
+      natsAuth = { orchestrator: creds.orchestrator, worker: creds.worker };
+      registerSecret(creds.orchestrator.password);
+      registerSecret(creds.worker.password);
       natsServer = await startNatsServer({
         storeDir: path.join(config.dataDir, "nats"),
         logFile: path.join(logDir, "nats-server.log"),
         // a server left behind by a SIGKILLed orchestrator is killed through this file before ours starts
         pidFile: path.join(config.dataDir, "nats-server.pid"),
-        ...(config.nats.token ? { token: config.nats.token } : {}),
+        users: creds.users,
       });
       cleanups.push(() => natsServer!.stop());
       natsUrl = natsServer.url;
+    } else {
+      natsAuth = { orchestrator: config.nats.auth, worker: config.nats.workerAuth ?? config.nats.auth };
+      if (!config.nats.workerAuth && Object.keys(config.nats.auth).length > 0) {
+        log.warn("workers get the orchestrator's NATS credentials; give them their own account with PODFLEET_WORKER_NATS_USER/PASSWORD (see `podfleet nats permissions`)");
+      }
     }
     const nc: NatsConnection = await connect({
       servers: natsUrl,
-      ...(config.nats.token ? { token: config.nats.token } : {}),
+      ...connectAuth(natsAuth.orchestrator),
       name: "podfleet-orchestrator",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
     });
     cleanups.push(() => nc.drain());
-    const names = wireNames(config.nats.prefix);
     const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: config.ackWaitSec * 1000, maxDeliver: config.maxAttempts });
 
     // 2. Database
@@ -171,6 +185,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const tokens = new TokenStore(database);
     const adminToken = await tokens.ensureAdminTokenFile(config.dataDir);
     registerSecret(adminToken);
+    if (config.adminToken && !(await tokens.ensureEnvAdminToken(config.adminToken))) {
+      log.warn("PODFLEET_ADMIN_TOKEN was revoked through the API and is not accepted; set a new value");
+    }
     const fleetId = await store.setSettingIfAbsent("fleet_id", `fl_${randomBytes(6).toString("hex")}`);
 
     // 3. Machines API: the embedded local runtime unless Fly is configured.
@@ -192,7 +209,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       [WORKER_ENV.natsUrl]: config.nats.workerUrl ?? natsUrl,
       [WORKER_ENV.natsPrefix]: config.nats.prefix,
       [WORKER_ENV.engine]: config.engine,
-      ...(config.nats.token ? { [WORKER_ENV.natsToken]: config.nats.token } : {}),
+      ...workerAuthEnv(natsAuth.worker),
+      ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
     };
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
@@ -331,7 +349,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     cleanups.push(() => deliveryRunner.stop());
     log.info("orchestrator listening", { url, dataDir: config.dataDir, nats: natsServer ? "embedded" : "external", machines: config.machines.kind });
 
-    return { url, config, names, store, machines, localRuntime, natsUrl, adminToken, fleet: { controller: fleet, limits: fleetLimits, registry }, close: closeAll };
+    return { url, config, names, store, machines, localRuntime, natsUrl, natsAuth, adminToken, fleet: { controller: fleet, limits: fleetLimits, registry }, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -10,7 +10,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "@libsql/client";
+import { TokenStore } from "../orchestrator/auth/token-store.ts";
 import { parseConfig } from "../orchestrator/config.ts";
+import { Database } from "../orchestrator/store/database.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
 import { runCli } from "./support/cli.ts";
@@ -158,4 +160,59 @@ describe("the data directory's admin token", () => {
     assert.equal((await req("GET", "/v1/episodes", bearer(first))).status, 401);
     assert.equal((await req("GET", "/v1/episodes", bearer(orch.adminToken))).status, 200);
   });
+});
+
+describe("PODFLEET_ADMIN_TOKEN and NATS credentials settings", () => {
+  test("an environment admin token is accepted, rotating it revokes the old value, and a revocation sticks", async () => {
+    const db = await Database.open(`file:${path.join(tmp, "env-token.db")}`);
+    try {
+      const tokens = new TokenStore(db);
+      const first = "a".repeat(40);
+      const second = "b".repeat(40);
+      assert.equal(await tokens.ensureEnvAdminToken(first), true);
+      assert.ok(await tokens.verify(first));
+      assert.equal(await tokens.ensureEnvAdminToken(first), true, "idempotent across restarts");
+      assert.equal((await tokens.list()).length, 1);
+      assert.equal(await tokens.ensureEnvAdminToken(second), true);
+      assert.equal(await tokens.verify(first), undefined, "the previous value no longer works");
+      const live = await tokens.verify(second);
+      assert.ok(live);
+      assert.equal(await tokens.revoke(live), true);
+      assert.equal(await tokens.ensureEnvAdminToken(second), false, "a revoked value is not revived by a restart");
+      assert.equal(await tokens.verify(second), undefined);
+    } finally {
+      db.close();
+    }
+  });
+
+  test("bad credential settings are refused at startup with the variable's name", () => {
+    assert.throws(() => parseConfig({ PODFLEET_ADMIN_TOKEN: "short" }), /invalid PODFLEET_ADMIN_TOKEN: must be at least 32/);
+    assert.throws(() => parseConfig({ NATS_USER: "u" }), /invalid NATS_PASSWORD: NATS_USER and NATS_PASSWORD must be set together/);
+    assert.throws(() => parseConfig({ NATS_URL: "nats://n:4222", PODFLEET_WORKER_NATS_PASSWORD: "p" }), /invalid PODFLEET_WORKER_NATS_USER/);
+    assert.throws(() => parseConfig({ NATS_USER: "u", NATS_PASSWORD: "p", NATS_TOKEN: "t" }), /invalid NATS_TOKEN/);
+    assert.throws(() => parseConfig({ PODFLEET_WORKER_NATS_USER: "w", PODFLEET_WORKER_NATS_PASSWORD: "p" }), /only with NATS_URL/);
+    const ext = parseConfig({ NATS_URL: "nats://n:4222", NATS_USER: "o", NATS_PASSWORD: "op", PODFLEET_WORKER_NATS_USER: "w", PODFLEET_WORKER_NATS_PASSWORD: "wp" });
+    assert.deepEqual(ext.nats.auth, { user: "o", password: "op" });
+    assert.deepEqual(ext.nats.workerAuth, { user: "w", password: "wp" });
+    assert.deepEqual(parseConfig({ NATS_TOKEN: "tok" }).nats.auth, { token: "tok" });
+  });
+
+  test("the embedded orchestrator gives its machines the worker account, never its own password", async () => {
+    assert.ok("user" in orch.natsAuth.worker && "user" in orch.natsAuth.orchestrator);
+    assert.notEqual(orch.natsAuth.worker.user, orch.natsAuth.orchestrator.user);
+    const stored = JSON.parse(fs.readFileSync(path.join(dataDir, "nats-credentials.json"), "utf8")) as { workerPassword: string };
+    assert.equal(orch.natsAuth.worker.password, stored.workerPassword);
+    assert.equal(fs.statSync(path.join(dataDir, "nats-credentials.json")).mode & 0o777, 0o600);
+  });
+});
+
+test("`podfleet nats permissions` prints the worker account for a prefix, and refuses a bad prefix", async () => {
+  const ok = await runCli(["nats", "permissions", "--prefix", "acme"], {});
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /"\$JS\.API\.CONSUMER\.MSG\.NEXT\.ACME_JOBS\.acme-workers"/);
+  assert.match(ok.stdout, /"_INBOX_acme-workers\.>"/);
+  assert.doesNotMatch(ok.stdout, /acme\.jobs\.chunk/, "a worker may not publish jobs");
+  const bad = await runCli(["nats", "permissions", "--prefix", "Nope!"], {});
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^podfleet: --prefix: NATS prefix/);
 });

@@ -15,6 +15,7 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { chunkAudioObjectName } from "../contract/wire.ts";
 import { parseConfig } from "../orchestrator/config.ts";
+import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
@@ -52,7 +53,7 @@ before(async () => {
       return { ...spec, env: { ...spec.env, PODFLEET_SYNTHETIC_RTF: RTF } };
     },
   });
-  nc = await connect({ servers: orch.natsUrl });
+  nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   audio = await new Objm(nc).open(orch.names.audioBucket);
 });
 after(async () => {

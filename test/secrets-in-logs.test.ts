@@ -24,11 +24,12 @@ function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
 }
 
-test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 180_000 }, async (t) => {
+test("a full run with NATS credentials, an env admin token and a webhook secret logs none of them", { timeout: 180_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-secrets-"));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const dataDir = path.join(tmp, "data");
   const natsToken = `nats-${randomBytes(16).toString("hex")}`;
+  const envAdminToken = `env-${randomBytes(24).toString("hex")}`;
   const logDir = path.join(dataDir, "logs");
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "orchestrator.log");
@@ -37,6 +38,7 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
   const config = parseConfig(
     {
       NATS_TOKEN: natsToken,
+      PODFLEET_ADMIN_TOKEN: envAdminToken,
       PODFLEET_MAX_MACHINES: "1",
       PODFLEET_IDLE_TIMEOUT_SEC: "2",
       PODFLEET_AUTOSCALE_INTERVAL_MS: "500",
@@ -53,10 +55,17 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
     if (!closed) await orch.close();
   });
 
-  // The embedded server requires the token, and does not show it on its command line.
+  // The embedded server requires credentials, and does not show them on its command line.
   await assert.rejects(connect({ servers: orch.natsUrl, reconnect: false }), /Authorization|auth/i);
   const natsPid = Number(fs.readFileSync(path.join(dataDir, "nats-server.pid"), "utf8"));
-  assert.ok(!fs.readFileSync(`/proc/${natsPid}/cmdline`, "utf8").includes(natsToken), "token not in the nats-server argv");
+  const argv = fs.readFileSync(`/proc/${natsPid}/cmdline`, "utf8");
+  assert.ok(!argv.includes(natsToken), "orchestrator password not in the nats-server argv");
+  assert.ok("password" in orch.natsAuth.worker, "workers have their own NATS user");
+  const workerPassword = orch.natsAuth.worker.password;
+  assert.ok(!argv.includes(workerPassword), "worker password not in the nats-server argv");
+  assert.equal(fs.statSync(path.join(dataDir, "nats-credentials.json")).mode & 0o777, 0o600);
+  // PODFLEET_ADMIN_TOKEN is an admin credential besides the data-dir token.
+  assert.equal((await fetch(`${orch.url}/v1/episodes`, { headers: { authorization: `Bearer ${envAdminToken}` } })).status, 200);
 
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.slice(0, 1), dir: tmp });
   const files = await serveFiles(t, { "/ep.wav": { path: audio.path, contentType: "audio/wav" } });
@@ -89,6 +98,15 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
   for (const p of ["/v1/episodes", "/v1/sources", "/v1/machines", `/v1/episodes/${episodeId}/deliveries`, `/v1/episodes/${episodeId}/transcript.json`]) {
     api.push(await (await fetch(`${orch.url}${p}`, { headers: auth })).text());
   }
+  // The machines got the worker account, not the orchestrator's password.
+  const launched = await orch.machines.list({ includeDeleted: true });
+  assert.ok(launched.length > 0);
+  for (const m of launched) {
+    const env = m.config?.env ?? {};
+    assert.equal(env.NATS_USER, "podfleet-worker");
+    assert.equal(env.NATS_PASSWORD, workerPassword);
+    assert.ok(!Object.values(env).includes(natsToken), "the orchestrator's NATS password is not in a machine's env");
+  }
   await orch.close();
   closed = true;
 
@@ -97,6 +115,8 @@ test("a full run with NATS_TOKEN and a webhook secret logs neither", { timeout: 
   assert.ok(fs.readFileSync(logFile, "utf8").includes("episode done"), "the orchestrator log has the run");
   for (const [name, secret] of [
     ["NATS_TOKEN", natsToken],
+    ["worker NATS password", workerPassword],
+    ["PODFLEET_ADMIN_TOKEN", envAdminToken],
     ["admin API token", orch.adminToken],
     ["webhook secret", hookSecret],
     ["webhook secret (base64 key part)", hookSecret.replace(/^whsec_/, "")],

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { workerAuthEnv } from "../../orchestrator/queue/nats-credentials.ts";
 import type { BenchContext, ScenarioResult } from "../bench-result.ts";
 import { gappedWav, round, startBenchFarm, submitWav, until } from "../bench-stack.ts";
 
@@ -35,7 +36,10 @@ export interface BacklogRun {
 export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number }): Promise<BacklogRun> {
   const file = gappedWav(ctx.dir, EPISODE_SEC);
   const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0" } });
-  const sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...workerAuthEnv(farm.orch.natsAuth.worker) },
+  });
   const simLines: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
     createInterface({ input: sim.stdout! }).on("line", (l) => {

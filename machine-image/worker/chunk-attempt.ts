@@ -111,7 +111,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     await publishEvent(ctx, { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now() });
     ctx.log("chunk.claimed", { ...ids, attempt });
 
-    await downloadAudio(ctx.audio, job.audioObject, wavPath);
+    await downloadAudio(ctx.audio, job.audioObject, wavPath, giveUp.signal);
     giveUp.signal.throwIfAborted();
     const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
 
@@ -258,14 +258,32 @@ function parseJob(msg: JsMsg): ParsedJob {
   return { ok: false, error: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), ids };
 }
 
-/** Streams an audio object to a file; a missing object is permanent, a broken transfer transient. */
-async function downloadAudio(bucket: ObjectStore, name: string, path: string): Promise<void> {
+/** A download that receives nothing for this long is abandoned (transient) instead of hanging the worker. */
+const DOWNLOAD_STALL_MS = 30_000;
+
+/**
+ * Streams an audio object to a file; a missing object is permanent, a broken or stalled transfer
+ * transient. `signal` (the attempt's give-up signal) aborts it: an object deleted mid-download (a
+ * cancellation) would otherwise leave the object reader waiting for chunks that never come.
+ */
+async function downloadAudio(bucket: ObjectStore, name: string, path: string, signal: AbortSignal): Promise<void> {
   const obj = await bucket.get(name);
   if (obj === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
+  const stalled = new AbortController();
+  let timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
+  const source = Readable.fromWeb(obj.data as WebReadableStream<Uint8Array>);
+  source.on("data", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
+  });
   try {
-    await pipeline(Readable.fromWeb(obj.data as WebReadableStream<Uint8Array>), createWriteStream(path));
+    await pipeline(source, createWriteStream(path), { signal: AbortSignal.any([signal, stalled.signal]) });
   } catch (err) {
-    throw new TransientChunkError(`download of "${name}" failed: ${String(err)}`, { cause: err });
+    signal.throwIfAborted();
+    const why = stalled.signal.aborted ? `nothing received for ${DOWNLOAD_STALL_MS / 1000} s` : String(err);
+    throw new TransientChunkError(`download of "${name}" failed: ${why}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   const error = await obj.error;
   if (error) throw new TransientChunkError(`download of "${name}" failed: ${error.message}`, { cause: error });

@@ -73,6 +73,8 @@ async function main(): Promise<number> {
     const result = await runWorker({
       natsUrl: config.natsUrl,
       natsToken: config.natsToken,
+      natsUser: config.natsUser,
+      natsPassword: config.natsPassword,
       names: wireNames(config.natsPrefix),
       engine,
       machineId: config.machineId,

@@ -15,6 +15,9 @@ export interface WorkerConfig {
   readonly natsUrl: string;
   /** Present only when set; never logged. */
   readonly natsToken: string | undefined;
+  /** The worker's NATS user and password (never logged); the orchestrator passes them to the machines it starts. */
+  readonly natsUser: string | undefined;
+  readonly natsPassword: string | undefined;
   readonly natsPrefix: string;
   readonly engine: EngineName;
   readonly idleTimeoutMs: number;
@@ -36,7 +39,7 @@ export const SYNTHETIC_RTF_ENV = "PODFLEET_SYNTHETIC_RTF";
  * because the orchestrator only passes WHISPER_MODEL; the image sets the rest (Dockerfile ENV).
  */
 export const WHISPER_ENV = {
-  model: "WHISPER_MODEL",
+  model: WORKER_ENV.whisperModel,
   modelsDir: "PODFLEET_MODELS_DIR",
   threads: "WHISPER_THREADS",
   serverBinary: "WHISPER_SERVER_BIN",
@@ -128,6 +131,9 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       timeoutMs: Math.round(field(WHISPER_ENV.timeoutSec, seconds, get(WHISPER_ENV.timeoutSec) ?? String(WHISPER_DEFAULTS.timeoutSec)) * 1000),
     };
   }
+  if ((get(WORKER_ENV.natsUser) === undefined) !== (get(WORKER_ENV.natsPassword) === undefined)) {
+    throw new WorkerConfigError(WORKER_ENV.natsPassword, `${WORKER_ENV.natsUser} and ${WORKER_ENV.natsPassword} must be set together`);
+  }
   const syntheticRtf =
     engineName === "synthetic"
       ? field(SYNTHETIC_RTF_ENV, z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a non-negative number").transform(Number), get(SYNTHETIC_RTF_ENV) ?? "0.1")
@@ -137,6 +143,8 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     syntheticRtf,
     natsUrl,
     natsToken: get(WORKER_ENV.natsToken),
+    natsUser: get(WORKER_ENV.natsUser),
+    natsPassword: get(WORKER_ENV.natsPassword),
     natsPrefix,
     engine: engineName as EngineName,
     idleTimeoutMs: Math.round(idleSec * 1000),

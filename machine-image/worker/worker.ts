@@ -9,17 +9,23 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { WireNames } from "../../contract/wire.ts";
+import { workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
 import { processChunkAttempt, type WorkerLog } from "./chunk-attempt.ts";
 import type { SpeechEngine } from "./engine.ts";
 
 export type { WorkerLog } from "./chunk-attempt.ts";
 
 export interface WorkerOptions {
-  /** An open connection the caller owns; or `natsUrl` (+ `natsToken`) for the worker to open and drain itself. */
+  /**
+   * An open connection the caller owns (opened with `inboxPrefix: workerInboxPrefix(names)` if the
+   * worker's NATS user has workerPermissions()); or `natsUrl` plus credentials (a user and password,
+   * or a token) for the worker to open and drain itself.
+   */
   readonly nc?: NatsConnection;
   readonly natsUrl?: string;
   readonly natsToken?: string;
+  readonly natsUser?: string;
+  readonly natsPassword?: string;
   readonly names: WireNames;
   readonly engine: SpeechEngine;
   readonly machineId: string;
@@ -67,6 +73,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerResult> {
     nc = await connect({
       servers: opts.natsUrl,
       name: `podfleet-worker ${opts.machineId}`,
+      inboxPrefix: workerInboxPrefix(opts.names),
+      ...(opts.natsUser ? { user: opts.natsUser, pass: opts.natsPassword ?? "" } : {}),
       ...(opts.natsToken ? { token: opts.natsToken } : {}),
     });
   }

@@ -22,6 +22,7 @@ export interface TokenInfo {
 /** Name of the token file in the data directory. */
 export const ADMIN_TOKEN_FILE = "admin-token";
 const DATA_DIR_TOKEN_NAME = "data-dir admin";
+const ENV_TOKEN_NAME = "environment admin";
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
@@ -101,6 +102,24 @@ export class TokenStore {
     fs.writeFileSync(tmp, token + "\n", { mode: 0o600 });
     fs.renameSync(tmp, file);
     return token;
+  }
+
+  /**
+   * Makes `token` (PODFLEET_ADMIN_TOKEN, e.g. a Fly secret) a live admin token, so a deployment whose
+   * data directory nobody can read still has a credential the operator knows. Changing the variable
+   * revokes the previous environment token; revoking it through the API sticks (the same value is
+   * not revived on restart; set a new one). Returns false when this value was revoked.
+   */
+  async ensureEnvAdminToken(token: string): Promise<boolean> {
+    const hash = hashToken(token);
+    return this.database.write(async (db) => {
+      const same = await db.select().from(apiTokens).where(eq(apiTokens.hash, hash)).get();
+      if (same) return same.revokedAt === null;
+      const t = this.now();
+      await db.update(apiTokens).set({ revokedAt: t }).where(and(eq(apiTokens.name, ENV_TOKEN_NAME), isNull(apiTokens.revokedAt)));
+      await db.insert(apiTokens).values({ id: `tok_${randomBytes(6).toString("hex")}`, name: ENV_TOKEN_NAME, hash, createdAt: t });
+      return true;
+    });
   }
 }
 

@@ -18,6 +18,8 @@ import { SOURCES_USAGE, sourcesCommand } from "./sources-command.ts";
 import { FLEET_USAGE, fleetCommand } from "./fleet-command.ts";
 import { TOKENS_USAGE, tokensCommand } from "./tokens-command.ts";
 import { MODELS_USAGE, modelsCommand } from "./models-command.ts";
+import { wireNames } from "../../contract/wire.ts";
+import { operatorAuthorizationSnippet } from "../queue/nats-credentials.ts";
 
 const USAGE = `usage: podfleet <command> [options]
 
@@ -30,6 +32,7 @@ const USAGE = `usage: podfleet <command> [options]
 ${TOKENS_USAGE}
 ${FLEET_USAGE}
 ${MODELS_USAGE}
+  nats permissions [--prefix P]              the nats-server users block for your own NATS (worker permissions)
 ${SOURCES_USAGE}
 ${FEEDS_USAGE}
 
@@ -42,6 +45,7 @@ const OPTIONS = {
   out: { type: "string" },
   "chunk-seconds": { type: "string" },
   title: { type: "string" },
+  prefix: { type: "string" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -157,6 +161,18 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       } finally {
         await target.close();
       }
+    }
+    case "nats": {
+      if (sub !== "permissions") throw new CliError(`unknown nats command "${sub ?? ""}" (permissions)`, 2);
+      const prefix = values.prefix ?? parseConfig(env).nats.prefix;
+      let names;
+      try {
+        names = wireNames(prefix);
+      } catch (err) {
+        throw new CliError(`--prefix: ${(err as Error).message}`, 2);
+      }
+      process.stdout.write(operatorAuthorizationSnippet(names));
+      return 0;
     }
     default:
       throw new CliError(`unknown command "${command}" (see podfleet --help)`, 2);

@@ -25,6 +25,11 @@ export interface NatsServerOptions {
   /** Require this token from clients. Written to a mode-600 config file in storeDir, never on the command line or in a log. */
   readonly token?: string;
   /**
+   * Or require one of these users (nats-server cannot mix a token with users). A user without
+   * permissions may do anything; one with permissions only what they allow. Written like `token`.
+   */
+  readonly users?: readonly NatsUser[];
+  /**
    * Records the child's pid here. A server left running by a previous owner that was SIGKILLed
    * (its exit hooks never ran) is found through this file and killed before a new one starts,
    * since two servers must never share one store directory.
@@ -36,6 +41,26 @@ export interface NatsServerOptions {
   readonly readyTimeoutMs?: number;
   /** Unexpected exits restarted in a row before giving up; default 5. */
   readonly maxRestarts?: number;
+}
+
+export interface NatsUser {
+  readonly user: string;
+  readonly password: string;
+  readonly permissions?: { readonly publish: readonly string[]; readonly subscribe: readonly string[] };
+}
+
+/** The `authorization` block of a nats-server config for a token or a list of users (JSON strings are valid NATS config strings). */
+export function authorizationConfig(auth: { token?: string; users?: readonly NatsUser[] }): string {
+  if (auth.token && auth.users?.length) throw new TypeError("nats-server takes a token or users, not both");
+  if (auth.token) return `authorization { token: ${JSON.stringify(auth.token)} }\n`;
+  const list = (items: readonly string[]): string => `[${items.map((i) => JSON.stringify(i)).join(", ")}]`;
+  const users = (auth.users ?? []).map((u) => {
+    const perms = u.permissions
+      ? `, permissions: { publish: { allow: ${list(u.permissions.publish)} }, subscribe: { allow: ${list(u.permissions.subscribe)} } }`
+      : "";
+    return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${perms} }`;
+  });
+  return `authorization {\n  users: [\n${users.join(",\n")}\n  ]\n}\n`;
 }
 
 /** Events: `exit` (code, signal) on every child exit, `restart` (pid) after a supervised restart, `failed` (Error) when supervision gives up. */
@@ -108,9 +133,9 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
   async launch(): Promise<void> {
     const bin = this.opts.binary ?? "nats-server";
     const args = ["-js", "-sd", this.opts.storeDir, "-a", this.host, "-p", String(this.port)];
-    if (this.opts.token) {
+    if (this.opts.token || this.opts.users?.length) {
       const conf = join(this.opts.storeDir, "auth.conf");
-      writeFileSync(conf, `authorization { token: ${JSON.stringify(this.opts.token)} }\n`, { mode: 0o600 });
+      writeFileSync(conf, authorizationConfig(this.opts), { mode: 0o600 });
       args.push("-c", conf);
     }
     this.#tail = "";

@@ -1,0 +1,167 @@
+/**
+ * Workers run with a NATS user that has only workerPermissions() (contract/wire.ts): against a real
+ * nats-server 2.9 with an orchestrator user and a worker user, a worker processes a chunk and
+ * cancellation still reaches it, while everything outside its job is refused: publishing jobs,
+ * writing or deleting audio, reading results or transcripts, reading another deployment's queue.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { jetstream } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ChunkEvent, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
+import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
+import { ensureWireResources, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
+import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
+import { runWorker } from "../machine-image/worker/worker.ts";
+import { silentWav } from "./support/ingest-stack.ts";
+import type { CleanupContext } from "./support/nats.ts";
+
+const ADMIN = { user: "orchestrator", password: "admin-pw-123" };
+const WORKER = { user: "worker", password: "worker-pw-456" };
+
+async function securedNats(t: CleanupContext, prefix: string): Promise<{ url: string; admin: NatsConnection }> {
+  const storeDir = await mkdtemp(join(tmpdir(), "podfleet-nats-perm-"));
+  const server = await startNatsServer({
+    storeDir,
+    users: [ADMIN, { ...WORKER, permissions: workerPermissions(wireNames(prefix)) }],
+  });
+  t.after(async () => {
+    await server.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  });
+  const admin = await connect({ servers: server.url, user: ADMIN.user, pass: ADMIN.password });
+  t.after(() => admin.close());
+  return { url: server.url, admin };
+}
+
+async function workerConnection(t: CleanupContext, url: string, prefix: string): Promise<NatsConnection> {
+  const nc = await connect({ servers: url, user: WORKER.user, pass: WORKER.password, inboxPrefix: workerInboxPrefix(wireNames(prefix)) });
+  t.after(() => (nc.isClosed() ? undefined : nc.close()));
+  return nc;
+}
+
+function job(chunkId: string, seconds: number): ChunkJob {
+  return {
+    v: 1,
+    episodeId: "ep1",
+    chunkId,
+    index: 0,
+    startSample: 0,
+    endSample: seconds * 16_000,
+    sampleRate: 16_000,
+    audioObject: `ep1/${chunkId}.wav`,
+    language: "en",
+  };
+}
+
+/** Resolves to the error a promise rejects with, or fails the test if it resolves. */
+async function refused(p: Promise<unknown>, what: string): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail(`${what} was allowed`);
+}
+
+test("the worker user can process a chunk, and is refused everything else", { timeout: 60_000 }, async (t) => {
+  const prefix = "permtest";
+  const names = wireNames(prefix);
+  const { url, admin } = await securedNats(t, prefix);
+  const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
+  const adminJs = jetstream(admin);
+  const first = job("c1", 2);
+  await putObject(buckets.audio, first.audioObject, silentWav(2));
+  await publishChunkJob(adminJs, names, first, 1);
+  await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
+
+  // The worker runs its whole loop on the worker user's own connection.
+  const workDir = await mkdtemp(join(tmpdir(), "podfleet-perm-work-"));
+  t.after(() => rm(workDir, { recursive: true, force: true }));
+  const result = await runWorker({
+    natsUrl: url,
+    natsUser: WORKER.user,
+    natsPassword: WORKER.password,
+    names,
+    engine: new SyntheticEngine({ realTimeFactor: 0.05 }),
+    machineId: "m-perm",
+    idleTimeoutMs: 1_500,
+    workDir,
+  });
+  assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
+  const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
+  const types: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const m = await events.next({ expires: 5_000 });
+    assert.ok(m, "event published by the worker");
+    types.push(ChunkEvent.parse(m.json()).type);
+    m.ack();
+  }
+  assert.deepEqual(types, ["claimed", "result"]);
+
+  // Everything a worker has no business doing.
+  const nc = await workerConnection(t, url, prefix);
+  const js = jetstream(nc);
+  const objm = new Objm(js);
+  const sneaky = job("evil", 1);
+  const pubErr = await refused(js.publish(names.jobsSubject, JSON.stringify(sneaky), { timeout: 2_000 }), "publishing a job");
+  assert.match(String(pubErr), /permission|timeout|no responders/i);
+  await refused(objm.open(names.transcriptsBucket).then((os) => os.get("ep1/transcript.txt")), "reading a transcript");
+  await refused(
+    objm.open(names.audioBucket).then((os) => os.put({ name: "ep1/forged.wav" }, new Response(new Uint8Array(10)).body!)),
+    "writing audio",
+  );
+  await refused(
+    objm.open(names.audioBucket).then((os) => os.delete(first.audioObject)),
+    "deleting audio",
+  );
+  await refused(objm.open(names.resultsBucket).then((os) => os.get("c1/attempt-1.json").then((r) => r?.data)), "reading results");
+  // Other deployments' resources on the same server (another prefix) are out of reach too.
+  const other = wireNames("otherdeploy");
+  await ensureWireResources(admin, other, { ackWaitMs: 30_000, maxDeliver: 5 });
+  await refused(js.consumers.get(other.jobsStream, other.jobsConsumer).then((c) => c.next({ expires: 1_000 })), "pulling another prefix's jobs");
+
+  // And the permissions were really enforced by the server, not only a client error: the admin
+  // still sees exactly the one (processed) audio object and no job in the queue.
+  const audioNames = (await buckets.audio.list()).map((i) => i.name);
+  assert.deepEqual(audioNames, [first.audioObject]);
+});
+
+test("cancellation (deleting the chunk audio) still reaches a worker that runs with limited permissions", { timeout: 60_000 }, async (t) => {
+  const prefix = "permcancel";
+  const names = wireNames(prefix);
+  const { url, admin } = await securedNats(t, prefix);
+  const buckets = await ensureWireResources(admin, names, { ackWaitMs: 3_000, maxDeliver: 5 });
+  const long = job("slow", 40);
+  await putObject(buckets.audio, long.audioObject, silentWav(40));
+  await publishChunkJob(jetstream(admin), names, long, 1);
+  const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
+
+  const workDir = await mkdtemp(join(tmpdir(), "podfleet-perm-work-"));
+  t.after(() => rm(workDir, { recursive: true, force: true }));
+  const started = Date.now();
+  const run = runWorker({
+    natsUrl: url,
+    natsUser: WORKER.user,
+    natsPassword: WORKER.password,
+    names,
+    engine: new SyntheticEngine({ realTimeFactor: 1 }), // 40 s of work
+    machineId: "m-perm",
+    idleTimeoutMs: 1_500,
+    heartbeatMs: 300,
+    workDir,
+  });
+  const claimed = await events.next({ expires: 10_000 });
+  assert.equal(claimed && ChunkEvent.parse(claimed.json()).type, "claimed");
+  claimed?.ack();
+  await buckets.audio.delete(long.audioObject);
+  const result = await run;
+  assert.equal(result.processed, 0);
+  assert.ok(Date.now() - started < 20_000, "the chunk was abandoned long before its 40 s of work");
+  const info = await (await import("@nats-io/jetstream")).jetstreamManager(admin).then((jsm) => jsm.streams.info(names.jobsStream));
+  assert.equal(info.state.messages, 0, "the abandoned job was termed, not left to redeliver");
+});
