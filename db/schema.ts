@@ -55,6 +55,8 @@ export const chunks = sqliteTable(
     leasedAt: integer("leased_at"),
     /** Publication generation of the job message (bumped when the orchestrator re-queues). */
     generation: integer("generation").notNull().default(1),
+    /** Times the machine holding this chunk died and the sweeper re-queued it; maxAttempts of them make it dead. A retry resets it. */
+    machineLosses: integer("machine_losses").notNull().default(0),
     lastError: text("last_error"),
     resultObject: text("result_object"),
     wordCount: integer("word_count"),

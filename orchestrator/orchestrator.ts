@@ -226,6 +226,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       fleetId,
       workerEnv,
       stopTimeoutSec: config.fleet.stopTimeoutSec,
+      maxMachineLosses: config.maxAttempts,
       tuning: {
         wedgedSec: config.fleet.wedgedSec,
         bootDeadlineSec: config.fleet.bootDeadlineSec,

@@ -59,6 +59,48 @@ test("a worker SIGKILLed mid-chunk: its chunk is re-queued at once and redone by
   assert.match(redone!.resultObject!, /g2-attempt-1\.json$/);
 });
 
+test("a chunk whose machine dies every time is dead after maxAttempts losses; retry re-runs only it", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS), PODFLEET_ACK_WAIT_SEC: "120", PODFLEET_MAX_ATTEMPTS: "2" });
+  const id = await submitFile(orch.url, six);
+  const victim = await until("a leased chunk", async () => (await orch.store.listChunks(id)).find((c) => c.state === "leased" && c.leaseOwner));
+  // Kill whichever machine holds the victim chunk, each time it is leased again, until it is dead.
+  const killed: string[] = [];
+  const dead = await until("the chunk dead", async () => {
+    const c = await orch.store.getChunk(victim.id);
+    if (c?.state === "failed") return c;
+    if (c?.state === "leased" && c.leaseOwner && !killed.includes(c.leaseOwner)) {
+      const pid = orch.localRuntime!.snapshot().find((m) => m.id === c.leaseOwner)?.pid;
+      if (pid) {
+        process.kill(pid, "SIGKILL");
+        killed.push(c.leaseOwner);
+      }
+    }
+    return undefined;
+  }, 90_000);
+  assert.equal(killed.length, 2, `machines killed: ${killed.join(", ")}`);
+  assert.equal(dead.machineLosses, 2);
+  assert.match(dead.lastError ?? "", /lost 2 times/);
+  const failed = await until("the episode failed", async () => {
+    const ep = await orch.store.getEpisode(id);
+    return ep?.status === "failed" ? ep : undefined;
+  }, 10_000);
+  assert.match(failed.error ?? "", new RegExp(`chunk ${victim.id} failed: the machine running it was lost 2 times`));
+  // Everything else finished; retry re-runs only the dead chunk, which now succeeds.
+  const others = (await orch.store.listChunks(id)).filter((c) => c.id !== victim.id);
+  await until("the other chunks done", async () => ((await orch.store.listChunks(id)).filter((c) => c.id !== victim.id).every((c) => c.state === "done") ? true : undefined), 60_000);
+  const doneBefore = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c.resultObject]));
+  const retry = await api(orch.url, "POST", `/v1/episodes/${id}/retry`, {});
+  assert.equal(retry.status, 202, JSON.stringify(retry.body));
+  assert.equal(retry.body.requeuedChunks, 1);
+  await finished(orch, id);
+  const after = await orch.store.listChunks(id);
+  for (const c of after.filter((c) => c.id !== victim.id)) assert.equal(c.resultObject, doneBefore.get(c.id), `chunk ${c.index} was not redone`);
+  const redone = after.find((c) => c.id === victim.id)!;
+  assert.equal(redone.state, "done");
+  assert.equal(redone.machineLosses, 0, "retry resets the count");
+  assert.ok(others.length >= 1);
+});
+
 test("orphan, failed and wedged machines are destroyed within one sweeper period", async (t) => {
   const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS), PODFLEET_WEDGED_SEC: "2" });
   const fleetId = (await api(orch.url, "GET", "/v1/fleet")).body.fleetId as string;

@@ -26,13 +26,15 @@ export interface FleetControllerDeps {
   machines: FleetMachinesPort;
   registry: MachineRegistry;
   limits: FleetLimitsStore;
-  store: Pick<EpisodeStore, "leasedBy" | "requeueLeased" | "getEpisode">;
+  store: Pick<EpisodeStore, "leasedBy" | "requeueLeased" | "failLostChunk" | "getEpisode">;
   queue: Pick<WorkQueue, "publishJob" | "depth">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
   workerEnv: Record<string, string>;
   /** How long a stopping worker may finish its chunk before handing it back. */
   stopTimeoutSec: number;
+  /** A chunk whose machine dies this many times is dead (PODFLEET_MAX_ATTEMPTS, like failed attempts). */
+  maxMachineLosses: number;
   tuning: SweepTuning;
   log: Logger;
   now?: () => number;
@@ -248,13 +250,23 @@ export class FleetController {
     this.#deps.log.info("machine destroyed", { machineId: id, reason });
   }
 
-  /** Re-publishes each chunk `owner` held at the next generation, then returns it to `queued`. */
+  /**
+   * Re-publishes each chunk `owner` held at the next generation, then returns it to `queued`; a
+   * chunk whose machines have now died maxAttempts times is dead instead (and fails its episode).
+   */
   async #requeue(owner: string): Promise<string[]> {
-    const { store, queue } = this.#deps;
+    const { store, queue, maxMachineLosses } = this.#deps;
     const done: string[] = [];
     for (const chunk of await store.leasedBy([owner])) {
       const episode = await store.getEpisode(chunk.episodeId);
       if (!episode) continue;
+      if (chunk.machineLosses + 1 >= maxMachineLosses) {
+        const reason = `the machine running it was lost ${chunk.machineLosses + 1} times (last: ${owner}); it may be crashing the worker`;
+        if (await store.failLostChunk(chunk.id, owner, reason)) {
+          this.#deps.log.warn("chunk dead: its machines keep dying", { chunkId: chunk.id, episodeId: chunk.episodeId, losses: chunk.machineLosses + 1 });
+        }
+        continue;
+      }
       const generation = chunk.generation + 1;
       const job: ChunkJob = { ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation };
       // Publish first: if the store update then fails, the new job still wins (its claim is newer).

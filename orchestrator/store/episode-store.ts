@@ -277,8 +277,44 @@ export class EpisodeStore {
       assertChunkTransition(chunk.id, "leased", "queued");
       await db
         .update(chunks)
-        .set({ state: "queued", generation, attempt: 0, leaseOwner: null, lastError: `machine ${owner} died; re-queued`, updatedAt: this.now() })
+        .set({
+          state: "queued",
+          generation,
+          attempt: 0,
+          leaseOwner: null,
+          machineLosses: chunk.machineLosses + 1,
+          lastError: `machine ${owner} died; re-queued`,
+          updatedAt: this.now(),
+        })
         .where(eq(chunks.id, id));
+      return true;
+    });
+  }
+
+  /**
+   * The chunk's machine died once too often (a chunk that kills every machine that runs it, say by
+   * running it out of memory, never reports a failure itself): the chunk is dead and its episode
+   * fails with the reason, in one batch, like a chunk that failed maxAttempts times. Only if `owner`
+   * still holds it. `jobs retry` re-runs it and resets the count.
+   */
+  async failLostChunk(id: string, owner: string, reason: string): Promise<boolean> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+      if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner) return false;
+      const episode = await db.select().from(episodes).where(eq(episodes.id, chunk.episodeId)).get();
+      assertChunkTransition(chunk.id, "leased", "failed");
+      const t = this.now();
+      const failEpisode = episode?.status === "transcribing";
+      if (episode && failEpisode) assertEpisodeTransition(episode.id, "transcribing", "failed");
+      await db.batch([
+        db
+          .update(chunks)
+          .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
+          .where(eq(chunks.id, id)),
+        ...(failEpisode
+          ? [db.update(episodes).set({ status: "failed", error: `chunk ${id} failed: ${reason}`, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
+          : []),
+      ]);
       return true;
     });
   }
@@ -334,7 +370,7 @@ export class EpisodeStore {
         ...dead.map((c) =>
           db
             .update(chunks)
-            .set({ state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null, updatedAt: t })
+            .set({ state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null, machineLosses: 0, updatedAt: t })
             .where(eq(chunks.id, c.id)),
         ),
       ]);

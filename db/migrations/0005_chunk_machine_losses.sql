@@ -1,0 +1,1 @@
+ALTER TABLE `chunks` ADD `machine_losses` integer DEFAULT 0 NOT NULL;
