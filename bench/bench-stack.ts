@@ -14,7 +14,6 @@ import { parseConfig } from "../orchestrator/config.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { queueDepth } from "../orchestrator/queue/jetstream.ts";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
-import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
 import { buildEpisode, FULL_SET, QUICK_SET } from "./bench-episodes.ts";
@@ -55,10 +54,7 @@ export async function startBenchFarm(opts: FarmOptions = {}): Promise<BenchFarm>
   );
   const rtf = opts.syntheticRtf;
   const orch = await startOrchestrator(config, createLogger(config.logLevel), {
-    launch: () => {
-      const spec = workerLaunchSpec();
-      return rtf === undefined ? spec : { ...spec, env: { ...spec.env, PODFLEET_SYNTHETIC_RTF: String(rtf) } };
-    },
+    launch: (_machine, spec) => (rtf === undefined ? spec : { ...spec, env: { ...spec.env, PODFLEET_SYNTHETIC_RTF: String(rtf) } }),
   });
   if (opts.bootDelayMs !== undefined) orch.localRuntime?.setFaults({ bootDelayMs: opts.bootDelayMs });
   return {

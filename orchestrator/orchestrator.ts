@@ -34,7 +34,7 @@ import { authSecrets, connectAuth, ensureEmbeddedNatsCredentials, workerAuthEnv,
 import { consumeChunkEvents, NatsWorkQueue } from "./queue/nats-work-queue.ts";
 import { Database } from "./store/database.ts";
 import { EpisodeStore } from "./store/episode-store.ts";
-import { workerLaunchSpec } from "./fleet/worker-launch.ts";
+import { buildWorkerBundle, workerLaunchSpec } from "./fleet/worker-launch.ts";
 import { DeliveryService } from "./delivery/delivery-service.ts";
 import { FeedService } from "./feeds/feed-service.ts";
 import { DEFAULT_FEED_FETCH } from "./feeds/feed-fetch.ts";
@@ -67,7 +67,8 @@ export interface Orchestrator {
 
 /** Test and embedding hooks: how the embedded local runtime runs a machine's image (default: the worker). */
 export interface OrchestratorHooks {
-  launch?: (machine: Machine) => LaunchSpec;
+  /** `defaultSpec` is how the orchestrator would run the worker (its bundle): adjust it or replace it. */
+  launch?: (machine: Machine, defaultSpec: LaunchSpec) => LaunchSpec;
 }
 
 /** Fleet limits from settings: the defaults until an operator changes them at runtime. */
@@ -196,9 +197,15 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     if (config.machines.kind === "fly") {
       machines = new MachinesClient({ baseUrl: config.machines.apiUrl, app: config.machines.app, token: config.machines.token });
     } else {
+      let defaultLaunch = workerLaunchSpec();
+      try {
+        defaultLaunch = workerLaunchSpec(await buildWorkerBundle(path.join(config.dataDir, "worker", "worker.mjs")));
+      } catch (err) {
+        log.warn("could not compile the worker bundle; local machines run the TypeScript sources through tsx (slower to start)", { error: err });
+      }
       localRuntime = new LocalMachinesRuntime({
         app: "podfleet-local",
-        launch: hooks.launch ?? (() => workerLaunchSpec()),
+        launch: (machine) => (hooks.launch ? hooks.launch(machine, defaultLaunch) : defaultLaunch),
         logDir: path.join(logDir, "machines"),
       });
       const { url, token } = await localRuntime.start();

@@ -83,7 +83,7 @@ function checkDockerfile(text: string): string[] {
 }
 
 describe("Dockerfiles (checklist)", () => {
-  test("machine-image/Dockerfile: multi-stage, AVX2 + CUDA by arg, model by arg, prod deps only, non-root", () => {
+  test("machine-image/Dockerfile: multi-stage, AVX2 + CUDA by arg, model by arg, bundled worker, non-root", () => {
     const text = read("machine-image/Dockerfile");
     assert.deepEqual(checkDockerfile(text), []);
     assert.match(text, /-DGGML_AVX2=ON/);
@@ -92,8 +92,10 @@ describe("Dockerfiles (checklist)", () => {
     assert.match(text, /^FROM whisper-\$\{WHISPER_BUILD\} AS whisper$/m);
     assert.match(text, /npm ci --omit=dev/);
     assert.match(text, /PODFLEET_MODELS_DIR=\/models/);
-    assert.match(text, /CMD \["node", "--import", "tsx", "machine-image\/worker\/main\.ts"\]/);
-    assert.ok(fs.existsSync(new URL("../machine-image/worker/main.ts", import.meta.url)), "the entrypoint the image runs exists");
+    // the image runs the bundle machine-image/build-worker.ts makes (test/worker-permissions runs that bundle for real)
+    assert.match(text, /RUN node --import tsx machine-image\/build-worker\.ts \/out\/worker\.mjs/);
+    assert.match(text, /CMD \["node", "\/app\/worker\.mjs"\]/);
+    assert.ok(fs.existsSync(new URL("../machine-image/build-worker.ts", import.meta.url)));
   });
   test("orchestrator/Dockerfile passes the same checklist", () => {
     assert.deepEqual(checkDockerfile(read("orchestrator/Dockerfile")), []);

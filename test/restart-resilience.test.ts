@@ -23,6 +23,7 @@ import {
   transcriptFiles,
   until,
   waitFinished,
+  logTails,
   type EpisodeStatus,
 } from "./support/up-process.ts";
 
@@ -95,7 +96,7 @@ test("orchestrator SIGKILLed mid-episode: a restart on the same data finishes it
 
   const second = await startUp(dataDir, ENV);
   try {
-    const status = await waitFinished(second.url, id, 150_000);
+    const status = await waitFinished(second.url, id, 150_000, () => logTails(dataDir, second.stderr()));
     assertComplete(status);
     const files = await transcriptFiles(second.url, id);
     assert.equal(files.txt, reference.txt, "text transcript identical to the fault-free run");
@@ -130,7 +131,7 @@ test("nats-server SIGKILLed mid-episode: the episode completes, identical transc
       return now !== pid ? now : undefined;
     }, 30_000);
 
-    const status = await waitFinished(up.url, id, 150_000);
+    const status = await waitFinished(up.url, id, 150_000, () => logTails(dataDir, up.stderr()));
     assertComplete(status);
     const files = await transcriptFiles(up.url, id);
     assert.equal(files.txt, reference.txt, "text transcript identical to the fault-free run");

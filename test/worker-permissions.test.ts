@@ -9,7 +9,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { jetstream } from "@nats-io/jetstream";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ChunkEvent, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
@@ -17,6 +19,7 @@ import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
 import { ensureWireResources, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
+import { buildWorkerBundle } from "../machine-image/build-worker.ts";
 import { silentWav } from "./support/ingest-stack.ts";
 import type { CleanupContext } from "./support/nats.ts";
 
@@ -162,6 +165,45 @@ test("cancellation (deleting the chunk audio) still reaches a worker that runs w
   const result = await run;
   assert.equal(result.processed, 0);
   assert.ok(Date.now() - started < 20_000, "the chunk was abandoned long before its 40 s of work");
-  const info = await (await import("@nats-io/jetstream")).jetstreamManager(admin).then((jsm) => jsm.streams.info(names.jobsStream));
+  const info = await (await jetstreamManager(admin)).streams.info(names.jobsStream);
   assert.equal(info.state.messages, 0, "the abandoned job was termed, not left to redeliver");
+});
+
+test("the image's entrypoint: the worker bundle, alone in a directory without node_modules, runs a chunk with the worker account", { timeout: 90_000 }, async (t) => {
+  const prefix = "permbundle";
+  const names = wireNames(prefix);
+  const { url, admin } = await securedNats(t, prefix);
+  const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
+  const only = job("b1", 3);
+  await putObject(buckets.audio, only.audioObject, silentWav(3));
+  await publishChunkJob(jetstream(admin), names, only, 1);
+
+  const dir = await mkdtemp(join(tmpdir(), "podfleet-image-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const bundle = await buildWorkerBundle(join(dir, "worker.mjs")); // as the Dockerfile's worker-build stage
+  const child = spawn(process.execPath, [bundle], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "",
+      NATS_URL: url,
+      NATS_USER: WORKER.user,
+      NATS_PASSWORD: WORKER.password,
+      PODFLEET_NATS_PREFIX: prefix,
+      ENGINE: "synthetic",
+      PODFLEET_SYNTHETIC_RTF: "0.05",
+      PODFLEET_IDLE_TIMEOUT_SEC: "2",
+      FLY_MACHINE_ID: "m-bundle",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.after(() => void child.kill("SIGKILL"));
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0, out);
+  assert.match(out, /"event":"chunk.done"/);
+  assert.match(out, /"reason":"idle"/);
+  const jsm = await jetstreamManager(admin);
+  assert.equal((await jsm.streams.info(names.jobsStream)).state.messages, 0, "the job was acked");
 });

@@ -9,7 +9,6 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { workerAuthEnv } from "../../orchestrator/queue/nats-credentials.ts";
 import type { BenchContext, ScenarioResult } from "../bench-result.ts";
 import { gappedWav, round, startBenchFarm, submitWav, until } from "../bench-stack.ts";
@@ -21,11 +20,16 @@ const CHUNK_SEC = 1;
 export interface BacklogRun {
   episodes: number;
   chunks: number;
-  wallS: number;
+  /** Phase 1, no machine running: uploads accepted, decoded, cut and queued. */
+  ingestWallS: number;
+  /** This process's CPU in phase 1 per minute of audio (upload handling, decode, silence search, chunk audio into NATS). */
+  ingestCpuMsPerAudioMin: number;
+  /** Phase 2, the simulated fleet drains the queue: from its start to the last episode done. */
+  drainWallS: number;
   chunksPerS: number;
-  /** All CPU of this process (the orchestrator) from first upload to last episode done, per chunk. */
+  /** This process's CPU in phase 2 per chunk: claim and result events, result fetches, stitching, transcript storage. */
   cpuMsPerChunk: number;
-  /** The same less the idle rate (autoscaler/sweeper passes, timers) over the run's wall time. */
+  /** The same less the idle rate (autoscaler/sweeper passes, timers) over the phase's wall time. */
   cpuMsPerChunkNetOfIdle: number;
   peakRssMb: number;
   dbMb: number;
@@ -33,35 +37,32 @@ export interface BacklogRun {
   detail: string;
 }
 
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1000;
+};
+
+/**
+ * Two phases, so each figure means one thing: (1) all episodes are uploaded and ingested with no
+ * machine running, and wait queued — the backlog; (2) the simulated fleet starts and drains it.
+ */
 export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number }): Promise<BacklogRun> {
   const file = gappedWav(ctx.dir, EPISODE_SEC);
   const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0" } });
-  const sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...workerAuthEnv(farm.orch.natsAuth.worker) },
-  });
-  const simLines: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: sim.stdout! }).on("line", (l) => {
-      simLines.push(l);
-      if (l === "ready") resolve();
-    });
-    sim.once("exit", (code) => reject(new Error(`sim-fleet exited ${code}`)));
-  });
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  let sim: ReturnType<typeof spawn> | undefined;
   try {
-    await ready;
     // idle baseline: fleet passes and timers cost CPU whether or not chunks flow
     const idle0 = process.cpuUsage();
     const idleT0 = Date.now();
     await new Promise((r) => setTimeout(r, 3_000));
-    const idleCpu = process.cpuUsage(idle0);
-    const idleMsPerS = (idleCpu.user + idleCpu.system) / 1000 / ((Date.now() - idleT0) / 1000);
-    const cpu0 = process.cpuUsage();
-    const t0 = Date.now();
+    const idleMsPerS = cpuMs(idle0) / ((Date.now() - idleT0) / 1000);
+
+    // Phase 1: the backlog builds up (several uploads in flight, like many clients at once).
+    const ingest0 = process.cpuUsage();
+    const ingestT0 = Date.now();
     const ids: string[] = [];
-    // several uploads in flight, like many clients submitting at once
     const next = async (): Promise<void> => {
       while (ids.length < opts.episodes) {
         ids.push("");
@@ -70,12 +71,34 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
       }
     };
     await Promise.all([next(), next(), next(), next()]);
-    await until("backlog drained", async () => {
-      const eps = await farm.orch.store.episodesInStates(["received", "ingesting", "transcribing", "stitching"]);
+    await until("every episode queued", async () => {
+      const eps = await farm.orch.store.episodesInStates(["received", "ingesting"]);
       return eps.length === 0 ? true : undefined;
     }, 1_800_000, 250);
-    const wallS = (Date.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
+    const ingestWallS = (Date.now() - ingestT0) / 1000;
+    const ingestCpu = cpuMs(ingest0);
+
+    // Phase 2: the fleet drains it.
+    console.error("WINDOW_START", Number(process.hrtime.bigint() / 1000n));
+    const drain0 = process.cpuUsage();
+    const drainT0 = Date.now();
+    sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...workerAuthEnv(farm.orch.natsAuth.worker) },
+    });
+    const simExited = new Promise((_, reject) => sim!.once("exit", (code) => reject(new Error(`sim-fleet exited ${code}`))));
+    simExited.catch(() => undefined);
+    await Promise.race([
+      until("backlog drained", async () => {
+        const eps = await farm.orch.store.episodesInStates(["transcribing", "stitching"]);
+        return eps.length === 0 ? true : undefined;
+      }, 1_800_000, 250),
+      simExited,
+    ]);
+    const drainWallS = (Date.now() - drainT0) / 1000;
+    const drainCpu = cpuMs(drain0);
+    console.error("WINDOW_END", Number(process.hrtime.bigint() / 1000n));
+
     const rows = await farm.orch.store.listEpisodes(opts.episodes + 10);
     const failed = rows.filter((e) => e.status !== "done").length;
     let chunks = 0;
@@ -96,10 +119,12 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     return {
       episodes: opts.episodes,
       chunks,
-      wallS,
-      chunksPerS: chunks / wallS,
-      cpuMsPerChunk: (cpu.user + cpu.system) / 1000 / chunks,
-      cpuMsPerChunkNetOfIdle: ((cpu.user + cpu.system) / 1000 - idleMsPerS * wallS) / chunks,
+      ingestWallS,
+      ingestCpuMsPerAudioMin: ingestCpu / ((opts.episodes * EPISODE_SEC) / 60),
+      drainWallS,
+      chunksPerS: chunks / drainWallS,
+      cpuMsPerChunk: drainCpu / chunks,
+      cpuMsPerChunkNetOfIdle: (drainCpu - idleMsPerS * drainWallS) / chunks,
       peakRssMb: peakRss / 2 ** 20,
       dbMb: dbBytes / 2 ** 20,
       doneOnce,
@@ -107,8 +132,10 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     };
   } finally {
     clearInterval(rssTimer);
-    sim.kill("SIGTERM");
-    await new Promise((r) => (sim.exitCode !== null ? r(null) : sim.once("exit", r)));
+    if (sim) {
+      sim.kill("SIGTERM");
+      await new Promise((r) => (sim!.exitCode !== null || sim!.signalCode !== null ? r(null) : sim!.once("exit", r)));
+    }
     await farm.close();
   }
 }
@@ -117,7 +144,7 @@ export async function backlog(ctx: BenchContext): Promise<ScenarioResult> {
   const episodes = ctx.quick ? 20 : 500;
   const machines = 200;
   const r = await runBacklog(ctx, { episodes, machines });
-  ctx.log(`  ${r.chunks} chunks in ${round(r.wallS, 1)} s; ${r.detail}`);
+  ctx.log(`  ${r.chunks} chunks queued in ${round(r.ingestWallS, 1)} s, drained in ${round(r.drainWallS, 1)} s; ${r.detail}`);
   return {
     scenario: "backlog",
     figures: {
@@ -125,8 +152,10 @@ export async function backlog(ctx: BenchContext): Promise<ScenarioResult> {
       simulated_machines: machines,
       simulation: "one child process, 200 real worker pull loops (synthetic engine, RTF 0) on the real NATS wire protocol",
       chunks: r.chunks,
-      wall_s: round(r.wallS, 1),
+      ingest_wall_s: round(r.ingestWallS, 1),
+      drain_wall_s: round(r.drainWallS, 1),
       chunks_per_s: round(r.chunksPerS, 1),
+      orchestrator_ingest_cpu_ms_per_audio_min: round(r.ingestCpuMsPerAudioMin, 1),
       orchestrator_peak_rss_mb: round(r.peakRssMb, 1),
       db_mb: round(r.dbMb, 2),
       orchestrator_cpu_ms_per_chunk: round(r.cpuMsPerChunk, 3),

@@ -78,11 +78,33 @@ export async function episodeStatus(url: string, id: string): Promise<EpisodeSta
   }
 }
 
-export async function waitFinished(url: string, id: string, timeoutMs: number): Promise<EpisodeStatus> {
-  return until(`episode ${id} to finish`, async () => {
-    const s = await episodeStatus(url, id);
-    return s && (s.status === "done" || s.status === "failed") ? s : undefined;
-  }, timeoutMs, 250);
+/** Waits for an episode to end; on timeout the error carries its last status and, if given, `diagnose()` (log tails). */
+export async function waitFinished(url: string, id: string, timeoutMs: number, diagnose?: () => string): Promise<EpisodeStatus> {
+  let last: EpisodeStatus | undefined;
+  try {
+    return await until(`episode ${id} to finish`, async () => {
+      const s = await episodeStatus(url, id);
+      last = s ?? last;
+      return s && (s.status === "done" || s.status === "failed") ? s : undefined;
+    }, timeoutMs, 250);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last)}${diagnose ? `\n${diagnose()}` : ""}`);
+  }
+}
+
+/** The last `lines` lines of every log under `<dataDir>/logs` and of `stderr`, for failure messages. */
+export function logTails(dataDir: string, stderr: string, lines = 15): string {
+  const tail = (text: string) => text.trimEnd().split("\n").slice(-lines).join("\n");
+  const out = [`--- podfleet up stderr\n${tail(stderr)}`];
+  const walk = (dir: string): void => {
+    for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(`--- ${path.relative(dataDir, p)}\n${tail(fs.readFileSync(p, "utf8"))}`);
+    }
+  };
+  walk(path.join(dataDir, "logs"));
+  return out.join("\n");
 }
 
 export async function transcriptFiles(url: string, id: string): Promise<{ txt: string; json: string }> {
