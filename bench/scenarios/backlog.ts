@@ -79,7 +79,6 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     const ingestCpu = cpuMs(ingest0);
 
     // Phase 2: the fleet drains it.
-    console.error("WINDOW_START", Number(process.hrtime.bigint() / 1000n));
     const drain0 = process.cpuUsage();
     const drainT0 = Date.now();
     sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], {
@@ -97,7 +96,6 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     ]);
     const drainWallS = (Date.now() - drainT0) / 1000;
     const drainCpu = cpuMs(drain0);
-    console.error("WINDOW_END", Number(process.hrtime.bigint() / 1000n));
 
     const rows = await farm.orch.store.listEpisodes(opts.episodes + 10);
     const failed = rows.filter((e) => e.status !== "done").length;
