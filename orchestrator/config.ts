@@ -68,6 +68,7 @@ const EnvSchema = z.object({
   PODFLEET_DAILY_BUDGET_MACHINE_SECONDS: z.coerce.number().positive().optional(),
   PODFLEET_WEDGED_SEC: positiveInt.default(300),
   PODFLEET_BOOT_DEADLINE_SEC: positiveInt.default(120),
+  PODFLEET_STRANDED_SEC: positiveInt.optional(),
   PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt.default(10),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -122,6 +123,8 @@ export interface Config {
     wedgedSec: number;
     bootDeadlineSec: number;
     stopTimeoutSec: number;
+    /** A queued chunk with no job left in the queue after this long is published again; default 2 × ack wait + 60 s (the longest nak back-off). */
+    strandedSec: number;
   };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -212,6 +215,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       wedgedSec: e.PODFLEET_WEDGED_SEC,
       bootDeadlineSec: e.PODFLEET_BOOT_DEADLINE_SEC,
       stopTimeoutSec: e.PODFLEET_WORKER_STOP_TIMEOUT_SEC,
+      strandedSec: e.PODFLEET_STRANDED_SEC ?? 2 * e.PODFLEET_ACK_WAIT_SEC + 60,
     },
     logLevel: e.PODFLEET_LOG_LEVEL,
   };

@@ -234,6 +234,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       workerEnv,
       stopTimeoutSec: config.fleet.stopTimeoutSec,
       maxMachineLosses: config.maxAttempts,
+      strandedAfterMs: config.fleet.strandedSec * 1000,
       tuning: {
         wedgedSec: config.fleet.wedgedSec,
         bootDeadlineSec: config.fleet.bootDeadlineSec,

@@ -10,7 +10,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { fleetMetadata } from "../orchestrator/fleet/autoscaler.ts";
+import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { sleeperEnv } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
 import { api, suiteCleanup } from "./support/ingest-stack.ts";
 import { BROKEN_IMAGE, RuntimeRecorder, SLEEPER_IMAGE, speechEpisode, startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
@@ -99,6 +102,27 @@ test("a chunk whose machine dies every time is dead after maxAttempts losses; re
   assert.equal(redone.state, "done");
   assert.equal(redone.machineLosses, 0, "retry resets the count");
   assert.ok(others.length >= 1);
+});
+
+test("jobs the queue lost are published again once it has had nothing to deliver for the stranded period", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_STRANDED_SEC: "2", PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
+  const id = await submitFile(orch.url, four);
+  await until("the chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined));
+  // Lose every job, as a broker crash between a nak and its redelivery can: purge the jobs stream.
+  const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.purge(orch.names.jobsStream);
+  assert.equal((await jsm.streams.info(orch.names.jobsStream)).state.messages, 0);
+  const lostAt = Date.now();
+  assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
+  await finished(orch, id);
+  t.diagnostic(`episode done ${Date.now() - lostAt} ms after its jobs were lost (stranded period 2 s)`);
+  const chunks = await orch.store.listChunks(id);
+  assert.ok(chunks.length >= 2);
+  for (const c of chunks) assert.equal(c.generation, 2, `chunk ${c.index} was published again once`);
+  const { body } = await api(orch.url, "GET", "/v1/fleet/events?limit=100");
+  assert.ok(body.events.some((e: { kind: string }) => e.kind === "republish"), "the republish is in the fleet events");
 });
 
 test("orphan, failed and wedged machines are destroyed within one sweeper period", async (t) => {

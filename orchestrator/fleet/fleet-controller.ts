@@ -26,7 +26,7 @@ export interface FleetControllerDeps {
   machines: FleetMachinesPort;
   registry: MachineRegistry;
   limits: FleetLimitsStore;
-  store: Pick<EpisodeStore, "leasedBy" | "requeueLeased" | "failLostChunk" | "getEpisode">;
+  store: Pick<EpisodeStore, "leasedBy" | "requeueLeased" | "failLostChunk" | "getEpisode" | "queuedSince" | "requeueStranded">;
   queue: Pick<WorkQueue, "publishJob" | "depth">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
@@ -35,6 +35,12 @@ export interface FleetControllerDeps {
   stopTimeoutSec: number;
   /** A chunk whose machine dies this many times is dead (PODFLEET_MAX_ATTEMPTS, like failed attempts). */
   maxMachineLosses: number;
+  /**
+   * A chunk `queued` this long while the queue has nothing left to deliver has lost its job (a
+   * broker that died between a nak and its redelivery, say): the sweeper publishes it again.
+   * Longer than the ack wait plus the longest nak back-off, so a job merely waiting is never doubled.
+   */
+  strandedAfterMs: number;
   tuning: SweepTuning;
   log: Logger;
   now?: () => number;
@@ -60,6 +66,8 @@ export class FleetController {
   #createFailures = 0;
   #createBackoffUntil = 0;
   #blocked: { reason: string; detail: string; since: number } | null = null;
+  /** Since when the jobs consumer has had nothing undelivered (see #republishStranded). */
+  #drainedSince: number | null = null;
   #lastPassAt: number | null = null;
 
   constructor(deps: FleetControllerDeps) {
@@ -141,6 +149,7 @@ export class FleetController {
       if (action.kind === "blocked") continue;
       outcomes.push(await this.#act(action, limits));
     }
+    if (options.sweep) await this.#republishStranded(now);
     return outcomes;
   }
 
@@ -274,6 +283,35 @@ export class FleetController {
       if (await store.requeueLeased(chunk.id, owner, generation)) done.push(chunk.id);
     }
     return done;
+  }
+
+  /**
+   * Safety net for jobs the queue lost: when nothing has been waiting for delivery in the jobs
+   * consumer for strandedAfterMs (so every job handed out since has had time to be claimed), a
+   * chunk still `queued` since before then has no job anywhere. It is published again at the next
+   * generation (the lost job, should it ever come back, is then stale to the fencing).
+   */
+  async #republishStranded(now: number): Promise<void> {
+    const { store, queue, registry, log, strandedAfterMs } = this.#deps;
+    const depth = await queue.depth().catch(() => undefined);
+    if (!depth || depth.pending > 0) {
+      this.#drainedSince = null;
+      return;
+    }
+    this.#drainedSince ??= now;
+    if (now - this.#drainedSince < strandedAfterMs) return;
+    const republished: string[] = [];
+    for (const chunk of await store.queuedSince(now - strandedAfterMs)) {
+      const episode = await store.getEpisode(chunk.episodeId);
+      if (!episode) continue;
+      const generation = chunk.generation + 1;
+      await queue.publishJob({ ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation }, generation);
+      if (await store.requeueStranded(chunk.id, chunk.generation, generation)) republished.push(chunk.id);
+    }
+    if (republished.length > 0) {
+      await registry.event({ machineId: null, kind: "republish", reason: "job lost by the queue", detail: republished.join(",").slice(0, 500) });
+      log.warn("queued chunks had no job in the queue; published again", { chunks: republished });
+    }
   }
 
   async #noteBlocked(action: Extract<FleetAction, { kind: "blocked" }> | undefined): Promise<void> {

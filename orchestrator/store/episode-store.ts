@@ -7,7 +7,7 @@
  * orchestrator re-publishes a chunk whose machine died, and the delivery count is the job message's
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
-import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodes, settings } from "../../db/schema.ts";
 import {
@@ -286,6 +286,36 @@ export class EpisodeStore {
           lastError: `machine ${owner} died; re-queued`,
           updatedAt: this.now(),
         })
+        .where(eq(chunks.id, id));
+      return true;
+    });
+  }
+
+  /**
+   * Chunks of transcribing episodes that have sat `queued` since before `before` (ms epoch): with
+   * nothing left undelivered in the queue, their jobs are lost (see FleetController's stranded pass).
+   */
+  async queuedSince(before: number): Promise<ChunkRow[]> {
+    return this.db
+      .select({ chunk: chunks })
+      .from(chunks)
+      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
+      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "queued"), lt(chunks.updatedAt, before)))
+      .all()
+      .then((rows) => rows.map((r) => r.chunk));
+  }
+
+  /**
+   * Moves a stranded queued chunk to `generation` (its job was just published again at it), only if
+   * it is still queued at the generation the caller saw: a claim that arrived meanwhile wins.
+   */
+  async requeueStranded(id: string, seenGeneration: number, generation: number): Promise<boolean> {
+    return this.database.write(async (db) => {
+      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+      if (!chunk || chunk.state !== "queued" || chunk.generation !== seenGeneration) return false;
+      await db
+        .update(chunks)
+        .set({ generation, attempt: 0, lastError: "its job was lost by the queue; published again", updatedAt: this.now() })
         .where(eq(chunks.id, id));
       return true;
     });

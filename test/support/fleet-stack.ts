@@ -8,7 +8,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseConfig } from "../../orchestrator/config.ts";
-import { workerLaunchSpec } from "../../orchestrator/fleet/worker-launch.ts";
 import type { LocalMachinesRuntime } from "../../orchestrator/fleet/local-runtime.ts";
 import { sleeperLaunch, writeSleeperScript } from "../../orchestrator/fleet/local-runtime/sleeper-machine.ts";
 import type { Machine, MachineState } from "../../orchestrator/fleet/machine.ts";
@@ -40,11 +39,11 @@ export async function startFleetStack(t: CleanupContext, env: Record<string, str
     { dataDir, port: 0, host: "127.0.0.1" },
   );
   const orchestrator = await startOrchestrator(config, createLogger(config.logLevel), {
-    launch: (m: Machine) => {
+    launch: (m: Machine, worker) => {
       const image = m.config?.image ?? "";
       if (image === SLEEPER_IMAGE) return sleeper(m);
       if (image === BROKEN_IMAGE) return { command: path.join(dataDir, "no-such-binary"), args: [], env: {} };
-      return workerLaunchSpec();
+      return worker; // the compiled worker bundle, as the orchestrator runs it
     },
   });
   rememberToken(orchestrator.url, orchestrator.adminToken);
