@@ -34,7 +34,8 @@ import { authSecrets, connectAuth, ensureEmbeddedNatsCredentials, workerAuthEnv,
 import { consumeChunkEvents, NatsWorkQueue } from "./queue/nats-work-queue.ts";
 import { Database } from "./store/database.ts";
 import { EpisodeStore } from "./store/episode-store.ts";
-import { buildWorkerBundle, workerLaunchSpec } from "./fleet/worker-launch.ts";
+import { workerLaunchSpec } from "./fleet/worker-launch.ts";
+import { buildWorkerBundle } from "../machine-image/build-worker.ts";
 import { DeliveryService } from "./delivery/delivery-service.ts";
 import { FeedService } from "./feeds/feed-service.ts";
 import { DEFAULT_FEED_FETCH } from "./feeds/feed-fetch.ts";

@@ -15,30 +15,21 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ChunkEvent, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
-import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
 import { ensureWireResources, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
 import { silentWav } from "./support/ingest-stack.ts";
-import type { CleanupContext } from "./support/nats.ts";
+import { startTestNats, type CleanupContext } from "./support/nats.ts";
 
 const ADMIN = { user: "orchestrator", password: "admin-pw-123" };
 const WORKER = { user: "worker", password: "worker-pw-456" };
 
 async function securedNats(t: CleanupContext, prefix: string): Promise<{ url: string; admin: NatsConnection }> {
-  const storeDir = await mkdtemp(join(tmpdir(), "podfleet-nats-perm-"));
-  const server = await startNatsServer({
-    storeDir,
-    users: [ADMIN, { ...WORKER, permissions: workerPermissions(wireNames(prefix)) }],
-  });
-  t.after(async () => {
-    await server.stop();
-    await rm(storeDir, { recursive: true, force: true });
-  });
-  const admin = await connect({ servers: server.url, user: ADMIN.user, pass: ADMIN.password });
+  const { url } = await startTestNats(t, { users: [ADMIN, { ...WORKER, permissions: workerPermissions(wireNames(prefix)) }] });
+  const admin = await connect({ servers: url, user: ADMIN.user, pass: ADMIN.password });
   t.after(() => admin.close());
-  return { url: server.url, admin };
+  return { url, admin };
 }
 
 async function workerConnection(t: CleanupContext, url: string, prefix: string): Promise<NatsConnection> {

@@ -10,7 +10,7 @@ import { WORKER_ENV } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import { jobFor } from "../ingest/ingest-episode.ts";
 import type { Logger } from "../log.ts";
-import type { EpisodeStore } from "../store/episode-store.ts";
+import type { ChunkRow, EpisodeStore } from "../store/episode-store.ts";
 import { fleetMetadata, plan, POOL_METADATA_KEY } from "./autoscaler.ts";
 import { machineSizeConfig, type FleetLimits, type FleetLimitsStore } from "./fleet-limits.ts";
 import { isLive, type FleetAction, type ObservedFleet, type SweepTuning } from "./fleet-state.ts";
@@ -264,11 +264,9 @@ export class FleetController {
    * chunk whose machines have now died maxAttempts times is dead instead (and fails its episode).
    */
   async #requeue(owner: string): Promise<string[]> {
-    const { store, queue, maxMachineLosses } = this.#deps;
+    const { store, maxMachineLosses } = this.#deps;
     const done: string[] = [];
     for (const chunk of await store.leasedBy([owner])) {
-      const episode = await store.getEpisode(chunk.episodeId);
-      if (!episode) continue;
       if (chunk.machineLosses + 1 >= maxMachineLosses) {
         const reason = `the machine running it was lost ${chunk.machineLosses + 1} times (last: ${owner}); it may be crashing the worker`;
         if (await store.failLostChunk(chunk.id, owner, reason)) {
@@ -276,13 +274,24 @@ export class FleetController {
         }
         continue;
       }
-      const generation = chunk.generation + 1;
-      const job: ChunkJob = { ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation };
-      // Publish first: if the store update then fails, the new job still wins (its claim is newer).
-      await queue.publishJob(job, generation);
-      if (await store.requeueLeased(chunk.id, owner, generation)) done.push(chunk.id);
+      const generation = await this.#publishNextGeneration(chunk);
+      if (generation !== undefined && (await store.requeueLeased(chunk.id, owner, generation))) done.push(chunk.id);
     }
     return done;
+  }
+
+  /**
+   * Publishes a chunk's job again at its next generation and returns that generation (undefined
+   * when its episode is gone). Publish first, record after: if the store update then fails, the
+   * new job still wins, its claim being newer.
+   */
+  async #publishNextGeneration(chunk: ChunkRow): Promise<number | undefined> {
+    const episode = await this.#deps.store.getEpisode(chunk.episodeId);
+    if (!episode) return undefined;
+    const generation = chunk.generation + 1;
+    const job: ChunkJob = { ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation };
+    await this.#deps.queue.publishJob(job, generation);
+    return generation;
   }
 
   /**
@@ -302,11 +311,8 @@ export class FleetController {
     if (now - this.#drainedSince < strandedAfterMs) return;
     const republished: string[] = [];
     for (const chunk of await store.queuedSince(now - strandedAfterMs)) {
-      const episode = await store.getEpisode(chunk.episodeId);
-      if (!episode) continue;
-      const generation = chunk.generation + 1;
-      await queue.publishJob({ ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation }, generation);
-      if (await store.requeueStranded(chunk.id, chunk.generation, generation)) republished.push(chunk.id);
+      const generation = await this.#publishNextGeneration(chunk);
+      if (generation !== undefined && (await store.requeueStranded(chunk.id, chunk.generation, generation))) republished.push(chunk.id);
     }
     if (republished.length > 0) {
       await registry.event({ machineId: null, kind: "republish", reason: "job lost by the queue", detail: republished.join(",").slice(0, 500) });

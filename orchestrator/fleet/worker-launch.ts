@@ -25,5 +25,3 @@ export function workerLaunchSpec(bundle?: string): LaunchSpec {
   if (bundle) return { command: process.execPath, args: [bundle], env, cwd: PROJECT_ROOT };
   return { command: process.execPath, args: ["--import", import.meta.resolve("tsx"), WORKER_MAIN], env, cwd: PROJECT_ROOT };
 }
-
-export { buildWorkerBundle } from "../../machine-image/build-worker.ts";

@@ -17,7 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { WORKER_ENV, workerPermissions, type WireNames } from "../../contract/wire.ts";
-import type { NatsUser } from "./nats-server.ts";
+import { authorizationConfig, type NatsUser } from "./nats-server.ts";
 
 /** How one client authenticates: a user and password, a token, or nothing (an open server). */
 export type NatsAuth = { readonly user: string; readonly password: string } | { readonly token: string } | Record<string, never>;
@@ -84,24 +84,10 @@ export function authSecrets(auth: NatsAuth): string[] {
 
 /** The nats-server `authorization` users an operator adds to their own server for a deployment with this prefix. */
 export function operatorAuthorizationSnippet(names: WireNames): string {
-  const perms = workerPermissions(names);
-  const list = (items: readonly string[]): string => items.map((i) => `          ${JSON.stringify(i)}`).join(",\n");
-  return [
-    "authorization {",
-    "  users: [",
-    `    { user: "${ORCHESTRATOR_USER}", password: "<orchestrator password: NATS_USER/NATS_PASSWORD>" },`,
-    `    { user: "${WORKER_USER}", password: "<worker password: PODFLEET_WORKER_NATS_USER/PASSWORD>",`,
-    "      permissions: {",
-    "        publish: { allow: [",
-    list(perms.publish),
-    "        ] },",
-    "        subscribe: { allow: [",
-    list(perms.subscribe),
-    "        ] }",
-    "      }",
-    "    }",
-    "  ]",
-    "}",
-    "",
-  ].join("\n");
+  return authorizationConfig({
+    users: [
+      { user: ORCHESTRATOR_USER, password: "<orchestrator password: NATS_USER/NATS_PASSWORD>" },
+      { user: WORKER_USER, password: "<worker password: PODFLEET_WORKER_NATS_USER/PASSWORD>", permissions: workerPermissions(names) },
+    ],
+  });
 }

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNatsServer, type NatsServerHandle } from "../../orchestrator/queue/nats-server.ts";
+import { startNatsServer, type NatsServerHandle, type NatsUser } from "../../orchestrator/queue/nats-server.ts";
 
 /** The part of node:test's TestContext (or a suite hook context) these helpers need. */
 export interface CleanupContext {
@@ -21,7 +21,7 @@ export interface TestNats {
 /** Starts nats-server with JetStream in a fresh temp dir; stops it and deletes the dir in `t.after`. */
 export async function startTestNats(
   t: CleanupContext,
-  opts: { token?: string; /** file name inside the store dir */ logFile?: string } = {},
+  opts: { token?: string; users?: readonly NatsUser[]; /** file name inside the store dir */ logFile?: string } = {},
 ): Promise<TestNats> {
   const storeDir = await mkdtemp(join(tmpdir(), "podfleet-nats-"));
   let server: NatsServerHandle;
@@ -29,6 +29,7 @@ export async function startTestNats(
     server = await startNatsServer({
       storeDir,
       ...(opts.token ? { token: opts.token } : {}),
+      ...(opts.users ? { users: opts.users } : {}),
       ...(opts.logFile ? { logFile: join(storeDir, opts.logFile) } : {}),
     });
   } catch (err) {
