@@ -53,10 +53,10 @@ export interface NatsUser {
 export function authorizationConfig(auth: { token?: string; users?: readonly NatsUser[] }): string {
   if (auth.token && auth.users?.length) throw new TypeError("nats-server takes a token or users, not both");
   if (auth.token) return `authorization { token: ${JSON.stringify(auth.token)} }\n`;
-  const list = (items: readonly string[]): string => `[${items.map((i) => JSON.stringify(i)).join(", ")}]`;
+  const list = (items: readonly string[]): string => `[\n${items.map((i) => `          ${JSON.stringify(i)}`).join(",\n")}\n        ]`;
   const users = (auth.users ?? []).map((u) => {
     const perms = u.permissions
-      ? `, permissions: { publish: { allow: ${list(u.permissions.publish)} }, subscribe: { allow: ${list(u.permissions.subscribe)} } }`
+      ? `,\n      permissions: {\n        publish: { allow: ${list(u.permissions.publish)} },\n        subscribe: { allow: ${list(u.permissions.subscribe)} }\n      }`
       : "";
     return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${perms} }`;
   });
