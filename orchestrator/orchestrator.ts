@@ -208,8 +208,13 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
         app: "podfleet-local",
         launch: (machine) => (hooks.launch ? hooks.launch(machine, defaultLaunch) : defaultLaunch),
         logDir: path.join(logDir, "machines"),
+        // machines of a runtime that died with a SIGKILLed orchestrator must not run on unseen
+        owner: path.resolve(config.dataDir),
       });
-      const { url, token } = await localRuntime.start();
+      const { url, token, leftoversKilled } = await localRuntime.start();
+      if (leftoversKilled.length > 0) {
+        log.warn("killed worker processes a previous run left behind (it did not shut down)", { pids: leftoversKilled });
+      }
       cleanups.push(() => localRuntime!.close());
       machines = new MachinesClient({ baseUrl: url, app: "podfleet-local", token });
     }

@@ -248,6 +248,32 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
     assert.equal(exit?.request?.exit_event?.requested_stop, true);
   });
 
+  it("kills the machine processes a dead runtime of the same owner left running, and only those", async (t) => {
+    // `dead` plays a runtime whose owner was SIGKILLed: it is never closed before the next one starts
+    const owner = mkdtempSync(join(tmpdir(), 'podfleet-owner-'));
+    t.after(() => rmSync(owner, { recursive: true, force: true }));
+    const dead = await harness(t, { owner });
+    const neighbour = await harness(t, { owner: `${owner}-other` });
+    const unowned = await harness(t);
+    const started = async (h: Harness): Promise<number> => {
+      const m = await h.client.create({ config: config({ ignoreSignals: true }) });
+      await h.client.wait(m.id, 'started', 10);
+      return (await h.client.get(m.id)).pid ?? -1;
+    };
+    const [leftover, other, plain] = [await started(dead), await started(neighbour), await started(unowned)];
+    assert.ok(alive(leftover) && alive(other) && alive(plain));
+
+    const next = new LocalMachinesRuntime({ app: APP, launch: () => assert.fail('launches nothing'), owner });
+    const exited = nextState(dead.runtime, 'stopped');
+    const { leftoversKilled } = await next.start();
+    t.after(() => next.close());
+    assert.deepEqual(leftoversKilled, [leftover]);
+    await exited; // reaped: it was this test process's child
+    assert.equal(alive(leftover), false, 'the leftover machine process is gone');
+    assert.ok(alive(other), "another owner's machine runs on");
+    assert.ok(alive(plain), 'a machine of a runtime without owner runs on');
+  });
+
   it('answers 401 with a Fly error body without or with a wrong Authorization header', async (t) => {
     const { url, token } = await harness(t);
     const none = await fetch(`${url}/apps/${APP}/machines`);

@@ -51,7 +51,6 @@ async function stopUp(up: Awaited<ReturnType<typeof startUp>>): Promise<void> {
 }
 
 async function assertNothingLeft(dataDir: string): Promise<void> {
-  // orphaned workers of a killed run exit on their own once their NATS is gone (idle timeout)
   await until("every process of the stack to exit", () => (processesUsing(dataDir).length === 0 ? true : undefined), 45_000, 250);
 }
 
@@ -90,12 +89,17 @@ test("orchestrator SIGKILLed mid-episode: a restart on the same data finishes it
     if (s?.status === "done") throw new Error("finished before the fault could be injected");
     return s?.status === "transcribing" && s.chunks.leased + s.chunks.done > 0 ? s : undefined;
   }, 90_000, 50);
+  const firstRun = processesUsing(dataDir).filter((pid) => pid !== first.child.pid);
   first.child.kill("SIGKILL");
   await first.exited;
   const killedAt = Date.now();
 
   const second = await startUp(dataDir, ENV);
   try {
+    // its nats-server and worker machines did not outlive it: the next start killed them, so no
+    // machine runs unseen outside the fleet cap
+    const survivors = firstRun.filter((pid) => processesUsing(dataDir).includes(pid));
+    assert.deepEqual(survivors, [], `processes of the killed run still running (it had ${firstRun.length})`);
     const status = await waitFinished(second.url, id, 150_000, () => logTails(dataDir, second.stderr()));
     assertComplete(status);
     const files = await transcriptFiles(second.url, id);

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Machine } from './machine.ts';
 import { FaultPlan, type RuntimeFaults } from './local-runtime/faults.ts';
+import { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
 import { machineJson } from './local-runtime/machine-record.ts';
 import type { LaunchSpec } from './local-runtime/machine-process.ts';
 import { MachineSupervisor } from './local-runtime/machine-supervisor.ts';
@@ -35,6 +36,12 @@ export interface LocalMachinesRuntimeOptions {
   bootDelayMs?: number;
   /** Grace between SIGTERM and SIGKILL on close (default 2000 ms). */
   closeGraceMs?: number;
+  /**
+   * Who runs this runtime (the orchestrator passes its data directory). Every machine process
+   * carries it in its env, and start() first kills the machine processes an earlier runtime of the
+   * same owner left running when it died without close() (see local-runtime/leftover-machines.ts).
+   */
+  owner?: string;
 }
 
 /** Supervisors with children to SIGKILL if this process exits without close(); one listener for all. */
@@ -72,15 +79,20 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       app: options.app,
       launch: options.launch,
       logDir: options.logDir,
+      owner: options.owner,
       bootDelayMs: options.bootDelayMs,
       faults: this.#faults,
       onState: (machine) => this.emit('state', machine),
     });
   }
 
-  /** Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). */
-  async start(): Promise<{ url: string; token: string }> {
+  /**
+   * Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). With an `owner`,
+   * machine processes left by a dead runtime of that owner are killed first (`leftoversKilled`).
+   */
+  async start(): Promise<{ url: string; token: string; leftoversKilled: number[] }> {
     if (this.#server) throw new Error('LocalMachinesRuntime already started');
+    const leftoversKilled = this.#options.owner ? await killLeftoverMachines(this.#options.owner) : [];
     const routes = createMachinesRoutes({
       app: this.#options.app,
       token: this.#token,
@@ -95,7 +107,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       this.#server = server;
     });
     killChildrenOnExit(this.#supervisor);
-    return { url: `http://127.0.0.1:${port}/v1`, token: this.#token };
+    return { url: `http://127.0.0.1:${port}/v1`, token: this.#token, leftoversKilled };
   }
 
   /** Stops every machine process (SIGTERM, then SIGKILL after the grace) and the server. */

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Machine } from '../machine.ts';
+import { RUNTIME_OWNER_ENV } from './leftover-machines.ts';
 
 /** What to run for a machine: the local stand-in for its image. */
 export interface LaunchSpec {
@@ -15,8 +16,16 @@ export interface LaunchSpec {
   cwd?: string;
 }
 
-/** Env precedence: launch spec < machine config.env < platform FLY_* variables. */
-export function machineEnv(spec: LaunchSpec, machine: Machine, app: string): Record<string, string> {
+/** Where a machine runs: the app, and the runtime owner's tag (see leftover-machines.ts). */
+export interface MachineHost {
+  app: string;
+  owner?: string;
+  /** When set, stdout/stderr are appended to `<logDir>/<machineId>.log`. */
+  logDir?: string;
+}
+
+/** Env precedence: launch spec < machine config.env < platform variables (FLY_*, the owner tag). */
+export function machineEnv(spec: LaunchSpec, machine: Machine, { app, owner }: MachineHost): Record<string, string> {
   const platform: Record<string, string> = {
     FLY_MACHINE_ID: machine.id,
     FLY_APP_NAME: app,
@@ -26,6 +35,7 @@ export function machineEnv(spec: LaunchSpec, machine: Machine, app: string): Rec
   };
   const memory = machine.config?.guest?.memory_mb;
   if (memory) platform.FLY_VM_MEMORY_MB = String(memory);
+  if (owner !== undefined) platform[RUNTIME_OWNER_ENV] = owner;
   return { ...spec.env, ...machine.config?.env, ...platform };
 }
 
@@ -52,12 +62,13 @@ export function signalMachine(child: ChildProcess | undefined, signal: NodeJS.Si
  * Spawns the machine's process in a process group of its own. stdout/stderr go to `<logDir>/<id>.log` (appended) when
  * `logDir` is set, else nowhere. Spawn failures arrive as the child's 'error' event.
  */
-export function spawnMachineProcess(spec: LaunchSpec, machine: Machine, app: string, logDir?: string): ChildProcess {
+export function spawnMachineProcess(spec: LaunchSpec, machine: Machine, host: MachineHost): ChildProcess {
+  const { logDir } = host;
   const logFd = logDir ? openSync(join(logDir, `${machine.id}.log`), 'a') : undefined;
   try {
     const out = logFd ?? 'ignore';
     return spawn(spec.command, spec.args, {
-      env: machineEnv(spec, machine, app),
+      env: machineEnv(spec, machine, host),
       cwd: spec.cwd,
       stdio: ['ignore', out, out],
       // Its own process group: signalMachine reaches the whole tree, and a Ctrl-C at the

@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   app: string;
   launch: (machine: Machine) => LaunchSpec;
   logDir?: string;
+  /** The runtime owner's tag, put in every machine's env (see leftover-machines.ts). */
+  owner?: string;
   bootDelayMs?: number;
   faults: FaultPlan;
   onState: (machine: Machine) => void;
@@ -216,7 +218,7 @@ export class MachineSupervisor {
     try {
       const machine = machineJson(record);
       const spec = this.#options.launch(machine);
-      const child = spawnMachineProcess(spec, machine, this.#options.app, this.#options.logDir);
+      const child = spawnMachineProcess(spec, machine, { app: this.#options.app, owner: this.#options.owner, logDir: this.#options.logDir });
       record.child = child;
       child.on('error', (error) => {
         if (child.pid === undefined && record.child === child) this.#launchFailed(record, error);
