@@ -28,7 +28,7 @@ function machine(id: string, patch: Partial<ObservedMachine> = {}): ObservedMach
   return { id, state: "started", region: "local", createdAt: NOW - 60_000, stateSince: NOW - 50_000, startedAt: NOW - 50_000, known: true, pool: false, lastClaimAt: NOW - 40_000, leasedChunks: 1, ...patch };
 }
 function fleet(patch: Partial<ObservedFleet> = {}): ObservedFleet {
-  return { machines: [], vanished: [], queued: 0, leased: 0, usageTodaySec: 0, createBackoffUntil: 0, ...patch };
+  return { machines: [], vanished: [], endedHolders: [], queued: 0, leased: 0, usageTodaySec: 0, createBackoffUntil: 0, ...patch };
 }
 const summary = (actions: FleetAction[]): string[] =>
   actions.map((a) => (a.kind === "blocked" ? `blocked:${a.reason}` : a.kind === "create" ? `create${a.pool ? ":pool" : ""}` : `${a.kind}:${a.machineId}${a.kind === "destroy" ? `:${a.reason}` : ""}`));
@@ -78,6 +78,11 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
     name: "a machine that died holding a chunk has it re-queued",
     fleet: fleet({ queued: 0, leased: 1, machines: [machine("dead", { state: "stopped" })], vanished: [{ id: "gone", leasedChunks: 1 }] }),
     want: ["requeue:dead", "requeue:gone", "mark_gone:gone", "create"],
+  },
+  {
+    name: "a machine already ended that holds a lease (a late claim) has it re-queued, and is not marked again",
+    fleet: fleet({ queued: 0, leased: 2, machines: [machine("live")], endedHolders: [{ id: "late", leasedChunks: 1 }] }),
+    want: ["create", "requeue:late"],
   },
   {
     name: "past max lifetime + grace: destroyed and its chunk re-queued",

@@ -10,8 +10,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { ChunkJob, eventSubject, type ChunkClaimed } from "../contract/wire.ts";
 import { fleetMetadata } from "../orchestrator/fleet/autoscaler.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { sleeperEnv } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
@@ -123,6 +124,39 @@ test("jobs the queue lost are published again once it has had nothing to deliver
   for (const c of chunks) assert.equal(c.generation, 2, `chunk ${c.index} was published again once`);
   const { body } = await api(orch.url, "GET", "/v1/fleet/events?limit=100");
   assert.ok(body.events.some((e: { kind: string }) => e.kind === "republish"), "the republish is in the fleet events");
+});
+
+test("a claim that reaches the store after its machine ended is re-queued once the events before it are applied", async (t) => {
+  const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_ACK_WAIT_SEC: "120", PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
+  const id = await submitFile(orch.url, four);
+  await until("the chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined));
+  // A machine the orchestrator already recorded as gone...
+  const { registry } = orch.fleet;
+  const ghost = "ghost-machine";
+  const now = new Date().toISOString();
+  await registry.recordCreated({ id: ghost, name: ghost, state: "started", region: "local", instance_id: "i", private_ip: "::1", created_at: now, updated_at: now }, "fleet", false, "test");
+  await registry.markEnded(ghost, "gone", "test");
+  // ...whose claim arrives only now (the event backlog), for a job whose last delivery it took.
+  const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
+  t.after(() => nc.close());
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(orch.names.jobsStream, orch.names.jobsConsumer);
+  const msg = await consumer.next({ expires: 5_000 });
+  assert.ok(msg, "a job to take");
+  const job = ChunkJob.parse(msg.json());
+  msg.ack(); // the queue will never deliver it again
+  const claim: ChunkClaimed = { v: 1, type: "claimed", episodeId: id, chunkId: job.chunkId, attempt: msg.info.deliveryCount, generation: job.generation, machineId: ghost, at: Date.now() };
+  await js.publish(eventSubject(orch.names, claim), JSON.stringify(claim));
+  await until("the late claim applied", async () => ((await orch.store.getChunk(job.chunkId))?.leaseOwner === ghost ? true : undefined));
+
+  assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
+  await finished(orch, id);
+  const chunk = await orch.store.getChunk(job.chunkId);
+  assert.equal(chunk?.generation, (job.generation ?? 1) + 1, "published again at the next generation");
+  assert.notEqual(chunk?.leaseOwner, ghost);
+  assert.equal(chunk?.machineLosses, 1);
+  const events = await registry.events(100, ghost);
+  assert.ok(events.some((e) => e.kind === "requeue" && e.reason === "lease taken after the machine ended" && e.detail === job.chunkId), JSON.stringify(events));
 });
 
 test("orphan, failed and wedged machines are destroyed within one sweeper period", async (t) => {

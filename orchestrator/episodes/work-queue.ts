@@ -3,9 +3,9 @@
  * The NATS adapter lives in queue/nats-work-queue.ts; tests use the same adapter on a real server.
  */
 import type { ChunkJob, ChunkTranscript } from "../../contract/wire.ts";
-import type { QueueDepth } from "../queue/jetstream.ts";
+import type { EventsProgress, QueueDepth } from "../queue/jetstream.ts";
 
-export type { QueueDepth };
+export type { EventsProgress, QueueDepth };
 
 export interface WorkQueue {
   putChunkAudio(objectName: string, wav: Uint8Array): Promise<void>;
@@ -15,4 +15,5 @@ export interface WorkQueue {
   putTranscriptFile(objectName: string, body: string): Promise<void>;
   getTranscriptFile(objectName: string): Promise<Uint8Array | null>;
   depth(): Promise<QueueDepth>;
+  eventsProgress(): Promise<EventsProgress>;
 }

@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import type { ChunkRow, EpisodeStore } from "../store/episode-store.ts";
 import { fleetMetadata, plan, POOL_METADATA_KEY } from "./autoscaler.ts";
 import { machineSizeConfig, type FleetLimits, type FleetLimitsStore } from "./fleet-limits.ts";
-import { isLive, type FleetAction, type ObservedFleet, type SweepTuning } from "./fleet-state.ts";
+import { isLive, type FleetAction, type ObservedFleet, type SweepTuning, type VanishedMachine } from "./fleet-state.ts";
 import type { CreateMachineRequest, Machine } from "./machine.ts";
 import type { MachinesApi } from "./machines-client.ts";
 import { CapacityError, MachinesApiError } from "./machines-errors.ts";
@@ -27,7 +27,7 @@ export interface FleetControllerDeps {
   registry: MachineRegistry;
   limits: FleetLimitsStore;
   store: Pick<EpisodeStore, "leasedBy" | "requeueLeased" | "failLostChunk" | "getEpisode" | "queuedSince" | "requeueStranded">;
-  queue: Pick<WorkQueue, "publishJob" | "depth">;
+  queue: Pick<WorkQueue, "publishJob" | "depth" | "eventsProgress">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
   workerEnv: Record<string, string>;
@@ -69,6 +69,8 @@ export class FleetController {
   /** Since when the jobs consumer has had nothing undelivered (see #republishStranded). */
   #drainedSince: number | null = null;
   #lastPassAt: number | null = null;
+  /** Ended machines seen holding leases, each with the events stream's last sequence then. */
+  readonly #endedHoldersSeen = new Map<string, number>();
 
   constructor(deps: FleetControllerDeps) {
     this.#deps = deps;
@@ -129,12 +131,36 @@ export class FleetController {
         };
       }),
       vanished: vanishedIds.map((id) => ({ id, leasedChunks: leases.get(id)?.leased.length ?? 0 })),
+      endedHolders: await this.#settledEndedHolders(),
       queued: Math.max(open.queued, pending),
       leased: open.leased,
       usageTodaySec: await registry.usageSeconds(now),
       createBackoffUntil: this.#createBackoffUntil,
     };
     return { fleet, listed, limits };
+  }
+
+  /**
+   * Machines recorded as ended that still hold leases. A claim can reach the store after its
+   * machine was marked ended (the event backlog after an orchestrator restart, say); the sweeper
+   * never sees that machine die again, and once the queue has delivered the job its last time
+   * nothing else would free the chunk. Such a holder counts only once every event published when
+   * it was first seen has been applied: a machine publishes nothing after it ends, so any result it
+   * sent has then been applied, and a lease still held is really lost.
+   */
+  async #settledEndedHolders(): Promise<VanishedMachine[]> {
+    const leases = await this.#deps.registry.leasesOfEnded();
+    for (const owner of this.#endedHoldersSeen.keys()) if (!leases.has(owner)) this.#endedHoldersSeen.delete(owner);
+    if (leases.size === 0) return [];
+    const progress = await this.#deps.queue.eventsProgress().catch(() => undefined);
+    if (!progress) return [];
+    const settled: VanishedMachine[] = [];
+    for (const [owner, chunkIds] of leases) {
+      const seenAt = this.#endedHoldersSeen.get(owner);
+      if (seenAt === undefined) this.#endedHoldersSeen.set(owner, progress.published);
+      else if (progress.applied >= seenAt) settled.push({ id: owner, leasedChunks: chunkIds.length });
+    }
+    return settled;
   }
 
   async #pass(options: PassOptions): Promise<ActionOutcome[]> {

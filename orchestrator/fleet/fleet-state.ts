@@ -35,6 +35,12 @@ export interface VanishedMachine {
 export interface ObservedFleet {
   machines: ObservedMachine[];
   vanished: VanishedMachine[];
+  /**
+   * Machines already recorded as ended that still hold leases, counted only once every event
+   * published when the lease was first seen has been applied (so no result of theirs is still
+   * on its way): a claim that reached the store after its machine's end.
+   */
+  endedHolders: VanishedMachine[];
   /** Chunks waiting for a worker. */
   queued: number;
   /** Chunks a worker holds. */

@@ -144,6 +144,23 @@ export class MachineRegistry {
     return out;
   }
 
+  /**
+   * Chunks of transcribing episodes leased by machines already recorded as ended (destroyed or
+   * gone), by owner: claims applied after their machine's end, from the event backlog.
+   */
+  async leasesOfEnded(): Promise<Map<string, string[]>> {
+    const rows = await this.db
+      .select({ id: chunks.id, owner: machines.id })
+      .from(chunks)
+      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
+      .innerJoin(machines, eq(chunks.leaseOwner, machines.id))
+      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), isNotNull(machines.destroyedAt)))
+      .all();
+    const out = new Map<string, string[]>();
+    for (const r of rows) out.set(r.owner, [...(out.get(r.owner) ?? []), r.id]);
+    return out;
+  }
+
   /** Per machine id: the chunks it leases now and the time of its latest lease. */
   async leases(ids: string[]): Promise<Map<string, { leased: string[]; lastClaimAt: number | null }>> {
     const out = new Map<string, { leased: string[]; lastClaimAt: number | null }>();

@@ -66,5 +66,8 @@ export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number
     if (v.leasedChunks > 0) actions.push({ kind: "requeue", machineId: v.id, chunks: v.leasedChunks, reason: "machine gone" });
     actions.push({ kind: "mark_gone", machineId: v.id, reason: "no longer listed by the Machines API" });
   }
+  for (const e of fleet.endedHolders) {
+    if (e.leasedChunks > 0) actions.push({ kind: "requeue", machineId: e.id, chunks: e.leasedChunks, reason: "lease taken after the machine ended" });
+  }
   return actions;
 }

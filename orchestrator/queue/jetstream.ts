@@ -170,6 +170,22 @@ export async function queueDepth(jsm: JetStreamManager, names: WireNames): Promi
   return { pending: info.num_pending, inFlight: info.num_ack_pending, waiting: info.num_waiting };
 }
 
+/**
+ * How far the orchestrator has applied worker events: the events stream's last sequence (every
+ * event published so far) and the events consumer's ack floor (every event up to it applied).
+ */
+export interface EventsProgress {
+  readonly published: number;
+  readonly applied: number;
+}
+
+export async function eventsProgress(jsm: JetStreamManager, names: WireNames): Promise<EventsProgress> {
+  // stream first: an event published between the two reads is then at most counted as unapplied
+  const stream = await jsm.streams.info(names.eventsStream);
+  const consumer = await jsm.consumers.info(names.eventsStream, names.eventsConsumer);
+  return { published: stream.state.last_seq, applied: consumer.ack_floor.stream_seq };
+}
+
 /** Stores bytes under `name`, replacing any previous object of that name. */
 export async function putObject(os: ObjectStore, name: string, bytes: Uint8Array): Promise<void> {
   await os.putBlob({ name }, bytes);

@@ -10,6 +10,7 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import {
   ensureWireResources,
+  eventsProgress,
   getObjectBytes,
   getObjectJson,
   publishChunkJob,
@@ -60,6 +61,10 @@ export class NatsWorkQueue implements WorkQueue {
 
   depth() {
     return queueDepth(this.jsm, this.names);
+  }
+
+  eventsProgress() {
+    return eventsProgress(this.jsm, this.names);
   }
 }
 
