@@ -18,7 +18,7 @@ import { finishEpisode } from "./episodes/finish-episode.ts";
 import { FleetController } from "./fleet/fleet-controller.ts";
 import { FleetLimitsStore, type FleetLimits } from "./fleet/fleet-limits.ts";
 import { FleetViews } from "./fleet/fleet-view.ts";
-import { LocalMachinesRuntime, type LaunchSpec } from "./fleet/local-runtime.ts";
+import { killLeftoverMachines, LocalMachinesRuntime, type LaunchSpec } from "./fleet/local-runtime.ts";
 import type { Machine } from "./fleet/machine.ts";
 import { MachineRegistry } from "./fleet/machine-registry.ts";
 import { MachinesClient } from "./fleet/machines-client.ts";
@@ -145,6 +145,15 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const logDir = path.join(config.dataDir, "logs");
     fs.mkdirSync(logDir, { recursive: true });
 
+    // 0. The data directory is ours, so whoever ran on it before is dead. Local machines of a run
+    // that was SIGKILLed would run on unseen by our runtime, outside the cap: they go before our NATS
+    // comes up (its nats-server goes the same way, through its pid file).
+    const localRuntimeOwner = path.resolve(config.dataDir);
+    if (config.machines.kind !== "fly") {
+      const killed = await killLeftoverMachines(localRuntimeOwner);
+      if (killed.length > 0) log.warn("killed worker processes a previous run left behind (it did not shut down)", { pids: killed });
+    }
+
     // 1. NATS: embedded (an orchestrator user and a worker user with only the worker's permissions) or external.
     const names = wireNames(config.nats.prefix);
     let natsServer: NatsServerHandle | undefined;
@@ -208,13 +217,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
         app: "podfleet-local",
         launch: (machine) => (hooks.launch ? hooks.launch(machine, defaultLaunch) : defaultLaunch),
         logDir: path.join(logDir, "machines"),
-        // machines of a runtime that died with a SIGKILLed orchestrator must not run on unseen
-        owner: path.resolve(config.dataDir),
+        owner: localRuntimeOwner,
       });
-      const { url, token, leftoversKilled } = await localRuntime.start();
-      if (leftoversKilled.length > 0) {
-        log.warn("killed worker processes a previous run left behind (it did not shut down)", { pids: leftoversKilled });
-      }
+      const { url, token } = await localRuntime.start();
       cleanups.push(() => localRuntime!.close());
       machines = new MachinesClient({ baseUrl: url, app: "podfleet-local", token });
     }

@@ -11,7 +11,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Machine, MachineConfig, MachineState } from '../orchestrator/fleet/machine.ts';
-import { LocalMachinesRuntime, type LocalMachinesRuntimeOptions } from '../orchestrator/fleet/local-runtime.ts';
+import { killLeftoverMachines, LocalMachinesRuntime, type LocalMachinesRuntimeOptions } from '../orchestrator/fleet/local-runtime.ts';
 import { sleeperEnv, sleeperLaunch, writeSleeperScript } from '../orchestrator/fleet/local-runtime/sleeper-machine.ts';
 import { MachinesClient } from '../orchestrator/fleet/machines-client.ts';
 import { CapacityError, PermanentError, WaitTimeoutError } from '../orchestrator/fleet/machines-errors.ts';
@@ -248,8 +248,8 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
     assert.equal(exit?.request?.exit_event?.requested_stop, true);
   });
 
-  it("kills the machine processes a dead runtime of the same owner left running, and only those", async (t) => {
-    // `dead` plays a runtime whose owner was SIGKILLed: it is never closed before the next one starts
+  it("carries its owner in every machine's env: killLeftoverMachines kills that owner's machines, and only those", async (t) => {
+    // `dead` plays a runtime whose owner was SIGKILLed: it is never closed before the next owner cleans up
     const owner = mkdtempSync(join(tmpdir(), 'podfleet-owner-'));
     t.after(() => rmSync(owner, { recursive: true, force: true }));
     const dead = await harness(t, { owner });
@@ -263,11 +263,8 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
     const [leftover, other, plain] = [await started(dead), await started(neighbour), await started(unowned)];
     assert.ok(alive(leftover) && alive(other) && alive(plain));
 
-    const next = new LocalMachinesRuntime({ app: APP, launch: () => assert.fail('launches nothing'), owner });
     const exited = nextState(dead.runtime, 'stopped');
-    const { leftoversKilled } = await next.start();
-    t.after(() => next.close());
-    assert.deepEqual(leftoversKilled, [leftover]);
+    assert.deepEqual(await killLeftoverMachines(owner), [leftover]);
     await exited; // reaped: it was this test process's child
     assert.equal(alive(leftover), false, 'the leftover machine process is gone');
     assert.ok(alive(other), "another owner's machine runs on");

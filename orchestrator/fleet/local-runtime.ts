@@ -14,7 +14,6 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Machine } from './machine.ts';
 import { FaultPlan, type RuntimeFaults } from './local-runtime/faults.ts';
-import { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
 import { machineJson } from './local-runtime/machine-record.ts';
 import type { LaunchSpec } from './local-runtime/machine-process.ts';
 import { MachineSupervisor } from './local-runtime/machine-supervisor.ts';
@@ -22,6 +21,7 @@ import { createMachinesRoutes } from './local-runtime/machines-routes.ts';
 
 export type { LaunchSpec } from './local-runtime/machine-process.ts';
 export type { CreateFailure, RuntimeFaults } from './local-runtime/faults.ts';
+export { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
 
 export interface LocalMachinesRuntimeOptions {
   /** The only app name the runtime answers for. */
@@ -38,8 +38,8 @@ export interface LocalMachinesRuntimeOptions {
   closeGraceMs?: number;
   /**
    * Who runs this runtime (the orchestrator passes its data directory). Every machine process
-   * carries it in its env, and start() first kills the machine processes an earlier runtime of the
-   * same owner left running when it died without close() (see local-runtime/leftover-machines.ts).
+   * carries it in its env, so the next owner can kill what a runtime that died without close()
+   * left running (killLeftoverMachines in local-runtime/leftover-machines.ts).
    */
   owner?: string;
 }
@@ -86,13 +86,9 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     });
   }
 
-  /**
-   * Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). With an `owner`,
-   * machine processes left by a dead runtime of that owner are killed first (`leftoversKilled`).
-   */
-  async start(): Promise<{ url: string; token: string; leftoversKilled: number[] }> {
+  /** Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). */
+  async start(): Promise<{ url: string; token: string }> {
     if (this.#server) throw new Error('LocalMachinesRuntime already started');
-    const leftoversKilled = this.#options.owner ? await killLeftoverMachines(this.#options.owner) : [];
     const routes = createMachinesRoutes({
       app: this.#options.app,
       token: this.#token,
@@ -107,7 +103,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       this.#server = server;
     });
     killChildrenOnExit(this.#supervisor);
-    return { url: `http://127.0.0.1:${port}/v1`, token: this.#token, leftoversKilled };
+    return { url: `http://127.0.0.1:${port}/v1`, token: this.#token };
   }
 
   /** Stops every machine process (SIGTERM, then SIGKILL after the grace) and the server. */

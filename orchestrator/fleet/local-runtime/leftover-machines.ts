@@ -2,9 +2,9 @@
  * Machine processes left behind by a local runtime that died without close() (its owner was
  * SIGKILLed, so no exit hook ran). A Fly machine outlives its orchestrator and the next one lists
  * it; a local machine of a dead runtime is listed by no one, yet would go on pulling chunks
- * outside the fleet cap. So every machine process carries its runtime's owner tag in its env, and a
- * new runtime of the same owner kills what is left before it serves anything: to the fleet those
- * machines are then simply gone, as they would be after a host failure.
+ * outside the fleet cap. So every machine process carries its runtime's owner tag in its env, and the
+ * next owner (the orchestrator starting again on the same data directory) kills what is left before
+ * it starts anything: to the fleet those machines are then simply gone, as after a host failure.
  *
  * Linux only (it reads /proc); elsewhere it finds nothing.
  */
