@@ -7,7 +7,7 @@
  * orchestrator re-publishes a chunk whose machine died, and the delivery count is the job message's
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodes, settings } from "../../db/schema.ts";
 import {
@@ -255,13 +255,18 @@ export class EpisodeStore {
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
   async leasedBy(owners: string[]): Promise<ChunkRow[]> {
     if (owners.length === 0) return [];
-    return this.db
+    return this.transcribingChunks("leased", inArray(chunks.leaseOwner, owners));
+  }
+
+  /** Chunks in `state` of episodes still transcribing that also match `where`. */
+  private async transcribingChunks(state: ChunkState, where: SQL): Promise<ChunkRow[]> {
+    const rows = await this.db
       .select({ chunk: chunks })
       .from(chunks)
       .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
-      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), inArray(chunks.leaseOwner, owners)))
-      .all()
-      .then((rows) => rows.map((r) => r.chunk));
+      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, state), where))
+      .all();
+    return rows.map((r) => r.chunk);
   }
 
   /**
@@ -296,13 +301,7 @@ export class EpisodeStore {
    * nothing left undelivered in the queue, their jobs are lost (see FleetController's stranded pass).
    */
   async queuedSince(before: number): Promise<ChunkRow[]> {
-    return this.db
-      .select({ chunk: chunks })
-      .from(chunks)
-      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
-      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "queued"), lt(chunks.updatedAt, before)))
-      .all()
-      .then((rows) => rows.map((r) => r.chunk));
+    return this.transcribingChunks("queued", lt(chunks.updatedAt, before));
   }
 
   /**
