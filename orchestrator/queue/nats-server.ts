@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pickFreePort } from "../free-port.ts";
+import { isLiveProcess } from "../live-process.ts";
 
 export interface NatsServerOptions {
   /** JetStream store directory (created if missing); survives restarts. */
@@ -280,8 +281,7 @@ async function killStaleServer(pidFile: string, storeDir: string): Promise<void>
     try {
       // the pid may have been reused by an unrelated process: only a nats-server on this store counts
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      return cmd.some((a) => a.endsWith("nats-server")) && cmd.includes(storeDir) && !/\) Z /.test(stat);
+      return cmd.some((a) => a.endsWith("nats-server")) && cmd.includes(storeDir) && isLiveProcess(pid);
     } catch {
       return false;
     }

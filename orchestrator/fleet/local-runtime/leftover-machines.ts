@@ -9,6 +9,7 @@
  * Linux only (it reads /proc); elsewhere it finds nothing.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { isLiveProcess } from '../../live-process.ts';
 
 /** Env variable naming the runtime owner a machine process belongs to. */
 export const RUNTIME_OWNER_ENV = 'PODFLEET_LOCAL_RUNTIME';
@@ -36,15 +37,6 @@ export function leftoverMachineProcesses(owner: string): number[] {
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    // a zombie still answers kill(0); its state letter says it is done
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 /**
  * SIGKILLs every leftover machine process of `owner` (each with its process group, so an engine
  * subprocess dies with its worker) and waits up to `waitMs` for them to be gone. Returns the pids
@@ -64,6 +56,6 @@ export async function killLeftoverMachines(owner: string, waitMs = 5_000): Promi
     }
   }
   const deadline = Date.now() + waitMs;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  while (pids.some(isLiveProcess) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   return pids;
 }
