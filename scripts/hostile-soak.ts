@@ -32,10 +32,10 @@ const ORCHESTRATOR_ENV: Record<string, string> = {
   PODFLEET_AUTOSCALE_INTERVAL_MS: "500",
   PODFLEET_RATE_LIMIT_PER_MIN: "0", // the soak submits in a burst on purpose
   PODFLEET_MAX_AUDIO_BYTES: String(16 * 1024 * 1024), // the endless body is cut here
-  PODFLEET_FETCH_TIMEOUT_SEC: "60", // a backstop for one download
+  PODFLEET_FETCH_TIMEOUT_SEC: "30", // a backstop for one download (the min-rate abort should come first)
   PODFLEET_FETCH_MIN_BYTES_PER_SEC: "8192", // below this for the window: too slow
   PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: "5",
-  PODFLEET_FETCH_RETRY_WINDOW_SEC: "45", // transient failures are retried this long in all
+  PODFLEET_FETCH_RETRY_WINDOW_SEC: "30", // transient failures are retried this long in all
   PODFLEET_LOG_LEVEL: "info",
 };
 /** The whole soak ends here whatever happens. */
@@ -165,11 +165,14 @@ async function main(): Promise<number> {
   let addedNewItems = false;
   let last: { episodes: EpisodeView[]; feeds: SoakFacts["feeds"] } = { episodes: [], feeds: [] };
   let quietSince: number | undefined;
+  let lastProgress = "";
   for (;;) {
     if (up.child.exitCode !== null || up.child.signalCode !== null) {
       restarts++;
       stderrLog += up.stderr();
-      exits.push(`exit ${up.child.exitCode ?? up.child.signalCode}: ${up.stderr().trim().split("\n").slice(-3).join(" / ")}`);
+      const lines = up.stderr().trim().split("\n");
+      const errors = lines.filter((l) => /error|assert/i.test(l) && !l.includes('"level":"info"'));
+      exits.push(`exit ${up.child.exitCode ?? up.child.signalCode}: ${(errors.length > 0 ? errors : lines).slice(-2).map((l) => l.slice(0, 300)).join(" / ")}`);
       process.stderr.write(`ORCHESTRATOR EXITED (${exits.at(-1)})\n`);
       if (restarts > MAX_RESTARTS) break;
       up = await startUp(dataDir, ORCHESTRATOR_ENV);
@@ -193,8 +196,9 @@ async function main(): Promise<number> {
     const newFound = last.feeds.filter((f) => f.entries.some((i) => i.guid?.endsWith("-new"))).length;
     const settled = last.episodes.length >= urlEpisodes.size && open === 0 && pendingItems === 0 && newFound === feedCount;
     quietSince = settled ? (quietSince ?? Date.now()) : undefined;
-    const elapsed = Math.round((Date.now() - started) / 1000);
-    process.stderr.write(`[${elapsed}s] episodes ${last.episodes.length} (${open} open), feed items pending ${pendingItems}, new items found ${newFound}/${feedCount}\n`);
+    const progress = `episodes ${last.episodes.length} (${open} open), feed items pending ${pendingItems}, new items found ${newFound}/${feedCount}`;
+    if (progress !== lastProgress) process.stderr.write(`[${Math.round((Date.now() - started) / 1000)}s] ${progress}\n`);
+    lastProgress = progress;
     if (quietSince !== undefined && Date.now() - quietSince > 5_000) break;
     if (Date.now() - started > HARD_TIMEOUT_MS) break;
     await new Promise((r) => setTimeout(r, 3_000));

@@ -1,6 +1,6 @@
 /**
  * What the hostile soak serves: a few seconds of speech as WAV and MP3 (flite + ffmpeg, cached by
- * test/support/speech.ts), a 30 s 48 kHz stereo WAV several megabytes long (more than a socket
+ * test/support/speech.ts), a 60 s 48 kHz stereo WAV of 11 MB (more than a socket
  * buffers, for the close-under-backpressure server), and RSS documents pointing at them.
  */
 import { execFile } from "node:child_process";
@@ -24,7 +24,7 @@ export async function buildAudio(dir: string): Promise<SoakAudio> {
   const wav = await synthesizeEpisode({ paragraphs: LINES, dir, pauseSec: 0.8 });
   const mp3 = await synthesizeEpisode({ paragraphs: LINES, dir, pauseSec: 0.8, format: "mp3" });
   const big = path.join(dir, "big.wav");
-  await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", wav.path, "-af", "apad=whole_dur=30", "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le", big]);
+  await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", wav.path, "-af", "apad=whole_dur=60", "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le", big]);
   fs.renameSync(wav.path, path.join(dir, "speech.wav"));
   fs.renameSync(mp3.path, path.join(dir, "speech.mp3"));
   return { wav: "speech.wav", mp3: "speech.mp3", big: "big.wav" };
