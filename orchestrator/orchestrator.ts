@@ -283,7 +283,17 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store, queue, log, maxAttempts: config.maxAttempts };
-    const eventsLoop = consumeChunkEvents(nc, names, (e) => applyChunkEvent(e, eventDeps), { signal: eventsAbort.signal, log });
+    // The loop survives any one event; should the loop itself fail (its consumer gone), it is started again.
+    const eventsLoop = (async () => {
+      while (!eventsAbort.signal.aborted) {
+        try {
+          await consumeChunkEvents(nc, names, (e) => applyChunkEvent(e, eventDeps), { signal: eventsAbort.signal, log });
+        } catch (err) {
+          log.error("worker events loop failed; starting it again", { error: err });
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    })();
     cleanups.push(async () => {
       eventsAbort.abort();
       await eventsLoop;
@@ -321,8 +331,13 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     // Resume what a previous run left unfinished.
     const resumed = await episodes.resumeIngests();
     for (const ep of await store.episodesInStates(["transcribing", "stitching"])) {
-      await episodes.republishUnclaimed(ep.id);
-      await finishEpisode(ep.id, eventDeps);
+      try {
+        await episodes.republishUnclaimed(ep.id);
+        await finishEpisode(ep.id, eventDeps);
+      } catch (err) {
+        // one episode must not keep the orchestrator from starting; the sweeper re-queues what it lost
+        log.error("could not resume an episode", { episodeId: ep.id, error: err });
+      }
     }
     if (resumed > 0) log.info("resumed ingests", { count: resumed });
 

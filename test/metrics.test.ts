@@ -76,6 +76,9 @@ test("/metrics serves Prometheus text and its numbers move after an episode", as
   assert.equal(before.get("podfleet_audio_seconds_done_total"), 0);
   assert.ok(Number.isNaN(before.get("podfleet_machine_seconds_per_audio_hour")));
   assert.equal(before.get('podfleet_queue_depth{kind="pending"}'), 0);
+  // no last-resort handler in this process (it belongs to `podfleet up`): both kinds exposed, at 0
+  assert.equal(before.get('podfleet_escaped_errors_total{kind="uncaught_exception"}'), 0);
+  assert.equal(before.get('podfleet_escaped_errors_total{kind="unhandled_rejection"}'), 0);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-metrics-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -5,6 +5,7 @@
 import { ConfigError, parseConfig } from "../config.ts";
 import type { EpisodeView } from "../episodes/episode-service.ts";
 import { createLogger } from "../log.ts";
+import { installLastResortHandler } from "../last-resort-handler.ts";
 import { DataDirLockedError, startOrchestrator } from "../orchestrator.ts";
 import { ApiClientError } from "./api-client.ts";
 import { parseCommandArgs } from "./cli-args.ts";
@@ -79,15 +80,26 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       const port = numberFlag("port", values.port, 0, 65535);
       const config = parseConfig(env, { dataDir, port });
       const log = createLogger(config.logLevel, { component: "orchestrator" });
-      const orchestrator = await startOrchestrator(config, log);
-      process.stderr.write(`podfleet orchestrator on ${orchestrator.url} (data: ${config.dataDir}); Ctrl-C to stop\n`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
-      process.stderr.write("podfleet: shutting down\n");
-      await orchestrator.close();
-      return 0;
+      // What no item boundary caught is logged and survived; a burst of it stops the service (see last-resort-handler.ts).
+      let broken: ((summary: string) => void) | undefined;
+      const uninstall = installLastResortHandler({ log, onTooMany: (summary) => broken?.(summary) });
+      try {
+        const orchestrator = await startOrchestrator(config, log);
+        process.stderr.write(`podfleet orchestrator on ${orchestrator.url} (data: ${config.dataDir}); Ctrl-C to stop\n`);
+        const exitCode = await new Promise<number>((resolve) => {
+          process.once("SIGINT", () => resolve(0));
+          process.once("SIGTERM", () => resolve(0));
+          broken = (summary) => {
+            process.stderr.write(`podfleet: stopping, too many unexpected errors: ${summary}\n`);
+            resolve(70);
+          };
+        });
+        process.stderr.write("podfleet: shutting down\n");
+        await orchestrator.close();
+        return exitCode;
+      } finally {
+        uninstall();
+      }
     }
     case "transcribe": {
       if (!sub) throw new CliError("transcribe needs a URL or a file path (see podfleet --help)", 2);

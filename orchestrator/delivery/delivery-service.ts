@@ -60,7 +60,13 @@ export class DeliveryService {
     for (const d of await this.due()) {
       if (signal?.aborted) break;
       attempted++;
-      if (await this.attempt(d)) delivered++;
+      try {
+        if (await this.attempt(d)) delivered++;
+      } catch (err) {
+        // The send itself never throws (a failure is a recorded attempt); this is the record being
+        // refused. The delivery stays due and is tried next pass; the other deliveries go on.
+        this.deps.log.error("callback attempt could not be recorded", { deliveryId: d.id, episodeId: d.episodeId, error: err });
+      }
     }
     return { created, attempted, delivered };
   }

@@ -218,7 +218,25 @@ export class EpisodeService {
         this.waiting.splice(0).forEach((wake) => wake());
       }
     };
-    run().catch((err: unknown) => this.deps.log.error("ingest crashed", { episodeId: row.id, error: err }));
+    run().catch((err: unknown) => this.failCrashedIngest(row.id, err));
+  }
+
+  /**
+   * An error ingestEpisode did not turn into a failed episode (its own bookkeeping threw, or the
+   * work directory is unusable) ends that episode, not the process: failed with the reason. If
+   * even that write fails, the episode stays unfinished and the next start resumes its ingest.
+   */
+  private async failCrashedIngest(episodeId: string, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    this.deps.log.error("ingest crashed", { episodeId, error: err });
+    try {
+      const current = await this.deps.store.getEpisode(episodeId);
+      if (current && (current.status === "received" || current.status === "ingesting")) {
+        await this.deps.store.transitionEpisode(episodeId, "failed", { error: `ingest stopped by an unexpected error: ${message}`.slice(0, 1000) });
+      }
+    } catch (writeErr) {
+      this.deps.log.error("could not record a crashed ingest; it resumes at the next start", { episodeId, error: writeErr });
+    }
   }
 }
 

@@ -112,7 +112,13 @@ export class FeedService {
       const out: PollSummary[] = [];
       for (const feed of await this.deps.store.due(this.now())) {
         if (signal?.aborted) break;
-        out.push(await this.pollOne(feed));
+        try {
+          out.push(await this.pollOne(feed));
+        } catch (err) {
+          // pollOne records every fetch and parse failure itself; this is what escaped even that
+          // (the store refused the record): this feed is retried next pass, the others go on.
+          this.deps.log.error("feed poll crashed", { feedId: feed.id, error: err });
+        }
       }
       await this.release();
       return out;
@@ -213,8 +219,9 @@ export class FeedService {
       const row = pending.find((x) => x.id === p.id)!.row;
       const feed = feedsById.get(row.feedId);
       if (!feed) continue;
+      let episode;
       try {
-        const episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
+        episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
           title: row.title ?? undefined,
           callbackUrl: feed.callbackUrl ?? undefined,
           origin: {
@@ -224,17 +231,23 @@ export class FeedService {
             guid: row.guid,
           },
         });
-        await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id });
-        queued++;
       } catch (err) {
         if (err instanceof DuplicateEpisodeError) {
           await this.deps.store.markItems([row.id], { state: "duplicate", episodeId: err.existingEpisodeId, reason: "already submitted (webhook or earlier poll)" });
         } else if (err instanceof BadInputError) {
           await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message });
         } else {
-          throw err;
+          // Unexpected: this item ends with the reason instead of blocking every later release.
+          this.deps.log.error("feed item could not be submitted", { feedId: row.feedId, itemId: row.id, error: err });
+          const reason = `could not be submitted: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
+          await this.deps.store.markItems([row.id], { state: "skipped", reason }).catch((markErr: unknown) =>
+            this.deps.log.error("could not record a feed item's failure; it is tried again next pass", { itemId: row.id, error: markErr }),
+          );
         }
+        continue;
       }
+      await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id });
+      queued++;
     }
     if (queued > 0) this.deps.log.info("feed items queued", { count: queued });
     return queued;

@@ -4,6 +4,7 @@
  * The benchmark (bench/) measures the same quantities; production watches them here.
  */
 import type { Hono } from "hono";
+import { escapedErrorCounts } from "../last-resort-handler.ts";
 import type { QueueDepth } from "../queue/jetstream.ts";
 import type { Database } from "../store/database.ts";
 import { MetricsText, PROMETHEUS_CONTENT_TYPE } from "./metrics-registry.ts";
@@ -56,6 +57,11 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
   m.counter("podfleet_audio_seconds_done_total", "Seconds of audio in episodes transcribed to the end.", [{ value: audioHours * 3600 }]);
   m.gauge("podfleet_machine_seconds_per_audio_hour", "Machine-seconds used per hour of audio transcribed (NaN before the first episode).", [
     { value: audioHours > 0 ? machineSeconds / audioHours : Number.NaN },
+  ]);
+  const escaped = escapedErrorCounts();
+  m.counter("podfleet_escaped_errors_total", "Errors no item boundary caught, survived by the last-resort handler of `podfleet up` (each one is a bug to report).", [
+    { labels: { kind: "uncaught_exception" }, value: escaped.uncaught_exception },
+    { labels: { kind: "unhandled_rejection" }, value: escaped.unhandled_rejection },
   ]);
   return m.render();
 }
