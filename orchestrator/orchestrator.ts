@@ -14,6 +14,7 @@ import { wireNames, WORKER_ENV, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
 import { applyChunkEvent } from "./episodes/chunk-events.ts";
 import { EpisodeService } from "./episodes/episode-service.ts";
+import { MAX_FETCH_RETRY_DELAY_MS } from "./ingest/fetch-retry.ts";
 import { finishEpisode } from "./episodes/finish-episode.ts";
 import { FleetController } from "./fleet/fleet-controller.ts";
 import { FleetLimitsStore, type FleetLimits } from "./fleet/fleet-limits.ts";
@@ -277,6 +278,12 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       uploadDir: path.join(config.dataDir, "uploads"),
       defaultChunkSeconds: config.chunkSeconds,
       maxConcurrentIngests: 2,
+      maxConcurrentDownloads: config.maxDownloads,
+      fetchRetry: {
+        windowMs: config.fetchRetry.windowSec * 1000,
+        baseDelayMs: config.fetchRetry.delaySec * 1000,
+        maxDelayMs: MAX_FETCH_RETRY_DELAY_MS,
+      },
       log,
       onQueued: () => autoscaler.wake(),
       beforeCreate: links.beforeCreate,
@@ -289,6 +296,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       await eventsLoop;
     });
     cleanups.push(() => episodes.drain());
+    // Download retries: a pass every second starts those whose back-off is over (at boot too).
+    const fetchRetries = new PassRunner("download retries", () => episodes.retryDueFetches(), { intervalMs: 1000, timeoutMs: 60_000, log });
     autoscaler.start();
     cleanups.push(() => autoscaler.stop());
     sweeper.start();
@@ -318,8 +327,10 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const sources = new SourceStore(database);
     const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
 
-    // Resume what a previous run left unfinished.
+    // Resume what a previous run left unfinished; downloads waiting to retry resume on their schedule.
     const resumed = await episodes.resumeIngests();
+    fetchRetries.start();
+    cleanups.push(() => fetchRetries.stop());
     for (const ep of await store.episodesInStates(["transcribing", "stitching"])) {
       await episodes.republishUnclaimed(ep.id);
       await finishEpisode(ep.id, eventDeps);

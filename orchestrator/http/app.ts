@@ -160,12 +160,12 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(await deps.episodes.view(c.req.param("id")));
   });
 
-  // Retry a failed episode: only its failed (dead) chunks are queued again.
+  // Retry a failed episode: only its failed (dead) chunks are queued again; one that failed at download downloads again.
   app.post("/v1/episodes/:id/retry", async (c) => {
     const result = await deps.episodes.retry(c.req.param("id"));
     if (result.outcome === "not_found") throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
     if (result.outcome === "refused") throw new ApiError(409, "not_retryable", result.reason);
-    return c.json({ ...(await deps.episodes.view(c.req.param("id"))), requeuedChunks: result.requeued }, 202);
+    return c.json({ ...(await deps.episodes.view(c.req.param("id"))), requeuedChunks: result.requeued, redownload: result.redownload }, 202);
   });
 
   app.get("/v1/episodes/:id/:file{transcript\\.(txt|srt|vtt|json)}", async (c) => {
