@@ -129,7 +129,11 @@ export function createApp(deps: AppDeps): Hono {
       const body = c.req.raw.body;
       if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
       const row = await deps.episodes.submitUpload(
-        (file) => streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, deps.maxUploadBytes),
+        (file) =>
+          streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, deps.maxUploadBytes).catch((err: unknown) => {
+            if (err instanceof BadInputError) throw err;
+            throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
+          }),
         query.data,
       );
       return c.json({ id: row.id, status: row.status }, 202);

@@ -6,6 +6,8 @@
  *   time, so DNS rebinding cannot slip past it;
  * - the body is streamed to disk and cut off at a size cap, never buffered whole;
  * - header, body and overall timeouts.
+ * Failures that may pass (DNS, connect, reset, timeouts, 408/429/5xx) throw TransientFetchError;
+ * the submitter's to fix (bad URL, private address, 404/410/other 4xx, too large) BadInputError.
  */
 import dns from "node:dns";
 import fs from "node:fs";
@@ -13,6 +15,7 @@ import net from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Agent, request, type Dispatcher } from "undici";
+import { failureFromError, failureFromStatus } from "../outbound/fetch-errors.ts";
 import { BadInputError } from "./ingest-errors.ts";
 
 const MAX_REDIRECTS = 5;
@@ -104,7 +107,7 @@ export function checkUrl(raw: string, allowPrivate: boolean, isBlocked: (address
   return url;
 }
 
-/** Fetch `rawUrl` into `destPath`. Throws BadInputError for anything the user must fix. */
+/** Fetch `rawUrl` into `destPath`. Throws BadInputError for anything the user must fix, TransientFetchError for what may pass. */
 export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAudioOptions): Promise<FetchedAudio> {
   const agent = new Agent({
     connect: { lookup: guardedLookup(opts.allowPrivate, opts.isBlocked), timeout: Math.min(15_000, opts.timeoutMs) },
@@ -119,11 +122,7 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
       try {
         res = await request(url, { dispatcher: agent, signal, headers: { "user-agent": "podfleet/0.1 (+transcription)" } });
       } catch (err) {
-        if (err instanceof BadInputError) throw err;
-        const cause = (err as { cause?: unknown }).cause;
-        if (cause instanceof BadInputError) throw cause;
-        if (signal.aborted || isTimeout(err)) throw new BadInputError("fetch_timeout", `fetching ${url.host} took longer than ${opts.timeoutMs / 1000} s`);
-        throw new BadInputError("fetch_failed", `could not fetch ${url.host}: ${(err as Error).message}`);
+        throw failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
       }
       if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
         await res.body.dump();
@@ -132,15 +131,20 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
         continue;
       }
       if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new BadInputError("fetch_failed", `fetching ${url.host}${url.pathname} answered HTTP ${res.statusCode}`);
+        await res.body.dump().catch(() => undefined);
+        throw failureFromStatus(res.statusCode, res.headers, `${url.host}${url.pathname}`);
       }
       const declared = Number(res.headers["content-length"] ?? NaN);
       if (declared > opts.maxBytes) {
         await res.body.dump();
         throw new BadInputError("too_large", `audio is ${declared} bytes, over the ${opts.maxBytes}-byte limit`);
       }
-      const bytes = await streamToFile(res.body, destPath, opts.maxBytes, signal, url);
+      let bytes: number;
+      try {
+        bytes = await streamToFile(res.body, destPath, opts.maxBytes, signal);
+      } catch (err) {
+        throw failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
+      }
       const ct = res.headers["content-type"];
       return { finalUrl: url.toString(), bytes, contentType: typeof ct === "string" ? ct : undefined };
     }
@@ -149,21 +153,15 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
   }
 }
 
-const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
-
-/** undici's stall timeouts, by error code (never by message). */
-function isTimeout(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && TIMEOUT_CODES.has(code);
-}
-
-/** Stream a body into a file, failing (and leaving no file) once it passes maxBytes. */
+/**
+ * Stream a body into a file, failing (and leaving no file) once it passes maxBytes
+ * (BadInputError too_large). Any other failure is rethrown as it came, for the caller to classify.
+ */
 export async function streamToFile(
   body: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
   destPath: string,
   maxBytes: number,
   signal?: AbortSignal,
-  url?: URL,
 ): Promise<number> {
   let bytes = 0;
   const cap = new Transform({
@@ -177,9 +175,7 @@ export async function streamToFile(
     await pipeline(body as NodeJS.ReadableStream, cap, fs.createWriteStream(destPath), signal ? { signal } : {});
   } catch (err) {
     fs.rmSync(destPath, { force: true });
-    if (err instanceof BadInputError) throw err;
-    if (signal?.aborted || isTimeout(err)) throw new BadInputError("fetch_timeout", `download${url ? ` from ${url.host}` : ""} timed out`);
-    throw new BadInputError("fetch_failed", `download${url ? ` from ${url.host}` : ""} failed: ${(err as Error).message}`);
+    throw err;
   }
   return bytes;
 }
