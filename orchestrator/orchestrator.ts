@@ -311,6 +311,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       episodes,
       fetch: { ...DEFAULT_FEED_FETCH, allowPrivate: config.allowPrivateUrls },
       maxInFlight: 4,
+      maxItemAttempts: config.feedItemAttempts,
       log: log.child({ component: "feeds" }),
     });
     const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), { intervalMs: 10_000, timeoutMs: 300_000, log });
