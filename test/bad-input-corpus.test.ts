@@ -96,6 +96,8 @@ before(async () => {
     PODFLEET_MAX_AUDIO_BYTES: String(MAX_AUDIO),
     PODFLEET_MAX_JSON_BYTES: String(MAX_JSON),
     PODFLEET_FETCH_TIMEOUT_SEC: "1",
+    // timeouts are transient (retried for an hour by default): here they fail at once, with the reason
+    PODFLEET_FETCH_RETRY_WINDOW_SEC: "0",
     PODFLEET_RATE_LIMIT_PER_MIN: "0",
   };
   open = await startOrchestrator(parseConfig({ ...env, PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_NATS_PREFIX: "corpusopen" }, { dataDir: path.join(tmp, "open"), port: 0 }), createLogger("silent"));
