@@ -254,7 +254,7 @@ describe("download retries, without workers", () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-retry-restart-"));
     t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const config = parseConfig(
-      { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_CHUNK_SECONDS: "30", PODFLEET_FETCH_RETRY_DELAY_SEC: "3" },
+      { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_CHUNK_SECONDS: "30", PODFLEET_FETCH_RETRY_DELAY_SEC: "12" },
       { dataDir, port: 0, host: "127.0.0.1" },
     );
     const host = await scriptedHost(t);
@@ -275,8 +275,11 @@ describe("download retries, without workers", () => {
     orch = await startOrchestrator(config, createLogger("silent"));
     closed = false;
     rememberToken(orch.url, orch.adminToken);
+    // the back-off is 6-12 s, longer than a restart takes: it is still waiting, on the same schedule
     const after = await episode(orch, id);
-    assert.deepEqual([after.download.attempts, after.download.nextAttemptAt], [1, waiting.download.nextAttemptAt], "the schedule survived the restart");
+    assert.ok(Date.now() < due, "restarted before the retry was due");
+    assert.deepEqual([after.status, after.download.attempts, after.download.nextAttemptAt], ["fetch_wait", 1, waiting.download.nextAttemptAt], "the schedule survived the restart");
+    assert.equal(host.hits("/later.wav").length, 1, "nothing fetched at boot");
     const ingested = await settles(orch, id, ["transcribing"], 30_000);
     assert.equal(ingested.status, "transcribing", ingested.error);
     const hits = host.hits("/later.wav");
@@ -310,6 +313,7 @@ describe("download retries, without workers", () => {
       const waited = Date.now() - started;
       for (const id of downloads) assert.equal((await episode(orch, id)).status, "ingesting", "the downloads are still running");
       assert.ok(waited < 30_000, `the upload was cut after ${waited} ms`);
+      t.diagnostic(`upload cut into chunks ${waited} ms after it was submitted, while 2 downloads trickled a byte a second`);
     } finally {
       trickles.forEach(clearInterval);
       open.forEach((r) => r.destroy());
