@@ -51,6 +51,8 @@ const EnvSchema = z.object({
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
   PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
   PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
+  PODFLEET_FETCH_MIN_BYTES_PER_SEC: nonNegativeInt.default(8192),
+  PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: positiveInt.default(30),
   PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
   PODFLEET_MAX_JSON_BYTES: positiveInt.default(1024 * 1024),
   PODFLEET_RATE_LIMIT_PER_MIN: nonNegativeInt.default(60),
@@ -105,6 +107,8 @@ export interface Config {
   maxAttempts: number;
   maxAudioBytes: number;
   fetchTimeoutSec: number;
+  /** A download averaging less than bytesPerSec over any windowSec is aborted as too slow; bytesPerSec 0 = no check. */
+  fetchMinRate: { bytesPerSec: number; windowSec: number };
   allowPrivateUrls: boolean;
   /** Largest JSON/webhook request body; bigger → 413. */
   maxJsonBytes: number;
@@ -200,6 +204,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,
     maxAudioBytes: e.PODFLEET_MAX_AUDIO_BYTES,
     fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
+    fetchMinRate: { bytesPerSec: e.PODFLEET_FETCH_MIN_BYTES_PER_SEC, windowSec: e.PODFLEET_FETCH_MIN_RATE_WINDOW_SEC },
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
     maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,
     rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },

@@ -5,7 +5,7 @@
  * `pass()` is the background duty a PassRunner calls.
  */
 import type { EpisodeService } from "../episodes/episode-service.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { DuplicateEpisodeError, episodeIdentity } from "../sources/episode-links.ts";
