@@ -273,7 +273,12 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       queue,
       ingest: {
         workDir: path.join(config.dataDir, "work"),
-        fetch: { allowPrivate: config.allowPrivateUrls, maxBytes: config.maxAudioBytes, timeoutMs: config.fetchTimeoutSec * 1000 },
+        fetch: {
+          allowPrivate: config.allowPrivateUrls,
+          maxBytes: config.maxAudioBytes,
+          timeoutMs: config.fetchTimeoutSec * 1000,
+          minRate: { bytesPerSec: config.fetchMinRate.bytesPerSec, windowMs: config.fetchMinRate.windowSec * 1000 },
+        },
       },
       uploadDir: path.join(config.dataDir, "uploads"),
       defaultChunkSeconds: config.chunkSeconds,

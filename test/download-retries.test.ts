@@ -288,7 +288,8 @@ describe("download retries, without workers", () => {
   });
 
   test("an upload is not held behind two trickling downloads", async (t) => {
-    const orch = await startStack(t, { PODFLEET_MAX_DOWNLOADS: "2" });
+    // the minimum-rate abort is off: the slots alone must keep the upload moving
+    const orch = await startStack(t, { PODFLEET_MAX_DOWNLOADS: "2", PODFLEET_FETCH_MIN_BYTES_PER_SEC: "0" });
     const trickles: NodeJS.Timeout[] = [];
     const open: http.ServerResponse[] = [];
     const slow = await programmableServer(t, (_req, res) => {

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import type { FetchRetryPolicy } from "../ingest/fetch-retry.ts";
 import { ingestEpisode, jobFor, type IngestDeps } from "../ingest/ingest-episode.ts";
 import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";

@@ -7,7 +7,7 @@
  * up to `maxItemAttempts` runs in all; then it is marked failed with the reason.
  */
 import type { EpisodeService } from "../episodes/episode-service.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { DuplicateEpisodeError, episodeIdentity } from "../sources/episode-links.ts";

@@ -9,7 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { EpisodeService } from "../episodes/episode-service.ts";
-import { streamToFile } from "../ingest/fetch-audio.ts";
+import { streamToFile } from "../outbound/body-limits.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
@@ -130,7 +130,7 @@ export function createApp(deps: AppDeps): Hono {
       if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
       const row = await deps.episodes.submitUpload(
         (file) =>
-          streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, deps.maxUploadBytes).catch((err: unknown) => {
+          streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
             if (err instanceof BadInputError) throw err;
             throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
           }),

@@ -80,7 +80,7 @@ function codesOf(err: unknown): string[] {
 /**
  * What a thrown network error means, by code (never by message): our own BadInputError
  * (a refused address) passes through, anything the network did is transient. `timedOut` says
- * the caller's overall deadline fired; `where` names the host without credentials.
+ * the caller's overall deadline (`timeoutMs`) fired; `where` names the host without credentials.
  */
 export function failureFromError(err: unknown, where: string, timedOut: boolean, timeoutMs: number): TransientFetchError | BadInputError {
   for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -88,9 +88,8 @@ export function failureFromError(err: unknown, where: string, timedOut: boolean,
   }
   const codes = codesOf(err);
   const has = (set: Set<string>) => codes.some((c) => set.has(c));
-  if (timedOut || has(TIMEOUT_CODES)) {
-    return new TransientFetchError("fetch_timeout", `fetching ${where} took longer than ${timeoutMs / 1000} s or stalled`, undefined, { cause: err });
-  }
+  if (timedOut) return new TransientFetchError("fetch_timeout", `fetching ${where} took longer than ${timeoutMs / 1000} s`, undefined, { cause: err });
+  if (has(TIMEOUT_CODES)) return new TransientFetchError("fetch_timeout", `fetching ${where} timed out (${codes.find((c) => TIMEOUT_CODES.has(c))})`, undefined, { cause: err });
   if (has(DNS_CODES)) return new TransientFetchError("dns_failed", `could not resolve ${where} (${codes[0]})`, undefined, { cause: err });
   if (has(CONNECT_CODES)) return new TransientFetchError("connect_failed", `could not connect to ${where} (${codes[0]})`, undefined, { cause: err });
   if (has(RESET_CODES)) return new TransientFetchError("connection_reset", `the connection to ${where} was closed early (${codes.join(", ")})`, undefined, { cause: err });
