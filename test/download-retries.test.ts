@@ -341,6 +341,7 @@ describe("retry decisions", () => {
       assert.equal(d.attempts, c.attempts + 1, c.name);
     }
     assert.equal(decideFetchRetry({ ...policy, windowMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind, "give_up", "window 0: never retry");
+    assert.equal(decideFetchRetry({ windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind, "give_up", "no policy: never retry");
   });
 
   test("a failed feed item waits for a successful poll after the failure, and gives up at the limit", () => {

@@ -17,7 +17,7 @@ const EPISODE_TRANSITIONS: Record<EpisodeState, readonly EpisodeState[]> = {
   // ingest/fetch-retry.ts decides when to try again, within a bounded window.
   ingesting: ["ingesting", "fetch_wait", "transcribing", "failed", "cancelled"],
   // fetch_wait → received: the retry is due and claimed (EpisodeStore.claimFetchRetry), then ingested again.
-  fetch_wait: ["received", "failed", "cancelled"],
+  fetch_wait: ["received", "cancelled"],
   transcribing: ["stitching", "failed", "cancelled"],
   // stitching → stitching: a restart mid-stitch simply stitches again (the output is deterministic).
   stitching: ["stitching", "done", "failed", "cancelled"],

@@ -48,7 +48,7 @@ export function decideFetchRetry(
   let delay = full / 2 + (random() * full) / 2;
   if (failure.retryAfterMs !== undefined && failure.retryAfterMs > delay) delay = failure.retryAfterMs;
   const at = Math.ceil(now + delay);
-  if (at - firstFailedAt > policy.windowMs) {
+  if (policy.windowMs <= 0 || at - firstFailedAt > policy.windowMs) {
     const message = `gave up after ${attempts} ${attempts === 1 ? "attempt" : "attempts"} over ${minutes(now - firstFailedAt)} min: ${failure.message}`;
     return { kind: "give_up", attempts, firstFailedAt, message };
   }
