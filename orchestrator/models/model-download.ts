@@ -150,8 +150,6 @@ interface Downloaded {
 async function download(url: URL, dest: string, opts: ModelPullOptions): Promise<Downloaded> {
   const agent = new Agent({ connect: { timeout: 30_000 }, headersTimeout: 60_000, bodyTimeout: 120_000 });
   const where = `${url.host}${url.pathname}`;
-  // No overall deadline: a large model on a slow line may take long; the stall timeouts above bound silence.
-  const signal = opts.signal ?? new AbortController().signal;
   const failed = (err: unknown): Error => {
     if (err instanceof ModelDownloadError || err instanceof ModelRefusedError) return err;
     if (opts.signal?.aborted) return new ModelDownloadError(`download of ${where} interrupted`, { cause: err });
@@ -169,7 +167,8 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
       ({ res } = await getFollowingRedirects(url, {
         dispatcher: agent,
         policy: { allowPrivate: true },
-        signal,
+        // No overall deadline: a large model on a slow line may take long; the stall timeouts above bound silence.
+        signal: opts.signal,
         timeoutMs: 0,
         headers: { "user-agent": "podfleet/0.1 (models pull)" },
         maxRedirects: DEFAULT_MAX_REDIRECTS,

@@ -18,7 +18,8 @@ export interface RedirectChainOptions {
   /** A guarded agent (guarded-agent.ts) unless the target is the operator's own. */
   dispatcher: Dispatcher;
   policy: AddressPolicy;
-  signal: AbortSignal;
+  /** The caller's deadline or cancel; none for downloads bounded only by the agent's stall timeouts. */
+  signal?: AbortSignal;
   /** The deadline behind `signal`, for messages. */
   timeoutMs: number;
   headers: Record<string, string>;
@@ -44,7 +45,7 @@ export async function getFollowingRedirects(start: URL, opts: RedirectChainOptio
     try {
       res = await request(url, { dispatcher: opts.dispatcher, signal: opts.signal, headers: opts.headers });
     } catch (err) {
-      throw failureFromError(err, url.host, opts.signal.aborted, opts.timeoutMs);
+      throw failureFromError(err, url.host, opts.signal?.aborted ?? false, opts.timeoutMs);
     }
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode) || location === undefined) return { res, url };
