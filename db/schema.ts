@@ -34,6 +34,15 @@ export const episodes = sqliteTable(
     ingestStartedAt: integer("ingest_started_at"),
     transcribeStartedAt: integer("transcribe_started_at"),
     finishedAt: integer("finished_at"),
+    /**
+     * Download retries (ingest/fetch-retry.ts): transient failures so far in this round, when the
+     * first one happened (the bounded window starts there), when the next try is due while the
+     * episode is "fetch_wait", and the last transient reason. A restart resumes from these.
+     */
+    fetchAttempts: integer("fetch_attempts").notNull().default(0),
+    fetchFirstFailedAt: integer("fetch_first_failed_at"),
+    nextFetchAt: integer("next_fetch_at"),
+    fetchError: text("fetch_error"),
   },
   (t) => [index("episodes_status_idx").on(t.status), index("episodes_created_idx").on(t.createdAt)],
 );
@@ -211,10 +220,14 @@ export const feedItems = sqliteTable(
     publishedAt: integer("published_at"),
     /** "new" (appeared after the baseline) or "backfill". */
     kind: text("kind", { enum: ["new", "backfill", "old"] }).notNull(),
-    /** old | skipped | pending | queued | duplicate */
+    /** old | skipped | pending | queued | duplicate | failed (its episode failed and later polls gave up) */
     state: text("state").notNull(),
     reason: text("reason"),
     episodeId: text("episode_id"),
+    /** Times the item's episode was run: 1 when released, +1 per retry by a later poll (feeds/feed-service.ts). */
+    attempts: integer("attempts").notNull().default(0),
+    /** Why the item's episode failed last (kept after a retry succeeds). */
+    lastError: text("last_error"),
     discoveredAt: integer("discovered_at").notNull(),
   },
   (t) => [uniqueIndex("feed_items_identity_idx").on(t.feedId, t.identity), index("feed_items_state_idx").on(t.state)],

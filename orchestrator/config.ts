@@ -51,6 +51,12 @@ const EnvSchema = z.object({
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
   PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
   PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
+  PODFLEET_FETCH_RETRY_WINDOW_SEC: z.coerce.number().min(0).max(7 * 24 * 3600).default(3600),
+  PODFLEET_FETCH_RETRY_DELAY_SEC: z.coerce.number().min(0.01).max(3600).default(30),
+  PODFLEET_MAX_DOWNLOADS: positiveInt.default(4),
+  PODFLEET_FEED_ITEM_ATTEMPTS: positiveInt.max(100).default(3),
+  PODFLEET_FETCH_MIN_BYTES_PER_SEC: nonNegativeInt.default(8192),
+  PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: positiveInt.default(30),
   PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
   PODFLEET_MAX_JSON_BYTES: positiveInt.default(1024 * 1024),
   PODFLEET_RATE_LIMIT_PER_MIN: nonNegativeInt.default(60),
@@ -105,6 +111,18 @@ export interface Config {
   maxAttempts: number;
   maxAudioBytes: number;
   fetchTimeoutSec: number;
+  /**
+   * Transient download failures (5xx, 429, timeouts, DNS, refused connections) are retried with
+   * back-off from `delaySec` (doubling, with jitter, at least the server's Retry-After) while the
+   * next try starts within `windowSec` of the first failure; windowSec 0 = fail at once.
+   */
+  fetchRetry: { windowSec: number; delaySec: number };
+  /** Downloads at once, in slots of their own (uploads never wait behind a slow download). */
+  maxDownloads: number;
+  /** Runs of a feed item's episode (first + retries by later polls) before the poller gives up on it. */
+  feedItemAttempts: number;
+  /** A download averaging less than bytesPerSec over any windowSec is aborted as too slow; bytesPerSec 0 = no check. */
+  fetchMinRate: { bytesPerSec: number; windowSec: number };
   allowPrivateUrls: boolean;
   /** Largest JSON/webhook request body; bigger → 413. */
   maxJsonBytes: number;
@@ -200,6 +218,10 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,
     maxAudioBytes: e.PODFLEET_MAX_AUDIO_BYTES,
     fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
+    fetchRetry: { windowSec: e.PODFLEET_FETCH_RETRY_WINDOW_SEC, delaySec: e.PODFLEET_FETCH_RETRY_DELAY_SEC },
+    maxDownloads: e.PODFLEET_MAX_DOWNLOADS,
+    feedItemAttempts: e.PODFLEET_FEED_ITEM_ATTEMPTS,
+    fetchMinRate: { bytesPerSec: e.PODFLEET_FETCH_MIN_BYTES_PER_SEC, windowSec: e.PODFLEET_FETCH_MIN_RATE_WINDOW_SEC },
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
     maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,
     rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },

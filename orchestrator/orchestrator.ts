@@ -14,6 +14,7 @@ import { wireNames, WORKER_ENV, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
 import { applyChunkEvent } from "./episodes/chunk-events.ts";
 import { EpisodeService } from "./episodes/episode-service.ts";
+import { MAX_FETCH_RETRY_DELAY_MS } from "./ingest/fetch-retry.ts";
 import { finishEpisode } from "./episodes/finish-episode.ts";
 import { FleetController } from "./fleet/fleet-controller.ts";
 import { FleetLimitsStore, type FleetLimits } from "./fleet/fleet-limits.ts";
@@ -272,11 +273,22 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       queue,
       ingest: {
         workDir: path.join(config.dataDir, "work"),
-        fetch: { allowPrivate: config.allowPrivateUrls, maxBytes: config.maxAudioBytes, timeoutMs: config.fetchTimeoutSec * 1000 },
+        fetch: {
+          allowPrivate: config.allowPrivateUrls,
+          maxBytes: config.maxAudioBytes,
+          timeoutMs: config.fetchTimeoutSec * 1000,
+          minRate: { bytesPerSec: config.fetchMinRate.bytesPerSec, windowMs: config.fetchMinRate.windowSec * 1000 },
+        },
       },
       uploadDir: path.join(config.dataDir, "uploads"),
       defaultChunkSeconds: config.chunkSeconds,
       maxConcurrentIngests: 2,
+      maxConcurrentDownloads: config.maxDownloads,
+      fetchRetry: {
+        windowMs: config.fetchRetry.windowSec * 1000,
+        baseDelayMs: config.fetchRetry.delaySec * 1000,
+        maxDelayMs: MAX_FETCH_RETRY_DELAY_MS,
+      },
       log,
       onQueued: () => autoscaler.wake(),
       beforeCreate: links.beforeCreate,
@@ -299,6 +311,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       await eventsLoop;
     });
     cleanups.push(() => episodes.drain());
+    // Download retries: a pass every second starts those whose back-off is over (at boot too).
+    const fetchRetries = new PassRunner("download retries", () => episodes.retryDueFetches(), { intervalMs: 1000, timeoutMs: 60_000, log });
     autoscaler.start();
     cleanups.push(() => autoscaler.stop());
     sweeper.start();
@@ -312,6 +326,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       episodes,
       fetch: { ...DEFAULT_FEED_FETCH, allowPrivate: config.allowPrivateUrls },
       maxInFlight: 4,
+      maxItemAttempts: config.feedItemAttempts,
       log: log.child({ component: "feeds" }),
     });
     const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), { intervalMs: 10_000, timeoutMs: 300_000, log });
@@ -328,8 +343,10 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const sources = new SourceStore(database);
     const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
 
-    // Resume what a previous run left unfinished.
+    // Resume what a previous run left unfinished; downloads waiting to retry resume on their schedule.
     const resumed = await episodes.resumeIngests();
+    fetchRetries.start();
+    cleanups.push(() => fetchRetries.stop());
     for (const ep of await store.episodesInStates(["transcribing", "stitching"])) {
       try {
         await episodes.republishUnclaimed(ep.id);

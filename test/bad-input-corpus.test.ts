@@ -15,7 +15,8 @@ import { after, before, describe, test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import { parseFeedDocument, FeedParseError } from "../orchestrator/feeds/feed-document.ts";
 import { fetchFeed, FeedFetchError } from "../orchestrator/feeds/feed-fetch.ts";
-import { fetchAudio, isBlockedAddress } from "../orchestrator/ingest/fetch-audio.ts";
+import { fetchAudio } from "../orchestrator/ingest/fetch-audio.ts";
+import { isBlockedAddress } from "../orchestrator/outbound/address-policy.ts";
 import { BadInputError } from "../orchestrator/ingest/ingest-errors.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
@@ -96,6 +97,8 @@ before(async () => {
     PODFLEET_MAX_AUDIO_BYTES: String(MAX_AUDIO),
     PODFLEET_MAX_JSON_BYTES: String(MAX_JSON),
     PODFLEET_FETCH_TIMEOUT_SEC: "1",
+    // timeouts are transient (retried for an hour by default): here they fail at once, with the reason
+    PODFLEET_FETCH_RETRY_WINDOW_SEC: "0",
     PODFLEET_RATE_LIMIT_PER_MIN: "0",
   };
   open = await startOrchestrator(parseConfig({ ...env, PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_NATS_PREFIX: "corpusopen" }, { dataDir: path.join(tmp, "open"), port: 0 }), createLogger("silent"));
@@ -168,6 +171,11 @@ describe("private, loopback, link-local and metadata addresses", () => {
     "http://[::ffff:127.0.0.1]/a.mp3",
     "http://0x7f000001/a.mp3", // hex form of 127.0.0.1
     "http://localhost./a.mp3",
+    // issue 13: NAT64, IPv4-compatible and 6to4 forms of loopback and of the metadata address
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    "http://[64:ff9b::7f00:1]/a.mp3",
+    "http://[::127.0.0.1]/a.mp3",
+    "http://[2002:7f00:1::]/a.mp3",
   ]) {
     test(`${url} → 400 private_address`, async () => {
       const res = await submit(strict, url);
@@ -177,6 +185,14 @@ describe("private, loopback, link-local and metadata addresses", () => {
       assert.match(error.message, /PODFLEET_ALLOW_PRIVATE_URLS/);
     });
   }
+
+  test("a URL with a user name and password → 400 credentials_in_url, the password not echoed", async () => {
+    const res = await submit(strict, "https://podcaster:s3cret-pw@cdn.example.com/a.mp3");
+    assert.equal(res.status, 400);
+    const text = await res.text();
+    assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, "credentials_in_url");
+    assert.ok(!text.includes("s3cret-pw"), text);
+  });
 
   test("a hostname that resolves to loopback is refused at connect time (episode fails)", async () => {
     assert.match(await failureOf(strict, `http://${os.hostname()}:${port()}/notes.mp3`), /private or loopback/);

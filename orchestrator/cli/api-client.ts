@@ -48,7 +48,13 @@ export class ApiClient {
     } catch (err) {
       throw new ApiClientError(0, "unreachable", `cannot reach the orchestrator at ${this.baseUrl}: ${(err as Error).message}`);
     }
-    const text = await res.body.text();
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new ApiClientError(0, "connection_lost", `the orchestrator at ${this.baseUrl} closed the connection before its answer was complete${typeof code === "string" ? ` (${code})` : ""}`);
+    }
     if (res.statusCode >= 400) {
       let code = "http_error";
       let message = `HTTP ${res.statusCode}`;
@@ -61,7 +67,12 @@ export class ApiClient {
       }
       throw new ApiClientError(res.statusCode, code, message);
     }
-    return (init.asText ? text : JSON.parse(text)) as T;
+    if (init.asText) return text as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiClientError(res.statusCode, "bad_response", `the orchestrator at ${this.baseUrl} answered HTTP ${res.statusCode} with a body that is not JSON`);
+    }
   }
 
   get<T>(path: string): Promise<T> {

@@ -1,6 +1,6 @@
 /**
  * `podfleet feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL]`,
- * `feeds list [--json]`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
+ * `feeds list [--json]`, `feeds show ID [--json]`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
  * ApiClient; `main.ts` dispatches here.
  */
 import { CliError } from "./cli-error.ts";
@@ -19,6 +19,19 @@ interface FeedView {
   items: Record<string, number>;
 }
 
+interface FeedEntry {
+  title: string | null;
+  guid: string | null;
+  state: string;
+  reason: string | null;
+  episodeId: string | null;
+  episodeStatus: string | null;
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  retry: "will_retry" | "gave_up" | null;
+}
+
 interface PollSummary {
   status: string;
   httpStatus?: number;
@@ -34,13 +47,21 @@ interface PollSummary {
 
 export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL] [--json]
                                              watch an RSS feed; new episodes are transcribed
-  feeds list [--json] | feeds remove ID | feeds poll ID [--json]`;
+  feeds list [--json] | feeds show ID [--json] | feeds remove ID | feeds poll ID [--json]`;
 
 function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`, 2);
   return n;
+}
+
+/** An entry's STATE column: its state, and for a failed episode whether a later poll runs it again. */
+function entryState(e: FeedEntry): string {
+  if (e.retry === "will_retry") return `failed, will retry (${e.attempts}/${e.maxAttempts})`;
+  if (e.retry === "gave_up") return `failed, gave up (${e.attempts}/${e.maxAttempts})`;
+  if (e.state === "queued" && e.episodeStatus) return `queued: ${e.episodeStatus}`;
+  return e.state;
 }
 
 function describePoll(p: PollSummary): string {
@@ -61,7 +82,7 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   } as const);
   const { values, positionals } = parsed;
   const [sub, arg] = positionals;
-  if (!["add", "list", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, remove, poll)`, 2);
+  if (!["add", "list", "show", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, show, remove, poll)`, 2);
   if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
   const backfill = intFlag("backfill", values.backfill, 0, 10_000);
   const interval = intFlag("interval", values.interval, 60, 7 * 24 * 3600);
@@ -87,10 +108,35 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
         else
           out(
             table(
-              ["ID", "URL", "STATUS", "QUEUED", "PENDING", "NEXT POLL", "TITLE"],
-              feeds.map((f) => [f.id, f.url, f.lastError ? `error: ${f.lastError.slice(0, 40)}` : (f.lastStatus ?? "-"), String(f.items.queued ?? 0), String(f.items.pending ?? 0), f.nextPollAt ?? "-", f.title ?? ""]),
+              ["ID", "URL", "STATUS", "QUEUED", "PENDING", "RETRY", "FAILED", "NEXT POLL", "TITLE"],
+              feeds.map((f) => [
+                f.id,
+                f.url,
+                f.lastError ? `error: ${f.lastError.slice(0, 40)}` : (f.lastStatus ?? "-"),
+                String(f.items.queued ?? 0),
+                String(f.items.pending ?? 0),
+                String(f.items.awaiting_retry ?? 0),
+                String(f.items.failed ?? 0),
+                f.nextPollAt ?? "-",
+                f.title ?? "",
+              ]),
             ),
           );
+        return 0;
+      }
+      case "show": {
+        const feed = await target.api.get<FeedView & { entries: FeedEntry[] }>(`/v1/feeds/${encodeURIComponent(arg!)}`);
+        if (values.json) {
+          out(JSON.stringify(feed, null, 2) + "\n");
+          return 0;
+        }
+        out(`feed ${feed.id} ${feed.title ? `"${feed.title}" ` : ""}(${feed.url})\n  last poll ${feed.lastStatus ?? "-"}${feed.lastError ? ` (${feed.lastError})` : ""}; next ${feed.nextPollAt ?? "-"}\n`);
+        out(
+          table(
+            ["STATE", "EPISODE", "TITLE", "LAST ERROR / REASON"],
+            feed.entries.map((e) => [entryState(e), e.episodeId ?? "-", e.title ?? e.guid ?? "", (e.lastError ?? e.reason ?? "").slice(0, 100)]),
+          ),
+        );
         return 0;
       }
       case "remove": {

@@ -29,7 +29,7 @@ const USAGE = `usage: podfleet <command> [options]
       [--chunk-seconds N] [--title T] [--json] [--data-dir DIR]
   jobs list [--json]                         recent episodes
   jobs show ID [--json]                      one episode
-  jobs cancel ID | jobs retry ID             cancel an unfinished episode | re-run a failed one's dead chunks
+  jobs cancel ID | jobs retry ID             cancel an unfinished episode | re-run a failed one's dead chunks (or download it again)
 ${TOKENS_USAGE}
 ${FLEET_USAGE}
 ${MODELS_USAGE}
@@ -50,6 +50,13 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
+
+/** `jobs show`'s download line: failed attempts, and the next try or the last reason. */
+function describeDownload(d: EpisodeView["download"]): string {
+  const tries = `${d.attempts} failed ${d.attempts === 1 ? "attempt" : "attempts"}`;
+  if (d.nextAttemptAt) return `${tries}; waiting to retry at ${d.nextAttemptAt} (${d.lastError ?? "transient error"})`;
+  return `${tries}${d.lastError ? `; last: ${d.lastError}` : ""}`;
+}
 
 function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -150,6 +157,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ["title", view.title ?? ""],
               ["status", view.status],
               ["error", view.error ?? ""],
+              ...(view.download && view.download.attempts > 0 ? [["download", describeDownload(view.download)] as [string, string]] : []),
               ["source", view.source.url ?? view.source.kind],
               ["duration", view.durationSec === null ? "-" : `${view.durationSec.toFixed(1)} s`],
               ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed${view.chunks.cancelled ? `, ${view.chunks.cancelled} cancelled` : ""} of ${view.chunks.total}`],
@@ -164,9 +172,12 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         if (sub === "cancel" || sub === "retry") {
           if (!arg) throw new CliError(`jobs ${sub} needs an episode ID`, 2);
           const path = `/v1/episodes/${encodeURIComponent(arg)}`;
-          const view = sub === "cancel" ? await target.api.delete<EpisodeView & { requeuedChunks?: number }>(path) : await target.api.post<EpisodeView & { requeuedChunks?: number }>(`${path}/retry`, {});
+          type Retried = EpisodeView & { requeuedChunks?: number; redownload?: boolean };
+          const view = sub === "cancel" ? await target.api.delete<Retried>(path) : await target.api.post<Retried>(`${path}/retry`, {});
           if (values.json) print(view);
-          else process.stdout.write(sub === "cancel" ? `cancelled ${view.id}\n` : `retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
+          else if (sub === "cancel") process.stdout.write(`cancelled ${view.id}\n`);
+          else if (view.redownload) process.stdout.write(`retrying ${view.id}: downloading ${view.source.url ?? "it"} again, status ${view.status}\n`);
+          else process.stdout.write(`retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
           return 0;
         }
         throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show, cancel, retry)`, 2);

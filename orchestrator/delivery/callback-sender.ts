@@ -2,12 +2,13 @@
  * POSTs one Standard Webhooks–signed event to a callback URL: headers `webhook-id` (the delivery
  * id, the same on every retry so receivers can dedupe), `webhook-timestamp` (this attempt) and
  * `webhook-signature` (`v1,<base64 HMAC>` from the `standardwebhooks` library). The URL is
- * user-supplied, so it goes through the same SSRF guard as audio downloads; redirects are not
- * followed (a 3xx is a failed attempt).
+ * user-supplied, so it goes through the outbound module's URL policy and guarded agent like audio
+ * downloads; redirects are not followed (a 3xx is a failed attempt).
  */
-import { Agent, request } from "undici";
-import { parseRetryAfter } from "../feeds/feed-fetch.ts";
-import { checkUrl, guardedLookup } from "../ingest/fetch-audio.ts";
+import { request } from "undici";
+import { failureFromError, parseRetryAfter } from "../outbound/fetch-errors.ts";
+import { createGuardedAgent } from "../outbound/guarded-agent.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import { signStandard } from "../sources/webhook-signature.ts";
 
 export interface SendResult {
@@ -35,12 +36,13 @@ export async function sendCallback(url: string, deliveryId: string, payload: str
     return { ok: false, httpStatus: null, error: (err as Error).message, retryAfterSec: undefined, durationMs: elapsed() };
   }
   const timestamp = Math.floor(nowMs / 1000);
-  const agent = new Agent({ connect: { lookup: guardedLookup(opts.allowPrivate), timeout: 10_000 }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+  const agent = createGuardedAgent({ allowPrivate: opts.allowPrivate, connectTimeoutMs: Math.min(10_000, opts.timeoutMs), headersTimeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.timeoutMs });
+  const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
     const res = await request(target, {
       method: "POST",
       dispatcher: agent,
-      signal: AbortSignal.timeout(opts.timeoutMs),
+      signal,
       headers: {
         "content-type": "application/json",
         "user-agent": "podfleet/0.1 (+callbacks)",
@@ -50,20 +52,21 @@ export async function sendCallback(url: string, deliveryId: string, payload: str
       },
       body: payload,
     });
-    await res.body.dump();
+    // The receiver's answer body is not needed: read a little, then drop the connection.
+    await res.body.dump().catch(() => undefined);
     const ok = res.statusCode >= 200 && res.statusCode < 300;
-    const ra = res.headers["retry-after"];
+    const retryAfterMs = ok ? undefined : parseRetryAfter(res.headers["retry-after"], nowMs);
     return {
       ok,
       httpStatus: res.statusCode,
       error: ok ? null : `receiver answered HTTP ${res.statusCode}`,
-      retryAfterSec: ok ? undefined : parseRetryAfter(Array.isArray(ra) ? ra[0] : ra, nowMs),
+      retryAfterSec: retryAfterMs === undefined ? undefined : Math.round(retryAfterMs / 1000),
       durationMs: elapsed(),
     };
   } catch (err) {
-    const cause = (err as { cause?: Error }).cause;
-    return { ok: false, httpStatus: null, error: (cause?.message ?? (err as Error).message).slice(0, 500), retryAfterSec: undefined, durationMs: elapsed() };
+    const failure = failureFromError(err, target.host, signal.aborted, opts.timeoutMs);
+    return { ok: false, httpStatus: null, error: failure.message.slice(0, 500), retryAfterSec: undefined, durationMs: elapsed() };
   } finally {
-    await agent.close();
+    await agent.destroy();
   }
 }

@@ -1,13 +1,16 @@
 /**
  * What the API and CLI do with episodes: submit (URL or upload), look up, list, and read the
- * finished transcript files. Ingest runs in the background with bounded concurrency, so a
- * submission returns as soon as the episode is recorded.
+ * finished transcript files. Ingest runs in the background with bounded concurrency (downloads
+ * and processing in separate slots: ingest-slots.ts), so a submission returns as soon as the
+ * episode is recorded. Downloads that failed in a way that may pass wait in "fetch_wait";
+ * `retryDueFetches` is the pass that starts them again when due.
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
+import type { FetchRetryPolicy } from "../ingest/fetch-retry.ts";
 import { ingestEpisode, jobFor, type IngestDeps } from "../ingest/ingest-episode.ts";
 import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
@@ -15,6 +18,7 @@ import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { chunkAudioObjectName } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeOrigin } from "../sources/episode-links.ts";
+import { ingestSlots } from "./ingest-slots.ts";
 
 export interface SubmitOptions {
   title?: string | undefined;
@@ -35,6 +39,11 @@ export interface EpisodeView {
   durationSec: number | null;
   chunkSeconds: number;
   chunks: ChunkCounts;
+  /**
+   * Download retries (URL episodes): failed attempts of the current round, the last transient
+   * reason, and when the next try is due while the status is "fetch_wait" (null otherwise).
+   */
+  download: { attempts: number; lastError: string | null; nextAttemptAt: string | null };
   /** Exactly which file was transcribed; null fields until ingest has read the audio. */
   rendition: {
     sourceUrl: string | null;
@@ -63,8 +72,9 @@ export function newEpisodeId(now = Date.now()): string {
 }
 
 export class EpisodeService {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  /** Ingests started and not yet ended, by episode id: one at a time per episode, and what `drain` waits for. */
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly slots;
 
   constructor(
     private readonly deps: {
@@ -73,7 +83,12 @@ export class EpisodeService {
       ingest: Omit<IngestDeps, "store" | "queue" | "log">;
       uploadDir: string;
       defaultChunkSeconds: number;
+      /** Episodes probed, decoded and cut at once (CPU-bound). */
       maxConcurrentIngests: number;
+      /** Downloads at once; separate from the above, so a slow download never holds up an upload. */
+      maxConcurrentDownloads: number;
+      /** How transient download failures are retried; absent = they fail the episode at once. */
+      fetchRetry?: FetchRetryPolicy | undefined;
       log: Logger;
       /** Called once chunks are queued, so the autoscaler reacts without waiting for its timer. */
       onQueued?: () => void;
@@ -83,7 +98,9 @@ export class EpisodeService {
        */
       beforeCreate?: (episodeId: string, opts: SubmitOptions) => Promise<void>;
     },
-  ) {}
+  ) {
+    this.slots = ingestSlots({ downloads: deps.maxConcurrentDownloads, processing: deps.maxConcurrentIngests });
+  }
 
   async submitUrl(audioUrl: string, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     // Refuse what can be refused now (bad scheme, literal private address); DNS is checked at fetch time.
@@ -139,6 +156,24 @@ export class EpisodeService {
   }
 
   /**
+   * The download-retry pass: every episode in "fetch_wait" whose retry is due is claimed
+   * (fetch_wait → received) and ingested again. Runs on a timer and at boot, so a restart in the
+   * middle of a back-off resumes it. Returns how many were started.
+   */
+  async retryDueFetches(now = Date.now()): Promise<number> {
+    let started = 0;
+    for (const due of await this.deps.store.dueFetchRetries(now)) {
+      if (this.running.has(due.id)) continue;
+      const row = await this.deps.store.claimFetchRetry(due.id);
+      if (!row) continue;
+      this.deps.log.info("retrying download", { episodeId: row.id, attempt: row.fetchAttempts + 1 });
+      this.startIngest(row);
+      started++;
+    }
+    return started;
+  }
+
+  /**
    * Re-publish the jobs of a transcribing episode's chunks that no worker ever claimed: a crash
    * between recording the plan and publishing the last job would otherwise leave them unqueued
    * for good. The job msgID (chunk + generation) makes a repeat inside the stream's duplicate
@@ -173,17 +208,23 @@ export class EpisodeService {
 
   /**
    * Retry a failed episode: its dead chunks go back to the queue at a new generation (other chunks
-   * keep their results), or, when none is dead (stitching failed), it is stitched again.
+   * keep their results), or, when none is dead (stitching failed), it is stitched again. A URL
+   * episode that failed before it was cut into chunks is downloaded again.
    */
-  async retry(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason: string; requeued: number }> {
+  async retry(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason: string; requeued: number; redownload: boolean }> {
     const r = await this.deps.store.retryFailed(id);
-    if (r.outcome !== "retried") return { outcome: r.outcome, reason: r.reason ?? "", requeued: 0 };
+    if (r.outcome !== "retried") return { outcome: r.outcome, reason: r.reason ?? "", requeued: 0, redownload: false };
+    if (r.redownload) {
+      this.deps.log.info("episode retried: downloading again", { episodeId: id });
+      this.startIngest(r.redownload);
+      return { outcome: "retried", reason: "", requeued: 0, redownload: true };
+    }
     const row = (await this.deps.store.getEpisode(id))!;
     for (const c of r.chunks) await this.deps.queue.publishJob(jobAt(row, c), c.generation);
     this.deps.log.info("episode retried", { episodeId: id, requeued: r.chunks.length });
     if (r.chunks.length > 0) this.deps.onQueued?.();
     else await finishEpisode(id, { store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
-    return { outcome: "retried", reason: "", requeued: r.chunks.length };
+    return { outcome: "retried", reason: "", requeued: r.chunks.length, redownload: false };
   }
 
   async view(id: string): Promise<EpisodeView | undefined> {
@@ -203,22 +244,27 @@ export class EpisodeService {
 
   /** Wait for every ingest in flight (used at shutdown). */
   async drain(): Promise<void> {
-    while (this.active > 0) await new Promise<void>((r) => this.waiting.push(r));
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
+  /** Ingests `row` in the background, unless an ingest of it is already running. */
   private startIngest(row: EpisodeRow): void {
+    if (this.running.has(row.id)) return;
     const run = async () => {
-      while (this.active >= this.deps.maxConcurrentIngests) await new Promise<void>((r) => this.waiting.push(r));
-      this.active++;
-      try {
-        await ingestEpisode(row, { ...this.deps.ingest, store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
-        this.deps.onQueued?.();
-      } finally {
-        this.active--;
-        this.waiting.splice(0).forEach((wake) => wake());
-      }
+      await ingestEpisode(row, {
+        ...this.deps.ingest,
+        store: this.deps.store,
+        queue: this.deps.queue,
+        log: this.deps.log,
+        slots: this.slots,
+        fetchRetry: this.deps.fetchRetry,
+      });
+      this.deps.onQueued?.();
     };
-    run().catch((err: unknown) => this.failCrashedIngest(row.id, err));
+    const p = run()
+      .catch((err: unknown) => this.failCrashedIngest(row.id, err))
+      .finally(() => this.running.delete(row.id));
+    this.running.set(row.id, p);
   }
 
   /**
@@ -266,6 +312,7 @@ function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
     durationSec: row.durationSec,
     chunkSeconds: row.chunkSeconds,
     chunks,
+    download: { attempts: row.fetchAttempts, lastError: row.fetchError, nextAttemptAt: row.status === "fetch_wait" ? iso(row.nextFetchAt) : null },
     rendition: {
       sourceUrl: row.sourceUrl,
       finalUrl: row.finalUrl,

@@ -4,22 +4,27 @@
  * episode turning "done", a done chunk going back to "leased") is a bug that surfaces loudly.
  */
 
-export const EPISODE_STATES = ["received", "ingesting", "transcribing", "stitching", "done", "failed", "cancelled"] as const;
+export const EPISODE_STATES = ["received", "ingesting", "fetch_wait", "transcribing", "stitching", "done", "failed", "cancelled"] as const;
 export type EpisodeState = (typeof EPISODE_STATES)[number];
 
 export const CHUNK_STATES = ["queued", "leased", "done", "failed", "cancelled"] as const;
 export type ChunkState = (typeof CHUNK_STATES)[number];
 
 const EPISODE_TRANSITIONS: Record<EpisodeState, readonly EpisodeState[]> = {
-  // received → ingesting happens at most once per orchestrator start; a restart may re-ingest.
+  // received → ingesting once per ingest run; a restart, a download retry or `jobs retry` runs it again.
   received: ["ingesting", "failed", "cancelled"],
-  ingesting: ["ingesting", "transcribing", "failed", "cancelled"],
+  // ingesting → fetch_wait: the download failed in a way that may pass (5xx, 429, timeout, DNS);
+  // ingest/fetch-retry.ts decides when to try again, within a bounded window.
+  ingesting: ["ingesting", "fetch_wait", "transcribing", "failed", "cancelled"],
+  // fetch_wait → received: the retry is due and claimed (EpisodeStore.claimFetchRetry), then ingested again.
+  fetch_wait: ["received", "cancelled"],
   transcribing: ["stitching", "failed", "cancelled"],
   // stitching → stitching: a restart mid-stitch simply stitches again (the output is deterministic).
   stitching: ["stitching", "done", "failed", "cancelled"],
   done: [],
-  // failed → transcribing: `jobs retry` re-queues the dead chunks (EpisodeStore.retryFailed).
-  failed: ["transcribing"],
+  // failed → transcribing: `jobs retry` re-queues the dead chunks (EpisodeStore.retryFailed);
+  // failed → received: `jobs retry` of a URL episode that failed before its chunks were cut downloads it again.
+  failed: ["transcribing", "received"],
   // cancelled is final: nothing, no late result included, turns it done.
   cancelled: [],
 };

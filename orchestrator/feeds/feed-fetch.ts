@@ -1,15 +1,18 @@
 /**
  * Fetches a feed politely and safely: conditional GET (If-None-Match / If-Modified-Since), gzip,
- * redirects followed by hand up to a cap with every hop SSRF-checked (the same guarded lookup
- * as audio downloads), a size cap on both the wire bytes and the decompressed bytes, and the
+ * redirects followed by hand up to a cap with every hop checked by the outbound module (the same
+ * URL and address policy as audio downloads), a size cap on both the wire bytes and the decompressed bytes, and the
  * server's Retry-After / Cache-Control hints handed back to the scheduler. A chain of permanent
  * redirects (301/308) from the stored URL reports the URL the feed moved to.
  */
 import { promisify } from "node:util";
 import zlib from "node:zlib";
-import { Agent, request } from "undici";
-import { checkUrl, guardedLookup } from "../ingest/fetch-audio.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
+import { readToBuffer } from "../outbound/body-limits.ts";
+import { failureFromError, parseRetryAfter as retryAfterMs, TransientFetchError } from "../outbound/fetch-errors.ts";
+import { createGuardedAgent } from "../outbound/guarded-agent.ts";
+import { getFollowingRedirects } from "../outbound/redirect-chain.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 
 const gunzip = promisify(zlib.gunzip);
 const inflate_ = promisify(zlib.inflate);
@@ -60,12 +63,10 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Retry-After as delta-seconds or an HTTP date. */
+/** Retry-After (delta-seconds or an HTTP date) in whole seconds from `nowMs`. */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.round((at - nowMs) / 1000));
+  const ms = retryAfterMs(value, nowMs);
+  return ms === undefined ? undefined : Math.round(ms / 1000);
 }
 
 export function parseMaxAge(value: string | undefined): number | undefined {
@@ -73,15 +74,13 @@ export function parseMaxAge(value: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array>, maxBytes: number, encoding: string | undefined): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > maxBytes) throw new FeedFetchError(`feed is over the ${maxBytes}-byte limit`, false, 200);
-    parts.push(Buffer.from(chunk));
+async function readCapped(body: AsyncIterable<Uint8Array>, maxBytes: number, encoding: string | undefined, signal: AbortSignal, where: string): Promise<string> {
+  let raw: Buffer;
+  try {
+    raw = await readToBuffer(body, { maxBytes, signal, what: "feed", where });
+  } catch (err) {
+    throw err instanceof BadInputError ? new FeedFetchError(err.message, false, 200, undefined, { cause: err }) : err;
   }
-  const raw = Buffer.concat(parts);
   const enc = (encoding ?? "identity").trim().toLowerCase();
   if (enc === "identity" || enc === "") return raw.toString("utf8");
   // The decompressed size is capped too: a small gzip body must not expand past the limit.
@@ -99,74 +98,66 @@ async function readCapped(body: AsyncIterable<Uint8Array>, maxBytes: number, enc
 
 /** Fetch `rawUrl`; `validators` make it conditional. Throws FeedFetchError. */
 export async function fetchFeed(rawUrl: string, validators: FeedValidators, opts: FeedFetchOptions, nowMs = Date.now()): Promise<FeedFetchResult> {
-  const agent = new Agent({ connect: { lookup: guardedLookup(opts.allowPrivate), timeout: 15_000 }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+  let url: URL;
+  try {
+    url = checkUrl(rawUrl, opts.allowPrivate);
+  } catch (err) {
+    throw new FeedFetchError((err as Error).message, false, undefined, undefined, { cause: err });
+  }
+  const agent = createGuardedAgent({ allowPrivate: opts.allowPrivate, connectTimeoutMs: Math.min(15_000, opts.timeoutMs), headersTimeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.timeoutMs });
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let movedTo: string | undefined;
   let permanentSoFar = true;
   try {
-    let url: URL;
-    try {
-      url = checkUrl(rawUrl, opts.allowPrivate);
-    } catch (err) {
-      throw new FeedFetchError((err as Error).message, false, undefined, undefined, { cause: err });
+    const headers: Record<string, string> = { "user-agent": FEED_USER_AGENT, "accept-encoding": "gzip, deflate", accept: "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5" };
+    if (validators.etag) headers["if-none-match"] = validators.etag;
+    if (validators.lastModified) headers["if-modified-since"] = validators.lastModified;
+    const final = await getFollowingRedirects(url, {
+      dispatcher: agent,
+      policy: opts,
+      signal,
+      timeoutMs: opts.timeoutMs,
+      headers,
+      maxRedirects: opts.maxRedirects,
+      onRedirect: (status, next) => {
+        permanentSoFar = permanentSoFar && (status === 301 || status === 308);
+        if (permanentSoFar) movedTo = next.toString();
+      },
+    });
+    const { res } = final;
+    url = final.url;
+    const h = res.headers;
+    const hints: CacheHints = { maxAgeSec: parseMaxAge(header(h, "cache-control")), retryAfterSec: parseRetryAfter(header(h, "retry-after"), nowMs) };
+    if (res.statusCode === 304) {
+      await res.body.dump();
+      return { kind: "not_modified", movedTo, hints };
     }
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { "user-agent": FEED_USER_AGENT, "accept-encoding": "gzip, deflate", accept: "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5" };
-      if (validators.etag) headers["if-none-match"] = validators.etag;
-      if (validators.lastModified) headers["if-modified-since"] = validators.lastModified;
-      let res;
-      try {
-        res = await request(url, { dispatcher: agent, signal, headers });
-      } catch (err) {
-        const cause = (err as { cause?: unknown }).cause;
-        const bad = err instanceof BadInputError ? err : cause instanceof BadInputError ? cause : undefined;
-        if (bad) throw new FeedFetchError(bad.message, false, undefined, undefined, { cause: bad });
-        throw new FeedFetchError(`could not fetch ${url.host}: ${(err as Error).message}`, true, undefined, undefined, { cause: err });
-      }
-      const h = res.headers;
-      const hints: CacheHints = { maxAgeSec: parseMaxAge(header(h, "cache-control")), retryAfterSec: parseRetryAfter(header(h, "retry-after"), nowMs) };
-      const location = header(h, "location");
-      if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304 && location) {
-        await res.body.dump();
-        if (hop >= opts.maxRedirects) throw new FeedFetchError(`more than ${opts.maxRedirects} redirects from ${rawUrl.slice(0, 200)}`, false, res.statusCode);
-        try {
-          url = checkUrl(new URL(location, url).toString(), opts.allowPrivate);
-        } catch (err) {
-          throw new FeedFetchError((err as Error).message, false, res.statusCode, undefined, { cause: err });
-        }
-        permanentSoFar = permanentSoFar && (res.statusCode === 301 || res.statusCode === 308);
-        if (permanentSoFar) movedTo = url.toString();
-        continue;
-      }
-      if (res.statusCode === 304) {
-        await res.body.dump();
-        return { kind: "not_modified", movedTo, hints };
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        const retryable = res.statusCode === 429 || res.statusCode >= 500 || res.statusCode === 408;
-        throw new FeedFetchError(`feed answered HTTP ${res.statusCode}`, retryable, res.statusCode, hints);
-      }
-      const declared = Number(header(h, "content-length") ?? NaN);
-      if (declared > opts.maxBytes) {
-        await res.body.dump();
-        throw new FeedFetchError(`feed is ${declared} bytes, over the ${opts.maxBytes}-byte limit`, false, 200, hints);
-      }
-      const body = await readCapped(res.body, opts.maxBytes, header(h, "content-encoding"));
-      return {
-        kind: "ok",
-        body,
-        validators: { etag: header(h, "etag") ?? null, lastModified: header(h, "last-modified") ?? null },
-        movedTo,
-        finalUrl: url.toString(),
-        hints,
-      };
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      const retryable = res.statusCode === 429 || res.statusCode >= 500 || res.statusCode === 408;
+      throw new FeedFetchError(`feed answered HTTP ${res.statusCode}`, retryable, res.statusCode, hints);
     }
+    const declared = Number(header(h, "content-length") ?? NaN);
+    if (declared > opts.maxBytes) {
+      res.body.destroy();
+      throw new FeedFetchError(`feed is ${declared} bytes, over the ${opts.maxBytes}-byte limit`, false, 200, hints);
+    }
+    const body = await readCapped(res.body, opts.maxBytes, header(h, "content-encoding"), signal, url.host);
+    return {
+      kind: "ok",
+      body,
+      validators: { etag: header(h, "etag") ?? null, lastModified: header(h, "last-modified") ?? null },
+      movedTo,
+      finalUrl: url.toString(),
+      hints,
+    };
   } catch (err) {
     if (err instanceof FeedFetchError) throw err;
-    if (signal.aborted) throw new FeedFetchError(`fetching the feed took longer than ${opts.timeoutMs / 1000} s`, true, undefined);
-    throw new FeedFetchError(`fetching the feed failed: ${(err as Error).message}`, true, undefined, undefined, { cause: err });
+    // A refused hop or too many redirects is permanent; what the network did may pass.
+    const failure = failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
+    const message = failure instanceof TransientFetchError && failure.code === "fetch_timeout" ? `fetching the feed took longer than ${opts.timeoutMs / 1000} s` : failure.message;
+    throw new FeedFetchError(message, failure instanceof TransientFetchError, undefined, undefined, { cause: failure });
   } finally {
-    await agent.close();
+    await agent.destroy();
   }
 }

@@ -2,24 +2,28 @@
  * RSS auto-ingest: register feeds, poll them politely, record every item by identity, and turn
  * pending items into jobs at a bounded pace (new episodes before backfill, fair across feeds).
  * Polls run one at a time (a manual `feeds poll` and the background pass never overlap), and
- * `pass()` is the background duty a PassRunner calls.
+ * `pass()` is the background duty a PassRunner calls. An item whose episode failed is run again
+ * (`jobs retry` semantics: a failed download is downloaded again) by the next successful poll,
+ * up to `maxItemAttempts` runs in all; then it is marked failed with the reason.
  */
 import type { EpisodeService } from "../episodes/episode-service.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { DuplicateEpisodeError, episodeIdentity } from "../sources/episode-links.ts";
 import { parseFeedDocument, type FeedEpisodeItem } from "./feed-document.ts";
 import { fetchFeed, FeedFetchError, type FeedFetchOptions } from "./feed-fetch.ts";
 import { FeedStore, type FeedRow } from "./feed-store.ts";
-import { nextPollDelaySec, pickReleases, planItems, type PlannedItem } from "./poll-plan.ts";
+import { failedItemAction, nextPollDelaySec, pickReleases, planItems, type PlannedItem } from "./poll-plan.ts";
 
 export interface FeedServiceDeps {
   store: FeedStore;
-  episodes: Pick<EpisodeService, "submitUrl">;
+  episodes: Pick<EpisodeService, "submitUrl" | "retry">;
   fetch: FeedFetchOptions;
   /** Feed jobs allowed in flight (not done or failed) at once, across all feeds. */
   maxInFlight: number;
+  /** Runs of one item's episode (the first and the retries by later polls) before giving up on it. */
+  maxItemAttempts: number;
   log: Logger;
   now?: () => number;
 }
@@ -206,10 +210,48 @@ export class FeedService {
     }
   }
 
-  /** Turn pending items into jobs, within the in-flight budget. Returns how many jobs were created. */
+  get maxItemAttempts(): number {
+    return this.deps.maxItemAttempts;
+  }
+
+  /**
+   * Items whose episode failed: retried once a poll after the failure succeeded (within the
+   * in-flight budget), or given up on after `maxItemAttempts` runs. Returns how many were retried.
+   */
+  private async retryFailedItems(): Promise<number> {
+    const failed = await this.deps.store.failedQueued();
+    if (failed.length === 0) return 0;
+    const inFlight = await this.deps.store.inFlightByFeed();
+    let budget = this.deps.maxInFlight - [...inFlight.values()].reduce((a, b) => a + b, 0);
+    let retried = 0;
+    for (const { item, error, failedAt, feed } of failed) {
+      const attempts = Math.max(item.attempts, 1);
+      const action = failedItemAction({ attempts, failedAt, lastPolledAt: feed.lastPolledAt, lastPollOk: feed.lastError === null }, this.deps.maxItemAttempts);
+      if (action === "give_up") {
+        const reason = `gave up after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}: ${error ?? "its episode failed"}`;
+        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason });
+        this.deps.log.warn("feed item failed for good", { feedId: feed.id, itemId: item.id, episodeId: item.episodeId, attempts });
+        continue;
+      }
+      if (action === "wait" || budget <= 0) continue;
+      const r = await this.deps.episodes.retry(item.episodeId!);
+      if (r.outcome === "not_found") {
+        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason: `its episode ${item.episodeId} is gone` });
+      } else if (r.outcome === "retried") {
+        await this.deps.store.markItems([item.id], { state: "queued", attempts: attempts + 1, lastError: error });
+        this.deps.log.info("feed item retried", { feedId: feed.id, itemId: item.id, episodeId: item.episodeId, attempt: attempts + 1 });
+        budget--;
+        retried++;
+      } // refused: the episode is no longer failed (retried by hand meanwhile); nothing to do
+    }
+    return retried;
+  }
+
+  /** Retry failed items, then turn pending items into jobs, within the in-flight budget. Returns how many jobs were created or re-run. */
   private async release(): Promise<number> {
+    const retried = await this.retryFailedItems();
     const pending = await this.deps.store.pending();
-    if (pending.length === 0) return 0;
+    if (pending.length === 0) return retried;
     const inFlight = await this.deps.store.inFlightByFeed();
     const busy = [...inFlight.values()].reduce((a, b) => a + b, 0);
     const chosen = pickReleases(pending, inFlight, this.deps.maxInFlight - busy);
@@ -246,10 +288,10 @@ export class FeedService {
         }
         continue;
       }
-      await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id });
+      await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id, attempts: 1 });
       queued++;
     }
     if (queued > 0) this.deps.log.info("feed items queued", { count: queued });
-    return queued;
+    return retried + queued;
   }
 }

@@ -79,6 +79,7 @@ export class FeedStore {
     return new Set(rows.map((r) => r.identity));
   }
 
+  /** Items per state, plus `awaiting_retry`: queued items whose episode failed (a later poll retries them or gives up). */
   async itemCounts(feedId: string): Promise<Record<string, number>> {
     const rows = await this.db
       .select({ state: feedItems.state, n: sql<number>`count(*)` })
@@ -86,7 +87,28 @@ export class FeedStore {
       .where(eq(feedItems.feedId, feedId))
       .groupBy(feedItems.state)
       .all();
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+    const failed = await this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(feedItems)
+      .innerJoin(episodes, eq(feedItems.episodeId, episodes.id))
+      .where(and(eq(feedItems.feedId, feedId), eq(feedItems.state, "queued"), eq(episodes.status, "failed")))
+      .get();
+    const counts: Record<string, number> = Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+    if (Number(failed?.n ?? 0) > 0) counts.awaiting_retry = Number(failed!.n);
+    return counts;
+  }
+
+  /** Queued items whose episode failed, with the episode's error and end, and their feed's last poll. */
+  async failedQueued(): Promise<Array<{ item: FeedItemRow; error: string | null; failedAt: number | null; feed: FeedRow }>> {
+    const rows = await this.db
+      .select({ item: feedItems, error: episodes.error, failedAt: episodes.finishedAt, feed: feeds })
+      .from(feedItems)
+      .innerJoin(episodes, eq(feedItems.episodeId, episodes.id))
+      .innerJoin(feeds, eq(feedItems.feedId, feeds.id))
+      .where(and(eq(feedItems.state, "queued"), eq(episodes.status, "failed")))
+      .orderBy(asc(episodes.finishedAt))
+      .all();
+    return rows;
   }
 
   /**
@@ -141,18 +163,29 @@ export class FeedStore {
       .select({ feedId: feedItems.feedId, n: sql<number>`count(*)` })
       .from(feedItems)
       .innerJoin(episodes, eq(feedItems.episodeId, episodes.id))
-      .where(and(eq(feedItems.state, "queued"), notInArray(episodes.status, ["done", "failed"])))
+      .where(and(eq(feedItems.state, "queued"), notInArray(episodes.status, ["done", "failed", "cancelled"])))
       .groupBy(feedItems.feedId)
       .all();
     return new Map(rows.map((r) => [r.feedId, Number(r.n)]));
   }
 
-  async markItems(ids: string[], patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason">>): Promise<void> {
+  async markItems(ids: string[], patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>): Promise<void> {
     if (ids.length === 0) return;
     await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)));
   }
 
   async items(feedId: string): Promise<FeedItemRow[]> {
     return this.db.select().from(feedItems).where(eq(feedItems.feedId, feedId)).orderBy(asc(feedItems.discoveredAt)).all();
+  }
+
+  /** A feed's items with the status and error of each one's episode (null when it has none). */
+  async itemsWithEpisodes(feedId: string): Promise<Array<{ item: FeedItemRow; episodeStatus: string | null; episodeError: string | null }>> {
+    return this.db
+      .select({ item: feedItems, episodeStatus: episodes.status, episodeError: episodes.error })
+      .from(feedItems)
+      .leftJoin(episodes, eq(feedItems.episodeId, episodes.id))
+      .where(eq(feedItems.feedId, feedId))
+      .orderBy(asc(feedItems.discoveredAt))
+      .all();
   }
 }

@@ -6,7 +6,8 @@
  * - `planItems`: which items of a successful read are new, backfill, old or skipped;
  * - `pickReleases`: which pending items become jobs now: new episodes first, then backfill
  *   round-robin across feeds (the feed with the fewest jobs in flight goes next), so one feed's
- *   long backfill never starves another feed.
+ *   long backfill never starves another feed;
+ * - `failedItemAction`: whether a later poll retries an item whose episode failed, or gives up.
  */
 import type { FeedEpisodeItem } from "./feed-document.ts";
 
@@ -132,4 +133,25 @@ export function pickReleases(pending: PendingItem[], inFlightByFeed: ReadonlyMap
     load.set(best, load.get(best)! + 1);
   }
   return picked;
+}
+
+export interface FailedItem {
+  /** Runs of the item's episode so far (the first included). */
+  attempts: number;
+  /** When the episode failed (null if unknown). */
+  failedAt: number | null;
+  /** The feed's last poll, and whether it succeeded. */
+  lastPolledAt: number | null;
+  lastPollOk: boolean;
+}
+
+/**
+ * An item whose episode failed is run again by the first successful poll after the failure (the
+ * host is answering again), until it has run `limit` times; then the poller gives up on it.
+ */
+export function failedItemAction(item: FailedItem, limit: number): "retry" | "wait" | "give_up" {
+  if (Math.max(item.attempts, 1) >= limit) return "give_up";
+  if (item.lastPolledAt === null || !item.lastPollOk) return "wait";
+  if (item.failedAt !== null && item.lastPolledAt <= item.failedAt) return "wait";
+  return "retry";
 }

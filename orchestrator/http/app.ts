@@ -9,7 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { EpisodeService } from "../episodes/episode-service.ts";
-import { streamToFile } from "../ingest/fetch-audio.ts";
+import { streamToFile } from "../outbound/body-limits.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
@@ -129,7 +129,11 @@ export function createApp(deps: AppDeps): Hono {
       const body = c.req.raw.body;
       if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
       const row = await deps.episodes.submitUpload(
-        (file) => streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, deps.maxUploadBytes),
+        (file) =>
+          streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
+            if (err instanceof BadInputError) throw err;
+            throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
+          }),
         query.data,
       );
       return c.json({ id: row.id, status: row.status }, 202);
@@ -160,12 +164,12 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(await deps.episodes.view(c.req.param("id")));
   });
 
-  // Retry a failed episode: only its failed (dead) chunks are queued again.
+  // Retry a failed episode: only its failed (dead) chunks are queued again; one that failed at download downloads again.
   app.post("/v1/episodes/:id/retry", async (c) => {
     const result = await deps.episodes.retry(c.req.param("id"));
     if (result.outcome === "not_found") throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
     if (result.outcome === "refused") throw new ApiError(409, "not_retryable", result.reason);
-    return c.json({ ...(await deps.episodes.view(c.req.param("id"))), requeuedChunks: result.requeued }, 202);
+    return c.json({ ...(await deps.episodes.view(c.req.param("id"))), requeuedChunks: result.requeued, redownload: result.redownload }, 202);
   });
 
   app.get("/v1/episodes/:id/:file{transcript\\.(txt|srt|vtt|json)}", async (c) => {

@@ -2,7 +2,8 @@
  * RSS feeds on the API app:
  *   POST   /v1/feeds {url, backfill?, intervalSec?, retranscribe?, callbackUrl?}  register + first read (201)
  *   GET    /v1/feeds                 every feed with its item counts
- *   GET    /v1/feeds/:id             one feed, with its items
+ *   GET    /v1/feeds/:id             one feed, with its items (and, for an item whose episode
+ *                                     failed, its attempts, last error and retry: will_retry | gave_up)
  *   POST   /v1/feeds/:id/poll        poll now
  *   DELETE /v1/feeds/:id
  */
@@ -13,8 +14,8 @@ import { FeedExistsError, type FeedRow, type FeedStore } from "../feeds/feed-sto
 import { ApiError } from "./app.ts";
 
 export interface FeedRoutesDeps {
-  feeds: FeedService;
-  store: Pick<FeedStore, "itemCounts" | "items">;
+  feeds: Pick<FeedService, "add" | "list" | "get" | "poll" | "remove" | "maxItemAttempts">;
+  store: Pick<FeedStore, "itemCounts" | "itemsWithEpisodes">;
 }
 
 const AddFeed = z.object({
@@ -71,16 +72,25 @@ export function mountFeedRoutes(app: Hono, deps: FeedRoutesDeps): void {
   app.get("/v1/feeds/:id", async (c) => {
     const feed = await deps.feeds.get(c.req.param("id"));
     if (!feed) throw new ApiError(404, "not_found", `no feed ${c.req.param("id")}`);
-    const items = (await deps.store.items(feed.id)).map((i) => ({
-      guid: i.guid,
-      title: i.title,
-      enclosureUrl: i.enclosureUrl,
-      publishedAt: iso(i.publishedAt),
-      kind: i.kind,
-      state: i.state,
-      reason: i.reason,
-      episodeId: i.episodeId,
-    }));
+    const items = (await deps.store.itemsWithEpisodes(feed.id)).map(({ item: i, episodeStatus, episodeError }) => {
+      const failed = i.state === "queued" && episodeStatus === "failed";
+      return {
+        guid: i.guid,
+        title: i.title,
+        enclosureUrl: i.enclosureUrl,
+        publishedAt: iso(i.publishedAt),
+        kind: i.kind,
+        state: i.state,
+        reason: i.reason,
+        episodeId: i.episodeId,
+        episodeStatus,
+        attempts: i.attempts,
+        maxAttempts: deps.feeds.maxItemAttempts,
+        lastError: failed ? episodeError : i.lastError,
+        // an item whose episode failed: the next successful poll runs it again, or the poller gave up
+        retry: i.state === "failed" || (failed && Math.max(i.attempts, 1) >= deps.feeds.maxItemAttempts) ? "gave_up" : failed ? "will_retry" : null,
+      };
+    });
     return c.json({ ...feedView(feed, await deps.store.itemCounts(feed.id)), entries: items });
   });
 

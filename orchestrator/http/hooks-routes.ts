@@ -13,7 +13,7 @@ import { z } from "zod";
 import { podcastTranscriptElements } from "../delivery/transcript-links.ts";
 import type { DeliveryService } from "../delivery/delivery-service.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import { PayloadError } from "../sources/payload-adapters.ts";
 import { SourceNameTakenError, type SourceRow, type SourceStore } from "../sources/source-store.ts";
 import { SOURCE_SCHEMES, WebhookAuthError } from "../sources/webhook-signature.ts";

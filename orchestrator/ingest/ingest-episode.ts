@@ -2,20 +2,35 @@
  * Ingest one episode: get the audio (download or upload), check it is audio, decode it once to
  * 16 kHz mono PCM, plan chunks, put every chunk's WAV in the Object Store, record the plan, and
  * only then publish one job per chunk. A failure on the submitter's side (BadInputError) fails
- * the episode with a clear message; nothing is left half-written either way.
+ * the episode with a clear message; a download failure that may pass (TransientFetchError) puts
+ * it in "fetch_wait" until the retry decided by fetch-retry.ts is due, or fails it once the
+ * retry window is spent. Nothing is left half-written either way.
+ *
+ * The download and the processing take separate slots (IngestSlots): a slow download holds only
+ * a download slot, so an upload, whose bytes are already on disk, never waits behind it.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { SAMPLE_RATE, chunkAudioObjectName, type ChunkJob } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
+import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import { chunkId, type EpisodeRow, type EpisodeStore } from "../store/episode-store.ts";
 import { decodeToPcm, probeAudio, readWavSlice } from "./audio-decode.ts";
 import { planChunks } from "./chunk-plan.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
+import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
 import { BadInputError } from "./ingest-errors.ts";
 import { describeRendition } from "./rendition.ts";
 import { findSilences, frameEnergies } from "./silence.ts";
+
+/** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
+export interface IngestSlots {
+  download<T>(fn: () => Promise<T>): Promise<T>;
+  process<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+const NO_LIMIT: IngestSlots = { download: (fn) => fn(), process: (fn) => fn() };
 
 export interface IngestDeps {
   store: EpisodeStore;
@@ -23,53 +38,42 @@ export interface IngestDeps {
   /** Scratch space for downloads and PCM; files are removed when ingest ends. */
   workDir: string;
   fetch: FetchAudioOptions;
+  /** How transient download failures are retried; absent = they fail the episode at once. */
+  fetchRetry?: FetchRetryPolicy | undefined;
+  slots?: IngestSlots | undefined;
   log: Logger;
+  now?: () => number;
 }
 
-/** Runs the whole ingest; never throws for bad input (the episode is failed instead). */
+/** Runs the whole ingest; never throws for bad input or a failed download (the episode is failed or waits instead). */
 export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Promise<void> {
   const { store, log } = deps;
+  const slots = deps.slots ?? NO_LIMIT;
   const id = episode.id;
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
   const pcmPath = path.join(deps.workDir, `${id}.pcm`);
   const stored: number[] = [];
+  const markIngesting = () => store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null });
   try {
-    await store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null });
-    let sourcePath: string;
-    let fetched: { finalUrl: string | null; contentType: string | undefined } = { finalUrl: null, contentType: undefined };
     if (episode.sourceKind === "upload") {
-      if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
-        throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
-      }
-      sourcePath = episode.uploadPath;
+      await slots.process(async () => {
+        await markIngesting();
+        if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
+          throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
+        }
+        await processAudio(episode, episode.uploadPath, { finalUrl: null, contentType: undefined }, { deps, pcmPath, stored });
+        fs.rmSync(episode.uploadPath, { force: true });
+      });
     } else {
-      const result = await fetchAudio(episode.sourceUrl!, downloadPath, deps.fetch);
-      log.info("audio fetched", { episodeId: id, bytes: result.bytes, finalUrl: result.finalUrl });
-      fetched = result;
-      sourcePath = downloadPath;
+      const fetched = await slots.download(async () => {
+        await markIngesting();
+        const result = await fetchAudio(episode.sourceUrl!, downloadPath, deps.fetch);
+        log.info("audio fetched", { episodeId: id, bytes: result.bytes, finalUrl: result.finalUrl });
+        return result;
+      });
+      await slots.process(() => processAudio(episode, downloadPath, fetched, { deps, pcmPath, stored }));
     }
-
-    const probe = await probeAudio(sourcePath);
-    // Record exactly which bytes are transcribed before decoding them (see rendition.ts).
-    const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
-    await store.transitionEpisode(id, "ingesting", rendition);
-    const sampleCount = await decodeToPcm(sourcePath, pcmPath);
-    const durationSec = sampleCount / SAMPLE_RATE;
-    const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
-    const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
-    log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
-
-    for (const c of plan) {
-      const wav = await readWavSlice(pcmPath, c.startSample, c.endSample);
-      await deps.queue.putChunkAudio(chunkAudioObjectName(id, c.index), wav);
-      stored.push(c.index);
-    }
-    await store.recordPlan(id, plan, { durationSec, sampleCount });
-    for (const c of plan) {
-      await deps.queue.publishJob(jobFor(episode, c.index, c.startSample, c.endSample), 1);
-    }
-    if (episode.sourceKind === "upload") fs.rmSync(sourcePath, { force: true });
   } catch (err) {
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
@@ -77,6 +81,10 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       log.info("ingest stopped: episode cancelled", { episodeId: id });
       for (const index of stored) await deps.queue.deleteChunkAudio(chunkAudioObjectName(id, index)).catch(() => undefined);
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+      return;
+    }
+    if (current && isTransientFetchError(err)) {
+      await downloadFailed(current, err, deps);
       return;
     }
     const message = err instanceof BadInputError ? err.message : `internal error while ingesting: ${(err as Error).message}`;
@@ -89,6 +97,61 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     fs.rmSync(downloadPath, { force: true });
     fs.rmSync(pcmPath, { force: true });
   }
+}
+
+/** Probe, decode, cut and publish the audio at `sourcePath`. */
+async function processAudio(
+  episode: EpisodeRow,
+  sourcePath: string,
+  fetched: { finalUrl: string | null; contentType: string | undefined },
+  ctx: { deps: IngestDeps; pcmPath: string; stored: number[] },
+): Promise<void> {
+  const { deps, pcmPath, stored } = ctx;
+  const { store, log } = deps;
+  const id = episode.id;
+  const probe = await probeAudio(sourcePath);
+  // Record exactly which bytes are transcribed before decoding them (see rendition.ts).
+  const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
+  await store.transitionEpisode(id, "ingesting", rendition);
+  const sampleCount = await decodeToPcm(sourcePath, pcmPath);
+  const durationSec = sampleCount / SAMPLE_RATE;
+  const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
+  const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
+  log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
+
+  for (const c of plan) {
+    const wav = await readWavSlice(pcmPath, c.startSample, c.endSample);
+    await deps.queue.putChunkAudio(chunkAudioObjectName(id, c.index), wav);
+    stored.push(c.index);
+  }
+  await store.recordPlan(id, plan, { durationSec, sampleCount });
+  for (const c of plan) {
+    await deps.queue.publishJob(jobFor(episode, c.index, c.startSample, c.endSample), 1);
+  }
+}
+
+/**
+ * A download failed in a way that may pass: wait in "fetch_wait" until the retry is due (the
+ * state is in the row, so a restart resumes it), or fail with the last reason once the window is spent.
+ */
+async function downloadFailed(current: EpisodeRow, err: TransientFetchError, deps: IngestDeps): Promise<void> {
+  const { store, log } = deps;
+  const now = (deps.now ?? Date.now)();
+  const policy = deps.fetchRetry ?? { windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 };
+  const decision = decideFetchRetry(
+    policy,
+    { attempts: current.fetchAttempts, firstFailedAt: current.fetchFirstFailedAt },
+    { message: err.message, retryAfterMs: err.retryAfterMs },
+    now,
+  );
+  const facts = { fetchAttempts: decision.attempts, fetchFirstFailedAt: decision.firstFailedAt, fetchError: `${err.code}: ${err.message}` };
+  if (decision.kind === "give_up") {
+    log.warn("download failed; no retry left", { episodeId: current.id, error: err, attempts: decision.attempts });
+    await store.transitionEpisode(current.id, "failed", { ...facts, nextFetchAt: null, error: deps.fetchRetry ? decision.message : err.message });
+    return;
+  }
+  log.warn("download failed; will retry", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
+  await store.transitionEpisode(current.id, "fetch_wait", { ...facts, nextFetchAt: decision.at });
 }
 
 export function jobFor(episode: Pick<EpisodeRow, "id" | "language">, index: number, startSample: number, endSample: number): ChunkJob {

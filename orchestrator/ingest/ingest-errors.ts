@@ -5,6 +5,7 @@
  */
 export type BadInputCode =
   | "bad_url"
+  | "credentials_in_url"
   | "private_address"
   | "fetch_failed"
   | "fetch_timeout"

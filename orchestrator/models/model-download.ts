@@ -5,7 +5,8 @@
  * the ggml header is checked, and only then is the file renamed into place and `<sha256>  <bytes>`
  * recorded in the sidecar the worker's start-up check reads. A refused or failed download leaves
  * nothing behind. The model host is chosen by the operator (PODFLEET_MODELS_URL), not by a user,
- * so no private-address guard applies here (unlike ingest/fetch-audio.ts).
+ * so the outbound module's address guard is switched off here (a models mirror on the LAN is
+ * fine); its redirect chain, URL policy and failure classification still apply.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -13,7 +14,10 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Agent, interceptors, request, type Dispatcher } from "undici";
+import { Agent } from "undici";
+import { BadInputError } from "../ingest/ingest-errors.ts";
+import { failureFromError, failureFromStatus, TransientFetchError } from "../outbound/fetch-errors.ts";
+import { DEFAULT_MAX_REDIRECTS, getFollowingRedirects } from "../outbound/redirect-chain.ts";
 import { checkModelFile, checksumSidecar, DEFAULT_MODEL_BASE_URL, WHISPER_MODELS, type WhisperModelEntry } from "../../machine-image/worker/whisper-model.ts";
 
 /** The checksums a download can be verified with, strongest first. */
@@ -145,7 +149,6 @@ interface Downloaded {
 /** GET `url` (following redirects, as Hugging Face's resolve URLs need) into `dest`, hashing as it goes. */
 async function download(url: URL, dest: string, opts: ModelPullOptions): Promise<Downloaded> {
   const agent = new Agent({ connect: { timeout: 30_000 }, headersTimeout: 60_000, bodyTimeout: 120_000 });
-  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
   const where = `${url.host}${url.pathname}`;
   const failed = (err: unknown): Error => {
     if (err instanceof ModelDownloadError || err instanceof ModelRefusedError) return err;
@@ -154,19 +157,30 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
     if (code === "EACCES" || code === "EROFS" || code === "ENOSPC") {
       return new ModelRefusedError("dir_not_writable", `cannot write into ${opts.dir}: ${code}`, { cause: err });
     }
-    return new ModelDownloadError(`download of ${where} failed: ${(err as Error).message}; try again`, { cause: err });
+    const failure = failureFromError(err, url.host, false, 0);
+    if (failure instanceof BadInputError) return new ModelRefusedError("not_found", `${failure.message} (is PODFLEET_MODELS_URL right?)`, { cause: failure });
+    return new ModelDownloadError(`download of ${where} failed: ${failure.message}; try again`, { cause: failure });
   };
   try {
-    let res: Dispatcher.ResponseData;
+    let res: Awaited<ReturnType<typeof getFollowingRedirects>>["res"];
     try {
-      res = await request(url, { dispatcher, signal: opts.signal, headers: { "user-agent": "podfleet/0.1 (models pull)" } });
+      ({ res } = await getFollowingRedirects(url, {
+        dispatcher: agent,
+        policy: { allowPrivate: true },
+        // No overall deadline: a large model on a slow line may take long; the stall timeouts above bound silence.
+        signal: opts.signal,
+        timeoutMs: 0,
+        headers: { "user-agent": "podfleet/0.1 (models pull)" },
+        maxRedirects: DEFAULT_MAX_REDIRECTS,
+      }));
     } catch (err) {
       throw failed(err);
     }
     if (res.statusCode !== 200) {
-      await res.body.dump();
-      if (res.statusCode === 429 || res.statusCode >= 500) throw new ModelDownloadError(`${where} answered HTTP ${res.statusCode}; try again later`);
-      throw new ModelRefusedError("not_found", `${where} answered HTTP ${res.statusCode} (is PODFLEET_MODELS_URL right?)`);
+      await res.body.dump().catch(() => undefined);
+      const failure = failureFromStatus(res.statusCode, res.headers, where);
+      if (failure instanceof TransientFetchError) throw new ModelDownloadError(`${where} answered HTTP ${res.statusCode}; try again later`, { cause: failure });
+      throw new ModelRefusedError("not_found", `${where} answered HTTP ${res.statusCode} (is PODFLEET_MODELS_URL right?)`, { cause: failure });
     }
     const declared = Number(res.headers["content-length"]);
     const total = Number.isFinite(declared) && declared >= 0 ? declared : undefined;
@@ -190,7 +204,7 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
     if (total !== undefined && bytes !== total) throw new ModelDownloadError(`download of ${where} ended after ${bytes} of ${total} bytes; try again`);
     return { finalUrl: url.toString(), bytes, sha256: sha256.digest("hex"), sha1: sha1.digest("hex") };
   } finally {
-    await agent.close();
+    await agent.destroy();
   }
 }
 

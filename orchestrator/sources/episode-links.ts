@@ -7,7 +7,7 @@
 import { eq } from "drizzle-orm";
 import { episodeLinks } from "../../db/schema.ts";
 import type { SubmitOptions } from "../episodes/episode-service.ts";
-import { checkUrl } from "../ingest/fetch-audio.ts";
+import { checkUrl } from "../outbound/url-policy.ts";
 import type { Database } from "../store/database.ts";
 
 export type EpisodeLinkRow = typeof episodeLinks.$inferSelect;

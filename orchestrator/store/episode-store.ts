@@ -7,7 +7,7 @@
  * orchestrator re-publishes a chunk whose machine died, and the delivery count is the job message's
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
-import { and, asc, desc, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodes, settings } from "../../db/schema.ts";
 import {
@@ -79,6 +79,31 @@ export class EpisodeStore {
 
   async episodesInStates(states: EpisodeState[]): Promise<EpisodeRow[]> {
     return this.db.select().from(episodes).where(inArray(episodes.status, states)).orderBy(asc(episodes.createdAt)).all();
+  }
+
+  /** Episodes waiting to download again whose retry is due at `now` (ingest/fetch-retry.ts). */
+  async dueFetchRetries(now: number): Promise<EpisodeRow[]> {
+    return this.db
+      .select()
+      .from(episodes)
+      .where(and(eq(episodes.status, "fetch_wait"), lte(episodes.nextFetchAt, now)))
+      .orderBy(asc(episodes.nextFetchAt))
+      .all();
+  }
+
+  /**
+   * Takes a due download retry: fetch_wait → received, only if it is still waiting (a cancel, or
+   * another pass, may have got there first). Returns the row to ingest, or undefined.
+   */
+  async claimFetchRetry(id: string): Promise<EpisodeRow | undefined> {
+    return this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
+      if (!current || current.status !== "fetch_wait") return undefined;
+      assertEpisodeTransition(id, "fetch_wait", "received");
+      const t = this.now();
+      await db.update(episodes).set({ status: "received", updatedAt: t }).where(eq(episodes.id, id));
+      return { ...current, status: "received", updatedAt: t };
+    });
   }
 
   /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
@@ -382,14 +407,23 @@ export class EpisodeStore {
    * the next generation, attempt 0, in one batch. The caller publishes their jobs afterwards at
    * the returned generations: a restart between the two re-publishes them (queued, attempt 0), and a
    * claim can never arrive before the row says queued. Chunks already done are left alone.
+   * A URL episode that failed before it was cut into chunks goes back to "received" instead
+   * (`redownload`): the caller downloads it again.
    */
-  async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[] }> {
+  async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
     return this.database.write(async (db) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
       if (current.status !== "failed") return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
+      if (current.chunkCount === null && current.sourceKind === "url") {
+        // failed at download (or on the downloaded bytes): back to received, with a fresh retry window; the caller ingests it
+        assertEpisodeTransition(id, "failed", "received");
+        const patch = { status: "received", error: null, finishedAt: null, fetchAttempts: 0, fetchFirstFailedAt: null, nextFetchAt: null, fetchError: null, updatedAt: this.now() };
+        await db.update(episodes).set(patch).where(eq(episodes.id, id));
+        return { outcome: "retried", chunks: [], redownload: { ...current, ...patch } };
+      }
       if (current.chunkCount === null) {
-        return { outcome: "refused", reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}); submit it again`, chunks: [] };
+        return { outcome: "refused", reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}) and its upload is gone; submit it again`, chunks: [] };
       }
       const dead = await db.select().from(chunks).where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed"))).all();
       const t = this.now();
