@@ -302,7 +302,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       episodes,
       maxUploadBytes: config.maxAudioBytes,
       maxJsonBytes: config.maxJsonBytes,
-      rateLimit: config.rateLimit,
+      rateLimit: { ...config.rateLimit, trustProxy: config.trustProxy },
       log,
       machines: () => fleetViews.machines(),
       authenticate: (token) => tokens.verify(token),
