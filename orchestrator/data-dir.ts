@@ -101,12 +101,22 @@ function readLock(dataDir: string): LockRecord | undefined {
 
 /** Whether the process a lock names is still the one that wrote it. */
 function isHeld(lock: LockRecord, dataDir: string): boolean {
+  if (!fs.existsSync("/proc/self/stat")) return signalable(lock.pid); // no /proc (not Linux): liveness is all we can know
   if (!isLiveProcess(lock.pid)) return false;
   if (lock.startTime !== undefined) {
     return lock.startTime === processStartTime(lock.pid) && (lock.bootId === undefined || lock.bootId === bootId());
   }
   // a pid-only lock (an older version): held only by a process with a file of this directory open
   return hasOpenFileUnder(lock.pid, path.resolve(dataDir) + path.sep);
+}
+
+function signalable(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function hasOpenFileUnder(pid: number, dirPrefix: string): boolean {
