@@ -110,9 +110,14 @@ export function chunkAudioObjectName(episodeId: string, index: number): string {
   return `${episodeId}/${String(index).padStart(4, "0")}.wav`;
 }
 
-/** Object name of one attempt's result; generation 1 keeps the original name. */
-export function resultObjectName(chunkId: string, attempt: number, generation = 1): string {
-  return generation === 1 ? `${chunkId}/attempt-${attempt}.json` : `${chunkId}/g${generation}-attempt-${attempt}.json`;
+/**
+ * Object name of one attempt's result. `nonce` is random, chosen by the worker that writes it and
+ * carried only in its ChunkResult event: workers may write to the results bucket but not read it
+ * (workerPermissions), so no other worker can learn, and so overwrite, the name.
+ */
+export function resultObjectName(chunkId: string, attempt: number, generation: number, nonce: string): string {
+  if (!/^[A-Za-z0-9_-]{16,64}$/.test(nonce)) throw new TypeError("a result nonce is 16-64 characters of [A-Za-z0-9_-]");
+  return generation === 1 ? `${chunkId}/${nonce}/attempt-${attempt}.json` : `${chunkId}/${nonce}/g${generation}-attempt-${attempt}.json`;
 }
 
 /**
@@ -177,14 +182,17 @@ export function eventMessageId(event: Pick<ChunkEvent, "type" | "chunkId" | "att
 /**
  * The NATS subjects a worker may use, and nothing more: pull from the jobs consumer and ack its
  * messages, read chunk audio, write results, publish events. A worker cannot publish jobs, write
- * or delete audio, read results or transcripts, or touch any other stream. The embedded
- * nats-server gives its worker user exactly these permissions; an operator running their own NATS
- * puts the same lists in its config (`podfleet nats permissions` prints them).
+ * or delete audio, read results (its own included) or transcripts, purge or delete any stream or
+ * message, or touch another prefix's resources. The embedded nats-server gives its worker user
+ * exactly these permissions; an operator running their own NATS puts the same lists in its config
+ * (`podfleet nats permissions` prints them).
  *
  * JetStream API subjects as nats-server 2.9 and the @nats-io 3.x clients use them: opening a
  * bucket reads its stream info; reading an object looks up its metadata (direct or message get)
- * and streams the chunks through a short-lived ordered consumer; writing one publishes chunk and
- * metadata messages and purges the chunks of the version it replaces.
+ * and streams the chunks through a short-lived ordered consumer. Results are written without
+ * reading (machine-image/worker/result-writer.ts): publish-only on the results bucket's chunk and
+ * metadata subjects. The orchestrator creates that bucket's stream without rollup headers, so a
+ * publish there cannot purge it either (`Nats-Rollup: all` is refused by the server).
  */
 export interface NatsPermissions {
   readonly publish: readonly string[];
@@ -198,7 +206,6 @@ export function workerInboxPrefix(names: WireNames): string {
 
 export function workerPermissions(names: WireNames): NatsPermissions {
   const audio = `OBJ_${names.audioBucket}`;
-  const results = `OBJ_${names.resultsBucket}`;
   const readBucket = (stream: string): string[] => [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.STREAM.MSG.GET.${stream}`,
@@ -217,11 +224,6 @@ export function workerPermissions(names: WireNames): NatsPermissions {
       `$JS.API.CONSUMER.MSG.NEXT.${names.jobsStream}.${names.jobsConsumer}`,
       `$JS.ACK.${names.jobsStream}.${names.jobsConsumer}.>`,
       ...readBucket(audio),
-      `$JS.API.STREAM.INFO.${results}`,
-      `$JS.API.STREAM.MSG.GET.${results}`,
-      `$JS.API.DIRECT.GET.${results}`,
-      `$JS.API.DIRECT.GET.${results}.>`,
-      `$JS.API.STREAM.PURGE.${results}`,
       `$O.${names.resultsBucket}.C.>`,
       `$O.${names.resultsBucket}.M.>`,
       `${names.eventsSubjectPrefix}.>`,

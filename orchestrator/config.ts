@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
 const flag = z
@@ -61,6 +62,17 @@ const EnvSchema = z.object({
   PODFLEET_MAX_JSON_BYTES: positiveInt.default(1024 * 1024),
   PODFLEET_RATE_LIMIT_PER_MIN: nonNegativeInt.default(60),
   PODFLEET_RATE_LIMIT_BURST: positiveInt.default(30),
+  PODFLEET_TRUST_PROXY: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseTrustProxy(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   PODFLEET_AUTOSCALE_INTERVAL_MS: positiveInt.default(2000),
   PODFLEET_SWEEP_INTERVAL_MS: positiveInt.default(10_000),
   PODFLEET_MAX_STARTING: positiveInt.default(4),
@@ -128,6 +140,8 @@ export interface Config {
   maxJsonBytes: number;
   /** Token bucket per client address on submit and hook endpoints; perMinute 0 = off. */
   rateLimit: { perMinute: number; burst: number };
+  /** Whose forwarding headers name the client for the rate limit (PODFLEET_TRUST_PROXY); default none. */
+  trustProxy: TrustProxy;
   autoscaleIntervalMs: number;
   /** Fleet defaults: operator changes through PUT /v1/fleet/limits override them at runtime. */
   fleet: {
@@ -225,6 +239,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
     maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,
     rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },
+    trustProxy: e.PODFLEET_TRUST_PROXY ?? { kind: "none" },
     autoscaleIntervalMs: e.PODFLEET_AUTOSCALE_INTERVAL_MS,
     fleet: {
       maxStarting: e.PODFLEET_MAX_STARTING,

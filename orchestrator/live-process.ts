@@ -13,3 +13,18 @@ export function isLiveProcess(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * The kernel's start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), or
+ * undefined when there is no such process. With the pid it names one process for good: a pid
+ * reused later belongs to a process that started later.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after "<pid> (<comm>) " start at field 3 (state); field 22 is index 19 of them
+    return stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}

@@ -12,6 +12,7 @@ import { serve } from "@hono/node-server";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { wireNames, WORKER_ENV, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
+import { lockDataDir, secureDataDir } from "./data-dir.ts";
 import { applyChunkEvent } from "./episodes/chunk-events.ts";
 import { EpisodeService } from "./episodes/episode-service.ts";
 import { MAX_FETCH_RETRY_DELAY_MS } from "./ingest/fetch-retry.ts";
@@ -47,6 +48,8 @@ import { EpisodeLinks } from "./sources/episode-links.ts";
 import { SourceStore } from "./sources/source-store.ts";
 import { WebhookService } from "./sources/webhook-service.ts";
 import { newSecret } from "./sources/webhook-signature.ts";
+
+export { DataDirLockedError, runningOrchestratorUrl } from "./data-dir.ts";
 
 export interface Orchestrator {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080 */
@@ -88,48 +91,15 @@ export function defaultFleetLimits(config: Config): FleetLimits {
   };
 }
 
-export class DataDirLockedError extends Error {
-  override name = "DataDirLockedError";
-}
-
-/** The URL of the orchestrator running on `dataDir`, if one is. */
-export function runningOrchestratorUrl(dataDir: string): string | undefined {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dataDir, "orchestrator.pid"), "utf8"));
-    process.kill(pid, 0);
-    return fs.readFileSync(path.join(dataDir, "orchestrator.url"), "utf8").trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** One orchestrator per data directory: a second one would run a second nats-server on the same store. */
-function lockDataDir(dataDir: string): () => void {
-  const lockPath = path.join(dataDir, "orchestrator.pid");
-  try {
-    const pid = Number(fs.readFileSync(lockPath, "utf8"));
-    if (pid && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        throw new DataDirLockedError(`another podfleet orchestrator (pid ${pid}) is using ${dataDir}; stop it or use another --data-dir`);
-      } catch (err) {
-        if (err instanceof DataDirLockedError) throw err; // ESRCH: a stale lock from a crash, take it over
-      }
-    }
-  } catch (err) {
-    if (err instanceof DataDirLockedError) throw err;
-  }
-  fs.writeFileSync(lockPath, String(process.pid));
-  return () => fs.rmSync(lockPath, { force: true });
-}
-
 export async function startOrchestrator(config: Config, log: Logger, hooks: OrchestratorHooks = {}): Promise<Orchestrator> {
   for (const secret of [...authSecrets(config.nats.auth), ...authSecrets(config.nats.workerAuth ?? {})]) registerSecret(secret);
   registerSecret(config.adminToken);
   registerSecret(config.database.authToken);
   if (config.machines.kind === "fly") registerSecret(config.machines.token);
 
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  // umask 077 and a 0700 directory before anything is written (data-dir.ts)
+  const tightened = secureDataDir(config.dataDir);
+  if (tightened > 0) log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
   const cleanups: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     for (const fn of cleanups.splice(0).reverse()) {
@@ -144,7 +114,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
   try {
     cleanups.push(lockDataDir(config.dataDir));
     const logDir = path.join(config.dataDir, "logs");
-    fs.mkdirSync(logDir, { recursive: true });
+    fs.mkdirSync(logDir, { recursive: true, mode: 0o700 });
 
     // 0. The data directory is ours, so whoever ran on it before is dead. Local machines of a run
     // that was SIGKILLed would run on unseen by our runtime, outside the cap: they go before our NATS
@@ -364,7 +334,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       episodes,
       maxUploadBytes: config.maxAudioBytes,
       maxJsonBytes: config.maxJsonBytes,
-      rateLimit: config.rateLimit,
+      rateLimit: { ...config.rateLimit, trustProxy: config.trustProxy },
       log,
       machines: () => fleetViews.machines(),
       authenticate: (token) => tokens.verify(token),
@@ -392,7 +362,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     // CLI commands on the same data directory find this orchestrator here instead of starting their own.
     const urlFile = path.join(config.dataDir, "orchestrator.url");
-    fs.writeFileSync(urlFile, url);
+    fs.writeFileSync(urlFile, url, { mode: 0o600 });
     cleanups.push(() => fs.rmSync(urlFile, { force: true }));
     publicUrl ??= url;
     feedRunner.start();

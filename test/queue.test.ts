@@ -236,7 +236,8 @@ test("object helpers round-trip bytes and JSON; a missing object is null", async
   const { url } = await startTestNats(t);
   const nc = await connectTo(t, url);
   const names = wireNames(uniquePrefix());
-  const { audio, results } = await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
+  // (JSON through the transcripts bucket: the results bucket takes no rollup, so only workers' write-only puts go there)
+  const { audio, transcripts } = await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   const big = new Uint8Array(300_000).map((_, i) => i % 251);
   await putObject(audio, "ep1/c1.wav", big);
   const bytes = async (name: string): Promise<Buffer | null> => {
@@ -246,8 +247,8 @@ test("object helpers round-trip bytes and JSON; a missing object is null", async
   assert.deepEqual(await bytes("ep1/c1.wav"), Buffer.from(big));
   await putObject(audio, "ep1/c1.wav", new Uint8Array([1, 2, 3]));
   assert.deepEqual(await bytes("ep1/c1.wav"), Buffer.from([1, 2, 3]));
-  await putObjectJson(results, "r.json", { a: 1, b: ["x"] });
-  assert.deepEqual(await getObjectJson(results, "r.json"), { a: 1, b: ["x"] });
+  await putObjectJson(transcripts, "r.json", { a: 1, b: ["x"] });
+  assert.deepEqual(await getObjectJson(transcripts, "r.json"), { a: 1, b: ["x"] });
   assert.equal(await getObjectBytes(audio, "nope"), null);
-  assert.equal(await getObjectJson(results, "nope"), null);
+  assert.equal(await getObjectJson(transcripts, "nope"), null);
 });

@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import type { EpisodeService } from "../orchestrator/episodes/episode-service.ts";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
 import { createApp } from "../orchestrator/http/app.ts";
+import { parseTrustProxy } from "../orchestrator/http/client-address.ts";
 import { TokenBuckets } from "../orchestrator/http/rate-limit.ts";
 import { createLogger } from "../orchestrator/log.ts";
 
@@ -89,5 +92,67 @@ describe("rate limit middleware on the app", () => {
     assert.equal(parseConfig({ PODFLEET_RATE_LIMIT_PER_MIN: "0" }).rateLimit.perMinute, 0);
     assert.throws(() => parseConfig({ PODFLEET_RATE_LIMIT_BURST: "lots" }), /invalid PODFLEET_RATE_LIMIT_BURST/);
     assert.throws(() => parseConfig({ PODFLEET_MAX_JSON_BYTES: "0" }), /invalid PODFLEET_MAX_JSON_BYTES/);
+  });
+});
+
+describe("whose address a bucket is keyed on (PODFLEET_TRUST_PROXY), over a real socket", () => {
+  /** An app limited to one request per client per minute, listening on 127.0.0.1; submit() answers 400 in budget, 429 beyond. */
+  async function limitedServer(t: { after(fn: () => Promise<void>): void }, trust: string) {
+    const app = createApp({
+      episodes: {} as EpisodeService,
+      maxUploadBytes: 1024,
+      log: createLogger("silent"),
+      rateLimit: { perMinute: 1, burst: 1, now: () => 0, trustProxy: parseTrustProxy(trust) },
+    });
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s));
+    });
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/episodes`;
+    return async (headers: Record<string, string> = {}): Promise<number> => {
+      const res = await fetch(url, { method: "POST", body: "{", headers: { "content-type": "application/json", ...headers } });
+      await res.body?.cancel();
+      return res.status;
+    };
+  }
+
+  test("none (default): spoofed Fly-Client-IP and X-Forwarded-For are ignored, every request is the socket's", async (t) => {
+    assert.deepEqual(parseConfig({}).trustProxy, { kind: "none" });
+    const submit = await limitedServer(t, "none");
+    assert.equal(await submit({ "fly-client-ip": "203.0.113.1", "x-forwarded-for": "203.0.113.1" }), 400);
+    assert.equal(await submit({ "fly-client-ip": "203.0.113.2", "x-forwarded-for": "203.0.113.2" }), 429);
+    assert.equal(await submit(), 429);
+  });
+
+  test("fly: two Fly-Client-IPs get separate buckets; X-Forwarded-For still counts for nothing", async (t) => {
+    const submit = await limitedServer(t, "fly");
+    assert.equal(await submit({ "fly-client-ip": "203.0.113.1" }), 400);
+    assert.equal(await submit({ "fly-client-ip": "2001:db8::7" }), 400);
+    assert.equal(await submit({ "fly-client-ip": "203.0.113.1", "x-forwarded-for": "198.51.100.9" }), 429);
+    assert.equal(await submit({ "fly-client-ip": "::ffff:203.0.113.1" }), 429, "the IPv4-mapped form is the same client");
+    assert.equal(await submit(), 400, "without the header (Fly's private network): the socket address");
+  });
+
+  test("trusted proxy CIDRs: the right-most untrusted X-Forwarded-For entry, whatever the client put left of it", async (t) => {
+    const submit = await limitedServer(t, "127.0.0.1/32, 10.0.0.0/8");
+    assert.equal(await submit({ "x-forwarded-for": "192.0.2.1, 198.51.100.5, 10.1.1.1" }), 400);
+    assert.equal(await submit({ "x-forwarded-for": "192.0.2.99, 198.51.100.5, 10.1.1.1" }), 429, "same client behind the same proxies");
+    assert.equal(await submit({ "x-forwarded-for": "198.51.100.6" }), 400, "another client");
+    assert.equal(await submit({ "fly-client-ip": "203.0.113.50", "x-forwarded-for": "198.51.100.6" }), 429, "Fly-Client-IP is not trusted here");
+  });
+
+  test("a socket outside the trusted ranges: its X-Forwarded-For is ignored", async (t) => {
+    const submit = await limitedServer(t, "10.0.0.0/8");
+    assert.equal(await submit({ "x-forwarded-for": "198.51.100.1" }), 400);
+    assert.equal(await submit({ "x-forwarded-for": "198.51.100.2" }), 429);
+  });
+
+  test("config: fly, CIDR lists and single addresses parse; anything else names the variable", () => {
+    assert.deepEqual(parseConfig({ PODFLEET_TRUST_PROXY: "fly" }).trustProxy, { kind: "fly" });
+    const cidrs = parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/8, fd00::/8,192.0.2.7" }).trustProxy;
+    assert.equal(cidrs.kind, "cidrs");
+    assert.deepEqual(cidrs.kind === "cidrs" && cidrs.ranges.map(([a, bits]) => `${a.toString()}/${bits}`), ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+    assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "proxy" }), /invalid PODFLEET_TRUST_PROXY: "proxy" is not an IP address or CIDR range/);
+    assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/33" }), /invalid PODFLEET_TRUST_PROXY/);
   });
 });

@@ -14,8 +14,10 @@ import { once } from "node:events";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ChunkEvent, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
-import { ensureWireResources, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { ChunkEvent, ChunkTranscript, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
+import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
+import { ResultWriter } from "../machine-image/worker/result-writer.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
@@ -88,14 +90,17 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   });
   assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
-  const types: string[] = [];
+  const seen: ChunkEvent[] = [];
   for (let i = 0; i < 2; i++) {
     const m = await events.next({ expires: 5_000 });
     assert.ok(m, "event published by the worker");
-    types.push(ChunkEvent.parse(m.json()).type);
+    seen.push(ChunkEvent.parse(m.json()));
     m.ack();
   }
-  assert.deepEqual(types, ["claimed", "result"]);
+  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result"]);
+  // the result the worker wrote without read access is a whole Object Store object to the orchestrator
+  const resultObject = seen[1]!.type === "result" ? seen[1]!.resultObject : assert.fail("no result event");
+  assert.equal(ChunkTranscript.parse(await getObjectJson(buckets.results, resultObject)).chunkId, "c1");
 
   // Everything a worker has no business doing.
   const nc = await workerConnection(t, url, prefix);
@@ -113,7 +118,7 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     objm.open(names.audioBucket).then((os) => os.delete(first.audioObject)),
     "deleting audio",
   );
-  await refused(objm.open(names.resultsBucket).then((os) => os.get("c1/attempt-1.json").then((r) => r?.data)), "reading results");
+  await refused(objm.open(names.resultsBucket).then((os) => os.get(resultObject).then((r) => r?.data)), "reading results");
   // Other deployments' resources on the same server (another prefix) are out of reach too.
   const other = wireNames("otherdeploy");
   await ensureWireResources(admin, other, { ackWaitMs: 30_000, maxDeliver: 5 });
@@ -123,6 +128,56 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   // still sees exactly the one (processed) audio object and no job in the queue.
   const audioNames = (await buckets.audio.list()).map((i) => i.name);
   assert.deepEqual(audioNames, [first.audioObject]);
+});
+
+test("a worker can neither read another episode's results nor purge or delete any stream, message or result", { timeout: 90_000 }, async (t) => {
+  const prefix = "permpurge";
+  const names = wireNames(prefix);
+  const { url, admin } = await securedNats(t, prefix);
+  const adminJsm = await jetstreamManager(admin);
+  // a results bucket made by an older version, as the Object Store client makes it: rollups allowed
+  await new Objm(admin).create(names.resultsBucket);
+  assert.equal((await adminJsm.streams.info(`OBJ_${names.resultsBucket}`)).config.allow_rollup_hdrs, true);
+  const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
+  assert.equal((await adminJsm.streams.info(`OBJ_${names.resultsBucket}`)).config.allow_rollup_hdrs, false, "turned off at start");
+  // another episode's chunk: audio, a queued job, an event, and a result written by "another worker"
+  const other = job("other", 1);
+  await putObject(buckets.audio, other.audioObject, silentWav(1));
+  await publishChunkJob(jetstream(admin), names, other, 1);
+  await jetstream(admin).publish(`${names.eventsSubjectPrefix}.claimed.ep1`, JSON.stringify({ v: 1 }));
+  const otherResult = "other/AAAAAAAAAAAAAAAAAAAAAA/attempt-1.json";
+  await new ResultWriter(jetstream(await workerConnection(t, url, prefix)), names.resultsBucket).put(otherResult, new TextEncoder().encode('{"secret":true}'));
+  const streams = [names.jobsStream, names.eventsStream, `OBJ_${names.audioBucket}`, `OBJ_${names.resultsBucket}`, `OBJ_${names.transcriptsBucket}`];
+  const counts = async () => Promise.all(streams.map(async (s) => (await adminJsm.streams.info(s)).state.messages));
+  const before = await counts();
+
+  const nc = await workerConnection(t, url, prefix);
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const resultsStream = `OBJ_${names.resultsBucket}`;
+  const metaSubject = `$O.${names.resultsBucket}.M.${Buffer.from(otherResult).toString("base64url")}`;
+  // reading it, by every route the JetStream API has
+  await refused(jsm.streams.getMessage(resultsStream, { last_by_subj: metaSubject }), "a direct/message get of a result's metadata");
+  await refused(jsm.streams.getMessage(resultsStream, { seq: 1 }), "a message get by sequence");
+  await refused(jsm.consumers.add(resultsStream, { filter_subject: `$O.${names.resultsBucket}.>` }), "a consumer on the results stream");
+  await refused(jsm.streams.info(resultsStream), "the results stream's info");
+  // purging or deleting: the results stream, every other stream, single messages
+  for (const stream of streams) {
+    await refused(jsm.streams.purge(stream), `purging ${stream}`);
+    await refused(jsm.streams.delete(stream), `deleting ${stream}`);
+    await refused(jsm.streams.deleteMessage(stream, 1), `deleting message 1 of ${stream}`);
+  }
+  // a publish into the results bucket (which the worker may do) that asks the server to roll the stream up
+  const rollup = natsHeaders();
+  rollup.set("Nats-Rollup", "all");
+  await refused(js.publish(`$O.${names.resultsBucket}.M.eA==`, "{}", { headers: rollup }), "a Nats-Rollup: all publish (a purge)");
+  // overwriting the result under its name, were it known: refused, a result is written once
+  await refused(new ResultWriter(js, names.resultsBucket).put(otherResult, new TextEncoder().encode('{"forged":true}')), "overwriting a result");
+
+  // the server did none of it: every stream holds what it held (plus the data chunk the overwrite
+  // sent before its metadata was refused, which no metadata points at), and the result reads as written
+  assert.deepEqual(await counts(), before.map((n, i) => (streams[i] === resultsStream ? n + 1 : n)));
+  assert.deepEqual(await getObjectJson(buckets.results, otherResult), { secret: true });
 });
 
 test("cancellation (deleting the chunk audio) still reaches a worker that runs with limited permissions", { timeout: 60_000 }, async (t) => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
 import {
@@ -24,6 +24,7 @@ import {
 } from "../../contract/wire.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
+import type { ResultSink } from "./result-writer.ts";
 
 /** One structured log record; main.ts prints it as a JSON line. */
 export type WorkerLog = (event: string, fields?: Record<string, unknown>) => void;
@@ -34,7 +35,8 @@ export interface ChunkAttemptContext {
   readonly engine: SpeechEngine;
   readonly machineId: string;
   readonly audio: ObjectStore;
-  readonly results: ObjectStore;
+  /** Write-only: the worker account cannot read the results bucket. */
+  readonly results: ResultSink;
   readonly workDir: string;
   readonly heartbeatMs: number;
   /** After the worker is told to stop, how long the current chunk may still run. */
@@ -115,9 +117,9 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     giveUp.signal.throwIfAborted();
     const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
 
-    const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1);
+    const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1, randomBytes(16).toString("base64url"));
     const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
-    await ctx.results.putBlob({ name: resultObject }, new TextEncoder().encode(JSON.stringify(transcript)));
+    await ctx.results.put(resultObject, new TextEncoder().encode(JSON.stringify(transcript)));
     const processingMs = Date.now() - started;
     await publishEvent(ctx, {
       v: 1,

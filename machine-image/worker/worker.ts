@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
 import { processChunkAttempt, type WorkerLog } from "./chunk-attempt.ts";
 import type { SpeechEngine } from "./engine.ts";
+import { ResultWriter } from "./result-writer.ts";
 
 export type { WorkerLog } from "./chunk-attempt.ts";
 
@@ -94,7 +95,7 @@ async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSi
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(ackWaitMs / 3));
   const objm = new Objm(js);
   const audio = await objm.open(names.audioBucket);
-  const results = await objm.open(names.resultsBucket);
+  const results = new ResultWriter(js, names.resultsBucket, nc.info?.max_payload);
   await mkdir(opts.workDir, { recursive: true });
 
   const ctx = {

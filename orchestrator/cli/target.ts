@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig } from "../config.ts";
+import { secureDataDir } from "../data-dir.ts";
 import { createLogger } from "../log.ts";
 import { runningOrchestratorUrl, startOrchestrator, type Orchestrator } from "../orchestrator.ts";
 import { readAdminTokenFile } from "../auth/token-store.ts";
@@ -29,10 +30,12 @@ export async function openTarget(env: NodeJS.ProcessEnv, dataDir: string | undef
   const config = parseConfig(env, { dataDir, port: 0, host: "127.0.0.1" });
   const running = runningOrchestratorUrl(config.dataDir);
   if (running) return { api: new ApiClient(running, token()), embedded: undefined, close: async () => {} };
-  fs.mkdirSync(path.join(config.dataDir, "logs"), { recursive: true });
+  const tightened = secureDataDir(config.dataDir); // umask 077 before the log file is made
+  fs.mkdirSync(path.join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
   // The terminal belongs to the command's own output; the embedded orchestrator logs to a file.
-  const logFile = fs.openSync(path.join(config.dataDir, "logs", "orchestrator.log"), "a");
+  const logFile = fs.openSync(path.join(config.dataDir, "logs", "orchestrator.log"), "a", 0o600);
   const log = createLogger(config.logLevel, { component: "orchestrator" }, (line) => fs.writeSync(logFile, line + "\n"));
+  if (tightened > 0) log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
   let orchestrator: Orchestrator;
   try {
     orchestrator = await startOrchestrator(config, log);

@@ -33,7 +33,7 @@ export interface AppDeps {
   /** Largest non-audio request body (JSON, webhooks); bigger ones get 413 before any parsing. Default 1 MiB. */
   maxJsonBytes?: number;
   /** Token buckets for POST /v1/episodes and POST /v1/hooks/* (per client address); absent: no limit. */
-  rateLimit?: Pick<RateLimitOptions, "perMinute" | "burst" | "now">;
+  rateLimit?: Pick<RateLimitOptions, "perMinute" | "burst" | "now" | "trustProxy">;
   /** Extra read-only views (fleet, machines) mounted by the caller. */
   machines?: () => Promise<unknown[]>;
   /** Checks an admin bearer token (returns its id when live); absent: no authentication (unit tests only). */

@@ -4,8 +4,8 @@
  * with no token left gets 429 with Retry-After (whole seconds until one token is back).
  * The clock is injected so tests step time instead of sleeping.
  */
-import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context, MiddlewareHandler } from "hono";
+import { clientAddressFor, type TrustProxy } from "./client-address.ts";
 
 export interface RateLimitOptions {
   /** Sustained requests per minute per key; 0 turns limiting off. */
@@ -16,6 +16,8 @@ export interface RateLimitOptions {
   now?: () => number;
   /** Buckets kept at most; the least recently used are dropped beyond it (default 10 000). */
   maxKeys?: number;
+  /** Whose forwarding headers name the client (http/client-address.ts); default none: the socket address. */
+  trustProxy?: TrustProxy;
 }
 
 export type TakeResult = { ok: true } | { ok: false; retryAfterSec: number };
@@ -58,22 +60,13 @@ export class TokenBuckets {
   }
 }
 
-/** The client's address from the socket (not X-Forwarded-For, which a client can forge); "local" in-process. */
-export function clientAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? "local";
-  } catch {
-    return "local"; // app.request() in tests has no socket
-  }
-}
-
 /**
- * Hono middleware: one bucket per `key(c)` (default: the client address). Answers 429
+ * Hono middleware: one bucket per `key(c)` (default: the client address, see `trustProxy`). Answers 429
  * `{error: {code: "rate_limited"}}` with Retry-After itself, so it never reaches a handler.
  */
 export function rateLimit(opts: RateLimitOptions & { key?: (c: Context) => string; scope: string }): MiddlewareHandler {
   const buckets = new TokenBuckets(opts);
-  const key = opts.key ?? clientAddress;
+  const key = opts.key ?? clientAddressFor(opts.trustProxy ?? { kind: "none" });
   return async (c, next) => {
     const r = buckets.take(key(c));
     if (!r.ok) {

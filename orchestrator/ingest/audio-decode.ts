@@ -1,11 +1,34 @@
 /**
  * ffprobe and ffmpeg wrappers: check that a file is audio, and decode it once to 16 kHz mono
  * signed 16-bit PCM. Chunks are then cut from that PCM by sample index, so offsets are exact.
+ *
+ * The bytes are the submitter's. Both tools are held to the file they are given: only the
+ * container demuxers in ALLOWED_DEMUXERS (none of which opens other files or URLs, as the HLS,
+ * DASH, concat and image-sequence demuxers do) and only the `file` protocol. Without that, an
+ * "episode" that is an HLS playlist naming a local file is decoded as that file.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import { BadInputError } from "./ingest-errors.ts";
+import { playlistKind } from "./playlist-sniff.ts";
+
+/**
+ * ffmpeg demuxer names (`ffmpeg -demuxers`) that may read submitted bytes: the containers podcasts
+ * are published in. `mov` stands for `mov,mp4,m4a,3gp,3g2,mj2` (m4a/mp4), `matroska` for
+ * `matroska,webm`, `asf` for WMA; `mpegts` for transport-stream video episodes.
+ */
+export const ALLOWED_DEMUXERS = ["mp3", "mov", "ogg", "wav", "w64", "flac", "aac", "matroska", "aiff", "caf", "asf", "ac3", "eac3", "mpegts"] as const;
+
+/** ALLOWED_DEMUXERS as a submitter knows them, for error messages. */
+const SUPPORTED_CONTAINERS = "MP3, M4A/MP4, Ogg/Opus, WAV, FLAC, AAC, WebM/MKV, AIFF, CAF, WMA, AC-3, MPEG-TS";
+
+/** Input options that confine ffprobe/ffmpeg to the one input file, then the input itself. */
+export function confinedInput(filePath: string): string[] {
+  // `file:` so that a name with a colon is never read as another protocol
+  return ["-format_whitelist", ALLOWED_DEMUXERS.join(","), "-protocol_whitelist", "file", "-i", `file:${path.resolve(filePath)}`];
+}
 
 export const BYTES_PER_SAMPLE = 2;
 
@@ -35,14 +58,19 @@ export interface ProbeResult {
   formatName: string;
 }
 
-/** Probe a file; BadInputError when it is empty or holds no audio stream. */
+/**
+ * Probe a file; BadInputError when it is empty, a playlist or manifest (which would name other
+ * files), in a container outside ALLOWED_DEMUXERS, or holds no audio stream.
+ */
 export async function probeAudio(filePath: string): Promise<ProbeResult> {
   const size = fs.statSync(filePath).size;
   if (size === 0) throw new BadInputError("empty_file", "the audio file is empty (0 bytes)");
-  const r = await run("ffprobe", ["-v", "error", "-show_format", "-show_streams", "-of", "json", filePath], 60_000);
+  const playlist = playlistKind(readHead(filePath));
+  if (playlist) throw new BadInputError("not_audio", `not an audio file: it is ${playlist}, which names other files; submit the audio itself`);
+  const r = await run("ffprobe", ["-v", "error", "-show_format", "-show_streams", "-of", "json", ...confinedInput(filePath)], 60_000);
   if (r.code !== 0) {
-    const why = lastLine(r.stderr) || "ffprobe could not read it";
-    throw new BadInputError("not_audio", `not an audio file: ${why}`);
+    const why = lastLine(r.stderr, filePath) || "ffprobe could not read it";
+    throw new BadInputError("not_audio", `not an audio file in a supported container (${SUPPORTED_CONTAINERS}): ${why}`);
   }
   const info = JSON.parse(r.stdout) as {
     streams?: Array<{ codec_type?: string; codec_name?: string }>;
@@ -58,12 +86,12 @@ export async function probeAudio(filePath: string): Promise<ProbeResult> {
 export async function decodeToPcm(inputPath: string, pcmPath: string, timeoutMs = 30 * 60_000): Promise<number> {
   const r = await run(
     "ffmpeg",
-    ["-nostdin", "-v", "error", "-y", "-i", inputPath, "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", pcmPath],
+    ["-nostdin", "-v", "error", "-y", ...confinedInput(inputPath), "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", pcmPath],
     timeoutMs,
   );
   if (r.code !== 0) {
     fs.rmSync(pcmPath, { force: true });
-    throw new BadInputError("decode_failed", `could not decode the audio: ${lastLine(r.stderr) || `ffmpeg exited ${r.code}`}`);
+    throw new BadInputError("decode_failed", `could not decode the audio: ${lastLine(r.stderr, inputPath) || `ffmpeg exited ${r.code}`}`);
   }
   const samples = Math.floor(fs.statSync(pcmPath).size / BYTES_PER_SAMPLE);
   if (samples === 0) throw new BadInputError("decode_failed", "the audio decoded to zero samples");
@@ -104,6 +132,20 @@ export async function readWavSlice(pcmPath: string, startSample: number, endSamp
   }
 }
 
-function lastLine(s: string): string {
-  return s.trim().split("\n").filter(Boolean).pop()?.trim().slice(0, 300) ?? "";
+/** The first bytes of a file, for sniffing. */
+function readHead(filePath: string, bytes = 1024): Buffer {
+  const fd = fs.openSync(filePath, "r");
+  try {
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, bytes, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The tool's last two stderr lines, our file path (a server detail) replaced by "input". */
+function lastLine(s: string, inputPath: string): string {
+  const lines = s.trim().split("\n").map((l) => l.trim()).filter(Boolean).slice(-2);
+  const text = lines.join("; ").replace(/ @ 0x[0-9a-f]+\]/g, "]");
+  return text.split(`file:${path.resolve(inputPath)}`).join("input").split(inputPath).join("input").slice(0, 300);
 }

@@ -39,6 +39,12 @@ const CONTAINER_TYPES: ReadonlyArray<[RegExp, string]> = [
   [/(^|,)(mp4|m4a|mov)(,|$)/, "audio/mp4"],
   [/^aac$/, "audio/aac"],
   [/^matroska,webm$/, "audio/webm"],
+  [/^aiff$/, "audio/aiff"],
+  [/^caf$/, "audio/x-caf"],
+  [/^asf$/, "audio/x-ms-wma"],
+  [/^e?ac3$/, "audio/ac3"],
+  [/^mpegts$/, "video/mp2t"],
+  [/^w64$/, "audio/wav"],
 ];
 
 /** A content type for an ffprobe `format_name` (uploads carry no trustworthy one); null if unknown. */

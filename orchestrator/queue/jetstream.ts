@@ -8,6 +8,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstreamManager,
@@ -91,11 +92,41 @@ export async function ensureWireResources(
 
   const objm = new Objm(nc);
   const bucket = (name: string): Promise<ObjectStore> => objm.create(name, { storage: StorageType.File });
+  await ensureResultsStream(jsm, names.resultsBucket);
   return {
     audio: await bucket(names.audioBucket),
     results: await bucket(names.resultsBucket),
     transcripts: await bucket(names.transcriptsBucket),
   };
+}
+
+/**
+ * The results bucket's stream, made before the Object Store client would make it, with one
+ * difference: no rollup headers. Workers may publish into this bucket (and nothing else on it);
+ * a message with `Nats-Rollup: all` would otherwise purge every result in it. Results are written
+ * once under fresh names and never replaced or deleted, so nothing of ours needs a rollup here.
+ * An existing bucket made with rollups allowed is changed in place.
+ */
+async function ensureResultsStream(jsm: JetStreamManager, bucket: string): Promise<void> {
+  const name = `OBJ_${bucket}`;
+  let current: StreamConfig;
+  try {
+    current = (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if (!isApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add({
+      name,
+      subjects: [`$O.${bucket}.C.>`, `$O.${bucket}.M.>`],
+      storage: StorageType.File,
+      discard: DiscardPolicy.New,
+      allow_direct: true,
+      allow_rollup_hdrs: false,
+      max_age: 0,
+      num_replicas: 1,
+    });
+    return;
+  }
+  if (current.allow_rollup_hdrs) await jsm.streams.update(name, { ...current, allow_rollup_hdrs: false });
 }
 
 function isApiError(err: unknown, code: number): boolean {

@@ -91,7 +91,7 @@ export class NatsServerStartError extends Error {
 export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port && opts.port > 0 ? opts.port : await pickFreePort(host);
-  mkdirSync(opts.storeDir, { recursive: true });
+  mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
   if (opts.pidFile) await killStaleServer(opts.pidFile, opts.storeDir);
   const server = new SupervisedNatsServer(opts, host, port);
   await server.launch();
@@ -121,7 +121,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
   ) {
     super();
     this.url = `nats://${host}:${port}`;
-    if (opts.logFile) this.#log = createWriteStream(opts.logFile, { flags: "a" });
+    if (opts.logFile) this.#log = createWriteStream(opts.logFile, { flags: "a", mode: 0o600 });
     process.on("exit", this.#onProcessExit);
   }
 
@@ -185,7 +185,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
       // the log line proves it is our server listening (not a stranger on a reused port)
       if (sawReadyLine && (await canConnect(this.host, this.port))) {
         ready = true;
-        if (this.opts.pidFile && child.pid) writeFileSync(this.opts.pidFile, String(child.pid));
+        if (this.opts.pidFile && child.pid) writeFileSync(this.opts.pidFile, String(child.pid), { mode: 0o600 });
         return;
       }
       if (Date.now() > deadline) {

@@ -46,6 +46,8 @@ export class NatsWorkQueue implements WorkQueue {
   }
 
   async getChunkTranscript(objectName: string): Promise<ChunkTranscript> {
+    // a worker wrote this metadata: a link would make us read another object in its place
+    if ((await this.buckets.results.info(objectName))?.options?.link) throw new Error(`result object ${objectName} is a link, not a result`);
     const value = await getObjectJson(this.buckets.results, objectName);
     if (value === null) throw new Error(`result object ${objectName} is missing`);
     return ChunkTranscript.parse(value);

@@ -50,7 +50,10 @@ export class Database {
   static async open(url: string, authToken?: string): Promise<Database> {
     const local = url.startsWith("file:");
     if (local) {
-      fs.mkdirSync(path.dirname(url.slice("file:".length)), { recursive: true });
+      // it holds webhook and callback secrets: owner-only, wherever DATABASE_URL puts it
+      const file = url.slice("file:".length);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
     }
     const client = createClient({ url, ...(authToken ? { authToken } : {}) });
     try {

@@ -64,7 +64,7 @@ export function signalMachine(child: ChildProcess | undefined, signal: NodeJS.Si
  */
 export function spawnMachineProcess(spec: LaunchSpec, machine: Machine, host: MachineHost): ChildProcess {
   const { logDir } = host;
-  const logFd = logDir ? openSync(join(logDir, `${machine.id}.log`), 'a') : undefined;
+  const logFd = logDir ? openSync(join(logDir, `${machine.id}.log`), 'a', 0o600) : undefined;
   try {
     const out = logFd ?? 'ignore';
     return spawn(spec.command, spec.args, {

@@ -56,7 +56,7 @@ export class MachineSupervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
-    if (options.logDir) mkdirSync(options.logDir, { recursive: true });
+    if (options.logDir) mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   }
 
   /** Every machine ever created, destroyed ones included. */

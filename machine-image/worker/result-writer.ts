@@ -1,0 +1,67 @@
+/**
+ * Writes a chunk's result into the results Object Store bucket with publish permission alone.
+ *
+ * The worker account may not read the results bucket (other episodes' results) or purge it
+ * (contract/wire.ts workerPermissions), but the @nats-io/obj client's put() first reads the name's
+ * current metadata and afterwards purges the chunks it replaced. A result name is new on every
+ * attempt (resultObjectName carries a random part), so there is nothing to read or replace: this
+ * publishes the data to `$O.<bucket>.C.<nuid>` and then the metadata to
+ * `$O.<bucket>.M.<base64url(name)>`, the Object Store layout (NATS ADR-20) that the orchestrator's
+ * client reads back as usual. Every publish waits for the stream's ack, so the object is durable
+ * once put() resolves.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { JetStreamClient } from "@nats-io/jetstream";
+
+/** The slice of the JetStream client this needs (publish with a stream ack). */
+export type ResultPublisher = Pick<JetStreamClient, "publish">;
+
+/** Where a worker puts results; the real one is ResultWriter. */
+export interface ResultSink {
+  put(name: string, bytes: Uint8Array): Promise<void>;
+}
+
+const MAX_CHUNK = 128 * 1024;
+
+/** Base64url with padding: how Object Store names and digests are encoded on the wire. */
+function base64UrlPadded(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+export class ResultWriter implements ResultSink {
+  readonly #chunkSize: number;
+
+  constructor(
+    private readonly js: ResultPublisher,
+    private readonly bucket: string,
+    /** The server's max_payload; chunks are at most this (and 128 KiB). */
+    maxPayload = MAX_CHUNK,
+  ) {
+    this.#chunkSize = Math.min(MAX_CHUNK, maxPayload);
+  }
+
+  async put(name: string, bytes: Uint8Array): Promise<void> {
+    // a nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token
+    const nuid = randomBytes(16).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 22).padEnd(22, "0");
+    let chunks = 0;
+    for (let at = 0; at < bytes.length; at += this.#chunkSize) {
+      await this.js.publish(`$O.${this.bucket}.C.${nuid}`, bytes.subarray(at, at + this.#chunkSize));
+      chunks += 1;
+    }
+    const info = {
+      name,
+      description: "",
+      options: { max_chunk_size: this.#chunkSize },
+      bucket: this.bucket,
+      nuid,
+      size: bytes.length,
+      chunks,
+      mtime: new Date().toISOString(),
+      digest: `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`,
+      deleted: false,
+    };
+    const nameToken = base64UrlPadded(new TextEncoder().encode(name));
+    // expect no earlier metadata under this name: a result is written once and never replaced
+    await this.js.publish(`$O.${this.bucket}.M.${nameToken}`, JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
+  }
+}
