@@ -5,7 +5,12 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { GUEST_PRESETS, isGuestPreset } from "./fleet/fleet-limits.ts";
+import { MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
+
+/** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
+export const STOP_TIMEOUT_MARGIN_SEC = 5;
 
 const flag = z
   .enum(["0", "1", "true", "false", "yes", "no"])
@@ -63,13 +68,20 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{1,19}(,[a-z0-9][a-z0-9-]{1,19})*$/, "comma-separated region codes, e.g. iad,ord")
     .optional(),
-  PODFLEET_WORKER_SIZE: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "a Fly size preset, e.g. shared-cpu-2x").optional(),
+  PODFLEET_WORKER_SIZE: z
+    .string()
+    .refine(isGuestPreset, `a Fly CPU size preset: ${Object.keys(GUEST_PRESETS).join(", ")}`)
+    .optional(),
   PODFLEET_WARM_POOL: nonNegativeInt.default(0),
   PODFLEET_DAILY_BUDGET_MACHINE_SECONDS: z.coerce.number().positive().optional(),
   PODFLEET_WEDGED_SEC: positiveInt.default(300),
   PODFLEET_BOOT_DEADLINE_SEC: positiveInt.default(120),
   PODFLEET_STRANDED_SEC: positiveInt.optional(),
-  PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt.default(10),
+  // The machine's stop_config.timeout is this + 5 s, and Fly's longest kill timeout is 300 s.
+  PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt
+    .max(MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC, `at most ${MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC} (a machine's stop timeout is this + ${STOP_TIMEOUT_MARGIN_SEC} s, and Fly allows at most ${MAX_STOP_TIMEOUT_SEC} s)`)
+    .default(10),
+  PODFLEET_LOCAL_MACHINES_RATE_LIMIT: flag.default(true),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -93,7 +105,7 @@ export interface Config {
   /** Fly Machines API when FLY_API_TOKEN and FLY_APP are set; otherwise the embedded local runtime. */
   machines:
     | { kind: "fly"; apiUrl: string; token: string; app: string; image: string }
-    | { kind: "local"; image: string };
+    | { kind: "local"; image: string; /** Fly's per-action API rate limits (429 + Retry-After) in the local runtime. */ rateLimit: boolean };
   /** "synthetic" is benchmark-only (machine-image/worker/synthetic-engine.ts). */
   engine: "pocketsphinx" | "whisper" | "synthetic";
   /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
@@ -190,7 +202,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     database: { url: e.DATABASE_URL ?? `file:${path.join(dataDir, "podfleet.db")}`, authToken: e.DATABASE_AUTH_TOKEN },
     machines: fly
       ? { kind: "fly", apiUrl: e.FLY_API_URL, token: e.FLY_API_TOKEN!, app: e.FLY_APP!, image: e.PODFLEET_WORKER_IMAGE! }
-      : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local" },
+      : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local", rateLimit: e.PODFLEET_LOCAL_MACHINES_RATE_LIMIT },
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),

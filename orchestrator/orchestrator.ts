@@ -218,6 +218,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
         launch: (machine) => (hooks.launch ? hooks.launch(machine, defaultLaunch) : defaultLaunch),
         logDir: path.join(logDir, "machines"),
         owner: localRuntimeOwner,
+        ...(config.machines.rateLimit ? {} : { rateLimits: false as const }),
       });
       const { url, token } = await localRuntime.start();
       cleanups.push(() => localRuntime!.close());

@@ -100,7 +100,7 @@ describe('LocalMachinesRuntime', () => {
     assert.equal(machine.state, 'started');
     assert.equal(typeof machine.pid, 'number');
     assert.ok(alive(machine.pid ?? -1));
-    await client.wait(created.id, 'stopped', 10);
+    await client.wait(created.id, 'stopped', 10, { instanceId: created.instance_id });
     assert.equal((await client.get(created.id)).pid, undefined);
     assert.equal(alive(machine.pid ?? -1), false);
     const log = readFileSync(join(dir, 'logs', `${created.id}.log`), 'utf8');
@@ -339,7 +339,7 @@ describe('LocalMachinesRuntime faults', () => {
     await client.wait(m.id, 'started', 10);
     assert.ok(performance.now() - began >= 380, 'boot delay applied');
     await client.stop(m.id, { timeout: 1 });
-    await client.wait(m.id, 'stopped', 10);
+    await client.wait(m.id, 'stopped', 10, { instanceId: m.instance_id });
     began = performance.now();
     await client.start(m.id);
     assert.equal((await client.get(m.id)).state, 'starting');
