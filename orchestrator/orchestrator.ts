@@ -280,7 +280,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       maxConcurrentIngests: 2,
       log,
       onQueued: () => autoscaler.wake(),
-      beforeCreate: links.beforeCreate,
+      links,
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store, queue, log, maxAttempts: config.maxAttempts };
