@@ -139,7 +139,44 @@ export interface Config {
     strandedSec: number;
   };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Fixed tuning numbers of the orchestrator's parts (no variable sets them): kept here so every number lives in one place. */
+  tuning: Tuning;
 }
+
+export interface Tuning {
+  /** Longest autoscaler / sweeper pass before the pass runner gives up on it. */
+  autoscalePassTimeoutMs: number;
+  sweepPassTimeoutMs: number;
+  /** The sweeper destroys at most this many machines per pass. */
+  maxDestroysPerPass: number;
+  /** A worker past its max lifetime is destroyed after its stop timeout plus this grace. */
+  lifetimeGraceSec: number;
+  /** Episodes ingested (fetched, decoded, cut) at once. */
+  maxConcurrentIngests: number;
+  /** Feed poller: period, pass timeout, feeds fetched at once. */
+  feedPollIntervalMs: number;
+  feedPollTimeoutMs: number;
+  maxFeedFetches: number;
+  /** Completion callbacks: period and pass timeout. */
+  callbackIntervalMs: number;
+  callbackTimeoutMs: number;
+  /** The orchestrator's NATS connection retries forever, this far apart. */
+  natsReconnectWaitMs: number;
+}
+
+export const DEFAULT_TUNING: Readonly<Tuning> = {
+  autoscalePassTimeoutMs: 60_000,
+  sweepPassTimeoutMs: 120_000,
+  maxDestroysPerPass: 20,
+  lifetimeGraceSec: 60,
+  maxConcurrentIngests: 2,
+  feedPollIntervalMs: 10_000,
+  feedPollTimeoutMs: 300_000,
+  maxFeedFetches: 4,
+  callbackIntervalMs: 2_000,
+  callbackTimeoutMs: 120_000,
+  natsReconnectWaitMs: 500,
+};
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -230,5 +267,6 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       strandedSec: e.PODFLEET_STRANDED_SEC ?? 2 * e.PODFLEET_ACK_WAIT_SEC + 60,
     },
     logLevel: e.PODFLEET_LOG_LEVEL,
+    tuning: { ...DEFAULT_TUNING },
   };
 }

@@ -1,0 +1,132 @@
+/**
+ * The episodes part: the ingest service (with episode links: origin, callback URL, identity), the
+ * worker-event consumer, the feed poller, completion callbacks and host webhooks. The consumer
+ * runs from the start; the feed and callback passes start with `startPasses()` once the HTTP
+ * server knows its URL.
+ */
+import path from "node:path";
+import type { WireNames } from "../../contract/wire.ts";
+import type { Config } from "../config.ts";
+import { DeliveryService } from "../delivery/delivery-service.ts";
+import { applyChunkEvent } from "../episodes/chunk-events.ts";
+import { EpisodeService } from "../episodes/episode-service.ts";
+import { finishEpisode } from "../episodes/finish-episode.ts";
+import { DEFAULT_FEED_FETCH } from "../feeds/feed-fetch.ts";
+import { FeedService } from "../feeds/feed-service.ts";
+import { FeedStore } from "../feeds/feed-store.ts";
+import { registerSecret, type Logger } from "../log.ts";
+import { PassRunner } from "../pass-runner.ts";
+import { consumeChunkEvents } from "../queue/nats-work-queue.ts";
+import { EpisodeLinks } from "../sources/episode-links.ts";
+import { SourceStore } from "../sources/source-store.ts";
+import { WebhookService } from "../sources/webhook-service.ts";
+import { newSecret } from "../sources/webhook-signature.ts";
+import { Closer } from "./closer.ts";
+import type { QueuePart } from "./queue-part.ts";
+import type { StorePart } from "./store-part.ts";
+
+export interface EpisodesPart {
+  episodes: EpisodeService;
+  feeds: FeedService;
+  feedStore: FeedStore;
+  deliveries: DeliveryService;
+  sources: SourceStore;
+  webhooks: WebhookService;
+  callbackSecret: string;
+  /** Resumes what a previous run left unfinished (ingests, transcribing and stitching episodes). */
+  resume(): Promise<void>;
+  /** Starts the feed poller and the callback passes; returns what stops them. */
+  startPasses(): () => Promise<void>;
+  /** Drains the ingests in flight, then stops the event consumer. */
+  close(): Promise<void>;
+}
+
+export async function openEpisodesPart(
+  config: Config,
+  deps: { store: StorePart; queue: QueuePart; names: WireNames; log: Logger; onQueued: () => void; publicUrl: () => string },
+): Promise<EpisodesPart> {
+  const { store, queue, names, log } = deps;
+  const closer = new Closer(log);
+  return closer.guard(async () => {
+    const links = new EpisodeLinks(store.database, { allowPrivateUrls: config.allowPrivateUrls });
+    const episodes = new EpisodeService({
+      store: store.store,
+      queue: queue.queue,
+      ingest: {
+        workDir: path.join(config.dataDir, "work"),
+        fetch: { allowPrivate: config.allowPrivateUrls, maxBytes: config.maxAudioBytes, timeoutMs: config.fetchTimeoutSec * 1000 },
+      },
+      uploadDir: path.join(config.dataDir, "uploads"),
+      defaultChunkSeconds: config.chunkSeconds,
+      maxConcurrentIngests: config.tuning.maxConcurrentIngests,
+      log,
+      onQueued: deps.onQueued,
+      links,
+    });
+    const eventsAbort = new AbortController();
+    const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts };
+    const eventsLoop = consumeChunkEvents(queue.nc, names, (e) => applyChunkEvent(e, eventDeps), { signal: eventsAbort.signal, log });
+    closer.add(async () => {
+      eventsAbort.abort();
+      await eventsLoop;
+    });
+    closer.add(() => episodes.drain());
+
+    const feedStore = new FeedStore(store.database);
+    const feeds = new FeedService({
+      store: feedStore,
+      episodes,
+      fetch: { ...DEFAULT_FEED_FETCH, allowPrivate: config.allowPrivateUrls },
+      maxInFlight: config.tuning.maxFeedFetches,
+      log: log.child({ component: "feeds" }),
+    });
+    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), {
+      intervalMs: config.tuning.feedPollIntervalMs,
+      timeoutMs: config.tuning.feedPollTimeoutMs,
+      log,
+    });
+    const callbackSecret = await store.store.setSettingIfAbsent("callback_signing_secret", newSecret("standard")!);
+    registerSecret(callbackSecret);
+    const deliveries = new DeliveryService({
+      database: store.database,
+      secret: callbackSecret,
+      publicUrl: deps.publicUrl,
+      allowPrivateUrls: config.allowPrivateUrls,
+      log: log.child({ component: "callbacks" }),
+    });
+    const deliveryRunner = new PassRunner("callbacks", (signal) => deliveries.pass(signal), {
+      intervalMs: config.tuning.callbackIntervalMs,
+      timeoutMs: config.tuning.callbackTimeoutMs,
+      log,
+    });
+    const sources = new SourceStore(store.database);
+    const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
+
+    return {
+      episodes,
+      feeds,
+      feedStore,
+      deliveries,
+      sources,
+      webhooks,
+      callbackSecret,
+      resume: async () => {
+        const resumed = await episodes.resumeIngests();
+        for (const ep of await store.store.episodesInStates(["transcribing", "stitching"])) {
+          await episodes.republishUnclaimed(ep.id);
+          await finishEpisode(ep.id, eventDeps);
+        }
+        if (resumed > 0) log.info("resumed ingests", { count: resumed });
+      },
+      startPasses: () => {
+        feedRunner.start();
+        deliveryRunner.start();
+        return async () => {
+          await deliveryRunner.stop();
+          await feedRunner.stop();
+        };
+      },
+      close: closer.close,
+    };
+  });
+}
