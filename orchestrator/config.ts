@@ -5,8 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { GUEST_PRESETS, isGuestPreset } from "./fleet/fleet-limits.ts";
-import { MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
+import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
 /** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */

@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { fleetLimits } from "../../db/schema.ts";
 import type { Database } from "../store/database.ts";
-import type { CreateMachineRequest, GuestConfig } from "./machine.ts";
+import { GUEST_PRESETS, isGuestPreset, type CreateMachineRequest } from "./machine.ts";
 
 /** Machine size: a Fly `size` preset, or explicit CPUs and memory (optionally a GPU kind). */
 export type GuestLimits =
@@ -35,21 +35,6 @@ export interface FleetLimits {
 }
 
 const REGION = /^[a-z0-9][a-z0-9-]{1,19}$/;
-
-/**
- * Fly's CPU size presets as explicit guests: Fly deprecated `config.size` in favour of `guest`, so
- * a preset an operator names is sent as the CPUs and memory it stands for (Fly's defaults:
- * 256 MB per shared CPU, 2048 MB per performance CPU).
- */
-export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries([
-  ...[1, 2, 4, 8].map((n) => [`shared-cpu-${n}x`, { cpu_kind: "shared", cpus: n, memory_mb: 256 * n }] as const),
-  ...[1, 2, 4, 8, 16].map((n) => [`performance-${n}x`, { cpu_kind: "performance", cpus: n, memory_mb: 2048 * n }] as const),
-]);
-
-/** True for a size preset podfleet can turn into a guest. */
-export function isGuestPreset(name: string): boolean {
-  return Object.hasOwn(GUEST_PRESETS, name);
-}
 
 const Guest = z.union([
   z
