@@ -80,6 +80,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   readonly #faults = new FaultPlan();
   readonly #supervisor: MachineSupervisor;
   #server: ServerType | undefined;
+  #rateLimited = 0;
 
   constructor(options: LocalMachinesRuntimeOptions) {
     super();
@@ -106,6 +107,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       faults: this.#faults,
       rateLimiter:
         this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
+      onRateLimited: () => (this.#rateLimited += 1),
     });
     const port = await new Promise<number>((resolve, reject) => {
       const server = serve({ fetch: routes.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
@@ -134,6 +136,11 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   /** Every machine the runtime knows, destroyed ones included (copies). */
   snapshot(): Machine[] {
     return this.#supervisor.all().map((record) => machineJson(record));
+  }
+
+  /** Requests answered 429 by the per-action rate limits so far. */
+  get rateLimitedCount(): number {
+    return this.#rateLimited;
   }
 
   /** Replaces the injected faults; create failures are consumed in order. */

@@ -21,6 +21,8 @@ export interface RoutesDeps {
   faults: FaultPlan;
   /** Per-action limits answered with 429 + Retry-After; absent = unlimited. */
   rateLimiter?: ActionRateLimiter | undefined;
+  /** Called for every request answered 429 (tests count them). */
+  onRateLimited?: (action: ApiAction) => void;
 }
 
 const MAX_WAIT_SEC = 60;
@@ -54,6 +56,7 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
     async (c, next) => {
       const retryAfter = deps.rateLimiter?.take(action, perMachine ? c.req.param('id') : '');
       if (retryAfter === undefined) return next();
+      deps.onRateLimited?.(action);
       c.header('retry-after', String(retryAfter));
       return fail(c, 429, `rate limit exceeded for ${action}; retry in ${retryAfter}s`);
     };
