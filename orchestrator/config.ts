@@ -6,7 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
+import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
+
+/** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
+export const STOP_TIMEOUT_MARGIN_SEC = 5;
 
 const flag = z
   .enum(["0", "1", "true", "false", "yes", "no"])
@@ -81,13 +85,20 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{1,19}(,[a-z0-9][a-z0-9-]{1,19})*$/, "comma-separated region codes, e.g. iad,ord")
     .optional(),
-  PODFLEET_WORKER_SIZE: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "a Fly size preset, e.g. shared-cpu-2x").optional(),
+  PODFLEET_WORKER_SIZE: z
+    .string()
+    .refine(isGuestPreset, `a Fly CPU size preset: ${Object.keys(GUEST_PRESETS).join(", ")}`)
+    .optional(),
   PODFLEET_WARM_POOL: nonNegativeInt.default(0),
   PODFLEET_DAILY_BUDGET_MACHINE_SECONDS: z.coerce.number().positive().optional(),
   PODFLEET_WEDGED_SEC: positiveInt.default(300),
   PODFLEET_BOOT_DEADLINE_SEC: positiveInt.default(120),
   PODFLEET_STRANDED_SEC: positiveInt.optional(),
-  PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt.default(10),
+  // The machine's stop_config.timeout is this + 5 s, and Fly's longest kill timeout is 300 s.
+  PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt
+    .max(MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC, `at most ${MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC} (a machine's stop timeout is this + ${STOP_TIMEOUT_MARGIN_SEC} s, and Fly allows at most ${MAX_STOP_TIMEOUT_SEC} s)`)
+    .default(10),
+  PODFLEET_LOCAL_MACHINES_RATE_LIMIT: flag.default(true),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -111,7 +122,7 @@ export interface Config {
   /** Fly Machines API when FLY_API_TOKEN and FLY_APP are set; otherwise the embedded local runtime. */
   machines:
     | { kind: "fly"; apiUrl: string; token: string; app: string; image: string }
-    | { kind: "local"; image: string };
+    | { kind: "local"; image: string; /** Fly's per-action API rate limits (429 + Retry-After) in the local runtime. */ rateLimit: boolean };
   /** "synthetic" is benchmark-only (machine-image/worker/synthetic-engine.ts). */
   engine: "pocketsphinx" | "whisper" | "synthetic";
   /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
@@ -159,7 +170,44 @@ export interface Config {
     strandedSec: number;
   };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Fixed tuning numbers of the orchestrator's parts (no variable sets them): kept here so every number lives in one place. */
+  tuning: Tuning;
 }
+
+export interface Tuning {
+  /** Longest autoscaler / sweeper pass before the pass runner gives up on it. */
+  autoscalePassTimeoutMs: number;
+  sweepPassTimeoutMs: number;
+  /** The sweeper destroys at most this many machines per pass. */
+  maxDestroysPerPass: number;
+  /** A worker past its max lifetime is destroyed after its stop timeout plus this grace. */
+  lifetimeGraceSec: number;
+  /** Episodes ingested (fetched, decoded, cut) at once. */
+  maxConcurrentIngests: number;
+  /** Feed poller: period, pass timeout, feeds fetched at once. */
+  feedPollIntervalMs: number;
+  feedPollTimeoutMs: number;
+  maxFeedFetches: number;
+  /** Completion callbacks: period and pass timeout. */
+  callbackIntervalMs: number;
+  callbackTimeoutMs: number;
+  /** The orchestrator's NATS connection retries forever, this far apart. */
+  natsReconnectWaitMs: number;
+}
+
+export const DEFAULT_TUNING: Readonly<Tuning> = {
+  autoscalePassTimeoutMs: 60_000,
+  sweepPassTimeoutMs: 120_000,
+  maxDestroysPerPass: 20,
+  lifetimeGraceSec: 60,
+  maxConcurrentIngests: 2,
+  feedPollIntervalMs: 10_000,
+  feedPollTimeoutMs: 300_000,
+  maxFeedFetches: 4,
+  callbackIntervalMs: 2_000,
+  callbackTimeoutMs: 120_000,
+  natsReconnectWaitMs: 500,
+};
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -222,7 +270,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     database: { url: e.DATABASE_URL ?? `file:${path.join(dataDir, "podfleet.db")}`, authToken: e.DATABASE_AUTH_TOKEN },
     machines: fly
       ? { kind: "fly", apiUrl: e.FLY_API_URL, token: e.FLY_API_TOKEN!, app: e.FLY_APP!, image: e.PODFLEET_WORKER_IMAGE! }
-      : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local" },
+      : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local", rateLimit: e.PODFLEET_LOCAL_MACHINES_RATE_LIMIT },
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
@@ -255,5 +303,6 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       strandedSec: e.PODFLEET_STRANDED_SEC ?? 2 * e.PODFLEET_ACK_WAIT_SEC + 60,
     },
     logLevel: e.PODFLEET_LOG_LEVEL,
+    tuning: { ...DEFAULT_TUNING },
   };
 }

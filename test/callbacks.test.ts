@@ -33,8 +33,8 @@ async function openDb(t: CleanupContext): Promise<Database> {
 /** A finished episode with a callback URL, recorded the way the service records one. */
 async function finishedEpisode(db: Database, id: string, callbackUrl: string, status: "failed" = "failed"): Promise<void> {
   const store = new EpisodeStore(db);
-  await new EpisodeLinks(db, { allowPrivateUrls: true }).beforeCreate(id, { callbackUrl });
-  await store.createEpisode({ id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "en" });
+  const link = await new EpisodeLinks(db, { allowPrivateUrls: true }).prepare(id, { callbackUrl });
+  await store.createEpisode({ id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "en" }, link);
   await store.transitionEpisode(id, status, { error: "audio could not be fetched" });
 }
 

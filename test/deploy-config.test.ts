@@ -9,6 +9,7 @@ import { describe, test } from "node:test";
 import { WORKER_ENV } from "../contract/wire.ts";
 import { WHISPER_ENV, parseWorkerConfig } from "../machine-image/worker/worker-config.ts";
 import { parseConfig } from "../orchestrator/config.ts";
+import { parseDockerfile } from "./support/dockerfile-stages.ts";
 import { parseTomlSubset, type TomlTable } from "./support/toml-subset.ts";
 
 const read = (p: string) => fs.readFileSync(new URL(`../${p}`, import.meta.url), "utf8");
@@ -66,7 +67,13 @@ function checkDockerfile(text: string): string[] {
   const lines = text.replace(/\\\n/g, " ").split("\n");
   const froms = lines.filter((l) => /^FROM /.test(l));
   if (froms.length < 2) problems.push("multi-stage: expected 2+ FROM");
-  for (const f of froms) if (!/:[^\s]+/.test(f.split(/\s+/)[1] ?? "") && !/^FROM whisper-/.test(f)) problems.push(`pinned base image: ${f}`);
+  // A base is pinned by tag, or is another stage of the file (named, or chosen by a build arg).
+  const stageNames = froms.map((f) => /\sAS\s+(\S+)/i.exec(f)?.[1]).filter((n): n is string => n !== undefined);
+  const isStage = (base: string) => stageNames.includes(base) || stageNames.some((n) => base.includes("${") && n.startsWith(base.split("${")[0]!));
+  for (const f of froms) {
+    const base = f.split(/\s+/)[1] ?? "";
+    if (!/:[^\s]+/.test(base) && !isStage(base)) problems.push(`pinned base image: ${f}`);
+  }
   for (const l of lines) {
     if (/apt-get install/.test(l) && !/--no-install-recommends/.test(l)) problems.push(`DL3015 --no-install-recommends: ${l.slice(0, 60)}`);
     if (/apt-get install/.test(l) && !/rm -rf \/var\/lib\/apt\/lists/.test(l)) problems.push("DL3009 remove apt lists in the same layer");
@@ -96,6 +103,22 @@ describe("Dockerfiles (checklist)", () => {
     assert.match(text, /RUN node --import tsx machine-image\/build-worker\.ts \/out\/worker\.mjs/);
     assert.match(text, /CMD \["node", "\/app\/worker\.mjs"\]/);
     assert.ok(fs.existsSync(new URL("../machine-image/build-worker.ts", import.meta.url)));
+  });
+  test("machine-image/Dockerfile: the CUDA variant's runtime stage has the CUDA runtime libraries whisper-server links against", () => {
+    const stages = parseDockerfile(read("machine-image/Dockerfile"));
+    const byName = (name: string) => stages.find((s) => s.name === name);
+    const runtime = stages[stages.length - 1]!;
+    const baseFor = (build: string) => byName(runtime.base.replace("${WHISPER_BUILD}", build));
+    const cudaBuild = byName("whisper-cuda")!;
+    const cudaVersion = /^nvidia\/cuda:(\d+\.\d+\.\d+)-(cudnn\d*-)?devel-/.exec(cudaBuild.base)?.[1];
+    assert.ok(cudaVersion, `the CUDA build stage is on an nvidia/cuda devel image: ${cudaBuild.base}`);
+    const cudaRuntime = baseFor("cuda");
+    assert.ok(cudaRuntime, `the runtime stage's base depends on WHISPER_BUILD: FROM ${runtime.base}`);
+    // NVIDIA's runtime image carries libcudart, libcublas and libcublasLt, of the version the server was built with.
+    assert.match(cudaRuntime.base, new RegExp(`^nvidia/cuda:${cudaVersion.replace(/\./g, "\\.")}-(cudnn\\d*-)?runtime-`));
+    assert.ok(cudaRuntime.copies.some((c) => c.dest === "/usr/local/bin/node"), "and Node, which the CUDA image lacks");
+    // The CPU variant stays on the slim Node image: no CUDA libraries there.
+    assert.match(baseFor("cpu")?.base ?? "", /^node:\$\{NODE_VERSION\}-bookworm-slim$/);
   });
   test("orchestrator/Dockerfile passes the same checklist", () => {
     assert.deepEqual(checkDockerfile(read("orchestrator/Dockerfile")), []);

@@ -100,7 +100,7 @@ describe('LocalMachinesRuntime', () => {
     assert.equal(machine.state, 'started');
     assert.equal(typeof machine.pid, 'number');
     assert.ok(alive(machine.pid ?? -1));
-    await client.wait(created.id, 'stopped', 10);
+    await client.wait(created.id, 'stopped', 10, { instanceId: created.instance_id });
     assert.equal((await client.get(created.id)).pid, undefined);
     assert.equal(alive(machine.pid ?? -1), false);
     const log = readFileSync(join(dir, 'logs', `${created.id}.log`), 'utf8');
@@ -296,6 +296,46 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
     await assert.rejects(other.list(), (e) => e instanceof PermanentError && e.status === 404);
     await assert.rejects(client.get('nope'), (e) => e instanceof PermanentError && e.status === 404);
   });
+
+  it("refuses a stop request's timeout above 300 s (and numbers are nanoseconds, as Fly reads them)", async (t) => {
+    // Five stops of one machine in a row: past Fly's burst of 3, so without the rate limits here.
+    const { url, token, client } = await harness(t, { rateLimits: false });
+    const m = await client.create({ config: config({}) });
+    await client.wait(m.id, 'started', 10);
+    const stop = (body: unknown) =>
+      fetch(`${url}/apps/${APP}/machines/${m.id}/stop`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    for (const timeout of ['301s', '5m1s', 301e9, 'soon']) {
+      const res = await stop({ timeout });
+      assert.equal(res.status, 400, `timeout ${JSON.stringify(timeout)}`);
+      assert.match(((await res.json()) as { error: string }).error, /invalid timeout/);
+    }
+    assert.equal((await client.get(m.id)).state, 'started', 'refused stops did nothing');
+    const ok = await stop({ timeout: 1e9 }); // one second in nanoseconds
+    assert.equal(ok.status, 200);
+    await client.wait(m.id, 'stopped', 10, { instanceId: m.instance_id });
+  });
+
+  it('rate-limits per action and machine when asked to, and not at all with rateLimits: false', async (t) => {
+    const limited = await harness(t, { rateLimits: { perSec: 1, burst: 2, getPerSec: 1, getBurst: 2 } });
+    const once = new MachinesClient({ baseUrl: limited.url, app: APP, token: limited.token, retries: 0 });
+    const m = await limited.client.create({ config: config({}), skip_launch: true });
+    const reads = await Promise.allSettled([once.get(m.id), once.get(m.id), once.get(m.id)]);
+    assert.deepEqual(reads.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
+    assert.equal(limited.runtime.rateLimitedCount, 1);
+    // Another machine has its own bucket.
+    const n = await limited.client.create({ config: config({}), skip_launch: true });
+    await once.get(n.id);
+
+    const open = await harness(t, { rateLimits: false });
+    const free = new MachinesClient({ baseUrl: open.url, app: APP, token: open.token, retries: 0 });
+    const x = await free.create({ config: config({}), skip_launch: true });
+    await Promise.all(Array.from({ length: 20 }, () => free.get(x.id)));
+    assert.equal(open.runtime.rateLimitedCount, 0);
+  });
 });
 
 describe('LocalMachinesRuntime faults', () => {
@@ -339,7 +379,7 @@ describe('LocalMachinesRuntime faults', () => {
     await client.wait(m.id, 'started', 10);
     assert.ok(performance.now() - began >= 380, 'boot delay applied');
     await client.stop(m.id, { timeout: 1 });
-    await client.wait(m.id, 'stopped', 10);
+    await client.wait(m.id, 'stopped', 10, { instanceId: m.instance_id });
     began = performance.now();
     await client.start(m.id);
     assert.equal((await client.get(m.id)).state, 'starting');

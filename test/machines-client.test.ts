@@ -106,9 +106,9 @@ describe('MachinesClient retries', () => {
     assert.equal(seen.length, 4);
   });
 
-  it('maps 412 "insufficient resources" to CapacityError without retrying', async (t) => {
+  it('maps status "insufficient_capacity" to CapacityError without retrying', async (t) => {
     const { baseUrl, seen } = await scripted(t, [
-      { status: 412, body: { error: 'insufficient resources available to fulfill request' } },
+      { status: 412, body: { error: 'insufficient resources available to fulfill request', status: 'insufficient_capacity' } },
     ]);
     await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (error) => {
       assert.ok(error instanceof CapacityError);
@@ -121,9 +121,21 @@ describe('MachinesClient retries', () => {
     assert.equal(seen.length, 1);
   });
 
-  it('maps 409 "insufficient memory" to CapacityError', async (t) => {
-    const { baseUrl } = await scripted(t, [{ status: 409, body: { error: 'insufficient memory available' } }]);
-    await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), CapacityError);
+  // Fly's ErrorResponse.status decides, whatever the HTTP status: a 503 or a 429 carrying it is a
+  // capacity error (next region), not a server error retried in place.
+  for (const status of [409, 429, 500, 503]) {
+    it(`maps HTTP ${status} with status "insufficient_capacity" to CapacityError, once`, async (t) => {
+      const { baseUrl, seen } = await scripted(t, [
+        { status, body: { error: 'no room', status: 'insufficient_capacity' }, headers: { 'retry-after': '0' } },
+      ]);
+      await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (e) => e instanceof CapacityError && e.status === status);
+      assert.equal(seen.length, 1);
+    });
+  }
+
+  it('does not guess capacity from wording: a 412 without the status code is a PermanentError', async (t) => {
+    const { baseUrl } = await scripted(t, [{ status: 412, body: { error: 'insufficient memory available' } }]);
+    await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (e) => e instanceof PermanentError && !(e instanceof CapacityError));
   });
 
   it('maps 422 to PermanentError without retrying', async (t) => {

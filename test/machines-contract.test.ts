@@ -13,7 +13,8 @@ import type { Machine, MachineConfig, WaitableState } from '../orchestrator/flee
 import { LocalMachinesRuntime } from '../orchestrator/fleet/local-runtime.ts';
 import { sleeperEnv, sleeperLaunch, writeSleeperScript } from '../orchestrator/fleet/local-runtime/sleeper-machine.ts';
 import { MachinesClient } from '../orchestrator/fleet/machines-client.ts';
-import { PermanentError, WaitTimeoutError } from '../orchestrator/fleet/machines-errors.ts';
+import { CapacityError, PermanentError, RateLimitedError, WaitTimeoutError } from '../orchestrator/fleet/machines-errors.ts';
+import type { CreateFailure } from '../orchestrator/fleet/local-runtime.ts';
 
 /** What a machine's process does: run for runMs (forever when absent), exit with exitCode. */
 interface Behaviour {
@@ -25,8 +26,14 @@ interface Behaviour {
 interface ContractTarget {
   client: MachinesClient;
   token: string;
-  /** A client for the same API and app that sends `token` instead. */
-  withToken(token: string): MachinesClient;
+  /** A client for the same API and app that sends `token` instead (and retries that often, default the client's). */
+  withToken(token: string, retries?: number): MachinesClient;
+  /** POSTs `body` as is to the create route (bypassing the client's checks): status and ErrorResponse. */
+  rawCreate(body: unknown): Promise<{ status: number; body: { error?: unknown; status?: unknown } }>;
+  /** GETs `path` (after `/machines`) as is: the status. */
+  rawGet(path: string): Promise<number>;
+  /** Makes the next creates fail as listed; absent where the target cannot be made to (Fly). */
+  injectCreateFailures?(failures: CreateFailure[]): void;
   /** A config whose process behaves as described, on this target's image. */
   config(behaviour: Behaviour): MachineConfig;
   /** Region to create machines in, when the target wants one. */
@@ -219,6 +226,85 @@ function machinesContract(name: string, makeTarget: TargetFactory): void {
       if (!tg) return;
       await assert.rejects(tg.client.get('0000000000dead'), (e) => e instanceof PermanentError && e.status === 404);
     });
+
+    // Fly decodes the body into typed structs: a wrongly typed field is a 400 ErrorResponse.
+    it('a create body with wrongly typed fields is refused with 400', async (t) => {
+      const tg = need(t);
+      if (!tg) return;
+      const base = { ...tg.config({ runMs: 1 }), metadata: run };
+      const bad: Array<[string, unknown]> = [
+        ['guest.memory_mb as a string', { ...base, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: '2048' } }],
+        ['guest.cpus as a fraction', { ...base, guest: { cpu_kind: 'shared', cpus: 1.5, memory_mb: 256 } }],
+        ['an env value that is a number', { ...base, env: { ...base.env, PORT: 8080 } }],
+        ['metadata that is not a string map', { ...base, metadata: { ...run, n: true } }],
+        ['auto_destroy as a string', { ...base, auto_destroy: 'yes' }],
+        ['init.exec as a string', { ...base, init: { exec: '/bin/true' } }],
+      ];
+      for (const [what, config] of bad) {
+        const reply = await tg.rawCreate({ config, skip_launch: true, ...(tg.region ? { region: tg.region } : {}) });
+        assert.equal(reply.status, 400, `${what}: HTTP ${reply.status}`);
+        assert.equal(typeof reply.body.error, 'string', `${what}: an ErrorResponse`);
+      }
+      assert.deepEqual(await tg.client.list({ metadata: run, includeDeleted: true }).then((l) => l.filter((m) => m.state !== 'destroyed')), []);
+    });
+
+    // Fly's kill timeout is at most 300 s: the client refuses more before sending, the API with 400.
+    it('a stop timeout above 300 s is refused', async (t) => {
+      const tg = need(t);
+      if (!tg) return;
+      const config = { ...tg.config({ runMs: 1 }), metadata: run, stop_config: { signal: 'SIGTERM', timeout: '905s' } };
+      await assert.rejects(tg.client.create({ config, skip_launch: true }), RangeError);
+      await assert.rejects(tg.client.stop('0000000000dead', { timeout: 301 }), RangeError);
+      const reply = await tg.rawCreate({ config, skip_launch: true, ...(tg.region ? { region: tg.region } : {}) });
+      assert.equal(reply.status, 400, `HTTP ${reply.status}`);
+      const ok = await create(tg, { runMs: 1 }, { stop_config: { signal: 'SIGTERM', timeout: '300s' } }, true);
+      await tg.client.destroy(ok.id);
+    });
+
+    // Fly waits on one version of a machine: waiting for stopped without instance_id is a 400.
+    it('wait for stopped needs instance_id', async (t) => {
+      const tg = need(t);
+      if (!tg) return;
+      const m = await create(tg, {}, {}, true);
+      assert.equal(await tg.rawGet(`/${m.id}/wait?state=stopped&timeout=1`), 400);
+      await assert.rejects(tg.client.wait(m.id, 'stopped', 1), (e) => e instanceof PermanentError && e.status === 400);
+      await tg.client.destroy(m.id);
+    });
+
+    // Reads of one machine are limited (Fly: 5/s, bursts of 10): past the burst the API answers
+    // 429 with Retry-After, and a client that retries honours it and gets every answer.
+    it('429 with Retry-After past the burst; the retrying client gets through', async (t) => {
+      const tg = need(t);
+      if (!tg) return;
+      const m = await create(tg, {}, {}, true);
+      const once = tg.withToken(tg.token, 0);
+      const results = await Promise.allSettled(Array.from({ length: 16 }, () => once.get(m.id)));
+      const limited = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+      assert.ok(limited.length > 0, 'some of 16 reads at once were limited');
+      for (const e of limited) {
+        assert.ok(e instanceof RateLimitedError, String(e));
+        assert.ok(e.retryAfterMs !== undefined && e.retryAfterMs >= 1000, `Retry-After ${e.retryAfterMs} ms`);
+      }
+      const patient = await Promise.all(Array.from({ length: 16 }, () => tg.client.get(m.id)));
+      assert.equal(patient.filter((x) => x.id === m.id).length, 16);
+      await tg.client.destroy(m.id);
+    });
+
+    // A capacity error is known by the ErrorResponse's status "insufficient_capacity", whatever
+    // the HTTP status; the client surfaces it at once (the caller tries another region).
+    it('capacity errors by status code, on any HTTP status', async (t) => {
+      const tg = need(t);
+      if (!tg) return;
+      if (!tg.injectCreateFailures) return t.skip('this target cannot be made to run out of capacity');
+      const statuses = [409, 412, 503, 429] as const;
+      tg.injectCreateFailures(statuses.map((status) => ({ status, capacity: true, retryAfterSec: 0 })));
+      for (const status of statuses) {
+        await assert.rejects(create(tg, {}), (e) => e instanceof CapacityError && e.status === status && !e.retryable);
+      }
+      tg.injectCreateFailures([{ status: 503 }]);
+      const m = await create(tg, {}, {}, true); // a 503 without the status is a server error: retried
+      await tg.client.destroy(m.id);
+    });
   });
 }
 
@@ -228,11 +314,14 @@ machinesContract('local runtime', async () => {
   const logDir = join(dir, 'logs');
   const runtime = new LocalMachinesRuntime({ app, launch: sleeperLaunch(writeSleeperScript(dir)), logDir, closeGraceMs: 500 });
   const { url, token } = await runtime.start();
-  const withToken = (tok: string) => new MachinesClient({ baseUrl: url, app, token: tok, minTimeoutMs: 10 });
+  const withToken = (tok: string, retries?: number) =>
+    new MachinesClient({ baseUrl: url, app, token: tok, minTimeoutMs: 10, ...(retries === undefined ? {} : { retries }) });
   return {
     client: withToken(token),
     token,
     withToken,
+    ...rawAccess(url, app, token),
+    injectCreateFailures: (createFailures) => runtime.setFaults({ createFailures }),
     config: (b) => ({ image: 'podfleet/contract-sleeper:local', env: sleeperEnv(b) }),
     settled: (m) => logLine(join(logDir, `${m.id}.log`), /^READY$/m),
     waitSec: 10,
@@ -252,11 +341,12 @@ machinesContract(
         const baseUrl = process.env.PODFLEET_FLY_API_URL ?? 'https://api.machines.dev/v1';
         const image = process.env.PODFLEET_FLY_CONTRACT_IMAGE ?? 'busybox:1.36';
         const region = process.env.PODFLEET_FLY_CONTRACT_REGION;
-        const withToken = (tok: string) => new MachinesClient({ baseUrl, app: flyApp, token: tok, retries: 2 });
+        const withToken = (tok: string, retries = 2) => new MachinesClient({ baseUrl, app: flyApp, token: tok, retries });
         return {
           client: withToken(flyToken),
           token: flyToken,
           withToken,
+          ...rawAccess(baseUrl, flyApp, flyToken),
           config: (b) => ({
             image,
             env: sleeperEnv(b),
@@ -272,6 +362,37 @@ machinesContract(
       }
     : { skip: 'set FLY_API_TOKEN and PODFLEET_FLY_CONTRACT_APP to run against Fly' },
 );
+
+/** Requests that bypass the client, to see what the API itself answers. */
+function rawAccess(baseUrl: string, app: string, token: string): Pick<ContractTarget, 'rawCreate' | 'rawGet'> {
+  const base = `${baseUrl.replace(/\/+$/, '')}/apps/${encodeURIComponent(app)}/machines`;
+  const authorization = token.startsWith('FlyV1 ') ? token : `Bearer ${token}`;
+  return {
+    rawCreate: async (body) => {
+      let res: Response;
+      // Creates are rate-limited (about 1/s, bursts of 3): wait out a 429 as Fly asks.
+      for (;;) {
+        res = await fetch(base, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (res.status !== 429) break;
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+      }
+      const text = await res.text();
+      let parsed: { error?: unknown; status?: unknown } = {};
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
+      } catch {
+        // not JSON: leave it empty, the case's assertion names the status
+      }
+      return { status: res.status, body: parsed };
+    },
+    rawGet: async (path) => {
+      const res = await fetch(`${base}${path}`, { headers: { authorization } });
+      await res.arrayBuffer();
+      return res.status;
+    },
+  };
+}
 
 /** The sleeper's behaviour as a POSIX shell line, for a real image. */
 function shellFor(b: Behaviour): string {

@@ -17,7 +17,7 @@ import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { chunkAudioObjectName } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
-import type { EpisodeOrigin } from "../sources/episode-links.ts";
+import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { ingestSlots } from "./ingest-slots.ts";
 
 export interface SubmitOptions {
@@ -93,10 +93,11 @@ export class EpisodeService {
       /** Called once chunks are queued, so the autoscaler reacts without waiting for its timer. */
       onQueued?: () => void;
       /**
-       * Runs before an episode is recorded (callback URL check, identity claim). Throwing refuses
-       * the submission: nothing is recorded.
+       * Checks a submission's links before anything is recorded (callback URL, an identity already
+       * taken; throwing refuses it) and returns the link row the store writes in the episode's own
+       * transaction, identity claim included.
        */
-      beforeCreate?: (episodeId: string, opts: SubmitOptions) => Promise<void>;
+      links?: { prepare(episodeId: string, opts: SubmitOptions): Promise<EpisodeLinkRow | undefined> };
     },
   ) {
     this.slots = ingestSlots({ downloads: deps.maxConcurrentDownloads, processing: deps.maxConcurrentIngests });
@@ -106,16 +107,19 @@ export class EpisodeService {
     // Refuse what can be refused now (bad scheme, literal private address); DNS is checked at fetch time.
     checkUrl(audioUrl, this.deps.ingest.fetch.allowPrivate);
     const id = newEpisodeId();
-    await this.deps.beforeCreate?.(id, opts);
-    const row = await this.deps.store.createEpisode({
-      id,
-      title: opts.title ?? null,
-      sourceKind: "url",
-      sourceUrl: audioUrl,
-      uploadPath: null,
-      chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-      language: opts.language ?? "en",
-    });
+    const link = await this.deps.links?.prepare(id, opts);
+    const row = await this.deps.store.createEpisode(
+      {
+        id,
+        title: opts.title ?? null,
+        sourceKind: "url",
+        sourceUrl: audioUrl,
+        uploadPath: null,
+        chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+        language: opts.language ?? "en",
+      },
+      link,
+    );
     this.startIngest(row);
     return row;
   }
@@ -126,24 +130,28 @@ export class EpisodeService {
    */
   async submitUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     const id = newEpisodeId();
-    await this.deps.beforeCreate?.(id, opts);
+    const link = await this.deps.links?.prepare(id, opts);
     fs.mkdirSync(this.deps.uploadDir, { recursive: true });
     const uploadPath = path.join(this.deps.uploadDir, `${id}.upload`);
+    let row: EpisodeRow;
     try {
       await writeTo(uploadPath);
+      row = await this.deps.store.createEpisode(
+        {
+          id,
+          title: opts.title ?? null,
+          sourceKind: "upload",
+          sourceUrl: null,
+          uploadPath,
+          chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+          language: opts.language ?? "en",
+        },
+        link,
+      );
     } catch (err) {
       fs.rmSync(uploadPath, { force: true });
       throw err;
     }
-    const row = await this.deps.store.createEpisode({
-      id,
-      title: opts.title ?? null,
-      sourceKind: "upload",
-      sourceUrl: null,
-      uploadPath,
-      chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-      language: opts.language ?? "en",
-    });
     this.startIngest(row);
     return row;
   }

@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { fleetLimits } from "../../db/schema.ts";
 import type { Database } from "../store/database.ts";
-import type { CreateMachineRequest } from "./machine.ts";
+import { GUEST_PRESETS, isGuestPreset, type CreateMachineRequest } from "./machine.ts";
 
 /** Machine size: a Fly `size` preset, or explicit CPUs and memory (optionally a GPU kind). */
 export type GuestLimits =
@@ -37,7 +37,11 @@ export interface FleetLimits {
 const REGION = /^[a-z0-9][a-z0-9-]{1,19}$/;
 
 const Guest = z.union([
-  z.object({ size: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "must be a size preset such as shared-cpu-2x or performance-8x") }).strict(),
+  z
+    .object({
+      size: z.string().refine(isGuestPreset, `must be a size preset: ${Object.keys(GUEST_PRESETS).join(", ")}`),
+    })
+    .strict(),
   z
     .object({
       cpuKind: z.enum(["shared", "performance"]),
@@ -108,9 +112,13 @@ export function applyLimitsPatch(current: FleetLimits, patch: unknown): FleetLim
   return validateLimits({ ...current, ...parsed.data });
 }
 
-/** The `guest`/`size` part of a machine config for these limits. */
-export function machineSizeConfig(guest: GuestLimits): Pick<CreateMachineRequest["config"], "guest" | "size"> {
-  if ("size" in guest) return { size: guest.size };
+/** The `guest` part of a machine config for these limits (a preset becomes its CPUs and memory). */
+export function machineSizeConfig(guest: GuestLimits): Pick<CreateMachineRequest["config"], "guest"> {
+  if ("size" in guest) {
+    const preset = GUEST_PRESETS[guest.size];
+    if (!preset) throw new InvalidLimitsError("guest.size", `unknown size preset ${guest.size}`);
+    return { guest: { ...preset } };
+  }
   return {
     guest: {
       cpu_kind: guest.cpuKind,

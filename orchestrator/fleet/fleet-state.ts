@@ -78,13 +78,13 @@ export type FleetAction =
   | { kind: "blocked"; reason: BlockedReason; detail: string };
 
 /** States that count against the cap: a process is, or may soon be, running. */
-const NOT_LIVE: readonly MachineState[] = ["stopped", "suspended", "failed", "destroyed", "launch_failed"];
+const NOT_LIVE: readonly MachineState[] = ["stopped", "suspended", "failed", "destroyed", "launch_failed", "replaced", "migrated"];
 /** States of a machine still on its way up. */
 const BOOTING: readonly MachineState[] = ["creating", "created", "starting", "restarting"];
 /** States in which a machine may run a worker process (and use machine-seconds). */
 const RUNNING: readonly MachineState[] = ["starting", "started", "stopping", "restarting"];
 /** States a machine should pass through quickly. */
-const TRANSIENT: readonly MachineState[] = ["creating", "starting", "stopping", "restarting", "destroying", "launch_failed", "updating", "replacing"];
+const TRANSIENT: readonly MachineState[] = ["creating", "starting", "stopping", "restarting", "suspending", "destroying", "launch_failed", "updating", "replacing"];
 
 export const isLive = (s: MachineState): boolean => !NOT_LIVE.includes(s);
 export const isBooting = (s: MachineState): boolean => BOOTING.includes(s);

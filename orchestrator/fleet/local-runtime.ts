@@ -4,6 +4,9 @@
  * Dev runs and tests point a MachinesClient at it; tests also read its own record of
  * states (`snapshot()`, `'state'` events) to check fleet limits.
  *
+ * As strict as Fly where Fly documents it: create bodies are type-checked (400), requests are
+ * rate-limited per action (429 + Retry-After), waiting for `stopped` needs `instance_id`, and
+ * capacity errors carry `status: "insufficient_capacity"`.
  * Choices where Fly's behaviour is not pinned down: deleting a live machine without
  * `force=true` answers 412; waiting on a machine that gets destroyed answers 412;
  * the default restart policy is on-failure with 10 retries; stop defaults to SIGINT + 5 s.
@@ -13,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Machine } from './machine.ts';
+import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
 import { FaultPlan, type RuntimeFaults } from './local-runtime/faults.ts';
 import { machineJson } from './local-runtime/machine-record.ts';
 import type { LaunchSpec } from './local-runtime/machine-process.ts';
@@ -21,6 +25,7 @@ import { createMachinesRoutes } from './local-runtime/machines-routes.ts';
 
 export type { LaunchSpec } from './local-runtime/machine-process.ts';
 export type { CreateFailure, RuntimeFaults } from './local-runtime/faults.ts';
+export { FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
 export { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
 
 export interface LocalMachinesRuntimeOptions {
@@ -42,6 +47,11 @@ export interface LocalMachinesRuntimeOptions {
    * left running (killLeftoverMachines in local-runtime/leftover-machines.ts).
    */
   owner?: string;
+  /**
+   * Per-action request limits answered with 429 + Retry-After, as Fly does. Default Fly's own
+   * numbers (FLY_RATE_LIMITS); `false` turns them off.
+   */
+  rateLimits?: ApiRateLimits | false;
 }
 
 /** Supervisors with children to SIGKILL if this process exits without close(); one listener for all. */
@@ -70,6 +80,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   readonly #faults = new FaultPlan();
   readonly #supervisor: MachineSupervisor;
   #server: ServerType | undefined;
+  #rateLimited = 0;
 
   constructor(options: LocalMachinesRuntimeOptions) {
     super();
@@ -94,6 +105,9 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       token: this.#token,
       supervisor: this.#supervisor,
       faults: this.#faults,
+      rateLimiter:
+        this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
+      onRateLimited: () => (this.#rateLimited += 1),
     });
     const port = await new Promise<number>((resolve, reject) => {
       const server = serve({ fetch: routes.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
@@ -122,6 +136,11 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   /** Every machine the runtime knows, destroyed ones included (copies). */
   snapshot(): Machine[] {
     return this.#supervisor.all().map((record) => machineJson(record));
+  }
+
+  /** Requests answered 429 by the per-action rate limits so far. */
+  get rateLimitedCount(): number {
+    return this.#rateLimited;
   }
 
   /** Replaces the injected faults; create failures are consumed in order. */

@@ -12,13 +12,17 @@ export const TRANSIENT_STATES = [
   'starting',
   'stopping',
   'restarting',
+  'suspending',
   'destroying',
   'launch_failed',
   'updating',
   'replacing',
 ] as const;
-/** The state a machine never leaves. */
-export const TERMINAL_STATES = ['destroyed'] as const;
+/**
+ * States a machine never leaves: destroyed, or replaced by a new version of itself (an update),
+ * or migrated to another host (the machine id lives on there, this instance does not).
+ */
+export const TERMINAL_STATES = ['destroyed', 'replaced', 'migrated'] as const;
 /** Every state name, in one list. */
 export const MACHINE_STATES = [...PERSISTENT_STATES, ...TRANSIENT_STATES, ...TERMINAL_STATES] as const;
 
@@ -60,6 +64,21 @@ export interface GuestConfig {
   gpus?: number;
 }
 
+/**
+ * Fly's CPU size presets as explicit guests: Fly deprecated `config.size` in favour of `guest`, so
+ * a preset an operator names is sent as the CPUs and memory it stands for (Fly's defaults:
+ * 256 MB per shared CPU, 2048 MB per performance CPU).
+ */
+export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries([
+  ...[1, 2, 4, 8].map((n) => [`shared-cpu-${n}x`, { cpu_kind: 'shared', cpus: n, memory_mb: 256 * n }] as const),
+  ...[1, 2, 4, 8, 16].map((n) => [`performance-${n}x`, { cpu_kind: 'performance', cpus: n, memory_mb: 2048 * n }] as const),
+]);
+
+/** True for a size preset podfleet can turn into a guest. */
+export function isGuestPreset(name: string): boolean {
+  return Object.hasOwn(GUEST_PRESETS, name);
+}
+
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
 
 export interface RestartConfig {
@@ -76,16 +95,40 @@ export interface InitConfig {
 
 export interface StopConfig {
   signal?: string;
-  /** Go duration string ("10s") on Fly; the local runtime also accepts seconds as a number. */
+  /** A Go duration string ("10s"), or a number of nanoseconds (Fly's `fly.Duration`); at most 300 s. */
   timeout?: string | number;
+}
+
+/** Fly's longest stop (kill) timeout: `stop_config.timeout` and a stop request's `timeout`. */
+export const MAX_STOP_TIMEOUT_SEC = 300;
+
+/**
+ * Parses Fly's `fly.Duration`: a Go duration string ("5s", "1m30s", "500ms") or a number of
+ * nanoseconds, as Fly's Go code reads it. Returns milliseconds, or undefined when not a duration.
+ */
+export function durationMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value / 1e6 : undefined;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = value;
+  const part = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/;
+  while (rest.length > 0) {
+    const match = part.exec(rest);
+    if (!match) return undefined;
+    total += Number(match[1]) * (unitMs[match[2] ?? ''] ?? 0);
+    rest = rest.slice(match[0].length);
+  }
+  return total;
 }
 
 /** `config` of a machine: what to run and how. */
 export interface MachineConfig {
   image: string;
   env?: Record<string, string>;
-  /** Either `guest` or a `size` preset such as "performance-16x". */
+  /** CPUs and memory; podfleet always sends `guest` (Fly deprecated the `size` preset field). */
   guest?: GuestConfig;
+  /** Deprecated by Fly in favour of `guest`; never sent by podfleet, accepted by the local runtime. */
   size?: string;
   restart?: RestartConfig;
   /** Destroy the machine once its process exits. */
@@ -147,5 +190,9 @@ export interface CreateMachineRequest {
 /** Fly's error body. */
 export interface MachinesErrorBody {
   error: string;
-  status?: string;
+  /** Fly's `main.statusCode`: "insufficient_capacity" on capacity errors, whatever the HTTP status. */
+  status?: 'unknown' | 'insufficient_capacity';
 }
+
+/** The `status` Fly puts in an ErrorResponse when no host has room (retry later or elsewhere). */
+export const INSUFFICIENT_CAPACITY = 'insufficient_capacity' as const;

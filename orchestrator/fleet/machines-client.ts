@@ -7,12 +7,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { request, getGlobalDispatcher, type Dispatcher } from 'undici';
-import type { CreateMachineRequest, Machine, MachineEvent, WaitableState } from './machine.ts';
+import {
+  durationMs,
+  MAX_STOP_TIMEOUT_SEC,
+  type CreateMachineRequest,
+  type Machine,
+  type MachineEvent,
+  type WaitableState,
+} from './machine.ts';
 import {
   MachinesApiError,
   RateLimitedError,
   RequestTimeoutError,
   errorForResponse,
+  type ErrorBody,
 } from './machines-errors.ts';
 
 export interface MachinesClientOptions {
@@ -125,6 +133,13 @@ export class MachinesClient implements MachinesApi {
    * by listing, not by counting successful creates.
    */
   async create(req: CreateMachineRequest): Promise<Machine> {
+    const timeout = req.config?.stop_config?.timeout;
+    if (timeout !== undefined) {
+      const ms = durationMs(timeout);
+      if (ms === undefined || ms > MAX_STOP_TIMEOUT_SEC * 1000) {
+        throw new RangeError(`config.stop_config.timeout must be a duration of at most ${MAX_STOP_TIMEOUT_SEC}s (Fly's maximum), got ${JSON.stringify(timeout)}`);
+      }
+    }
     return this.#call<Machine>('POST', '', { body: req });
   }
 
@@ -150,8 +165,12 @@ export class MachinesClient implements MachinesApi {
     return this.#call('POST', `/${encodeURIComponent(id)}/start`);
   }
 
-  /** Sends `signal`, then SIGKILL after `timeout` seconds. */
+  /** Sends `signal`, then SIGKILL after `timeout` seconds (at most 300, Fly's maximum). */
   async stop(id: string, options: StopMachineOptions = {}): Promise<void> {
+    const timeout = options.timeout;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0 && timeout <= MAX_STOP_TIMEOUT_SEC)) {
+      throw new RangeError(`stop timeout must be an integer number of seconds in 0..${MAX_STOP_TIMEOUT_SEC}, got ${timeout}`);
+    }
     const body: { signal?: string; timeout?: string } = {};
     if (options.signal) body.signal = options.signal;
     if (options.timeout !== undefined) body.timeout = `${options.timeout}s`;
@@ -244,24 +263,26 @@ export class MachinesClient implements MachinesApi {
     throw errorForResponse(
       what,
       response.statusCode,
-      errorText(text),
+      errorBody(text),
       Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
       options.isWait,
     );
   }
 }
 
-/** Fly's `{error}` text, or the raw body trimmed to a sane length. */
-function errorText(body: string): string {
+/** Fly's ErrorResponse `{error, status}`, or the raw body trimmed to a sane length. */
+function errorBody(body: string): ErrorBody {
   try {
     const parsed: unknown = JSON.parse(body);
-    if (parsed && typeof parsed === 'object' && 'error' in parsed && typeof parsed.error === 'string') {
-      return parsed.error;
+    if (parsed && typeof parsed === 'object') {
+      const error = 'error' in parsed && typeof parsed.error === 'string' ? parsed.error : undefined;
+      const flyStatus = 'status' in parsed && typeof parsed.status === 'string' ? parsed.status : undefined;
+      if (error !== undefined || flyStatus !== undefined) return { text: error ?? body.slice(0, 500), flyStatus };
     }
   } catch {
     // not JSON: fall through to the raw text
   }
-  return body.slice(0, 500);
+  return { text: body.slice(0, 500) };
 }
 
 function networkError(what: string, error: unknown): MachinesApiError {

@@ -4,6 +4,7 @@
  * permanent ones mean "fix the request", capacity ones mean "later or another region".
  * Messages name the method, path and Fly's error text, never the token.
  */
+import { INSUFFICIENT_CAPACITY } from './machine.ts';
 
 interface ApiErrorInit {
   status: number;
@@ -54,8 +55,8 @@ export class RequestTimeoutError extends MachinesApiError {
 }
 
 /**
- * 409/412 saying resources, memory or capacity ran out. Not retried by the client:
- * the caller decides whether to try later or in another region.
+ * Fly's ErrorResponse said `status: "insufficient_capacity"` (whatever the HTTP status: 409, 412,
+ * 503…). Not retried by the client: the caller decides whether to try later or in another region.
  */
 export class CapacityError extends MachinesApiError {
   override name = 'CapacityError';
@@ -101,8 +102,6 @@ function permanentCode(status: number): string {
   }
 }
 
-const CAPACITY_TEXT = /insufficient (resources|memory|capacity)|capacity/i;
-
 /** Parses Retry-After (delta-seconds or HTTP date) into milliseconds from `now`. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
@@ -112,22 +111,31 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** The parts of Fly's ErrorResponse the client reads: `error` text and the `status` code. */
+export interface ErrorBody {
+  text: string;
+  /** `main.statusCode` from the swagger: "insufficient_capacity" or "unknown". */
+  flyStatus?: string | undefined;
+}
+
 /**
  * Maps an HTTP error response onto the error classes. `what` is "METHOD /path" (no token),
- * `text` is Fly's `error` field (or the raw body).
+ * `body.text` is Fly's `error` field (or the raw body). A capacity error is recognised by the
+ * ErrorResponse's `status` code alone, never by HTTP status or wording.
  */
 export function errorForResponse(
   what: string,
   status: number,
-  text: string,
+  body: ErrorBody,
   retryAfter: string | undefined,
   isWait = false,
 ): MachinesApiError {
+  const text = body.text;
   const message = `${what}: HTTP ${status}${text ? `: ${text}` : ''}`;
+  if (body.flyStatus === INSUFFICIENT_CAPACITY) return new CapacityError(message, status);
   if (status === 429) return new RateLimitedError(message, parseRetryAfter(retryAfter));
   if (status >= 500) return new ServerError(message, status);
   if (status === 408 && isWait) return new WaitTimeoutError(message);
-  if ((status === 409 || status === 412) && CAPACITY_TEXT.test(text)) return new CapacityError(message, status);
   if (status === 408) return new ServerError(message, status);
   return new PermanentError(message, status);
 }

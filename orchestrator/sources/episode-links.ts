@@ -1,8 +1,9 @@
 /**
  * Where each episode came from and where its completion event goes, plus episode identity:
- * feed + guid, else the enclosure URL. The identity is claimed before the episode row is
- * written (EpisodeService's `beforeCreate`), so a webhook and a feed poll racing for the same
- * episode produce one job, never two.
+ * feed + guid, else the enclosure URL. The identity is claimed in the same transaction that
+ * writes the episode row (EpisodeStore.createEpisode with the row `prepare` returns), so a
+ * webhook and a feed poll racing for the same episode produce one job, never two, and a crash
+ * can never leave an identity claimed by an episode that was never written.
  */
 import { eq } from "drizzle-orm";
 import { episodeLinks } from "../../db/schema.ts";
@@ -50,12 +51,14 @@ export class EpisodeLinks {
   ) {}
 
   /**
-   * EpisodeService's `beforeCreate`: checks the callback URL and claims the identity in one
-   * write. Throws BadInputError for a bad callback URL, DuplicateEpisodeError for a repeat.
+   * EpisodeService's `links.prepare`: checks the callback URL and returns the link row to write
+   * with the episode (undefined when there is nothing to link). Throws BadInputError for a bad
+   * callback URL, and DuplicateEpisodeError early when the identity is already taken (the
+   * authoritative check is inside the episode's write transaction).
    */
-  readonly beforeCreate = async (episodeId: string, opts: SubmitOptions): Promise<void> => {
+  readonly prepare = async (episodeId: string, opts: SubmitOptions): Promise<EpisodeLinkRow | undefined> => {
     if (opts.callbackUrl) checkUrl(opts.callbackUrl, this.opts.allowPrivateUrls);
-    if (!opts.callbackUrl && !opts.origin) return;
+    if (!opts.callbackUrl && !opts.origin) return undefined;
     const origin = opts.origin;
     const row: EpisodeLinkRow = {
       episodeId,
@@ -67,15 +70,11 @@ export class EpisodeLinks {
       callbackUrl: opts.callbackUrl ?? null,
       createdAt: (this.opts.now ?? Date.now)(),
     };
-    const claimed = await this.database.write(async (db) => {
-      if (row.identity) {
-        const existing = await db.select().from(episodeLinks).where(eq(episodeLinks.identity, row.identity)).get();
-        if (existing) return existing.episodeId;
-      }
-      await db.insert(episodeLinks).values(row);
-      return undefined;
-    });
-    if (claimed !== undefined) throw new DuplicateEpisodeError(row.identity!, claimed);
+    if (row.identity) {
+      const existing = await this.byIdentity(row.identity);
+      if (existing) throw new DuplicateEpisodeError(row.identity, existing.episodeId);
+    }
+    return row;
   };
 
   async get(episodeId: string): Promise<EpisodeLinkRow | undefined> {

@@ -9,7 +9,7 @@
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
-import { chunks, episodes, settings } from "../../db/schema.ts";
+import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import {
   assertChunkTransition,
   assertEpisodeTransition,
@@ -17,6 +17,7 @@ import {
   type ChunkState,
   type EpisodeState,
 } from "../episodes/lifecycle.ts";
+import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database } from "./database.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
@@ -44,28 +45,56 @@ export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
 }
 
+/** Test hooks: `afterIdentityClaim` runs inside createEpisode's transaction, between the claim and the episode row. */
+export interface EpisodeStoreHooks {
+  afterIdentityClaim?: () => void;
+}
+
 export class EpisodeStore {
   constructor(
     private readonly database: Database,
     private readonly now: () => number = Date.now,
+    private readonly hooks: EpisodeStoreHooks = {},
   ) {}
 
   private get db() {
     return this.database.db;
   }
 
-  async createEpisode(input: {
-    id: string;
-    title: string | null;
-    sourceKind: "url" | "upload";
-    sourceUrl: string | null;
-    uploadPath: string | null;
-    chunkSeconds: number;
-    language: string;
-  }): Promise<EpisodeRow> {
+  /**
+   * Records a new episode with its link row (origin, callback URL, identity claim) in ONE
+   * transaction: the identity is claimed if and only if the episode exists, whatever happens to
+   * the process in between. Throws DuplicateEpisodeError when the identity is already taken.
+   */
+  async createEpisode(
+    input: {
+      id: string;
+      title: string | null;
+      sourceKind: "url" | "upload";
+      sourceUrl: string | null;
+      uploadPath: string | null;
+      chunkSeconds: number;
+      language: string;
+    },
+    link?: EpisodeLinkRow,
+  ): Promise<EpisodeRow> {
     const t = this.now();
     const row = { ...input, status: "received", createdAt: t, updatedAt: t };
-    await this.database.write((db) => db.insert(episodes).values(row));
+    const takenBy = await this.database.write((db) =>
+      db.transaction(async (tx) => {
+        if (link) {
+          if (link.identity) {
+            const existing = await tx.select().from(episodeLinks).where(eq(episodeLinks.identity, link.identity)).get();
+            if (existing) return existing.episodeId;
+          }
+          await tx.insert(episodeLinks).values({ ...link, episodeId: input.id });
+          this.hooks.afterIdentityClaim?.();
+        }
+        await tx.insert(episodes).values(row);
+        return undefined;
+      }),
+    );
+    if (takenBy !== undefined) throw new DuplicateEpisodeError(link!.identity!, takenBy);
     return (await this.getEpisode(input.id))!;
   }
 

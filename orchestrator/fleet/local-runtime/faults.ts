@@ -2,12 +2,19 @@
  * Fault injection for the local machines runtime, so autoscaler tests can exercise rate
  * limits, capacity errors and slow or wedged boots without a real Fly account.
  */
+import { INSUFFICIENT_CAPACITY, type MachinesErrorBody } from '../machine.ts';
 
 /** One canned failure answered to a create request instead of creating a machine. */
 export interface CreateFailure {
   status: 429 | 500 | 503 | 409 | 412;
   /** Sent as Retry-After (seconds), normally with 429. */
   retryAfterSec?: number;
+  /**
+   * Whether the ErrorResponse says `status: "insufficient_capacity"`. Default: true for 409 and
+   * 412 (Fly's "insufficient memory/resources"), false otherwise; set it to send a capacity error
+   * on any HTTP status, as Fly may.
+   */
+  capacity?: boolean;
 }
 
 /** Settable at runtime with `LocalMachinesRuntime.setFaults`; each call replaces the whole set. */
@@ -22,17 +29,19 @@ export interface RuntimeFaults {
   startDelayMs?: number;
 }
 
-/** Fly-like error text for each injected status. */
-export function createFailureBody(status: CreateFailure['status']): { error: string } {
-  switch (status) {
+/** Fly-like ErrorResponse for an injected failure: capacity errors carry `status: "insufficient_capacity"`. */
+export function createFailureBody(failure: CreateFailure): MachinesErrorBody {
+  const capacity = failure.capacity ?? (failure.status === 409 || failure.status === 412);
+  const status: Pick<MachinesErrorBody, 'status'> = capacity ? { status: INSUFFICIENT_CAPACITY } : {};
+  switch (failure.status) {
     case 429:
-      return { error: 'rate limit exceeded' };
+      return { error: 'rate limit exceeded', ...status };
     case 409:
-      return { error: 'insufficient memory available to fulfill request' };
+      return { error: 'insufficient memory available to fulfill request', ...status };
     case 412:
-      return { error: 'insufficient resources available to fulfill request' };
+      return { error: 'insufficient resources available to fulfill request', ...status };
     default:
-      return { error: 'internal error (injected fault)' };
+      return { error: capacity ? 'no host has capacity for this machine (injected fault)' : 'internal error (injected fault)', ...status };
   }
 }
 

@@ -24,17 +24,21 @@ const ALLOWED: Readonly<Record<MachineState, readonly MachineState[]>> = {
   creating: ['created', 'destroying'],
   created: ['starting', 'destroying'],
   starting: ['started', 'stopping', 'failed', 'destroying'],
-  started: ['stopping', 'restarting', 'destroying'],
+  started: ['stopping', 'restarting', 'suspending', 'destroying'],
   restarting: ['started', 'stopping', 'failed', 'destroying'],
   stopping: ['stopped', 'destroying'],
   stopped: ['starting', 'destroying'],
   failed: ['starting', 'destroying'],
   destroying: ['destroyed'],
   destroyed: [],
+  suspending: ['suspended', 'stopped', 'destroying'],
   suspended: ['starting', 'destroying'],
   launch_failed: ['destroying'],
   updating: [],
-  replacing: [],
+  replacing: ['replaced'],
+  // A new version replaced this one (an update), or the machine moved hosts: never left.
+  replaced: [],
+  migrated: [],
 };
 
 export function canTransition(from: MachineState, to: MachineState): boolean {
@@ -102,25 +106,4 @@ export function machineJson(record: MachineRecord, summary = false): Machine {
 export function isRunning(record: MachineRecord): boolean {
   const child = record.child;
   return child !== undefined && child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-}
-
-/**
- * Parses Fly's duration values: a number of seconds or a Go duration string ("5s", "1m30s",
- * "500ms"). Returns milliseconds, or undefined when the value is not a duration.
- */
-export function parseDurationMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = value;
-  const part = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/;
-  while (rest.length > 0) {
-    const match = part.exec(rest);
-    if (!match) return undefined;
-    total += Number(match[1]) * (unitMs[match[2] ?? ''] ?? 0);
-    rest = rest.slice(match[0].length);
-  }
-  return total;
 }

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { CreateMachineRequest, Machine, MachineEvent, MachineState } from '../machine.ts';
+import { durationMs, MAX_STOP_TIMEOUT_SEC, type CreateMachineRequest, type Machine, type MachineEvent, type MachineState } from '../machine.ts';
 import type { FaultPlan } from './faults.ts';
 import { signalMachine, spawnMachineProcess, type LaunchSpec } from './machine-process.ts';
 import {
@@ -15,7 +15,6 @@ import {
   isRunning,
   machineJson,
   newRecord,
-  parseDurationMs,
   pushEvent,
   type MachineRecord,
 } from './machine-record.ts';
@@ -110,8 +109,11 @@ export class MachineSupervisor {
       throw new RuntimeRequestError(400, `invalid signal: ${String(signal)}`);
     }
     const rawTimeout = body.timeout ?? config?.stop_config?.timeout;
-    const timeoutMs = rawTimeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDurationMs(rawTimeout);
+    const timeoutMs = rawTimeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : durationMs(rawTimeout);
     if (timeoutMs === undefined) throw new RuntimeRequestError(400, `invalid timeout: ${String(rawTimeout)}`);
+    if (timeoutMs > MAX_STOP_TIMEOUT_SEC * 1000) {
+      throw new RuntimeRequestError(400, `invalid timeout: ${String(rawTimeout)} is longer than ${MAX_STOP_TIMEOUT_SEC}s`);
+    }
     const state = record.machine.state;
     if (state === 'destroyed' || state === 'destroying') {
       throw new RuntimeRequestError(412, `failed_precondition: machine is ${state}`);

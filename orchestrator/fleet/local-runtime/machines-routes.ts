@@ -4,10 +4,12 @@
  * the one `onError` handler.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { isWaitableState, type CreateMachineRequest, type Machine } from '../machine.ts';
+import type { ActionRateLimiter, ApiAction } from './api-rate-limits.ts';
+import { createRequestProblem } from './create-request-check.ts';
 import { createFailureBody, type FaultPlan } from './faults.ts';
 import { machineJson } from './machine-record.ts';
 import { RuntimeRequestError, type MachineSupervisor } from './machine-supervisor.ts';
@@ -17,6 +19,10 @@ export interface RoutesDeps {
   token: string;
   supervisor: MachineSupervisor;
   faults: FaultPlan;
+  /** Per-action limits answered with 429 + Retry-After; absent = unlimited. */
+  rateLimiter?: ActionRateLimiter | undefined;
+  /** Called for every request answered 429 (tests count them). */
+  onRateLimited?: (action: ApiAction) => void;
 }
 
 const MAX_WAIT_SEC = 60;
@@ -44,7 +50,18 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
 
   const base = '/v1/apps/:app/machines';
 
-  http.get(base, (c) => {
+  // Fly's per-action limits, checked after auth and before the request is looked at.
+  const limited =
+    (action: ApiAction, perMachine: boolean): MiddlewareHandler =>
+    async (c, next) => {
+      const retryAfter = deps.rateLimiter?.take(action, perMachine ? c.req.param('id') : '');
+      if (retryAfter === undefined) return next();
+      deps.onRateLimited?.(action);
+      c.header('retry-after', String(retryAfter));
+      return fail(c, 429, `rate limit exceeded for ${action}; retry in ${retryAfter}s`);
+    };
+
+  http.get(base, limited('list', false), (c) => {
     const states = (c.req.query('state') ?? '').split(',').filter(Boolean);
     const region = c.req.query('region');
     const includeDeleted = c.req.query('include_deleted') === 'true';
@@ -60,21 +77,27 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
     return c.json(machines.map((m) => machineJson(supervisor.find(m.id), summary)));
   });
 
-  http.post(base, async (c) => {
+  http.post(base, limited('create', false), async (c) => {
     const failure = faults.takeCreateFailure();
     if (failure) {
       if (failure.retryAfterSec !== undefined) c.header('retry-after', String(failure.retryAfterSec));
-      return c.json(createFailureBody(failure.status), failure.status);
+      return c.json(createFailureBody(failure), failure.status);
     }
-    const body = await jsonBody<CreateMachineRequest>(c);
-    return c.json(supervisor.create(body));
+    const body = await jsonBody<unknown>(c);
+    const problem = createRequestProblem(body);
+    if (problem) return fail(c, 400, `invalid request body: ${problem}`);
+    return c.json(supervisor.create(body as CreateMachineRequest));
   });
 
-  http.get(`${base}/:id`, (c) => c.json(machineJson(supervisor.find(c.req.param('id')))));
+  http.get(`${base}/:id`, limited('get', true), (c) => c.json(machineJson(supervisor.find(c.req.param('id')))));
 
-  http.get(`${base}/:id/wait`, async (c) => {
+  http.get(`${base}/:id/wait`, limited('wait', true), async (c) => {
     const state = c.req.query('state') ?? 'started';
     if (!isWaitableState(state)) return fail(c, 400, `invalid state: ${state}`);
+    // Fly waits on one version of a machine: for `stopped` it must be named.
+    if (state === 'stopped' && !c.req.query('instance_id')) {
+      return fail(c, 400, 'instance_id is required when waiting for the stopped state');
+    }
     const timeout = Number(c.req.query('timeout') ?? MAX_WAIT_SEC);
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_WAIT_SEC) {
       return fail(c, 400, `timeout must be an integer in 1..${MAX_WAIT_SEC}`);
@@ -85,20 +108,20 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
     return c.json({ ok: true });
   });
 
-  http.post(`${base}/:id/start`, (c) => c.json({ ...supervisor.start(c.req.param('id')), migrated: false, new_host: '' }));
+  http.post(`${base}/:id/start`, limited('start', true), (c) => c.json({ ...supervisor.start(c.req.param('id')), migrated: false, new_host: '' }));
 
-  http.post(`${base}/:id/stop`, async (c) => {
+  http.post(`${base}/:id/stop`, limited('stop', true), async (c) => {
     const body = await jsonBody<{ signal?: unknown; timeout?: unknown }>(c, true);
     supervisor.stop(c.req.param('id'), body);
     return c.json({ ok: true });
   });
 
-  http.delete(`${base}/:id`, (c) => {
+  http.delete(`${base}/:id`, limited('destroy', true), (c) => {
     supervisor.destroy(c.req.param('id'), c.req.query('force') === 'true');
     return c.json({ ok: true });
   });
 
-  http.get(`${base}/:id/events`, (c) => {
+  http.get(`${base}/:id/events`, limited('events', true), (c) => {
     const machine: Machine = machineJson(supervisor.find(c.req.param('id')));
     return c.json(machine.events ?? []);
   });

@@ -1,0 +1,98 @@
+/**
+ * The fleet part: limits (env defaults, operator overrides in libSQL), the machine registry, and
+ * the one controller whose passes are the autoscaler and the sweeper, each on its own runner.
+ * The runners start when the orchestrator calls `start()` (after the episode service is up).
+ */
+import { WORKER_ENV } from "../../contract/wire.ts";
+import type { Config } from "../config.ts";
+import { FleetController } from "../fleet/fleet-controller.ts";
+import { FleetLimitsStore, type FleetLimits } from "../fleet/fleet-limits.ts";
+import type { MachinesApi } from "../fleet/machines-client.ts";
+import { MachineRegistry } from "../fleet/machine-registry.ts";
+import type { Logger } from "../log.ts";
+import { PassRunner } from "../pass-runner.ts";
+import { workerAuthEnv } from "../queue/nats-credentials.ts";
+import type { QueuePart } from "./queue-part.ts";
+import type { StorePart } from "./store-part.ts";
+
+export interface FleetPart {
+  controller: FleetController;
+  limits: FleetLimitsStore;
+  registry: MachineRegistry;
+  autoscaler: PassRunner;
+  sweeper: PassRunner;
+  /** Starts both runners; returns what stops them. */
+  start(): () => Promise<void>;
+}
+
+/** Fleet limits from settings: the defaults until an operator changes them at runtime. */
+export function defaultFleetLimits(config: Config): FleetLimits {
+  return {
+    maxMachines: config.maxMachines,
+    maxStarting: config.fleet.maxStarting,
+    idleTimeoutSec: config.idleTimeoutSec,
+    maxLifetimeSec: config.fleet.maxLifetimeSec,
+    regions: config.fleet.regions,
+    guest: config.fleet.workerSize ? { size: config.fleet.workerSize } : { cpuKind: "shared", cpus: 2, memoryMb: 2048 },
+    image: config.machines.image,
+    warmPool: config.fleet.warmPool,
+    dailyBudgetMachineSeconds: config.fleet.dailyBudgetMachineSeconds ?? null,
+  };
+}
+
+export function buildFleetPart(config: Config, deps: { store: StorePart; queue: QueuePart; machines: MachinesApi; log: Logger }): FleetPart {
+  const { store, queue, log } = deps;
+  const workerEnv: Record<string, string> = {
+    [WORKER_ENV.natsUrl]: config.nats.workerUrl ?? queue.natsUrl,
+    [WORKER_ENV.natsPrefix]: config.nats.prefix,
+    [WORKER_ENV.engine]: config.engine,
+    ...workerAuthEnv(queue.natsAuth.worker),
+    ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
+  };
+  const limits = new FleetLimitsStore(store.database, defaultFleetLimits(config));
+  const registry = new MachineRegistry(store.database);
+  const controller = new FleetController({
+    machines: deps.machines,
+    registry,
+    limits,
+    store: store.store,
+    queue: queue.queue,
+    fleetId: store.fleetId,
+    workerEnv,
+    stopTimeoutSec: config.fleet.stopTimeoutSec,
+    maxMachineLosses: config.maxAttempts,
+    strandedAfterMs: config.fleet.strandedSec * 1000,
+    tuning: {
+      wedgedSec: config.fleet.wedgedSec,
+      bootDeadlineSec: config.fleet.bootDeadlineSec,
+      lifetimeGraceSec: config.fleet.stopTimeoutSec + config.tuning.lifetimeGraceSec,
+      maxDestroysPerPass: config.tuning.maxDestroysPerPass,
+    },
+    log: log.child({ component: "fleet" }),
+  });
+  const autoscaler = new PassRunner("autoscaler", () => controller.pass({ sweep: false, scale: true }), {
+    intervalMs: config.autoscaleIntervalMs,
+    timeoutMs: config.tuning.autoscalePassTimeoutMs,
+    log,
+  });
+  const sweeper = new PassRunner("sweeper", () => controller.pass({ sweep: true, scale: false }), {
+    intervalMs: config.fleet.sweepIntervalMs,
+    timeoutMs: config.tuning.sweepPassTimeoutMs,
+    log,
+  });
+  return {
+    controller,
+    limits,
+    registry,
+    autoscaler,
+    sweeper,
+    start: () => {
+      autoscaler.start();
+      sweeper.start();
+      return async () => {
+        await sweeper.stop();
+        await autoscaler.stop();
+      };
+    },
+  };
+}

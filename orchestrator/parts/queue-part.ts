@@ -1,0 +1,62 @@
+/**
+ * The queue part: NATS, embedded (a nats-server child with an orchestrator user and a worker user
+ * that has only the worker's permissions) or external (NATS_URL), the orchestrator's connection,
+ * and the JetStream work queue on it.
+ */
+import path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { WireNames } from "../../contract/wire.ts";
+import type { Config } from "../config.ts";
+import { registerSecret, type Logger } from "../log.ts";
+import { startNatsServer } from "../queue/nats-server.ts";
+import { connectAuth, ensureEmbeddedNatsCredentials, type NatsAuth } from "../queue/nats-credentials.ts";
+import { NatsWorkQueue } from "../queue/nats-work-queue.ts";
+import { Closer } from "./closer.ts";
+
+export interface QueuePart {
+  nc: NatsConnection;
+  queue: NatsWorkQueue;
+  natsUrl: string;
+  /** How to connect as the orchestrator, and as a worker (what the machines get in their env). */
+  natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export async function openQueuePart(config: Config, names: WireNames, logDir: string, log: Logger): Promise<QueuePart> {
+  const closer = new Closer(log);
+  return closer.guard(async () => {
+    let natsUrl = config.nats.url;
+    let natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
+    if (!natsUrl) {
+      const creds = ensureEmbeddedNatsCredentials(config.dataDir, names, "token" in config.nats.auth ? config.nats.auth.token : undefined);
+      natsAuth = { orchestrator: creds.orchestrator, worker: creds.worker };
+      registerSecret(creds.orchestrator.password);
+      registerSecret(creds.worker.password);
+      const natsServer = await startNatsServer({
+        storeDir: path.join(config.dataDir, "nats"),
+        logFile: path.join(logDir, "nats-server.log"),
+        // a server left behind by a SIGKILLed orchestrator is killed through this file before ours starts
+        pidFile: path.join(config.dataDir, "nats-server.pid"),
+        users: creds.users,
+      });
+      closer.add(() => natsServer.stop());
+      natsUrl = natsServer.url;
+    } else {
+      natsAuth = { orchestrator: config.nats.auth, worker: config.nats.workerAuth ?? config.nats.auth };
+      if (!config.nats.workerAuth && Object.keys(config.nats.auth).length > 0) {
+        log.warn("workers get the orchestrator's NATS credentials; give them their own account with PODFLEET_WORKER_NATS_USER/PASSWORD (see `podfleet nats permissions`)");
+      }
+    }
+    const nc = await connect({
+      servers: natsUrl,
+      ...connectAuth(natsAuth.orchestrator),
+      name: "podfleet-orchestrator",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: config.tuning.natsReconnectWaitMs,
+    });
+    closer.add(() => nc.drain());
+    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: config.ackWaitSec * 1000, maxDeliver: config.maxAttempts });
+    return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, close: closer.close };
+  });
+}
