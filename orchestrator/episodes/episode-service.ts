@@ -15,10 +15,16 @@ import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { chunkAudioObjectName } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeOrigin } from "../sources/episode-links.ts";
+import { DEFAULT_LANGUAGE, normalizeLanguageTag } from "./language-tag.ts";
+
+function episodeLanguage(raw: string | undefined): string {
+  return normalizeLanguageTag(raw) ?? DEFAULT_LANGUAGE;
+}
 
 export interface SubmitOptions {
   title?: string | undefined;
   chunkSeconds?: number | undefined;
+  /** BCP 47 tag (any case, `_` or `-`); absent or not a tag: DEFAULT_LANGUAGE. Callers refuse garbage before this. */
   language?: string | undefined;
   /** Where to POST the signed completion event (see delivery/). */
   callbackUrl?: string | undefined;
@@ -97,7 +103,7 @@ export class EpisodeService {
       sourceUrl: audioUrl,
       uploadPath: null,
       chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-      language: opts.language ?? "en",
+      language: episodeLanguage(opts.language),
     });
     this.startIngest(row);
     return row;
@@ -125,7 +131,7 @@ export class EpisodeService {
       sourceUrl: null,
       uploadPath,
       chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-      language: opts.language ?? "en",
+      language: episodeLanguage(opts.language),
     });
     this.startIngest(row);
     return row;

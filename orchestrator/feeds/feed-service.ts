@@ -3,6 +3,11 @@
  * pending items into jobs at a bounded pace (new episodes before backfill, fair across feeds).
  * Polls run one at a time (a manual `feeds poll` and the background pass never overlap), and
  * `pass()` is the background duty a PassRunner calls.
+ *
+ * Each item's language (the item's own, else the channel's) rides to its episode. It is kept in
+ * memory from the last full read of the feed, not in the item rows: a feed not read since this
+ * process started is read unconditionally (no ETag) once, and its pending items wait for that read
+ * rather than go out with a guessed language.
  */
 import type { EpisodeService } from "../episodes/episode-service.ts";
 import { checkUrl } from "../ingest/fetch-audio.ts";
@@ -12,7 +17,7 @@ import { DuplicateEpisodeError, episodeIdentity } from "../sources/episode-links
 import { parseFeedDocument, type FeedEpisodeItem } from "./feed-document.ts";
 import { fetchFeed, FeedFetchError, type FeedFetchOptions } from "./feed-fetch.ts";
 import { FeedStore, type FeedRow } from "./feed-store.ts";
-import { nextPollDelaySec, pickReleases, planItems, type PlannedItem } from "./poll-plan.ts";
+import { itemIdentity, nextPollDelaySec, pickReleases, planItems, type PlannedItem } from "./poll-plan.ts";
 
 export interface FeedServiceDeps {
   store: FeedStore;
@@ -50,9 +55,17 @@ export interface AddFeedInput {
 
 export const DEFAULT_FEED_INTERVAL_SEC = 3600;
 
+/** What the last full read of a feed said about languages. */
+interface FeedLanguages {
+  channel: string | undefined;
+  /** Item identity → language, for items whose language differs from the channel's. */
+  items: Map<string, string>;
+}
+
 export class FeedService {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
+  private readonly languages = new Map<string, FeedLanguages>();
 
   constructor(private readonly deps: FeedServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -110,7 +123,15 @@ export class FeedService {
   async pass(signal?: AbortSignal): Promise<PollSummary[]> {
     return this.exclusive(async () => {
       const out: PollSummary[] = [];
-      for (const feed of await this.deps.store.due(this.now())) {
+      const due = await this.deps.store.due(this.now());
+      // Feeds with items waiting for their language (not read since this process started) are read now.
+      const waiting = new Set((await this.deps.store.pending()).map((p) => p.feedId).filter((id) => !this.languages.has(id)));
+      for (const id of waiting) {
+        if (due.some((f) => f.id === id)) continue;
+        const feed = await this.deps.store.get(id);
+        if (feed) due.push(feed);
+      }
+      for (const feed of due) {
         if (signal?.aborted) break;
         out.push(await this.pollOne(feed));
       }
@@ -126,7 +147,7 @@ export class FeedService {
   async findItem(feedUrl: string, hint: { guid?: string | undefined; audioUrl?: string | undefined; title?: string | undefined }): Promise<FeedEpisodeItem | undefined> {
     const res = await fetchFeed(feedUrl, { etag: null, lastModified: null }, this.deps.fetch, this.now());
     if (res.kind !== "ok") return undefined;
-    const items = parseFeedDocument(res.body).items;
+    const items = parseFeedDocument(res.body, res.finalUrl).items;
     return (
       (hint.guid ? items.find((i) => i.guid === hint.guid) : undefined) ??
       (hint.audioUrl ? items.find((i) => i.enclosureUrl === hint.audioUrl) : undefined) ??
@@ -138,12 +159,14 @@ export class FeedService {
     const now = this.now();
     const base = { feedId: feed.id, url: feed.url, items: 0, new: 0, backfill: 0, skipped: 0, queued: 0 };
     try {
-      const res = await fetchFeed(feed.url, { etag: feed.etag, lastModified: feed.lastModified }, this.deps.fetch, now);
+      // Conditional only once this process has read the document (it holds the items' languages).
+      const validators = this.languages.has(feed.id) ? { etag: feed.etag, lastModified: feed.lastModified } : { etag: null, lastModified: null };
+      const res = await fetchFeed(feed.url, validators, this.deps.fetch, now);
       const patch: Partial<FeedRow> = { lastPolledAt: now, errorCount: 0, lastError: null };
       let planned: PlannedItem[] = [];
       let newFeedUrl: string | undefined;
       if (res.kind === "ok") {
-        const doc = parseFeedDocument(res.body);
+        const doc = parseFeedDocument(res.body, res.finalUrl);
         planned = planItems(
           { baselineAt: feed.baselineAt, addedAt: feed.addedAt, backfill: feed.backfill, retranscribe: feed.retranscribe },
           doc.items,
@@ -152,6 +175,7 @@ export class FeedService {
         Object.assign(patch, { etag: res.validators.etag, lastModified: res.validators.lastModified, title: doc.title ?? feed.title, lastStatus: "200" });
         if (feed.baselineAt === null) patch.baselineAt = now;
         base.items = doc.items.length;
+        this.rememberLanguages(feed.id, doc.language, doc.items);
         if (doc.newFeedUrl && doc.newFeedUrl !== feed.url && doc.newFeedUrl !== res.movedTo) {
           try {
             newFeedUrl = checkUrl(doc.newFeedUrl, this.deps.fetch.allowPrivate).toString();
@@ -200,6 +224,16 @@ export class FeedService {
     }
   }
 
+  private rememberLanguages(feedId: string, channel: string | undefined, items: FeedEpisodeItem[]): void {
+    const own = new Map<string, string>();
+    for (const item of items) {
+      if (!item.language || item.language === channel) continue;
+      const identity = itemIdentity(item);
+      if (identity) own.set(identity, item.language);
+    }
+    this.languages.set(feedId, { channel, items: own });
+  }
+
   /** Turn pending items into jobs, within the in-flight budget. Returns how many jobs were created. */
   private async release(): Promise<number> {
     const pending = await this.deps.store.pending();
@@ -212,10 +246,13 @@ export class FeedService {
     for (const p of chosen) {
       const row = pending.find((x) => x.id === p.id)!.row;
       const feed = feedsById.get(row.feedId);
-      if (!feed) continue;
+      const languages = this.languages.get(row.feedId);
+      // Not read since this process started: the next pass reads it, then the item goes out.
+      if (!feed || !languages) continue;
       try {
         const episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
           title: row.title ?? undefined,
+          language: languages.items.get(row.identity) ?? languages.channel,
           callbackUrl: feed.callbackUrl ?? undefined,
           origin: {
             kind: row.kind === "new" ? "feed-new" : "feed-backfill",
