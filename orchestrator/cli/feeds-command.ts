@@ -4,7 +4,8 @@
  * ApiClient; `main.ts` dispatches here.
  */
 import { CliError } from "./cli-error.ts";
-import { parseCommandArgs } from "./cli-args.ts";
+import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
+import { FEED_BACKFILL, FEED_INTERVAL_SEC } from "../input-bounds.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
 
@@ -36,13 +37,6 @@ export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--ret
                                              watch an RSS feed; new episodes are transcribed
   feeds list [--json] | feeds remove ID | feeds poll ID [--json]`;
 
-function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`, 2);
-  return n;
-}
-
 function describePoll(p: PollSummary): string {
   if (p.status === "error") return `poll failed: ${p.error ?? "unknown error"}; next try ${p.nextPollAt}\n`;
   const moved = p.movedTo ? `; feed moved to ${p.movedTo}` : "";
@@ -63,8 +57,8 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const [sub, arg] = positionals;
   if (!["add", "list", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, remove, poll)`, 2);
   if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
-  const backfill = intFlag("backfill", values.backfill, 0, 10_000);
-  const interval = intFlag("interval", values.interval, 60, 7 * 24 * 3600);
+  const backfill = boundedFlag("backfill", values.backfill, FEED_BACKFILL);
+  const interval = boundedFlag("interval", values.interval, FEED_INTERVAL_SEC);
   const out = (s: string) => process.stdout.write(s);
   const target = await openTarget(env, values["data-dir"]);
   try {

@@ -7,7 +7,8 @@ import type { EpisodeView } from "../episodes/episode-service.ts";
 import { createLogger } from "../log.ts";
 import { DataDirLockedError, startOrchestrator } from "../orchestrator.ts";
 import { ApiClientError } from "./api-client.ts";
-import { parseCommandArgs } from "./cli-args.ts";
+import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
+import { CHUNK_SECONDS, LISTEN_PORT } from "../input-bounds.ts";
 import { CliError } from "./cli-error.ts";
 import { table } from "./table.ts";
 import { openTarget } from "./target.ts";
@@ -50,13 +51,6 @@ const OPTIONS = {
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
-function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) throw new CliError(`--${name} must be a number from ${min} to ${max}, got "${value}"`, 2);
-  return n;
-}
-
 async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // These parse their own flags (ingest and delivery: cli/sources-command.ts, cli/feeds-command.ts).
   if (argv[0] === "sources" && !argv.includes("--help") && !argv.includes("-h")) return sourcesCommand(argv.slice(1), env);
@@ -76,7 +70,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   switch (command) {
     case "up": {
-      const port = numberFlag("port", values.port, 0, 65535);
+      const port = boundedFlag("port", values.port, LISTEN_PORT);
       const config = parseConfig(env, { dataDir, port });
       const log = createLogger(config.logLevel, { component: "orchestrator" });
       const orchestrator = await startOrchestrator(config, log);
@@ -96,7 +90,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         {
           input: sub,
           outDir: values.out,
-          chunkSeconds: numberFlag("chunk-seconds", values["chunk-seconds"], 0, 3600),
+          chunkSeconds: boundedFlag("chunk-seconds", values["chunk-seconds"], CHUNK_SECONDS),
           title: values.title,
           json: values.json,
           dataDir,

@@ -4,6 +4,7 @@
  * subtag where an engine wants only that (whisper's `language` is `de`, not `de-DE`). Anything
  * that is not shaped like a tag (`German`, `12`, `en--us`) is refused rather than guessed at.
  */
+import { z } from "zod";
 
 /** The tag an episode gets when nobody says otherwise (the schema's default). */
 export const DEFAULT_LANGUAGE = "en";
@@ -38,3 +39,10 @@ export function normalizeLanguageTag(raw: string | null | undefined): string | u
 export function primaryLanguage(tag: string): string {
   return (tag.split(/[-_]/)[0] ?? "").toLowerCase();
 }
+
+/** A request field holding a language tag: refused with a clear message when it is not one, canonical when it is. */
+export const languageTagField = z
+  .string()
+  .max(MAX_TAG_CHARS)
+  .refine((v) => normalizeLanguageTag(v) !== undefined, "must be a language tag such as de or en-US")
+  .transform((v) => normalizeLanguageTag(v)!);

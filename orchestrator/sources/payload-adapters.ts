@@ -13,7 +13,7 @@
  * Other events from a recognised host are ignored (202, no job); anything else is malformed.
  */
 import { z } from "zod";
-import { normalizeLanguageTag } from "../episodes/language-tag.ts";
+import { languageTagField } from "../episodes/language-tag.ts";
 
 export interface PublishedEpisode {
   host: "transistor" | "acast" | "generic";
@@ -37,12 +37,7 @@ export class PayloadError extends Error {
 
 const httpUrl = z.url({ protocol: /^https?$/ }).max(4096);
 const optText = z.string().max(1000).optional();
-const optLanguage = z
-  .string()
-  .max(64)
-  .refine((v) => normalizeLanguageTag(v) !== undefined, "must be a language tag such as de or en-US")
-  .transform((v) => normalizeLanguageTag(v)!)
-  .optional();
+const optLanguage = languageTagField.optional();
 
 const Transistor = z.object({
   event_name: z.string(),
