@@ -7,6 +7,7 @@ import { CliError } from "./cli-error.ts";
 import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
 import { FEED_BACKFILL, FEED_INTERVAL_SEC } from "../input-bounds.ts";
 import { table } from "./table.ts";
+import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 
 interface FeedView {
@@ -38,8 +39,8 @@ export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--ret
   feeds list [--json] | feeds remove ID | feeds poll ID [--json]`;
 
 function describePoll(p: PollSummary): string {
-  if (p.status === "error") return `poll failed: ${p.error ?? "unknown error"}; next try ${p.nextPollAt}\n`;
-  const moved = p.movedTo ? `; feed moved to ${p.movedTo}` : "";
+  if (p.status === "error") return `poll failed: ${safeInline(p.error ?? "unknown error")}; next try ${p.nextPollAt}\n`;
+  const moved = p.movedTo ? `; feed moved to ${safeInline(p.movedTo)}` : "";
   if (p.status === "not_modified") return `not modified (304)${moved}; next poll ${p.nextPollAt}\n`;
   return `${p.items} items: ${p.new} new, ${p.backfill} backfill, ${p.skipped} skipped; ${p.queued} jobs queued${moved}; next poll ${p.nextPollAt}\n`;
 }
@@ -59,7 +60,7 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
   const backfill = boundedFlag("backfill", values.backfill, FEED_BACKFILL);
   const interval = boundedFlag("interval", values.interval, FEED_INTERVAL_SEC);
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeHuman;
   const target = await openTarget(env, values["data-dir"]);
   try {
     switch (sub) {
@@ -71,13 +72,13 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
           ...(values.retranscribe ? { retranscribe: true } : {}),
           ...(values["callback-url"] ? { callbackUrl: values["callback-url"] } : {}),
         });
-        if (values.json) out(JSON.stringify(res, null, 2) + "\n");
-        else out(`feed ${res.feed.id} ${res.feed.title ? `"${res.feed.title}" ` : ""}(${res.feed.url})\n  ${describePoll(res.poll)}`);
+        if (values.json) writeJson(res, 2);
+        else out(`feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`);
         return 0;
       }
       case "list": {
         const { feeds } = await target.api.get<{ feeds: FeedView[] }>("/v1/feeds");
-        if (values.json) out(JSON.stringify(feeds, null, 2) + "\n");
+        if (values.json) writeJson(feeds, 2);
         else
           out(
             table(
@@ -94,7 +95,8 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       }
       default: {
         const summary = await target.api.post<PollSummary>(`/v1/feeds/${encodeURIComponent(arg!)}/poll`, {});
-        out(values.json ? JSON.stringify(summary, null, 2) + "\n" : describePoll(summary));
+        if (values.json) writeJson(summary, 2);
+        else out(describePoll(summary));
         return 0;
       }
     }

@@ -11,6 +11,7 @@ import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
 import { CHUNK_SECONDS, LISTEN_PORT } from "../input-bounds.ts";
 import { CliError } from "./cli-error.ts";
 import { table } from "./table.ts";
+import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 import { transcribe } from "./transcribe.ts";
 import { fetchDeliveries, formatDeliveries } from "./deliveries-view.ts";
@@ -66,7 +67,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return command || values.help ? 0 : 2;
   }
-  const print = (obj: unknown) => process.stdout.write(JSON.stringify(obj, null, values.json ? 2 : 0) + "\n");
+  const print = (obj: unknown) => writeJson(obj, values.json ? 2 : 0);
 
   switch (command) {
     case "up": {
@@ -97,9 +98,9 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         },
         env,
       );
-      if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+      if (values.json) writeJson(summary);
       else {
-        process.stdout.write(
+        writeHuman(
           `transcribed ${summary.durationSec?.toFixed(1) ?? "?"} s of audio in ${(summary.wallMs / 1000).toFixed(1)} s ` +
             `(${summary.chunks} chunks); transcript written to ${summary.files.txt.replace(/transcript\.txt$/, "")}transcript.{txt,srt,vtt,json}\n`,
         );
@@ -113,7 +114,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           const { episodes } = await target.api.get<{ episodes: EpisodeView[] }>("/v1/episodes");
           if (values.json) print(episodes);
           else
-            process.stdout.write(
+            writeHuman(
               table(
                 ["ID", "STATUS", "CHUNKS", "DURATION", "CREATED", "TITLE"],
                 episodes.map((e) => [e.id, e.status, `${e.chunks.done}/${e.chunks.total}`, e.durationSec?.toFixed(0) ?? "-", e.timings.createdAt, e.title ?? ""]),
@@ -138,8 +139,9 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ["created", view.timings.createdAt],
               ["finished", view.timings.finishedAt ?? "-"],
             ];
-            process.stdout.write(rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n") + "\n");
-            process.stdout.write(formatDeliveries(deliveries));
+            // one line per field: a newline inside a title must not forge another field
+            writeHuman(rows.map(([k, v]) => `${k.padEnd(10)} ${safeInline(v)}`).join("\n") + "\n");
+            writeHuman(formatDeliveries(deliveries));
           }
           return 0;
         }
@@ -148,7 +150,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           const path = `/v1/episodes/${encodeURIComponent(arg)}`;
           const view = sub === "cancel" ? await target.api.delete<EpisodeView & { requeuedChunks?: number }>(path) : await target.api.post<EpisodeView & { requeuedChunks?: number }>(`${path}/retry`, {});
           if (values.json) print(view);
-          else process.stdout.write(sub === "cancel" ? `cancelled ${view.id}\n` : `retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
+          else writeHuman(sub === "cancel" ? `cancelled ${view.id}\n` : `retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
           return 0;
         }
         throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show, cancel, retry)`, 2);
@@ -179,7 +181,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   } catch (err) {
     const known = err instanceof CliError || err instanceof ConfigError || err instanceof ApiClientError || err instanceof DataDirLockedError;
     const message = known ? (err as Error).message : `unexpected error: ${(err as Error).message ?? String(err)}`;
-    process.stderr.write(`podfleet: ${message.split("\n")[0]}\n`);
+    writeHuman(`podfleet: ${safeInline(message.split("\n")[0] ?? "")}\n`, process.stderr);
     return err instanceof CliError ? err.exitCode : 1;
   }
 }
