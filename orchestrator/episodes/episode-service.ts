@@ -40,6 +40,8 @@ export interface EpisodeView {
   source: { kind: string; url: string | null };
   durationSec: number | null;
   chunkSeconds: number;
+  /** BCP 47 tag: the engine's hint and the transcripts' language. */
+  language: string;
   chunks: ChunkCounts;
   /** Exactly which file was transcribed; null fields until ingest has read the audio. */
   rendition: {
@@ -253,6 +255,7 @@ function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
     source: { kind: row.sourceKind, url: row.sourceUrl },
     durationSec: row.durationSec,
     chunkSeconds: row.chunkSeconds,
+    language: row.language,
     chunks,
     rendition: {
       sourceUrl: row.sourceUrl,
