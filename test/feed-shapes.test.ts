@@ -7,8 +7,7 @@
  * the queue. Then a German episode through a real worker: its transcripts say `de-DE`.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -17,7 +16,10 @@ import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ChunkJob } from "../contract/wire.ts";
+import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
+import { PermanentChunkError } from "../machine-image/worker/errors.ts";
 import { primaryLanguage } from "../orchestrator/episodes/language-tag.ts";
+import { parseFeedDocument, resolveEnclosureUrl } from "../orchestrator/feeds/feed-document.ts";
 import { pickFreePort } from "../orchestrator/free-port.ts";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
@@ -224,5 +226,51 @@ describe("a German show through a worker", () => {
     const json = PodcastTranscriptJson.parse((await api(orch.url, "GET", `/v1/episodes/${id}/transcript.json`)).body);
     assert.equal(json.language, "de-DE");
     assert.ok(json.segments.length >= 1);
+  });
+});
+
+describe("feed documents as hosts write them (pure)", () => {
+  test("enclosure URLs resolve against the feed's final URL", () => {
+    const base = "https://cdn.example.com/shows/feierabend/feed.xml";
+    for (const [raw, want] of [
+      ["//traffic.libsyn.com/secure/show/ep1.mp3?dest-id=1", "https://traffic.libsyn.com/secure/show/ep1.mp3?dest-id=1"],
+      ["episodes/1.mp3", "https://cdn.example.com/shows/feierabend/episodes/1.mp3"],
+      ["/a/b.mp3", "https://cdn.example.com/a/b.mp3"],
+      ["../media/c.mp3", "https://cdn.example.com/shows/media/c.mp3"],
+      ["https://media.example.org/x.mp3", "https://media.example.org/x.mp3"],
+      ["media/folge 1.mp3", "https://cdn.example.com/shows/feierabend/media/folge%201.mp3"],
+    ] as const) {
+      assert.equal(resolveEnclosureUrl(raw, base), want, raw);
+    }
+    // a protocol-relative URL takes the feed's scheme; without any base it gets https
+    assert.equal(resolveEnclosureUrl("//traffic.libsyn.com/a.mp3", "http://feeds.example.com/rss"), "http://traffic.libsyn.com/a.mp3");
+    assert.equal(resolveEnclosureUrl("//traffic.libsyn.com/a.mp3", undefined), "https://traffic.libsyn.com/a.mp3");
+    // nothing to resolve a relative path against: left as it is, and the submission refuses it with a reason
+    assert.equal(resolveEnclosureUrl("episodes/1.mp3", undefined), "episodes/1.mp3");
+  });
+
+  test("item language beats channel language; garbage is passed over", () => {
+    const xml = fs.readFileSync(path.join(FIXTURES, "german.xml"), "utf8");
+    const doc = parseFeedDocument(xml, "https://feierabend.example/feed/mp3/");
+    assert.equal(doc.language, "de-DE");
+    assert.deepEqual(
+      doc.items.map((i) => [i.title, i.language, i.enclosureUrl]),
+      [
+        ["FA003 Die Drechslerin", "de-DE", "https://feierabend.example/feed/mp3/media/fa003-die-drechslerin.mp3"],
+        ["FA002 Schweizer Spezialfolge", "de-CH", "https://feierabend.example/podcast/media/fa002-schweiz.mp3"],
+        ["FA001 Bonus in English", "en", "https://feierabend.example/feed/media/fa001-bonus.mp3"],
+      ],
+    );
+    const garbage = parseFeedDocument(`<rss version="2.0"><channel><title>x</title><language>English</language><item><title>a</title><enclosure url="https://e.com/a.mp3" type="audio/mpeg"/></item></channel></rss>`);
+    assert.equal(garbage.language, undefined);
+    assert.equal(garbage.items[0]!.language, undefined);
+  });
+
+  test("pocketsphinx refuses a non-English hint, saying so, before it decodes anything", async () => {
+    const engine = new PocketsphinxEngine({ binary: path.join(tmp, "no-such-pocketsphinx") });
+    await assert.rejects(
+      engine.transcribe(path.join(tmp, "no-such.wav"), { language: "de-DE", signal: new AbortController().signal }),
+      (e: Error) => e instanceof PermanentChunkError && /cannot transcribe language "de-DE": its model handles only en; use the whisper engine/.test(e.message),
+    );
   });
 });
