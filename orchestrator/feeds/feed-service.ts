@@ -66,6 +66,8 @@ export class FeedService {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
   private readonly languages = new Map<string, FeedLanguages>();
+  /** Feeds read ahead of schedule by `pass` because items waited for their language. */
+  private readonly readEarly = new Set<string>();
 
   constructor(private readonly deps: FeedServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -124,9 +126,11 @@ export class FeedService {
     return this.exclusive(async () => {
       const out: PollSummary[] = [];
       const due = await this.deps.store.due(this.now());
-      // Feeds with items waiting for their language (not read since this process started) are read now.
-      const waiting = new Set((await this.deps.store.pending()).map((p) => p.feedId).filter((id) => !this.languages.has(id)));
+      // Feeds with items waiting for their language (not read since this process started) are read
+      // now, once: a feed that fails that read waits for its own schedule and back-off.
+      const waiting = new Set((await this.deps.store.pending()).map((p) => p.feedId).filter((id) => !this.languages.has(id) && !this.readEarly.has(id)));
       for (const id of waiting) {
+        this.readEarly.add(id);
         if (due.some((f) => f.id === id)) continue;
         const feed = await this.deps.store.get(id);
         if (feed) due.push(feed);
