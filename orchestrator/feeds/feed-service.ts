@@ -107,7 +107,11 @@ export class FeedService {
   }
 
   remove(id: string): Promise<boolean> {
-    return this.exclusive(() => this.deps.store.remove(id));
+    return this.exclusive(() => {
+      this.languages.delete(id);
+      this.readEarly.delete(id);
+      return this.deps.store.remove(id);
+    });
   }
 
   /** Poll one feed now (whatever its schedule), then release pending items. */
