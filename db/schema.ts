@@ -218,6 +218,8 @@ export const feedItems = sqliteTable(
     enclosureUrl: text("enclosure_url"),
     title: text("title"),
     publishedAt: integer("published_at"),
+    /** The item's language tag (its own, else its channel's), canonical; null when the feed names none. */
+    language: text("language"),
     /** "new" (appeared after the baseline) or "backfill". */
     kind: text("kind", { enum: ["new", "backfill", "old"] }).notNull(),
     /** old | skipped | pending | queued | duplicate | failed (its episode failed and later polls gave up) */

@@ -7,6 +7,7 @@ import path from "node:path";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
+import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
 /** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
@@ -50,7 +51,7 @@ const EnvSchema = z.object({
   PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper", "synthetic"]).default("pocketsphinx"),
   PODFLEET_WHISPER_MODEL: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0").optional(),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
-  PODFLEET_CHUNK_SECONDS: z.coerce.number().min(0).max(3600).default(60),
+  PODFLEET_CHUNK_SECONDS: z.coerce.number().refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`).default(60),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),

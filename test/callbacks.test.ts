@@ -34,7 +34,7 @@ async function openDb(t: CleanupContext): Promise<Database> {
 async function finishedEpisode(db: Database, id: string, callbackUrl: string, status: "failed" = "failed"): Promise<void> {
   const store = new EpisodeStore(db);
   const link = await new EpisodeLinks(db, { allowPrivateUrls: true }).prepare(id, { callbackUrl });
-  await store.createEpisode({ id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "en" }, link);
+  await store.createEpisode({ id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "de-DE" }, link);
   await store.transitionEpisode(id, status, { error: "audio could not be fetched" });
 }
 
@@ -67,10 +67,11 @@ describe("callback deliveries (injected clock)", () => {
     assert.equal(ids.size, 1, "every attempt carries the same webhook-id");
     const last = receiver.requests[2]!;
     const headers = Object.fromEntries(Object.entries(last.headers).map(([k, v]) => [k, String(v)]));
-    const event = new Webhook(secret).verify(last.body, headers) as { type: string; data: { episodeId: string; status: string; error: string } };
+    const event = new Webhook(secret).verify(last.body, headers) as { type: string; data: { episodeId: string; status: string; error: string; language: string } };
     assert.equal(event.type, "episode.failed");
     assert.equal(event.data.episodeId, "ep_cb1");
     assert.equal(event.data.status, "failed");
+    assert.equal(event.data.language, "de-DE");
     assert.throws(() => new Webhook(newSecret("standard")!).verify(last.body, headers), "another secret does not verify");
 
     const [view] = await deliveries.forEpisode("ep_cb1");

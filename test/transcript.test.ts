@@ -21,7 +21,7 @@ import {
   renderVtt,
 } from "../orchestrator/transcript/formats.ts";
 import { PodcastTranscriptJson } from "../orchestrator/transcript/podcast-json-schema.ts";
-import { CUE_LIMITS, buildCues, charCount, joinWords, paragraphs, wrapLines } from "../orchestrator/transcript/segments.ts";
+import { CUE_LIMITS, SRT_CUE_LIMITS, buildCues, charCount, joinWords, paragraphs, wrapLines } from "../orchestrator/transcript/segments.ts";
 import { StitchError, stitchChunks, type StitchChunk, type TimedWord } from "../orchestrator/transcript/stitch.ts";
 import { normalizeWords, wordErrorRate } from "../orchestrator/transcript/wer.ts";
 import { GARDEN_TEXT, RIVER_TOWN_TEXT, SHORT_TEXT } from "./support/corpus.ts";
@@ -236,19 +236,53 @@ describe("renderers", () => {
     assert.equal(formatTimestamp(360_000.25, "."), "100:00:00.250");
   });
 
-  test("SRT and WebVTT are well formed, wrapped, and keep every word", () => {
+  test("SRT and WebVTT are well formed, wrapped to their own widths, and keep every word", () => {
     const srt = parseSrt(renderSrt(words));
     const vtt = parseVtt(renderVtt(words));
-    assert.equal(srt.length, vtt.length);
     assertMonotone(srt);
     assertMonotone(vtt);
     for (const cue of srt) {
-      for (const line of cue.lines) assert.ok(charCount(line) <= CUE_LIMITS.maxLineChars, line);
+      for (const line of cue.lines) assert.ok(charCount(line) <= SRT_CUE_LIMITS.maxLineChars, line);
       assert.ok(cue.endMs - cue.startMs <= CUE_LIMITS.maxCueSec * 1000 + 1);
     }
-    assert.deepEqual(srt, vtt);
-    assert.deepEqual(normalizeWords(srt.flatMap((c) => c.lines).join(" ")), normalizeWords(GARDEN_TEXT.paragraphs.join(" ")));
+    for (const cue of vtt) for (const line of cue.lines) assert.ok(charCount(line) <= CUE_LIMITS.maxLineChars, line);
+    // WebVTT keeps its 42-character width: some of its lines are wider than SRT allows.
+    assert.ok(vtt.some((c) => c.lines.some((l) => charCount(l) > SRT_CUE_LIMITS.maxLineChars)));
+    assert.ok(srt.length > vtt.length, `SRT (${srt.length} cues) splits more than WebVTT (${vtt.length})`);
+    const script = normalizeWords(GARDEN_TEXT.paragraphs.join(" "));
+    assert.deepEqual(normalizeWords(srt.flatMap((c) => c.lines).join(" ")), script);
+    assert.deepEqual(normalizeWords(vtt.flatMap((c) => c.lines).join(" ")), script);
     assert.equal(srt[0]!.startMs, Math.round(words[0]!.start * 1000));
+  });
+
+  test("SRT cues: at most two lines of at most 32 characters, no word cut or lost, times from the words", () => {
+    // one long breathless sentence, no pauses: only the width can end a cue
+    const text = "Wir sprechen heute ausführlich über Verkehrsinfrastrukturfinanzierung und die ganz alltäglichen Sorgen der Pendlerinnen und Pendler zwischen Frankfurt, Offenbach und Darmstadt, über Baustellen, Verspätungen und warum niemand je pünktlich ankommt";
+    let t = 10;
+    const long = text.split(" ").map((token) => {
+      const word = w(token, t, t + 0.05 * charCount(token));
+      t = word.end + 0.02;
+      return word;
+    });
+    const cues = parseSrt(renderSrt(long));
+    assertMonotone(cues);
+    assert.ok(cues.length >= 5, `${cues.length} cues`);
+    for (const cue of cues) {
+      assert.ok(cue.lines.length <= SRT_CUE_LIMITS.maxLines);
+      // a word longer than a line (the 33-letter compound) gets a line of its own rather than being cut
+      for (const line of cue.lines) assert.ok(charCount(line) <= 32 || !line.includes(" "), `line of ${charCount(line)}: ${line}`);
+    }
+    assert.ok(cues.some((c) => c.lines.includes("Verkehrsinfrastrukturfinanzierung")));
+    // every word, whole and in order
+    assert.deepEqual(cues.flatMap((c) => c.lines.join(" ").split(" ")), text.split(" "));
+    // each cue starts when its first word starts and ends when its last word ends
+    let next = 0;
+    for (const cue of cues) {
+      const count = cue.lines.join(" ").split(" ").length;
+      assert.equal(cue.startMs, Math.round(long[next]!.start * 1000));
+      assert.equal(cue.endMs, Math.round(long[next + count - 1]!.end * 1000));
+      next += count;
+    }
   });
 
   test("times never go backwards, even for overlapping word times", () => {

@@ -75,11 +75,13 @@ export class PocketsphinxEngine implements SpeechEngine {
 
   async transcribe(wavPath: string, opts: TranscribeOptions): Promise<Word[]> {
     opts.signal.throwIfAborted();
-    const primary = opts.language.split("-")[0]?.toLowerCase() ?? "";
+    // Refuse rather than decode German as if it were English: the words would be confident nonsense.
+    const primary = opts.language.split(/[-_]/)[0]?.toLowerCase() ?? "";
     if (!this.#languages.includes(primary)) {
       throw new PermanentChunkError(
         "engine_error",
-        `pocketsphinx model handles ${this.#languages.join(", ")}; job asks for "${opts.language}"`,
+        `pocketsphinx cannot transcribe language "${opts.language}": its model handles only ${this.#languages.join(", ")}; ` +
+          `use the whisper engine (PODFLEET_ENGINE=whisper) for other languages`,
       );
     }
     await assertChunkWav(wavPath);

@@ -4,8 +4,10 @@
  * ApiClient; `main.ts` dispatches here.
  */
 import { CliError } from "./cli-error.ts";
-import { parseCommandArgs } from "./cli-args.ts";
+import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
+import { FEED_BACKFILL, FEED_INTERVAL_SEC } from "../input-bounds.ts";
 import { table } from "./table.ts";
+import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 
 interface FeedView {
@@ -65,8 +67,8 @@ function entryState(e: FeedEntry): string {
 }
 
 function describePoll(p: PollSummary): string {
-  if (p.status === "error") return `poll failed: ${p.error ?? "unknown error"}; next try ${p.nextPollAt}\n`;
-  const moved = p.movedTo ? `; feed moved to ${p.movedTo}` : "";
+  if (p.status === "error") return `poll failed: ${safeInline(p.error ?? "unknown error")}; next try ${p.nextPollAt}\n`;
+  const moved = p.movedTo ? `; feed moved to ${safeInline(p.movedTo)}` : "";
   if (p.status === "not_modified") return `not modified (304)${moved}; next poll ${p.nextPollAt}\n`;
   return `${p.items} items: ${p.new} new, ${p.backfill} backfill, ${p.skipped} skipped; ${p.queued} jobs queued${moved}; next poll ${p.nextPollAt}\n`;
 }
@@ -84,9 +86,9 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const [sub, arg] = positionals;
   if (!["add", "list", "show", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, show, remove, poll)`, 2);
   if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
-  const backfill = intFlag("backfill", values.backfill, 0, 10_000);
-  const interval = intFlag("interval", values.interval, 60, 7 * 24 * 3600);
-  const out = (s: string) => process.stdout.write(s);
+  const backfill = boundedFlag("backfill", values.backfill, FEED_BACKFILL);
+  const interval = boundedFlag("interval", values.interval, FEED_INTERVAL_SEC);
+  const out = writeHuman;
   const target = await openTarget(env, values["data-dir"]);
   try {
     switch (sub) {
@@ -98,13 +100,13 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
           ...(values.retranscribe ? { retranscribe: true } : {}),
           ...(values["callback-url"] ? { callbackUrl: values["callback-url"] } : {}),
         });
-        if (values.json) out(JSON.stringify(res, null, 2) + "\n");
-        else out(`feed ${res.feed.id} ${res.feed.title ? `"${res.feed.title}" ` : ""}(${res.feed.url})\n  ${describePoll(res.poll)}`);
+        if (values.json) writeJson(res, 2);
+        else out(`feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`);
         return 0;
       }
       case "list": {
         const { feeds } = await target.api.get<{ feeds: FeedView[] }>("/v1/feeds");
-        if (values.json) out(JSON.stringify(feeds, null, 2) + "\n");
+        if (values.json) writeJson(feeds, 2);
         else
           out(
             table(
@@ -146,7 +148,8 @@ export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       }
       default: {
         const summary = await target.api.post<PollSummary>(`/v1/feeds/${encodeURIComponent(arg!)}/poll`, {});
-        out(values.json ? JSON.stringify(summary, null, 2) + "\n" : describePoll(summary));
+        if (values.json) writeJson(summary, 2);
+        else out(describePoll(summary));
         return 0;
       }
     }

@@ -9,6 +9,7 @@ import type { FleetView, MachineView } from "../fleet/fleet-view.ts";
 import { CliError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
+import { writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 
 export const FLEET_USAGE = `  fleet show [--json]                        limits, machines by state, queue depth, usage
@@ -130,18 +131,20 @@ export async function fleetCommand(group: "fleet" | "machines", argv: string[], 
   const known = group === "fleet" ? ["show", "limits set"] : ["list", "reap"];
   if (!known.includes(sub)) throw new CliError(`unknown ${group} command "${sub}" (${known.join(", ")})`, 2);
   const patch = sub === "limits set" ? limitsPatchFromFlags(values) : undefined;
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeHuman;
   const target = await openTarget(env, values["data-dir"]);
   try {
     if (sub === "show") {
       const view = await target.api.get<FleetView>("/v1/fleet");
-      out(values.json ? JSON.stringify(view, null, 2) + "\n" : formatFleet(view));
+      if (values.json) writeJson(view, 2);
+      else out(formatFleet(view));
     } else if (sub === "limits set") {
       const { limits } = await target.api.put<{ limits: FleetLimits }>("/v1/fleet/limits", patch);
-      out(values.json ? JSON.stringify(limits, null, 2) + "\n" : `limits updated; the next pass applies them\n`);
+      if (values.json) writeJson(limits, 2);
+      else out(`limits updated; the next pass applies them\n`);
     } else if (sub === "list") {
       const { machines } = await target.api.get<{ machines: MachineView[] }>("/v1/machines");
-      if (values.json) out(JSON.stringify(machines, null, 2) + "\n");
+      if (values.json) writeJson(machines, 2);
       else
         out(
           table(
@@ -152,7 +155,8 @@ export async function fleetCommand(group: "fleet" | "machines", argv: string[], 
     } else {
       const dryRun = values["dry-run"] === true;
       const res = await target.api.post<{ actions: ActionOutcome[] }>(`/v1/fleet/reap${dryRun ? "?dryRun=true" : ""}`, {});
-      out(values.json ? JSON.stringify(res.actions, null, 2) + "\n" : formatActions(res.actions, dryRun));
+      if (values.json) writeJson(res.actions, 2);
+      else out(formatActions(res.actions, dryRun));
     }
     return 0;
   } finally {

@@ -8,9 +8,11 @@ import { createLogger } from "../log.ts";
 import { installLastResortHandler } from "../last-resort-handler.ts";
 import { DataDirLockedError, startOrchestrator } from "../orchestrator.ts";
 import { ApiClientError } from "./api-client.ts";
-import { parseCommandArgs } from "./cli-args.ts";
+import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
+import { CHUNK_SECONDS, LISTEN_PORT } from "../input-bounds.ts";
 import { CliError } from "./cli-error.ts";
 import { table } from "./table.ts";
+import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 import { transcribe } from "./transcribe.ts";
 import { fetchDeliveries, formatDeliveries } from "./deliveries-view.ts";
@@ -80,11 +82,11 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return command || values.help ? 0 : 2;
   }
-  const print = (obj: unknown) => process.stdout.write(JSON.stringify(obj, null, values.json ? 2 : 0) + "\n");
+  const print = (obj: unknown) => writeJson(obj, values.json ? 2 : 0);
 
   switch (command) {
     case "up": {
-      const port = numberFlag("port", values.port, 0, 65535);
+      const port = boundedFlag("port", values.port, LISTEN_PORT);
       const config = parseConfig(env, { dataDir, port });
       const log = createLogger(config.logLevel, { component: "orchestrator" });
       // What no item boundary caught is logged and survived; a burst of it stops the service (see last-resort-handler.ts).
@@ -115,16 +117,16 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         {
           input: sub,
           outDir: values.out,
-          chunkSeconds: numberFlag("chunk-seconds", values["chunk-seconds"], 0, 3600),
+          chunkSeconds: boundedFlag("chunk-seconds", values["chunk-seconds"], CHUNK_SECONDS),
           title: values.title,
           json: values.json,
           dataDir,
         },
         env,
       );
-      if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+      if (values.json) writeJson(summary);
       else {
-        process.stdout.write(
+        writeHuman(
           `transcribed ${summary.durationSec?.toFixed(1) ?? "?"} s of audio in ${(summary.wallMs / 1000).toFixed(1)} s ` +
             `(${summary.chunks} chunks); transcript written to ${summary.files.txt.replace(/transcript\.txt$/, "")}transcript.{txt,srt,vtt,json}\n`,
         );
@@ -138,7 +140,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           const { episodes } = await target.api.get<{ episodes: EpisodeView[] }>("/v1/episodes");
           if (values.json) print(episodes);
           else
-            process.stdout.write(
+            writeHuman(
               table(
                 ["ID", "STATUS", "CHUNKS", "DURATION", "CREATED", "TITLE"],
                 episodes.map((e) => [e.id, e.status, `${e.chunks.done}/${e.chunks.total}`, e.durationSec?.toFixed(0) ?? "-", e.timings.createdAt, e.title ?? ""]),
@@ -164,8 +166,9 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ["created", view.timings.createdAt],
               ["finished", view.timings.finishedAt ?? "-"],
             ];
-            process.stdout.write(rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n") + "\n");
-            process.stdout.write(formatDeliveries(deliveries));
+            // one line per field: a newline inside a title must not forge another field
+            writeHuman(rows.map(([k, v]) => `${k.padEnd(10)} ${safeInline(v)}`).join("\n") + "\n");
+            writeHuman(formatDeliveries(deliveries));
           }
           return 0;
         }
@@ -175,9 +178,9 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           type Retried = EpisodeView & { requeuedChunks?: number; redownload?: boolean };
           const view = sub === "cancel" ? await target.api.delete<Retried>(path) : await target.api.post<Retried>(`${path}/retry`, {});
           if (values.json) print(view);
-          else if (sub === "cancel") process.stdout.write(`cancelled ${view.id}\n`);
-          else if (view.redownload) process.stdout.write(`retrying ${view.id}: downloading ${view.source.url ?? "it"} again, status ${view.status}\n`);
-          else process.stdout.write(`retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
+          else if (sub === "cancel") writeHuman(`cancelled ${view.id}\n`);
+          else if (view.redownload) writeHuman(`retrying ${view.id}: downloading ${view.source.url ?? "it"} again, status ${view.status}\n`);
+          else writeHuman(`retrying ${view.id}: ${view.requeuedChunks ?? 0} chunk(s) queued again, status ${view.status}\n`);
           return 0;
         }
         throw new CliError(`unknown jobs command "${sub ?? ""}" (list, show, cancel, retry)`, 2);
@@ -208,7 +211,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   } catch (err) {
     const known = err instanceof CliError || err instanceof ConfigError || err instanceof ApiClientError || err instanceof DataDirLockedError;
     const message = known ? (err as Error).message : `unexpected error: ${(err as Error).message ?? String(err)}`;
-    process.stderr.write(`podfleet: ${message.split("\n")[0]}\n`);
+    writeHuman(`podfleet: ${safeInline(message.split("\n")[0] ?? "")}\n`, process.stderr);
     return err instanceof CliError ? err.exitCode : 1;
   }
 }

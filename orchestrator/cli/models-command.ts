@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { CliError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
+import { writeHuman, writeJson } from "./terminal-text.ts";
 
 export const MODELS_USAGE = `  models pull NAME [--dir DIR] [--sha256 HEX] [--force] [--json]
                                              download a whisper.cpp model (tiny.en … large-v3-turbo-q8_0)
@@ -66,9 +67,9 @@ export async function modelsCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       checksum: e.sha256 ? "sha256" : e.sha1 ? "sha1" : "none",
       present: existsSync(join(dir, e.file)),
     }));
-    if (values.json) process.stdout.write(JSON.stringify({ dir, models: rows }) + "\n");
+    if (values.json) writeJson({ dir, models: rows });
     else {
-      process.stdout.write(table(["NAME", "FILE", "SIZE", "CHECKSUM", "IN " + dir], rows.map((r) => [r.name, r.file, `~${r.approxMiB} MiB`, r.checksum, r.present ? "yes" : "-"])));
+      writeHuman(table(["NAME", "FILE", "SIZE", "CHECKSUM", "IN " + dir], rows.map((r) => [r.name, r.file, `~${r.approxMiB} MiB`, r.checksum, r.present ? "yes" : "-"])));
     }
     return 0;
   }
@@ -94,8 +95,8 @@ export async function modelsCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       onProgress: (got, total) => bar.update(got, total),
     });
     bar.finish();
-    if (values.json) process.stdout.write(JSON.stringify(pulled) + "\n");
-    else process.stdout.write(describe(pulled));
+    if (values.json) writeJson(pulled);
+    else writeHuman(describe(pulled));
     return 0;
   } catch (err) {
     bar.finish();

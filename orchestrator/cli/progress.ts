@@ -1,3 +1,5 @@
+import { safeInline } from "./terminal-text.ts";
+
 /** A one-line progress bar on a terminal (stderr); silent when stderr is not a TTY. */
 export class ProgressBar {
   private readonly started = Date.now();
@@ -15,7 +17,7 @@ export class ProgressBar {
     const filled = total > 0 ? Math.round((done / total) * width) : 0;
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
     const secs = ((Date.now() - this.started) / 1000).toFixed(0);
-    const line = `${bar} ${done}/${total || "?"} chunks  ${status}  ${secs}s`;
+    const line = `${bar} ${done}/${total || "?"} chunks  ${safeInline(status)}  ${secs}s`;
     this.out.write(`\r${line}${" ".repeat(Math.max(0, this.lastLen - line.length))}`);
     this.lastLen = line.length;
   }

@@ -7,6 +7,7 @@
 import { CliError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
+import { writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 
 interface SourceView {
@@ -40,7 +41,7 @@ export async function sourcesCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   if (!["add", "list", "remove", "callback-secret"].includes(sub ?? "")) {
     throw new CliError(`unknown sources command "${sub ?? ""}" (add, list, remove, callback-secret)`, 2);
   }
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeHuman;
   const target = await openTarget(env, values["data-dir"]);
   try {
     switch (sub) {
@@ -51,7 +52,7 @@ export async function sourcesCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
           ...(values.feed ? { feedUrl: values.feed } : {}),
           ...(values["callback-url"] ? { callbackUrl: values["callback-url"] } : {}),
         });
-        if (values.json) out(JSON.stringify({ id: s.id, url: s.url, secret: s.secret ?? null }) + "\n");
+        if (values.json) writeJson({ id: s.id, url: s.url, secret: s.secret ?? null });
         else {
           out(`source ${s.name} (${s.id}), scheme ${s.scheme}\n  endpoint: POST ${s.url}\n`);
           out(s.secret ? `  secret:   ${s.secret}\n  (shown once; store it in the host's webhook settings)\n` : "  the URL is the secret: keep it private\n");
@@ -60,7 +61,7 @@ export async function sourcesCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       }
       case "list": {
         const { sources } = await target.api.get<{ sources: SourceView[] }>("/v1/sources");
-        if (values.json) out(JSON.stringify(sources, null, 2) + "\n");
+        if (values.json) writeJson(sources, 2);
         else out(table(["ID", "NAME", "SCHEME", "FEED", "URL"], sources.map((s) => [s.id, s.name, s.scheme, s.feedUrl ?? "", s.url])));
         return 0;
       }
@@ -71,7 +72,8 @@ export async function sourcesCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       }
       default: {
         const { secret } = await target.api.get<{ secret: string }>("/v1/callbacks/signing-secret");
-        out(values.json ? JSON.stringify({ secret }) + "\n" : `${secret}\n`);
+        if (values.json) writeJson({ secret });
+        else out(`${secret}\n`);
         return 0;
       }
     }

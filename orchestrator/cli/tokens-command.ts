@@ -7,6 +7,7 @@ import type { TokenInfo } from "../auth/token-store.ts";
 import { CliError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import { table } from "./table.ts";
+import { writeHuman, writeJson } from "./terminal-text.ts";
 import { openTarget } from "./target.ts";
 
 export const TOKENS_USAGE = `  tokens create NAME [--json]                create an admin API token (printed once)
@@ -18,12 +19,12 @@ export async function tokensCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   const [sub, arg] = positionals;
   if (!["create", "list", "revoke"].includes(sub ?? "")) throw new CliError(`unknown tokens command "${sub ?? ""}" (create, list, revoke)`, 2);
   if (sub !== "list" && !arg) throw new CliError(`tokens ${sub} needs ${sub === "create" ? "a NAME" : "a token ID"}`, 2);
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeHuman;
   const target = await openTarget(env, values["data-dir"]);
   try {
     if (sub === "create") {
       const t = await target.api.post<{ id: string; name: string; token: string }>("/v1/tokens", { name: arg });
-      if (values.json) out(JSON.stringify(t) + "\n");
+      if (values.json) writeJson(t);
       else out(`token ${t.name} (${t.id}):\n  ${t.token}\n  (shown once; use it as PODFLEET_TOKEN or Authorization: Bearer)\n`);
       return 0;
     }
@@ -33,7 +34,7 @@ export async function tokensCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       return 0;
     }
     const { tokens } = await target.api.get<{ tokens: TokenInfo[] }>("/v1/tokens");
-    if (values.json) out(JSON.stringify(tokens) + "\n");
+    if (values.json) writeJson(tokens);
     else out(table(["ID", "NAME", "CREATED", "LAST USED", "REVOKED"], tokens.map((t) => [t.id, t.name, t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"])));
     return 0;
   } finally {

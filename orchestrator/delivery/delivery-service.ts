@@ -92,6 +92,8 @@ export class DeliveryService {
           episodeId: episode.id,
           status: episode.status,
           title: episode.title,
+          /** BCP 47: what `<podcast:transcript language>` should say. */
+          language: episode.language,
           error: episode.error,
           sourceUrl: episode.sourceUrl,
           durationSec: episode.durationSec,

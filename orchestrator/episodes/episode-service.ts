@@ -19,10 +19,16 @@ import { chunkAudioObjectName } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { ingestSlots } from "./ingest-slots.ts";
+import { DEFAULT_LANGUAGE, normalizeLanguageTag } from "./language-tag.ts";
+
+function episodeLanguage(raw: string | undefined): string {
+  return normalizeLanguageTag(raw) ?? DEFAULT_LANGUAGE;
+}
 
 export interface SubmitOptions {
   title?: string | undefined;
   chunkSeconds?: number | undefined;
+  /** BCP 47 tag (any case, `_` or `-`); absent or not a tag: DEFAULT_LANGUAGE. Callers refuse garbage before this. */
   language?: string | undefined;
   /** Where to POST the signed completion event (see delivery/). */
   callbackUrl?: string | undefined;
@@ -38,6 +44,8 @@ export interface EpisodeView {
   source: { kind: string; url: string | null };
   durationSec: number | null;
   chunkSeconds: number;
+  /** BCP 47 tag: the engine's hint and the transcripts' language. */
+  language: string;
   chunks: ChunkCounts;
   /**
    * Download retries (URL episodes): failed attempts of the current round, the last transient
@@ -116,7 +124,7 @@ export class EpisodeService {
         sourceUrl: audioUrl,
         uploadPath: null,
         chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-        language: opts.language ?? "en",
+        language: episodeLanguage(opts.language),
       },
       link,
     );
@@ -144,7 +152,7 @@ export class EpisodeService {
           sourceUrl: null,
           uploadPath,
           chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-          language: opts.language ?? "en",
+          language: episodeLanguage(opts.language),
         },
         link,
       );
@@ -319,6 +327,7 @@ function toView(row: EpisodeRow, chunks: ChunkCounts): EpisodeView {
     source: { kind: row.sourceKind, url: row.sourceUrl },
     durationSec: row.durationSec,
     chunkSeconds: row.chunkSeconds,
+    language: row.language,
     chunks,
     download: { attempts: row.fetchAttempts, lastError: row.fetchError, nextAttemptAt: row.status === "fetch_wait" ? iso(row.nextFetchAt) : null },
     rendition: {

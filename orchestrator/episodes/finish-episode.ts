@@ -33,7 +33,7 @@ export async function finishEpisode(
     }
     const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
-      await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words));
+      await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words, { language: episode.language }));
     }
     for (const c of chunkRows) {
       await queue.deleteChunkAudio(chunkAudioObjectName(episodeId, c.index)).catch(() => undefined);

@@ -5,6 +5,9 @@
  * `pass()` is the background duty a PassRunner calls. An item whose episode failed is run again
  * (`jobs retry` semantics: a failed download is downloaded again) by the next successful poll,
  * up to `maxItemAttempts` runs in all; then it is marked failed with the reason.
+ *
+ * Each item's language (the item's own, else the channel's) is stored with the item when a poll
+ * finds it, and rides from there to its episode.
  */
 import type { EpisodeService } from "../episodes/episode-service.ts";
 import { checkUrl } from "../outbound/url-policy.ts";
@@ -114,7 +117,8 @@ export class FeedService {
   async pass(signal?: AbortSignal): Promise<PollSummary[]> {
     return this.exclusive(async () => {
       const out: PollSummary[] = [];
-      for (const feed of await this.deps.store.due(this.now())) {
+      const due = await this.deps.store.due(this.now());
+      for (const feed of due) {
         if (signal?.aborted) break;
         try {
           out.push(await this.pollOne(feed));
@@ -136,7 +140,7 @@ export class FeedService {
   async findItem(feedUrl: string, hint: { guid?: string | undefined; audioUrl?: string | undefined; title?: string | undefined }): Promise<FeedEpisodeItem | undefined> {
     const res = await fetchFeed(feedUrl, { etag: null, lastModified: null }, this.deps.fetch, this.now());
     if (res.kind !== "ok") return undefined;
-    const items = parseFeedDocument(res.body).items;
+    const items = parseFeedDocument(res.body, res.finalUrl).items;
     return (
       (hint.guid ? items.find((i) => i.guid === hint.guid) : undefined) ??
       (hint.audioUrl ? items.find((i) => i.enclosureUrl === hint.audioUrl) : undefined) ??
@@ -153,10 +157,10 @@ export class FeedService {
       let planned: PlannedItem[] = [];
       let newFeedUrl: string | undefined;
       if (res.kind === "ok") {
-        const doc = parseFeedDocument(res.body);
+        const doc = parseFeedDocument(res.body, res.finalUrl);
         planned = planItems(
           { baselineAt: feed.baselineAt, addedAt: feed.addedAt, backfill: feed.backfill, retranscribe: feed.retranscribe },
-          doc.items,
+          doc.items.map((item) => ({ ...item, language: item.language ?? doc.language })),
           await this.deps.store.knownIdentities(feed.id),
         );
         Object.assign(patch, { etag: res.validators.etag, lastModified: res.validators.lastModified, title: doc.title ?? feed.title, lastStatus: "200" });
@@ -265,6 +269,7 @@ export class FeedService {
       try {
         episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
           title: row.title ?? undefined,
+          language: row.language ?? undefined,
           callbackUrl: feed.callbackUrl ?? undefined,
           origin: {
             kind: row.kind === "new" ? "feed-new" : "feed-backfill",

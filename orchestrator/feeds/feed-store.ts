@@ -131,6 +131,7 @@ export class FeedStore {
         enclosureUrl: p.item.enclosureUrl ?? null,
         title: p.item.title ?? null,
         publishedAt: p.item.publishedAt ?? null,
+        language: p.item.language ?? null,
         kind: p.kind,
         state: p.state,
         reason: p.reason,

@@ -12,6 +12,8 @@ import type { EpisodeService } from "../episodes/episode-service.ts";
 import { streamToFile } from "../outbound/body-limits.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
+import { languageTagField } from "../episodes/language-tag.ts";
+import { boundedNumber, boundedQueryNumber, CHUNK_SECONDS, EPISODE_LIST_LIMIT } from "../input-bounds.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
 import { requireToken } from "./auth.ts";
 import { rateLimit, type RateLimitOptions } from "./rate-limit.ts";
@@ -43,19 +45,22 @@ export interface AppDeps {
 const SubmitJson = z.object({
   audioUrl: z.string().min(1, "audioUrl is required").max(4096),
   title: z.string().max(500).optional(),
-  chunkSeconds: z.number().min(0).max(3600).optional(),
-  language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]+)*$/).optional(),
+  chunkSeconds: boundedNumber(CHUNK_SECONDS).optional(),
+  language: languageTagField.optional(),
   /** Receives the signed episode.transcribed / episode.failed event (delivery/). */
   callbackUrl: z.string().max(4096).optional(),
 });
 
 const SubmitQuery = z.object({
   title: z.string().max(500).optional(),
-  chunkSeconds: z.coerce.number().min(0).max(3600).optional(),
-  language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]+)*$/).optional(),
+  chunkSeconds: boundedQueryNumber(CHUNK_SECONDS).optional(),
+  language: languageTagField.optional(),
 });
 
-function invalid(error: z.ZodError): never {
+const ListQuery = z.object({ limit: boundedQueryNumber(EPISODE_LIST_LIMIT).optional() });
+
+/** 400 invalid_request naming the first bad field ("chunkSeconds: must be …"). */
+export function invalid(error: z.ZodError): never {
   const issue = error.issues[0]!;
   const field = issue.path.join(".") || "body";
   throw new ApiError(400, "invalid_request", `${field}: ${issue.message}`);
@@ -146,8 +151,9 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.get("/v1/episodes", async (c) => {
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 500);
-    return c.json({ episodes: await deps.episodes.list(limit) });
+    const query = ListQuery.safeParse(c.req.query());
+    if (!query.success) invalid(query.error);
+    return c.json({ episodes: await deps.episodes.list(query.data.limit ?? 50) });
   });
 
   app.get("/v1/episodes/:id", async (c) => {

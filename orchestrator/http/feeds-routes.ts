@@ -11,6 +11,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import type { FeedService } from "../feeds/feed-service.ts";
 import { FeedExistsError, type FeedRow, type FeedStore } from "../feeds/feed-store.ts";
+import { boundedNumber, FEED_BACKFILL, FEED_INTERVAL_SEC } from "../input-bounds.ts";
 import { ApiError } from "./app.ts";
 
 export interface FeedRoutesDeps {
@@ -20,8 +21,8 @@ export interface FeedRoutesDeps {
 
 const AddFeed = z.object({
   url: z.string().min(1).max(4096),
-  backfill: z.number().int().min(0).max(10_000).optional(),
-  intervalSec: z.number().int().min(60).max(7 * 24 * 3600).optional(),
+  backfill: boundedNumber(FEED_BACKFILL).optional(),
+  intervalSec: boundedNumber(FEED_INTERVAL_SEC).optional(),
   retranscribe: z.boolean().optional(),
   callbackUrl: z.string().max(4096).optional(),
 });

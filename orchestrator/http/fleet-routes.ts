@@ -11,7 +11,11 @@ import type { FleetController } from "../fleet/fleet-controller.ts";
 import { InvalidLimitsError, type FleetLimitsStore } from "../fleet/fleet-limits.ts";
 import type { FleetViews } from "../fleet/fleet-view.ts";
 import type { MachineRegistry } from "../fleet/machine-registry.ts";
-import { ApiError } from "./app.ts";
+import { z } from "zod";
+import { boundedQueryNumber, FLEET_EVENTS_LIMIT } from "../input-bounds.ts";
+import { ApiError, invalid } from "./app.ts";
+
+const EventsQuery = z.object({ limit: boundedQueryNumber(FLEET_EVENTS_LIMIT).optional() });
 
 export interface FleetRoutesDeps {
   controller: FleetController;
@@ -49,7 +53,9 @@ export function mountFleetRoutes(app: Hono, deps: FleetRoutesDeps): void {
   });
 
   app.get("/v1/fleet/events", async (c) => {
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
+    const query = EventsQuery.safeParse(c.req.query());
+    if (!query.success) invalid(query.error);
+    const limit = query.data.limit ?? 100;
     const machine = c.req.query("machine");
     const rows = await deps.registry.events(limit, machine || undefined);
     return c.json({ events: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })) });

@@ -5,6 +5,7 @@
  * holds its midpoint. Cuts are sample indices, so every chunk's offset is exact.
  */
 import { SAMPLE_RATE } from "../../contract/wire.ts";
+import { CHUNK_SECONDS, describeBounds, withinBounds } from "../input-bounds.ts";
 import type { PlannedChunk } from "../store/episode-store.ts";
 import type { Silence } from "./silence.ts";
 
@@ -26,11 +27,14 @@ const TAIL_FRACTION = 0.25;
  */
 export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
   if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new Error(`cannot plan ${totalSamples} samples`);
-  if (chunkSeconds < 0 || !Number.isFinite(chunkSeconds)) throw new Error(`chunk length must be ≥ 0 s, got ${chunkSeconds}`);
+  // The API, the CLI and the settings refuse anything else up front (input-bounds.ts).
+  if (!withinBounds(chunkSeconds, CHUNK_SECONDS)) {
+    const what = chunkSeconds > 0 && chunkSeconds < CHUNK_SECONDS.min ? "too short" : "out of range";
+    throw new Error(`chunk length ${chunkSeconds} s is ${what}: it must be ${describeBounds(CHUNK_SECONDS)}`);
+  }
   if (chunkSeconds === 0) return [{ index: 0, startSample: 0, endSample: totalSamples, reason: "whole episode" }];
   const rate = opts.sampleRate ?? SAMPLE_RATE;
   const size = Math.round(chunkSeconds * rate);
-  if (size < rate) throw new Error(`chunk length ${chunkSeconds}s is too short (minimum 1 s)`);
   const window = Math.round((opts.windowSec ?? Math.min(chunkSeconds * 0.25, 15)) * rate);
   const halfOverlap = Math.round(((opts.overlapSec ?? OVERLAP_SEC) * rate) / 2);
 

@@ -6,10 +6,14 @@
  *   the audio is not final, so the hint is held back.
  * - Acast: `{event: "episodePublished", audioUrl, title?, id?}` (fields also accepted under
  *   `data` or `episode`).
- * - Generic: `{audioUrl, title?, guid?, feedUrl?}`.
+ * - Generic: `{audioUrl, title?, guid?, feedUrl?, language?}`.
+ * Any of them may carry `language` (a BCP 47 tag such as `de` or `en-US`; anything else is
+ * malformed). Media URLs must be absolute: a webhook has no document to resolve a relative one
+ * against (the feed is another resource), so a relative URL is refused with the field's name.
  * Other events from a recognised host are ignored (202, no job); anything else is malformed.
  */
 import { z } from "zod";
+import { languageTagField } from "../episodes/language-tag.ts";
 
 export interface PublishedEpisode {
   host: "transistor" | "acast" | "generic";
@@ -17,6 +21,8 @@ export interface PublishedEpisode {
   title: string | undefined;
   guid: string | undefined;
   feedUrl: string | undefined;
+  /** Canonical BCP 47 tag, when the payload names one. */
+  language: string | undefined;
 }
 
 export type AdaptedPayload =
@@ -31,6 +37,7 @@ export class PayloadError extends Error {
 
 const httpUrl = z.url({ protocol: /^https?$/ }).max(4096);
 const optText = z.string().max(1000).optional();
+const optLanguage = languageTagField.optional();
 
 const Transistor = z.object({
   event_name: z.string(),
@@ -42,18 +49,19 @@ const Transistor = z.object({
       media_url: httpUrl.optional().nullable(),
       audio_processing: z.boolean().optional(),
       guid: optText,
+      language: optLanguage,
     }),
   }),
 });
 
-const AcastFields = z.looseObject({ audioUrl: httpUrl.optional(), title: optText, id: z.union([z.string(), z.number()]).optional(), guid: optText });
+const AcastFields = z.looseObject({ audioUrl: httpUrl.optional(), title: optText, id: z.union([z.string(), z.number()]).optional(), guid: optText, language: optLanguage });
 const Acast = z.looseObject({
   event: z.string(),
   data: AcastFields.optional(),
   episode: AcastFields.optional(),
 }).and(AcastFields);
 
-const Generic = z.object({ audioUrl: httpUrl, title: optText, guid: optText, feedUrl: httpUrl.optional() });
+const Generic = z.object({ audioUrl: httpUrl, title: optText, guid: optText, feedUrl: httpUrl.optional(), language: optLanguage });
 
 function issue(error: z.ZodError): string {
   const first = error.issues[0]!;
@@ -73,7 +81,7 @@ export function adaptPayload(body: unknown): AdaptedPayload {
     const a = data.attributes;
     if (a.audio_processing) return { kind: "ignore", host: "transistor", reason: "audio_processing" };
     if (!a.media_url) throw new PayloadError("Transistor episode has no data.attributes.media_url");
-    return { kind: "publish", episode: { host: "transistor", audioUrl: a.media_url, title: a.title, guid: a.guid, feedUrl: undefined } };
+    return { kind: "publish", episode: { host: "transistor", audioUrl: a.media_url, title: a.title, guid: a.guid, feedUrl: undefined, language: a.language } };
   }
 
   if ("event" in obj) {
@@ -83,11 +91,11 @@ export function adaptPayload(body: unknown): AdaptedPayload {
     if (p.event !== "episodePublished") return { kind: "ignore", host: "acast", reason: `event ${p.event}` };
     const fields = { ...p.episode, ...p.data, ...p };
     if (!fields.audioUrl) throw new PayloadError("Acast episodePublished has no audioUrl");
-    return { kind: "publish", episode: { host: "acast", audioUrl: fields.audioUrl, title: fields.title, guid: fields.guid, feedUrl: undefined } };
+    return { kind: "publish", episode: { host: "acast", audioUrl: fields.audioUrl, title: fields.title, guid: fields.guid, feedUrl: undefined, language: fields.language } };
   }
 
   const parsed = Generic.safeParse(obj);
-  if (!parsed.success) throw new PayloadError(`expected {audioUrl, title?, guid?, feedUrl?}: ${issue(parsed.error)}`);
+  if (!parsed.success) throw new PayloadError(`expected {audioUrl, title?, guid?, feedUrl?, language?}: ${issue(parsed.error)}`);
   const g = parsed.data;
-  return { kind: "publish", episode: { host: "generic", audioUrl: g.audioUrl, title: g.title, guid: g.guid, feedUrl: g.feedUrl } };
+  return { kind: "publish", episode: { host: "generic", audioUrl: g.audioUrl, title: g.title, guid: g.guid, feedUrl: g.feedUrl, language: g.language } };
 }

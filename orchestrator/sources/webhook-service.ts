@@ -69,10 +69,10 @@ export class WebhookService {
 
   private async submit(
     source: { id: string; feedUrl: string | null; callbackUrl: string | null },
-    hint: { audioUrl: string | undefined; title: string | undefined; guid: string | undefined; feedUrl: string | undefined },
+    hint: { audioUrl: string | undefined; title: string | undefined; guid: string | undefined; feedUrl: string | undefined; language: string | undefined },
   ): Promise<WebhookOutcome> {
     const feedUrl = source.feedUrl ?? hint.feedUrl;
-    let { audioUrl, title, guid } = hint;
+    let { audioUrl, title, guid, language } = hint;
     if (source.feedUrl) {
       // The webhook is a hint; the feed is the authority for the item's guid and enclosure.
       try {
@@ -81,6 +81,7 @@ export class WebhookService {
           audioUrl = item.enclosureUrl;
           guid = item.guid ?? guid;
           title = item.title ?? title;
+          language = item.language ?? language;
         } else {
           this.deps.log.info("webhook item not in the feed yet; using the payload's audio URL", { sourceId: source.id });
         }
@@ -94,6 +95,7 @@ export class WebhookService {
     try {
       const episode = await this.deps.episodes.submitUrl(audioUrl, {
         title,
+        language,
         callbackUrl: source.callbackUrl ?? registered?.callbackUrl ?? undefined,
         origin: { kind: "webhook", identity, sourceId: source.id, feedId: registered?.id ?? null, guid: guid ?? null },
       });

@@ -2,7 +2,7 @@
  * Transcript renderers: plain text, SubRip (SRT), WebVTT and Podcasting 2.0 JSON, all from the same
  * stitched word list, plus the table of formats the HTTP layer serves (extension → content type).
  */
-import { buildCues, paragraphs, type Cue, type CueOptions } from "./segments.ts";
+import { SRT_CUE_LIMITS, buildCues, paragraphs, type Cue, type CueOptions } from "./segments.ts";
 import type { PodcastTranscriptJson } from "./podcast-json-schema.ts";
 import type { TimedWord } from "./stitch.ts";
 
@@ -11,6 +11,12 @@ export interface RenderOptions {
   readonly cues?: CueOptions;
   /** Pause that starts a new paragraph in plain text (default `PARAGRAPH_PAUSE_SEC`). */
   readonly paragraphPauseSec?: number;
+  /**
+   * The transcript's language (BCP 47), written where a format has a place for it: the JSON's
+   * `language`. SRT and WebVTT have none (a player takes it from `<track srclang>` or the feed's
+   * `<podcast:transcript language>`), and a WebVTT header line would not parse.
+   */
+  readonly language?: string;
 }
 
 /**
@@ -41,9 +47,9 @@ interface TimedCue {
  * Cues with whole-millisecond times that never go backwards: each cue starts no earlier than the
  * previous one ends and lasts at least 1 ms (WebVTT wants end > start).
  */
-function timedCues(words: readonly TimedWord[], options: RenderOptions): TimedCue[] {
+function timedCues(words: readonly TimedWord[], cueOptions: CueOptions | undefined): TimedCue[] {
   let previousEndMs = 0;
-  return buildCues(words, options.cues).map((cue) => {
+  return buildCues(words, cueOptions).map((cue) => {
     const startMs = Math.max(Math.round(cue.start * 1000), previousEndMs, 0);
     const endMs = Math.max(Math.round(cue.end * 1000), startMs + 1);
     previousEndMs = endMs;
@@ -59,11 +65,12 @@ export function renderText(words: readonly TimedWord[], options: RenderOptions =
 }
 
 /**
- * SubRip: numbered cues (from 1), `HH:MM:SS,mmm --> HH:MM:SS,mmm`, at most two wrapped lines,
+ * SubRip: numbered cues (from 1), `HH:MM:SS,mmm --> HH:MM:SS,mmm`, at most two lines of at most
+ * 32 characters (`SRT_CUE_LIMITS`; a single word longer than a line keeps a line of its own),
  * a blank line between cues. SRT has no speaker markup, so speakers are not shown.
  */
 export function renderSrt(words: readonly TimedWord[], options: RenderOptions = {}): string {
-  return timedCues(words, options)
+  return timedCues(words, { ...SRT_CUE_LIMITS, ...options.cues })
     .map(({ cue, startMs, endMs }, i) =>
       `${i + 1}\n${formatMs(startMs, ",")} --> ${formatMs(endMs, ",")}\n${cue.lines.join("\n")}\n`,
     )
@@ -77,7 +84,7 @@ function escapeVtt(text: string): string {
 
 /** WebVTT: `WEBVTT` header, `HH:MM:SS.mmm` timings, speakers as `<v Name>` voice spans. */
 export function renderVtt(words: readonly TimedWord[], options: RenderOptions = {}): string {
-  const blocks = timedCues(words, options).map(({ cue, startMs, endMs }) => {
+  const blocks = timedCues(words, options.cues).map(({ cue, startMs, endMs }) => {
     const lines = cue.lines.map(escapeVtt);
     if (cue.speaker !== undefined && lines.length > 0) {
       lines[0] = `<v ${escapeVtt(cue.speaker)}>${lines[0]}`;
@@ -87,11 +94,15 @@ export function renderVtt(words: readonly TimedWord[], options: RenderOptions = 
   return ["WEBVTT\n", ...blocks].join("\n");
 }
 
-/** Podcasting 2.0 JSON as an object: one segment per caption cue, seconds rounded to the ms. */
+/**
+ * Podcasting 2.0 JSON as an object: one segment per caption cue, seconds rounded to the ms, and
+ * the transcript's `language` when it is known.
+ */
 export function podcastJson(words: readonly TimedWord[], options: RenderOptions = {}): PodcastTranscriptJson {
   return {
     version: "1.0.0",
-    segments: timedCues(words, options).map(({ cue, startMs, endMs }) => ({
+    ...(options.language === undefined ? {} : { language: options.language }),
+    segments: timedCues(words, options.cues).map(({ cue, startMs, endMs }) => ({
       ...(cue.speaker === undefined ? {} : { speaker: cue.speaker }),
       startTime: startMs / 1000,
       endTime: endMs / 1000,

@@ -1,6 +1,6 @@
 /**
  * Schema of the Podcasting 2.0 JSON transcript format (`<podcast:transcript type="application/json">`):
- * `{ version: "1.0.0", segments: [{ speaker?, startTime, endTime, body }] }` with times in seconds.
+ * `{ version: "1.0.0", language?, segments: [{ speaker?, startTime, endTime, body }] }` with times in seconds.
  * Used by tests to check what we render, and by anything that must validate a transcript it reads.
  */
 import { z } from "zod";
@@ -20,6 +20,8 @@ export type PodcastTranscriptSegment = z.infer<typeof PodcastTranscriptSegment>;
 export const PodcastTranscriptJson = z
   .object({
     version: z.literal("1.0.0"),
+    /** BCP 47 tag of the transcript (podfleet writes it; the format's own fields are version and segments). */
+    language: z.string().min(2).optional(),
     segments: z.array(PodcastTranscriptSegment),
   })
   .refine((t) => t.segments.every((s, i) => i === 0 || s.startTime >= t.segments[i - 1]!.startTime), {

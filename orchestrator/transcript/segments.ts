@@ -25,6 +25,14 @@ export const CUE_LIMITS = {
   minCueChars: 16,
 } as const;
 
+/**
+ * SubRip's own width: the Podcasting 2.0 transcript guidance asks SRT captions for at most two
+ * lines of at most 32 characters (they are shown on small screens and car displays). A cue that
+ * would be wider ends earlier and the next words start a new cue, with their own recognised times,
+ * so no word is cut and no time is invented. WebVTT and JSON keep CUE_LIMITS.
+ */
+export const SRT_CUE_LIMITS = { maxLineChars: 32, maxLines: 2 } as const;
+
 /** Caption limits with plain number types, as `buildCues` uses them. */
 export type CueLimits = { readonly [K in keyof typeof CUE_LIMITS]: number };
 
