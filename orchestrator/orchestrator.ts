@@ -10,12 +10,16 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { wireNames, WORKER_ENV, type WireNames } from "../contract/wire.ts";
+import { wireNames, WORKER_ENV, type WireNames, type WorkerEvent } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
 import { applyChunkEvent } from "./episodes/chunk-events.ts";
 import { EpisodeService } from "./episodes/episode-service.ts";
 import { finishEpisode } from "./episodes/finish-episode.ts";
+import { BootFailureLog } from "./fleet/boot-failure-log.ts";
 import { FleetController } from "./fleet/fleet-controller.ts";
+import { workerSettingsProbe } from "./fleet/worker-settings.ts";
+import { HeartbeatListener } from "./queue/heartbeat-listener.ts";
+import { ChunkHeartbeats } from "./store/chunk-heartbeats.ts";
 import { FleetLimitsStore, type FleetLimits } from "./fleet/fleet-limits.ts";
 import { FleetViews } from "./fleet/fleet-view.ts";
 import { killLeftoverMachines, LocalMachinesRuntime, type LaunchSpec } from "./fleet/local-runtime.ts";
@@ -229,17 +233,30 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       [WORKER_ENV.engine]: config.engine,
       ...workerAuthEnv(natsAuth.worker),
       ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
+      ...(config.modelsDir && config.machines.kind === "local" ? { PODFLEET_MODELS_DIR: config.modelsDir } : {}),
+      [WORKER_ENV.heartbeatSec]: String(config.fleet.heartbeatSec),
     };
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
     const fleetLog = log.child({ component: "fleet" });
     const fleetLimits = new FleetLimitsStore(database, defaultFleetLimits(config));
     const registry = new MachineRegistry(database);
+    const bootFailures = new BootFailureLog(database);
+    const chunkHeartbeats = new ChunkHeartbeats(database);
+    const heartbeats = new HeartbeatListener(chunkHeartbeats, fleetLog);
+    heartbeats.start(nc, names);
+    cleanups.push(() => heartbeats.close());
     const fleet = new FleetController({
       machines,
       registry,
+      bootFailures,
       limits: fleetLimits,
       store,
+      heartbeats: chunkHeartbeats,
+      heartbeatLimitMs: config.fleet.heartbeatLimitSec * 1000,
+      heartbeatsSince: () => heartbeats.since(),
+      bootBackoff: { baseMs: config.fleet.bootBackoffSec * 1000, maxMs: config.fleet.bootBackoffMaxSec * 1000 },
+      workerSettings: workerSettingsProbe(config),
       queue,
       fleetId,
       workerEnv,
@@ -254,12 +271,12 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       },
       log: fleetLog,
     });
-    const autoscaler = new PassRunner("autoscaler", () => fleet.pass({ sweep: false, scale: true }), {
+    const autoscaler = new PassRunner("autoscaler", (signal) => fleet.pass({ sweep: false, scale: true, signal }), {
       intervalMs: config.autoscaleIntervalMs,
       timeoutMs: 60_000,
       log,
     });
-    const sweeper = new PassRunner("sweeper", () => fleet.pass({ sweep: true, scale: false }), {
+    const sweeper = new PassRunner("sweeper", (signal) => fleet.pass({ sweep: true, scale: false, signal }), {
       intervalMs: config.fleet.sweepIntervalMs,
       timeoutMs: 120_000,
       log,
@@ -283,7 +300,14 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store, queue, log, maxAttempts: config.maxAttempts };
-    const eventsLoop = consumeChunkEvents(nc, names, (e) => applyChunkEvent(e, eventDeps), { signal: eventsAbort.signal, log });
+    const onWorkerEvent = async (e: WorkerEvent): Promise<unknown> => {
+      if (e.type !== "boot_failed") return applyChunkEvent(e, eventDeps);
+      fleetLog.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
+      await bootFailures.record({ machineId: e.machineId, exitCode: e.exitCode, reason: e.reason, source: "worker" });
+      autoscaler.wake();
+      return undefined;
+    };
+    const eventsLoop = consumeChunkEvents(nc, names, onWorkerEvent, { signal: eventsAbort.signal, log });
     cleanups.push(async () => {
       eventsAbort.abort();
       await eventsLoop;
@@ -335,6 +359,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       rateLimit: config.rateLimit,
       log,
       machines: () => fleetViews.machines(),
+      fleetWaiting: () => fleet.waitingReason(),
       authenticate: (token) => tokens.verify(token),
     });
     mountTokenRoutes(app, tokens);
@@ -348,7 +373,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       allowPrivateUrls: config.allowPrivateUrls,
     });
     mountFeedRoutes(app, { feeds, store: feedStore });
-    mountMetricsRoutes(app, { database, depth: () => queue.depth() });
+    mountMetricsRoutes(app, { database, depth: () => queue.depth(), bootFailures, fleet });
     mountFleetRoutes(app, { controller: fleet, limits: fleetLimits, views: fleetViews, registry, onLimitsChanged: () => autoscaler.wake() });
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
