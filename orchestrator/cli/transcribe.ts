@@ -52,9 +52,16 @@ export async function transcribe(args: TranscribeArgs, env: NodeJS.ProcessEnv): 
 
     const bar = new ProgressBar();
     let view: EpisodeView;
+    let said: string | null = null;
     for (;;) {
       view = await target.api.get<EpisodeView>(`/v1/episodes/${submitted.id}`);
-      bar.update(view.status, view.chunks.done, view.chunks.total);
+      // why nothing moves (workers failing to boot, budget spent): one line per new reason, not a silent wait
+      const waiting = view.waiting ?? null;
+      if ((waiting?.cause ?? null) !== said) {
+        if (waiting) bar.note(`waiting: ${waiting.detail}`);
+        said = waiting?.cause ?? null;
+      }
+      bar.update(waiting ? "waiting" : view.status, view.chunks.done, view.chunks.total);
       if (view.status === "done" || view.status === "failed") break;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
