@@ -17,6 +17,10 @@
  * `term()`s the job without an event. No extra bucket, subject or permission is needed: the worker
  * already reads that bucket. Every event about a cancelled chunk is ignored by the store's fencing.
  *
+ * Liveness: while it runs a chunk the worker publishes WorkerHeartbeat on a plain subject every few
+ * seconds; a chunk whose holder falls silent is re-queued whoever the holder is (a GPU box the
+ * orchestrator never created included). A worker that cannot start publishes WorkerBootFailed.
+ *
  * Dead letters and retry: a chunk whose attempt count reaches maxAttempts (the jobs consumer's
  * max_deliver), or that fails permanently, is dead and fails its episode. A retry re-publishes
  * only dead chunks, each at its next generation (attempt 0), like the sweeper's re-queue.
@@ -37,6 +41,8 @@ export interface WireNames {
   readonly audioBucket: string;
   readonly resultsBucket: string;
   readonly transcriptsBucket: string;
+  /** Core NATS subject (not in any stream) of WorkerHeartbeat messages. */
+  readonly heartbeatSubject: string;
 }
 
 const PREFIX_RE = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -56,6 +62,7 @@ export function wireNames(prefix = "podfleet"): WireNames {
     audioBucket: `${prefix}-audio`,
     resultsBucket: `${prefix}-results`,
     transcriptsBucket: `${prefix}-transcripts`,
+    heartbeatSubject: `${prefix}.heartbeats`,
   };
 }
 
@@ -146,7 +153,16 @@ const EventBase = {
   at: z.number().int().nonnegative(),
 };
 
-export const ChunkClaimed = z.object({ ...EventBase, type: z.literal("claimed") });
+export const ChunkClaimed = z.object({
+  ...EventBase,
+  type: z.literal("claimed"),
+  /**
+   * The interval at which this worker publishes WorkerHeartbeat while it holds the chunk. Present:
+   * the orchestrator re-queues the chunk once no heartbeat came for its heartbeat limit, whoever the
+   * holder is. Absent (a worker from before heartbeats): only the machine's death frees the chunk.
+   */
+  heartbeatMs: z.number().int().positive().optional(),
+});
 export const ChunkResult = z.object({
   ...EventBase,
   type: z.literal("result"),
@@ -167,6 +183,49 @@ export type ChunkEvent = z.infer<typeof ChunkEvent>;
 export type ChunkClaimed = z.infer<typeof ChunkClaimed>;
 export type ChunkResult = z.infer<typeof ChunkResult>;
 export type ChunkFailed = z.infer<typeof ChunkFailed>;
+
+/**
+ * A worker that ends before it claimed any work says why, then exits: a boot failure (engine or
+ * model missing, bad configuration, no jobs consumer). The orchestrator backs machine creation off
+ * while they repeat. Published on bootFailedSubject() (the events stream) when the worker can still
+ * reach NATS; otherwise the machine's exit event is all the orchestrator gets.
+ */
+export const WorkerBootFailed = z.object({
+  v: z.literal(1),
+  type: z.literal("boot_failed"),
+  machineId: z.string().min(1),
+  /** The process exit code that follows (2 configuration, 3 engine unavailable, 1 other). */
+  exitCode: z.number().int(),
+  reason: z.string().min(1).max(2000),
+  at: z.number().int().nonnegative(),
+});
+export type WorkerBootFailed = z.infer<typeof WorkerBootFailed>;
+
+/** Everything on the events stream: chunk events and boot failures. */
+export const WorkerEvent = z.discriminatedUnion("type", [ChunkClaimed, ChunkResult, ChunkFailed, WorkerBootFailed]);
+export type WorkerEvent = z.infer<typeof WorkerEvent>;
+
+/** Subject of a boot failure (one per stream: the machine id may hold dots). */
+export function bootFailedSubject(names: WireNames): string {
+  return `${names.eventsSubjectPrefix}.boot_failed`;
+}
+
+/** Message id of a machine's boot failure: a retried publish is stored once. */
+export function bootFailedMessageId(machineId: string): string {
+  return `boot_failed.${machineId}`;
+}
+
+/**
+ * "Still working on this chunk": published by the holder every heartbeat interval (default
+ * DEFAULT_HEARTBEAT_MS, WORKER_ENV.heartbeatSec) while it runs the chunk, on names.heartbeatSubject.
+ * Plain NATS, not JetStream: a heartbeat is worth nothing once the next one is due, so none is
+ * stored. The orchestrator re-queues a chunk whose holder sent none for its heartbeat limit.
+ */
+export const WorkerHeartbeat = z.object({ ...EventBase, type: z.literal("heartbeat") });
+export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
+
+/** Heartbeat interval of a worker not told otherwise. */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
 
 /** Subject an event is published on: `<prefix>.events.<type>.<episodeId>`. */
 export function eventSubject(names: WireNames, event: Pick<ChunkEvent, "type" | "episodeId">): string {
@@ -227,6 +286,7 @@ export function workerPermissions(names: WireNames): NatsPermissions {
       `$O.${names.resultsBucket}.C.>`,
       `$O.${names.resultsBucket}.M.>`,
       `${names.eventsSubjectPrefix}.>`,
+      names.heartbeatSubject,
     ],
     subscribe: [`${workerInboxPrefix(names)}.>`],
   };
@@ -248,4 +308,6 @@ export const WORKER_ENV = {
   /** After SIGTERM, how long the current chunk may still run before it is handed back (nak). */
   stopTimeoutSec: "PODFLEET_STOP_TIMEOUT_SEC",
   machineId: "FLY_MACHINE_ID",
+  /** Seconds between WorkerHeartbeat messages while a chunk runs (default DEFAULT_HEARTBEAT_MS). */
+  heartbeatSec: "PODFLEET_HEARTBEAT_SEC",
 } as const;

@@ -62,6 +62,12 @@ export const chunks = sqliteTable(
     attempt: integer("attempt").notNull().default(0),
     leaseOwner: text("lease_owner"),
     leasedAt: integer("leased_at"),
+    /**
+     * When the orchestrator last heard from the holder about this chunk (its claim, then each
+     * WorkerHeartbeat); null when the holder sends no heartbeats. A leased chunk silent past the
+     * heartbeat limit is re-queued whoever holds it.
+     */
+    heartbeatAt: integer("heartbeat_at"),
     /** Publication generation of the job message (bumped when the orchestrator re-queues). */
     generation: integer("generation").notNull().default(1),
     /** Times the machine holding this chunk died and the sweeper re-queued it; maxAttempts of them make it dead. A retry resets it. */

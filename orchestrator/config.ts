@@ -100,6 +100,11 @@ const EnvSchema = z.object({
     .max(MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC, `at most ${MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC} (a machine's stop timeout is this + ${STOP_TIMEOUT_MARGIN_SEC} s, and Fly allows at most ${MAX_STOP_TIMEOUT_SEC} s)`)
     .default(10),
   PODFLEET_LOCAL_MACHINES_RATE_LIMIT: flag.default(true),
+  PODFLEET_HEARTBEAT_SEC: positiveInt.default(10),
+  PODFLEET_HEARTBEAT_LIMIT_SEC: positiveInt.optional(),
+  PODFLEET_BOOT_BACKOFF_SEC: positiveInt.default(5),
+  PODFLEET_BOOT_BACKOFF_MAX_SEC: positiveInt.default(300),
+  PODFLEET_MODELS_DIR: z.string().min(1).optional(),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -128,6 +133,8 @@ export interface Config {
   engine: "pocketsphinx" | "whisper" | "synthetic";
   /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
   whisperModel: string | undefined;
+  /** Local runtime only: where local workers find whisper models (their PODFLEET_MODELS_DIR); undefined = theirs (/models). */
+  modelsDir: string | undefined;
   maxMachines: number;
   chunkSeconds: number;
   idleTimeoutSec: number;
@@ -169,6 +176,13 @@ export interface Config {
     stopTimeoutSec: number;
     /** A queued chunk with no job left in the queue after this long is published again; default 2 × ack wait + 60 s (the longest nak back-off). */
     strandedSec: number;
+    /** Workers publish a heartbeat this often while they run a chunk (their PODFLEET_HEARTBEAT_SEC). */
+    heartbeatSec: number;
+    /** A chunk whose holder sent no heartbeat for this long is re-queued, whoever the holder is; default 3 × heartbeatSec. */
+    heartbeatLimitSec: number;
+    /** After consecutive boot failures machine creation waits this long, doubling up to bootBackoffMaxSec. */
+    bootBackoffSec: number;
+    bootBackoffMaxSec: number;
   };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Fixed tuning numbers of the orchestrator's parts (no variable sets them): kept here so every number lives in one place. */
@@ -251,6 +265,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
   if (e.PODFLEET_WORKER_NATS_USER && !e.NATS_URL) {
     throw new ConfigError("invalid PODFLEET_WORKER_NATS_USER: the embedded nats-server makes its own worker account; set it only with NATS_URL");
   }
+  if (e.PODFLEET_HEARTBEAT_LIMIT_SEC !== undefined && e.PODFLEET_HEARTBEAT_LIMIT_SEC <= e.PODFLEET_HEARTBEAT_SEC) {
+    throw new ConfigError("invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk");
+  }
   if (fly && !e.NATS_URL) {
     throw new ConfigError("invalid NATS_URL: Fly workers cannot reach an embedded nats-server; set NATS_URL");
   }
@@ -274,6 +291,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local", rateLimit: e.PODFLEET_LOCAL_MACHINES_RATE_LIMIT },
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
+    modelsDir: e.PODFLEET_MODELS_DIR === undefined ? undefined : path.resolve(e.PODFLEET_MODELS_DIR),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
     idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,
@@ -302,6 +320,10 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       bootDeadlineSec: e.PODFLEET_BOOT_DEADLINE_SEC,
       stopTimeoutSec: e.PODFLEET_WORKER_STOP_TIMEOUT_SEC,
       strandedSec: e.PODFLEET_STRANDED_SEC ?? 2 * e.PODFLEET_ACK_WAIT_SEC + 60,
+      heartbeatSec: e.PODFLEET_HEARTBEAT_SEC,
+      heartbeatLimitSec: e.PODFLEET_HEARTBEAT_LIMIT_SEC ?? 3 * e.PODFLEET_HEARTBEAT_SEC,
+      bootBackoffSec: e.PODFLEET_BOOT_BACKOFF_SEC,
+      bootBackoffMaxSec: Math.max(e.PODFLEET_BOOT_BACKOFF_MAX_SEC, e.PODFLEET_BOOT_BACKOFF_SEC),
     },
     logLevel: e.PODFLEET_LOG_LEVEL,
     tuning: { ...DEFAULT_TUNING },

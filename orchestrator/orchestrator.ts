@@ -87,7 +87,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     closer.add(machines.close);
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
-    const fleet = buildFleetPart(config, { store, queue, machines: machines.machines, log });
+    const fleet = buildFleetPart(config, { store, queue, names, machines: machines.machines, log });
 
     // 5. Episodes: ingest service and the worker-event consumer; then the fleet's passes start.
     let publicUrl = config.publicUrl;
@@ -97,6 +97,10 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       names,
       log,
       onQueued: () => fleet.autoscaler.wake(),
+      onBootFailed: async (e) => {
+        await fleet.bootFailures.record({ machineId: e.machineId, exitCode: e.exitCode, reason: e.reason, source: "worker" });
+        fleet.autoscaler.wake();
+      },
       publicUrl: () => publicUrl ?? "http://localhost",
     });
     closer.add(episodes.close);

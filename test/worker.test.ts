@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ChunkEvent, ChunkTranscript, wireNames, type ChunkJob, type WireNames, type Word } from "../contract/wire.ts";
+import { ChunkEvent, ChunkTranscript, WorkerEvent, wireNames, type ChunkJob, type WireNames, type Word } from "../contract/wire.ts";
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject, type WireResources } from "../orchestrator/queue/jetstream.ts";
 import type { SpeechEngine } from "../machine-image/worker/engine.ts";
 import { PermanentChunkError, TransientChunkError } from "../machine-image/worker/errors.ts";
@@ -442,4 +442,32 @@ test("main.ts exits 0 promptly on SIGTERM while idle", async (t) => {
   assert.ok(stopAt > 0, "worker never started");
   assert.ok(Date.now() - stopAt < 8_000, "stop took too long");
   assert.match(stdout, /"reason":"signal"/);
+});
+
+test("a worker that cannot start says why on the events stream (boot_failed), then exits 3; a bad configuration, exit 2", async (t) => {
+  const f = await setupFleet(t);
+  await enqueue(f, "never-claimed", shortWav);
+  const missing = join(f.workDir, "models", "ggml-base.en.bin");
+  const engine = await runMain(t, { NATS_URL: f.url, PODFLEET_NATS_PREFIX: f.prefix, ENGINE: "whisper", WHISPER_MODEL: missing, FLY_MACHINE_ID: "m-noboot" });
+  assert.equal(engine.code, 3, engine.stderr);
+  const config = await runMain(t, { NATS_URL: f.url, PODFLEET_NATS_PREFIX: f.prefix, PODFLEET_IDLE_TIMEOUT_SEC: "soon", FLY_MACHINE_ID: "m-badconfig" });
+  assert.equal(config.code, 2, config.stderr);
+
+  const got: WorkerEvent[] = [];
+  while (got.length < 2) {
+    const m = await f.events.next({ expires: 5_000 });
+    assert.ok(m, `no boot_failed event; got ${JSON.stringify(got)}`);
+    got.push(WorkerEvent.parse(m.json()));
+    m.ack();
+  }
+  const [noModel, badConfig] = got;
+  assert.ok(noModel?.type === "boot_failed", JSON.stringify(noModel));
+  assert.equal(noModel.machineId, "m-noboot");
+  assert.equal(noModel.exitCode, 3);
+  assert.equal(noModel.reason, `whisper model ${missing} not found: run \`podfleet models pull NAME\` or set WHISPER_MODEL`);
+  assert.ok(badConfig?.type === "boot_failed", JSON.stringify(badConfig));
+  assert.equal(badConfig.machineId, "m-badconfig");
+  assert.equal(badConfig.exitCode, 2);
+  assert.match(badConfig.reason, /PODFLEET_IDLE_TIMEOUT_SEC/);
+  assert.equal(await jobsLeft(f), 1, "the job was never taken");
 });

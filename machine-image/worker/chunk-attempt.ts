@@ -12,6 +12,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ChunkJob,
   eventMessageId,
@@ -21,6 +22,7 @@ import {
   type ChunkFailed,
   type ChunkTranscript,
   type WireNames,
+  type WorkerHeartbeat,
 } from "../../contract/wire.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
@@ -30,7 +32,13 @@ import type { ResultSink } from "./result-writer.ts";
 export type WorkerLog = (event: string, fields?: Record<string, unknown>) => void;
 
 export interface ChunkAttemptContext {
+  /** For WorkerHeartbeat, a plain publish. */
+  readonly nc: Pick<NatsConnection, "publish">;
   readonly js: JetStreamClient;
+  /** Interval of WorkerHeartbeat messages while the chunk runs. */
+  readonly heartbeatEventMs: number;
+  /** Called after the claim is published. */
+  readonly onClaim: () => void;
   readonly names: WireNames;
   readonly engine: SpeechEngine;
   readonly machineId: string;
@@ -108,9 +116,22 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
   if (ctx.stopSignal.aborted) onStop();
   else ctx.stopSignal.addEventListener("abort", onStop, { once: true });
   const wavPath = join(ctx.workDir, `${randomUUID()}.wav`);
+  // Liveness for the orchestrator (contract/wire.ts WorkerHeartbeat): whoever we are, a chunk we
+  // stop beating for is re-queued, so a worker that dies holding it cannot keep it forever.
+  const beat = (): void => {
+    const hb: WorkerHeartbeat = { v: 1, type: "heartbeat", ...ids, attempt, machineId: ctx.machineId, at: Date.now() };
+    try {
+      ctx.nc.publish(ctx.names.heartbeatSubject, JSON.stringify(hb));
+    } catch (err) {
+      ctx.log("chunk.heartbeat_publish_failed", { chunkId: job.chunkId, error: String(err) });
+    }
+  };
+  let beats: NodeJS.Timeout | undefined;
 
   try {
-    await publishEvent(ctx, { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now() });
+    await publishEvent(ctx, { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now(), heartbeatMs: ctx.heartbeatEventMs });
+    beats = setInterval(beat, ctx.heartbeatEventMs);
+    ctx.onClaim();
     ctx.log("chunk.claimed", { ...ids, attempt });
 
     await downloadAudio(ctx.audio, job.audioObject, wavPath, giveUp.signal);
@@ -153,6 +174,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     return await settleFailure(ctx, msg, ids, attempt, err, giveUp.signal.aborted);
   } finally {
     clearInterval(heartbeat);
+    clearInterval(beats);
     clearTimeout(stopTimer);
     ctx.stopSignal.removeEventListener("abort", onStop);
     await rm(wavPath, { force: true });

@@ -3,12 +3,14 @@
  * Reads the environment, runs the pull loop until idle, lifetime or SIGTERM/SIGINT, and exits:
  * 0 after a normal stop, 1 on a fatal error, 2 on bad configuration, 3 when the engine cannot
  * start (whisper-server or the model missing or corrupt). Logs one JSON line per event
- * on stdout; a fatal or configuration error also prints one plain line on stderr.
+ * on stdout; a fatal or configuration error also prints one plain line on stderr. A worker that
+ * ends non-zero before it claimed any chunk publishes WorkerBootFailed first (boot-report.ts).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wireNames } from "../../contract/wire.ts";
+import { bootReportTarget, reportBootFailure } from "./boot-report.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError } from "./errors.ts";
 import { PocketsphinxEngine } from "./pocketsphinx-engine.ts";
@@ -42,6 +44,8 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof WorkerConfigError) {
       process.stderr.write(`podfleet-worker: invalid configuration: ${err.message}\n`);
+      // quietly: a configuration error's output is its one line on stderr
+      await reportBootFailure(bootReportTarget(process.env), 2, `invalid worker configuration: ${err.message}`, () => undefined);
       return 2;
     }
     throw err;
@@ -63,12 +67,14 @@ async function main(): Promise<number> {
     if (err instanceof EngineUnavailableError) {
       log("worker.engine_unavailable", { engine: engine.name, error: err.message });
       process.stderr.write(`podfleet-worker: engine ${engine.name} unavailable: ${err.message}\n`);
+      await reportBootFailure(bootReportTarget(process.env), 3, err.message, log);
       return 3;
     }
     throw err;
   }
 
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-worker-"));
+  let claimed = false;
   try {
     const result = await runWorker({
       natsUrl: config.natsUrl,
@@ -81,6 +87,8 @@ async function main(): Promise<number> {
       idleTimeoutMs: config.idleTimeoutMs,
       ...(config.maxLifetimeMs !== undefined ? { maxLifetimeMs: config.maxLifetimeMs } : {}),
       ...(config.stopTimeoutMs !== undefined ? { stopTimeoutMs: config.stopTimeoutMs } : {}),
+      heartbeatEventMs: config.heartbeatMs,
+      onClaim: () => (claimed = true),
       workDir,
       signal: stop.signal,
       log,
@@ -91,6 +99,7 @@ async function main(): Promise<number> {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     log("worker.fatal", { error: message });
     process.stderr.write(`podfleet-worker: fatal: ${message}\n`);
+    if (!claimed) await reportBootFailure(bootReportTarget(process.env), 1, message, log);
     return 1;
   } finally {
     await engine.close?.();

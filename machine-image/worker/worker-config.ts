@@ -4,7 +4,7 @@
  */
 import { availableParallelism, hostname } from "node:os";
 import { z } from "zod";
-import { WORKER_ENV, wireNames } from "../../contract/wire.ts";
+import { DEFAULT_HEARTBEAT_MS, WORKER_ENV, wireNames } from "../../contract/wire.ts";
 
 /** Engines this image can run; anything else is refused at startup. */
 /** "synthetic" is benchmark-only (synthetic-engine.ts): it sleeps instead of recognising speech. */
@@ -25,6 +25,8 @@ export interface WorkerConfig {
   /** After SIGTERM, how long the current chunk may still run before it is handed back; undefined = the worker's default. */
   readonly stopTimeoutMs: number | undefined;
   readonly machineId: string;
+  /** Interval of WorkerHeartbeat messages while a chunk runs (PODFLEET_HEARTBEAT_SEC). */
+  readonly heartbeatMs: number;
   /** Present when `engine` is "whisper". */
   readonly whisper: WhisperSettings | undefined;
   /** Present when `engine` is "synthetic" (benchmarks only): seconds of sleep per second of audio. */
@@ -119,6 +121,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   const lifetimeSec = lifetimeRaw === undefined ? undefined : field(WORKER_ENV.maxLifetimeSec, seconds, lifetimeRaw);
   const stopRaw = get(WORKER_ENV.stopTimeoutSec);
   const stopSec = stopRaw === undefined ? undefined : field(WORKER_ENV.stopTimeoutSec, seconds, stopRaw);
+  const heartbeatSec = field(WORKER_ENV.heartbeatSec, seconds, get(WORKER_ENV.heartbeatSec) ?? String(DEFAULT_HEARTBEAT_MS / 1000));
   let whisper: WhisperSettings | undefined;
   if (engineName === "whisper") {
     const threadsRaw = get(WHISPER_ENV.threads);
@@ -151,5 +154,6 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     maxLifetimeMs: lifetimeSec === undefined ? undefined : Math.round(lifetimeSec * 1000),
     stopTimeoutMs: stopSec === undefined ? undefined : Math.round(stopSec * 1000),
     machineId: get(WORKER_ENV.machineId)?.trim() ?? `${hostname()}-${process.pid}`,
+    heartbeatMs: Math.round(heartbeatSec * 1000),
   };
 }

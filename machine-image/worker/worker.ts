@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
+import { DEFAULT_HEARTBEAT_MS, workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
 import { processChunkAttempt, type WorkerLog } from "./chunk-attempt.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -36,6 +36,10 @@ export interface WorkerOptions {
   readonly maxLifetimeMs?: number;
   /** `working()` interval while a chunk runs; default a third of the consumer's ack_wait. */
   readonly heartbeatMs?: number;
+  /** Interval of WorkerHeartbeat messages to the orchestrator while a chunk runs; default DEFAULT_HEARTBEAT_MS. */
+  readonly heartbeatEventMs?: number;
+  /** Called once a chunk has been claimed (its `claimed` event published): the worker booted. */
+  readonly onClaim?: () => void;
   /** After `signal` aborts, how long the current chunk may still run before it is handed back; default 10 s. */
   readonly stopTimeoutMs?: number;
   /** Longest single pull request; default 2 s. A stop while idle waits for the current pull to end. */
@@ -99,7 +103,10 @@ async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSi
   await mkdir(opts.workDir, { recursive: true });
 
   const ctx = {
+    nc,
     js,
+    heartbeatEventMs: opts.heartbeatEventMs ?? DEFAULT_HEARTBEAT_MS,
+    onClaim: opts.onClaim ?? (() => undefined),
     names,
     engine: opts.engine,
     machineId: opts.machineId,

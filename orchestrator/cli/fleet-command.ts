@@ -97,7 +97,7 @@ function formatFleet(f: FleetView): string {
     ["machines", `${f.machines.live} live of max ${l.maxMachines} (${states})`],
     ["queue", `${f.queue.queued} queued, ${f.queue.leased} running`],
     ["usage", `${f.usage.machineSeconds} machine-seconds today (${f.usage.day} UTC), ${budget}`],
-    ["status", f.blocked ? `blocked (${f.blocked.reason}): ${f.blocked.detail}` : "ok"],
+    ["status", f.blocked ? `blocked (${f.blocked.reason}): ${f.blocked.detail}` : f.bootFailure ? `degraded: ${f.bootFailure.detail}` : "ok"],
     ["limits", `max-starting ${l.maxStarting}, idle-timeout ${l.idleTimeoutSec}s, max-lifetime ${l.maxLifetimeSec}s, warm-pool ${l.warmPool}`],
     ["placement", `regions ${l.regions.join(",") || "(app default)"}, ${describeGuest(l.guest)}, image ${l.image}`],
   ];

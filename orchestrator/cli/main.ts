@@ -162,6 +162,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
               ...(view.download && view.download.attempts > 0 ? [["download", describeDownload(view.download)] as [string, string]] : []),
               ["source", view.source.url ?? view.source.kind],
               ["duration", view.durationSec === null ? "-" : `${view.durationSec.toFixed(1)} s`],
+              ...(view.waiting ? ([["waiting", view.waiting.detail]] as Array<[string, string]>) : []),
               ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed${view.chunks.cancelled ? `, ${view.chunks.cancelled} cancelled` : ""} of ${view.chunks.total}`],
               ["created", view.timings.createdAt],
               ["finished", view.timings.finishedAt ?? "-"],

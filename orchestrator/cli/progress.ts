@@ -22,6 +22,13 @@ export class ProgressBar {
     this.lastLen = line.length;
   }
 
+  /** One line of news on stderr (TTY or not), above the bar. */
+  note(line: string): void {
+    if (this.enabled && this.lastLen > 0) this.out.write(`\r${" ".repeat(this.lastLen)}\r`);
+    this.out.write(`podfleet: ${line}\n`);
+    this.lastLen = 0;
+  }
+
   finish(): void {
     if (this.enabled && this.lastLen > 0) this.out.write("\n");
   }

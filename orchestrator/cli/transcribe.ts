@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { EpisodeView } from "../episodes/episode-service.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
+import { ApiClientError, type ApiClient } from "./api-client.ts";
 import { CliError } from "./cli-error.ts";
 import { ProgressBar } from "./progress.ts";
 import { openTarget } from "./target.ts";
@@ -29,6 +30,20 @@ export interface TranscribeSummary {
 }
 
 const POLL_MS = 300;
+/** Consecutive failed polls (connection refused or reset) tolerated before giving up. */
+const POLL_RETRIES = 5;
+
+/** Reads the episode, riding out a few dropped connections (a reset keep-alive socket, a busy host). */
+async function pollView(api: ApiClient, id: string): Promise<EpisodeView> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await api.get<EpisodeView>(`/v1/episodes/${id}`);
+    } catch (err) {
+      if (!(err instanceof ApiClientError && err.code === "unreachable") || failures >= POLL_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
 
 export async function transcribe(args: TranscribeArgs, env: NodeJS.ProcessEnv): Promise<TranscribeSummary> {
   const isUrl = /^https?:\/\//i.test(args.input);
@@ -52,9 +67,16 @@ export async function transcribe(args: TranscribeArgs, env: NodeJS.ProcessEnv): 
 
     const bar = new ProgressBar();
     let view: EpisodeView;
+    let said: string | null = null;
     for (;;) {
-      view = await target.api.get<EpisodeView>(`/v1/episodes/${submitted.id}`);
-      bar.update(view.status, view.chunks.done, view.chunks.total);
+      view = await pollView(target.api, submitted.id);
+      // why nothing moves (workers failing to boot, budget spent): one line per new reason, not a silent wait
+      const waiting = view.waiting ?? null;
+      if ((waiting?.cause ?? null) !== said) {
+        if (waiting) bar.note(`waiting: ${waiting.detail}`);
+        said = waiting?.cause ?? null;
+      }
+      bar.update(waiting ? "waiting" : view.status, view.chunks.done, view.chunks.total);
       if (view.status === "done" || view.status === "failed") break;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }

@@ -61,6 +61,8 @@ export interface EpisodeView {
     contentType: string | null;
     durationSec: number | null;
   };
+  /** Why its queued chunks wait for a machine (e.g. workers failing to boot); only in the single-episode view (GET /v1/episodes/:id). */
+  waiting?: { cause: string; detail: string } | null;
   /** Where the audio was cut and why (null until planned); only in the single-episode view. */
   plan?: PlannedChunk[] | null;
   timings: {

@@ -6,8 +6,8 @@
  * one pass at a time, so it holds under concurrency.
  */
 import type { FleetLimits } from "./fleet-limits.ts";
-import { DEFAULT_SWEEP_TUNING, isBooting, isLive, type FleetAction, type ObservedFleet, type ObservedMachine, type SweepTuning } from "./fleet-state.ts";
-import { planSweep } from "./sweeper.ts";
+import { bootBackoff, describeBootBackoff, probeInFlight } from "./boot-backoff.ts";
+import { DEFAULT_BOOT_BACKOFF, isBooting, isLive, type BootBackoffTuning, type FleetAction, type ObservedFleet } from "./fleet-state.ts";
 
 export const FLEET_METADATA_KEY = "podfleet_fleet";
 export const ROLE_METADATA_KEY = "podfleet_role";
@@ -25,9 +25,10 @@ export function backlogOf(fleet: Pick<ObservedFleet, "queued" | "leased">): numb
 
 /**
  * Scale decision: start stopped pool machines before creating new ones; stop the newest idle
- * machines when the fleet is over a lowered cap; say why nothing can start (drain, budget, backoff).
+ * machines when the fleet is over a lowered cap; say why nothing can start (drain, budget, boot
+ * failures, backoff). After boot failures, one machine at a time, once the back-off has passed.
  */
-export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number): FleetAction[] {
+export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number, boot: BootBackoffTuning = DEFAULT_BOOT_BACKOFF): FleetAction[] {
   const actions: FleetAction[] = [];
   const live = fleet.machines.filter((m) => isLive(m.state));
   const leaving = live.filter((m) => m.state === "stopping" || m.state === "destroying").length;
@@ -63,6 +64,21 @@ export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number
   }
   let slots = Math.max(0, limits.maxStarting - booting);
 
+  // Workers that die before claiming work: wait out the back-off, then try one machine at a time.
+  const failing = bootBackoff(fleet, boot);
+  if (failing) {
+    const detail = describeBootBackoff(failing, now);
+    if (now < failing.until) {
+      actions.push({ kind: "blocked", reason: "boot_failure", detail, cause: failing.reason });
+      return actions;
+    }
+    if (probeInFlight(fleet.machines)) {
+      actions.push({ kind: "blocked", reason: "boot_failure", detail, cause: failing.reason });
+      return actions;
+    }
+    need = Math.min(need, 1);
+  }
+
   const reason = `backlog ${backlog}, live ${live.length}, cap ${limits.maxMachines}`;
   const startable = fleet.machines
     .filter((m) => m.known && m.pool && m.state === "stopped" && (now - m.createdAt) / 1000 <= limits.maxLifetimeSec)
@@ -79,25 +95,4 @@ export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number
   }
   for (let i = 0; i < Math.min(need, slots); i++) actions.push({ kind: "create", pool: limits.warmPool > 0, reason });
   return actions;
-}
-
-export interface PlanOptions {
-  /** Decide the sweep (destroy, re-queue, mark gone); default true. */
-  sweep?: boolean;
-  /** Decide scaling (start, create, stop); default true. */
-  scale?: boolean;
-  tuning?: SweepTuning;
-}
-
-/**
- * One fleet decision: the sweep first, then scaling. A machine the sweep destroys is seen by the
- * scale decision as `destroying`: never started, and still counted against the cap until the API
- * stops listing it (its process may take a moment to die).
- */
-export function plan(observed: ObservedFleet, limits: FleetLimits, now: number, options: PlanOptions = {}): FleetAction[] {
-  const sweep = options.sweep === false ? [] : planSweep(observed, limits, now, options.tuning ?? DEFAULT_SWEEP_TUNING);
-  if (options.scale === false) return sweep;
-  const doomed = new Set(sweep.flatMap((a) => (a.kind === "destroy" ? [a.machineId] : [])));
-  const machines: ObservedMachine[] = observed.machines.map((m) => (doomed.has(m.id) ? { ...m, state: "destroying" } : m));
-  return [...sweep, ...planScale({ ...observed, machines }, limits, now)];
 }

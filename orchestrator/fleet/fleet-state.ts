@@ -1,7 +1,8 @@
 /**
  * What the fleet passes see and what they may do: the observed fleet (machines from the Machines
- * API joined with the orchestrator's own records, the queue, today's usage) and the actions the
- * pure planners (autoscaler.ts, sweeper.ts) return for the controller to carry out.
+ * API joined with the orchestrator's own records, the leases, the queue, boot failures, today's
+ * usage; see fleet-observation.ts) and the actions the pure plan (fleet-plan.ts, with autoscaler.ts,
+ * sweeper.ts, recovery-plan.ts, boot-backoff.ts) returns for fleet-actions.ts to carry out.
  */
 import type { MachineState } from "./machine.ts";
 
@@ -24,12 +25,55 @@ export interface ObservedMachine {
   lastClaimAt: number | null;
   /** Chunks it holds a lease on right now. */
   leasedChunks: number;
+  /** Its latest exit (the Machines API exit event), if the listing carries one. */
+  exit?: MachineExit | null;
+  /** A boot failure of this machine is already recorded. */
+  bootFailureNoted?: boolean;
+}
+
+/** The latest exit event of a machine (Machines API `request.exit_event`). */
+export interface MachineExit {
+  code: number;
+  requestedStop: boolean;
+  oomKilled: boolean;
 }
 
 /** A machine the orchestrator recorded that the API no longer lists. */
 export interface VanishedMachine {
   id: string;
   leasedChunks: number;
+  /** Latest chunk lease it took, epoch ms; null if never (absent: not known). */
+  lastClaimAt?: number | null;
+  /** Its last exit event, fetched once (absent or null: unknown). */
+  exit?: MachineExit | null;
+  bootFailureNoted?: boolean;
+}
+
+/** A chunk some worker holds, with what recovering it needs. */
+export interface LeasedChunk {
+  id: string;
+  episodeId: string;
+  owner: string;
+  generation: number;
+  /** Times the machine holding it was lost before (PODFLEET_MAX_ATTEMPTS of them make it dead). */
+  machineLosses: number;
+}
+
+/** A chunk `queued` since before the stranded period, at the generation seen. */
+export interface QueuedChunk {
+  id: string;
+  episodeId: string;
+  generation: number;
+}
+
+/** A worker that ended before it claimed any work, and why. */
+export interface BootFailure {
+  machineId: string;
+  /** Epoch ms, when the orchestrator learnt of it. */
+  at: number;
+  /** Process exit code; null when the machine never ran a process (launch failed). */
+  exitCode: number | null;
+  reason: string;
 }
 
 export interface ObservedFleet {
@@ -49,7 +93,42 @@ export interface ObservedFleet {
   usageTodaySec: number;
   /** No create before this (epoch ms) after capacity or API failures; 0 = none. */
   createBackoffUntil: number;
+  /** Every chunk a worker holds (fleet machines and workers the registry does not know). */
+  leases: LeasedChunk[];
+  /**
+   * Leased chunks whose holder promised heartbeats and has been silent longer than the heartbeat
+   * limit, counted once every worker event published when that was first seen has been applied.
+   */
+  silentLeases: Array<{ chunkId: string; owner: string; silentMs: number }>;
+  /** Since when the jobs consumer has had nothing undelivered (epoch ms); null: it has, or unknown. */
+  queueDrainedSince: number | null;
+  /** Chunks queued since before the stranded period (read only once the queue has been drained that long). */
+  staleQueued: QueuedChunk[];
+  /** Recent boot failures, newest first. */
+  bootFailures: BootFailure[];
+  /** Latest claim by a machine of this fleet (epoch ms), or null. */
+  lastFleetClaimAt: number | null;
+  /** When the limits, image, engine or model last changed (epoch ms): boot failures before it no longer count. */
+  settingsChangedAt: number;
 }
+
+/** Recovery thresholds (settings). */
+export interface RecoveryTuning {
+  /** A chunk whose machine is lost this many times is dead (PODFLEET_MAX_ATTEMPTS). */
+  maxMachineLosses: number;
+  /** A queued chunk with nothing undelivered in the queue for this long has lost its job. */
+  strandedAfterMs: number;
+}
+
+export const DEFAULT_RECOVERY_TUNING: RecoveryTuning = { maxMachineLosses: 5, strandedAfterMs: 180_000 };
+
+/** Boot failure back-off (settings): the first retry after `baseMs`, doubling to `maxMs`. */
+export interface BootBackoffTuning {
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BOOT_BACKOFF: BootBackoffTuning = { baseMs: 5_000, maxMs: 300_000 };
 
 /** Sweeper thresholds that are settings rather than operator limits. */
 export interface SweepTuning {
@@ -66,16 +145,25 @@ export interface SweepTuning {
 export const DEFAULT_SWEEP_TUNING: SweepTuning = { wedgedSec: 300, bootDeadlineSec: 120, lifetimeGraceSec: 120, maxDestroysPerPass: 20 };
 
 export type DestroyReason = "orphan" | "failed" | "wedged" | "lifetime" | "boot_deadline" | "pool_trim" | "pool_expired" | "leftover";
-export type BlockedReason = "drain" | "budget" | "backoff";
+export type BlockedReason = "drain" | "budget" | "backoff" | "boot_failure";
+
+/** What becomes of one chunk of a lost holder: published again at `generation`, or dead. */
+export type ChunkRecovery =
+  | { chunkId: string; episodeId: string; to: "requeue"; generation: number }
+  | { chunkId: string; episodeId: string; to: "dead"; why: string };
 
 export type FleetAction =
   | { kind: "create"; pool: boolean; reason: string }
   | { kind: "start"; machineId: string; reason: string }
   | { kind: "stop"; machineId: string; reason: string }
   | { kind: "destroy"; machineId: string; reason: DestroyReason }
-  | { kind: "requeue"; machineId: string; chunks: number; reason: string }
+  /** `lost`: the holder's machine died (or ended), or the holder fell silent (no heartbeat). */
+  | { kind: "requeue"; machineId: string; reason: string; lost: "died" | "silent"; chunks: ChunkRecovery[] }
   | { kind: "mark_gone"; machineId: string; reason: string }
-  | { kind: "blocked"; reason: BlockedReason; detail: string };
+  | { kind: "republish"; reason: string; chunks: Array<QueuedChunk & { next: number }> }
+  | { kind: "note_boot_failure"; machineId: string; exitCode: number | null; reason: string }
+  /** `cause`: what the operator must fix (a boot failure's reason); logged once per change. */
+  | { kind: "blocked"; reason: BlockedReason; detail: string; cause?: string };
 
 /** States that count against the cap: a process is, or may soon be, running. */
 const NOT_LIVE: readonly MachineState[] = ["stopped", "suspended", "failed", "destroyed", "launch_failed", "replaced", "migrated"];

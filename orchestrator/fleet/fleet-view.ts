@@ -4,6 +4,7 @@
  * and current chunk (`GET /v1/machines`).
  */
 import type { QueueDepth } from "../episodes/work-queue.ts";
+import { describeBootBackoff } from "./boot-backoff.ts";
 import type { FleetController } from "./fleet-controller.ts";
 import type { FleetLimits, FleetLimitsStore } from "./fleet-limits.ts";
 import { isLive } from "./fleet-state.ts";
@@ -16,8 +17,12 @@ export interface FleetView {
   machines: { total: number; live: number; byState: Record<string, number> };
   queue: { queued: number; leased: number; pending: number; inFlight: number };
   usage: { day: string; machineSeconds: number; dailyBudgetMachineSeconds: number | null };
-  /** Why no machine starts now (drain, budget, backoff); null when nothing blocks. */
+  /** Why no machine starts now (drain, budget, boot_failure, backoff); null when nothing blocks. */
   blocked: { reason: string; detail: string; since: string } | null;
+  /** Workers failing to boot: the latest reason, how many in a row, when the next machine may start; null while they boot. */
+  bootFailure: { reason: string; exitCode: number | null; failures: number; nextTryAt: string; detail: string } | null;
+  /** Why queued work waits for a machine, or null. */
+  waiting: { cause: string; detail: string } | null;
   createBackoffUntil: string | null;
   lastPassAt: string | null;
 }
@@ -58,6 +63,7 @@ export class FleetViews {
     const byState: Record<string, number> = {};
     for (const m of listed) byState[m.state] = (byState[m.state] ?? 0) + 1;
     const blocked = this.deps.controller.blocked;
+    const failing = this.deps.controller.bootBackoff;
     const now = this.now();
     return {
       fleetId: this.deps.fleetId,
@@ -66,6 +72,10 @@ export class FleetViews {
       queue: { queued: fleet.queued, leased: fleet.leased, pending: depth.pending, inFlight: depth.inFlight },
       usage: { day: utcDay(now), machineSeconds: Math.round(fleet.usageTodaySec), dailyBudgetMachineSeconds: limits.dailyBudgetMachineSeconds },
       blocked: blocked ? { reason: blocked.reason, detail: blocked.detail, since: new Date(blocked.since).toISOString() } : null,
+      bootFailure: failing
+        ? { reason: failing.reason, exitCode: failing.exitCode, failures: failing.failures, nextTryAt: new Date(failing.until).toISOString(), detail: describeBootBackoff(failing, now) }
+        : null,
+      waiting: this.deps.controller.waitingReason(now),
       createBackoffUntil: iso(this.deps.controller.createBackoffUntil > now ? this.deps.controller.createBackoffUntil : 0),
       lastPassAt: iso(this.deps.controller.lastPassAt),
     };

@@ -6,7 +6,7 @@
 import { and, desc, eq, inArray, isNotNull, isNull, max, sql } from "drizzle-orm";
 import { chunks, episodes, fleetUsage, machineEvents, machines } from "../../db/schema.ts";
 import type { Database } from "../store/database.ts";
-import { isRunning } from "./fleet-state.ts";
+import { isRunning, type LeasedChunk } from "./fleet-state.ts";
 import type { Machine, MachineState } from "./machine.ts";
 
 export type MachineRow = typeof machines.$inferSelect;
@@ -159,6 +159,23 @@ export class MachineRegistry {
     const out = new Map<string, string[]>();
     for (const r of rows) out.set(r.owner, [...(out.get(r.owner) ?? []), r.id]);
     return out;
+  }
+
+  /** Every chunk of a transcribing episode that a worker holds, whoever the worker is. */
+  async leasedChunks(): Promise<LeasedChunk[]> {
+    const rows = await this.db
+      .select({ id: chunks.id, episodeId: chunks.episodeId, owner: chunks.leaseOwner, generation: chunks.generation, machineLosses: chunks.machineLosses })
+      .from(chunks)
+      .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
+      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), isNotNull(chunks.leaseOwner)))
+      .all();
+    return rows.map((r) => ({ ...r, owner: r.owner! }));
+  }
+
+  /** Latest claim (epoch ms) by a machine this orchestrator created, or null. */
+  async lastFleetClaimAt(): Promise<number | null> {
+    const row = await this.db.select({ at: max(chunks.leasedAt) }).from(chunks).innerJoin(machines, eq(chunks.leaseOwner, machines.id)).get();
+    return row?.at ?? null;
   }
 
   /** Per machine id: the chunks it leases now and the time of its latest lease. */

@@ -1,10 +1,21 @@
 /**
  * The sweeper's decision, as a pure function: which machines of this fleet to destroy (force) and
- * why, which vanished machines to mark gone, and whose chunk leases to return to the queue. The
- * controller (fleet-controller.ts) observes and acts; this file only decides.
+ * why, which vanished machines to mark gone, and whose chunk leases to return to the queue (what
+ * becomes of each chunk: recovery-plan.ts). fleet-plan.ts puts it together; this file only decides.
  */
 import type { FleetLimits } from "./fleet-limits.ts";
-import { isRunning, isTransient, type DestroyReason, type FleetAction, type ObservedFleet, type ObservedMachine, type SweepTuning } from "./fleet-state.ts";
+import {
+  DEFAULT_RECOVERY_TUNING,
+  isRunning,
+  isTransient,
+  type DestroyReason,
+  type FleetAction,
+  type ObservedFleet,
+  type ObservedMachine,
+  type RecoveryTuning,
+  type SweepTuning,
+} from "./fleet-state.ts";
+import { recoverLeases } from "./recovery-plan.ts";
 
 const sec = (ms: number): number => ms / 1000;
 
@@ -36,7 +47,7 @@ function destroyReason(m: ObservedMachine, fleet: ObservedFleet, limits: FleetLi
  * that is not running a worker, or is being destroyed, has its leased chunks re-queued at once
  * rather than after the queue's ack timeout.
  */
-export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number, tuning: SweepTuning): FleetAction[] {
+export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number, tuning: SweepTuning, recovery: RecoveryTuning = DEFAULT_RECOVERY_TUNING): FleetAction[] {
   const actions: FleetAction[] = [];
   const doomed = new Set<string>();
   for (const m of fleet.machines) {
@@ -59,15 +70,15 @@ export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number
 
   for (const m of fleet.machines) {
     if (m.leasedChunks > 0 && (doomed.has(m.id) || !isRunning(m.state))) {
-      actions.push({ kind: "requeue", machineId: m.id, chunks: m.leasedChunks, reason: doomed.has(m.id) ? "destroyed" : `machine ${m.state}` });
+      actions.push(recoverLeases(fleet, m.id, doomed.has(m.id) ? "destroyed" : `machine ${m.state}`, recovery));
     }
   }
   for (const v of fleet.vanished) {
-    if (v.leasedChunks > 0) actions.push({ kind: "requeue", machineId: v.id, chunks: v.leasedChunks, reason: "machine gone" });
+    if (v.leasedChunks > 0) actions.push(recoverLeases(fleet, v.id, "machine gone", recovery));
     actions.push({ kind: "mark_gone", machineId: v.id, reason: "no longer listed by the Machines API" });
   }
   for (const e of fleet.endedHolders) {
-    if (e.leasedChunks > 0) actions.push({ kind: "requeue", machineId: e.id, chunks: e.leasedChunks, reason: "lease taken after the machine ended" });
+    if (e.leasedChunks > 0) actions.push(recoverLeases(fleet, e.id, "lease taken after the machine ended", recovery));
   }
   return actions;
 }

@@ -38,6 +38,8 @@ export interface AppDeps {
   rateLimit?: Pick<RateLimitOptions, "perMinute" | "burst" | "now" | "trustProxy">;
   /** Extra read-only views (fleet, machines) mounted by the caller. */
   machines?: () => Promise<unknown[]>;
+  /** Why queued work waits for a machine (boot failures, budget, drain), or null; shown on an episode with queued chunks. */
+  fleetWaiting?: () => { cause: string; detail: string } | null;
   /** Checks an admin bearer token (returns its id when live); absent: no authentication (unit tests only). */
   authenticate?: (token: string) => Promise<string | undefined>;
 }
@@ -159,7 +161,8 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/v1/episodes/:id", async (c) => {
     const view = await deps.episodes.view(c.req.param("id"));
     if (!view) throw new ApiError(404, "not_found", `no episode ${c.req.param("id")}`);
-    return c.json(view);
+    const waiting = view.status === "transcribing" && view.chunks.queued > 0 ? (deps.fleetWaiting?.() ?? null) : null;
+    return c.json({ ...view, waiting });
   });
 
   // Cancel: queued chunks are dropped, running ones abandoned at their next heartbeat (contract/wire.ts).

@@ -5,6 +5,8 @@
  */
 import type { Hono } from "hono";
 import { escapedErrorCounts } from "../last-resort-handler.ts";
+import type { BootFailureLog } from "../fleet/boot-failure-log.ts";
+import type { FleetController } from "../fleet/fleet-controller.ts";
 import type { QueueDepth } from "../queue/jetstream.ts";
 import type { Database } from "../store/database.ts";
 import { MetricsText, PROMETHEUS_CONTENT_TYPE } from "./metrics-registry.ts";
@@ -12,6 +14,11 @@ import { MetricsText, PROMETHEUS_CONTENT_TYPE } from "./metrics-registry.ts";
 export interface MetricsDeps {
   database: Database;
   depth: () => Promise<QueueDepth>;
+  /** Boot failures ever recorded (podfleet_boot_failures_total). */
+  bootFailures?: Pick<BootFailureLog, "total">;
+  /** The boot-failure back-off in force (podfleet_boot_backoff_seconds). */
+  fleet?: Pick<FleetController, "bootBackoff">;
+  now?: () => number;
 }
 
 /** Upper bounds (seconds) of the chunk latency histogram: queued → result recorded. */
@@ -63,6 +70,17 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     { labels: { kind: "uncaught_exception" }, value: escaped.uncaught_exception },
     { labels: { kind: "unhandled_rejection" }, value: escaped.unhandled_rejection },
   ]);
+  if (deps.bootFailures) {
+    m.counter("podfleet_boot_failures_total", "Worker machines that ended before claiming any work (boot failures).", [{ value: await deps.bootFailures.total() }]);
+  }
+  if (deps.fleet) {
+    const failing = deps.fleet.bootBackoff;
+    const now = (deps.now ?? Date.now)();
+    m.gauge("podfleet_boot_backoff_seconds", "Seconds until the fleet tries another machine after consecutive boot failures (0: no back-off).", [
+      { value: failing ? Math.max(0, Math.ceil((failing.until - now) / 1000)) : 0 },
+    ]);
+    m.gauge("podfleet_boot_failures_consecutive", "Boot failures since workers last booted or the settings last changed.", [{ value: failing?.failures ?? 0 }]);
+  }
   return m.render();
 }
 

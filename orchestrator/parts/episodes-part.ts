@@ -5,7 +5,7 @@
  * server knows its URL.
  */
 import path from "node:path";
-import type { WireNames } from "../../contract/wire.ts";
+import type { WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
 import { DeliveryService } from "../delivery/delivery-service.ts";
 import { applyChunkEvent } from "../episodes/chunk-events.ts";
@@ -44,7 +44,16 @@ export interface EpisodesPart {
 
 export async function openEpisodesPart(
   config: Config,
-  deps: { store: StorePart; queue: QueuePart; names: WireNames; log: Logger; onQueued: () => void; publicUrl: () => string },
+  deps: {
+    store: StorePart;
+    queue: QueuePart;
+    names: WireNames;
+    log: Logger;
+    onQueued: () => void;
+    /** A worker said why it could not start (the fleet's boot-failure back-off). */
+    onBootFailed: (e: WorkerBootFailed) => Promise<void>;
+    publicUrl: () => string;
+  },
 ): Promise<EpisodesPart> {
   const { store, queue, names, log } = deps;
   const closer = new Closer(log);
@@ -77,11 +86,17 @@ export async function openEpisodesPart(
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts };
+    const onWorkerEvent = async (e: WorkerEvent): Promise<unknown> => {
+      if (e.type !== "boot_failed") return applyChunkEvent(e, eventDeps);
+      log.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
+      await deps.onBootFailed(e);
+      return undefined;
+    };
     // The loop survives any one event; should the loop itself fail (its consumer gone), it is started again.
     const eventsLoop = (async () => {
       while (!eventsAbort.signal.aborted) {
         try {
-          await consumeChunkEvents(queue.nc, names, (e) => applyChunkEvent(e, eventDeps), { signal: eventsAbort.signal, log });
+          await consumeChunkEvents(queue.nc, names, onWorkerEvent, { signal: eventsAbort.signal, log });
         } catch (err) {
           log.error("worker events loop failed; starting it again", { error: err });
           await new Promise((r) => setTimeout(r, 1000));

@@ -3,9 +3,13 @@
  * the one controller whose passes are the autoscaler and the sweeper, each on its own runner.
  * The runners start when the orchestrator calls `start()` (after the episode service is up).
  */
-import { WORKER_ENV } from "../../contract/wire.ts";
+import { WORKER_ENV, type WireNames } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
+import { BootFailureLog } from "../fleet/boot-failure-log.ts";
 import { FleetController } from "../fleet/fleet-controller.ts";
+import { workerSettingsProbe } from "../fleet/worker-settings.ts";
+import { HeartbeatListener } from "../queue/heartbeat-listener.ts";
+import { ChunkHeartbeats } from "../store/chunk-heartbeats.ts";
 import { FleetLimitsStore, type FleetLimits } from "../fleet/fleet-limits.ts";
 import type { MachinesApi } from "../fleet/machines-client.ts";
 import { MachineRegistry } from "../fleet/machine-registry.ts";
@@ -19,9 +23,11 @@ export interface FleetPart {
   controller: FleetController;
   limits: FleetLimitsStore;
   registry: MachineRegistry;
+  /** Machines that ended before claiming work (fed by workers' boot_failed events and exit events). */
+  bootFailures: BootFailureLog;
   autoscaler: PassRunner;
   sweeper: PassRunner;
-  /** Starts both runners; returns what stops them. */
+  /** Starts the heartbeat listener and both runners; returns what stops them. */
   start(): () => Promise<void>;
 }
 
@@ -40,22 +46,34 @@ export function defaultFleetLimits(config: Config): FleetLimits {
   };
 }
 
-export function buildFleetPart(config: Config, deps: { store: StorePart; queue: QueuePart; machines: MachinesApi; log: Logger }): FleetPart {
+export function buildFleetPart(config: Config, deps: { store: StorePart; queue: QueuePart; names: WireNames; machines: MachinesApi; log: Logger }): FleetPart {
   const { store, queue, log } = deps;
+  const fleetLog = log.child({ component: "fleet" });
   const workerEnv: Record<string, string> = {
     [WORKER_ENV.natsUrl]: config.nats.workerUrl ?? queue.natsUrl,
     [WORKER_ENV.natsPrefix]: config.nats.prefix,
     [WORKER_ENV.engine]: config.engine,
     ...workerAuthEnv(queue.natsAuth.worker),
     ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
+    ...(config.modelsDir && config.machines.kind === "local" ? { PODFLEET_MODELS_DIR: config.modelsDir } : {}),
+    [WORKER_ENV.heartbeatSec]: String(config.fleet.heartbeatSec),
   };
   const limits = new FleetLimitsStore(store.database, defaultFleetLimits(config));
   const registry = new MachineRegistry(store.database);
+  const bootFailures = new BootFailureLog(store.database);
+  const chunkHeartbeats = new ChunkHeartbeats(store.database);
+  const heartbeats = new HeartbeatListener(chunkHeartbeats, fleetLog);
   const controller = new FleetController({
     machines: deps.machines,
     registry,
+    bootFailures,
     limits,
     store: store.store,
+    heartbeats: chunkHeartbeats,
+    heartbeatLimitMs: config.fleet.heartbeatLimitSec * 1000,
+    heartbeatsSince: () => heartbeats.since(),
+    bootBackoff: { baseMs: config.fleet.bootBackoffSec * 1000, maxMs: config.fleet.bootBackoffMaxSec * 1000 },
+    workerSettings: workerSettingsProbe(config),
     queue: queue.queue,
     fleetId: store.fleetId,
     workerEnv,
@@ -68,14 +86,14 @@ export function buildFleetPart(config: Config, deps: { store: StorePart; queue: 
       lifetimeGraceSec: config.fleet.stopTimeoutSec + config.tuning.lifetimeGraceSec,
       maxDestroysPerPass: config.tuning.maxDestroysPerPass,
     },
-    log: log.child({ component: "fleet" }),
+    log: fleetLog,
   });
-  const autoscaler = new PassRunner("autoscaler", () => controller.pass({ sweep: false, scale: true }), {
+  const autoscaler = new PassRunner("autoscaler", (signal) => controller.pass({ sweep: false, scale: true, signal }), {
     intervalMs: config.autoscaleIntervalMs,
     timeoutMs: config.tuning.autoscalePassTimeoutMs,
     log,
   });
-  const sweeper = new PassRunner("sweeper", () => controller.pass({ sweep: true, scale: false }), {
+  const sweeper = new PassRunner("sweeper", (signal) => controller.pass({ sweep: true, scale: false, signal }), {
     intervalMs: config.fleet.sweepIntervalMs,
     timeoutMs: config.tuning.sweepPassTimeoutMs,
     log,
@@ -84,14 +102,17 @@ export function buildFleetPart(config: Config, deps: { store: StorePart; queue: 
     controller,
     limits,
     registry,
+    bootFailures,
     autoscaler,
     sweeper,
     start: () => {
+      heartbeats.start(queue.nc, deps.names);
       autoscaler.start();
       sweeper.start();
       return async () => {
         await sweeper.stop();
         await autoscaler.stop();
+        await heartbeats.close();
       };
     },
   };

@@ -43,6 +43,7 @@ export async function openHttpPart(
       rateLimit: { ...config.rateLimit, trustProxy: config.trustProxy },
       log,
       machines: () => views.machines(),
+      fleetWaiting: () => fleet.controller.waitingReason(),
       authenticate: (token) => store.tokens.verify(token),
     });
     mountTokenRoutes(app, store.tokens);
@@ -56,7 +57,7 @@ export async function openHttpPart(
       allowPrivateUrls: config.allowPrivateUrls,
     });
     mountFeedRoutes(app, { feeds: ep.feeds, store: ep.feedStore });
-    mountMetricsRoutes(app, { database: store.database, depth: () => queue.queue.depth() });
+    mountMetricsRoutes(app, { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller });
     mountFleetRoutes(app, { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() });
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -1,11 +1,11 @@
 /**
  * The NATS adapter of the episode code's WorkQueue port, and the loop that feeds worker events
- * (claimed, result, failed) from the events stream to a handler, acking each one only after the
+ * (claimed, result, failed, boot_failed) from the events stream to a handler, acking each one only after the
  * handler has applied it.
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ChunkEvent, ChunkTranscript, type WireNames } from "../../contract/wire.ts";
+import { ChunkTranscript, WorkerEvent, type WireNames } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -83,7 +83,7 @@ const EVENT_BATCH = 100;
 export async function consumeChunkEvents(
   nc: NatsConnection,
   names: WireNames,
-  handle: (event: ChunkEvent) => Promise<unknown>,
+  handle: (event: WorkerEvent) => Promise<unknown>,
   opts: { signal: AbortSignal; log: Logger },
 ): Promise<void> {
   const consumer = await jetstream(nc).consumers.get(names.eventsStream, names.eventsConsumer);
@@ -101,9 +101,9 @@ export async function consumeChunkEvents(
     opts.signal.addEventListener("abort", stop, { once: true });
     try {
       for await (const msg of messages) {
-        let parsed: ChunkEvent;
+        let parsed: WorkerEvent;
         try {
-          parsed = ChunkEvent.parse(msg.json());
+          parsed = WorkerEvent.parse(msg.json());
         } catch (err) {
           opts.log.warn("malformed worker event dropped", { subject: msg.subject, error: err });
           msg.ack();
@@ -113,7 +113,7 @@ export async function consumeChunkEvents(
           await handle(parsed);
           msg.ack();
         } catch (err) {
-          opts.log.error("applying worker event failed", { type: parsed.type, chunkId: parsed.chunkId, error: err });
+          opts.log.error("applying worker event failed", { type: parsed.type, chunkId: "chunkId" in parsed ? parsed.chunkId : undefined, error: err });
           msg.nak(1000);
         }
         if (opts.signal.aborted) break;

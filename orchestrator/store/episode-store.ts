@@ -252,6 +252,8 @@ export class EpisodeStore {
           attempt: event.attempt,
           leaseOwner: event.machineId,
           leasedAt: event.at,
+          // a holder that promises heartbeats is judged by them from now on (store/chunk-heartbeats.ts)
+          heartbeatAt: event.heartbeatMs === undefined ? null : this.now(),
           updatedAt: this.now(),
         })
         .where(eq(chunks.id, chunk.id));
@@ -329,7 +331,7 @@ export class EpisodeStore {
    * generation: a newer claim that got there first wins. Attempt 0 makes any claim of the new
    * generation newer, and any event of the old generation stale.
    */
-  async requeueLeased(id: string, owner: string, generation: number): Promise<boolean> {
+  async requeueLeased(id: string, owner: string, generation: number, why = `machine ${owner} died`): Promise<boolean> {
     return this.database.write(async (db) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
       if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
@@ -342,7 +344,7 @@ export class EpisodeStore {
           attempt: 0,
           leaseOwner: null,
           machineLosses: chunk.machineLosses + 1,
-          lastError: `machine ${owner} died; re-queued`,
+          lastError: `${why}; re-queued`,
           updatedAt: this.now(),
         })
         .where(eq(chunks.id, id));

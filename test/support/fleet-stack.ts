@@ -21,7 +21,14 @@ import { synthesizeEpisode } from "./speech.ts";
 export const SLEEPER_IMAGE = "podfleet-test-sleeper";
 export const BROKEN_IMAGE = "podfleet-test-broken";
 
-export async function startFleetStack(t: CleanupContext, env: Record<string, string> = {}): Promise<Orchestrator> {
+export interface FleetStackOptions {
+  /** Added to the env of every real worker the runtime starts (as the image's own ENV would be). */
+  workerEnv?: Record<string, string>;
+  /** Receives every orchestrator log line (JSON) at PODFLEET_LOG_LEVEL, instead of nowhere. */
+  logLines?: string[];
+}
+
+export async function startFleetStack(t: CleanupContext, env: Record<string, string> = {}, options: FleetStackOptions = {}): Promise<Orchestrator> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-fleet-"));
   const sleeper = sleeperLaunch(writeSleeperScript(dataDir));
   const config = parseConfig(
@@ -38,12 +45,15 @@ export async function startFleetStack(t: CleanupContext, env: Record<string, str
     },
     { dataDir, port: 0, host: "127.0.0.1" },
   );
-  const orchestrator = await startOrchestrator(config, createLogger(config.logLevel), {
+  const lines = options.logLines;
+  const logger = lines ? createLogger(config.logLevel, {}, (line) => lines.push(line)) : createLogger(config.logLevel);
+  const orchestrator = await startOrchestrator(config, logger, {
     launch: (m: Machine, worker) => {
       const image = m.config?.image ?? "";
       if (image === SLEEPER_IMAGE) return sleeper(m);
       if (image === BROKEN_IMAGE) return { command: path.join(dataDir, "no-such-binary"), args: [], env: {} };
-      return worker; // the compiled worker bundle, as the orchestrator runs it
+      // the compiled worker bundle, as the orchestrator runs it
+      return options.workerEnv ? { ...worker, env: { ...worker.env, ...options.workerEnv } } : worker;
     },
   });
   rememberToken(orchestrator.url, orchestrator.adminToken);

@@ -1,0 +1,1 @@
+ALTER TABLE `chunks` ADD `heartbeat_at` integer;
