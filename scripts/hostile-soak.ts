@@ -36,6 +36,7 @@ const ORCHESTRATOR_ENV: Record<string, string> = {
   PODFLEET_FETCH_MIN_BYTES_PER_SEC: "8192", // below this for the window: too slow
   PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: "5",
   PODFLEET_FETCH_RETRY_WINDOW_SEC: "30", // transient failures are retried this long in all
+  PODFLEET_FETCH_RETRY_DELAY_SEC: "2", // first back-off (doubling, with jitter, never under Retry-After)
   PODFLEET_LOG_LEVEL: "info",
 };
 /** The whole soak ends here whatever happens. */

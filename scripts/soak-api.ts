@@ -1,13 +1,8 @@
 /** The few orchestrator API calls the hostile soak makes, with the data directory's admin token. */
+import type { EpisodeView } from "../orchestrator/episodes/episode-service.ts";
 import { authHeaders } from "../test/support/auth.ts";
 
-export interface EpisodeView {
-  id: string;
-  title: string | null;
-  status: string;
-  error: string | null;
-  source: { kind: string; url: string | null };
-}
+export type { EpisodeView };
 
 export interface FeedEntry {
   guid: string | null;
