@@ -51,13 +51,6 @@ export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--ret
                                              watch an RSS feed; new episodes are transcribed
   feeds list [--json] | feeds show ID [--json] | feeds remove ID | feeds poll ID [--json]`;
 
-function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`, 2);
-  return n;
-}
-
 /** An entry's STATE column: its state, and for a failed episode whether a later poll runs it again. */
 function entryState(e: FeedEntry): string {
   if (e.retry === "will_retry") return `failed, will retry (${e.attempts}/${e.maxAttempts})`;

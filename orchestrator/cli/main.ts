@@ -60,13 +60,6 @@ function describeDownload(d: EpisodeView["download"]): string {
   return `${tries}${d.lastError ? `; last: ${d.lastError}` : ""}`;
 }
 
-function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) throw new CliError(`--${name} must be a number from ${min} to ${max}, got "${value}"`, 2);
-  return n;
-}
-
 async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // These parse their own flags (ingest and delivery: cli/sources-command.ts, cli/feeds-command.ts).
   if (argv[0] === "sources" && !argv.includes("--help") && !argv.includes("-h")) return sourcesCommand(argv.slice(1), env);
