@@ -30,6 +30,14 @@ import { z } from "zod";
 /** Sample rate of all chunk audio: 16 kHz mono signed 16-bit little-endian PCM in a WAV file. */
 export const SAMPLE_RATE = 16_000;
 
+/**
+ * The primary subtag of a job's language tag (`de-DE` → `de`, `en_US` → `en`), lower case: what
+ * speech engines take. The orchestrator sends canonical BCP 47 tags (ChunkJob.language).
+ */
+export function primaryLanguage(tag: string): string {
+  return (tag.split(/[-_]/)[0] ?? "").toLowerCase();
+}
+
 /** Names of every NATS resource, derived from one prefix so that deployments (and tests) never collide. */
 export interface WireNames {
   readonly jobsStream: string;

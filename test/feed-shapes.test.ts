@@ -18,7 +18,7 @@ import { connect } from "@nats-io/transport-node";
 import { ChunkJob } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { PermanentChunkError } from "../machine-image/worker/errors.ts";
-import { primaryLanguage } from "../orchestrator/episodes/language-tag.ts";
+import { primaryLanguage } from "../contract/wire.ts";
 import { parseFeedDocument, resolveEnclosureUrl } from "../orchestrator/feeds/feed-document.ts";
 import { pickFreePort } from "../orchestrator/free-port.ts";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";

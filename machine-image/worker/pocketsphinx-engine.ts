@@ -4,7 +4,7 @@
  * end to end. The model is loaded per chunk (the CLI offers nothing else); whisper.cpp will not.
  */
 import { spawn } from "node:child_process";
-import type { Word } from "../../contract/wire.ts";
+import { primaryLanguage, type Word } from "../../contract/wire.ts";
 import type { SpeechEngine, TranscribeOptions } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
 import { assertChunkWav } from "./wav-format.ts";
@@ -76,7 +76,7 @@ export class PocketsphinxEngine implements SpeechEngine {
   async transcribe(wavPath: string, opts: TranscribeOptions): Promise<Word[]> {
     opts.signal.throwIfAborted();
     // Refuse rather than decode German as if it were English: the words would be confident nonsense.
-    const primary = opts.language.split(/[-_]/)[0]?.toLowerCase() ?? "";
+    const primary = primaryLanguage(opts.language);
     if (!this.#languages.includes(primary)) {
       throw new PermanentChunkError(
         "engine_error",

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
-import type { Word } from "../../contract/wire.ts";
+import { primaryLanguage, type Word } from "../../contract/wire.ts";
 import type { SpeechEngine, TranscribeOptions } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
 import { assertChunkWav } from "./wav-format.ts";
@@ -179,7 +179,7 @@ export class WhisperEngine implements SpeechEngine {
     form.set("file", new Blob([await readFile(wavPath)], { type: "audio/wav" }), "chunk.wav");
     form.set("response_format", "verbose_json");
     form.set("temperature", "0");
-    form.set("language", opts.language.split("-")[0]?.toLowerCase() || "auto");
+    form.set("language", primaryLanguage(opts.language) || "auto");
     const timeout = AbortSignal.timeout(this.#opts.timeoutMs);
     const signal = AbortSignal.any([opts.signal, timeout]);
     let res: Response;

@@ -1,7 +1,7 @@
 /**
  * Language codes as feeds, webhooks and API callers spell them (`de-DE`, `en-us`, `DE`, `en_GB`),
- * reduced to one canonical BCP 47 tag for the episode and its transcripts, and to the primary
- * subtag where an engine wants only that (whisper's `language` is `de`, not `de-DE`). Anything
+ * reduced to one canonical BCP 47 tag for the episode and its transcripts (engines take its
+ * primary subtag: contract/wire.ts primaryLanguage). Anything
  * that is not shaped like a tag (`German`, `12`, `en--us`) is refused rather than guessed at.
  */
 import { z } from "zod";
@@ -33,11 +33,6 @@ export function normalizeLanguageTag(raw: string | null | undefined): string | u
       return p.toLowerCase();
     }),
   ].join("-");
-}
-
-/** The primary language subtag of a tag (`de-DE` → `de`), which is what speech engines take. */
-export function primaryLanguage(tag: string): string {
-  return (tag.split(/[-_]/)[0] ?? "").toLowerCase();
 }
 
 /** A request field holding a language tag: refused with a clear message when it is not one, canonical when it is. */
