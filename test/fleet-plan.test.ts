@@ -117,6 +117,16 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
     want: ["requeue:dead", "requeue:gone", "mark_gone:gone", "create"],
   },
   {
+    name: "a machine that ended holding a chunk waits while worker events it may have sent are not applied (its result wins)",
+    fleet: fleet({
+      queued: 0,
+      leased: 1,
+      machines: [machine("dead", { state: "stopped", leasesSettled: false })],
+      vanished: [{ id: "gone", leasedChunks: 1, leasesSettled: false }],
+    }),
+    want: ["mark_gone:gone", "create"],
+  },
+  {
     name: "a machine already ended that holds a lease (a late claim) has it re-queued, and is not marked again",
     fleet: fleet({ queued: 0, leased: 2, machines: [machine("live")], endedHolders: [{ id: "late", leasedChunks: 1 }] }),
     want: ["create", "requeue:late"],

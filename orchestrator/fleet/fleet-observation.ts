@@ -13,7 +13,7 @@ import type { EpisodeStore } from "../store/episode-store.ts";
 import { fleetMetadata, POOL_METADATA_KEY } from "./autoscaler.ts";
 import type { BootFailureLog } from "./boot-failure-log.ts";
 import type { FleetLimits, FleetLimitsStore } from "./fleet-limits.ts";
-import type { MachineExit, ObservedFleet, QueuedChunk, VanishedMachine } from "./fleet-state.ts";
+import { isRunning, type MachineExit, type ObservedFleet, type ObservedMachine, type QueuedChunk, type VanishedMachine } from "./fleet-state.ts";
 import type { Machine, MachineEvent } from "./machine.ts";
 import type { MachinesApi } from "./machines-client.ts";
 import type { MachineRegistry } from "./machine-registry.ts";
@@ -67,6 +67,8 @@ export class FleetObserver {
   readonly #deps: FleetObserverDeps;
   /** Ended machines seen holding leases, each with the events stream's last sequence then. */
   readonly #endedHoldersSeen = new Map<string, number>();
+  /** Listed machines no longer running, and vanished ones, seen holding leases: the same, per machine. */
+  readonly #stoppedHoldersSeen = new Map<string, number>();
   /** Silent leased chunks, each with the events stream's last sequence when first seen silent. */
   readonly #silentSeen = new Map<string, number>();
   #drainedSince: number | null = null;
@@ -132,7 +134,30 @@ export class FleetObserver {
       lastFleetClaimAt: bootFailures.length > 0 ? await registry.lastFleetClaimAt() : null,
       settingsChangedAt: this.#settingsChangedAt,
     };
+    await this.#settleStoppedHolders([...fleet.machines.filter((m) => m.leasedChunks > 0 && !isRunning(m.state)), ...fleet.vanished.filter((v) => v.leasedChunks > 0)]);
     return { fleet, listed, limits };
+  }
+
+  /**
+   * A worker publishes its result and may then exit at once (idle, or stopped): its machine can be
+   * seen stopped or gone while that result is still in the events backlog. Such a holder's leases
+   * are judged (`leasesSettled`) only once every worker event published when it was first seen so
+   * has been applied, in the same pass when nothing is behind; a lease still held then is really lost.
+   */
+  async #settleStoppedHolders(holders: Array<ObservedMachine | VanishedMachine>): Promise<void> {
+    const ids = new Set(holders.map((h) => h.id));
+    for (const id of this.#stoppedHoldersSeen.keys()) if (!ids.has(id)) this.#stoppedHoldersSeen.delete(id);
+    if (holders.length === 0) return;
+    const progress = await this.#deps.queue.eventsProgress().catch(() => undefined);
+    for (const h of holders) {
+      if (!progress) {
+        h.leasesSettled = false;
+        continue;
+      }
+      const seenAt = this.#stoppedHoldersSeen.get(h.id) ?? progress.published;
+      this.#stoppedHoldersSeen.set(h.id, seenAt);
+      h.leasesSettled = progress.applied >= seenAt;
+    }
   }
 
   async #noteSettings(limits: FleetLimits, now: number): Promise<void> {

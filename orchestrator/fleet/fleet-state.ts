@@ -25,6 +25,11 @@ export interface ObservedMachine {
   lastClaimAt: number | null;
   /** Chunks it holds a lease on right now. */
   leasedChunks: number;
+  /**
+   * False while a machine that is no longer running still holds leases and worker events published
+   * when that was first seen are not yet applied (its result may still be on its way); absent: true.
+   */
+  leasesSettled?: boolean;
   /** Its latest exit (the Machines API exit event), if the listing carries one. */
   exit?: MachineExit | null;
   /** A boot failure of this machine is already recorded. */
@@ -42,6 +47,8 @@ export interface MachineExit {
 export interface VanishedMachine {
   id: string;
   leasedChunks: number;
+  /** As ObservedMachine's: false while a result of its may still be in the events backlog; absent: true. */
+  leasesSettled?: boolean;
   /** Latest chunk lease it took, epoch ms; null if never (absent: not known). */
   lastClaimAt?: number | null;
   /** Its last exit event, fetched once (absent or null: unknown). */

@@ -44,8 +44,8 @@ function destroyReason(m: ObservedMachine, fleet: ObservedFleet, limits: FleetLi
 
 /**
  * Decides one sweep. Destroys are capped per pass (the rest wait for the next pass); a machine
- * that is not running a worker, or is being destroyed, has its leased chunks re-queued at once
- * rather than after the queue's ack timeout.
+ * that is being destroyed has its leased chunks re-queued at once, and one that is no longer running
+ * a worker as soon as its events are settled, rather than after the queue's ack timeout.
  */
 export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number, tuning: SweepTuning, recovery: RecoveryTuning = DEFAULT_RECOVERY_TUNING): FleetAction[] {
   const actions: FleetAction[] = [];
@@ -69,12 +69,13 @@ export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number
   }
 
   for (const m of fleet.machines) {
-    if (m.leasedChunks > 0 && (doomed.has(m.id) || !isRunning(m.state))) {
+    // an ended machine's leases wait until its events are applied: a finished chunk's result wins
+    if (m.leasedChunks > 0 && (doomed.has(m.id) || (!isRunning(m.state) && m.leasesSettled !== false))) {
       actions.push(recoverLeases(fleet, m.id, doomed.has(m.id) ? "destroyed" : `machine ${m.state}`, recovery));
     }
   }
   for (const v of fleet.vanished) {
-    if (v.leasedChunks > 0) actions.push(recoverLeases(fleet, v.id, "machine gone", recovery));
+    if (v.leasedChunks > 0 && v.leasesSettled !== false) actions.push(recoverLeases(fleet, v.id, "machine gone", recovery));
     actions.push({ kind: "mark_gone", machineId: v.id, reason: "no longer listed by the Machines API" });
   }
   for (const e of fleet.endedHolders) {
