@@ -73,7 +73,9 @@ test("without silence in the window, chunks overlap by 1.5 s", () => {
 });
 
 test("0 s means one chunk; a short tail joins the last chunk", () => {
-  assert.deepEqual(planChunks(1000, 0, []), [{ index: 0, startSample: 0, endSample: 1000, reason: "whole episode" }]);
+  assert.deepEqual(planChunks(1000, 0, []), [
+    { index: 0, startSample: 0, endSample: 1000, reason: "whole episode", core: { startSample: 0, endSample: 1000, startsInSpeech: false, endsInSpeech: false } },
+  ]);
   const plan = planChunks(66 * RATE, 30, [{ start: 30 * RATE, end: 30.5 * RATE, quietest: 30.2 * RATE }]);
   assert.equal(plan.length, 2, "35.8 s of remainder stays one chunk");
   assertCovers(plan, 66 * RATE);

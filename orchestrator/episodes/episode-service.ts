@@ -166,9 +166,10 @@ export class EpisodeService {
     return row;
   }
 
-  /** Resume episodes a previous run left before their chunks were queued. */
+  /** Resume episodes a previous run left before all their chunks were queued (a plan still growing: chunkCount null). */
   async resumeIngests(): Promise<number> {
-    const rows = await this.deps.store.episodesInStates(["received", "ingesting"]);
+    const growing = (await this.deps.store.episodesInStates(["transcribing"])).filter((r) => r.chunkCount === null);
+    const rows = [...(await this.deps.store.episodesInStates(["received", "ingesting"])), ...growing];
     for (const row of rows) this.startIngest(row);
     return rows.length;
   }
@@ -276,6 +277,7 @@ export class EpisodeService {
         log: this.deps.log,
         slots: this.slots,
         fetchRetry: this.deps.fetchRetry,
+        onPublished: this.deps.onQueued,
       });
       this.deps.onQueued?.();
     };

@@ -14,10 +14,23 @@ export function transcriptObject(episodeId: string, format: TranscriptFormat): s
   return `${episodeId}/transcript.${format}`;
 }
 
+/** Episodes being stitched by this process: the last result and the end of a streaming ingest may both ask. */
+const finishing = new Set<string>();
+
 export async function finishEpisode(
   episodeId: string,
   deps: { store: EpisodeStore; queue: WorkQueue; log: Logger },
 ): Promise<void> {
+  if (finishing.has(episodeId)) return;
+  finishing.add(episodeId);
+  try {
+    await stitchEpisode(episodeId, deps);
+  } finally {
+    finishing.delete(episodeId);
+  }
+}
+
+async function stitchEpisode(episodeId: string, deps: { store: EpisodeStore; queue: WorkQueue; log: Logger }): Promise<void> {
   const { store, queue, log } = deps;
   const episode = await store.getEpisode(episodeId);
   if (!episode || (episode.status !== "transcribing" && episode.status !== "stitching")) return;

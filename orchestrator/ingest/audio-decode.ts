@@ -8,6 +8,7 @@
  * "episode" that is an HLS playlist naming a local file is decoded as that file.
  */
 import { spawn } from "node:child_process";
+import type { Writable } from "node:stream";
 import fs from "node:fs";
 import path from "node:path";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
@@ -28,6 +29,11 @@ const SUPPORTED_CONTAINERS = "MP3, M4A/MP4, Ogg/Opus, WAV, FLAC, AAC, WebM/MKV, 
 export function confinedInput(filePath: string): string[] {
   // `file:` so that a name with a colon is never read as another protocol
   return ["-format_whitelist", ALLOWED_DEMUXERS.join(","), "-protocol_whitelist", "file", "-i", `file:${path.resolve(filePath)}`];
+}
+
+/** The same confinement for bytes piped to the tool's stdin: the allowed demuxers, only the `pipe` protocol. */
+export function confinedPipeInput(): string[] {
+  return ["-format_whitelist", ALLOWED_DEMUXERS.join(","), "-protocol_whitelist", "pipe", "-i", "pipe:0"];
 }
 
 export const BYTES_PER_SAMPLE = 2;
@@ -96,6 +102,57 @@ export async function decodeToPcm(inputPath: string, pcmPath: string, timeoutMs 
   const samples = Math.floor(fs.statSync(pcmPath).size / BYTES_PER_SAMPLE);
   if (samples === 0) throw new BadInputError("decode_failed", "the audio decoded to zero samples");
   return samples;
+}
+
+/** A decode in progress: PCM goes to `onPcm` as ffmpeg writes it. */
+export interface PcmDecode {
+  /** ffmpeg's stdin when decoding piped bytes (write the source, then end it); null for a file. */
+  stdin: Writable | null;
+  /** Resolves with the samples decoded once ffmpeg exits 0 and every piece was handled; rejects with BadInputError decode_failed. */
+  done: Promise<number>;
+  /** Stop the decode (the source failed); `done` then rejects. */
+  kill(): void;
+}
+
+/**
+ * Decode `input` (a file, or the bytes written to `stdin`) to s16le 16 kHz mono PCM as a stream:
+ * each piece ffmpeg writes is passed to `onPcm`, and ffmpeg waits while `onPcm` does (so does
+ * whatever feeds its stdin). Confined like decodeToPcm.
+ */
+export function decodePcmStream(input: { file: string } | "stdin", onPcm: (pcm: Buffer) => Promise<void> | void, timeoutMs = 30 * 60_000): PcmDecode {
+  const inputArgs = input === "stdin" ? confinedPipeInput() : confinedInput(input.file);
+  const child = spawn(
+    "ffmpeg",
+    ["-nostdin", "-v", "error", ...inputArgs, "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"],
+    { stdio: [input === "stdin" ? "pipe" : "ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
+  );
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  // a source that fails mid-way kills ffmpeg; writing to its closed stdin must not throw
+  child.stdin?.on("error", () => undefined);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on("error", (err: NodeJS.ErrnoException) => reject(err.code === "ENOENT" ? new Error("ffmpeg is not installed (apt-get install ffmpeg)") : err));
+    child.on("close", (code) => resolve(code));
+  });
+  const done = (async () => {
+    let bytes = 0;
+    try {
+      for await (const piece of child.stdout! as AsyncIterable<Buffer>) {
+        bytes += piece.length;
+        await onPcm(piece);
+      }
+    } catch (err) {
+      child.kill("SIGKILL");
+      throw err;
+    }
+    const code = await exited;
+    const where = input === "stdin" ? "pipe:0" : input.file;
+    if (code !== 0) throw new BadInputError("decode_failed", `could not decode the audio: ${lastLine(stderr, where) || `ffmpeg exited ${code}`}`);
+    const samples = Math.floor(bytes / BYTES_PER_SAMPLE);
+    if (samples === 0) throw new BadInputError("decode_failed", "the audio decoded to zero samples");
+    return samples;
+  })();
+  return { stdin: child.stdin, done, kill: () => child.kill("SIGKILL") };
 }
 
 /** A 44-byte RIFF/WAVE header for `samples` of 16-bit mono PCM at SAMPLE_RATE. */

@@ -1,8 +1,18 @@
 /**
  * Chunk planning: where an episode's PCM is cut into jobs. Each cut goes into a silence near the
- * target length (the longest, then the nearest, inside a search window); where the window holds no silence, the chunks
- * overlap by OVERLAP_SEC and stitching keeps each word on the side of the overlap's middle that
- * holds its midpoint. Cuts are sample indices, so every chunk's offset is exact.
+ * target length (the longest, then the nearest, inside a search window). Cuts are sample indices,
+ * so every chunk's offset is exact, and the chunks' CORES tile the episode: each core starts where
+ * the one before ended.
+ *
+ * A chunk's AUDIO span (what its worker decodes) comes from its core through one function,
+ * `audioSpanOf`: today the core itself, widened by half of OVERLAP_SEC on a side that was cut
+ * inside speech (no silence in the window), so stitching can keep each word on the side of the
+ * overlap's middle that holds its midpoint.
+ *
+ * The planner is incremental (`ChunkPlanner`): fed silences as they are found and told how far the
+ * silence list is final, it fixes each cut as soon as the audio past it is known, so ingest can
+ * publish chunks while the episode is still downloading. A cut depends only on the audio, never on
+ * how it arrived: `planChunks` (everything at once) gives the same plan as any streaming run.
  */
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "../input-bounds.ts";
@@ -21,52 +31,146 @@ export const OVERLAP_SEC = 1.5;
 /** The last chunk absorbs a tail shorter than this fraction of a chunk instead of becoming a tiny job. */
 const TAIL_FRACTION = 0.25;
 
+/** A chunk's core: the samples it is responsible for. Cores of consecutive chunks touch exactly. */
+export interface ChunkCore {
+  index: number;
+  startSample: number;
+  endSample: number;
+  reason: string;
+  /** The cut at the core's start (its end) fell inside speech: no silence was in the window. */
+  startsInSpeech: boolean;
+  endsInSpeech: boolean;
+}
+
+/** Where a planner picks up: the next chunk's index and core start (after a crash, the last published core's end). */
+export interface PlanResume {
+  index: number;
+  startSample: number;
+  startsInSpeech: boolean;
+}
+
 /**
- * Plan chunks of about `chunkSeconds` (0 = one chunk for the whole episode), cut at `silences`.
- * With no silences this degrades to fixed-length chunks with overlapping seams.
+ * The audio span a chunk's worker decodes, from its core (not clamped to the episode's length: the
+ * caller clamps once the length is known). The one place that decides it.
  */
-export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
-  if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new Error(`cannot plan ${totalSamples} samples`);
+export function audioSpanOf(core: ChunkCore, opts: PlanOptions = {}): { startSample: number; endSample: number } {
+  const halfOverlap = Math.round(((opts.overlapSec ?? OVERLAP_SEC) * (opts.sampleRate ?? SAMPLE_RATE)) / 2);
+  return {
+    startSample: Math.max(0, core.startSample - (core.startsInSpeech ? halfOverlap : 0)),
+    endSample: core.endSample + (core.endsInSpeech ? halfOverlap : 0),
+  };
+}
+
+/** A core as the plan stores it: the audio span (clamped to `totalSamples`), the reason, the core. */
+export function plannedChunk(core: ChunkCore, totalSamples: number, opts: PlanOptions = {}): PlannedChunk {
+  const span = audioSpanOf(core, opts);
+  return {
+    index: core.index,
+    startSample: span.startSample,
+    endSample: Math.min(totalSamples, span.endSample),
+    reason: core.reason,
+    core: { startSample: core.startSample, endSample: core.endSample, startsInSpeech: core.startsInSpeech, endsInSpeech: core.endsInSpeech },
+  };
+}
+
+function checkChunkSeconds(chunkSeconds: number): void {
   // The API, the CLI and the settings refuse anything else up front (input-bounds.ts).
   if (!withinBounds(chunkSeconds, CHUNK_SECONDS)) {
     const what = chunkSeconds > 0 && chunkSeconds < CHUNK_SECONDS.min ? "too short" : "out of range";
     throw new Error(`chunk length ${chunkSeconds} s is ${what}: it must be ${describeBounds(CHUNK_SECONDS)}`);
   }
-  if (chunkSeconds === 0) return [{ index: 0, startSample: 0, endSample: totalSamples, reason: "whole episode" }];
-  const rate = opts.sampleRate ?? SAMPLE_RATE;
-  const size = Math.round(chunkSeconds * rate);
-  const window = Math.round((opts.windowSec ?? Math.min(chunkSeconds * 0.25, 15)) * rate);
-  const halfOverlap = Math.round(((opts.overlapSec ?? OVERLAP_SEC) * rate) / 2);
+}
 
-  const plan: PlannedChunk[] = [];
-  let start = 0;
-  while (start < totalSamples) {
-    const index = plan.length;
-    if (totalSamples - start <= size * (1 + TAIL_FRACTION)) {
-      plan.push({ index, startSample: start, endSample: totalSamples, reason: "end of audio" });
-      break;
-    }
-    const target = start + size;
-    const cut = nearestSilence(silences, target, window, start + Math.round(size / 2));
-    if (cut) {
-      plan.push({
-        index,
-        startSample: start,
-        endSample: cut.at,
-        reason: `silence of ${Math.round(((cut.silence.end - cut.silence.start) / rate) * 1000)} ms at ${(cut.at / rate).toFixed(2)} s`,
-      });
-      start = cut.at;
-    } else {
-      plan.push({
-        index,
-        startSample: start,
-        endSample: Math.min(totalSamples, target + halfOverlap),
-        reason: `no silence within ±${(window / rate).toFixed(1)} s of ${(target / rate).toFixed(2)} s: overlapping ${((2 * halfOverlap) / rate).toFixed(1)} s`,
-      });
-      start = target - halfOverlap;
-    }
+/**
+ * Plans cores incrementally. Feed silences in order (`addSilence`), then `advance(settled)` with the
+ * sample before which every silence has been fed: it returns the cores whose cut is now fixed.
+ * `finish(total)` returns the rest once the episode's length is known. A cut needs the audio up to
+ * the end of its search window and past the short-tail limit, so it is fixed about a window after
+ * its target.
+ */
+export class ChunkPlanner {
+  private readonly rate: number;
+  private readonly size: number;
+  private readonly window: number;
+  private readonly silences: Silence[] = [];
+  private index: number;
+  private start: number;
+  private startsInSpeech: boolean;
+  private done = false;
+
+  constructor(
+    private readonly chunkSeconds: number,
+    opts: PlanOptions = {},
+    resume: PlanResume = { index: 0, startSample: 0, startsInSpeech: false },
+  ) {
+    checkChunkSeconds(chunkSeconds);
+    this.rate = opts.sampleRate ?? SAMPLE_RATE;
+    this.size = Math.round(chunkSeconds * this.rate);
+    this.window = Math.round((opts.windowSec ?? Math.min(chunkSeconds * 0.25, 15)) * this.rate);
+    this.index = resume.index;
+    this.start = resume.startSample;
+    this.startsInSpeech = resume.startsInSpeech;
   }
-  return plan;
+
+  /** Where the next core starts, and whether that cut was in speech. */
+  get next(): PlanResume {
+    return { index: this.index, startSample: this.start, startsInSpeech: this.startsInSpeech };
+  }
+
+  addSilence(s: Silence): void {
+    if (s.quietest > this.start) this.silences.push(s);
+  }
+
+  /** Cores fixed now that every silence starting before `settled` has been fed (and that much audio exists). */
+  advance(settled: number): ChunkCore[] {
+    const out: ChunkCore[] = [];
+    if (this.chunkSeconds === 0 || this.done) return out;
+    // not the last chunk (the audio runs past the tail limit), and the whole search window is known
+    while (settled - this.start > this.size * (1 + TAIL_FRACTION) && settled > this.start + this.size + this.window) out.push(this.cut());
+    return out;
+  }
+
+  /** The episode ended at `totalSamples` (all silences fed): the remaining cores. */
+  finish(totalSamples: number): ChunkCore[] {
+    if (this.done) return [];
+    this.done = true;
+    if (this.start >= totalSamples) return [];
+    if (this.chunkSeconds === 0) {
+      return [{ index: this.index, startSample: 0, endSample: totalSamples, reason: "whole episode", startsInSpeech: false, endsInSpeech: false }];
+    }
+    const out: ChunkCore[] = [];
+    while (totalSamples - this.start > this.size * (1 + TAIL_FRACTION)) out.push(this.cut());
+    out.push({ index: this.index, startSample: this.start, endSample: totalSamples, reason: "end of audio", startsInSpeech: this.startsInSpeech, endsInSpeech: false });
+    return out;
+  }
+
+  /** Fix the cut after the current core: in the best silence of the window, else at the target, in speech. */
+  private cut(): ChunkCore {
+    const target = this.start + this.size;
+    const found = bestSilence(this.silences, target, this.window, this.start + Math.round(this.size / 2));
+    const at = found?.at ?? target;
+    const reason = found
+      ? `silence of ${Math.round(((found.silence.end - found.silence.start) / this.rate) * 1000)} ms at ${(at / this.rate).toFixed(2)} s`
+      : `no silence within ±${(this.window / this.rate).toFixed(1)} s of ${(target / this.rate).toFixed(2)} s: overlapping ${OVERLAP_SEC.toFixed(1)} s`;
+    const core: ChunkCore = { index: this.index, startSample: this.start, endSample: at, reason, startsInSpeech: this.startsInSpeech, endsInSpeech: !found };
+    this.index++;
+    this.start = at;
+    this.startsInSpeech = !found;
+    while (this.silences.length > 0 && this.silences[0]!.quietest <= at) this.silences.shift();
+    return core;
+  }
+}
+
+/**
+ * Plan chunks of about `chunkSeconds` (0 = one chunk for the whole episode), cut at `silences`:
+ * the planner fed everything, then finished. With no silences this degrades to fixed-length chunks
+ * with overlapping seams.
+ */
+export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
+  if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new Error(`cannot plan ${totalSamples} samples`);
+  const planner = new ChunkPlanner(chunkSeconds, opts);
+  for (const s of silences) planner.addSilence(s);
+  return planner.finish(totalSamples).map((core) => plannedChunk(core, totalSamples, opts));
 }
 
 /**
@@ -75,7 +179,7 @@ export function planChunks(totalSamples: number, chunkSeconds: number, silences:
  * pause costs less accuracy than cutting at the nearest one: the recognizer starts each chunk
  * cold, and a chunk that begins after a long pause begins like an utterance.
  */
-function nearestSilence(
+function bestSilence(
   silences: readonly Silence[],
   target: number,
   window: number,

@@ -6,6 +6,7 @@
  * connect, reset, timeouts, too slow, 408/429/5xx) throw TransientFetchError; the submitter's to
  * fix (bad URL, credentials, private address, 404/410/other 4xx, too large) BadInputError.
  */
+import type { Writable } from "node:stream";
 import { BadInputError } from "./ingest-errors.ts";
 import { streamToFile, type MinimumRate } from "../outbound/body-limits.ts";
 import { failureFromError, failureFromStatus } from "../outbound/fetch-errors.ts";
@@ -19,6 +20,8 @@ export interface FetchAudioOptions extends AddressPolicy {
   timeoutMs: number;
   /** Abort (too_slow) below this rate; omitted: none (PODFLEET_FETCH_MIN_BYTES_PER_SEC sets it in service). */
   minRate?: MinimumRate;
+  /** Also write the body to this stream as it arrives (ffmpeg's stdin: streaming ingest), at its pace. */
+  tee?: Writable;
 }
 
 export interface FetchedAudio {
@@ -57,7 +60,7 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
     }
     let bytes: number;
     try {
-      bytes = await streamToFile(res.body, destPath, { maxBytes: opts.maxBytes, minRate: opts.minRate, signal, what: "audio", where: url.host });
+      bytes = await streamToFile(res.body, destPath, { maxBytes: opts.maxBytes, minRate: opts.minRate, signal, what: "audio", where: url.host, ...(opts.tee ? { tee: opts.tee } : {}) });
     } catch (err) {
       throw failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
     }

@@ -1,28 +1,36 @@
 /**
- * Ingest one episode: get the audio (download or upload), check it is audio, decode it once to
- * 16 kHz mono PCM, plan chunks, put every chunk's WAV in the Object Store, record the plan, and
- * only then publish one job per chunk. A failure on the submitter's side (BadInputError) fails
- * the episode with a clear message; a download failure that may pass (TransientFetchError) puts
- * it in "fetch_wait" until the retry decided by fetch-retry.ts is due, or fails it once the
- * retry window is spent. Nothing is left half-written either way.
+ * Ingest one episode as one stream: the download (or the uploaded file) is decoded by ffmpeg as
+ * its bytes arrive, the silence planner fixes each cut as soon as the audio past it is known, and
+ * each chunk's audio is stored, recorded and its job published at once (chunk-publisher.ts). The
+ * episode turns "transcribing" with its first chunk; the plan is complete (chunkCount set, with
+ * the rendition of the bytes) when the audio ends. A crash resumes after the last recorded chunk.
  *
- * The download and the processing take separate slots (IngestSlots): a slow download holds only
- * a download slot, so an upload, whose bytes are already on disk, never waits behind it.
+ * The bytes are also written to a file as they arrive: when ffmpeg cannot decode them as a
+ * stream (an MP4 whose index is at the end, or not audio at all) the file is probed and decoded
+ * instead, resuming after whatever the stream already published, so the errors a submitter sees
+ * are the file path's (probeAudio). A failure on the submitter's side (BadInputError) fails the
+ * episode with a clear message; a download failure that may pass (TransientFetchError) puts it in
+ * "fetch_wait" until the retry decided by fetch-retry.ts is due, or, once chunks are out, retries
+ * in place after the same back-off; it fails once the retry window is spent.
+ *
+ * A streamed download holds a download slot (its decode runs at the network's pace); decoding a
+ * file (uploads, the fallback) takes a processing slot, so an upload never waits behind a slow host.
  */
 import fs from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SAMPLE_RATE, chunkAudioObjectName, type ChunkJob } from "../../contract/wire.ts";
+import { finishEpisode } from "../episodes/finish-episode.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import { chunkId, type EpisodeRow, type EpisodeStore } from "../store/episode-store.ts";
-import { decodeToPcm, probeAudio, readWavSlice } from "./audio-decode.ts";
-import { planChunks } from "./chunk-plan.ts";
-import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
+import { decodePcmStream, probeAudio } from "./audio-decode.ts";
+import { ChunkPublisher } from "./chunk-publisher.ts";
+import { fetchAudio, type FetchAudioOptions, type FetchedAudio } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
 import { BadInputError } from "./ingest-errors.ts";
 import { describeRendition } from "./rendition.ts";
-import { findSilences, frameEnergies } from "./silence.ts";
 
 /** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
 export interface IngestSlots {
@@ -35,7 +43,7 @@ const NO_LIMIT: IngestSlots = { download: (fn) => fn(), process: (fn) => fn() };
 export interface IngestDeps {
   store: EpisodeStore;
   queue: WorkQueue;
-  /** Scratch space for downloads and PCM; files are removed when ingest ends. */
+  /** Scratch space for downloads; files are removed when ingest ends. */
   workDir: string;
   fetch: FetchAudioOptions;
   /** How transient download failures are retried; absent = they fail the episode at once. */
@@ -43,6 +51,8 @@ export interface IngestDeps {
   slots?: IngestSlots | undefined;
   log: Logger;
   now?: () => number;
+  /** Called after each chunk's job is published (wakes the autoscaler). */
+  onPublished?: (() => void) | undefined;
 }
 
 /** Runs the whole ingest; never throws for bad input or a failed download (the episode is failed or waits instead). */
@@ -52,82 +62,163 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   const id = episode.id;
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
-  const pcmPath = path.join(deps.workDir, `${id}.pcm`);
   const stored: number[] = [];
-  const markIngesting = () => store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null });
+  const ctx = { deps, stored };
   try {
-    if (episode.sourceKind === "upload") {
-      await slots.process(async () => {
-        await markIngesting();
-        if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
-          throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
+    for (;;) {
+      try {
+        if (episode.sourceKind === "upload") {
+          await slots.process(async () => {
+            const row = await begin(episode, deps);
+            if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
+              throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
+            }
+            await decodeFile(row, episode.uploadPath, { finalUrl: null, contentType: undefined }, ctx);
+          });
+          fs.rmSync(episode.uploadPath!, { force: true });
+        } else {
+          await streamDownload(episode, downloadPath, ctx);
         }
-        await processAudio(episode, episode.uploadPath, { finalUrl: null, contentType: undefined }, { deps, pcmPath, stored });
-        fs.rmSync(episode.uploadPath, { force: true });
-      });
-    } else {
-      const fetched = await slots.download(async () => {
-        await markIngesting();
-        const result = await fetchAudio(episode.sourceUrl!, downloadPath, deps.fetch);
-        log.info("audio fetched", { episodeId: id, bytes: result.bytes, finalUrl: result.finalUrl });
-        return result;
-      });
-      await slots.process(() => processAudio(episode, downloadPath, fetched, { deps, pcmPath, stored }));
+        return;
+      } catch (err) {
+        const current = await store.getEpisode(id);
+        // chunks are out: a download that may recover is retried in place, resuming after them
+        if (current?.status === "transcribing" && current.chunkCount === null && isTransientFetchError(err)) {
+          const waitMs = await retryMidStream(current, err, deps);
+          if (waitMs !== undefined) {
+            await sleep(waitMs);
+            continue;
+          }
+        }
+        throw err;
+      }
     }
   } catch (err) {
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
-      // cancelled mid-ingest: the plan was refused; drop the chunk audio already stored
+      // cancelled mid-ingest: drop the chunk audio this run stored (the cancel dropped the rest)
       log.info("ingest stopped: episode cancelled", { episodeId: id });
-      for (const index of stored) await deps.queue.deleteChunkAudio(chunkAudioObjectName(id, index)).catch(() => undefined);
+      await dropAudio(id, stored, deps);
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
       return;
     }
-    if (current && isTransientFetchError(err)) {
+    if (current && isTransientFetchError(err) && current.status !== "transcribing" && current.status !== "failed") {
       await downloadFailed(current, err, deps);
       return;
     }
     const message = err instanceof BadInputError ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
-    if (current && (current.status === "received" || current.status === "ingesting")) {
+    if (current && (current.status === "received" || current.status === "ingesting" || current.status === "transcribing")) {
       await store.transitionEpisode(id, "failed", { error: message });
     }
+    // the chunks already out must not run on: deleting their audio is the signal workers see
+    await dropAudio(id, [...stored, ...(await store.listChunks(id)).filter((c) => c.state === "queued" || c.state === "leased").map((c) => c.index)], deps);
     if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
   } finally {
     fs.rmSync(downloadPath, { force: true });
-    fs.rmSync(pcmPath, { force: true });
   }
 }
 
-/** Probe, decode, cut and publish the audio at `sourcePath`. */
-async function processAudio(
-  episode: EpisodeRow,
+/** Mark the episode ingesting, unless it is resuming a plan already under way ("transcribing"). */
+async function begin(episode: EpisodeRow, deps: IngestDeps): Promise<EpisodeRow> {
+  const current = (await deps.store.getEpisode(episode.id)) ?? episode;
+  if (current.status === "transcribing") return current;
+  return deps.store.transitionEpisode(episode.id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null });
+}
+
+interface IngestContext {
+  deps: IngestDeps;
+  /** Chunk indices whose audio was stored by this run. */
+  stored: number[];
+}
+
+function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
+  return new ChunkPublisher(row, { store: ctx.deps.store, queue: ctx.deps.queue, onPublished: ctx.deps.onPublished, stored: ctx.stored });
+}
+
+/** Download, decode and publish as one stream; the file decode takes over if the stream cannot be decoded. */
+async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: IngestContext): Promise<void> {
+  const { deps } = ctx;
+  const slots = deps.slots ?? NO_LIMIT;
+  const outcome = await slots.download(async () => {
+    const row = await begin(episode, deps);
+    const publisher = publisherFor(row, ctx);
+    const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
+    let fetched: FetchedAudio;
+    try {
+      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, { ...deps.fetch, tee: decode.stdin! });
+    } catch (err) {
+      decode.kill();
+      // a publish that failed (cancelled, say) says more than the download it cut short
+      const decodeErr = await decode.done.then(() => undefined, (e: unknown) => e);
+      throw decodeErr !== undefined && !(decodeErr instanceof BadInputError) ? decodeErr : err;
+    }
+    decode.stdin!.end();
+    deps.log.info("audio fetched", { episodeId: episode.id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
+    const streamed = await decode.done.then(
+      (samples) => ({ samples }),
+      (err: unknown) => {
+        if (err instanceof BadInputError) return { failed: err };
+        throw err;
+      },
+    );
+    if ("samples" in streamed) {
+      await publisher.end();
+      await completePlan(row, downloadPath, fetched, publisher.samples, ctx);
+    }
+    return { fetched, streamed };
+  });
+  if ("failed" in outcome.streamed) {
+    deps.log.info("audio not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
+    await slots.process(async () => decodeFile((await deps.store.getEpisode(episode.id))!, downloadPath, outcome.fetched, ctx));
+  }
+}
+
+/** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
+async function decodeFile(row: EpisodeRow, sourcePath: string, fetched: { finalUrl: string | null; contentType: string | undefined }, ctx: IngestContext): Promise<void> {
+  await probeAudio(sourcePath);
+  const publisher = publisherFor(row, ctx);
+  await decodePcmStream({ file: sourcePath }, (pcm) => publisher.push(pcm)).done;
+  await publisher.end();
+  await completePlan(row, sourcePath, fetched, publisher.samples, ctx);
+}
+
+/** The audio ended: record the rendition and the complete plan, and finish if every chunk is already done. */
+async function completePlan(
+  row: EpisodeRow,
   sourcePath: string,
   fetched: { finalUrl: string | null; contentType: string | undefined },
-  ctx: { deps: IngestDeps; pcmPath: string; stored: number[] },
+  sampleCount: number,
+  ctx: IngestContext,
 ): Promise<void> {
-  const { deps, pcmPath, stored } = ctx;
-  const { store, log } = deps;
-  const id = episode.id;
+  const { store, log, queue } = ctx.deps;
   const probe = await probeAudio(sourcePath);
-  // Record exactly which bytes are transcribed before decoding them (see rendition.ts).
+  // exactly which bytes were transcribed (see rendition.ts)
   const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
-  await store.transitionEpisode(id, "ingesting", rendition);
-  const sampleCount = await decodeToPcm(sourcePath, pcmPath);
   const durationSec = sampleCount / SAMPLE_RATE;
-  const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
-  const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
-  log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
+  const done = await store.completePlan(row.id, { ...rendition, durationSec, sampleCount });
+  log.info("audio planned", { episodeId: row.id, codec: probe.codec, durationSec, chunks: done.chunkCount });
+  await finishEpisode(row.id, { store, queue, log });
+}
 
-  for (const c of plan) {
-    const wav = await readWavSlice(pcmPath, c.startSample, c.endSample);
-    await deps.queue.putChunkAudio(chunkAudioObjectName(id, c.index), wav);
-    stored.push(c.index);
-  }
-  await store.recordPlan(id, plan, { durationSec, sampleCount });
-  for (const c of plan) {
-    await deps.queue.publishJob(jobFor(episode, c.index, c.startSample, c.endSample), 1);
-  }
+/** Delete the audio of chunks `indices` (the signal to workers that they are off). */
+async function dropAudio(episodeId: string, indices: number[], deps: IngestDeps): Promise<void> {
+  for (const index of new Set(indices)) await deps.queue.deleteChunkAudio(chunkAudioObjectName(episodeId, index)).catch(() => undefined);
+}
+
+/**
+ * A download failed mid-stream after chunks were published: the episode stays "transcribing"
+ * (its chunks run on) and the download is tried again after the back-off fetch-retry.ts decides.
+ * Returns the wait, or undefined once the window is spent (the caller fails the episode).
+ */
+async function retryMidStream(current: EpisodeRow, err: TransientFetchError, deps: IngestDeps): Promise<number | undefined> {
+  const now = (deps.now ?? Date.now)();
+  const policy = deps.fetchRetry ?? { windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 };
+  const decision = decideFetchRetry(policy, { attempts: current.fetchAttempts, firstFailedAt: current.fetchFirstFailedAt }, { message: err.message, retryAfterMs: err.retryAfterMs }, now);
+  await deps.store.noteFetchFailure(current.id, { fetchAttempts: decision.attempts, fetchFirstFailedAt: decision.firstFailedAt, fetchError: `${err.code}: ${err.message}` });
+  if (decision.kind === "give_up") return undefined;
+  deps.log.warn("download failed mid-stream; will resume", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
+  return Math.max(0, decision.at - now);
 }
 
 /**

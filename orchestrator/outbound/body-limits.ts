@@ -72,13 +72,39 @@ function limiter(limits: BodyLimits): { stream: Transform; bytes: () => number }
 }
 
 /**
+ * A pass-through that also writes every piece to `copy` (ffmpeg's stdin during streaming ingest),
+ * waiting for it to drain, so the slower of the two sets the pace. Once `copy` fails or closes
+ * (ffmpeg gave up on the bytes) the body still flows on to its file.
+ */
+export function teeTo(copy: Writable): Transform {
+  let open = true;
+  const closed = () => (open = false);
+  copy.on("error", closed);
+  copy.on("close", closed);
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (!open || copy.write(chunk)) return done(null, chunk);
+      const go = () => {
+        copy.off("drain", go);
+        copy.off("close", go);
+        done(null, chunk);
+      };
+      copy.on("drain", go);
+      copy.on("close", go);
+    },
+  });
+}
+
+/**
  * Stream a body into a file within the limits; on any failure the file is removed and the error
  * rethrown as it came (too_large, too_slow, or the stream's own error for the caller to classify).
  */
-export async function streamToFile(body: Body, destPath: string, limits: BodyLimits): Promise<number> {
+export async function streamToFile(body: Body, destPath: string, limits: BodyLimits & { tee?: Writable }): Promise<number> {
   const limit = limiter(limits);
   try {
-    await pipeline(body as NodeJS.ReadableStream, limit.stream, fs.createWriteStream(destPath), limits.signal ? { signal: limits.signal } : {});
+    const opts = limits.signal ? { signal: limits.signal } : {};
+    if (limits.tee) await pipeline(body as NodeJS.ReadableStream, limit.stream, teeTo(limits.tee), fs.createWriteStream(destPath), opts);
+    else await pipeline(body as NodeJS.ReadableStream, limit.stream, fs.createWriteStream(destPath), opts);
   } catch (err) {
     fs.rmSync(destPath, { force: true });
     throw err;

@@ -23,11 +23,14 @@ import type { Database } from "./database.ts";
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
 
+/** One chunk of the plan: its audio span (what the worker decodes), why it was cut there, and its core (ingest/chunk-plan.ts). */
 export interface PlannedChunk {
   index: number;
   startSample: number;
   endSample: number;
   reason: string;
+  /** The samples the chunk is responsible for; cores tile the episode. Absent in plans recorded before streaming ingest. */
+  core?: { startSample: number; endSample: number; startsInSpeech: boolean; endsInSpeech: boolean };
 }
 
 export interface ChunkCounts {
@@ -40,6 +43,17 @@ export interface ChunkCounts {
 }
 
 export type EventOutcome = "accepted" | "duplicate" | "stale" | "unknown";
+
+/** The episode left the states in which ingest may add chunks (cancelled, failed): its ingest stops. */
+export class IngestStoppedError extends Error {
+  override name = "IngestStoppedError";
+  constructor(
+    readonly episodeId: string,
+    readonly status: EpisodeState,
+  ) {
+    super(`episode ${episodeId} is ${status}: ingest stops`);
+  }
+}
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -197,6 +211,66 @@ export class EpisodeStore {
           .where(eq(episodes.id, episodeId)),
       ]);
     });
+  }
+
+  /**
+   * Streaming ingest: record one more chunk of a plan that is still growing, in one batch with its
+   * plan entry, so a crash resumes after the last chunk recorded (ingest/chunk-stream.ts). The first
+   * chunk moves the episode ingesting → transcribing: from then on the fleet, the sweeper and the
+   * fencing treat its chunks like any others, while `chunkCount` stays null until `completePlan`,
+   * which is what keeps the episode from finishing early. Throws IngestStoppedError when the episode
+   * was cancelled or failed meanwhile (its ingest must stop).
+   */
+  async recordChunk(episodeId: string, chunk: PlannedChunk): Promise<void> {
+    await this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+      if (!current) throw new Error(`episode ${episodeId} does not exist`);
+      const status = current.status as EpisodeState;
+      if ((status !== "ingesting" && status !== "transcribing") || current.chunkCount !== null) throw new IngestStoppedError(episodeId, status);
+      const t = this.now();
+      const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
+      if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
+      plan.push(chunk);
+      if (status === "ingesting") assertEpisodeTransition(episodeId, status, "transcribing");
+      await db.batch([
+        db.insert(chunks).values({
+          id: chunkId(episodeId, chunk.index),
+          episodeId,
+          index: chunk.index,
+          startSample: chunk.startSample,
+          endSample: chunk.endSample,
+          state: "queued",
+          createdAt: t,
+          updatedAt: t,
+        }),
+        db
+          .update(episodes)
+          .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(status === "ingesting" ? { transcribeStartedAt: t } : {}) })
+          .where(eq(episodes.id, episodeId)),
+      ]);
+    });
+  }
+
+  /**
+   * Streaming ingest reached the end of the audio: the plan is complete (`chunkCount` set), with
+   * the episode's length and the rendition of the bytes transcribed. Throws IngestStoppedError
+   * when the episode is no longer transcribing a growing plan.
+   */
+  async completePlan(episodeId: string, facts: Partial<EpisodeRow> & { durationSec: number; sampleCount: number }): Promise<EpisodeRow> {
+    return this.database.write(async (db) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+      if (!current) throw new Error(`episode ${episodeId} does not exist`);
+      if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
+      const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
+      const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
+      await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
+      return { ...current, ...patch };
+    });
+  }
+
+  /** Download-retry bookkeeping for an episode that keeps its state (a transient failure mid-stream). */
+  async noteFetchFailure(episodeId: string, facts: Pick<EpisodeRow, "fetchAttempts" | "fetchFirstFailedAt" | "fetchError">): Promise<void> {
+    await this.database.write((db) => db.update(episodes).set({ ...facts, updatedAt: this.now() }).where(eq(episodes.id, episodeId)));
   }
 
   async listChunks(episodeId: string): Promise<ChunkRow[]> {

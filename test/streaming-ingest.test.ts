@@ -1,0 +1,178 @@
+/**
+ * Streaming ingest over real HTTP servers on 127.0.0.1, real ffmpeg, NATS and libSQL: the first
+ * job is published while the download is still running (a server that holds back the rest of the
+ * file until the test has seen it), an HTTP/1.0 server (python's http.server: no chunking, the
+ * body ends when the connection closes) is streamed to a complete plan, and an MP4 that cannot be
+ * decoded as a stream (its index at the end) falls back to the downloaded file. In every case the
+ * chunk cores tile the episode exactly and the rendition is the bytes served.
+ */
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { SAMPLE_RATE } from "../contract/wire.ts";
+import { decodeToPcm } from "../orchestrator/ingest/audio-decode.ts";
+import type { Orchestrator } from "../orchestrator/orchestrator.ts";
+import { queueDepth } from "../orchestrator/queue/jetstream.ts";
+import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
+import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
+import { api, startStack, waitFor, type CleanupContext } from "./support/ingest-stack.ts";
+
+const run = promisify(execFile);
+
+/** `seconds` of a 220 Hz tone that pauses 0.6 s every 4.6 s, encoded by ffmpeg into `file` (codec by extension). */
+async function gappedAudio(dir: string, name: string, seconds: number, codecArgs: string[]): Promise<string> {
+  const file = path.join(dir, name);
+  await run("ffmpeg", [
+    "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+    "-i", `aevalsrc=0.5*sin(2*PI*220*t)*lt(mod(t\\,4.6)\\,4):s=22050:d=${seconds}`,
+    ...codecArgs, file,
+  ]);
+  return file;
+}
+
+function tmpDir(t: CleanupContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-stream-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The cores of a complete plan start at 0, touch exactly, and end at the episode's last sample. */
+function assertTiles(plan: PlannedChunk[], sampleCount: number): void {
+  assert.ok(plan.length > 0);
+  let at = 0;
+  plan.forEach((c, i) => {
+    assert.equal(c.index, i);
+    assert.ok(c.core, `chunk ${i} has its core`);
+    assert.equal(c.core.startSample, at, `core ${i} starts where core ${i - 1} ended`);
+    assert.ok(c.core.endSample > c.core.startSample);
+    assert.ok(c.startSample <= c.core.startSample && c.endSample >= c.core.endSample, `chunk ${i}'s audio holds its core`);
+    at = c.core.endSample;
+  });
+  assert.equal(at, sampleCount);
+}
+
+async function submitUrl(orch: Orchestrator, url: string, chunkSeconds: number): Promise<string> {
+  const res = await api(orch.url, "POST", "/v1/episodes", { audioUrl: url, chunkSeconds });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return (res.body as { id: string }).id;
+}
+
+/** Waits for the plan to be complete (chunkCount set), failing fast if the episode failed. */
+async function planComplete(orch: Orchestrator, id: string): Promise<{ plan: PlannedChunk[]; sampleCount: number; sha256: string | null; bytes: number | null }> {
+  return waitFor("the plan to be complete", async () => {
+    const ep = await orch.store.getEpisode(id);
+    if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
+    if (!ep || ep.chunkCount === null) return undefined;
+    return { plan: JSON.parse(ep.planJson!) as PlannedChunk[], sampleCount: ep.sampleCount!, sha256: ep.audioSha256, bytes: ep.audioBytes };
+  }, 120_000);
+}
+
+/**
+ * An MP3 decoded from a pipe keeps the encoder's end padding (ffmpeg trims it only when it can
+ * seek to the LAME tag): up to one frame (26 ms) more than the file decodes to, all at the end.
+ */
+function assertSameLength(streamed: number, fromFile: number): void {
+  assert.ok(streamed >= fromFile && streamed - fromFile <= 0.03 * SAMPLE_RATE, `streamed ${streamed} samples, the file ${fromFile}`);
+}
+
+const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+test("the first job is published while the download is still running", async (t) => {
+  const dir = tmpDir(t);
+  const mp3 = await gappedAudio(dir, "a.mp3", 150, ["-c:a", "libmp3lame", "-b:a", "64k"]);
+  const bytes = fs.readFileSync(mp3);
+  const head = Math.floor(bytes.length * 0.7);
+  // sends 70 % of the file at once, the rest only when the test says so
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let finished = false;
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "audio/mpeg", "content-length": bytes.length });
+    res.write(bytes.subarray(0, head));
+    void released.then(() => res.end(bytes.subarray(head), () => (finished = true)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    release();
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const orch = await startStack(t);
+  const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const id = await submitUrl(orch, `http://127.0.0.1:${(server.address() as AddressInfo).port}/a.mp3`, 30);
+
+  // jobs are in the queue, the episode is transcribing, and the server still holds 30 % back
+  const early = await waitFor("a chunk recorded and its job queued", async () => {
+    const chunks = await orch.store.listChunks(id);
+    return chunks.length >= 2 && (await queueDepth(jsm, orch.names)).pending >= 2 ? chunks : undefined;
+  }, 60_000);
+  assert.equal(finished, false, "the download has not ended");
+  const during = await orch.store.getEpisode(id);
+  assert.equal(during?.status, "transcribing");
+  assert.equal(during?.chunkCount, null, "the plan is still growing");
+  assert.ok(early.every((c) => c.state === "queued"));
+
+  release();
+  const done = await planComplete(orch, id);
+  assert.equal(finished, true);
+  assertTiles(done.plan, done.sampleCount);
+  assert.deepEqual(done.plan.slice(0, early.length).map((c) => [c.startSample, c.endSample]), early.map((c) => [c.startSample, c.endSample]), "published chunks are not changed");
+  assert.equal(done.sha256, sha256(mp3));
+  assert.equal(done.bytes, bytes.length);
+  const pcm = path.join(dir, "a.pcm");
+  assertSameLength(done.sampleCount, await decodeToPcm(mp3, pcm));
+  assert.ok(Math.abs(done.sampleCount / SAMPLE_RATE - 150) < 1);
+});
+
+test("an HTTP/1.0 server (python http.server) is streamed to a complete plan", async (t) => {
+  const dir = tmpDir(t);
+  const mp3 = await gappedAudio(dir, "b.mp3", 80, ["-c:a", "libmp3lame", "-b:a", "48k"]);
+  const py = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<void>((r) => py.once("close", () => r()));
+  t.after(async () => {
+    py.kill("SIGTERM");
+    await exited;
+  });
+  let out = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    py.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    py.once("close", (code) => reject(new Error(`http.server exited ${code}: ${out}`)));
+  });
+  const orch = await startStack(t);
+  const id = await submitUrl(orch, `http://127.0.0.1:${port}/b.mp3`, 20);
+  const done = await planComplete(orch, id);
+  assertTiles(done.plan, done.sampleCount);
+  assertSameLength(done.sampleCount, await decodeToPcm(mp3, path.join(dir, "b.pcm")));
+  assert.equal(done.sha256, sha256(mp3));
+  assert.ok(done.plan.length >= 3, `80 s at 20 s chunks: ${done.plan.length} chunks`);
+  assert.ok(done.plan.slice(0, -1).every((c) => /silence/.test(c.reason)), "every cut is in a pause");
+});
+
+test("an MP4 with its index at the end is decoded from the downloaded file instead", async (t) => {
+  const dir = tmpDir(t);
+  const m4a = await gappedAudio(dir, "c.m4a", 50, ["-c:a", "aac", "-b:a", "48k"]);
+  const bytes = fs.readFileSync(m4a);
+  const server = http.createServer((_req, res) => res.writeHead(200, { "content-type": "audio/mp4" }).end(bytes));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const orch = await startStack(t);
+  const id = await submitUrl(orch, `http://127.0.0.1:${(server.address() as AddressInfo).port}/c.m4a`, 20);
+  const done = await planComplete(orch, id);
+  assertTiles(done.plan, done.sampleCount);
+  assert.equal(done.sampleCount, await decodeToPcm(m4a, path.join(dir, "c.pcm")));
+});
