@@ -17,8 +17,8 @@ const run = promisify(execFile);
 
 const VOICES = ["kal", "awb", "rms", "slt", "kal16"] as const;
 const TEXT_FILES = ["GPL-3", "Apache-2.0", "GFDL-1.3", "Artistic", "LGPL-3", "MPL-2.0", "GPL-2", "CC0-1.0"];
-/** flite reads about 12.4 characters per second of audio; a little less, so the text outlasts the hour and -t trims it. */
-const CHARS_PER_SEC = 11;
+/** flite reads 12 to 18 characters per second of audio; ask for more text than the hour needs, -t trims it. */
+const CHARS_PER_SEC = 8;
 
 /** Paragraphs of readable prose: license text with markup, rules and short lines dropped. */
 function paragraphs(): string[] {

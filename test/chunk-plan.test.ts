@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
-import { findSilences, frameEnergies } from "../orchestrator/ingest/silence.ts";
+import { ChunkStream } from "../orchestrator/ingest/chunk-stream.ts";
+import { findSilences, frameEnergies, SilenceDetector, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
 
 const RATE = 16_000;
@@ -81,4 +82,79 @@ test("0 s means one chunk; a short tail joins the last chunk", () => {
   assertCovers(plan, 66 * RATE);
   assert.throws(() => planChunks(0, 30, []), /cannot plan/);
   assert.throws(() => planChunks(1000, 0.5, []), /too short/);
+});
+
+/** PCM of tone segments with pauses of every length from 0.05 s to 1.4 s (deterministic). */
+function gappedPcm(seconds: number): Buffer {
+  const parts: Buffer[] = [];
+  let t = 0;
+  for (let k = 0; t < seconds; k++) {
+    const tone = 2 + (k % 7) * 0.9;
+    const gap = 0.05 + ((k * 37) % 28) * 0.05;
+    for (const [secs, amp] of [[tone, 0.3 + (k % 3) * 0.2], [gap, 0.002]] as const) {
+      const n = Math.round(secs * RATE);
+      const b = Buffer.alloc(n * 2);
+      for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(amp * 20000 * Math.sin((2 * Math.PI * (180 + k * 5) * i) / RATE)), i * 2);
+      parts.push(b);
+      t += secs;
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and chunks come out before the end", () => {
+  const pcm = gappedPcm(400);
+  const total = pcm.length / 2;
+  // the reference: the detector over everything, then planChunks
+  const detector = new SilenceDetector(RATE);
+  const silences = [...detector.push(pcm), ...detector.end()];
+  assert.ok(silences.length > 50);
+  const reference = planChunks(total, 30, silences);
+  assertCovers(reference, total);
+
+  let seed = 7;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff;
+  for (const maxPiece of [1_001, 4_001, 64 * 1024, 3_000_000]) {
+    const stream = new ChunkStream(30);
+    const out: Array<{ chunk: PlannedChunk; wav: Buffer; pushedBytes: number }> = [];
+    let at = 0;
+    while (at < pcm.length) {
+      const n = Math.max(1, Math.floor(random() * maxPiece));
+      const piece = pcm.subarray(at, at + n);
+      at += piece.length;
+      for (const r of stream.push(piece)) out.push({ ...r, pushedBytes: at });
+    }
+    for (const r of stream.end()) out.push({ ...r, pushedBytes: at });
+    assert.deepEqual(out.map((r) => r.chunk), reference, `pieces up to ${maxPiece} bytes`);
+    for (const r of out) {
+      assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
+      // emitted as soon as its cut is fixed: once the audio passes its target + the search window (7.5 s), plus the
+      // pause open there (< 1.5 s), the detector's 1 s block, and the piece that carried it
+      const fixedBy = r.chunk.core!.startSample + (30 + 7.5 + 1.5 + 1) * RATE + maxPiece / 2;
+      if (r.chunk.index < reference.length - 1) assert.ok(r.pushedBytes / 2 < fixedBy, `chunk ${r.chunk.index} came out ${(r.pushedBytes / 2 - fixedBy) / RATE} s late`);
+    }
+  }
+});
+
+test("streaming: a planner resumed after the last published core goes on with the same cuts", () => {
+  const pcm = gappedPcm(300);
+  const whole = new ChunkStream(25);
+  const reference = [...whole.push(pcm), ...whole.end()].map((r) => r.chunk);
+  const last = reference[3]!;
+  const resumed = new ChunkStream(25, {}, { index: 4, startSample: last.core!.endSample, startsInSpeech: last.core!.endsInSpeech });
+  const rest = [...resumed.push(pcm), ...resumed.end()].map((r) => r.chunk);
+  assert.deepEqual(rest, reference.slice(4));
+});
+
+test("streaming: the silence detector finds the same pauses whatever the pieces", () => {
+  const pcm = gappedPcm(120);
+  const whole = new SilenceDetector(RATE);
+  const reference = [...whole.push(pcm), ...whole.end()];
+  const pieces = new SilenceDetector(RATE);
+  const found: Silence[] = [];
+  for (let at = 0; at < pcm.length; at += 777) found.push(...pieces.push(pcm.subarray(at, at + 777)));
+  found.push(...pieces.end());
+  assert.deepEqual(found, reference);
+  // the 0.1 s pauses are too short; every pause of 0.3 s or more is found
+  assert.ok(reference.every((s) => s.end - s.start >= 0.25 * RATE));
 });
