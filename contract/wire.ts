@@ -311,6 +311,8 @@ export const WORKER_ENV = {
   engine: "ENGINE",
   /** Whisper model name or path (engine "whisper"); absent = the image's default. */
   whisperModel: "WHISPER_MODEL",
+  /** Benchmark engine only: sleep per second of audio (engine "synthetic"). */
+  syntheticRtf: "PODFLEET_SYNTHETIC_RTF",
   idleTimeoutSec: "PODFLEET_IDLE_TIMEOUT_SEC",
   maxLifetimeSec: "PODFLEET_MAX_LIFETIME_SEC",
   /** After SIGTERM, how long the current chunk may still run before it is handed back (nak). */

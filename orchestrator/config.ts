@@ -49,6 +49,7 @@ const EnvSchema = z.object({
   FLY_API_URL: z.url().default("https://api.machines.dev/v1"),
   PODFLEET_WORKER_IMAGE: z.string().min(1).optional(),
   PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper", "synthetic"]).default("pocketsphinx"),
+  PODFLEET_SYNTHETIC_RTF: z.coerce.number().min(0).max(1000).optional(),
   PODFLEET_WHISPER_MODEL: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0").optional(),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
   PODFLEET_CHUNK_SECONDS: z.coerce.number().refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`).default(60),
@@ -133,6 +134,8 @@ export interface Config {
   engine: "pocketsphinx" | "whisper" | "synthetic";
   /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
   whisperModel: string | undefined;
+  /** Benchmark engine only: seconds of sleep per second of audio the synthetic workers use; undefined = the worker's default (0.1). */
+  syntheticRtf: number | undefined;
   /** Local runtime only: where local workers find whisper models (their PODFLEET_MODELS_DIR); undefined = theirs (/models). */
   modelsDir: string | undefined;
   maxMachines: number;
@@ -268,6 +271,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
   if (e.PODFLEET_HEARTBEAT_LIMIT_SEC !== undefined && e.PODFLEET_HEARTBEAT_LIMIT_SEC <= e.PODFLEET_HEARTBEAT_SEC) {
     throw new ConfigError("invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk");
   }
+  if (e.PODFLEET_SYNTHETIC_RTF !== undefined && e.PODFLEET_ENGINE !== "synthetic") {
+    throw new ConfigError("invalid PODFLEET_SYNTHETIC_RTF: it sets the benchmark-only synthetic engine; set it only with PODFLEET_ENGINE=synthetic");
+  }
   if (fly && !e.NATS_URL) {
     throw new ConfigError("invalid NATS_URL: Fly workers cannot reach an embedded nats-server; set NATS_URL");
   }
@@ -291,6 +297,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local", rateLimit: e.PODFLEET_LOCAL_MACHINES_RATE_LIMIT },
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
+    syntheticRtf: e.PODFLEET_SYNTHETIC_RTF,
     modelsDir: e.PODFLEET_MODELS_DIR === undefined ? undefined : path.resolve(e.PODFLEET_MODELS_DIR),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,

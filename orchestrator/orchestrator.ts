@@ -87,7 +87,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     closer.add(machines.close);
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
-    const fleet = buildFleetPart(config, { store, queue, names, machines: machines.machines, log });
+    // the demand hint reads the episode service, built after the fleet
+    let expectedChunks = (): number => 0;
+    const fleet = buildFleetPart(config, { store, queue, names, machines: machines.machines, log, expectedChunks: () => expectedChunks() });
 
     // 5. Episodes: ingest service and the worker-event consumer; then the fleet's passes start.
     let publicUrl = config.publicUrl;
@@ -103,6 +105,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       },
       publicUrl: () => publicUrl ?? "http://localhost",
     });
+    expectedChunks = () => episodes.episodes.expectedChunks();
     closer.add(episodes.close);
     closer.add(fleet.start());
 

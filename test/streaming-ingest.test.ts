@@ -176,3 +176,26 @@ test("an MP4 with its index at the end is decoded from the downloaded file inste
   assertTiles(done.plan, done.sampleCount);
   assert.equal(done.sampleCount, await decodeToPcm(m4a, path.join(dir, "c.pcm")));
 });
+
+test("machines start when an episode is submitted, before its first chunk exists", async (t) => {
+  // headers (with the length of 10 minutes of 128 kbit/s audio) and then nothing until the test ends
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "audio/mpeg", "content-length": 600 * 16_000 });
+    res.flushHeaders();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const orch = await startStack(t, { PODFLEET_MAX_MACHINES: "3", PODFLEET_ENGINE: "synthetic", PODFLEET_SYNTHETIC_RTF: "0.01", PODFLEET_AUTOSCALE_INTERVAL_MS: "60000" });
+  const id = await submitUrl(orch, `http://127.0.0.1:${(server.address() as AddressInfo).port}/held.mp3`, 60);
+  // ten one-minute chunks expected: the fleet goes to its cap of 3, though no byte of audio arrived
+  const machines = await waitFor("machines started for the submitted episode", async () => {
+    const listed = await orch.machines.list();
+    return listed.length >= 3 ? listed : undefined;
+  }, 60_000);
+  assert.equal(machines.length, 3, "bounded by the fleet limit");
+  assert.equal((await orch.store.listChunks(id)).length, 0, "no chunk was published yet");
+  assert.equal((await orch.store.getEpisode(id))?.status, "ingesting");
+});

@@ -84,6 +84,8 @@ export function newEpisodeId(now = Date.now()): string {
 export class EpisodeService {
   /** Ingests started and not yet ended, by episode id: one at a time per episode, and what `drain` waits for. */
   private readonly running = new Map<string, Promise<void>>();
+  /** Demand hint per ingest in flight: chunks it is expected to give, and published so far. */
+  private readonly expected = new Map<string, { chunks: number; published: number }>();
   private readonly slots;
 
   constructor(
@@ -261,6 +263,17 @@ export class EpisodeService {
     return this.deps.queue.getTranscriptFile(transcriptObject(id, format));
   }
 
+  /**
+   * Chunks the ingests in flight are expected to publish still: 1 per episode until its length is
+   * known, then its byte length at a typical bit rate over the chunk length. The autoscaler counts
+   * them as queued, so machines boot while the first chunk is being cut.
+   */
+  expectedChunks(): number {
+    let n = 0;
+    for (const e of this.expected.values()) n += Math.max(0, e.chunks - e.published);
+    return n;
+  }
+
   /** Wait for every ingest in flight (used at shutdown). */
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
@@ -269,6 +282,9 @@ export class EpisodeService {
   /** Ingests `row` in the background, unless an ingest of it is already running. */
   private startIngest(row: EpisodeRow): void {
     if (this.running.has(row.id)) return;
+    const hint = { chunks: 1, published: 0 };
+    this.expected.set(row.id, hint);
+    this.deps.onQueued?.();
     const run = async () => {
       await ingestEpisode(row, {
         ...this.deps.ingest,
@@ -277,13 +293,23 @@ export class EpisodeService {
         log: this.deps.log,
         slots: this.slots,
         fetchRetry: this.deps.fetchRetry,
-        onPublished: this.deps.onQueued,
+        onPublished: () => {
+          hint.published++;
+          this.deps.onQueued?.();
+        },
+        onExpected: (chunks) => {
+          hint.chunks = chunks;
+          this.deps.onQueued?.();
+        },
       });
       this.deps.onQueued?.();
     };
     const p = run()
       .catch((err: unknown) => this.failCrashedIngest(row.id, err))
-      .finally(() => this.running.delete(row.id));
+      .finally(() => {
+        this.running.delete(row.id);
+        this.expected.delete(row.id);
+      });
     this.running.set(row.id, p);
   }
 

@@ -55,6 +55,8 @@ export interface FleetControllerDeps {
   /** Since when heartbeats are received (epoch ms), null when they are not. */
   heartbeatsSince: () => number | null;
   bootBackoff?: BootBackoffTuning;
+  /** Demand hint from ingest (FleetObserverDeps.expectedChunks). */
+  expectedChunks?: () => number;
   tuning: SweepTuning;
   log: Logger;
   now?: () => number;

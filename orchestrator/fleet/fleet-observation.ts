@@ -40,6 +40,12 @@ export interface FleetObserverDeps {
   heartbeatsSince: () => number | null;
   /** The API-error create back-off in force (fleet-actions.ts). */
   createBackoffUntil: () => number;
+  /**
+   * Demand hint: chunks expected from episodes still being ingested, not yet published. Counted as
+   * queued, so machines start when an episode is submitted, not when its first job appears; the
+   * fleet limits bound it like any backlog. Absent: 0.
+   */
+  expectedChunks?: () => number;
   now: () => number;
 }
 
@@ -122,7 +128,7 @@ export class FleetObserver {
       }),
       vanished: await this.#vanished(vanishedIds, leases, noted),
       endedHolders: await this.#settledEndedHolders(),
-      queued: Math.max(open.queued, pending),
+      queued: Math.max(open.queued, pending) + (this.#deps.expectedChunks?.() ?? 0),
       leased: open.leased,
       usageTodaySec: await registry.usageSeconds(now),
       createBackoffUntil: this.#deps.createBackoffUntil(),

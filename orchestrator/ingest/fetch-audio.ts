@@ -22,6 +22,8 @@ export interface FetchAudioOptions extends AddressPolicy {
   minRate?: MinimumRate;
   /** Also write the body to this stream as it arrives (ffmpeg's stdin: streaming ingest), at its pace. */
   tee?: Writable;
+  /** Told the declared length (Content-Length) once the response headers are in; undefined when none. */
+  onLength?: (bytes: number | undefined) => void;
 }
 
 export interface FetchedAudio {
@@ -54,6 +56,7 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
       throw failureFromStatus(res.statusCode, res.headers, `${url.host}${url.pathname}`);
     }
     const declared = Number(res.headers["content-length"] ?? NaN);
+    opts.onLength?.(Number.isFinite(declared) ? declared : undefined);
     if (declared > opts.maxBytes) {
       res.body.destroy();
       throw new BadInputError("too_large", `audio is ${declared} bytes, over the ${opts.maxBytes}-byte limit`);

@@ -53,6 +53,17 @@ export interface IngestDeps {
   now?: () => number;
   /** Called after each chunk's job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
+  /** Told how many chunks the audio will likely give, once its byte length is known (the autoscaler's demand hint). */
+  onExpected?: ((chunks: number) => void) | undefined;
+}
+
+/** Bit rate assumed to guess an episode's length from its bytes (a typical podcast MP3): only decides how many machines start early. */
+const HINT_BITS_PER_SEC = 128_000;
+
+function expectChunks(row: Pick<EpisodeRow, "chunkSeconds">, bytes: number | undefined, deps: IngestDeps): void {
+  if (bytes === undefined || !deps.onExpected) return;
+  const seconds = (bytes * 8) / HINT_BITS_PER_SEC;
+  deps.onExpected(row.chunkSeconds > 0 ? Math.max(1, Math.round(seconds / row.chunkSeconds)) : 1);
 }
 
 /** Runs the whole ingest; never throws for bad input or a failed download (the episode is failed or waits instead). */
@@ -146,7 +157,7 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
     const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
     let fetched: FetchedAudio;
     try {
-      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, { ...deps.fetch, tee: decode.stdin! });
+      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, { ...deps.fetch, tee: decode.stdin!, onLength: (bytes) => expectChunks(row, bytes, deps) });
     } catch (err) {
       decode.kill();
       // a publish that failed (cancelled, say) says more than the download it cut short
@@ -177,6 +188,7 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
 /** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
 async function decodeFile(row: EpisodeRow, sourcePath: string, fetched: { finalUrl: string | null; contentType: string | undefined }, ctx: IngestContext): Promise<void> {
   await probeAudio(sourcePath);
+  expectChunks(row, fs.statSync(sourcePath).size, ctx.deps);
   const publisher = publisherFor(row, ctx);
   await decodePcmStream({ file: sourcePath }, (pcm) => publisher.push(pcm)).done;
   await publisher.end();

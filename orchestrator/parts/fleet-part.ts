@@ -46,7 +46,10 @@ export function defaultFleetLimits(config: Config): FleetLimits {
   };
 }
 
-export function buildFleetPart(config: Config, deps: { store: StorePart; queue: QueuePart; names: WireNames; machines: MachinesApi; log: Logger }): FleetPart {
+export function buildFleetPart(
+  config: Config,
+  deps: { store: StorePart; queue: QueuePart; names: WireNames; machines: MachinesApi; log: Logger; expectedChunks?: () => number },
+): FleetPart {
   const { store, queue, log } = deps;
   const fleetLog = log.child({ component: "fleet" });
   const workerEnv: Record<string, string> = {
@@ -55,6 +58,7 @@ export function buildFleetPart(config: Config, deps: { store: StorePart; queue: 
     [WORKER_ENV.engine]: config.engine,
     ...workerAuthEnv(queue.natsAuth.worker),
     ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
+    ...(config.syntheticRtf !== undefined ? { [WORKER_ENV.syntheticRtf]: String(config.syntheticRtf) } : {}),
     ...(config.modelsDir && config.machines.kind === "local" ? { PODFLEET_MODELS_DIR: config.modelsDir } : {}),
     [WORKER_ENV.heartbeatSec]: String(config.fleet.heartbeatSec),
   };
@@ -74,6 +78,7 @@ export function buildFleetPart(config: Config, deps: { store: StorePart; queue: 
     heartbeatsSince: () => heartbeats.since(),
     bootBackoff: { baseMs: config.fleet.bootBackoffSec * 1000, maxMs: config.fleet.bootBackoffMaxSec * 1000 },
     workerSettings: workerSettingsProbe(config),
+    ...(deps.expectedChunks ? { expectedChunks: deps.expectedChunks } : {}),
     queue: queue.queue,
     fleetId: store.fleetId,
     workerEnv,
