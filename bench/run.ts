@@ -12,6 +12,7 @@ import { backlog } from "./scenarios/backlog.ts";
 import { coldStart } from "./scenarios/cold-start.ts";
 import { dispatch } from "./scenarios/dispatch.ts";
 import { engineVsFarm } from "./scenarios/engine-vs-farm.ts";
+import { hourStream } from "./scenarios/hour-stream.ts";
 import { metrics } from "./scenarios/metrics.ts";
 import { scaling } from "./scenarios/scaling.ts";
 
@@ -22,6 +23,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult | 
   backlog,
   cold_start: coldStart,
   metrics,
+  hour_stream: hourStream, // issue 15: a real speech MP3 by URL, 32 machines, RTF 0.1 and 0.02
 };
 
 async function main(): Promise<number> {

@@ -1,0 +1,138 @@
+/**
+ * Issue 15's hour scenario: a real MP3 of connected speech (bench/speech-mp3.ts: 60 min, 128
+ * kbit/s, four flite voices; 20 min in --quick) served by `python3 -m http.server` on 127.0.0.1 and
+ * submitted by URL to a warm fleet of 32 synthetic-engine machines, at RTF 0.1 and 0.02
+ * (PODFLEET_SYNTHETIC_RTF on the orchestrator). Reported per run:
+ * - submit → first job published (the first chunk's row is written just before its job goes out);
+ * - submit → transcript, against the floor measured in the same run: one ffmpeg decode of the
+ *   file + one round of the engine per chunk wave (waves = ceil(chunks / machines), each as long as
+ *   the longest chunk × RTF);
+ * - ingest CPU per audio hour, from submit to the plan's completion: the orchestrator process
+ *   (this one) plus its waited-for children (ffmpeg, ffprobe: /proc/self/stat cutime+cstime).
+ */
+import { execFile, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import type { BenchContext, ScenarioResult } from "../bench-result.ts";
+import { benchApi, round, startBenchFarm, until, waitDone, warmFleet, type BenchFarm } from "../bench-stack.ts";
+import { speechMp3 } from "../speech-mp3.ts";
+
+const run = promisify(execFile);
+const MACHINES = 32;
+const CLK_TCK = 100; // Linux USER_HZ
+
+/** CPU seconds of this process's waited-for children (ffmpeg, ffprobe; workers still running are not in it). */
+function childrenCpuS(): number {
+  const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
+  // after "pid (comm) ": state is field 3, cutime field 16, cstime field 17
+  return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+}
+
+/** Serves `dir` with python's http.server (HTTP/1.0) on 127.0.0.1; resolves with its base URL and a stop function. */
+async function pythonServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const py = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], { stdio: ["ignore", "pipe", "ignore"] });
+  const closed = new Promise<void>((r) => py.once("close", () => r()));
+  let out = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    py.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    py.once("close", (code) => reject(new Error(`python3 -m http.server exited ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      py.kill("SIGTERM");
+      await closed;
+    },
+  };
+}
+
+/** Wall seconds of one ffmpeg decode of `file` to 16 kHz mono PCM (the floor's first term). */
+async function decodeSeconds(file: string): Promise<number> {
+  const t0 = performance.now();
+  await run("ffmpeg", ["-nostdin", "-v", "error", "-i", file, "-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-y", "/dev/null"]);
+  return (performance.now() - t0) / 1000;
+}
+
+async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number): Promise<Record<string, number>> {
+  const farm: BenchFarm = await startBenchFarm({
+    env: { PODFLEET_ENGINE: "synthetic", PODFLEET_SYNTHETIC_RTF: String(rtf), PODFLEET_MAX_MACHINES: String(MACHINES), PODFLEET_IDLE_TIMEOUT_SEC: "240" },
+  });
+  try {
+    ctx.log(`  rtf ${rtf}: warming ${MACHINES} machines`);
+    await warmFleet(farm, ctx.dir, MACHINES);
+    const decodeS = await decodeSeconds(mp3);
+    const cpu0 = process.cpuUsage();
+    const child0 = childrenCpuS();
+    const submitAt = Date.now();
+    const res = await benchApi(farm, "/v1/episodes", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ audioUrl: `${base}/${path.basename(mp3)}`, chunkSeconds: 60, title: "hour-stream" }),
+    });
+    if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+    const id = ((await res.json()) as { id: string }).id;
+    const firstJobAt = await until("first job", async () => {
+      const first = (await farm.orch.store.listChunks(id))[0];
+      return first?.createdAt;
+    }, 600_000, 5);
+    const planned = await until("plan complete", async () => {
+      const ep = await farm.orch.store.getEpisode(id);
+      if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
+      return ep?.chunkCount != null ? Date.now() : undefined;
+    }, 600_000, 20);
+    const cpu = process.cpuUsage(cpu0);
+    const childS = childrenCpuS() - child0;
+    const doneAt = await waitDone(farm, id, 1_800_000);
+    const ep = (await farm.orch.store.getEpisode(id))!;
+    const chunks = await farm.orch.store.listChunks(id);
+    const longest = Math.max(...chunks.map((c) => (c.endSample - c.startSample) / 16_000));
+    const waves = Math.ceil(chunks.length / MACHINES);
+    const floorS = decodeS + waves * longest * rtf;
+    const totalS = (doneAt - submitAt) / 1000;
+    const audioH = ep.durationSec! / 3600;
+    const figures = {
+      rtf,
+      audio_min: round(ep.durationSec! / 60, 1),
+      chunks: chunks.length,
+      first_job_s: round((firstJobAt - submitAt) / 1000, 2),
+      plan_complete_s: round((planned - submitAt) / 1000, 2),
+      transcript_s: round(totalS, 2),
+      decode_s: round(decodeS, 2),
+      floor_s: round(floorS, 2),
+      ratio_to_floor: round(totalS / floorS, 2),
+      ingest_cpu_s_per_audio_h: round(((cpu.user + cpu.system) / 1e6 + childS) / audioH, 2),
+      ffmpeg_cpu_s_per_audio_h: round(childS / audioH, 2),
+    };
+    ctx.log(`  rtf ${rtf}: ${JSON.stringify(figures)}`);
+    return figures;
+  } finally {
+    await farm.close();
+  }
+}
+
+export async function hourStream(ctx: BenchContext): Promise<ScenarioResult[]> {
+  const minutes = ctx.quick ? 20 : 60;
+  ctx.log(`  building ${minutes} min of speech as MP3 (cached in the temp dir)`);
+  const mp3 = await speechMp3(minutes);
+  const server = await pythonServer(path.dirname(mp3));
+  try {
+    const out: ScenarioResult[] = [];
+    for (const rtf of [0.1, 0.02]) {
+      const f = await oneRun(ctx, mp3, server.url, rtf);
+      out.push({
+        scenario: `hour_stream_rtf${rtf}`,
+        figures: { episode: `${minutes} min speech MP3 by URL (python http.server), 60 s chunks, ${MACHINES} warm machines`, ...f },
+        target: "transcript <= 1.3 x floor and first job <= 1.5 s after submit",
+        met: f.ratio_to_floor! <= 1.3 && f.first_job_s! <= 1.5,
+      });
+    }
+    return out;
+  } finally {
+    await server.stop();
+  }
+}
