@@ -18,8 +18,8 @@ const run = promisify(execFile);
 /** flite's 16 kHz voices (the 8 kHz "kal" would need resampling before the concat demuxer joins the parts). */
 const VOICES = ["awb", "rms", "slt", "kal16"] as const;
 const TEXT_FILES = ["GPL-3", "Apache-2.0", "GFDL-1.3", "Artistic", "LGPL-3", "MPL-2.0", "GPL-2", "CC0-1.0"];
-/** flite reads 12 to 18 characters per second of audio; ask for more text than the hour needs, -t trims it. */
-const CHARS_PER_SEC = 10;
+/** flite reads about 17 characters of this text per second of audio; ask for more than the hour needs, -t trims it. */
+const CHARS_PER_SEC = 20;
 
 /** Paragraphs of readable prose: license text with markup, rules and short lines dropped. */
 function paragraphs(): string[] {
@@ -44,6 +44,7 @@ export async function speechMp3(minutes: number, outPath = path.join(os.tmpdir()
     const paras = paragraphs();
     const perVoiceChars = Math.ceil((minutes * 60 * CHARS_PER_SEC) / VOICES.length);
     const parts: string[] = [];
+    const voices: Array<Promise<unknown>> = [];
     let p = 0;
     for (const [i, voice] of VOICES.entries()) {
       let text = "";
@@ -52,8 +53,9 @@ export async function speechMp3(minutes: number, outPath = path.join(os.tmpdir()
       const wav = path.join(work, `part${i}.wav`);
       fs.writeFileSync(txt, text);
       parts.push(wav);
-      await run("flite", ["-voice", voice, "-f", txt, "-o", wav], { maxBuffer: 1 << 20 });
+      voices.push(run("flite", ["-voice", voice, "-f", txt, "-o", wav], { maxBuffer: 1 << 20 }));
     }
+    await Promise.all(voices);
     const list = path.join(work, "parts.txt");
     fs.writeFileSync(list, parts.map((f) => `file '${f}'`).join("\n"));
     const tmp = `${outPath}.part.mp3`;

@@ -152,6 +152,8 @@ export function decodePcmStream(input: { file: string } | "stdin", onPcm: (pcm: 
     if (samples === 0) throw new BadInputError("decode_failed", "the audio decoded to zero samples");
     return samples;
   })();
+  // handled here too: it may reject (not audio, a publish that failed) while the caller still awaits the download
+  done.catch(() => undefined);
   return { stdin: child.stdin, done, kill: () => child.kill("SIGKILL") };
 }
 

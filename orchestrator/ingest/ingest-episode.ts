@@ -117,7 +117,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       await downloadFailed(current, err, deps);
       return;
     }
-    const message = err instanceof BadInputError ? err.message : `internal error while ingesting: ${(err as Error).message}`;
+    const message = err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
     if (current && (current.status === "received" || current.status === "ingesting" || current.status === "transcribing")) {
       await store.transitionEpisode(id, "failed", { error: message });
@@ -130,11 +130,15 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   }
 }
 
-/** Mark the episode ingesting, unless it is resuming a plan already under way ("transcribing"). */
+/**
+ * Mark the episode ingesting, unless it is resuming a plan already under way ("transcribing"). A
+ * fresh run (a retry of an episode that failed mid-ingest) drops the partial plan of the run before:
+ * its chunks' audio is gone, so they are planned and published again.
+ */
 async function begin(episode: EpisodeRow, deps: IngestDeps): Promise<EpisodeRow> {
   const current = (await deps.store.getEpisode(episode.id)) ?? episode;
   if (current.status === "transcribing") return current;
-  return deps.store.transitionEpisode(episode.id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null });
+  return deps.store.transitionEpisode(episode.id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null, planJson: null });
 }
 
 interface IngestContext {

@@ -229,6 +229,8 @@ export class EpisodeStore {
       if ((status !== "ingesting" && status !== "transcribing") || current.chunkCount !== null) throw new IngestStoppedError(episodeId, status);
       const t = this.now();
       const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
+      // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
+      if (status === "ingesting") await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
       if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
       plan.push(chunk);
       if (status === "ingesting") assertEpisodeTransition(episodeId, status, "transcribing");
