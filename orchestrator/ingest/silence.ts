@@ -59,13 +59,25 @@ export function silenceThresholdDb(energies: Float32Array, opts: SilenceOptions 
   return Math.min(o.maxThresholdDb, Math.max(o.minThresholdDb, p10 + o.marginDb));
 }
 
+/** PCM is little-endian; a typed view of it reads right only on a little-endian machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** The frame energy (dBFS) of `samples` 16-bit samples of `buf` from byte `offset`. */
 function frameEnergy(buf: Buffer, offset: number, samples: number): number {
   let sum = 0;
-  for (let i = 0; i < samples; i++) {
-    const v = buf.readInt16LE(offset + i * BYTES_PER_SAMPLE) / 32768;
-    sum += v * v;
+  const at = buf.byteOffset + offset;
+  if (LITTLE_ENDIAN && at % BYTES_PER_SAMPLE === 0) {
+    // a typed view reads the samples ~5x faster than readInt16LE (this loop is most of ingest's own CPU)
+    const view = new Int16Array(buf.buffer, at, samples);
+    for (let i = 0; i < samples; i++) sum += view[i]! * view[i]!;
+  } else {
+    for (let i = 0; i < samples; i++) {
+      const v = buf.readInt16LE(offset + i * BYTES_PER_SAMPLE);
+      sum += v * v;
+    }
   }
+  // integer sums are exact, so both paths give the same energy whatever the buffer's alignment
+  sum /= 32768 * 32768;
   const rms = Math.sqrt(sum / Math.max(1, samples));
   return rms > 0 ? 20 * Math.log10(rms) : -120;
 }
