@@ -25,7 +25,7 @@ test("a fetched episode records its final URL, bytes, sha256, type and plan", as
 
   const view = await waitFor("the plan", async () => {
     const v = (await api(orch.url, "GET", `/v1/episodes/${id}`)).body;
-    return v.plan ? v : undefined;
+    return v.plan && v.durationSec !== null ? v : undefined; // the plan grows while streaming; complete once the length is known
   });
   assert.deepEqual(view.rendition, {
     sourceUrl,
@@ -53,7 +53,7 @@ test("an upload records its bytes and sha256, and a content type from its contai
   const { id } = (await res.json()) as { id: string };
   const view = await waitFor("the plan", async () => {
     const v = (await api(orch.url, "GET", `/v1/episodes/${id}`)).body;
-    return v.plan ? v : undefined;
+    return v.plan && v.durationSec !== null ? v : undefined; // the plan grows while streaming; complete once the length is known
   });
   assert.deepEqual(view.rendition, { sourceUrl: null, finalUrl: null, bytes: audio.length, sha256: sha256(audio), contentType: "audio/wav", durationSec: 2 });
 });
