@@ -89,7 +89,8 @@ const liveMachines = async () => (await orch.machines.list()).filter((m) => !["s
 
 test("a dead chunk fails its episode with the reason; retry re-runs only that chunk, at a new generation", async () => {
   const id = await submit(await speechEpisode(tmp, 3));
-  await until("chunks planned", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
+  // the plan is complete (chunkCount set) once the audio ends; "transcribing" starts with the first chunk
+  await until("chunks planned", async () => ((await orch.store.getEpisode(id))?.chunkCount != null ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 2, `need at least two chunks, got ${chunks.length}`);
   // Poison one chunk before any worker exists: its audio is not a WAV file (a permanent error).
@@ -179,7 +180,7 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 0 })).status, 200);
   await until("no machine left", async () => ((await liveMachines()) === 0 ? true : undefined), 60_000);
   const id = await submit(await speechEpisode(tmp, 2));
-  await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
+  await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.chunkCount != null ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
   for (const c of chunks) {
