@@ -28,7 +28,10 @@ function paragraphs(): string[] {
     const file = path.join("/usr/share/common-licenses", name);
     if (!fs.existsSync(file)) continue;
     for (const block of fs.readFileSync(file, "utf8").split(/\n\s*\n/)) {
-      const text = block.replace(/\s+/g, " ").replace(/[<>_*=#|~`]/g, " ").trim();
+      const text = block
+        .replace(/\s+/g, " ")
+        .replace(/[<>_*=#|~`]/g, " ")
+        .trim();
       if (text.length >= 80 && /[a-z]/.test(text)) out.push(text);
     }
   }
@@ -60,8 +63,27 @@ export async function speechMp3(minutes: number, outPath = path.join(os.tmpdir()
     fs.writeFileSync(list, parts.map((f) => `file '${f}'`).join("\n"));
     const tmp = `${outPath}.part.mp3`;
     await run("ffmpeg", [
-      "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", list,
-      "-t", String(minutes * 60), "-ar", "44100", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", tmp,
+      "-nostdin",
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "concat",
+      "-safe",
+      "0",
+      "-i",
+      list,
+      "-t",
+      String(minutes * 60),
+      "-ar",
+      "44100",
+      "-ac",
+      "2",
+      "-c:a",
+      "libmp3lame",
+      "-b:a",
+      "128k",
+      tmp,
     ]);
     fs.renameSync(tmp, outPath);
     return outPath;

@@ -83,7 +83,12 @@ async function submit(file: string): Promise<string> {
 
 const machineLogs = () => {
   const dir = path.join(dataDir, "logs", "machines");
-  return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), "utf8")).join("\n") : "";
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
+        .join("\n")
+    : "";
 };
 const liveMachines = async () => (await orch.machines.list()).filter((m) => !["stopped", "destroyed", "failed"].includes(m.state)).length;
 
@@ -100,32 +105,52 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await audio.putBlob({ name }, new TextEncoder().encode("this is not audio"));
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
-  const failed = await until("the episode to fail", async () => {
-    const v = (await call("GET", `/v1/episodes/${id}`)).body;
-    return v.status === "failed" ? v : undefined;
-  }, 90_000);
+  const failed = await until(
+    "the episode to fail",
+    async () => {
+      const v = (await call("GET", `/v1/episodes/${id}`)).body;
+      return v.status === "failed" ? v : undefined;
+    },
+    90_000,
+  );
   assert.match(failed.error, new RegExp(`chunk ${poisoned.id} failed: .*not a RIFF/WAVE file`));
-  const shown = await runCli(["jobs", "show", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  const shown = await runCli(
+    ["jobs", "show", id],
+    { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir },
+    60_000,
+  );
   assert.equal(shown.code, 0, shown.stderr);
   assert.match(shown.stdout, /status\s+failed/);
   assert.match(shown.stdout, /not a RIFF\/WAVE file/);
   assert.match(shown.stdout, /1 failed/);
 
   // the other chunks finish meanwhile; remember their attempts
-  await until("the healthy chunks to finish", async () => {
-    const c = await orch.store.chunkCounts(id);
-    return c.done === c.total - 1 ? true : undefined;
-  }, 90_000);
+  await until(
+    "the healthy chunks to finish",
+    async () => {
+      const c = await orch.store.chunkCounts(id);
+      return c.done === c.total - 1 ? true : undefined;
+    },
+    90_000,
+  );
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
   await audio.putBlob({ name }, original);
-  const retry = await runCli(["jobs", "retry", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  const retry = await runCli(
+    ["jobs", "retry", id],
+    { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir },
+    60_000,
+  );
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /1 chunk\(s\) queued again, status transcribing/);
-  const done = await until("the retried episode to finish", async () => {
-    const v = (await call("GET", `/v1/episodes/${id}`)).body;
-    return v.status === "done" || v.status === "failed" ? v : undefined;
-  }, 90_000);
+  const done = await until(
+    "the retried episode to finish",
+    async () => {
+      const v = (await call("GET", `/v1/episodes/${id}`)).body;
+      return v.status === "done" || v.status === "failed" ? v : undefined;
+    },
+    90_000,
+  );
   assert.equal(done.status, "done", done.error);
   assert.equal(done.error, null);
   for (const c of await orch.store.listChunks(id)) {
@@ -134,7 +159,11 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
       assert.equal(c.generation, old.generation + 1, "re-run at the next generation");
       assert.equal(c.state, "done");
     } else {
-      assert.deepEqual([c.generation, c.attempt, c.resultObject, c.doneAt], [old.generation, old.attempt, old.resultObject, old.doneAt], `${c.id} was not re-run`);
+      assert.deepEqual(
+        [c.generation, c.attempt, c.resultObject, c.doneAt],
+        [old.generation, old.attempt, old.resultObject, old.doneAt],
+        `${c.id} was not re-run`,
+      );
     }
   }
   assert.equal((await call("POST", `/v1/episodes/${id}/retry`, {})).status, 409, "a done episode is not retried");
@@ -142,10 +171,14 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
 
 test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones dropped, nothing turns done", async () => {
   const id = await submit(await speechEpisode(tmp, 4));
-  const leased = await until("a chunk running on a worker", async () => {
-    const c = (await orch.store.listChunks(id)).find((x) => x.state === "leased");
-    return c;
-  }, 90_000);
+  const leased = await until(
+    "a chunk running on a worker",
+    async () => {
+      const c = (await orch.store.listChunks(id)).find((x) => x.state === "leased");
+      return c;
+    },
+    90_000,
+  );
   const cancelledAt = Date.now();
   const res = await call("DELETE", `/v1/episodes/${id}`);
   assert.equal(res.status, 200);
@@ -153,14 +186,34 @@ test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones
 
   // the worker notices at a heartbeat (every second here) and aborts the engine: "chunk.cancelled"
   // is logged only when the cancellation interrupted the attempt before it finished
-  await until("the worker to abandon the chunk", () => (machineLogs().includes(`"chunk.cancelled"`) && machineLogs().includes(leased.id) ? true : undefined), 20_000);
+  await until(
+    "the worker to abandon the chunk",
+    () => (machineLogs().includes(`"chunk.cancelled"`) && machineLogs().includes(leased.id) ? true : undefined),
+    20_000,
+  );
   assert.ok(Date.now() - cancelledAt < 15_000, `abandoned after ${Date.now() - cancelledAt} ms`);
 
   const rows = await orch.store.listChunks(id);
-  assert.ok(rows.every((c) => c.state === "cancelled" || c.state === "done"), JSON.stringify(rows.map((c) => c.state)));
+  assert.ok(
+    rows.every((c) => c.state === "cancelled" || c.state === "done"),
+    JSON.stringify(rows.map((c) => c.state)),
+  );
   assert.equal(rows.filter((c) => c.state === "done").length, 0, "nothing was running long enough to finish");
   // a late result of the abandoned attempt is fenced off, and the lifecycle forbids cancelled → done
-  const late = { v: 1 as const, type: "result" as const, episodeId: id, chunkId: leased.id, attempt: leased.attempt, generation: leased.generation, machineId: leased.leaseOwner!, at: Date.now(), resultObject: "x", wordCount: 0, engine: "synthetic", processingMs: 1 };
+  const late = {
+    v: 1 as const,
+    type: "result" as const,
+    episodeId: id,
+    chunkId: leased.id,
+    attempt: leased.attempt,
+    generation: leased.generation,
+    machineId: leased.leaseOwner!,
+    at: Date.now(),
+    resultObject: "x",
+    wordCount: 0,
+    engine: "synthetic",
+    processingMs: 1,
+  };
   assert.equal(await orch.store.applyResult(late), "stale");
   assert.equal(await orch.store.applyClaim({ ...late, type: "claimed", attempt: leased.attempt + 1 }), "duplicate");
   await assert.rejects(orch.store.transitionEpisode(id, "done"), /cancelled → done is not allowed/);
@@ -187,7 +240,10 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
     const info = await audio.info(chunkAudioObjectName(id, c.index));
     assert.ok(info === null || info.deleted, `audio of ${c.id} deleted`);
   }
-  assert.ok(chunks.every((c) => !machineLogs().includes(c.id)), "no worker has seen these chunks yet");
+  assert.ok(
+    chunks.every((c) => !machineLogs().includes(c.id)),
+    "no worker has seen these chunks yet",
+  );
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
   // the worker pulls each job, finds no audio, and terms it; the store ignores its report
   await until("a worker to drop every job", () => (chunks.every((c) => machineLogs().includes(c.id)) ? true : undefined), 60_000);

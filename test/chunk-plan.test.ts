@@ -40,7 +40,15 @@ function assertCovers(plan: PlannedChunk[], total: number): void {
 }
 
 test("silences are found at their true positions", async (t) => {
-  const { file } = writePcm([[5, 0.5], [0.8, 0], [6, 0.5], [0.1, 0], [4, 0.5], [1.2, 0], [3, 0.5]]);
+  const { file } = writePcm([
+    [5, 0.5],
+    [0.8, 0],
+    [6, 0.5],
+    [0.1, 0],
+    [4, 0.5],
+    [1.2, 0],
+    [3, 0.5],
+  ]);
   t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
   const silences = findSilences(await frameEnergies(file, RATE), RATE);
   // The 0.1 s gap is too short to count; the two longer ones are found within a frame.
@@ -75,7 +83,13 @@ test("without silence in the window, chunks overlap by 1.5 s", () => {
 
 test("0 s means one chunk; a short tail joins the last chunk", () => {
   assert.deepEqual(planChunks(1000, 0, []), [
-    { index: 0, startSample: 0, endSample: 1000, reason: "whole episode", core: { startSample: 0, endSample: 1000, startsInSpeech: false, endsInSpeech: false } },
+    {
+      index: 0,
+      startSample: 0,
+      endSample: 1000,
+      reason: "whole episode",
+      core: { startSample: 0, endSample: 1000, startsInSpeech: false, endsInSpeech: false },
+    },
   ]);
   const plan = planChunks(66 * RATE, 30, [{ start: 30 * RATE, end: 30.5 * RATE, quietest: 30.2 * RATE }]);
   assert.equal(plan.length, 2, "35.8 s of remainder stays one chunk");
@@ -91,7 +105,10 @@ function gappedPcm(seconds: number): Buffer {
   for (let k = 0; t < seconds; k++) {
     const tone = 2 + (k % 7) * 0.9;
     const gap = 0.05 + ((k * 37) % 28) * 0.05;
-    for (const [secs, amp] of [[tone, 0.3 + (k % 3) * 0.2], [gap, 0.002]] as const) {
+    for (const [secs, amp] of [
+      [tone, 0.3 + (k % 3) * 0.2],
+      [gap, 0.002],
+    ] as const) {
       const n = Math.round(secs * RATE);
       const b = Buffer.alloc(n * 2);
       for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(amp * 20000 * Math.sin((2 * Math.PI * (180 + k * 5) * i) / RATE)), i * 2);
@@ -125,13 +142,18 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
       for (const r of stream.push(piece)) out.push({ ...r, pushedBytes: at });
     }
     for (const r of stream.end()) out.push({ ...r, pushedBytes: at });
-    assert.deepEqual(out.map((r) => r.chunk), reference, `pieces up to ${maxPiece} bytes`);
+    assert.deepEqual(
+      out.map((r) => r.chunk),
+      reference,
+      `pieces up to ${maxPiece} bytes`,
+    );
     for (const r of out) {
       assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
       // emitted as soon as its cut is fixed: once the audio passes its target + the search window (7.5 s), plus the
       // pause open there (< 1.5 s), the detector's 1 s block, and the piece that carried it
       const fixedBy = r.chunk.core!.startSample + (30 + 7.5 + 1.5 + 1) * RATE + maxPiece / 2;
-      if (r.chunk.index < reference.length - 1) assert.ok(r.pushedBytes / 2 < fixedBy, `chunk ${r.chunk.index} came out ${(r.pushedBytes / 2 - fixedBy) / RATE} s late`);
+      if (r.chunk.index < reference.length - 1)
+        assert.ok(r.pushedBytes / 2 < fixedBy, `chunk ${r.chunk.index} came out ${(r.pushedBytes / 2 - fixedBy) / RATE} s late`);
     }
   }
 });

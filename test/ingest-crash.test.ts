@@ -40,7 +40,20 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const mp3 = path.join(dir, "a.mp3");
-  await run("ffmpeg", ["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "aevalsrc=0.5*sin(2*PI*220*t)*lt(mod(t\\,4.6)\\,4):s=22050:d=150", "-c:a", "libmp3lame", "-b:a", "64k", mp3]);
+  await run("ffmpeg", [
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "aevalsrc=0.5*sin(2*PI*220*t)*lt(mod(t\\,4.6)\\,4):s=22050:d=150",
+    "-c:a",
+    "libmp3lame",
+    "-b:a",
+    "64k",
+    mp3,
+  ]);
   const bytes = fs.readFileSync(mp3);
 
   // first request: 60 % of the file, then nothing; later requests: the whole file
@@ -66,7 +79,7 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   });
   assert.equal(res.status, 202);
   const id = ((await res.json()) as { id: string }).id;
-  await until("two chunks published", async () => ((await episodeStatus(first.url, id))?.chunks.total ?? 0) >= 2 ? true : undefined, 90_000);
+  await until("two chunks published", async () => (((await episodeStatus(first.url, id))?.chunks.total ?? 0) >= 2 ? true : undefined), 90_000);
   first.child.kill("SIGKILL");
   await first.exited;
 
@@ -77,11 +90,19 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   assert.equal(planBefore.length, before.chunks.length);
 
   const second = await startUp(dataDir, ENV);
-  await until("the plan to be complete", async () => {
-    const view = (await (await fetch(`${second.url}/v1/episodes/${id}`, { headers: authHeaders(second.url) })).json()) as { status: string; error: string | null; durationSec: number | null };
-    if (view.status === "failed") throw new Error(`episode failed: ${view.error}`);
-    return view.durationSec !== null ? true : undefined;
-  }, 120_000);
+  await until(
+    "the plan to be complete",
+    async () => {
+      const view = (await (await fetch(`${second.url}/v1/episodes/${id}`, { headers: authHeaders(second.url) })).json()) as {
+        status: string;
+        error: string | null;
+        durationSec: number | null;
+      };
+      if (view.status === "failed") throw new Error(`episode failed: ${view.error}`);
+      return view.durationSec !== null ? true : undefined;
+    },
+    120_000,
+  );
   second.child.kill("SIGINT");
   assert.equal(await second.exited, 0);
 
@@ -92,7 +113,11 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   assert.deepEqual(plan.slice(0, planBefore.length), planBefore, "the plan resumed after the chunks already recorded");
   for (const old of before.chunks) {
     const now = after.chunks.find((c) => c.id === old.id)!;
-    assert.deepEqual([now.createdAt, now.startSample, now.endSample], [old.createdAt, old.startSample, old.endSample], `chunk ${old.index} was not redone`);
+    assert.deepEqual(
+      [now.createdAt, now.startSample, now.endSample],
+      [old.createdAt, old.startSample, old.endSample],
+      `chunk ${old.index} was not redone`,
+    );
   }
   let at = 0;
   for (const c of plan) {

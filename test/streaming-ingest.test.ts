@@ -32,9 +32,16 @@ const run = promisify(execFile);
 async function gappedAudio(dir: string, name: string, seconds: number, codecArgs: string[]): Promise<string> {
   const file = path.join(dir, name);
   await run("ffmpeg", [
-    "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-    "-i", `aevalsrc=0.5*sin(2*PI*220*t)*lt(mod(t\\,4.6)\\,4):s=22050:d=${seconds}`,
-    ...codecArgs, file,
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    `aevalsrc=0.5*sin(2*PI*220*t)*lt(mod(t\\,4.6)\\,4):s=22050:d=${seconds}`,
+    ...codecArgs,
+    file,
   ]);
   return file;
 }
@@ -67,13 +74,20 @@ async function submitUrl(orch: Orchestrator, url: string, chunkSeconds: number):
 }
 
 /** Waits for the plan to be complete (chunkCount set), failing fast if the episode failed. */
-async function planComplete(orch: Orchestrator, id: string): Promise<{ plan: PlannedChunk[]; sampleCount: number; sha256: string | null; bytes: number | null }> {
-  return waitFor("the plan to be complete", async () => {
-    const ep = await orch.store.getEpisode(id);
-    if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
-    if (!ep || ep.chunkCount === null) return undefined;
-    return { plan: JSON.parse(ep.planJson!) as PlannedChunk[], sampleCount: ep.sampleCount!, sha256: ep.audioSha256, bytes: ep.audioBytes };
-  }, 120_000);
+async function planComplete(
+  orch: Orchestrator,
+  id: string,
+): Promise<{ plan: PlannedChunk[]; sampleCount: number; sha256: string | null; bytes: number | null }> {
+  return waitFor(
+    "the plan to be complete",
+    async () => {
+      const ep = await orch.store.getEpisode(id);
+      if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
+      if (!ep || ep.chunkCount === null) return undefined;
+      return { plan: JSON.parse(ep.planJson!) as PlannedChunk[], sampleCount: ep.sampleCount!, sha256: ep.audioSha256, bytes: ep.audioBytes };
+    },
+    120_000,
+  );
 }
 
 /**
@@ -113,10 +127,14 @@ test("the first job is published while the download is still running", async (t)
   const id = await submitUrl(orch, `http://127.0.0.1:${(server.address() as AddressInfo).port}/a.mp3`, 30);
 
   // jobs are in the queue, the episode is transcribing, and the server still holds 30 % back
-  const early = await waitFor("a chunk recorded and its job queued", async () => {
-    const chunks = await orch.store.listChunks(id);
-    return chunks.length >= 2 && (await queueDepth(jsm, orch.names)).pending >= 2 ? chunks : undefined;
-  }, 60_000);
+  const early = await waitFor(
+    "a chunk recorded and its job queued",
+    async () => {
+      const chunks = await orch.store.listChunks(id);
+      return chunks.length >= 2 && (await queueDepth(jsm, orch.names)).pending >= 2 ? chunks : undefined;
+    },
+    60_000,
+  );
   assert.equal(finished, false, "the download has not ended");
   const during = await orch.store.getEpisode(id);
   assert.equal(during?.status, "transcribing");
@@ -127,7 +145,11 @@ test("the first job is published while the download is still running", async (t)
   const done = await planComplete(orch, id);
   assert.equal(finished, true);
   assertTiles(done.plan, done.sampleCount);
-  assert.deepEqual(done.plan.slice(0, early.length).map((c) => [c.startSample, c.endSample]), early.map((c) => [c.startSample, c.endSample]), "published chunks are not changed");
+  assert.deepEqual(
+    done.plan.slice(0, early.length).map((c) => [c.startSample, c.endSample]),
+    early.map((c) => [c.startSample, c.endSample]),
+    "published chunks are not changed",
+  );
   assert.equal(done.sha256, sha256(mp3));
   assert.equal(done.bytes, bytes.length);
   const pcm = path.join(dir, "a.pcm");
@@ -160,7 +182,10 @@ test("an HTTP/1.0 server (python http.server) is streamed to a complete plan", a
   assertSameLength(done.sampleCount, await decodeToPcm(mp3, path.join(dir, "b.pcm")));
   assert.equal(done.sha256, sha256(mp3));
   assert.ok(done.plan.length >= 3, `80 s at 20 s chunks: ${done.plan.length} chunks`);
-  assert.ok(done.plan.slice(0, -1).every((c) => /silence/.test(c.reason)), "every cut is in a pause");
+  assert.ok(
+    done.plan.slice(0, -1).every((c) => /silence/.test(c.reason)),
+    "every cut is in a pause",
+  );
 });
 
 test("an MP4 with its index at the end is decoded from the downloaded file instead", async (t) => {
@@ -188,13 +213,22 @@ test("machines start when an episode is submitted, before its first chunk exists
     server.closeAllConnections();
     return new Promise<void>((r) => server.close(() => r()));
   });
-  const orch = await startStack(t, { PODFLEET_MAX_MACHINES: "3", PODFLEET_ENGINE: "synthetic", PODFLEET_SYNTHETIC_RTF: "0.01", PODFLEET_AUTOSCALE_INTERVAL_MS: "60000" });
+  const orch = await startStack(t, {
+    PODFLEET_MAX_MACHINES: "3",
+    PODFLEET_ENGINE: "synthetic",
+    PODFLEET_SYNTHETIC_RTF: "0.01",
+    PODFLEET_AUTOSCALE_INTERVAL_MS: "60000",
+  });
   const id = await submitUrl(orch, `http://127.0.0.1:${(server.address() as AddressInfo).port}/held.mp3`, 60);
   // ten one-minute chunks expected: the fleet goes to its cap of 3, though no byte of audio arrived
-  const machines = await waitFor("machines started for the submitted episode", async () => {
-    const listed = await orch.machines.list();
-    return listed.length >= 3 ? listed : undefined;
-  }, 60_000);
+  const machines = await waitFor(
+    "machines started for the submitted episode",
+    async () => {
+      const listed = await orch.machines.list();
+      return listed.length >= 3 ? listed : undefined;
+    },
+    60_000,
+  );
   assert.equal(machines.length, 3, "bounded by the fleet limit");
   assert.equal((await orch.store.listChunks(id)).length, 0, "no chunk was published yet");
   assert.equal((await orch.store.getEpisode(id))?.status, "ingesting");

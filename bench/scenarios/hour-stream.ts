@@ -60,7 +60,12 @@ async function decodeSeconds(file: string): Promise<number> {
 
 async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number): Promise<Record<string, number>> {
   const farm: BenchFarm = await startBenchFarm({
-    env: { PODFLEET_ENGINE: "synthetic", PODFLEET_SYNTHETIC_RTF: String(rtf), PODFLEET_MAX_MACHINES: String(MACHINES), PODFLEET_IDLE_TIMEOUT_SEC: "240" },
+    env: {
+      PODFLEET_ENGINE: "synthetic",
+      PODFLEET_SYNTHETIC_RTF: String(rtf),
+      PODFLEET_MAX_MACHINES: String(MACHINES),
+      PODFLEET_IDLE_TIMEOUT_SEC: "240",
+    },
   });
   try {
     ctx.log(`  rtf ${rtf}: warming ${MACHINES} machines`);
@@ -76,15 +81,25 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
     });
     if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
     const id = ((await res.json()) as { id: string }).id;
-    const firstJobAt = await until("first job", async () => {
-      const first = (await farm.orch.store.listChunks(id))[0];
-      return first?.createdAt;
-    }, 600_000, 5);
-    const planned = await until("plan complete", async () => {
-      const ep = await farm.orch.store.getEpisode(id);
-      if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
-      return ep?.chunkCount != null ? Date.now() : undefined;
-    }, 600_000, 20);
+    const firstJobAt = await until(
+      "first job",
+      async () => {
+        const first = (await farm.orch.store.listChunks(id))[0];
+        return first?.createdAt;
+      },
+      600_000,
+      5,
+    );
+    const planned = await until(
+      "plan complete",
+      async () => {
+        const ep = await farm.orch.store.getEpisode(id);
+        if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
+        return ep?.chunkCount != null ? Date.now() : undefined;
+      },
+      600_000,
+      20,
+    );
     const cpu = process.cpuUsage(cpu0);
     const childS = childrenCpuS() - child0;
     const doneAt = await waitDone(farm, id, 1_800_000);

@@ -219,9 +219,9 @@ export class EpisodeService {
     const { outcome, state, chunks } = await this.deps.store.cancelEpisode(id);
     if (outcome !== "cancelled") return { outcome, ...(state ? { state } : {}) };
     for (const c of chunks) {
-      await this.deps.queue.deleteChunkAudio(chunkAudioObjectName(id, c.index)).catch((err: unknown) =>
-        this.deps.log.warn("could not delete the audio of a cancelled chunk", { chunkId: c.id, error: err }),
-      );
+      await this.deps.queue
+        .deleteChunkAudio(chunkAudioObjectName(id, c.index))
+        .catch((err: unknown) => this.deps.log.warn("could not delete the audio of a cancelled chunk", { chunkId: c.id, error: err }));
     }
     this.deps.log.info("episode cancelled", { episodeId: id, openChunks: chunks.length });
     return { outcome };

@@ -17,10 +17,7 @@ export function transcriptObject(episodeId: string, format: TranscriptFormat): s
 /** Episodes being stitched by this process: the last result and the end of a streaming ingest may both ask. */
 const finishing = new Set<string>();
 
-export async function finishEpisode(
-  episodeId: string,
-  deps: { store: EpisodeStore; queue: WorkQueue; log: Logger },
-): Promise<void> {
+export async function finishEpisode(episodeId: string, deps: { store: EpisodeStore; queue: WorkQueue; log: Logger }): Promise<void> {
   if (finishing.has(episodeId)) return;
   finishing.add(episodeId);
   try {

@@ -140,7 +140,14 @@ export class ChunkPlanner {
     }
     const out: ChunkCore[] = [];
     while (totalSamples - this.start > this.size * (1 + TAIL_FRACTION)) out.push(this.cut());
-    out.push({ index: this.index, startSample: this.start, endSample: totalSamples, reason: "end of audio", startsInSpeech: this.startsInSpeech, endsInSpeech: false });
+    out.push({
+      index: this.index,
+      startSample: this.start,
+      endSample: totalSamples,
+      reason: "end of audio",
+      startsInSpeech: this.startsInSpeech,
+      endsInSpeech: false,
+    });
     return out;
   }
 
@@ -152,7 +159,14 @@ export class ChunkPlanner {
     const reason = found
       ? `silence of ${Math.round(((found.silence.end - found.silence.start) / this.rate) * 1000)} ms at ${(at / this.rate).toFixed(2)} s`
       : `no silence within ±${(this.window / this.rate).toFixed(1)} s of ${(target / this.rate).toFixed(2)} s: overlapping ${OVERLAP_SEC.toFixed(1)} s`;
-    const core: ChunkCore = { index: this.index, startSample: this.start, endSample: at, reason, startsInSpeech: this.startsInSpeech, endsInSpeech: !found };
+    const core: ChunkCore = {
+      index: this.index,
+      startSample: this.start,
+      endSample: at,
+      reason,
+      startsInSpeech: this.startsInSpeech,
+      endsInSpeech: !found,
+    };
     this.index++;
     this.start = at;
     this.startsInSpeech = !found;
@@ -179,12 +193,7 @@ export function planChunks(totalSamples: number, chunkSeconds: number, silences:
  * pause costs less accuracy than cutting at the nearest one: the recognizer starts each chunk
  * cold, and a chunk that begins after a long pause begins like an utterance.
  */
-function bestSilence(
-  silences: readonly Silence[],
-  target: number,
-  window: number,
-  earliest: number,
-): { at: number; silence: Silence } | undefined {
+function bestSilence(silences: readonly Silence[], target: number, window: number, earliest: number): { at: number; silence: Silence } | undefined {
   let best: { at: number; silence: Silence; score: number } | undefined;
   for (const s of silences) {
     // Cut at the silence's quietest point: as far from speech on both sides as it gets.

@@ -60,7 +60,9 @@ export class ChunkPublisher {
   async end(): Promise<void> {
     const rest = this.stream.end();
     if (this.samples <= this.resume.startSample) {
-      throw new Error(`the audio decoded to ${this.samples} samples, short of the ${this.resume.startSample} already planned: it changed since the last attempt`);
+      throw new Error(
+        `the audio decoded to ${this.samples} samples, short of the ${this.resume.startSample} already planned: it changed since the last attempt`,
+      );
     }
     for (const ready of rest) await this.publish(ready);
   }

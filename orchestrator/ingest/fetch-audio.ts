@@ -63,7 +63,14 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
     }
     let bytes: number;
     try {
-      bytes = await streamToFile(res.body, destPath, { maxBytes: opts.maxBytes, minRate: opts.minRate, signal, what: "audio", where: url.host, ...(opts.tee ? { tee: opts.tee } : {}) });
+      bytes = await streamToFile(res.body, destPath, {
+        maxBytes: opts.maxBytes,
+        minRate: opts.minRate,
+        signal,
+        what: "audio",
+        where: url.host,
+        ...(opts.tee ? { tee: opts.tee } : {}),
+      });
     } catch (err) {
       throw failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
     }

@@ -117,13 +117,18 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       await downloadFailed(current, err, deps);
       return;
     }
-    const message = err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
+    const message =
+      err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
     if (current && (current.status === "received" || current.status === "ingesting" || current.status === "transcribing")) {
       await store.transitionEpisode(id, "failed", { error: message });
     }
     // the chunks already out must not run on: deleting their audio is the signal workers see
-    await dropAudio(id, [...stored, ...(await store.listChunks(id)).filter((c) => c.state === "queued" || c.state === "leased").map((c) => c.index)], deps);
+    await dropAudio(
+      id,
+      [...stored, ...(await store.listChunks(id)).filter((c) => c.state === "queued" || c.state === "leased").map((c) => c.index)],
+      deps,
+    );
     if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
   } finally {
     fs.rmSync(downloadPath, { force: true });
@@ -161,11 +166,18 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
     const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
     let fetched: FetchedAudio;
     try {
-      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, { ...deps.fetch, tee: decode.stdin!, onLength: (bytes) => expectChunks(row, bytes, deps) });
+      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, {
+        ...deps.fetch,
+        tee: decode.stdin!,
+        onLength: (bytes) => expectChunks(row, bytes, deps),
+      });
     } catch (err) {
       decode.kill();
       // a publish that failed (cancelled, say) says more than the download it cut short
-      const decodeErr = await decode.done.then(() => undefined, (e: unknown) => e);
+      const decodeErr = await decode.done.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       throw decodeErr !== undefined && !(decodeErr instanceof BadInputError) ? decodeErr : err;
     }
     decode.stdin!.end();
@@ -190,7 +202,12 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
 }
 
 /** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
-async function decodeFile(row: EpisodeRow, sourcePath: string, fetched: { finalUrl: string | null; contentType: string | undefined }, ctx: IngestContext): Promise<void> {
+async function decodeFile(
+  row: EpisodeRow,
+  sourcePath: string,
+  fetched: { finalUrl: string | null; contentType: string | undefined },
+  ctx: IngestContext,
+): Promise<void> {
   await probeAudio(sourcePath);
   expectChunks(row, fs.statSync(sourcePath).size, ctx.deps);
   const publisher = publisherFor(row, ctx);
@@ -230,10 +247,24 @@ async function dropAudio(episodeId: string, indices: number[], deps: IngestDeps)
 async function retryMidStream(current: EpisodeRow, err: TransientFetchError, deps: IngestDeps): Promise<number | undefined> {
   const now = (deps.now ?? Date.now)();
   const policy = deps.fetchRetry ?? { windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 };
-  const decision = decideFetchRetry(policy, { attempts: current.fetchAttempts, firstFailedAt: current.fetchFirstFailedAt }, { message: err.message, retryAfterMs: err.retryAfterMs }, now);
-  await deps.store.noteFetchFailure(current.id, { fetchAttempts: decision.attempts, fetchFirstFailedAt: decision.firstFailedAt, fetchError: `${err.code}: ${err.message}` });
+  const decision = decideFetchRetry(
+    policy,
+    { attempts: current.fetchAttempts, firstFailedAt: current.fetchFirstFailedAt },
+    { message: err.message, retryAfterMs: err.retryAfterMs },
+    now,
+  );
+  await deps.store.noteFetchFailure(current.id, {
+    fetchAttempts: decision.attempts,
+    fetchFirstFailedAt: decision.firstFailedAt,
+    fetchError: `${err.code}: ${err.message}`,
+  });
   if (decision.kind === "give_up") return undefined;
-  deps.log.warn("download failed mid-stream; will resume", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
+  deps.log.warn("download failed mid-stream; will resume", {
+    episodeId: current.id,
+    error: err,
+    attempts: decision.attempts,
+    retryAt: new Date(decision.at).toISOString(),
+  });
   return Math.max(0, decision.at - now);
 }
 
@@ -257,7 +288,12 @@ async function downloadFailed(current: EpisodeRow, err: TransientFetchError, dep
     await store.transitionEpisode(current.id, "failed", { ...facts, nextFetchAt: null, error: deps.fetchRetry ? decision.message : err.message });
     return;
   }
-  log.warn("download failed; will retry", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
+  log.warn("download failed; will retry", {
+    episodeId: current.id,
+    error: err,
+    attempts: decision.attempts,
+    retryAt: new Date(decision.at).toISOString(),
+  });
   await store.transitionEpisode(current.id, "fetch_wait", { ...facts, nextFetchAt: decision.at });
 }
 

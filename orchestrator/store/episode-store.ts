@@ -10,13 +10,7 @@
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
-import {
-  assertChunkTransition,
-  assertEpisodeTransition,
-  canTransitionEpisode,
-  type ChunkState,
-  type EpisodeState,
-} from "../episodes/lifecycle.ts";
+import { assertChunkTransition, assertEpisodeTransition, canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database } from "./database.ts";
 
@@ -150,11 +144,7 @@ export class EpisodeStore {
   }
 
   /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
-  async transitionEpisode(
-    id: string,
-    to: EpisodeState,
-    patch: Partial<Omit<EpisodeRow, "id" | "status">> = {},
-  ): Promise<EpisodeRow> {
+  async transitionEpisode(id: string, to: EpisodeState, patch: Partial<Omit<EpisodeRow, "id" | "status">> = {}): Promise<EpisodeRow> {
     return this.database.write(async (db) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) throw new Error(`episode ${id} does not exist`);
@@ -173,11 +163,7 @@ export class EpisodeStore {
    * Record the chunk plan and move the episode to "transcribing" in one batch, so an episode is
    * never "transcribing" with only part of its chunks in the table.
    */
-  async recordPlan(
-    episodeId: string,
-    plan: PlannedChunk[],
-    facts: { durationSec: number; sampleCount: number },
-  ): Promise<void> {
+  async recordPlan(episodeId: string, plan: PlannedChunk[], facts: { durationSec: number; sampleCount: number }): Promise<void> {
     await this.database.write(async (db) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
@@ -247,7 +233,12 @@ export class EpisodeStore {
         }),
         db
           .update(episodes)
-          .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(status === "ingesting" ? { transcribeStartedAt: t } : {}) })
+          .set({
+            status: "transcribing",
+            planJson: JSON.stringify(plan),
+            updatedAt: t,
+            ...(status === "ingesting" ? { transcribeStartedAt: t } : {}),
+          })
           .where(eq(episodes.id, episodeId)),
       ]);
     });
@@ -272,7 +263,12 @@ export class EpisodeStore {
 
   /** Download-retry bookkeeping for an episode that keeps its state (a transient failure mid-stream). */
   async noteFetchFailure(episodeId: string, facts: Pick<EpisodeRow, "fetchAttempts" | "fetchFirstFailedAt" | "fetchError">): Promise<void> {
-    await this.database.write((db) => db.update(episodes).set({ ...facts, updatedAt: this.now() }).where(eq(episodes.id, episodeId)));
+    await this.database.write((db) =>
+      db
+        .update(episodes)
+        .set({ ...facts, updatedAt: this.now() })
+        .where(eq(episodes.id, episodeId)),
+    );
   }
 
   async listChunks(episodeId: string): Promise<ChunkRow[]> {
@@ -473,7 +469,12 @@ export class EpisodeStore {
           .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
           .where(eq(chunks.id, id)),
         ...(failEpisode
-          ? [db.update(episodes).set({ status: "failed", error: `chunk ${id} failed: ${reason}`, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
+          ? [
+              db
+                .update(episodes)
+                .set({ status: "failed", error: `chunk ${id} failed: ${reason}`, updatedAt: t, finishedAt: t })
+                .where(eq(episodes.id, chunk.episodeId)),
+            ]
           : []),
       ]);
       return true;
@@ -517,22 +518,42 @@ export class EpisodeStore {
    * A URL episode that failed before it was cut into chunks goes back to "received" instead
    * (`redownload`): the caller downloads it again.
    */
-  async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
+  async retryFailed(
+    id: string,
+  ): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
     return this.database.write(async (db) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
-      if (current.status !== "failed") return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
+      if (current.status !== "failed")
+        return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
       if (current.chunkCount === null && current.sourceKind === "url") {
         // failed at download (or on the downloaded bytes): back to received, with a fresh retry window; the caller ingests it
         assertEpisodeTransition(id, "failed", "received");
-        const patch = { status: "received", error: null, finishedAt: null, fetchAttempts: 0, fetchFirstFailedAt: null, nextFetchAt: null, fetchError: null, updatedAt: this.now() };
+        const patch = {
+          status: "received",
+          error: null,
+          finishedAt: null,
+          fetchAttempts: 0,
+          fetchFirstFailedAt: null,
+          nextFetchAt: null,
+          fetchError: null,
+          updatedAt: this.now(),
+        };
         await db.update(episodes).set(patch).where(eq(episodes.id, id));
         return { outcome: "retried", chunks: [], redownload: { ...current, ...patch } };
       }
       if (current.chunkCount === null) {
-        return { outcome: "refused", reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}) and its upload is gone; submit it again`, chunks: [] };
+        return {
+          outcome: "refused",
+          reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}) and its upload is gone; submit it again`,
+          chunks: [],
+        };
       }
-      const dead = await db.select().from(chunks).where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed"))).all();
+      const dead = await db
+        .select()
+        .from(chunks)
+        .where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed")))
+        .all();
       const t = this.now();
       for (const c of dead) assertChunkTransition(c.id, "failed", "queued");
       await db.batch([
