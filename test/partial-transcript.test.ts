@@ -131,6 +131,7 @@ test("the partial transcript grows chunk by chunk before the episode is done; th
   assert.equal(last.event, "done");
   assert.deepEqual(JSON.parse(last.data), { status: "done", segments: final.segments.length });
   assert.ok(segmentEvents[0]!.at < finished.at, "the first segment arrived before the episode was done");
+  t.diagnostic(`first segment ${finished.at - segmentEvents[0]!.at} ms before the episode was done; done event ${last.at - finished.at} ms after it (machine shared with other work)`);
 
   // resuming after segment k sends k+1.. and done
   const k = final.segments.length - 3;
