@@ -116,7 +116,7 @@ describe("callbacks through the orchestrator", () => {
     const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
     assert.equal(sub.status, 202, JSON.stringify(sub.body));
     const id = sub.body.id as string;
-    await waitFor("the callback", async () => (receiver.requests.length > 0 ? true : undefined), 30_000);
+    await waitFor("the callback", () => (receiver.requests.length > 0 ? true : undefined), 30_000);
     const req = receiver.requests[0]!;
     const { secret } = (await api(orch.url, "GET", "/v1/callbacks/signing-secret")).body;
     const event = new Webhook(secret).verify(req.body, Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))) as { type: string; data: { episodeId: string } };
