@@ -167,7 +167,7 @@ function report(direct: Cell, farm: Map<string, Cell>, perEpisode: Record<string
       const tsMean = c.matched === 0 ? 0 : Math.round(c.tsSumMs / c.matched);
       const delta = pct(c) - pct(direct);
       rows.push([`farm/${finder}`, String(len), pct(c).toFixed(2), (delta >= 0 ? "+" : "") + delta.toFixed(2), String(c.seams), String(c.overlapSeams), String(c.cutsInWord), String(c.lost), String(c.duplicated), String(tsMean), String(c.tsMaxMs)]);
-      json[finder]![len] = { wer: round(c.errors / c.refWords), deltaPoints: round(delta, 2), seams: c.seams, overlapSeams: c.overlapSeams, cutsInWord: c.cutsInWord, lost: c.lost, duplicated: c.duplicated, tsMeanMs: tsMean, tsMaxMs: c.tsMaxMs };
+      json[finder][len] = { wer: round(c.errors / c.refWords), deltaPoints: round(delta, 2), seams: c.seams, overlapSeams: c.overlapSeams, cutsInWord: c.cutsInWord, lost: c.lost, duplicated: c.duplicated, tsMeanMs: tsMean, tsMaxMs: c.tsMaxMs };
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

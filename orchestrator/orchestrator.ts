@@ -82,15 +82,15 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     // 1. NATS and the work queue.
     const names = wireNames(config.nats.prefix);
     const queue = await openQueuePart(config, names, logDir, log);
-    closer.add(queue.close);
+    closer.add(() => queue.close());
 
     // 2. Database, tokens, fleet id.
     const store = await openStorePart(config, log);
-    closer.add(store.close);
+    closer.add(() => store.close());
 
     // 3. Machines API: the embedded local runtime unless Fly is configured.
     const machines = await openMachinesPart(config, logDir, log, hooks.launch);
-    closer.add(machines.close);
+    closer.add(() => machines.close());
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
     const fleet = buildFleetPart(config, { store, queue, names, machines: machines.machines, log });
@@ -109,7 +109,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       },
       publicUrl: () => publicUrl ?? "http://localhost",
     });
-    closer.add(episodes.close);
+    closer.add(() => episodes.close());
     closer.add(fleet.start());
 
     // Resume what a previous run left unfinished.
@@ -117,7 +117,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
 
     // 6. HTTP, then the feed poller and callbacks (they need the public URL).
     const http = await openHttpPart(config, { store, queue, fleet, episodes, log });
-    closer.add(http.close);
+    closer.add(() => http.close());
     publicUrl ??= http.url;
     closer.add(episodes.startPasses());
     log.info("orchestrator listening", { url: http.url, dataDir: config.dataDir, nats: queue.embedded ? "embedded" : "external", machines: config.machines.kind });

@@ -197,7 +197,7 @@ describe("PODFLEET_ADMIN_TOKEN and NATS credentials settings", () => {
     assert.deepEqual(parseConfig({ NATS_TOKEN: "tok" }).nats.auth, { token: "tok" });
   });
 
-  test("the embedded orchestrator gives its machines the worker account, never its own password", async () => {
+  test("the embedded orchestrator gives its machines the worker account, never its own password", () => {
     assert.ok("user" in orch.natsAuth.worker && "user" in orch.natsAuth.orchestrator);
     assert.notEqual(orch.natsAuth.worker.user, orch.natsAuth.orchestrator.user);
     const stored = JSON.parse(fs.readFileSync(path.join(dataDir, "nats-credentials.json"), "utf8")) as { workerPassword: string };

@@ -13,18 +13,9 @@ import { test } from "node:test";
 import { processesMentioning, runCli } from "./support/cli.ts";
 import { SHORT_TEXT } from "./support/corpus.ts";
 import { synthesizeEpisode } from "./support/speech.ts";
+import { until } from "./support/until.ts";
 
 const BIN = fileURLToPath(new URL("../bin/podfleet.js", import.meta.url));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test("podfleet up serves the CLI, shows machine pids, and stops cleanly on Ctrl-C", async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-up-"));

@@ -14,7 +14,12 @@ import { parseTomlSubset, type TomlTable } from "./support/toml-subset.ts";
 
 const read = (p: string) => fs.readFileSync(new URL(`../${p}`, import.meta.url), "utf8");
 const table = (v: unknown): TomlTable => v as TomlTable;
-const envOf = (t: TomlTable): Record<string, string> => Object.fromEntries(Object.entries(table(t.env ?? {})).map(([k, v]) => [k, String(v)]));
+/** A value the file must give as a string (fails the test otherwise). */
+const text = (v: unknown): string => {
+  assert.equal(typeof v, "string", `expected a string, got ${JSON.stringify(v)}`);
+  return v as string;
+};
+const envOf = (t: TomlTable): Record<string, string> => Object.fromEntries(Object.entries(table(t.env ?? {})).map(([k, v]) => [k, text(v)]));
 
 describe("fly.orchestrator.toml", () => {
   const toml = parseTomlSubset(read("fly.orchestrator.toml"));
@@ -36,7 +41,7 @@ describe("fly.orchestrator.toml", () => {
     assert.equal(table(toml.mounts).destination, config.dataDir, "volume mounted at PODFLEET_DATA_DIR");
     assert.equal(config.host, "::", "listens on every address for Fly's proxy");
     assert.ok(toml.kill_timeout, "kill timeout set");
-    assert.ok(fs.existsSync(new URL(`../${table(toml.build).dockerfile}`, import.meta.url)), "its Dockerfile exists");
+    assert.ok(fs.existsSync(new URL(`../${text(table(toml.build).dockerfile)}`, import.meta.url)), "its Dockerfile exists");
   });
 });
 
@@ -48,7 +53,7 @@ describe("fly.worker.toml", () => {
     assert.equal(toml.http_service, undefined);
     assert.equal(toml.services, undefined);
     assert.equal(toml.app, parseTomlSubset(read("fly.orchestrator.toml")).env && table(parseTomlSubset(read("fly.orchestrator.toml")).env).FLY_APP, "orchestrator's FLY_APP names this app");
-    const dockerfile = String(table(toml.build).dockerfile);
+    const dockerfile = text(table(toml.build).dockerfile);
     assert.ok(fs.existsSync(new URL(`../${dockerfile}`, import.meta.url)));
     const known = new Set<string>([...Object.values(WORKER_ENV), ...Object.values(WHISPER_ENV)]);
     for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is read by the worker`);

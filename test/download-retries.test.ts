@@ -300,7 +300,7 @@ describe("download retries, without workers", () => {
     // the downloads must end before the orchestrator drains at close: ended here, whatever happens
     try {
       const downloads = [await submitUrl(orch, `${slow.url}/a.wav`), await submitUrl(orch, `${slow.url}/b.wav`)];
-      await waitFor("both downloads to be trickling", async () => (slow.requests.length === 2 ? true : undefined));
+      await waitFor("both downloads to be trickling", () => (slow.requests.length === 2 ? true : undefined));
       const started = Date.now();
       const res = await fetch(`${orch.url}/v1/episodes?title=upload`, {
         method: "POST",

@@ -74,7 +74,7 @@ test("an unknown worker SIGKILLed holding a chunk on its last delivery: the chun
     if (box.exitCode === null && box.signalCode === null) box.kill("SIGKILL");
   });
   await until("the worker started", () => (box.pid ? true : undefined));
-  first!.nak();
+  first.nak();
 
   const held = await until("the chunk claimed by the unknown worker", async () => {
     const c = await orch.store.getChunk(chunk.id);

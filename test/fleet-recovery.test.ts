@@ -15,7 +15,8 @@ import { connect } from "@nats-io/transport-node";
 import { ChunkJob, eventSubject, type ChunkClaimed } from "../contract/wire.ts";
 import { fleetMetadata } from "../orchestrator/fleet/autoscaler.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
-import { sleeperEnv } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
+import { sleeperEnv } from "./support/sleeper-machine.ts";
+import { setFaults } from "./support/runtime-faults.ts";
 import { api, suiteCleanup } from "./support/ingest-stack.ts";
 import { BROKEN_IMAGE, RuntimeRecorder, SLEEPER_IMAGE, speechEpisode, startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
 
@@ -60,7 +61,7 @@ test("a worker SIGKILLed mid-chunk: its chunk is re-queued at once and redone by
   assert.equal(redone?.state, "done");
   assert.equal(redone?.generation, 2);
   assert.notEqual(redone?.leaseOwner, victim.leaseOwner, "redone by another machine");
-  assert.match(redone!.resultObject!, /g2-attempt-1\.json$/);
+  assert.match(redone.resultObject!, /g2-attempt-1\.json$/);
 });
 
 test("a chunk whose machine dies every time is dead after maxAttempts losses; retry re-runs only it", async (t) => {
@@ -173,9 +174,9 @@ test("orphan, failed and wedged machines are destroyed within one sweeper period
   const failed = await orch.machines.create({ config: config(BROKEN_IMAGE) });
   await orch.fleet.registry.recordCreated(failed, fleetId, false, "test: injected");
   // A known machine wedged in `starting`.
-  runtime.setFaults({ stuckInStarting: true });
+  setFaults(runtime, { stuckInStarting: true });
   const wedged = await orch.machines.create({ config: config(SLEEPER_IMAGE) });
-  runtime.setFaults({});
+  setFaults(runtime, {});
   await orch.fleet.registry.recordCreated(wedged, fleetId, false, "test: injected");
   const injectedAt = Date.now();
 
@@ -202,7 +203,7 @@ test("429, 5xx and capacity faults on create: retried, next region, backoff; the
   const orch = await startFleetStack(t, { PODFLEET_REGIONS: "aaa,bbb" });
   const recorder = new RuntimeRecorder(orch.localRuntime!);
   t.after(() => recorder.stop());
-  orch.localRuntime!.setFaults({ createFailures: [{ status: 429, retryAfterSec: 1 }, { status: 503 }, { status: 409 }, { status: 412 }, { status: 500 }] });
+  setFaults(orch.localRuntime!, { createFailures: [{ status: 429, retryAfterSec: 1 }, { status: 503 }, { status: 409 }, { status: 412 }, { status: 500 }] });
   const id = await submitFile(orch.url, four);
   await finished(orch, id);
   assert.ok(recorder.maxLive <= 2, `runtime saw ${recorder.maxLive} live machines`);
@@ -214,7 +215,7 @@ test("429, 5xx and capacity faults on create: retried, next region, backoff; the
 
 test("warmPool 2: a second backlog starts the stopped pool machines instead of creating new ones", async (t) => {
   const orch = await startFleetStack(t, { PODFLEET_WARM_POOL: "2" });
-  orch.localRuntime!.setFaults({ bootDelayMs: 1500, startDelayMs: 100 });
+  setFaults(orch.localRuntime!, { bootDelayMs: 1500, startDelayMs: 100 });
   const recorder = new RuntimeRecorder(orch.localRuntime!);
   t.after(() => recorder.stop());
 

@@ -49,7 +49,7 @@ describe("the tools are confined to the input they are given", () => {
     const control = fifoWitness(t, path.join(dir, "control.mp3"));
     fs.writeFileSync(path.join(dir, "control.source"), hlsPlaylist(path.join(dir, "control.mp3")));
     spawnSync("ffprobe", ["-v", "error", path.join(dir, "control.source")], { timeout: 10_000 });
-    await waitFor("the control open", async () => (control.opened() ? true : undefined), 5_000);
+    await waitFor("the control open", () => (control.opened() ? true : undefined), 5_000);
 
     const secret = fifoWitness(t, path.join(dir, "secret.mp3"));
     const playlist = path.join(dir, "episode.source");

@@ -24,10 +24,11 @@ import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { wireNames } from "../contract/wire.ts";
 import { LocalMachinesRuntime } from "../orchestrator/fleet/local-runtime.ts";
-import { sleeperLaunch, writeSleeperScript } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
+import { sleeperLaunch, writeSleeperScript } from "./support/sleeper-machine.ts";
 import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { copyTarget, parseDockerfile, type Stage } from "./support/dockerfile-stages.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { until, UntilTimeoutError } from "./support/until.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -141,16 +142,18 @@ function runCmd(t: TestContext, stage: Stage, root: string, overrides: Record<st
 }
 
 /** Resolves with `probe()`'s value once it is defined; fails early if the process exits first. */
-async function until<T>(running: Running, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+async function ready<T>(running: Running, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void running.exited.then((e) => (exited = e));
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (exited) assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
-    if (Date.now() > deadline) assert.fail(`not ready in ${timeoutMs} ms:\n${running.output().slice(-3000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    return await until("the image's CMD to be ready", async () => {
+      const value = await probe();
+      if (value === undefined && exited) assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
+      return value;
+    }, timeoutMs);
+  } catch (err) {
+    if (err instanceof UntilTimeoutError) assert.fail(`not ready in ${timeoutMs} ms:\n${running.output().slice(-3000)}`);
+    throw err;
   }
 }
 
@@ -184,7 +187,7 @@ test("orchestrator image: its file set runs `up` against external NATS and a Mac
     PODFLEET_MAX_MACHINES: "0",
   });
   const urlFile = path.join(inRoot(root, dataDir), "orchestrator.url");
-  const url = await until(up, async () => (fs.existsSync(urlFile) ? fs.readFileSync(urlFile, "utf8").trim() || undefined : undefined), 120_000);
+  const url = await ready(up, () => (fs.existsSync(urlFile) ? fs.readFileSync(urlFile, "utf8").trim() || undefined : undefined), 120_000);
   const health = await fetch(`${url}/healthz`);
   assert.equal(health.status, 200);
   await health.arrayBuffer();

@@ -75,7 +75,7 @@ describe("the API edge", () => {
   const bad = (status: number, body: { error?: { code: string; message: string } }, field: string, label: string) => {
     assert.equal(status, 400, `${label}: ${JSON.stringify(body)}`);
     assert.equal(body.error?.code, "invalid_request", label);
-    assert.match(body.error!.message, new RegExp(`^${field}: `), label);
+    assert.match(body.error.message, new RegExp(`^${field}: `), label);
   };
   const upload = async (query: string) => {
     const res = await fetch(`${orch.url}/v1/episodes?${query}`, { method: "POST", body: silentWav(1), headers: { "content-type": "audio/wav", authorization: `Bearer ${orch.adminToken}` } });

@@ -3,16 +3,17 @@
 // this file covers the runtime's own duties: processes, logs, env, events, close, faults.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Machine, MachineConfig, MachineState } from '../orchestrator/fleet/machine.ts';
 import { killLeftoverMachines, LocalMachinesRuntime, type LocalMachinesRuntimeOptions } from '../orchestrator/fleet/local-runtime.ts';
-import { sleeperEnv, sleeperLaunch, writeSleeperScript } from '../orchestrator/fleet/local-runtime/sleeper-machine.ts';
+import { sleeperEnv, sleeperLaunch, writeSleeperScript } from './support/sleeper-machine.ts';
+import { until } from './support/until.ts';
+import { setFaults } from './support/runtime-faults.ts';
 import { MachinesClient } from '../orchestrator/fleet/machines-client.ts';
 import { CapacityError, PermanentError, WaitTimeoutError } from '../orchestrator/fleet/machines-errors.ts';
 
@@ -67,18 +68,7 @@ function nextState(runtime: LocalMachinesRuntime, state: MachineState): Promise<
 
 /** Waits until the machine's log shows `pattern` (the child has no other way to say it is ready). */
 async function logLine(path: string, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      // not created yet
-    }
-    if (pattern.test(text)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in ${path}`);
-    await sleep(20);
-  }
+  await until(`${pattern} in ${path}`, () => (existsSync(path) && pattern.test(readFileSync(path, 'utf8')) ? true : undefined), timeoutMs, 20);
 }
 
 function alive(pid: number): boolean {
@@ -201,7 +191,7 @@ describe('LocalMachinesRuntime', () => {
     });
     const script = join(dir, 'parent.mts');
     const runtimeUrl = new URL('../orchestrator/fleet/local-runtime.ts', import.meta.url).href;
-    const sleeperUrl = new URL('../orchestrator/fleet/local-runtime/sleeper-machine.ts', import.meta.url).href;
+    const sleeperUrl = new URL('./support/sleeper-machine.ts', import.meta.url).href;
     writeFileSync(
       script,
       `import { LocalMachinesRuntime } from ${JSON.stringify(runtimeUrl)};
@@ -219,9 +209,8 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
     });
     pid = Number(stdout.trim());
     assert.ok(pid > 0, `parent printed the machine pid (${stdout})`);
-    const deadline = Date.now() + 5_000;
-    while (alive(pid) && Date.now() < deadline) await sleep(20); // reaping by init takes a moment
-    assert.equal(alive(pid), false, 'the machine process did not outlive its parent');
+    // reaping by init takes a moment; a timeout here means the machine process outlived its parent
+    await until('the machine process to end with its parent', () => (alive(pid) ? undefined : true), 5_000, 20);
   });
 
   it('marks a machine failed when its command cannot be spawned', async (t) => {
@@ -341,7 +330,7 @@ await fetch(url + '/apps/a/machines', { method: 'POST', headers: { authorization
 describe('LocalMachinesRuntime faults', () => {
   it('answers queued create failures in order; the client retries 429/503 and surfaces 412', async (t) => {
     const { runtime, client } = await harness(t);
-    runtime.setFaults({ createFailures: [{ status: 429, retryAfterSec: 0 }, { status: 503 }, { status: 412 }] });
+    setFaults(runtime, { createFailures: [{ status: 429, retryAfterSec: 0 }, { status: 503 }, { status: 412 }] });
     // One create: 429 and 503 are retried, the 412 capacity error surfaces without a retry.
     await assert.rejects(client.create({ config: config({}) }), CapacityError);
     assert.equal(runtime.snapshot().length, 0, 'failed creates made no machine');
@@ -352,7 +341,7 @@ describe('LocalMachinesRuntime faults', () => {
 
   it('answers 429 with Retry-After that the client honours', async (t) => {
     const { runtime, client } = await harness(t);
-    runtime.setFaults({ createFailures: [{ status: 429, retryAfterSec: 1 }] });
+    setFaults(runtime, { createFailures: [{ status: 429, retryAfterSec: 1 }] });
     const began = performance.now();
     await client.create({ config: config({ runMs: 10 }) });
     assert.ok(performance.now() - began >= 950);
@@ -360,20 +349,20 @@ describe('LocalMachinesRuntime faults', () => {
 
   it('keeps machines in starting when stuckInStarting, and stop still works', async (t) => {
     const { runtime, client } = await harness(t);
-    runtime.setFaults({ stuckInStarting: true });
+    setFaults(runtime, { stuckInStarting: true });
     const m = await client.create({ config: config({}) });
     await assert.rejects(client.wait(m.id, 'started', 1), WaitTimeoutError);
     assert.equal((await client.get(m.id)).state, 'starting');
     await client.stop(m.id);
     assert.equal((await client.get(m.id)).state, 'stopped');
-    runtime.setFaults({});
+    setFaults(runtime, {});
     await client.start(m.id);
     await client.wait(m.id, 'started', 10);
   });
 
   it('delays boot by bootDelayMs and start by startDelayMs', async (t) => {
     const { runtime, client } = await harness(t);
-    runtime.setFaults({ bootDelayMs: 400, startDelayMs: 300 });
+    setFaults(runtime, { bootDelayMs: 400, startDelayMs: 300 });
     let began = performance.now();
     const m = await client.create({ config: config({}) });
     await client.wait(m.id, 'started', 10);

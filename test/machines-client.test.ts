@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
+import { inspect } from 'node:util';
 import { Agent } from 'undici';
 import { MachinesClient, type MachinesClientOptions } from '../orchestrator/fleet/machines-client.ts';
 import {
@@ -58,7 +59,7 @@ function client(baseUrl: string, extra: Partial<MachinesClientOptions> = {}): Ma
 }
 
 function assertNoToken(error: unknown): void {
-  const text = `${String(error)} ${(error as Error).stack ?? ''} ${String((error as Error).cause ?? '')}`;
+  const text = `${String(error)} ${(error as Error).stack ?? ''} ${inspect((error as Error).cause)}`;
   assert.ok(!text.includes(TOKEN), 'the token must never appear in an error');
 }
 

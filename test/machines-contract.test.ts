@@ -5,16 +5,18 @@
 // the local runtime is wrong: fix it, not the case.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { inspect } from 'node:util';
 import type { Machine, MachineConfig, WaitableState } from '../orchestrator/fleet/machine.ts';
 import { LocalMachinesRuntime } from '../orchestrator/fleet/local-runtime.ts';
-import { sleeperEnv, sleeperLaunch, writeSleeperScript } from '../orchestrator/fleet/local-runtime/sleeper-machine.ts';
+import { sleeperEnv, sleeperLaunch, writeSleeperScript } from './support/sleeper-machine.ts';
+import { until } from './support/until.ts';
+import { setFaults, type CreateFailure } from './support/runtime-faults.ts';
 import { MachinesClient } from '../orchestrator/fleet/machines-client.ts';
 import { CapacityError, PermanentError, RateLimitedError, WaitTimeoutError } from '../orchestrator/fleet/machines-errors.ts';
-import type { CreateFailure } from '../orchestrator/fleet/local-runtime.ts';
 
 /** What a machine's process does: run for runMs (forever when absent), exit with exitCode. */
 interface Behaviour {
@@ -56,10 +58,11 @@ function machinesContract(name: string, makeTarget: TargetFactory): void {
       if (typeof makeTarget === 'function') target = await makeTarget();
     });
     after(async () => {
-      if (!target) return;
-      const left = await target.client.list({ metadata: run });
-      await Promise.all(left.map((m) => target?.client.destroy(m.id, { force: true })));
-      await target.close();
+      const tg = target;
+      if (!tg) return;
+      const left = await tg.client.list({ metadata: run });
+      await Promise.all(left.map((m) => tg.client.destroy(m.id, { force: true })));
+      await tg.close();
     });
 
     const need = (t: TestContext): ContractTarget | undefined => {
@@ -214,7 +217,7 @@ function machinesContract(name: string, makeTarget: TargetFactory): void {
       await assert.rejects(tg.withToken(bad).list(), (e) => {
         assert.ok(e instanceof PermanentError);
         assert.equal(e.status, 401);
-        const text = `${String(e)} ${e.stack ?? ''} ${String(e.cause ?? '')}`;
+        const text = `${String(e)} ${e.stack ?? ''} ${inspect(e.cause)}`;
         assert.ok(!text.includes(bad) && !text.includes(tg.token));
         return true;
       });
@@ -279,7 +282,7 @@ function machinesContract(name: string, makeTarget: TargetFactory): void {
       const m = await create(tg, {}, {}, true);
       const once = tg.withToken(tg.token, 0);
       const results = await Promise.allSettled(Array.from({ length: 16 }, () => once.get(m.id)));
-      const limited = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+      const limited = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
       assert.ok(limited.length > 0, 'some of 16 reads at once were limited');
       for (const e of limited) {
         assert.ok(e instanceof RateLimitedError, String(e));
@@ -321,7 +324,7 @@ machinesContract('local runtime', async () => {
     token,
     withToken,
     ...rawAccess(url, app, token),
-    injectCreateFailures: (createFailures) => runtime.setFaults({ createFailures }),
+    injectCreateFailures: (createFailures) => setFaults(runtime, { createFailures }),
     config: (b) => ({ image: 'podfleet/contract-sleeper:local', env: sleeperEnv(b) }),
     settled: (m) => logLine(join(logDir, `${m.id}.log`), /^READY$/m),
     waitSec: 10,
@@ -337,12 +340,12 @@ const flyApp = process.env.PODFLEET_FLY_CONTRACT_APP;
 machinesContract(
   'Fly',
   flyToken && flyApp
-    ? async () => {
+    ? () => {
         const baseUrl = process.env.PODFLEET_FLY_API_URL ?? 'https://api.machines.dev/v1';
         const image = process.env.PODFLEET_FLY_CONTRACT_IMAGE ?? 'busybox:1.36';
         const region = process.env.PODFLEET_FLY_CONTRACT_REGION;
         const withToken = (tok: string, retries = 2) => new MachinesClient({ baseUrl, app: flyApp, token: tok, retries });
-        return {
+        return Promise.resolve<ContractTarget>({
           client: withToken(flyToken),
           token: flyToken,
           withToken,
@@ -358,7 +361,7 @@ machinesContract(
           settled: () => new Promise((resolve) => setTimeout(resolve, 3_000)),
           waitSec: 60,
           close: async () => {},
-        };
+        });
       }
     : { skip: 'set FLY_API_TOKEN and PODFLEET_FLY_CONTRACT_APP to run against Fly' },
 );
@@ -403,16 +406,5 @@ function shellFor(b: Behaviour): string {
 
 /** Waits until a local machine's log shows `pattern`: the sleeper prints READY once its handlers are set. */
 async function logLine(path: string, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      // not written yet
-    }
-    if (pattern.test(text)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in ${path}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(`${pattern} in ${path}`, () => (existsSync(path) && pattern.test(readFileSync(path, 'utf8')) ? true : undefined), timeoutMs, 20);
 }

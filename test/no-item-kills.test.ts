@@ -13,7 +13,7 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import { rawHttpServer, sendResponse } from "./support/hostile-servers.ts";
 import { api, programmableServer, silentWav, startStack } from "./support/ingest-stack.ts";
-import { until } from "./support/fleet-stack.ts";
+import { until } from "./support/until.ts";
 
 const run = promisify(execFile);
 

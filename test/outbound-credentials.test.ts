@@ -15,7 +15,7 @@ import { test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator } from "../orchestrator/orchestrator.ts";
-import { until } from "./support/up-process.ts";
+import { until } from "./support/until.ts";
 
 const PASSWORD = "hunter2-Zq8xY7wV";
 

@@ -18,7 +18,7 @@ import { signStandard } from "../orchestrator/sources/webhook-signature.ts";
 import { SHORT_TEXT } from "./support/corpus.ts";
 import { serveFiles } from "./support/file-server.ts";
 import { synthesizeEpisode } from "./support/speech.ts";
-import { until } from "./support/up-process.ts";
+import { until } from "./support/until.ts";
 
 function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());

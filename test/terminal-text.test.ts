@@ -13,7 +13,8 @@ import { api, programmableServer, silentWav, startStack, suiteCleanup } from "./
 
 /** An OSC window-title write, a bell, a colour, a C1 CSI, a right-to-left override and an isolate, a CR and a newline. */
 const HOSTILE = "Ep 1 \u001b]0;pwned\u0007\u001b[31mred\u009b2J \u202Eevil\u2066x\u2069\rover\nnext";
-/** Anything that must never reach a terminal raw. */
+/** Anything that must never reach a terminal raw (spelled out as ranges, apart from the code's \p{Cc}). */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const UNSAFE = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
 describe("terminal-safe text (pure)", () => {

@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, test } from "node:test";
 
 import type { Word } from "../contract/wire.ts";
@@ -394,11 +395,7 @@ describe("synthetic speech fixtures", () => {
     assert.equal(header.readUInt16LE(22), 1, "mono");
     assert.equal(header.readUInt32LE(24), 16_000, "16 kHz");
 
-    const hypothesis = await new Promise<string>((resolve, reject) => {
-      execFile("pocketsphinx_continuous", ["-infile", episode.path, "-logfn", "/dev/null"], { timeout: 120_000 }, (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
-      );
-    });
+    const { stdout: hypothesis } = await promisify(execFile)("pocketsphinx_continuous", ["-infile", episode.path, "-logfn", "/dev/null"], { timeout: 120_000 });
     const result = wordErrorRate(episode.text, hypothesis);
     t.diagnostic(`WER ${result.wer.toFixed(3)} over ${result.referenceWords} words: ${hypothesis.trim()}`);
     assert.ok(result.referenceWords > 30);

@@ -244,8 +244,8 @@ test("the image's entrypoint: the worker bundle, alone in a directory without no
   });
   t.after(() => void child.kill("SIGKILL"));
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const [code] = (await once(child, "exit")) as [number | null];
   assert.equal(code, 0, out);
   assert.match(out, /"event":"chunk.done"/);

@@ -8,7 +8,6 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
@@ -295,7 +294,7 @@ async function downloadAudio(bucket: ObjectStore, name: string, path: string, si
   if (obj === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
   const stalled = new AbortController();
   let timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
-  const source = Readable.fromWeb(obj.data as WebReadableStream<Uint8Array>);
+  const source = Readable.fromWeb(obj.data);
   source.on("data", () => {
     clearTimeout(timer);
     timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);

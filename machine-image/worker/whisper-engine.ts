@@ -119,7 +119,7 @@ export class WhisperEngine implements SpeechEngine {
     const args = ["-m", this.#opts.modelPath, "-t", String(this.#opts.threads), "--host", "127.0.0.1", "--port", String(port), ...this.#opts.extraArgs];
     const child = spawn(this.#opts.serverBinary, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.#stderr = "";
-    child.stderr!.on("data", (b: Buffer) => (this.#stderr = (this.#stderr + b.toString("utf8")).slice(-STDERR_KEEP)));
+    child.stderr.on("data", (b: Buffer) => (this.#stderr = (this.#stderr + b.toString("utf8")).slice(-STDERR_KEEP)));
     const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
     const spawnFailed = new Promise<never>((_, reject) =>
       child.once("error", (e: NodeJS.ErrnoException) =>
@@ -196,7 +196,8 @@ export class WhisperEngine implements SpeechEngine {
     }
     const error = (body as { error?: unknown } | null)?.error;
     if (!res.ok || error !== undefined) {
-      throw new PermanentChunkError("engine_error", `whisper-server refused the chunk (${res.status}): ${String(error ?? "no error text")}`);
+      const text = error === undefined ? "no error text" : typeof error === "string" ? error : JSON.stringify(error);
+      throw new PermanentChunkError("engine_error", `whisper-server refused the chunk (${res.status}): ${text}`);
     }
     return wordsFromVerboseJson(body);
   }

@@ -81,7 +81,7 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
     });
   }
   if (Object.keys(patch).length === 0) throw new CliError("fleet limits set needs at least one limit (see podfleet --help)", 2);
-  return patch as Partial<FleetLimits>;
+  return patch;
 }
 
 function describeGuest(g: FleetLimits["guest"]): string {

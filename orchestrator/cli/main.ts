@@ -204,7 +204,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     return await run(argv, env);
   } catch (err) {
     const known = err instanceof CliError || err instanceof ConfigError || err instanceof ApiClientError || err instanceof DataDirLockedError;
-    const message = known ? (err as Error).message : `unexpected error: ${(err as Error).message ?? String(err)}`;
+    const message = known ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`;
     writeHuman(`podfleet: ${safeInline(message.split("\n")[0] ?? "")}\n`, process.stderr);
     return err instanceof CliError ? err.exitCode : 1;
   }

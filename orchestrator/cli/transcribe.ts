@@ -63,7 +63,7 @@ export async function transcribe(args: TranscribeArgs, env: NodeJS.ProcessEnv): 
           ...(args.title ? { title: args.title } : {}),
           ...(args.chunkSeconds !== undefined ? { chunkSeconds: args.chunkSeconds } : {}),
         })
-      : await target.api.upload<{ id: string }>(`/v1/episodes?${query}`, args.input);
+      : await target.api.upload<{ id: string }>(`/v1/episodes?${query.toString()}`, args.input);
 
     const bar = new ProgressBar();
     let view: EpisodeView;

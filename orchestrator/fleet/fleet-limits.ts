@@ -101,7 +101,7 @@ function firstIssue(error: z.ZodError): InvalidLimitsError {
 export function validateLimits(value: unknown): FleetLimits {
   const parsed = Limits.safeParse(value);
   if (!parsed.success) throw firstIssue(parsed.error);
-  return parsed.data as FleetLimits;
+  return parsed.data;
 }
 
 /** Applies a partial change on top of `current`; the result is validated as a whole. */

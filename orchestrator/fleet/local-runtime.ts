@@ -17,14 +17,14 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Machine } from './machine.ts';
 import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
-import { FaultPlan, type RuntimeFaults } from './local-runtime/faults.ts';
 import { machineJson } from './local-runtime/machine-record.ts';
 import type { LaunchSpec } from './local-runtime/machine-process.ts';
 import { MachineSupervisor } from './local-runtime/machine-supervisor.ts';
 import { createMachinesRoutes } from './local-runtime/machines-routes.ts';
+import type { RuntimeHooks } from './local-runtime/runtime-hooks.ts';
 
 export type { LaunchSpec } from './local-runtime/machine-process.ts';
-export type { CreateFailure, RuntimeFaults } from './local-runtime/faults.ts';
+export type { CreateRefusal, RuntimeHooks } from './local-runtime/runtime-hooks.ts';
 export { FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
 export { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
 
@@ -77,7 +77,7 @@ export type LocalRuntimeEvents = { state: [machine: Machine] };
 export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   readonly #options: LocalMachinesRuntimeOptions;
   readonly #token: string;
-  readonly #faults = new FaultPlan();
+  #hooks: RuntimeHooks | undefined;
   readonly #supervisor: MachineSupervisor;
   #server: ServerType | undefined;
   #rateLimited = 0;
@@ -92,7 +92,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       logDir: options.logDir,
       owner: options.owner,
       bootDelayMs: options.bootDelayMs,
-      faults: this.#faults,
+      hooks: () => this.#hooks,
       onState: (machine) => this.emit('state', machine),
     });
   }
@@ -104,7 +104,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       app: this.#options.app,
       token: this.#token,
       supervisor: this.#supervisor,
-      faults: this.#faults,
+      hooks: () => this.#hooks,
       rateLimiter:
         this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
       onRateLimited: () => (this.#rateLimited += 1),
@@ -143,8 +143,8 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     return this.#rateLimited;
   }
 
-  /** Replaces the injected faults; create failures are consumed in order. */
-  setFaults(faults: RuntimeFaults): void {
-    this.#faults.set(faults);
+  /** Installs (or with undefined removes) a test's hooks (local-runtime/runtime-hooks.ts), replacing any before. */
+  setHooks(hooks: RuntimeHooks | undefined): void {
+    this.#hooks = hooks;
   }
 }

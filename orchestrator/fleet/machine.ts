@@ -69,7 +69,7 @@ export interface GuestConfig {
  * a preset an operator names is sent as the CPUs and memory it stands for (Fly's defaults:
  * 256 MB per shared CPU, 2048 MB per performance CPU).
  */
-export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries([
+export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries<GuestConfig>([
   ...[1, 2, 4, 8].map((n) => [`shared-cpu-${n}x`, { cpu_kind: 'shared', cpus: n, memory_mb: 256 * n }] as const),
   ...[1, 2, 4, 8, 16].map((n) => [`performance-${n}x`, { cpu_kind: 'performance', cpus: n, memory_mb: 2048 * n }] as const),
 ]);

@@ -3,7 +3,7 @@
  * in http/serve.ts. Every error becomes `{error: {code, message}}` in one handler (`onError`).
  */
 import { Readable } from "node:stream";
-import { Hono } from "hono";
+import { Hono, type Context, type Env } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -106,7 +106,7 @@ export function createApp(deps: AppDeps): Hono {
     // connection: close, since the rest of the body is left unread
     onError: (c) => c.json({ error: { code: "too_large", message: `request body is over the ${maxJson}-byte limit` } }, 413, { connection: "close" }),
   });
-  app.use("/v1/*", async (c, next) => {
+  app.use("/v1/*", async (c: Context<Env, string>, next) => {
     const type = (c.req.header("content-type") ?? "").toLowerCase();
     // audio uploads are streamed to disk under their own cap (maxUploadBytes); every other body is capped here
     if (c.req.method === "GET" || c.req.method === "HEAD") return next();
@@ -137,7 +137,7 @@ export function createApp(deps: AppDeps): Hono {
       if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
       const row = await deps.episodes.submitUpload(
         (file) =>
-          streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
+          streamToFile(Readable.fromWeb(body), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
             if (err instanceof BadInputError) throw err;
             throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
           }),

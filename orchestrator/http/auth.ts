@@ -44,13 +44,13 @@ export function mountTokenRoutes(
 ): void {
   app.get("/v1/tokens", async (c) => c.json({ tokens: await tokens.list() }));
   app.post("/v1/tokens", async (c) => {
-    let body: { name?: unknown } = {};
+    let body: { name?: unknown } | null;
     try {
-      body = (await c.req.json()) as { name?: unknown };
+      body = await c.req.json<{ name?: unknown } | null>();
     } catch {
       return c.json({ error: { code: "invalid_json", message: "request body is not valid JSON" } }, 400);
     }
-    const name = typeof body.name === "string" ? body.name.trim() : "";
+    const name = typeof body?.name === "string" ? body.name.trim() : "";
     if (!name || name.length > 100) return c.json({ error: { code: "invalid_request", message: "name: a name of 1 to 100 characters is required" } }, 400);
     return c.json(await tokens.create(name), 201);
   });

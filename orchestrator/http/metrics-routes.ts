@@ -26,7 +26,7 @@ export const CHUNK_LATENCY_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1
 
 async function rows(database: Database, sql: string): Promise<Array<Record<string, unknown>>> {
   const r = await database.client.execute(sql);
-  return r.rows as unknown as Array<Record<string, unknown>>;
+  return r.rows;
 }
 
 /** Renders every metric family; exported for tests and embedding. */

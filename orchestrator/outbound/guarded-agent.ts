@@ -36,7 +36,7 @@ export function guardedLookup(allowPrivate: boolean, isBlocked: AddressCheck = i
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "", 4);
-      const list = addresses as dns.LookupAddress[];
+      const list = addresses;
       if (!allowPrivate && list.some((a) => isBlocked(a.address))) return callback(refused(hostname), "", 4);
       if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
       const first = list[0]!;

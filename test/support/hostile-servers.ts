@@ -166,7 +166,7 @@ export async function startHostileServer(kind: Exclude<HostileKind, "http10">, l
         return;
     }
   }, kind);
-  const close = server.close;
+  const close = server.close.bind(server);
   server.close = async () => {
     for (const t of timers) clearInterval(t);
     await close();

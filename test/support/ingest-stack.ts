@@ -12,24 +12,11 @@ import { parseConfig, type Tuning } from "../../orchestrator/config.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
 import { authHeaders, rememberToken } from "./auth.ts";
+import type { CleanupContext } from "./cleanup.ts";
+import { until } from "./until.ts";
 
-export interface CleanupContext {
-  after(fn: () => Promise<void> | void): void;
-}
-
-/**
- * A cleanup context for suite-level hooks (their context has no `after` on Node 20): register
- * with `.after(fn)`, and call `run()` from node:test's `after`.
- */
-export function suiteCleanup(): CleanupContext & { run(): Promise<void> } {
-  const fns: Array<() => Promise<void> | void> = [];
-  return {
-    after: (fn) => void fns.push(fn),
-    run: async () => {
-      for (const fn of fns.splice(0).reverse()) await fn();
-    },
-  };
-}
+// Kept here for the tests that import them from this module; new code imports ./cleanup.ts and ./until.ts.
+export { suiteCleanup, type CleanupContext } from "./cleanup.ts";
 
 /** `tuning` overrides fixed tuning numbers no variable sets (e.g. a long callback scan period). */
 export async function startStack(t: CleanupContext, env: Record<string, string> = {}, tuning: Partial<Tuning> = {}): Promise<Orchestrator> {
@@ -117,13 +104,7 @@ export function silentWav(seconds = 1): Buffer {
   return Buffer.concat([header, Buffer.alloc(samples * 2)]);
 }
 
-/** Poll `check` until it returns a value (not undefined), or fail after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** `until` (./until.ts) with this module's shorter default timeout; kept for the tests that use it. */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  return until(what, check, timeoutMs);
 }

@@ -29,7 +29,7 @@ export async function startTestSqld(t: CleanupContext, timeoutMs = 15_000): Prom
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { durationMs, MAX_STOP_TIMEOUT_SEC, type CreateMachineRequest, type Machine, type MachineEvent, type MachineState } from '../machine.ts';
-import type { FaultPlan } from './faults.ts';
+import type { RuntimeHooks } from './runtime-hooks.ts';
 import { signalMachine, spawnMachineProcess, type LaunchSpec } from './machine-process.ts';
 import {
   DELETABLE_WITHOUT_FORCE,
@@ -26,7 +26,8 @@ export interface SupervisorOptions {
   /** The runtime owner's tag, put in every machine's env (see leftover-machines.ts). */
   owner?: string;
   bootDelayMs?: number;
-  faults: FaultPlan;
+  /** The hooks a test set (runtime-hooks.ts), if any. */
+  hooks: () => RuntimeHooks | undefined;
   onState: (machine: Machine) => void;
 }
 
@@ -82,7 +83,7 @@ export class MachineSupervisor {
     this.#options.onState(machineJson(record));
     this.#transition(record, 'created', { type: 'launch', status: 'created', source: 'user' });
     const reply = machineJson(record);
-    if (!req.skip_launch) this.#beginStart(record, this.#options.faults.bootDelayMs ?? this.#options.bootDelayMs ?? 0);
+    if (!req.skip_launch) this.#beginStart(record, this.#options.hooks()?.bootDelayMs ?? this.#options.bootDelayMs ?? 0);
     return reply;
   }
 
@@ -96,7 +97,7 @@ export class MachineSupervisor {
       throw new RuntimeRequestError(412, `failed_precondition: unable to start machine from state ${previous}`);
     }
     record.restarts = 0;
-    this.#beginStart(record, this.#options.faults.startDelayMs ?? 0);
+    this.#beginStart(record, this.#options.hooks()?.startDelayMs ?? 0);
     return { previous_state: previous };
   }
 
@@ -106,13 +107,13 @@ export class MachineSupervisor {
     const config = record.machine.config;
     const signal = body.signal ?? config?.stop_config?.signal ?? 'SIGINT';
     if (typeof signal !== 'string' || !(signal in osConstants.signals)) {
-      throw new RuntimeRequestError(400, `invalid signal: ${String(signal)}`);
+      throw new RuntimeRequestError(400, `invalid signal: ${JSON.stringify(signal)}`);
     }
     const rawTimeout = body.timeout ?? config?.stop_config?.timeout;
     const timeoutMs = rawTimeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : durationMs(rawTimeout);
-    if (timeoutMs === undefined) throw new RuntimeRequestError(400, `invalid timeout: ${String(rawTimeout)}`);
+    if (timeoutMs === undefined) throw new RuntimeRequestError(400, `invalid timeout: ${JSON.stringify(rawTimeout)}`);
     if (timeoutMs > MAX_STOP_TIMEOUT_SEC * 1000) {
-      throw new RuntimeRequestError(400, `invalid timeout: ${String(rawTimeout)} is longer than ${MAX_STOP_TIMEOUT_SEC}s`);
+      throw new RuntimeRequestError(400, `invalid timeout: ${JSON.stringify(rawTimeout)} is longer than ${MAX_STOP_TIMEOUT_SEC}s`);
     }
     const state = record.machine.state;
     if (state === 'destroyed' || state === 'destroying') {
@@ -208,7 +209,7 @@ export class MachineSupervisor {
     if (record.machine.state !== 'restarting') {
       this.#transition(record, 'starting', { type: 'start', status: 'starting', source: 'user' });
     }
-    if (this.#options.faults.stuckInStarting) return;
+    if (this.#options.hooks()?.stuckInStarting) return;
     record.bootTimer = setTimeout(() => this.#spawn(record), delayMs);
   }
 
@@ -266,7 +267,7 @@ export class MachineSupervisor {
       record.restarts += 1;
       pushEvent(record, event);
       this.#transition(record, 'restarting', { type: 'restart', status: 'restarting', source: 'flyd' });
-      this.#beginStart(record, this.#options.faults.startDelayMs ?? 0);
+      this.#beginStart(record, this.#options.hooks()?.startDelayMs ?? 0);
       return;
     }
     if (record.machine.state !== 'stopping') this.#transition(record, 'stopping');

@@ -10,15 +10,15 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { isWaitableState, type CreateMachineRequest, type Machine } from '../machine.ts';
 import type { ActionRateLimiter, ApiAction } from './api-rate-limits.ts';
 import { createRequestProblem } from './create-request-check.ts';
-import { createFailureBody, type FaultPlan } from './faults.ts';
 import { machineJson } from './machine-record.ts';
 import { RuntimeRequestError, type MachineSupervisor } from './machine-supervisor.ts';
+import type { RuntimeHooks } from './runtime-hooks.ts';
 
 export interface RoutesDeps {
   app: string;
   token: string;
   supervisor: MachineSupervisor;
-  faults: FaultPlan;
+  hooks: () => RuntimeHooks | undefined;
   /** Per-action limits answered with 429 + Retry-After; absent = unlimited. */
   rateLimiter?: ActionRateLimiter | undefined;
   /** Called for every request answered 429 (tests count them). */
@@ -29,7 +29,7 @@ const MAX_WAIT_SEC = 60;
 
 /** Builds the Hono app serving the Machines API subset. */
 export function createMachinesRoutes(deps: RoutesDeps): Hono {
-  const { supervisor, faults } = deps;
+  const { supervisor, hooks } = deps;
   const http = new Hono();
 
   http.onError((error, c) => {
@@ -39,11 +39,11 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
   });
   http.notFound((c) => fail(c, 404, 'not found'));
 
-  http.use('/v1/*', async (c, next) => {
+  http.use('/v1/*', async (c: Context, next) => {
     if (!authorized(c.req.header('authorization'), deps.token)) return fail(c, 401, 'unauthorized');
     await next();
   });
-  http.use('/v1/apps/:app/*', async (c, next) => {
+  http.use('/v1/apps/:app/*', async (c: Context, next) => {
     if (c.req.param('app') !== deps.app) return fail(c, 404, 'app not found');
     await next();
   });
@@ -78,10 +78,10 @@ export function createMachinesRoutes(deps: RoutesDeps): Hono {
   });
 
   http.post(base, limited('create', false), async (c) => {
-    const failure = faults.takeCreateFailure();
-    if (failure) {
-      if (failure.retryAfterSec !== undefined) c.header('retry-after', String(failure.retryAfterSec));
-      return c.json(createFailureBody(failure), failure.status);
+    const refusal = hooks()?.takeCreateRefusal();
+    if (refusal) {
+      if (refusal.retryAfterSec !== undefined) c.header('retry-after', String(refusal.retryAfterSec));
+      return c.json(refusal.body, refusal.status);
     }
     const body = await jsonBody<unknown>(c);
     const problem = createRequestProblem(body);

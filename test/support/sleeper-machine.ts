@@ -1,5 +1,5 @@
 /**
- * A stand-in machine image for tests and demos of the local runtime: a tiny node script
+ * A stand-in machine image for tests of the local runtime: a tiny node script
  * whose behaviour comes from the machine's env, so a test describes a machine purely
  * through its Fly config.
  *   SLEEP_MS        exit after this many ms (absent or negative: run until signalled)
@@ -10,8 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Machine } from '../machine.ts';
-import type { LaunchSpec } from './machine-process.ts';
+import type { LaunchSpec } from '../../orchestrator/fleet/local-runtime.ts';
+import type { Machine } from '../../orchestrator/fleet/machine.ts';
 
 const SCRIPT = `
 const env = process.env;
