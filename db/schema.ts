@@ -313,3 +313,23 @@ export const apiTokens = sqliteTable(
   },
   (t) => [uniqueIndex("api_tokens_hash_idx").on(t.hash)],
 );
+
+/**
+ * Dashboard sign-ins (orchestrator/dashboard/): one row per browser session. The cookie holds a
+ * random secret; only its SHA-256 is stored, with the CSRF token every dashboard action must carry
+ * and the admin token it was opened with (revoking that token ends the session).
+ */
+export const dashboardSessions = sqliteTable(
+  "dashboard_sessions",
+  {
+    /** Hex SHA-256 of the cookie's secret. */
+    hash: text("hash").primaryKey(),
+    /** The api_tokens row the operator signed in with. */
+    tokenId: text("token_id").notNull(),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("dashboard_sessions_expires_idx").on(t.expiresAt)],
+);
