@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { wireNames, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
+import type { StateEvents } from "./events/state-events.ts";
 import { lockDataDir, secureDataDir } from "./data-dir.ts";
 import type { FleetController } from "./fleet/fleet-controller.ts";
 import type { FleetLimitsStore } from "./fleet/fleet-limits.ts";
@@ -36,6 +37,11 @@ export interface Orchestrator {
   config: Config;
   names: WireNames;
   store: EpisodeStore;
+  /**
+   * State events, emitted after commit: episode, chunk and machine transitions, callback attempts,
+   * feed polls (the event map is documented in events/state-events.ts).
+   */
+  events: StateEvents;
   machines: MachinesClient;
   /** Present when the embedded local runtime runs the machines. */
   localRuntime: LocalMachinesRuntime | undefined;
@@ -121,6 +127,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       config,
       names,
       store: store.store,
+      events: store.database.events,
       machines: machines.machines,
       localRuntime: machines.localRuntime,
       natsUrl: queue.natsUrl,

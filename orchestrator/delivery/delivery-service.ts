@@ -141,20 +141,19 @@ export class DeliveryService {
     const attempt = d.attempts + 1;
     const giveUp = !result.ok && attempt >= MAX_DELIVERY_ATTEMPTS;
     const delaySec = Math.max(RETRY_DELAYS_SEC[attempt - 1] ?? 0, Math.min(result.retryAfterSec ?? 0, 24 * 3600));
-    await this.deps.database.write((db) =>
-      db.batch([
+    const state = result.ok ? "delivered" : giveUp ? "failed" : "pending";
+    const nextAttemptAt = result.ok || giveUp ? null : at + delaySec * 1000;
+    await this.deps.database.commit(async (db, emit) => {
+      await db.batch([
         db.insert(deliveryAttempts).values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
         db
           .update(deliveries)
-          .set({
-            attempts: attempt,
-            state: result.ok ? "delivered" : giveUp ? "failed" : "pending",
-            nextAttemptAt: result.ok || giveUp ? null : at + delaySec * 1000,
-            deliveredAt: result.ok ? at : null,
-          })
+          .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
           .where(eq(deliveries.id, d.id)),
-      ]),
-    );
+      ]);
+      const { httpStatus, error, ok } = result;
+      emit({ type: "delivery:attempt", deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, at, ok, httpStatus, error: error ?? null, state, nextAttemptAt });
+    });
     const fields = { deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, httpStatus: result.httpStatus };
     if (result.ok) this.deps.log.info("callback delivered", fields);
     else this.deps.log.warn(giveUp ? "callback given up" : "callback attempt failed", { ...fields, error: result.error, retryInSec: giveUp ? undefined : delaySec });

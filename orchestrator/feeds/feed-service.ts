@@ -184,7 +184,7 @@ export class FeedService {
       }
       const delaySec = nextPollDelaySec(feed.intervalSec, { ok: true, errorCount: 0, ...res.hints });
       patch.nextPollAt = now + delaySec * 1000;
-      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now);
+      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now, res.kind);
       if (movedTo && !urlChanged && movedTo !== feed.url) this.deps.log.warn("feed moved onto another registered feed; kept the old URL", { feedId: feed.id });
       if (urlChanged) this.deps.log.info("feed moved", { feedId: feed.id, from: feed.url, to: movedTo });
       return {
@@ -208,6 +208,7 @@ export class FeedService {
         { lastPolledAt: now, errorCount, lastError: message, lastStatus: fetchErr?.status ? String(fetchErr.status) : "error", nextPollAt },
         [],
         now,
+        "error",
       );
       this.deps.log.warn("feed poll failed", { feedId: feed.id, error: err, errorCount, nextPollInSec: delaySec });
       return { ...base, status: "error", httpStatus: fetchErr?.status, error: message, nextPollAt: new Date(nextPollAt).toISOString() };

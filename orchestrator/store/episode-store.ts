@@ -1,6 +1,8 @@
 /**
- * Reads and writes episodes and chunks. All state changes are checked against the lifecycles in
- * episodes/lifecycle.ts, and all writes go through Database.write (one writer at a time).
+ * Reads and writes episodes and chunks. Every state change goes through Database.commit (one
+ * writer at a time): it is checked against the lifecycles in episodes/lifecycle.ts by
+ * events/state-transitions.ts and announced as an `episode:transition` / `chunk:transition` event
+ * once committed (events/state-events.ts); a refused change throws and announces nothing.
  *
  * Fencing: a chunk result is accepted only from the machine that holds the lease of the current
  * attempt. Attempts are ordered by (generation, delivery count): the generation is bumped when the
@@ -10,13 +12,8 @@
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
-import {
-  assertChunkTransition,
-  assertEpisodeTransition,
-  canTransitionEpisode,
-  type ChunkState,
-  type EpisodeState,
-} from "../episodes/lifecycle.ts";
+import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
+import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database } from "./database.ts";
 
@@ -80,8 +77,8 @@ export class EpisodeStore {
   ): Promise<EpisodeRow> {
     const t = this.now();
     const row = { ...input, status: "received", createdAt: t, updatedAt: t };
-    const takenBy = await this.database.write((db) =>
-      db.transaction(async (tx) => {
+    const takenBy = await this.database.commit(async (db, emit) => {
+      const taken = await db.transaction(async (tx) => {
         if (link) {
           if (link.identity) {
             const existing = await tx.select().from(episodeLinks).where(eq(episodeLinks.identity, link.identity)).get();
@@ -92,8 +89,10 @@ export class EpisodeStore {
         }
         await tx.insert(episodes).values(row);
         return undefined;
-      }),
-    );
+      });
+      if (taken === undefined) emit(episodeCreated(input.id, t));
+      return taken;
+    });
     if (takenBy !== undefined) throw new DuplicateEpisodeError(link!.identity!, takenBy);
     return (await this.getEpisode(input.id))!;
   }
@@ -125,12 +124,13 @@ export class EpisodeStore {
    * another pass, may have got there first). Returns the row to ingest, or undefined.
    */
   async claimFetchRetry(id: string): Promise<EpisodeRow | undefined> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current || current.status !== "fetch_wait") return undefined;
-      assertEpisodeTransition(id, "fetch_wait", "received");
       const t = this.now();
+      const event = episodeTransition(current, "received", t, current.error);
       await db.update(episodes).set({ status: "received", updatedAt: t }).where(eq(episodes.id, id));
+      emit(event);
       return { ...current, status: "received", updatedAt: t };
     });
   }
@@ -141,16 +141,17 @@ export class EpisodeStore {
     to: EpisodeState,
     patch: Partial<Omit<EpisodeRow, "id" | "status">> = {},
   ): Promise<EpisodeRow> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) throw new Error(`episode ${id} does not exist`);
-      assertEpisodeTransition(id, current.status as EpisodeState, to);
       const t = this.now();
+      const event = episodeTransition(current, to, t, patch.error === undefined ? current.error : patch.error);
       const terminal = to === "done" || to === "failed" || to === "cancelled";
       await db
         .update(episodes)
         .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
         .where(eq(episodes.id, id));
+      emit(event);
       return { ...current, ...patch, status: to, updatedAt: t };
     });
   }
@@ -164,11 +165,11 @@ export class EpisodeStore {
     plan: PlannedChunk[],
     facts: { durationSec: number; sampleCount: number },
   ): Promise<void> {
-    await this.database.write(async (db) => {
+    await this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
-      assertEpisodeTransition(episodeId, current.status as EpisodeState, "transcribing");
       const t = this.now();
+      const event = episodeTransition(current, "transcribing", t, current.error);
       const rows = plan.map((c) => ({
         id: chunkId(episodeId, c.index),
         episodeId,
@@ -196,6 +197,8 @@ export class EpisodeStore {
           })
           .where(eq(episodes.id, episodeId)),
       ]);
+      emit(event);
+      for (const c of rows) emit(chunkPlanned(c, t));
     });
   }
 
@@ -235,7 +238,7 @@ export class EpisodeStore {
 
   /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
@@ -243,27 +246,28 @@ export class EpisodeStore {
       const order = compareAttempts(event, chunk);
       if (order < 0) return "stale";
       if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
-      assertChunkTransition(chunk.id, chunk.state as ChunkState, "leased");
+      const t = this.now();
+      const change = { generation: event.generation ?? 1, attempt: event.attempt, leaseOwner: event.machineId };
+      const transition = chunkTransition(chunk, "leased", t, change);
       await db
         .update(chunks)
         .set({
           state: "leased",
-          generation: event.generation ?? 1,
-          attempt: event.attempt,
-          leaseOwner: event.machineId,
+          ...change,
           leasedAt: event.at,
           // a holder that promises heartbeats is judged by them from now on (store/chunk-heartbeats.ts)
-          heartbeatAt: event.heartbeatMs === undefined ? null : this.now(),
-          updatedAt: this.now(),
+          heartbeatAt: event.heartbeatMs === undefined ? null : t,
+          updatedAt: t,
         })
         .where(eq(chunks.id, chunk.id));
+      emit(transition);
       return "accepted";
     });
   }
 
   /** A worker finished an attempt. Accepted only from the current lease holder of the current attempt. */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done") return "duplicate";
@@ -271,6 +275,7 @@ export class EpisodeStore {
         return "stale";
       }
       const t = this.now();
+      const transition = chunkTransition(chunk, "done", t, { lastError: null });
       await db
         .update(chunks)
         .set({
@@ -283,6 +288,7 @@ export class EpisodeStore {
           updatedAt: t,
         })
         .where(eq(chunks.id, chunk.id));
+      emit(transition);
       return "accepted";
     });
   }
@@ -292,18 +298,18 @@ export class EpisodeStore {
    * only records the error (the worker naks and the queue redelivers).
    */
   async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<{ outcome: EventOutcome; chunkFailed: boolean }> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
       if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
       if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
       const fail = event.permanent || event.attempt >= maxAttempts;
       const to: ChunkState = fail ? "failed" : "queued";
-      assertChunkTransition(chunk.id, chunk.state as ChunkState, to);
-      await db
-        .update(chunks)
-        .set({ state: to, lastError: `${event.code}: ${event.message}`, leaseOwner: null, updatedAt: this.now() })
-        .where(eq(chunks.id, chunk.id));
+      const t = this.now();
+      const lastError = `${event.code}: ${event.message}`;
+      const transition = chunkTransition(chunk, to, t, { lastError, leaseOwner: null });
+      await db.update(chunks).set({ state: to, lastError, leaseOwner: null, updatedAt: t }).where(eq(chunks.id, chunk.id));
+      emit(transition);
       return { outcome: "accepted", chunkFailed: fail };
     });
   }
@@ -332,22 +338,17 @@ export class EpisodeStore {
    * generation newer, and any event of the old generation stale.
    */
   async requeueLeased(id: string, owner: string, generation: number, why = `machine ${owner} died`): Promise<boolean> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
       if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
-      assertChunkTransition(chunk.id, "leased", "queued");
+      const t = this.now();
+      const change = { generation, attempt: 0, leaseOwner: null, lastError: `${why}; re-queued` };
+      const transition = chunkTransition(chunk, "queued", t, change);
       await db
         .update(chunks)
-        .set({
-          state: "queued",
-          generation,
-          attempt: 0,
-          leaseOwner: null,
-          machineLosses: chunk.machineLosses + 1,
-          lastError: `${why}; re-queued`,
-          updatedAt: this.now(),
-        })
+        .set({ state: "queued", ...change, machineLosses: chunk.machineLosses + 1, updatedAt: t })
         .where(eq(chunks.id, id));
+      emit(transition);
       return true;
     });
   }
@@ -383,23 +384,26 @@ export class EpisodeStore {
    * still holds it. `jobs retry` re-runs it and resets the count.
    */
   async failLostChunk(id: string, owner: string, reason: string): Promise<boolean> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
       if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner) return false;
       const episode = await db.select().from(episodes).where(eq(episodes.id, chunk.episodeId)).get();
-      assertChunkTransition(chunk.id, "leased", "failed");
       const t = this.now();
+      const chunkEvent = chunkTransition(chunk, "failed", t, { leaseOwner: null, lastError: reason });
       const failEpisode = episode?.status === "transcribing";
-      if (episode && failEpisode) assertEpisodeTransition(episode.id, "transcribing", "failed");
+      const episodeError = `chunk ${id} failed: ${reason}`;
+      const episodeEvent = episode && failEpisode ? episodeTransition(episode, "failed", t, episodeError) : undefined;
       await db.batch([
         db
           .update(chunks)
           .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
           .where(eq(chunks.id, id)),
         ...(failEpisode
-          ? [db.update(episodes).set({ status: "failed", error: `chunk ${id} failed: ${reason}`, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
+          ? [db.update(episodes).set({ status: "failed", error: episodeError, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
           : []),
       ]);
+      emit(chunkEvent);
+      if (episodeEvent) emit(episodeEvent);
       return true;
     });
   }
@@ -411,7 +415,7 @@ export class EpisodeStore {
    * the state that kept it from being cancelled.
    */
   async cancelEpisode(id: string): Promise<{ outcome: "cancelled" | "not_found" | "refused"; state?: EpisodeState; chunks: ChunkRow[] }> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
       const from = current.status as EpisodeState;
@@ -422,13 +426,16 @@ export class EpisodeStore {
         .from(chunks)
         .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"])))
         .all();
+      const error = "cancelled by an operator";
+      const events = [episodeTransition(current, "cancelled", t, error), ...open.map((c) => chunkTransition(c, "cancelled", t))];
       await db.batch([
-        db.update(episodes).set({ status: "cancelled", error: "cancelled by an operator", updatedAt: t, finishedAt: t }).where(eq(episodes.id, id)),
+        db.update(episodes).set({ status: "cancelled", error, updatedAt: t, finishedAt: t }).where(eq(episodes.id, id)),
         db
           .update(chunks)
           .set({ state: "cancelled", leaseOwner: null, updatedAt: t })
           .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"]))),
       ]);
+      for (const e of events) emit(e);
       return { outcome: "cancelled", chunks: open };
     });
   }
@@ -442,15 +449,16 @@ export class EpisodeStore {
    * (`redownload`): the caller downloads it again.
    */
   async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
       if (current.status !== "failed") return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
       if (current.chunkCount === null && current.sourceKind === "url") {
         // failed at download (or on the downloaded bytes): back to received, with a fresh retry window; the caller ingests it
-        assertEpisodeTransition(id, "failed", "received");
         const patch = { status: "received", error: null, finishedAt: null, fetchAttempts: 0, fetchFirstFailedAt: null, nextFetchAt: null, fetchError: null, updatedAt: this.now() };
+        const event = episodeTransition(current, "received", patch.updatedAt);
         await db.update(episodes).set(patch).where(eq(episodes.id, id));
+        emit(event);
         return { outcome: "retried", chunks: [], redownload: { ...current, ...patch } };
       }
       if (current.chunkCount === null) {
@@ -458,7 +466,10 @@ export class EpisodeStore {
       }
       const dead = await db.select().from(chunks).where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed"))).all();
       const t = this.now();
-      for (const c of dead) assertChunkTransition(c.id, "failed", "queued");
+      const events = [
+        episodeTransition(current, "transcribing", t),
+        ...dead.map((c) => chunkTransition(c, "queued", t, { generation: c.generation + 1, attempt: 0, leaseOwner: null })),
+      ];
       await db.batch([
         db.update(episodes).set({ status: "transcribing", error: null, finishedAt: null, updatedAt: t }).where(eq(episodes.id, id)),
         ...dead.map((c) =>
@@ -468,6 +479,7 @@ export class EpisodeStore {
             .where(eq(chunks.id, c.id)),
         ),
       ]);
+      for (const e of events) emit(e);
       return { outcome: "retried", chunks: dead.map((c) => ({ ...c, state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null })) };
     });
   }
