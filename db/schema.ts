@@ -333,3 +333,27 @@ export const dashboardSessions = sqliteTable(
   },
   (t) => [index("dashboard_sessions_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * Every attempt at a chunk, as the chunk transition events tell it (dashboard/chunk-attempt-log.ts):
+ * which machine, when it started and ended, and how. The chunks table keeps only the current
+ * attempt; this is what the episode page's timeline draws, one bar per row.
+ */
+export const chunkAttempts = sqliteTable(
+  "chunk_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    chunkId: text("chunk_id").notNull(),
+    episodeId: text("episode_id").notNull(),
+    chunkIndex: integer("chunk_index").notNull(),
+    machineId: text("machine_id").notNull(),
+    generation: integer("generation").notNull(),
+    attempt: integer("attempt").notNull(),
+    startedAt: integer("started_at").notNull(),
+    endedAt: integer("ended_at"),
+    /** running | done | failed (the chunk is dead) | requeued (the attempt failed or its machine was lost; tried again) | cancelled | superseded */
+    outcome: text("outcome").notNull(),
+    error: text("error"),
+  },
+  (t) => [index("chunk_attempts_episode_idx").on(t.episodeId, t.startedAt), index("chunk_attempts_chunk_idx").on(t.chunkId)],
+);

@@ -11,17 +11,17 @@ import type { FleetPart } from "../parts/fleet-part.ts";
 import type { StorePart } from "../parts/store-part.ts";
 import { ADMIN_TOKEN_FILE } from "../auth/token-store.ts";
 import type { DashboardDeps } from "./dashboard.tsx";
-import type { LiveEvents } from "./live-stream.ts";
+import { liveEventsFrom } from "./live-stream.ts";
 
-/** Where the sign-in page says the admin token is. */
+/** Where the admin token is, as the sign-in page and `podfleet up` say it ("the token in …"). */
 export function adminTokenHint(config: Config): string {
   const file = path.join(config.dataDir, ADMIN_TOKEN_FILE);
-  return config.adminToken ? `The value of PODFLEET_ADMIN_TOKEN, or the token in ${file}.` : `The admin token is in ${file} (readable by the user running podfleet).`;
+  return config.adminToken ? `the value of PODFLEET_ADMIN_TOKEN, or the token in ${file}` : `the admin token in ${file}`;
 }
 
 export function dashboardDeps(
   config: Config,
-  parts: { store: StorePart; fleet: FleetPart; episodes: EpisodesPart; views: FleetViews; log: Logger; live?: LiveEvents | undefined },
+  parts: { store: StorePart; fleet: FleetPart; episodes: EpisodesPart; views: FleetViews; log: Logger },
 ): DashboardDeps {
   const { store, fleet, episodes, views, log } = parts;
   return {
@@ -38,9 +38,10 @@ export function dashboardDeps(
     machineLogDir: config.machines.kind === "local" ? path.join(config.dataDir, "logs", "machines") : undefined,
     pricePerMachineSecond: config.pricePerMachineSecond,
     maxUploadBytes: config.maxAudioBytes,
-    tokenHint: adminTokenHint(config),
+    tokenHint: `Sign in with ${adminTokenHint(config)}, or any token from podfleet tokens create.`,
     publicUrl: config.publicUrl,
-    live: parts.live,
+    live: liveEventsFrom(store.database.events),
+    chunkEvents: store.database.events,
     log: log.child({ component: "dashboard" }),
   };
 }

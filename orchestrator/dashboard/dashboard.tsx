@@ -23,6 +23,8 @@ import type { Logger } from "../log.ts";
 import type { SourceStore } from "../sources/source-store.ts";
 import type { Database } from "../store/database.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
+import type { StateEvents } from "../events/state-events.ts";
+import { ChunkAttemptLog } from "./chunk-attempt-log.ts";
 import { ASSETS } from "./dashboard-assets.ts";
 import { DashboardError, mountDashboardActions, wantsJson } from "./dashboard-actions.ts";
 import { loadEpisodeDetail } from "./episode-detail.ts";
@@ -58,6 +60,8 @@ export interface DashboardDeps {
   publicUrl: string | undefined;
   /** State transitions that drive the live updates; absent: pages update only when reloaded. */
   live: LiveEvents | undefined;
+  /** The transitions the chunk attempt log records (the timeline's bars); absent: the timeline shows each chunk's last attempt. */
+  chunkEvents: Pick<StateEvents, "on"> | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -73,6 +77,15 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void 
   const dash = new Hono<DashboardEnv>();
   const sessions = new SessionStore(deps.database);
   const streams = new LiveStreams(deps.live);
+  const attempts = new ChunkAttemptLog(deps.database, deps.log);
+  const unfollow = deps.chunkEvents ? attempts.follow(deps.chunkEvents) : () => {};
+  let closing = false;
+  // Once shutting down, every answer closes its connection: a browser that reconnects its event
+  // stream over a kept-alive connection would otherwise keep the server from closing.
+  dash.use("*", async (c, next) => {
+    await next();
+    if (closing) c.header("connection", "close");
+  });
   const now = deps.now ?? Date.now;
 
   dash.onError((err, c) => {
@@ -143,7 +156,7 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void 
 
   dash.get("/ui/episodes/:id", async (c) => {
     const t = now();
-    const detail = await loadEpisodeDetail(c.req.param("id"), { database: deps.database, store: deps.store, deliveries: deps.deliveries, machineLogDir: deps.machineLogDir }, t);
+    const detail = await loadEpisodeDetail(c.req.param("id"), { database: deps.database, store: deps.store, deliveries: deps.deliveries, attempts, machineLogDir: deps.machineLogDir }, t);
     if (!detail) throw new DashboardError(404, "not_found", `no episode ${c.req.param("id")}`);
     return page(c, <EpisodePage csrf={c.get("session").csrfToken} d={detail} now={t} partialUrl={null} />);
   });
@@ -170,7 +183,13 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void 
 
   mountDashboardActions(dash, deps);
   app.route("/", dash);
-  return { close: () => streams.close() };
+  return {
+    close: () => {
+      closing = true;
+      unfollow();
+      streams.close();
+    },
+  };
 }
 
 /** An HTML page with the headers every dashboard page gets (no caching, no framing, nothing from elsewhere). */

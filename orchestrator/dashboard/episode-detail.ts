@@ -3,9 +3,10 @@
  * timeline (lane = machine), the audio plan (seams and overlaps), failures with the machine's log
  * tail, and callback deliveries.
  *
- * Attempts come from two records: each chunk row's current (or last) attempt, and the sweeper's
- * `requeue` machine events (a machine that died or went silent while holding chunks). A lost
- * attempt's start is the machine's start, since no row keeps when that claim happened.
+ * Attempts come from the attempt log (chunk-attempt-log.ts). Chunks it has no rows for (worked
+ * before it existed) fall back to the chunk row's last attempt and the sweeper's `requeue` machine
+ * events (a machine that died or went silent holding chunks; such an attempt is drawn from the
+ * machine's start, since nothing kept when that claim happened).
  */
 import { and, eq, like } from "drizzle-orm";
 import { episodeLinks, machineEvents, machines } from "../../db/schema.ts";
@@ -14,9 +15,10 @@ import type { DeliveryView } from "../delivery/delivery-service.ts";
 import type { ChunkRow, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { Database } from "../store/database.ts";
 import { progressOf, sourceOf, type EpisodeSource } from "./episode-rows.ts";
+import type { ChunkAttemptRow } from "./chunk-attempt-log.ts";
 import { readLogTail } from "./machine-log.ts";
 
-export type AttemptOutcome = "done" | "failed" | "running" | "lost" | "cancelled" | "waiting";
+export type AttemptOutcome = "done" | "failed" | "running" | "requeued" | "cancelled" | "waiting";
 
 export interface AttemptBar {
   chunkId: string;
@@ -43,6 +45,8 @@ export interface ChunkFailure {
   chunkIndex: number;
   state: string;
   machineId: string | null;
+  attempt: number | null;
+  at: number;
   reason: string;
   logTail: string | null;
 }
@@ -68,6 +72,7 @@ export interface EpisodeDetailDeps {
   database: Database;
   store: EpisodeStore;
   deliveries: { forEpisode(id: string): Promise<DeliveryView[]> };
+  attempts: { forEpisode(id: string): Promise<ChunkAttemptRow[]> };
   /** `<data-dir>/logs/machines` on the local runtime; undefined when machines run elsewhere (Fly). */
   machineLogDir: string | undefined;
 }
@@ -90,6 +95,11 @@ export function planSpans(plan: PlannedChunk[]): PlanSpan[] {
   });
 }
 
+function barOutcome(outcome: string): AttemptOutcome {
+  if (outcome === "done" || outcome === "failed" || outcome === "running" || outcome === "cancelled") return outcome;
+  return "requeued"; // requeued, superseded
+}
+
 function currentAttempt(c: ChunkRow, now: number): AttemptBar | undefined {
   if (!c.leaseOwner || c.leasedAt === null) return undefined;
   const outcome: AttemptOutcome =
@@ -109,12 +119,22 @@ export async function loadEpisodeDetail(id: string, deps: EpisodeDetailDeps, now
   const counts = { total: chunkRows.length, queued: 0, leased: 0, done: 0, failed: 0, cancelled: 0 };
   for (const c of chunkRows) if (c.state in counts) counts[c.state as "queued"] += 1;
 
-  const attempts: AttemptBar[] = [];
+  const logged = await deps.attempts.forEpisode(id);
+  const attempts: AttemptBar[] = logged.map((a) => ({
+    chunkId: a.chunkId,
+    chunkIndex: a.chunkIndex,
+    machineId: a.machineId,
+    start: a.startedAt,
+    end: Math.max(a.startedAt, a.endedAt ?? now),
+    outcome: barOutcome(a.outcome),
+    detail: a.error ?? `attempt ${a.attempt}${a.generation > 1 ? ` (generation ${a.generation})` : ""}`,
+  }));
+  const seen = new Set(logged.map((a) => a.chunkId));
   for (const c of chunkRows) {
-    const bar = currentAttempt(c, now);
+    const bar = seen.has(c.id) ? undefined : currentAttempt(c, now);
     if (bar) attempts.push(bar);
   }
-  // Machines that died or went silent holding this episode's chunks: the sweeper's requeue events name them.
+  // Machines that died or went silent holding chunks the log has no rows for: the sweeper's requeue events name them.
   const requeues = await db
     .select({ e: machineEvents, startedAt: machines.startedAt, createdAt: machines.createdAt })
     .from(machineEvents)
@@ -125,25 +145,25 @@ export async function loadEpisodeDetail(id: string, deps: EpisodeDetailDeps, now
     if (!e.machineId || !e.detail) continue;
     for (const chunkId of e.detail.split(",")) {
       const c = byId.get(chunkId);
-      if (!c) continue;
+      if (!c || seen.has(chunkId)) continue;
       const start = Math.max(startedAt ?? createdAt ?? e.at, row.transcribeStartedAt ?? row.createdAt);
-      attempts.push({ chunkId, chunkIndex: c.index, machineId: e.machineId, start: Math.min(start, e.at), end: e.at, outcome: "lost", detail: e.reason });
+      attempts.push({ chunkId, chunkIndex: c.index, machineId: e.machineId, start: Math.min(start, e.at), end: e.at, outcome: "requeued", detail: e.reason });
     }
   }
   const from = row.transcribeStartedAt ?? row.createdAt;
   const to = Math.max(row.finishedAt ?? now, ...attempts.map((a) => a.end), from + 1000);
 
-  // every chunk with an error: dead ones, and those whose earlier attempt failed before a retry
-  const failed = chunkRows.filter((c) => c.lastError !== null);
+  // Failed attempts (from the log), then chunks with an error the log has no failed attempt for.
+  const failedAttempts = logged.filter((a) => a.error !== null && a.outcome !== "done");
+  const withFailure = new Set(failedAttempts.map((a) => a.chunkId));
+  const failureInputs = [
+    ...failedAttempts.map((a) => ({ chunkId: a.chunkId, chunkIndex: a.chunkIndex, state: byId.get(a.chunkId)?.state ?? "?", machineId: a.machineId, attempt: a.attempt, at: a.endedAt ?? a.startedAt, reason: a.error! })),
+    ...chunkRows
+      .filter((c) => c.lastError !== null && !withFailure.has(c.id))
+      .map((c) => ({ chunkId: c.id, chunkIndex: c.index, state: c.state, machineId: c.leaseOwner, attempt: null, at: c.updatedAt, reason: c.lastError! })),
+  ];
   const failures: ChunkFailure[] = await Promise.all(
-    failed.map(async (c) => ({
-      chunkId: c.id,
-      chunkIndex: c.index,
-      state: c.state,
-      machineId: c.leaseOwner,
-      reason: c.lastError ?? "",
-      logTail: c.leaseOwner && deps.machineLogDir ? await readLogTail(deps.machineLogDir, c.leaseOwner) : null,
-    })),
+    failureInputs.map(async (f) => ({ ...f, logTail: f.machineId && deps.machineLogDir ? await readLogTail(deps.machineLogDir, f.machineId) : null })),
   );
 
   return {
@@ -155,7 +175,7 @@ export async function loadEpisodeDetail(id: string, deps: EpisodeDetailDeps, now
     attempts: attempts.sort((a, b) => a.start - b.start),
     span: { from, to },
     plan: planSpans(parsePlan(row.planJson)),
-    failures,
+    failures: failures.sort((a, b) => a.at - b.at),
     deliveries: await deps.deliveries.forEpisode(id),
     // Uploads and decoded audio are deleted once cut; a URL episode is played from where it was fetched.
     audioUrl: row.sourceKind === "url" ? (row.finalUrl ?? row.sourceUrl) : null,

@@ -7,6 +7,7 @@
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
+import type { StateEvent, StateEvents } from "../events/state-events.ts";
 
 /** One state change, as the page needs it. */
 export interface LiveEvent {
@@ -22,6 +23,23 @@ export interface LiveEvent {
 /** Where live events come from: subscribe returns what unsubscribes. */
 export interface LiveEvents {
   subscribe(listener: (event: LiveEvent) => void): () => void;
+}
+
+/** The orchestrator's state events (events/state-events.ts) as the page needs them: the type, when, and which ids. */
+export function liveEventsFrom(events: Pick<StateEvents, "onAny">): LiveEvents {
+  return {
+    subscribe: (listener) =>
+      events.onAny((e: StateEvent) => {
+        listener({
+          type: e.type,
+          at: e.at,
+          episodeId: "episodeId" in e ? e.episodeId : undefined,
+          chunkId: "chunkId" in e ? e.chunkId : undefined,
+          machineId: "machineId" in e ? (e.machineId ?? undefined) : undefined,
+          feedId: "feedId" in e ? e.feedId : undefined,
+        });
+      }),
+  };
 }
 
 const KEEPALIVE_MS = 15_000;

@@ -54,7 +54,7 @@ export function ChunkTimeline(props: { attempts: AttemptBar[]; span: { from: num
         </text>
       </svg>
       <figcaption>
-        <Legend items={["done", "running", "failed", "lost", "cancelled"]} prefix="o" />
+        <Legend items={["done", "running", "requeued", "failed", "cancelled"]} prefix="o" />
       </figcaption>
     </figure>
   );

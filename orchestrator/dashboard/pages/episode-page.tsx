@@ -86,9 +86,11 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
           <p class="empty">No chunk has failed.</p>
         ) : (
           d.failures.map((f) => (
-            <article class="failure" id={`failure-${f.chunkIndex}`}>
+            <article class="failure">
               <h3>
-                Chunk {f.chunkIndex} <StatusBadge status={f.state} /> {f.machineId ? <span class="mono">on {f.machineId}</span> : null}
+                Chunk {f.chunkIndex}
+                {f.attempt !== null ? `, attempt ${f.attempt}` : ""} <StatusBadge status={f.state} /> {f.machineId ? <span class="mono">on {f.machineId}</span> : null}{" "}
+                <span class="hint">{formatTime(f.at)}</span>
               </h3>
               <p class="error-text">{f.reason}</p>
               {f.logTail !== null ? (
