@@ -206,7 +206,7 @@ export interface Tuning {
   feedPollIntervalMs: number;
   feedPollTimeoutMs: number;
   maxFeedFetches: number;
-  /** Completion callbacks: period and pass timeout. */
+  /** Completion callbacks: backstop period (finished episodes and due retries wake the pass) and pass timeout. */
   callbackIntervalMs: number;
   callbackTimeoutMs: number;
   /** The orchestrator's NATS connection retries forever, this far apart. */
@@ -222,7 +222,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = {
   feedPollIntervalMs: 10_000,
   feedPollTimeoutMs: 300_000,
   maxFeedFetches: 4,
-  callbackIntervalMs: 2_000,
+  callbackIntervalMs: 30_000,
   callbackTimeoutMs: 120_000,
   natsReconnectWaitMs: 500,
 };

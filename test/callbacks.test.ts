@@ -18,7 +18,8 @@ import { newSecret } from "../orchestrator/sources/webhook-signature.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { runCli } from "./support/cli.ts";
-import { api, programmableServer, startStack, waitFor, type CleanupContext } from "./support/ingest-stack.ts";
+import { api, programmableServer, startStack, type CleanupContext } from "./support/ingest-stack.ts";
+import { watchEvents } from "./support/state-events.ts";
 
 async function openDb(t: CleanupContext): Promise<Database> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-cb-"));
@@ -108,6 +109,7 @@ describe("callback deliveries (injected clock)", () => {
 describe("callbacks through the orchestrator", () => {
   test("episode.failed reaches the callback URL and jobs show lists the delivery", async (t) => {
     const orch = await startStack(t);
+    const watch = watchEvents(t, orch.events);
     const receiver = await programmableServer(t, (_req, res) => res.writeHead(200).end("ok"));
     const missing = await programmableServer(t, (_req, res) => res.writeHead(404).end());
     const bad = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/a.mp3`, callbackUrl: "ftp://nope/x" });
@@ -116,17 +118,16 @@ describe("callbacks through the orchestrator", () => {
     const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
     assert.equal(sub.status, 202, JSON.stringify(sub.body));
     const id = sub.body.id as string;
-    await waitFor("the callback", async () => (receiver.requests.length > 0 ? true : undefined), 30_000);
+    await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.state === "delivered", { timeoutMs: 30_000, what: "the callback delivered" });
     const req = receiver.requests[0]!;
     const { secret } = (await api(orch.url, "GET", "/v1/callbacks/signing-secret")).body;
     const event = new Webhook(secret).verify(req.body, Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))) as { type: string; data: { episodeId: string } };
     assert.equal(event.type, "episode.failed");
     assert.equal(event.data.episodeId, id);
 
-    const deliveries = await waitFor("the recorded attempt", async () => {
-      const d = (await api(orch.url, "GET", `/v1/episodes/${id}/deliveries`)).body.deliveries;
-      return d[0]?.state === "delivered" ? d : undefined;
-    });
+    // the event comes after the attempt's commit: the API shows it at once
+    const deliveries = (await api(orch.url, "GET", `/v1/episodes/${id}/deliveries`)).body.deliveries;
+    assert.equal(deliveries[0].state, "delivered");
     assert.equal(deliveries[0].attempts.length, 1);
 
     const shown = await runCli(["jobs", "show", id], { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken }, 60_000);
@@ -136,5 +137,22 @@ describe("callbacks through the orchestrator", () => {
 
     const xml = await api(orch.url, "GET", `/v1/episodes/${id}/podcast-transcript.xml`);
     assert.equal(xml.status, 409, "transcripts are published only once an episode is done");
+  });
+
+  test("a finished episode wakes the delivery: its callback goes out without waiting for the scan", async (t) => {
+    // the scan runs once at start, then an hour later: only the episode's event can send this callback in time
+    const orch = await startStack(t, {}, { callbackIntervalMs: 3_600_000 });
+    const watch = watchEvents(t, orch.events);
+    const receiver = await programmableServer(t, (_req, res) => res.writeHead(204).end());
+    const missing = await programmableServer(t, (_req, res) => res.writeHead(404).end());
+    const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
+    assert.equal(sub.status, 202, JSON.stringify(sub.body));
+    const id = sub.body.id as string;
+    const failed = await watch.episode(id, "failed", { timeoutMs: 30_000 });
+    const delivered = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id, { timeoutMs: 30_000, what: "the callback attempt" });
+    assert.equal(delivered.state, "delivered", JSON.stringify(delivered));
+    assert.equal(delivered.event, "episode.failed");
+    assert.equal(receiver.requests.length, 1);
+    assert.ok(delivered.at >= failed.at, "attempted after the episode failed");
   });
 });

@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { EpisodesPart } from "../parts/episodes-part.ts";
 import type { FleetPart } from "../parts/fleet-part.ts";
 import type { StorePart } from "../parts/store-part.ts";
+import type { PartialTranscripts } from "../transcript/partial-transcript.ts";
 import { ADMIN_TOKEN_FILE } from "../auth/token-store.ts";
 import type { DashboardDeps } from "./dashboard.tsx";
 import { liveEventsFrom } from "./live-stream.ts";
@@ -21,7 +22,7 @@ export function adminTokenHint(config: Config): string {
 
 export function dashboardDeps(
   config: Config,
-  parts: { store: StorePart; fleet: FleetPart; episodes: EpisodesPart; views: FleetViews; log: Logger },
+  parts: { store: StorePart; fleet: FleetPart; episodes: EpisodesPart; views: FleetViews; partials: PartialTranscripts; log: Logger },
 ): DashboardDeps {
   const { store, fleet, episodes, views, log } = parts;
   return {
@@ -42,6 +43,7 @@ export function dashboardDeps(
     publicUrl: config.publicUrl,
     live: liveEventsFrom(store.database.events),
     chunkEvents: store.database.events,
+    partials: parts.partials,
     log: log.child({ component: "dashboard" }),
   };
 }

@@ -24,6 +24,7 @@ import type { SourceStore } from "../sources/source-store.ts";
 import type { Database } from "../store/database.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
 import type { StateEvents } from "../events/state-events.ts";
+import type { PartialTranscripts } from "../transcript/partial-transcript.ts";
 import { ChunkAttemptLog } from "./chunk-attempt-log.ts";
 import { ASSETS } from "./dashboard-assets.ts";
 import { DashboardError, mountDashboardActions, wantsJson } from "./dashboard-actions.ts";
@@ -60,6 +61,8 @@ export interface DashboardDeps {
   publicUrl: string | undefined;
   /** State transitions that drive the live updates; absent: pages update only when reloaded. */
   live: LiveEvents | undefined;
+  /** The transcript of an episode's finished chunks so far (progressive results). */
+  partials: Pick<PartialTranscripts, "read">;
   /** The transitions the chunk attempt log records (the timeline's bars); absent: the timeline shows each chunk's last attempt. */
   chunkEvents: Pick<StateEvents, "on"> | undefined;
   log: Logger;
@@ -158,7 +161,15 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void 
     const t = now();
     const detail = await loadEpisodeDetail(c.req.param("id"), { database: deps.database, store: deps.store, deliveries: deps.deliveries, attempts, machineLogDir: deps.machineLogDir }, t);
     if (!detail) throw new DashboardError(404, "not_found", `no episode ${c.req.param("id")}`);
-    return page(c, <EpisodePage csrf={c.get("session").csrfToken} d={detail} now={t} partialUrl={null} />);
+    return page(c, <EpisodePage csrf={c.get("session").csrfToken} d={detail} now={t} partialUrl={`/ui/episodes/${detail.row.id}/partial-transcript.json`} />);
+  });
+
+  // The transcript so far, for the page while the episode runs (the API's is behind a bearer token).
+  dash.get("/ui/episodes/:id/partial-transcript.json", async (c) => {
+    const p = await deps.partials.read(c.req.param("id"));
+    if (!p) throw new DashboardError(404, "not_found", `no episode ${c.req.param("id")}`);
+    c.header("cache-control", "no-store");
+    return c.json({ partial: !p.complete, status: p.status, chunksDone: p.chunksDone, chunkCount: p.chunkCount, throughSec: p.throughSec, stableSegments: p.stableSegments, segments: p.segments });
   });
 
   dash.get("/ui/fleet", async (c) => {

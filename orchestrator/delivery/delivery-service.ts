@@ -1,5 +1,6 @@
 /**
- * Signed completion callbacks. A pass (run by a PassRunner) does two things:
+ * Signed completion callbacks. A pass (run by a PassRunner, woken by every episode that finishes
+ * and at the next due retry; its timer is only the crash-safe backstop) does two things:
  * 1. every finished episode (done or failed) with a callback URL gets one delivery row
  *    (`episode.transcribed` / `episode.failed`), so no completion path needs a hook and a crash
  *    between "done" and "sent" loses nothing;
@@ -7,7 +8,7 @@
  *    backoff schedule (about a day in all) and the delivery is given up after the last one.
  */
 import { randomBytes } from "node:crypto";
-import { and, asc, eq, inArray, isNotNull, isNull, lte } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lte, min } from "drizzle-orm";
 import { deliveries, deliveryAttempts, episodeLinks, episodes } from "../../db/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Database } from "../store/database.ts";
@@ -116,6 +117,16 @@ export class DeliveryService {
     });
     await this.deps.database.write((w) => w.insert(deliveries).values(values).onConflictDoNothing());
     return values.length;
+  }
+
+  /** When the earliest pending delivery is due (ms since the epoch), or null when none is pending. */
+  async nextDueAt(): Promise<number | null> {
+    const row = await this.deps.database.db
+      .select({ at: min(deliveries.nextAttemptAt) })
+      .from(deliveries)
+      .where(eq(deliveries.state, "pending"))
+      .get();
+    return row?.at ?? null;
   }
 
   private async due(): Promise<DeliveryRow[]> {

@@ -134,11 +134,20 @@ export async function openEpisodesPart(
       allowPrivateUrls: config.allowPrivateUrls,
       log: log.child({ component: "callbacks" }),
     });
-    const deliveryRunner = new PassRunner("callbacks", (signal) => deliveries.pass(signal), {
-      intervalMs: config.tuning.callbackIntervalMs,
-      timeoutMs: config.tuning.callbackTimeoutMs,
-      log,
-    });
+    // Callbacks run when an episode finishes (its state event) and when the next retry is due; the
+    // pass timer is the crash-safe backstop that finds what those missed.
+    let retryTimer: NodeJS.Timeout | undefined;
+    const deliveryRunner: PassRunner = new PassRunner(
+      "callbacks",
+      async (signal) => {
+        const result = await deliveries.pass(signal);
+        const next = await deliveries.nextDueAt();
+        clearTimeout(retryTimer);
+        if (next !== null) retryTimer = setTimeout(() => deliveryRunner.wake(), Math.max(0, next - Date.now())).unref();
+        return result;
+      },
+      { intervalMs: config.tuning.callbackIntervalMs, timeoutMs: config.tuning.callbackTimeoutMs, log },
+    );
     const sources = new SourceStore(store.database);
     const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
 
@@ -169,7 +178,12 @@ export async function openEpisodesPart(
       startPasses: () => {
         feedRunner.start();
         deliveryRunner.start();
+        const stopWaking = store.database.events.on("episode:transition", (e) => {
+          if (e.to === "done" || e.to === "failed") deliveryRunner.wake();
+        });
         return async () => {
+          stopWaking();
+          clearTimeout(retryTimer);
           await deliveryRunner.stop();
           await feedRunner.stop();
         };

@@ -1,5 +1,5 @@
 /**
- * The HTTP part: the API app (episodes, tokens, hooks, feeds, metrics, fleet) and its server.
+ * The HTTP part: the API app (episodes, tokens, hooks, feeds, metrics, fleet, partial transcripts) and its server.
  * The server's URL is written to `<data-dir>/orchestrator.url`, where CLI commands on the same data
  * directory find this orchestrator instead of starting their own.
  */
@@ -17,7 +17,9 @@ import { mountFeedRoutes } from "../http/feeds-routes.ts";
 import { mountFleetRoutes } from "../http/fleet-routes.ts";
 import { mountHookRoutes } from "../http/hooks-routes.ts";
 import { mountMetricsRoutes } from "../http/metrics-routes.ts";
+import { mountPartialTranscriptRoutes } from "../http/partial-transcript-routes.ts";
 import type { Logger } from "../log.ts";
+import { PartialTranscripts } from "../transcript/partial-transcript.ts";
 import { Closer } from "./closer.ts";
 import type { EpisodesPart } from "./episodes-part.ts";
 import type { FleetPart } from "./fleet-part.ts";
@@ -61,7 +63,9 @@ export async function openHttpPart(
     mountFeedRoutes(app, { feeds: ep.feeds, store: ep.feedStore });
     mountMetricsRoutes(app, { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller });
     mountFleetRoutes(app, { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() });
-    const dashboard = mountDashboard(app, dashboardDeps(config, { store, fleet, episodes: ep, views, log }));
+    const partials = new PartialTranscripts({ store: store.store, results: queue.queue });
+    const partialRoutes = mountPartialTranscriptRoutes(app, { partials, episodes: ep.episodes, events: store.database.events, log });
+    const dashboard = mountDashboard(app, dashboardDeps(config, { store, fleet, episodes: ep, views, partials, log }));
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
@@ -69,7 +73,9 @@ export async function openHttpPart(
     });
     const port = (server.address() as AddressInfo).port;
     closer.add(() => new Promise<void>((r) => server.close(() => r())));
-    closer.add(dashboard.close); // before the server's close: its live streams would hold that open
+    // run before the server closes (steps run newest first): open segment streams would hold it open
+    closer.add(() => partialRoutes.close());
+    closer.add(dashboard.close); // likewise the dashboard's live streams
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     const urlFile = path.join(config.dataDir, "orchestrator.url");
     fs.writeFileSync(urlFile, url, { mode: 0o600 });

@@ -8,7 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { parseConfig } from "../../orchestrator/config.ts";
+import { parseConfig, type Tuning } from "../../orchestrator/config.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
 import { authHeaders, rememberToken } from "./auth.ts";
@@ -31,12 +31,14 @@ export function suiteCleanup(): CleanupContext & { run(): Promise<void> } {
   };
 }
 
-export async function startStack(t: CleanupContext, env: Record<string, string> = {}): Promise<Orchestrator> {
+/** `tuning` overrides fixed tuning numbers no variable sets (e.g. a long callback scan period). */
+export async function startStack(t: CleanupContext, env: Record<string, string> = {}, tuning: Partial<Tuning> = {}): Promise<Orchestrator> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-ingest-"));
   const config = parseConfig(
     { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_CHUNK_SECONDS: "30", ...env },
     { dataDir, port: 0, host: "127.0.0.1" },
   );
+  Object.assign(config.tuning, tuning);
   const orchestrator = await startOrchestrator(config, createLogger("silent"));
   rememberToken(orchestrator.url, orchestrator.adminToken);
   t.after(async () => {
