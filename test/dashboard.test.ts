@@ -20,7 +20,14 @@ import { serveRangeFiles } from "./support/range-file-server.ts";
 const chromium = chromiumPath();
 
 declare const window: { podfleetLive: { updates: Array<{ type: string; latencyMs: number }> }; noReloadMark?: boolean };
-declare const document: { getElementById(id: string): { paused: boolean; currentTime: number } | null };
+/** The little of the DOM the page functions below touch (the project's lib has no DOM types). */
+interface PageElement {
+  paused: boolean;
+  currentTime: number;
+  dataset: Record<string, string | undefined>;
+  querySelectorAll(selector: string): { length: number };
+}
+declare const document: { getElementById(id: string): PageElement | null };
 
 function stats(values: number[]): string {
   if (values.length === 0) return "none";
@@ -37,6 +44,7 @@ test("dashboard in Chromium: sign in, live episode list, player, fleet limits, c
   const files = await serveRangeFiles(t, {
     "/garden.wav": { path: garden, contentType: "audio/wav" },
     "/german.wav": { path: await speechEpisode(dir, 2), contentType: "audio/wav" },
+    "/long.wav": { path: await speechEpisode(dir, 7), contentType: "audio/wav" },
   });
   const b = await openBrowser(t, chromium!, orch.url);
   const { page } = b;
@@ -173,6 +181,37 @@ test("dashboard in Chromium: sign in, live episode list, player, fleet limits, c
     assert.match(await log.innerText(), /worker\.started/, "the machine's own log lines");
     assert.ok((await page.locator("#timeline .bar.o-failed").count()) >= 1, "the failed attempt is a red bar on the timeline");
     await b.screenshot("episode-failed");
+  });
+
+  await step("the transcript grows on the episode page before the episode is done", async () => {
+    // one machine: the chunks finish one after another
+    const put = await fetch(`${orch.url}/v1/fleet/limits`, { method: "PUT", headers: { authorization: `Bearer ${orch.adminToken}`, "content-type": "application/json" }, body: JSON.stringify({ maxMachines: 1 }) });
+    assert.equal(put.status, 200);
+    await page.getByRole("link", { name: "Episodes" }).click();
+    const form = page.locator("#submit-url");
+    await form.getByLabel("Audio URL").fill(`${files.url}/long.wav`);
+    await form.getByLabel("Title").fill("Long walk");
+    await form.getByRole("button", { name: "Submit URL" }).click();
+    await episodeLink("Long walk").click();
+    await page.waitForURL((u) => u.pathname.startsWith("/ui/episodes/"));
+    await page.evaluate(() => (window.noReloadMark = true));
+    const partialCues = await page.waitForFunction(
+      () => {
+        const facts = document.getElementById("facts");
+        const cues = document.getElementById("cues");
+        const n = cues?.querySelectorAll("button").length ?? 0;
+        return facts?.dataset.status === "transcribing" && cues?.dataset.partial === "true" && n > 0 ? n : false;
+      },
+      undefined,
+      { timeout: 300_000 },
+    );
+    const shownEarly = (await partialCues.jsonValue()) as number;
+    await b.screenshot("episode-partial");
+    await page.locator('#facts[data-status="done"]').waitFor({ timeout: 300_000 });
+    await page.locator('#cues[data-partial="false"]').waitFor();
+    const final = await page.locator("#cues button").count();
+    assert.ok(final > shownEarly, `the transcript grew from ${shownEarly} cues while transcribing to ${final} when done`);
+    assert.equal(await page.evaluate(() => window.noReloadMark), true, "the page was never reloaded");
   });
 
   await step("page weight", async () => {
