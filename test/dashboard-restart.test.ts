@@ -56,7 +56,7 @@ test("an open dashboard page reconnects by itself after the orchestrator restart
 
   orch = await startOrchestrator(config, createLogger("silent"));
   await page.locator('#live-status[data-state="live"]').waitFor({ timeout: 60_000 });
-  assert.equal(await page.evaluate(() => window.podfleetLive.connected), 2, "the page connected a second time");
+  assert.ok((await page.evaluate(() => window.podfleetLive.connected)) >= 2, "the page connected again");
 
   // a change after the restart reaches the page through the new stream
   const res = await fetch(`${orch.url}/v1/episodes`, {

@@ -58,8 +58,9 @@ export class LiveStreams {
   }
 
   serve(c: Context) {
+    // shutting down: the browser tries again (client script), and finds the next orchestrator
+    if (this.#closed) return c.json({ error: { code: "shutting_down", message: "the orchestrator is shutting down; reconnect shortly" } }, 503);
     return liveStream(c, this.events, (end) => {
-      if (this.#closed) end();
       this.#open.add(end);
       return () => this.#open.delete(end);
     });

@@ -216,7 +216,8 @@ async function loadTranscript() {
     const partial = status !== "done";
     renderCues(doc.segments ?? [], partial);
     loadedFinal = !partial;
-    transcriptState.textContent = partial ? `Partial transcript: ${cues.length} cues so far.` : `${cues.length} cues. Select one to play from there.`;
+    const count = `${cues.length} ${cues.length === 1 ? "cue" : "cues"}`;
+    transcriptState.textContent = partial ? `Partial transcript: ${count} so far (${doc.chunksDone} of ${doc.chunkCount ?? "?"} chunks).` : `${count}. Select one to play from there.`;
   } catch {
     // shown on the next update
   }
