@@ -155,4 +155,21 @@ describe("callbacks through the orchestrator", () => {
     assert.equal(receiver.requests.length, 1);
     assert.ok(delivered.at >= failed.at, "attempted after the episode failed");
   });
+
+  test("a failed attempt is retried when its back-off ends, not at the next scan", async (t) => {
+    const orch = await startStack(t, {}, { callbackIntervalMs: 3_600_000 });
+    const watch = watchEvents(t, orch.events);
+    let calls = 0;
+    const receiver = await programmableServer(t, (_req, res) => res.writeHead(++calls === 1 ? 503 : 204).end());
+    const missing = await programmableServer(t, (_req, res) => res.writeHead(404).end());
+    const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
+    const id = sub.body.id as string;
+    const first = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.attempt === 1, { timeoutMs: 30_000, what: "the first attempt" });
+    assert.equal(first.state, "pending");
+    assert.equal(first.nextAttemptAt, first.at + RETRY_DELAYS_SEC[0] * 1000);
+    const second = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.attempt === 2, { timeoutMs: 30_000, what: "the retry" });
+    assert.equal(second.state, "delivered");
+    assert.ok(second.at >= first.nextAttemptAt!, "not before it was due");
+    t.diagnostic(`retry ran ${second.at - first.nextAttemptAt!} ms after it was due (machine shared with other work)`);
+  });
 });

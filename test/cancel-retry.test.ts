@@ -21,6 +21,7 @@ import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
 import { runCli } from "./support/cli.ts";
 import { speechEpisode, until } from "./support/fleet-stack.ts";
+import { EventWatch } from "./support/state-events.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-cancel-"));
 const dataDir = path.join(tmp, "data");
@@ -29,6 +30,7 @@ const RTF = "1.5";
 let orch: Orchestrator;
 let nc: NatsConnection;
 let audio: ObjectStore;
+let watch: EventWatch;
 
 before(async () => {
   const config = parseConfig(
@@ -55,8 +57,10 @@ before(async () => {
   });
   nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   audio = await new Objm(nc).open(orch.names.audioBucket);
+  watch = new EventWatch(orch.events);
 });
 after(async () => {
+  watch?.stop();
   await nc?.close();
   await orch?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -89,7 +93,7 @@ const liveMachines = async () => (await orch.machines.list()).filter((m) => !["s
 
 test("a dead chunk fails its episode with the reason; retry re-runs only that chunk, at a new generation", async () => {
   const id = await submit(await speechEpisode(tmp, 3));
-  await until("chunks planned", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
+  await watch.episode(id, "transcribing", { what: "chunks planned" });
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 2, `need at least two chunks, got ${chunks.length}`);
   // Poison one chunk before any worker exists: its audio is not a WAV file (a permanent error).
@@ -99,10 +103,8 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await audio.putBlob({ name }, new TextEncoder().encode("this is not audio"));
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
-  const failed = await until("the episode to fail", async () => {
-    const v = (await call("GET", `/v1/episodes/${id}`)).body;
-    return v.status === "failed" ? v : undefined;
-  }, 90_000);
+  await watch.episode(id, "failed", { timeoutMs: 90_000 });
+  const failed = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.match(failed.error, new RegExp(`chunk ${poisoned.id} failed: .*not a RIFF/WAVE file`));
   const shown = await runCli(["jobs", "show", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
   assert.equal(shown.code, 0, shown.stderr);
@@ -111,20 +113,18 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   assert.match(shown.stdout, /1 failed/);
 
   // the other chunks finish meanwhile; remember their attempts
-  await until("the healthy chunks to finish", async () => {
-    const c = await orch.store.chunkCounts(id);
-    return c.done === c.total - 1 ? true : undefined;
-  }, 90_000);
+  await Promise.all(
+    chunks.filter((c) => c.id !== poisoned.id).map((c) => watch.waitFor("chunk:transition", (e) => e.chunkId === c.id && e.to === "done", { timeoutMs: 90_000, what: `${c.id} done` })),
+  );
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
   await audio.putBlob({ name }, original);
+  const retriedAt = watch.mark();
   const retry = await runCli(["jobs", "retry", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /1 chunk\(s\) queued again, status transcribing/);
-  const done = await until("the retried episode to finish", async () => {
-    const v = (await call("GET", `/v1/episodes/${id}`)).body;
-    return v.status === "done" || v.status === "failed" ? v : undefined;
-  }, 90_000);
+  await watch.episode(id, ["done", "failed"], { timeoutMs: 90_000, since: retriedAt, what: "the retried episode to finish" });
+  const done = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.equal(done.status, "done", done.error);
   assert.equal(done.error, null);
   for (const c of await orch.store.listChunks(id)) {
@@ -141,10 +141,8 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
 
 test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones dropped, nothing turns done", async () => {
   const id = await submit(await speechEpisode(tmp, 4));
-  const leased = await until("a chunk running on a worker", async () => {
-    const c = (await orch.store.listChunks(id)).find((x) => x.state === "leased");
-    return c;
-  }, 90_000);
+  const claim = await watch.waitFor("chunk:transition", (e) => e.episodeId === id && e.to === "leased", { timeoutMs: 90_000, what: "a chunk running on a worker" });
+  const leased = { id: claim.chunkId, attempt: claim.attempt, generation: claim.generation, leaseOwner: claim.machineId };
   const cancelledAt = Date.now();
   const res = await call("DELETE", `/v1/episodes/${id}`);
   assert.equal(res.status, 200);
@@ -179,7 +177,7 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 0 })).status, 200);
   await until("no machine left", async () => ((await liveMachines()) === 0 ? true : undefined), 60_000);
   const id = await submit(await speechEpisode(tmp, 2));
-  await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
+  await watch.episode(id, "transcribing", { what: "chunks queued" });
   const chunks = await orch.store.listChunks(id);
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
   for (const c of chunks) {

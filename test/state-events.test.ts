@@ -3,7 +3,7 @@
  * after its commit (a listener reading the row sees the new state), in commit order, once; a
  * change the lifecycle refuses, or a write the database refuses, throws and announces nothing;
  * a change that does not happen (a duplicate or stale worker event) announces nothing; a listener
- * that throws never reaches the writer.
+ * that throws never reaches the writer. Feed polls are announced once recorded.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -13,6 +13,7 @@ import { test, type TestContext } from "node:test";
 import type { ChunkClaimed, ChunkResult } from "../contract/wire.ts";
 import { IllegalTransitionError } from "../orchestrator/episodes/lifecycle.ts";
 import { machineTransition } from "../orchestrator/events/state-transitions.ts";
+import { FeedStore } from "../orchestrator/feeds/feed-store.ts";
 import type { Machine } from "../orchestrator/fleet/machine.ts";
 import { MachineRegistry } from "../orchestrator/fleet/machine-registry.ts";
 import { Database } from "../orchestrator/store/database.ts";
@@ -159,4 +160,22 @@ test("machine transitions: created, observed, ended, announced after commit; a d
   const rows = await registry.recent();
   assert.equal(rows[0]?.state, "destroyed");
   assert.throws(() => machineTransition("m_1", "destroyed", "started", Date.now(), "state"), IllegalTransitionError);
+});
+
+test("a recorded feed poll is announced with its outcome and next poll", async (t) => {
+  const db = await openDatabase(t);
+  const feeds = new FeedStore(db);
+  const watch = watchEvents(t, db.events);
+  const now = Date.now();
+  const feed = await feeds.add({ url: "https://example.com/feed.xml", intervalSec: 3600, backfill: 0, retranscribe: false, callbackUrl: null }, now);
+  await feeds.recordPoll(feed.id, { lastPolledAt: now, errorCount: 1, lastError: "HTTP 503", lastStatus: "503", nextPollAt: now + 60_000 }, [], now, "error");
+  await feeds.recordPoll(feed.id, { lastPolledAt: now + 1, errorCount: 0, lastError: null, lastStatus: "304", nextPollAt: now + 3_600_000 }, [], now + 1, "not_modified");
+  assert.deepEqual(
+    watch.all("feed:poll").map((e) => [e.feedId, e.outcome, e.error, e.nextPollAt, e.newItems]),
+    [
+      [feed.id, "error", "HTTP 503", now + 60_000, 0],
+      [feed.id, "not_modified", null, now + 3_600_000, 0],
+    ],
+  );
+  assert.equal((await feeds.get(feed.id))?.lastStatus, "304", "announced after it was recorded");
 });

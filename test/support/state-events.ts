@@ -12,6 +12,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** What the test waits for, in words: goes into the failure message. */
   what?: string;
+  /** Only events recorded at or after this position (`EventWatch.mark()`) count. */
+  since?: number;
 }
 
 /** A recorder of every state event since it was made; stops by itself when the test ends. */
@@ -28,9 +30,14 @@ export class EventWatch {
     });
   }
 
-  /** Events of `type` seen so far that match `match`. */
-  all<K extends StateEventType>(type: K, match: (e: StateEventMap[K]) => boolean = () => true): StateEventMap[K][] {
-    return this.seen.filter((e): e is StateEventMap[K] => e.type === type && match(e as StateEventMap[K]));
+  /** Events of `type` seen so far (from position `since`) that match `match`. */
+  all<K extends StateEventType>(type: K, match: (e: StateEventMap[K]) => boolean = () => true, since = 0): StateEventMap[K][] {
+    return this.seen.slice(since).filter((e): e is StateEventMap[K] => e.type === type && match(e as StateEventMap[K]));
+  }
+
+  /** The current position: pass it as `since` to wait only for what happens from now on. */
+  mark(): number {
+    return this.seen.length;
   }
 
   /**
@@ -38,7 +45,7 @@ export class EventWatch {
    * timeout with what was awaited and the last events of that type that did arrive.
    */
   waitFor<K extends StateEventType>(type: K, match: (e: StateEventMap[K]) => boolean, options: WaitOptions = {}): Promise<StateEventMap[K]> {
-    const found = this.all(type, match)[0];
+    const found = this.all(type, match, options.since)[0];
     if (found) return Promise.resolve(found);
     const timeoutMs = options.timeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
