@@ -313,3 +313,47 @@ export const apiTokens = sqliteTable(
   },
   (t) => [uniqueIndex("api_tokens_hash_idx").on(t.hash)],
 );
+
+/**
+ * Dashboard sign-ins (orchestrator/dashboard/): one row per browser session. The cookie holds a
+ * random secret; only its SHA-256 is stored, with the CSRF token every dashboard action must carry
+ * and the admin token it was opened with (revoking that token ends the session).
+ */
+export const dashboardSessions = sqliteTable(
+  "dashboard_sessions",
+  {
+    /** Hex SHA-256 of the cookie's secret. */
+    hash: text("hash").primaryKey(),
+    /** The api_tokens row the operator signed in with. */
+    tokenId: text("token_id").notNull(),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("dashboard_sessions_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Every attempt at a chunk, as the chunk transition events tell it (dashboard/chunk-attempt-log.ts):
+ * which machine, when it started and ended, and how. The chunks table keeps only the current
+ * attempt; this is what the episode page's timeline draws, one bar per row.
+ */
+export const chunkAttempts = sqliteTable(
+  "chunk_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    chunkId: text("chunk_id").notNull(),
+    episodeId: text("episode_id").notNull(),
+    chunkIndex: integer("chunk_index").notNull(),
+    machineId: text("machine_id").notNull(),
+    generation: integer("generation").notNull(),
+    attempt: integer("attempt").notNull(),
+    startedAt: integer("started_at").notNull(),
+    endedAt: integer("ended_at"),
+    /** running | done | failed (the chunk is dead) | requeued (the attempt failed or its machine was lost; tried again) | cancelled | superseded */
+    outcome: text("outcome").notNull(),
+    error: text("error"),
+  },
+  (t) => [index("chunk_attempts_episode_idx").on(t.episodeId, t.startedAt), index("chunk_attempts_chunk_idx").on(t.chunkId)],
+);

@@ -106,6 +106,7 @@ const EnvSchema = z.object({
   PODFLEET_BOOT_BACKOFF_MAX_SEC: positiveInt.default(300),
   PODFLEET_MODELS_DIR: z.string().min(1).optional(),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  PODFLEET_PRICE_PER_MACHINE_SECOND: z.coerce.number().min(0).max(1).optional(),
 });
 
 export interface Config {
@@ -113,6 +114,8 @@ export interface Config {
   host: string;
   port: number;
   publicUrl: string | undefined;
+  /** What one machine-second costs (any currency), for the dashboard's cost estimate; undefined: not shown. */
+  pricePerMachineSecond: number | undefined;
   nats: {
     url: string | undefined;
     workerUrl: string | undefined;
@@ -277,6 +280,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     host: overrides.host ?? e.PODFLEET_HOST,
     port: overrides.port ?? e.PORT,
     publicUrl: e.PODFLEET_PUBLIC_URL,
+    pricePerMachineSecond: e.PODFLEET_PRICE_PER_MACHINE_SECOND,
     nats: {
       url: e.NATS_URL,
       workerUrl: e.PODFLEET_WORKER_NATS_URL,

@@ -3,6 +3,7 @@
  * exit code with one readable line on stderr.
  */
 import { ConfigError, parseConfig } from "../config.ts";
+import { adminTokenHint } from "../dashboard/dashboard-deps.ts";
 import type { EpisodeView } from "../episodes/episode-service.ts";
 import { createLogger } from "../log.ts";
 import { installLastResortHandler } from "../last-resort-handler.ts";
@@ -88,6 +89,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       try {
         const orchestrator = await startOrchestrator(config, log);
         process.stderr.write(`podfleet orchestrator on ${orchestrator.url} (data: ${config.dataDir}); Ctrl-C to stop\n`);
+        process.stderr.write(`podfleet dashboard: ${orchestrator.url}/ (sign in with ${adminTokenHint(config)})\n`);
         const exitCode = await new Promise<number>((resolve) => {
           process.once("SIGINT", () => resolve(0));
           process.once("SIGTERM", () => resolve(0));

@@ -171,6 +171,20 @@ export class DeliveryService {
     return result.ok;
   }
 
+  /**
+   * Sends a delivery again (the dashboard's resend): it becomes pending and due now, whatever it
+   * was; the next pass attempts it, numbering the attempt after the earlier ones. False when there
+   * is no such delivery.
+   */
+  async resend(id: string): Promise<boolean> {
+    return this.deps.database.write(async (db) => {
+      const row = await db.select().from(deliveries).where(eq(deliveries.id, id)).get();
+      if (!row) return false;
+      await db.update(deliveries).set({ state: "pending", nextAttemptAt: this.now(), deliveredAt: null }).where(eq(deliveries.id, id));
+      return true;
+    });
+  }
+
   /** Deliveries of one episode with every attempt, for `jobs show`. */
   async forEpisode(episodeId: string): Promise<DeliveryView[]> {
     const db = this.deps.database.db;

@@ -7,8 +7,10 @@
  */
 import type { Hono, MiddlewareHandler } from "hono";
 
-const PUBLIC_GET = [/^\/healthz$/, /^\/v1\/episodes\/[^/]+\/transcript\.(txt|srt|vtt|json)$/, /^\/v1\/episodes\/[^/]+\/podcast-transcript\.xml$/];
-const PUBLIC_POST = [/^\/v1\/hooks\/[^/]+$/];
+// The dashboard (`/`, `/ui/…`) checks its own session cookie and CSRF token (dashboard/dashboard.tsx).
+const DASHBOARD = /^\/(ui\/.*)?$/;
+const PUBLIC_GET = [DASHBOARD, /^\/healthz$/, /^\/v1\/episodes\/[^/]+\/transcript\.(txt|srt|vtt|json)$/, /^\/v1\/episodes\/[^/]+\/podcast-transcript\.xml$/];
+const PUBLIC_POST = [DASHBOARD, /^\/v1\/hooks\/[^/]+$/];
 
 /** True when `method path` is served without a token. */
 export function isPublicRoute(method: string, path: string): boolean {

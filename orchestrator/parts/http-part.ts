@@ -8,6 +8,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import type { Config } from "../config.ts";
+import { mountDashboard } from "../dashboard/dashboard.tsx";
+import { dashboardDeps } from "../dashboard/dashboard-deps.ts";
 import { FleetViews } from "../fleet/fleet-view.ts";
 import { createApp } from "../http/app.ts";
 import { mountTokenRoutes } from "../http/auth.ts";
@@ -61,7 +63,9 @@ export async function openHttpPart(
     mountFeedRoutes(app, { feeds: ep.feeds, store: ep.feedStore });
     mountMetricsRoutes(app, { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller });
     mountFleetRoutes(app, { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() });
-    const partialRoutes = mountPartialTranscriptRoutes(app, { partials: new PartialTranscripts({ store: store.store, results: queue.queue }), episodes: ep.episodes, events: store.database.events, log });
+    const partials = new PartialTranscripts({ store: store.store, results: queue.queue });
+    const partialRoutes = mountPartialTranscriptRoutes(app, { partials, episodes: ep.episodes, events: store.database.events, log });
+    const dashboard = mountDashboard(app, dashboardDeps(config, { store, fleet, episodes: ep, views, partials, log }));
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
@@ -71,6 +75,7 @@ export async function openHttpPart(
     closer.add(() => new Promise<void>((r) => server.close(() => r())));
     // run before the server closes (steps run newest first): open segment streams would hold it open
     closer.add(() => partialRoutes.close());
+    closer.add(dashboard.close); // likewise the dashboard's live streams
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     const urlFile = path.join(config.dataDir, "orchestrator.url");
     fs.writeFileSync(urlFile, url, { mode: 0o600 });
