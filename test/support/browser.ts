@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import type { CleanupContext } from "./file-server.ts";
+import type { CleanupContext } from "./cleanup.ts";
 
 /** Chromium's path: PODFLEET_CHROMIUM, else Debian's /usr/bin/chromium. */
 export function chromiumPath(): string | undefined {

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { CleanupContext } from "./file-server.ts";
+import type { CleanupContext } from "./cleanup.ts";
 
 export async function serveRangeFiles(t: CleanupContext, files: Record<string, { path: string; contentType: string }>): Promise<{ url: string }> {
   const server = http.createServer((req, res) => {
