@@ -85,7 +85,7 @@ export function createApi(deps: ApiDeps, extras: ApiExtras = {}): Api {
 
   const guards = routeGuards(deps);
   const document = () =>
-    app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }], tags: [] }) as ApiDocument;
+    app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }) as ApiDocument;
 
   const service: ApiRoute[] = [
     route({

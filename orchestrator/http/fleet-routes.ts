@@ -44,7 +44,7 @@ export function fleetRoutes(deps: FleetRoutesDeps): ApiRoute[] {
       path: "/v1/machines",
       access: "admin",
       tag: "fleet",
-      summary: "this fleet's worker machines, with age, state and the chunk each holds",
+      summary: "this fleet's worker machines",
       responses: { 200: json("the machines"), ...errors(ADMIN) },
       handler: async (c) => c.json({ machines: await deps.views.machines() }),
     }),
