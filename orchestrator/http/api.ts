@@ -6,8 +6,12 @@
  * error in one handler (api-error.ts). Listening lives in parts/http-part.ts.
  *
  * Other parts plug in with one line each: `extras.routes` takes more route modules (documented and
- * guarded like these), `extras.apps` takes Hono sub-apps that bring their own authentication and
- * are not JSON API (the browser dashboard, mounted at `/`, which this app leaves free).
+ * guarded like these; a route may bring its own check as a `CustomAccess`, e.g. a session cookie
+ * and CSRF token), `extras.apps` takes Hono sub-apps that bring their own authentication and are not
+ * JSON API (the browser dashboard, mounted at `/`, which this app leaves free). Sub-apps are mounted
+ * after the API routes, so an API route always answers first; a sub-app at `/` should scope its
+ * middleware to its own paths (not `*`), or an unknown `/v1/...` path would reach it instead of
+ * getting the API's 401/404.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hono, MiddlewareHandler } from "hono";

@@ -44,7 +44,7 @@ export function fleetRoutes(deps: FleetRoutesDeps): ApiRoute[] {
       path: "/v1/machines",
       access: "admin",
       tag: "fleet",
-      summary: "this fleet's worker machines",
+      summary: "this fleet's worker machines: age, state, current chunk",
       responses: { 200: json("the machines"), ...errors(ADMIN) },
       handler: async (c) => c.json({ machines: await deps.views.machines() }),
     }),

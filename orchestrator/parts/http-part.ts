@@ -52,6 +52,11 @@ export async function openHttpPart(
       feeds: { feeds: ep.feeds, store: ep.feedStore },
       fleet: { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() },
       metrics: { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller, limits: fleet.limits },
+    }, {
+      // more route modules (ApiRoute[] each: documented in /openapi.json, guarded by their declared access)
+      routes: [],
+      // sub-apps that authenticate their own requests and are not JSON API (the dashboard, at "/")
+      apps: [],
     });
     const app = api.app;
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
