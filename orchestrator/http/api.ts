@@ -88,8 +88,9 @@ export function createApi(deps: ApiDeps, extras: ApiExtras = {}): Api {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "an admin token" });
 
   const guards = routeGuards(deps);
-  const document = () =>
-    app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }) as ApiDocument;
+  // built once, on first use: every route is registered by the time createApi returns
+  let built: ApiDocument | undefined;
+  const document = () => (built ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }) as ApiDocument);
 
   const service: ApiRoute[] = [
     route({
