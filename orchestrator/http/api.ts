@@ -90,6 +90,7 @@ export function createApi(deps: ApiDeps, extras: ApiExtras = {}): Api {
   const guards = routeGuards(deps);
   // built once, on first use: every route is registered by the time createApi returns
   let built: ApiDocument | undefined;
+  let page: string | undefined;
   const document = () => (built ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }) as ApiDocument);
 
   const service: ApiRoute[] = [
@@ -118,7 +119,7 @@ export function createApi(deps: ApiDeps, extras: ApiExtras = {}): Api {
       tag: "operations",
       summary: "the API reference as a page (the same document; no scripts, works offline); no token needed",
       responses: { 200: { description: "HTML", content: { "text/html": { schema: z.string() } } } },
-      handler: (c) => c.html(renderApiReference(document())),
+      handler: (c) => c.html((page ??= renderApiReference(document()))),
     }),
     ...metricsRoutes(deps.metrics, metrics),
   ];
