@@ -208,6 +208,8 @@ describe("/openapi.json", () => {
       }
     }
     assert.ok(checked >= 25);
+    const preflight = await orch.api.app.request("/v1/episodes/ep_x/deliveries", { method: "OPTIONS" });
+    assert.equal(preflight.status, 401, "only the published files answer a preflight without a token");
   });
 });
 

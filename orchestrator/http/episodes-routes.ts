@@ -12,6 +12,7 @@ import { streamToFile } from "../outbound/body-limits.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
 import { ApiError, invalid } from "./api-error.ts";
 import { errors, json, readJson, route, type ApiRoute } from "./api-route.ts";
+import { preflightRoute } from "./published-cors.ts";
 
 export interface EpisodeRoutesDeps {
   episodes: EpisodeService;
@@ -104,7 +105,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
     },
   });
 
-  const transcripts = (Object.keys(TRANSCRIPT_FORMATS) as TranscriptFormat[]).map((format) =>
+  const transcripts = (Object.keys(TRANSCRIPT_FORMATS) as TranscriptFormat[]).flatMap((format) => [
     route({
       method: "get",
       path: `/v1/episodes/{id}/transcript.${format}`,
@@ -129,7 +130,8 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
         });
       },
     }),
-  );
+    preflightRoute(`/v1/episodes/{id}/transcript.${format}`),
+  ]);
 
   return [
     submit,

@@ -5,7 +5,7 @@
  *   GET    /v1/callbacks/signing-secret         the secret that signs completion callbacks
  *   GET    /v1/episodes/:id/deliveries          callback deliveries and every attempt
  *   GET    /v1/episodes/:id/podcast-transcript.xml   <podcast:transcript> elements for a feed
- *   OPTIONS /v1/episodes/:id/*                  CORS preflight for the published files
+ *   OPTIONS /v1/episodes/:id/podcast-transcript.xml   its CORS preflight
  * Domain errors become ApiError here; api-error.ts's one handler renders them.
  */
 import { z } from "zod";
@@ -19,6 +19,7 @@ import { SOURCE_SCHEMES, WebhookAuthError } from "../sources/webhook-signature.t
 import { UnknownSourceError, type WebhookService } from "../sources/webhook-service.ts";
 import { ApiError } from "./api-error.ts";
 import { errors, json, route, type ApiRoute } from "./api-route.ts";
+import { preflightRoute, PUBLISHED_CORS } from "./published-cors.ts";
 
 export const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
@@ -40,7 +41,6 @@ const AddSource = z.object({
   callbackUrl: z.string().max(4096).optional(),
 });
 
-const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, HEAD, OPTIONS", "access-control-max-age": "86400" };
 
 function base(publicUrl: string | undefined, reqUrl: string): string {
   return publicUrl ?? new URL(reqUrl).origin;
@@ -177,20 +177,12 @@ export function hookRoutes(deps: HookRoutesDeps): ApiRoute[] {
         if (!episode) throw new ApiError(404, "not_found", `no episode ${id}`);
         if (episode.status !== "done") throw new ApiError(409, "not_ready", `episode ${id} is ${episode.status}; transcripts are published once it is done`);
         return c.body(podcastTranscriptElements(base(deps.publicUrl, c.req.url), id, episode.language), 200, {
-          ...CORS,
+          ...PUBLISHED_CORS,
           "content-type": "application/xml; charset=utf-8",
           "cache-control": "public, max-age=300",
         });
       },
     }),
-    route({
-      method: "options",
-      path: "/v1/episodes/{id}/{file}",
-      access: "public",
-      tag: "transcripts",
-      summary: "CORS preflight for the published transcript files",
-      responses: { 204: { description: "CORS headers" } },
-      handler: (c) => c.body(null, 204, { ...CORS, "access-control-allow-headers": "*" }),
-    }),
+    preflightRoute("/v1/episodes/{id}/podcast-transcript.xml"),
   ];
 }
