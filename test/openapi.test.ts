@@ -14,6 +14,8 @@ import { getCookie } from "hono/cookie";
 import { parseConfig } from "../orchestrator/config.ts";
 import { createApi, type Api } from "../orchestrator/http/api.ts";
 import { ApiError } from "../orchestrator/http/api-error.ts";
+import { EpisodeList, EpisodeSchema } from "../orchestrator/http/episode-schema.ts";
+import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import type { ApiDocument } from "../orchestrator/http/api-reference.ts";
 import { route } from "../orchestrator/http/api-route.ts";
 import { apiTable, readmeApiTable } from "../orchestrator/http/api-table.ts";
@@ -210,6 +212,23 @@ describe("/openapi.json", () => {
     assert.ok(checked >= 25);
     const preflight = await orch.api.app.request("/v1/episodes/ep_x/deliveries", { method: "OPTIONS" });
     assert.equal(preflight.status, 401, "only the published files answer a preflight without a token");
+  });
+});
+
+describe("documented responses", () => {
+  test("an episode as the API returns it (view, list) is what the document says, field for field", async () => {
+    const auth = { authorization: `Bearer ${orch.adminToken}` };
+    const samples = 16_000;
+    const res = await orch.api.app.request("/v1/episodes?title=schema", { method: "POST", body: Buffer.concat([wavHeader(samples), Buffer.alloc(samples * 2)]), headers: { ...auth, "content-type": "audio/wav" } });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    const view = await (await orch.api.app.request(`/v1/episodes/${id}`, { headers: auth })).json();
+    const parsed = EpisodeSchema.strict().safeParse(view);
+    assert.ok(parsed.success, parsed.error?.message);
+    const list = await (await orch.api.app.request("/v1/episodes", { headers: auth })).json();
+    assert.ok(EpisodeList.safeParse(list).success);
+    const documented = (doc.paths?.["/v1/episodes/{id}"]?.get?.responses?.["200"] as { content: Record<string, { schema: unknown }> }).content["application/json"]!.schema;
+    assert.deepEqual(documented, { $ref: "#/components/schemas/Episode" });
   });
 });
 

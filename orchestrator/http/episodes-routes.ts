@@ -12,6 +12,7 @@ import { streamToFile } from "../outbound/body-limits.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
 import { ApiError, invalid } from "./api-error.ts";
 import { errors, json, readJson, route, type ApiRoute } from "./api-route.ts";
+import { EpisodeList, EpisodeSchema, RetriedEpisode } from "./episode-schema.ts";
 import { preflightRoute } from "./published-cors.ts";
 
 export interface EpisodeRoutesDeps {
@@ -142,7 +143,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       tag: "episodes",
       summary: "recent episodes (`limit` 1–500, default 50)",
       query: ListQuery,
-      responses: { 200: json("episodes, newest first"), ...errors({ 400: "a bad limit", ...ADMIN }) },
+      responses: { 200: json("episodes, newest first", EpisodeList), ...errors({ 400: "a bad limit", ...ADMIN }) },
       handler: async (c, { query }) => c.json({ episodes: await deps.episodes.list(query.limit ?? 50) }),
     }),
     route({
@@ -151,7 +152,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       access: "admin",
       tag: "episodes",
       summary: "status, chunk counts (`done/total/failed/…`), timings, error, download retries, and `waiting` (why queued chunks wait for a machine)",
-      responses: { 200: json("the episode"), ...errors({ ...ADMIN, ...NO_EPISODE }) },
+      responses: { 200: json("the episode", EpisodeSchema), ...errors({ ...ADMIN, ...NO_EPISODE }) },
       handler: async (c) => {
         const id = c.req.param("id")!;
         const view = await deps.episodes.view(id);
@@ -167,7 +168,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       access: "admin",
       tag: "episodes",
       summary: "cancel an unfinished episode; `200` with its view, `409 not_cancellable` once done/failed/cancelled",
-      responses: { 200: json("the cancelled episode"), ...errors({ ...ADMIN, ...NO_EPISODE, 409: "already finished" }) },
+      responses: { 200: json("the cancelled episode", EpisodeSchema), ...errors({ ...ADMIN, ...NO_EPISODE, 409: "already finished" }) },
       handler: async (c) => {
         const id = c.req.param("id")!;
         const result = await deps.episodes.cancel(id);
@@ -184,7 +185,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       tag: "episodes",
       summary:
         "re-queue a failed episode's dead chunks, or download a URL episode that failed before it was cut again (`redownload: true`); `202` with its view and `requeuedChunks`, `409 not_retryable` otherwise",
-      responses: { 202: json("the episode, queued again"), ...errors({ ...ADMIN, ...NO_EPISODE, 409: "not failed" }) },
+      responses: { 202: json("the episode, queued again", RetriedEpisode), ...errors({ ...ADMIN, ...NO_EPISODE, 409: "not failed" }) },
       handler: async (c) => {
         const id = c.req.param("id")!;
         const result = await deps.episodes.retry(id);
