@@ -23,6 +23,7 @@ import type { EpisodeStore } from "./store/episode-store.ts";
 import { Closer } from "./parts/closer.ts";
 import { openEpisodesPart } from "./parts/episodes-part.ts";
 import { buildFleetPart } from "./parts/fleet-part.ts";
+import type { Api } from "./http/api.ts";
 import { openHttpPart } from "./parts/http-part.ts";
 import { killLeftoverLocalMachines, openMachinesPart, type LaunchHook } from "./parts/machines-part.ts";
 import { openQueuePart } from "./parts/queue-part.ts";
@@ -50,6 +51,8 @@ export interface Orchestrator {
   natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
   /** The admin API token kept in `<data-dir>/admin-token` (mode 600); send it as `Authorization: Bearer`. */
   adminToken: string;
+  /** The HTTP API in process: `api.app.request(path)` without a socket, and its OpenAPI document. */
+  api: Api;
   /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
   fleet: { controller: FleetController; limits: FleetLimitsStore; registry: MachineRegistry };
   close(): Promise<void>;
@@ -124,6 +127,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
 
     return {
       url: http.url,
+      api: http.api,
       config,
       names,
       store: store.store,

@@ -37,7 +37,7 @@ describe("fly.orchestrator.toml", () => {
     assert.equal(http.auto_stop_machines, "off");
     const checks = http.checks as TomlTable[];
     assert.equal(checks[0]?.path, "/healthz");
-    assert.match(read("orchestrator/http/app.ts"), /app\.get\("\/healthz"/);
+    assert.match(read("orchestrator/http/api.ts"), /path: "\/healthz",\s+access: "public"/);
     assert.equal(table(toml.mounts).destination, config.dataDir, "volume mounted at PODFLEET_DATA_DIR");
     assert.equal(config.host, "::", "listens on every address for Fly's proxy");
     assert.ok(toml.kill_timeout, "kill timeout set");

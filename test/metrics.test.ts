@@ -10,37 +10,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import { MetricsText } from "../orchestrator/http/metrics-registry.ts";
+import { parseStrict } from "./support/prometheus-text.ts";
 import { startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
-
-const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (NaN|[+-]Inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/;
-
-/** Checks the exposition format and returns sample values keyed by `name{labels}`. */
-function parseStrict(text: string): Map<string, number> {
-  assert.ok(text.endsWith("\n"), "document ends with a newline");
-  const helped = new Set<string>();
-  const typed = new Map<string, string>();
-  const values = new Map<string, number>();
-  for (const line of text.trimEnd().split("\n")) {
-    const help = /^# HELP (\S+) .+$/.exec(line);
-    if (help) {
-      helped.add(help[1]!);
-      continue;
-    }
-    const type = /^# TYPE (\S+) (gauge|counter|histogram)$/.exec(line);
-    if (type) {
-      assert.ok(helped.has(type[1]!), `HELP before TYPE for ${type[1]}`);
-      typed.set(type[1]!, type[2]!);
-      continue;
-    }
-    assert.match(line, SAMPLE_LINE);
-    const i = line.lastIndexOf(" ");
-    const key = line.slice(0, i);
-    const family = key.replace(/\{.*$/, "").replace(/_(bucket|sum|count)$/, (m) => (typed.has(key.replace(/\{.*$/, "").slice(0, -m.length)) ? "" : m));
-    assert.ok(typed.has(family), `sample ${key} belongs to a declared family (${family})`);
-    values.set(key, Number(line.slice(i + 1)));
-  }
-  return values;
-}
 
 function noiseWav(seconds: number): Buffer {
   const samples = seconds * 16_000;

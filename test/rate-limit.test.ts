@@ -8,7 +8,8 @@ import { parseConfig } from "../orchestrator/config.ts";
 import type { EpisodeService } from "../orchestrator/episodes/episode-service.ts";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { createApp } from "../orchestrator/http/app.ts";
+import { createApi } from "../orchestrator/http/api.ts";
+import { route } from "../orchestrator/http/api-route.ts";
 import { parseTrustProxy } from "../orchestrator/http/client-address.ts";
 import { TokenBuckets } from "../orchestrator/http/rate-limit.ts";
 import { createLogger } from "../orchestrator/log.ts";
@@ -57,14 +58,21 @@ describe("TokenBuckets", () => {
 describe("rate limit middleware on the app", () => {
   let now = 0;
   // Requests in budget carry malformed JSON, so the handler answers 400 before it needs episodes.
-  const app = createApp({
-    episodes: {} as EpisodeService,
-    maxUploadBytes: 1024,
-    log: createLogger("silent"),
-    rateLimit: { perMinute: 6, burst: 2, now: () => now },
+  // a route module of its own, drawing from the webhook bucket as hooks-routes.ts does
+  const hook = route({
+    method: "post",
+    path: "/v1/hooks/{token}",
+    access: "webhook",
+    tag: "test",
+    summary: "accepts anything",
+    rateLimit: "webhook",
+    responses: { 202: { description: "ok" } },
+    handler: (c) => c.json({ ok: true }, 202),
   });
-  // mounted after createApp, as mountHookRoutes does: still limited
-  app.post("/v1/hooks/:token", (c) => c.json({ ok: true }, 202));
+  const { app } = createApi(
+    { episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 }, log: createLogger("silent"), rateLimit: { perMinute: 6, burst: 2, now: () => now } },
+    { routes: [[hook]] },
+  );
   const submit = () => app.request("/v1/episodes", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
 
   test("submit: 2 then 429 with Retry-After, then allowed again after it", async () => {
@@ -98,9 +106,8 @@ describe("rate limit middleware on the app", () => {
 describe("whose address a bucket is keyed on (PODFLEET_TRUST_PROXY), over a real socket", () => {
   /** An app limited to one request per client per minute, listening on 127.0.0.1; submit() answers 400 in budget, 429 beyond. */
   async function limitedServer(t: { after(fn: () => Promise<void>): void }, trust: string) {
-    const app = createApp({
-      episodes: {} as EpisodeService,
-      maxUploadBytes: 1024,
+    const { app } = createApi({
+      episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 },
       log: createLogger("silent"),
       rateLimit: { perMinute: 1, burst: 1, now: () => 0, trustProxy: parseTrustProxy(trust) },
     });

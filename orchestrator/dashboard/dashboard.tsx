@@ -8,7 +8,7 @@
  * script) and a same-origin `Origin` when the browser sends one. The JSON API under /v1 keeps
  * bearer tokens; these routes are open to it (http/auth.ts) because they check the session.
  *
- * `mountDashboard(app, deps)` adds every route; its `close()` ends the live streams at shutdown.
+ * `createDashboard(deps)` builds the sub-app (createApi mounts it at `/`); its `close()` ends the live streams at shutdown.
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -76,7 +76,7 @@ type HtmlBody = Parameters<Context["html"]>[0];
 export const SESSION_COOKIE = "podfleet_session";
 
 /** Adds the dashboard's routes to the API app. */
-export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void } {
+export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void } {
   const dash = new Hono<DashboardEnv>();
   const sessions = new SessionStore(deps.database);
   const streams = new LiveStreams(deps.live);
@@ -193,8 +193,11 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): { close(): void 
   });
 
   mountDashboardActions(dash, deps);
+  // a plain Hono for createApi's sub-app slot; the session variables stay inside `dash`
+  const app = new Hono();
   app.route("/", dash);
   return {
+    app,
     close: () => {
       closing = true;
       unfollow();

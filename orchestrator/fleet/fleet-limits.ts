@@ -70,7 +70,7 @@ const LimitsShape = {
 };
 const Limits = z.object(LimitsShape).strict();
 /** A PUT body: any subset of the limits. */
-const LimitsPatch = z.object(LimitsShape).partial().strict();
+export const LimitsPatch = z.object(LimitsShape).partial().strict();
 export type LimitsPatch = z.infer<typeof LimitsPatch>;
 
 /** A limit value that does not validate; `field` names it (e.g. "maxMachines", "guest.memoryMb"). */

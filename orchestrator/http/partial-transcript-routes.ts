@@ -15,7 +15,7 @@
  * Both need the admin token, like every other episode route. The stream is woken by the chunk and
  * episode state events (events/state-events.ts), never by polling.
  */
-import type { Hono } from "hono";
+import { z } from "zod";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import type { EpisodeService } from "../episodes/episode-service.ts";
 import { isTerminalEpisode } from "../episodes/lifecycle.ts";
@@ -23,7 +23,8 @@ import type { StateEvents } from "../events/state-events.ts";
 import type { Logger } from "../log.ts";
 import { TRANSCRIPT_FORMATS, formatTimestamp, podcastJson, type TranscriptFormat } from "../transcript/formats.ts";
 import type { PartialTranscript, PartialTranscripts, TranscriptSegment } from "../transcript/partial-transcript.ts";
-import { ApiError } from "./app.ts";
+import { ApiError } from "./api-error.ts";
+import { errors, route, type ApiRoute } from "./api-route.ts";
 
 export interface PartialTranscriptRouteDeps {
   partials: PartialTranscripts;
@@ -36,63 +37,87 @@ export interface PartialTranscriptRouteDeps {
 }
 
 /**
- * Mounts both routes. The returned `close` ends every open segment stream (without a done event:
- * the client reconnects with Last-Event-ID to whoever serves next); call it before the server
- * closes, which otherwise waits for those connections.
+ * Both routes, as a route module for createApi (api.ts). `close` ends every open segment stream
+ * (without a done event: the client reconnects with Last-Event-ID to whoever serves next); call it
+ * before the server closes, which otherwise waits for those connections.
  */
-export function mountPartialTranscriptRoutes(app: Hono, deps: PartialTranscriptRouteDeps): { close(): void } {
+export function partialTranscriptRoutes(deps: PartialTranscriptRouteDeps): { routes: ApiRoute[]; close(): void } {
   const open = new Set<Wakeup>();
   let closing = false;
-  app.get("/v1/episodes/:id/:file{partial-transcript\\.(txt|srt|vtt|json)}", async (c) => {
-    const id = c.req.param("id");
-    const format = c.req.param("file").split(".")[1] as TranscriptFormat;
-    const partial = await deps.partials.read(id);
-    if (!partial) throw new ApiError(404, "not_found", `no episode ${id}`);
-    return c.body(renderPartial(partial, format), 200, {
-      "content-type": TRANSCRIPT_FORMATS[format].contentType,
-      "cache-control": "no-store",
-      "x-transcript-partial": String(!partial.complete),
-      "x-transcript-chunks": `${partial.chunksDone}/${partial.chunkCount ?? "?"}`,
-      "x-transcript-through": partial.throughSec.toFixed(3),
-    });
-  });
+  const documents = (Object.keys(TRANSCRIPT_FORMATS) as TranscriptFormat[]).map((format) =>
+    route({
+      method: "get",
+      path: `/v1/episodes/{id}/partial-transcript.${format}`,
+      access: "admin",
+      tag: "transcripts",
+      summary: `the transcript of the chunks finished so far as ${format}, marked partial (X-Transcript-Partial) until the episode is done`,
+      responses: {
+        200: { description: "the partial transcript", content: { [TRANSCRIPT_FORMATS[format].contentType.split(";")[0]!]: { schema: z.string() } } },
+        ...errors({ 401: "no admin token", 404: "no such episode" }),
+      },
+      handler: async (c) => {
+        const id = c.req.param("id")!;
+        const partial = await deps.partials.read(id);
+        if (!partial) throw new ApiError(404, "not_found", `no episode ${id}`);
+        return c.body(renderPartial(partial, format), 200, {
+          "content-type": TRANSCRIPT_FORMATS[format].contentType,
+          "cache-control": "no-store",
+          "x-transcript-partial": String(!partial.complete),
+          "x-transcript-chunks": `${partial.chunksDone}/${partial.chunkCount ?? "?"}`,
+          "x-transcript-through": partial.throughSec.toFixed(3),
+        });
+      },
+    }),
+  );
 
-  app.get("/v1/episodes/:id/transcript-stream", async (c) => {
-    const id = c.req.param("id");
-    const lastId = c.req.header("last-event-id");
-    if (lastId !== undefined && !/^(?:-1|\d{1,9})$/.test(lastId.trim())) {
-      throw new ApiError(400, "invalid_request", "Last-Event-ID: must be the id of a segment event (a whole number)");
-    }
-    // Subscribe before the first read, so a chunk finishing in between still wakes the loop.
-    if (closing) throw new ApiError(503, "shutting_down", "the orchestrator is shutting down; reconnect shortly");
-    const wake = new Wakeup();
-    const unsubscribe = [
-      deps.events.on("chunk:transition", (e) => e.episodeId === id && e.to === "done" && wake.fire()),
-      deps.events.on("episode:transition", (e) => e.episodeId === id && wake.fire()),
-    ];
-    const first = await deps.partials.read(id).catch((err: unknown) => {
-      for (const off of unsubscribe) off();
-      throw err;
-    });
-    if (!first) {
-      for (const off of unsubscribe) off();
-      throw new ApiError(404, "not_found", `no episode ${id}`);
-    }
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => wake.fire());
-      open.add(wake);
-      try {
-        await streamSegments(stream, id, first, lastId === undefined ? 0 : Number(lastId) + 1, wake, deps);
-      } catch (err) {
-        deps.log.warn("transcript stream ended by an error", { episodeId: id, error: err });
-      } finally {
-        open.delete(wake);
-        for (const off of unsubscribe) off();
+  const stream = route({
+    method: "get",
+    path: "/v1/episodes/{id}/transcript-stream",
+    access: "admin",
+    tag: "transcripts",
+    summary: "server-sent events: each caption segment once, in order, as soon as it is final, then `done`; resumable with Last-Event-ID",
+    responses: {
+      200: { description: "an event stream (`segment` events, then `done`)", content: { "text/event-stream": { schema: z.string() } } },
+      ...errors({ 400: "a Last-Event-ID that is not a segment id", 401: "no admin token", 404: "no such episode", 503: "shutting down" }),
+    },
+    handler: async (c) => {
+      const id = c.req.param("id")!;
+      const lastId = c.req.header("last-event-id");
+      if (lastId !== undefined && !/^(?:-1|\d{1,9})$/.test(lastId.trim())) {
+        throw new ApiError(400, "invalid_request", "Last-Event-ID: must be the id of a segment event (a whole number)");
       }
-    });
+      // Subscribe before the first read, so a chunk finishing in between still wakes the loop.
+      if (closing) throw new ApiError(503, "shutting_down", "the orchestrator is shutting down; reconnect shortly");
+      const wake = new Wakeup();
+      const unsubscribe = [
+        deps.events.on("chunk:transition", (e) => e.episodeId === id && e.to === "done" && wake.fire()),
+        deps.events.on("episode:transition", (e) => e.episodeId === id && wake.fire()),
+      ];
+      const first = await deps.partials.read(id).catch((err: unknown) => {
+        for (const off of unsubscribe) off();
+        throw err;
+      });
+      if (!first) {
+        for (const off of unsubscribe) off();
+        throw new ApiError(404, "not_found", `no episode ${id}`);
+      }
+      return streamSSE(c, async (sse) => {
+        sse.onAbort(() => wake.fire());
+        open.add(wake);
+        try {
+          await streamSegments(sse, id, first, lastId === undefined ? 0 : Number(lastId) + 1, wake, deps);
+        } catch (err) {
+          deps.log.warn("transcript stream ended by an error", { episodeId: id, error: err });
+        } finally {
+          open.delete(wake);
+          for (const off of unsubscribe) off();
+        }
+      });
+    },
   });
 
   return {
+    routes: [...documents, stream],
     close: () => {
       closing = true;
       for (const wake of open) wake.stop();
