@@ -72,7 +72,7 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   const adminJs = jetstream(admin);
   const first = job("c1", 2);
   await putObject(buckets.audio, first.audioObject, silentWav(2));
-  await publishChunkJob(adminJs, names, first, 1);
+  await publishChunkJob(adminJs, names, first);
   await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
 
   // The worker runs its whole loop on the worker user's own connection.
@@ -87,6 +87,7 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     machineId: "m-perm",
     idleTimeoutMs: 1_500,
     workDir,
+    inlineResultMaxBytes: 0, // its result goes to the results bucket, write-only
   });
   assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
@@ -99,7 +100,7 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   }
   assert.deepEqual(seen.map((e) => e.type), ["claimed", "result"]);
   // the result the worker wrote without read access is a whole Object Store object to the orchestrator
-  const resultObject = seen[1]!.type === "result" ? seen[1]!.resultObject : assert.fail("no result event");
+  const resultObject = (seen[1]!.type === "result" ? seen[1]!.resultObject : undefined) ?? assert.fail("no result object");
   assert.equal(ChunkTranscript.parse(await getObjectJson(buckets.results, resultObject)).chunkId, "c1");
 
   // Everything a worker has no business doing.
@@ -143,7 +144,7 @@ test("a worker can neither read another episode's results nor purge or delete an
   // another episode's chunk: audio, a queued job, an event, and a result written by "another worker"
   const other = job("other", 1);
   await putObject(buckets.audio, other.audioObject, silentWav(1));
-  await publishChunkJob(jetstream(admin), names, other, 1);
+  await publishChunkJob(jetstream(admin), names, other);
   await jetstream(admin).publish(`${names.eventsSubjectPrefix}.claimed.ep1`, JSON.stringify({ v: 1 }));
   const otherResult = "other/AAAAAAAAAAAAAAAAAAAAAA/attempt-1.json";
   await new ResultWriter(jetstream(await workerConnection(t, url, prefix)), names.resultsBucket).put(otherResult, new TextEncoder().encode('{"secret":true}'));
@@ -187,7 +188,7 @@ test("cancellation (deleting the chunk audio) still reaches a worker that runs w
   const buckets = await ensureWireResources(admin, names, { ackWaitMs: 3_000, maxDeliver: 5 });
   const long = job("slow", 40);
   await putObject(buckets.audio, long.audioObject, silentWav(40));
-  await publishChunkJob(jetstream(admin), names, long, 1);
+  await publishChunkJob(jetstream(admin), names, long);
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
 
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-perm-work-"));
@@ -222,7 +223,7 @@ test("the image's entrypoint: the worker bundle, alone in a directory without no
   const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   const only = job("b1", 3);
   await putObject(buckets.audio, only.audioObject, silentWav(3));
-  await publishChunkJob(jetstream(admin), names, only, 1);
+  await publishChunkJob(jetstream(admin), names, only);
 
   const dir = await mkdtemp(join(tmpdir(), "podfleet-image-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

@@ -11,7 +11,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { chunkAudioObjectName, ChunkEvent, wireNames } from "../../contract/wire.ts";
+import { ChunkEvent, wireNames } from "../../contract/wire.ts";
+import { chunkId as chunkIdOf } from "../../orchestrator/store/episode-store.ts";
 import { SyntheticEngine } from "../../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../../machine-image/worker/worker.ts";
 import { wavHeader } from "../../orchestrator/ingest/audio-decode.ts";
@@ -30,9 +31,8 @@ async function claimLatencies(samples: number, workers: number): Promise<number[
   const nc = await connect({ servers: server.url });
   const workerNc = await connect({ servers: server.url });
   try {
-    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
-    const audioObject = chunkAudioObjectName("ep_dispatch", 0);
-    await queue.putChunkAudio(audioObject, Buffer.concat([wavHeader(16_000), Buffer.alloc(32_000)]));
+    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 5, audioDir: path.join(dir, "audio") });
+    const wav = Buffer.concat([wavHeader(16_000), Buffer.alloc(32_000)]);
     let ready = 0;
     const loops = Array.from({ length: workers }, (_, i) =>
       runWorker({
@@ -57,11 +57,11 @@ async function claimLatencies(samples: number, workers: number): Promise<number[
     });
     const out: number[] = [];
     for (let i = 0; i < samples; i++) {
-      const chunkId = `ch_dispatch_${i}`;
+      const chunkId = chunkIdOf("ep_dispatch", i);
       const claimed = new Promise<ChunkEvent>((r) => waiters.set(`${chunkId}.claimed`, r));
       const result = new Promise<ChunkEvent>((r) => waiters.set(`${chunkId}.result`, r));
       const t0 = Date.now();
-      await queue.publishJob({ v: 1, episodeId: "ep_dispatch", chunkId, index: i, startSample: 0, endSample: 16_000, sampleRate: 16_000, audioObject, language: "en" }, 1);
+      await queue.publishChunk({ id: "ep_dispatch", language: "en" }, { index: i, startSample: 0, endSample: 16_000 }, 1, wav);
       out.push((await claimed).at - t0);
       await result; // the worker is idle again before the next job
       await new Promise((r) => setTimeout(r, 5));

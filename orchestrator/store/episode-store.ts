@@ -8,7 +8,7 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
+import { compareAttempts, type ChunkClaimed, type ChunkEvent, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import {
   assertChunkTransition,
@@ -18,7 +18,7 @@ import {
   type EpisodeState,
 } from "../episodes/lifecycle.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
-import type { Database } from "./database.ts";
+import type { Database, Db } from "./database.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -40,6 +40,15 @@ export interface ChunkCounts {
 }
 
 export type EventOutcome = "accepted" | "duplicate" | "stale" | "unknown";
+
+/** What applying one event did; `chunkFailed`: a failure that made the chunk dead. */
+export interface AppliedEvent {
+  outcome: EventOutcome;
+  chunkFailed: boolean;
+}
+
+/** The database or a transaction on it: what the event appliers run their statements on. */
+type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -233,9 +242,32 @@ export class EpisodeStore {
     return Number(row?.n ?? 0);
   }
 
+  /**
+   * Applies a pull batch of worker events in ONE transaction, in order: one commit instead of one
+   * per event (the orchestrator's main cost per chunk). Outcomes are those of applyClaim,
+   * applyResult and applyFailure, index for index.
+   */
+  async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
+    return this.database.write((db) =>
+      db.transaction(async (tx) => {
+        const out: AppliedEvent[] = [];
+        for (const e of events) {
+          if (e.type === "claimed") out.push({ outcome: await this.#claim(tx, e), chunkFailed: false });
+          else if (e.type === "result") out.push({ outcome: await this.#result(tx, e), chunkFailed: false });
+          else out.push(await this.#failure(tx, e, maxAttempts));
+        }
+        return out;
+      }),
+    );
+  }
+
   /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.write((db) => this.#claim(db, event));
+  }
+
+  async #claim(db: Executor, event: ChunkClaimed): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
@@ -258,12 +290,19 @@ export class EpisodeStore {
         })
         .where(eq(chunks.id, chunk.id));
       return "accepted";
-    });
+    }
   }
 
-  /** A worker finished an attempt. Accepted only from the current lease holder of the current attempt. */
+  /**
+   * A worker finished an attempt. Accepted only from the current lease holder of the current
+   * attempt. Its words are kept in the row when they came inside the event.
+   */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.write((db) => this.#result(db, event));
+  }
+
+  async #result(db: Executor, event: ChunkResult): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done") return "duplicate";
@@ -275,7 +314,8 @@ export class EpisodeStore {
         .update(chunks)
         .set({
           state: "done",
-          resultObject: event.resultObject,
+          resultObject: event.resultObject ?? null,
+          resultWords: event.words ? JSON.stringify(event.words) : null,
           wordCount: event.wordCount,
           processingMs: Math.round(event.processingMs),
           lastError: null,
@@ -284,15 +324,19 @@ export class EpisodeStore {
         })
         .where(eq(chunks.id, chunk.id));
       return "accepted";
-    });
+    }
   }
 
   /**
    * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
    * only records the error (the worker naks and the queue redelivers).
    */
-  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<{ outcome: EventOutcome; chunkFailed: boolean }> {
-    return this.database.write(async (db) => {
+  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    return this.database.write((db) => this.#failure(db, event, maxAttempts));
+  }
+
+  async #failure(db: Executor, event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
       if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
@@ -305,7 +349,7 @@ export class EpisodeStore {
         .set({ state: to, lastError: `${event.code}: ${event.message}`, leaseOwner: null, updatedAt: this.now() })
         .where(eq(chunks.id, chunk.id));
       return { outcome: "accepted", chunkFailed: fail };
-    });
+    }
   }
 
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
