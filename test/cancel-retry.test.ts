@@ -13,7 +13,8 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { chunkAudioObjectName } from "../contract/wire.ts";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JOB_HEADER, episodeLiveObjectName } from "../contract/wire.ts";
 import { parseConfig } from "../orchestrator/config.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
@@ -92,11 +93,21 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await until("chunks planned", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 2, `need at least two chunks, got ${chunks.length}`);
-  // Poison one chunk before any worker exists: its audio is not a WAV file (a permanent error).
+  // Poison one chunk before any worker exists: the audio its job carries is not a WAV file (a
+  // permanent error). Its job is swapped for one with the same header and a garbage payload.
   const poisoned = chunks[1]!;
-  const name = chunkAudioObjectName(id, poisoned.index);
-  const original = (await audio.getBlob(name))!;
-  await audio.putBlob({ name }, new TextEncoder().encode("this is not audio"));
+  const jsm = await jetstreamManager(nc);
+  const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+  let swapped = false;
+  for (let seq = first_seq; seq <= last_seq && !swapped; seq++) {
+    const m = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
+    const header = m?.header.get(JOB_HEADER);
+    if (!m || !header || (JSON.parse(header) as { chunkId: string }).chunkId !== poisoned.id) continue;
+    await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
+    await jetstream(nc).publish(orch.names.jobsSubject, new TextEncoder().encode("this is not audio"), { headers: m.header });
+    swapped = true;
+  }
+  assert.ok(swapped, "the poisoned chunk's job was in the queue");
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
   const failed = await until("the episode to fail", async () => {
@@ -117,7 +128,7 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   }, 90_000);
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
-  await audio.putBlob({ name }, original);
+  // the retry publishes the chunk again from the audio the orchestrator kept
   const retry = await runCli(["jobs", "retry", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /1 chunk\(s\) queued again, status transcribing/);
@@ -182,13 +193,12 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
-  for (const c of chunks) {
-    const info = await audio.info(chunkAudioObjectName(id, c.index));
-    assert.ok(info === null || info.deleted, `audio of ${c.id} deleted`);
-  }
+  const live = await audio.info(episodeLiveObjectName(id));
+  assert.ok(live === null || live.deleted, "the episode's live marker is deleted: its jobs are cancelled for workers");
+  assert.equal(fs.existsSync(path.join(dataDir, "audio", `${id}.pcm`)), false, "the kept audio is purged");
   assert.ok(chunks.every((c) => !machineLogs().includes(c.id)), "no worker has seen these chunks yet");
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
-  // the worker pulls each job, finds no audio, and terms it; the store ignores its report
+  // the worker pulls each job, finds the marker gone, and terms it
   await until("a worker to drop every job", () => (chunks.every((c) => machineLogs().includes(c.id)) ? true : undefined), 60_000);
   const view = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.equal(view.status, "cancelled");

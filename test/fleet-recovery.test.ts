@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ChunkJob, eventSubject, type ChunkClaimed } from "../contract/wire.ts";
+import { InlineChunkJob, JOB_HEADER, eventSubject, type ChunkClaimed } from "../contract/wire.ts";
 import { fleetMetadata } from "../orchestrator/fleet/autoscaler.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { sleeperEnv } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
@@ -143,7 +143,7 @@ test("a claim that reaches the store after its machine ended is re-queued once t
   const consumer = await js.consumers.get(orch.names.jobsStream, orch.names.jobsConsumer);
   const msg = await consumer.next({ expires: 5_000 });
   assert.ok(msg, "a job to take");
-  const job = ChunkJob.parse(msg.json());
+  const job = InlineChunkJob.parse(JSON.parse(msg.headers!.get(JOB_HEADER)));
   msg.ack(); // the queue will never deliver it again
   const claim: ChunkClaimed = { v: 1, type: "claimed", episodeId: id, chunkId: job.chunkId, attempt: msg.info.deliveryCount, generation: job.generation, machineId: ghost, at: Date.now() };
   await js.publish(eventSubject(orch.names, claim), JSON.stringify(claim));

@@ -98,6 +98,8 @@ export async function dispatch(ctx: BenchContext): Promise<ScenarioResult> {
       orchestrator_cpu_ms_per_chunk: round(b.cpuMsPerChunk, 3),
       orchestrator_cpu_ms_per_chunk_net_of_idle: round(b.cpuMsPerChunkNetOfIdle, 3),
       orchestrator_ingest_cpu_ms_per_audio_min: round(b.ingestCpuMsPerAudioMin, 1),
+      ingest_ffmpeg_cpu_ms_per_audio_min: round(b.ingestChildCpuMsPerAudioMin, 1),
+      nats_server_cpu_ms_per_chunk: round(b.natsCpuMsPerChunk, 3),
     },
     target: "claim p99 <= 20 ms and orchestrator CPU <= 1 ms per chunk",
     met: p99 <= 20 && b.cpuMsPerChunk <= 1,
