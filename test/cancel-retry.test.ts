@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { JOB_HEADER, episodeLiveObjectName } from "../contract/wire.ts";
 import { parseConfig } from "../orchestrator/config.ts";
@@ -97,17 +97,20 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   // permanent error). Its job is swapped for one with the same header and a garbage payload.
   const poisoned = chunks[1]!;
   const jsm = await jetstreamManager(nc);
-  const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
-  let swapped = false;
-  for (let seq = first_seq; seq <= last_seq && !swapped; seq++) {
-    const m = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
-    const header = m?.header.get(JOB_HEADER);
-    if (!m || !header || (JSON.parse(header) as { chunkId: string }).chunkId !== poisoned.id) continue;
-    await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
-    await jetstream(nc).publish(orch.names.jobsSubject, new TextEncoder().encode("this is not audio"), { headers: m.header });
-    swapped = true;
-  }
-  assert.ok(swapped, "the poisoned chunk's job was in the queue");
+  // "transcribing" is recorded before the jobs go out: wait for the poisoned chunk's job
+  const seq = await until("the poisoned chunk's job queued", async () => {
+    const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+    for (let s = first_seq; s <= last_seq; s++) {
+      const header = (await jsm.streams.getMessage(orch.names.jobsStream, { seq: s }).catch(() => null))?.header.get(JOB_HEADER);
+      if (header && (JSON.parse(header) as { chunkId: string }).chunkId === poisoned.id) return s;
+    }
+    return undefined;
+  }, 30_000);
+  const m = (await jsm.streams.getMessage(orch.names.jobsStream, { seq }))!;
+  await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
+  const h = headers(); // the job header only: the stored one's Nats-Msg-Id would make this a duplicate
+  h.set(JOB_HEADER, m.header.get(JOB_HEADER));
+  await jetstream(nc).publish(orch.names.jobsSubject, new TextEncoder().encode("this is not audio"), { headers: h });
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
   const failed = await until("the episode to fail", async () => {
@@ -192,6 +195,9 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   const id = await submit(await speechEpisode(tmp, 2));
   await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
+  // "transcribing" is recorded before the jobs go out: cancel once every job is queued
+  const jsm = await jetstreamManager(nc);
+  await until("every job queued", async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages >= chunks.length ? true : undefined), 30_000);
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
   const live = await audio.info(episodeLiveObjectName(id));
   assert.ok(live === null || live.deleted, "the episode's live marker is deleted: its jobs are cancelled for workers");

@@ -52,9 +52,9 @@ const cpuMs = (since: NodeJS.CpuUsage): number => {
  * Two phases, so each figure means one thing: (1) all episodes are uploaded and ingested with no
  * machine running, and wait queued — the backlog; (2) the simulated fleet starts and drains it.
  */
-export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number }): Promise<BacklogRun> {
+export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number; env?: Record<string, string> }): Promise<BacklogRun> {
   const file = gappedWav(ctx.dir, EPISODE_SEC);
-  const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0" } });
+  const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0", ...opts.env } });
   const natsPid = Number(fs.readFileSync(path.join(farm.dataDir, "nats-server.pid"), "utf8"));
   const natsCpu = (): number => processCpuMs(natsPid);
   let peakRss = process.memoryUsage().rss;

@@ -53,6 +53,11 @@ const WAV_HEADER_BYTES = 44;
 export class ChunkJobs {
   /** Episodes whose live marker is known to be in the bucket (put by this process). */
   readonly #live = new Set<string>();
+  /**
+   * Episodes purged by this process (done or cancelled: both final): an ingest still publishing,
+   * or a re-queue decided just before, must not put their marker back.
+   */
+  readonly #purged = new Set<string>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -87,10 +92,10 @@ export class ChunkJobs {
    * Publishes one chunk's job at `generation` (1 when planned; the sweeper and retries pass the next
    * one): the one entry point for every publication. `wav` is the chunk's WAV when the caller holds
    * it; otherwise it is read from the kept PCM. Returns false, publishing nothing, for an episode
-   * that is done or cancelled (its audio is purged).
+   * that is done or cancelled (its audio is purged, or being purged).
    */
   async publish(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean> {
-    if (episode.status === "done" || episode.status === "cancelled") return false;
+    if (episode.status === "done" || episode.status === "cancelled" || this.#purged.has(episode.id)) return false;
     const pcm = this.audioPath(episode.id);
     if (wav === undefined && !fs.existsSync(pcm)) {
       // ingested before jobs carried audio: its chunk objects are in the bucket
@@ -105,6 +110,11 @@ export class ChunkJobs {
       return true;
     }
     await this.#ensureLive(episode.id);
+    if (this.#purged.has(episode.id)) {
+      // purged while the marker was being put: take it away again
+      await this.#dropMarker(episode.id);
+      return false;
+    }
     const job: InlineChunkJob = {
       v: 2,
       episodeId: episode.id,
@@ -129,13 +139,19 @@ export class ChunkJobs {
   async purge(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void> {
     const pcm = this.audioPath(episodeId);
     const local = fs.existsSync(pcm);
+    this.#purged.add(episodeId);
     this.#live.delete(episodeId);
-    await this.jsm.streams.purge(`OBJ_${this.names.audioBucket}`, { filter: objectMetaSubject(this.names.audioBucket, episodeLiveObjectName(episodeId)) });
+    await this.#dropMarker(episodeId);
     for (const c of chunks) {
       if (local && this.#fitsInline(c)) continue;
       await this.audio.delete(chunkAudioObjectName(episodeId, c.index)).catch(() => undefined);
     }
     await fs.promises.rm(pcm, { force: true });
+  }
+
+  /** Removes the episode's live marker, metadata and all (one purge of its subject). */
+  async #dropMarker(episodeId: string): Promise<void> {
+    await this.jsm.streams.purge(`OBJ_${this.names.audioBucket}`, { filter: objectMetaSubject(this.names.audioBucket, episodeLiveObjectName(episodeId)) });
   }
 
   #fitsInline(chunk: ChunkSpan): boolean {
