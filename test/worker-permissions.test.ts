@@ -18,6 +18,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ChunkEvent, ChunkTranscript, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
+import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
@@ -73,6 +74,11 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   const first = job("c1", 2);
   await putObject(buckets.audio, first.audioObject, silentWav(2));
   await publishChunkJob(adminJs, names, first);
+  // and a job that carries its audio, behind its episode's live marker (queue/chunk-jobs.ts)
+  const audioDir = await mkdtemp(join(tmpdir(), "podfleet-perm-audio-"));
+  t.after(() => rm(audioDir, { recursive: true, force: true }));
+  const chunkJobs = new ChunkJobs(adminJs, await jetstreamManager(admin), names, buckets.audio, audioDir, () => admin.info!.max_payload);
+  assert.equal(await chunkJobs.publish({ id: "ep2", language: "en" }, { index: 0, startSample: 0, endSample: 32_000 }, 1, silentWav(2)), true);
   await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
 
   // The worker runs its whole loop on the worker user's own connection.
@@ -89,16 +95,17 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     workDir,
     inlineResultMaxBytes: 0, // its result goes to the results bucket, write-only
   });
-  assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
+  assert.deepEqual(result, { processed: 2, failed: 0, reason: "idle" });
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
   const seen: ChunkEvent[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     const m = await events.next({ expires: 5_000 });
     assert.ok(m, "event published by the worker");
     seen.push(ChunkEvent.parse(m.json()));
     m.ack();
   }
-  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result"]);
+  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result", "claimed", "result"]);
+  assert.deepEqual(seen.map((e) => e.chunkId), ["c1", "c1", "ep2-c0000", "ep2-c0000"]);
   // the result the worker wrote without read access is a whole Object Store object to the orchestrator
   const resultObject = (seen[1]!.type === "result" ? seen[1]!.resultObject : undefined) ?? assert.fail("no result object");
   assert.equal(ChunkTranscript.parse(await getObjectJson(buckets.results, resultObject)).chunkId, "c1");
