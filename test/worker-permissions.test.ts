@@ -15,7 +15,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { ChunkEvent, ChunkTranscript, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
+import { ChunkEvent, ChunkTranscript, episodeLiveObjectName, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
 import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
@@ -133,9 +133,9 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   await refused(js.consumers.get(other.jobsStream, other.jobsConsumer).then((c) => c.next({ expires: 1_000 })), "pulling another prefix's jobs");
 
   // And the permissions were really enforced by the server, not only a client error: the admin
-  // still sees exactly the one (processed) audio object and no job in the queue.
-  const audioNames = (await buckets.audio.list()).map((i) => i.name);
-  assert.deepEqual(audioNames, [first.audioObject]);
+  // still sees exactly the one (processed) audio object, the live marker, and no job in the queue.
+  const audioNames = (await buckets.audio.list()).map((i) => i.name).sort();
+  assert.deepEqual(audioNames, [first.audioObject, episodeLiveObjectName("ep2")].sort());
 });
 
 test("a worker can neither read another episode's results nor purge or delete any stream, message or result", { timeout: 90_000 }, async (t) => {
