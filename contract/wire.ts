@@ -227,7 +227,7 @@ export const ChunkResult = z.object({
   wordCount: z.number().int().nonnegative(),
   engine: z.string(),
   processingMs: z.number().nonnegative(),
-});
+}).refine((r) => (r.resultObject === undefined) !== (r.words === undefined), { message: "a result has exactly one of resultObject and words" });
 export const ChunkFailed = z.object({
   ...EventBase,
   type: z.literal("failed"),

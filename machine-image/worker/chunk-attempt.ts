@@ -1,7 +1,7 @@
 /**
  * One attempt at one chunk job: claim, heartbeat, download, transcribe, record, ack. The order
- * is the point: the job is acked only after its result object and ChunkResult event are durably
- * stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
+ * is the point: the job is acked only after its ChunkResult event (with the words, or naming the
+ * result object written first) is durably stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
  */
 import { createWriteStream } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
