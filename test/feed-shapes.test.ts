@@ -163,7 +163,11 @@ describe("real-world feed shapes", () => {
           });
           assert.equal(status, "transcribing", (await orch.store.getEpisode(ep.id))?.error ?? "");
         }
-        const jobs = await queuedJobs(orch);
+        // "transcribing" is recorded before the jobs go out: wait for them
+        const jobs = await waitFor("every episode's jobs queued", async () => {
+          const all = await queuedJobs(orch);
+          return episodes.every((ep) => all.some((j) => j.episodeId === ep.id)) ? all : undefined;
+        });
         for (const ep of episodes) {
           const mine = jobs.filter((j) => j.episodeId === ep.id);
           assert.ok(mine.length >= 1, `jobs of ${ep.id}`);
