@@ -74,6 +74,8 @@ export const chunks = sqliteTable(
     machineLosses: integer("machine_losses").notNull().default(0),
     lastError: text("last_error"),
     resultObject: text("result_object"),
+    /** The words (JSON Word[]) of a result that came inside its event; null when they are in resultObject. */
+    resultWords: text("result_words"),
     wordCount: integer("word_count"),
     processingMs: integer("processing_ms"),
     createdAt: integer("created_at").notNull(),

@@ -12,8 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { chunkAudioObjectName } from "../contract/wire.ts";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JOB_HEADER, episodeLiveObjectName } from "../contract/wire.ts";
 import { parseConfig } from "../orchestrator/config.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
@@ -96,11 +97,24 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await watch.episode(id, "transcribing", { what: "chunks planned" });
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 2, `need at least two chunks, got ${chunks.length}`);
-  // Poison one chunk before any worker exists: its audio is not a WAV file (a permanent error).
+  // Poison one chunk before any worker exists: the audio its job carries is not a WAV file (a
+  // permanent error). Its job is swapped for one with the same header and a garbage payload.
   const poisoned = chunks[1]!;
-  const name = chunkAudioObjectName(id, poisoned.index);
-  const original = (await audio.getBlob(name))!;
-  await audio.putBlob({ name }, new TextEncoder().encode("this is not audio"));
+  const jsm = await jetstreamManager(nc);
+  // "transcribing" is recorded before the jobs go out: wait for the poisoned chunk's job
+  const seq = await until("the poisoned chunk's job queued", async () => {
+    const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+    for (let s = first_seq; s <= last_seq; s++) {
+      const header = (await jsm.streams.getMessage(orch.names.jobsStream, { seq: s }).catch(() => null))?.header.get(JOB_HEADER);
+      if (header && (JSON.parse(header) as { chunkId: string }).chunkId === poisoned.id) return s;
+    }
+    return undefined;
+  }, 30_000);
+  const m = (await jsm.streams.getMessage(orch.names.jobsStream, { seq }))!;
+  await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
+  const h = headers(); // the job header only: the stored one's Nats-Msg-Id would make this a duplicate
+  h.set(JOB_HEADER, m.header.get(JOB_HEADER));
+  await jetstream(nc).publish(orch.names.jobsSubject, new TextEncoder().encode("this is not audio"), { headers: h });
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
   await watch.episode(id, "failed", { timeoutMs: 90_000 });
@@ -118,7 +132,7 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   );
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
-  await audio.putBlob({ name }, original);
+  // the retry publishes the chunk again from the audio the orchestrator kept
   const retriedAt = watch.mark();
   const retry = await runCli(["jobs", "retry", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
   assert.equal(retry.code, 0, retry.stderr);
@@ -179,14 +193,16 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   const id = await submit(await speechEpisode(tmp, 2));
   await watch.episode(id, "transcribing", { what: "chunks queued" });
   const chunks = await orch.store.listChunks(id);
+  // "transcribing" is recorded before the jobs go out: cancel once every job is queued
+  const jsm = await jetstreamManager(nc);
+  await until("every job queued", async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages >= chunks.length ? true : undefined), 30_000);
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
-  for (const c of chunks) {
-    const info = await audio.info(chunkAudioObjectName(id, c.index));
-    assert.ok(info === null || info.deleted, `audio of ${c.id} deleted`);
-  }
+  const live = await audio.info(episodeLiveObjectName(id));
+  assert.ok(live === null || live.deleted, "the episode's live marker is deleted: its jobs are cancelled for workers");
+  assert.equal(fs.existsSync(path.join(dataDir, "audio", `${id}.pcm`)), false, "the kept audio is purged");
   assert.ok(chunks.every((c) => !machineLogs().includes(c.id)), "no worker has seen these chunks yet");
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
-  // the worker pulls each job, finds no audio, and terms it; the store ignores its report
+  // the worker pulls each job, finds the marker gone, and terms it
   await until("a worker to drop every job", () => (chunks.every((c) => machineLogs().includes(c.id)) ? true : undefined), 60_000);
   const view = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.equal(view.status, "cancelled");

@@ -15,7 +15,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ChunkJob } from "../contract/wire.ts";
+import { InlineChunkJob, JOB_HEADER } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { PermanentChunkError } from "../machine-image/worker/errors.ts";
 import { primaryLanguage } from "../contract/wire.ts";
@@ -163,7 +163,11 @@ describe("real-world feed shapes", () => {
           });
           assert.equal(status, "transcribing", (await orch.store.getEpisode(ep.id))?.error ?? "");
         }
-        const jobs = await queuedJobs(orch);
+        // "transcribing" is recorded before the jobs go out: wait for them
+        const jobs = await waitFor("every episode's jobs queued", async () => {
+          const all = await queuedJobs(orch);
+          return episodes.every((ep) => all.some((j) => j.episodeId === ep.id)) ? all : undefined;
+        });
         for (const ep of episodes) {
           const mine = jobs.filter((j) => j.episodeId === ep.id);
           assert.ok(mine.length >= 1, `jobs of ${ep.id}`);
@@ -180,15 +184,15 @@ describe("real-world feed shapes", () => {
 });
 
 /** Every chunk job on the jobs stream, read without consuming it. */
-async function queuedJobs(orch: Orchestrator): Promise<ChunkJob[]> {
+async function queuedJobs(orch: Orchestrator): Promise<InlineChunkJob[]> {
   const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   try {
     const jsm = await jetstreamManager(nc);
     const { state } = await jsm.streams.info(orch.names.jobsStream);
-    const jobs: ChunkJob[] = [];
+    const jobs: InlineChunkJob[] = [];
     for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
       const msg = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
-      if (msg) jobs.push(ChunkJob.parse(msg.json()));
+      if (msg) jobs.push(InlineChunkJob.parse(JSON.parse(msg.header.get(JOB_HEADER))));
     }
     return jobs;
   } finally {

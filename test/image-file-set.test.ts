@@ -219,7 +219,7 @@ test("worker image: its file set (the bundle built as the Dockerfile builds it) 
   const prefix = uniquePrefix("imgw");
   const nc = await connect({ servers: nats.url });
   try {
-    await NatsWorkQueue.open(nc, wireNames(prefix), { ackWaitMs: 10_000, maxDeliver: 3 }); // the streams the orchestrator makes
+    await NatsWorkQueue.open(nc, wireNames(prefix), { ackWaitMs: 10_000, maxDeliver: 3, audioDir: path.join(root, "audio-unused") }); // the streams the orchestrator makes
   } finally {
     await nc.drain();
   }

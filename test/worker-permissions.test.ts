@@ -15,9 +15,10 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { ChunkEvent, ChunkTranscript, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
+import { ChunkEvent, ChunkTranscript, episodeLiveObjectName, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
+import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
@@ -72,7 +73,12 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   const adminJs = jetstream(admin);
   const first = job("c1", 2);
   await putObject(buckets.audio, first.audioObject, silentWav(2));
-  await publishChunkJob(adminJs, names, first, 1);
+  await publishChunkJob(adminJs, names, first);
+  // and a job that carries its audio, behind its episode's live marker (queue/chunk-jobs.ts)
+  const audioDir = await mkdtemp(join(tmpdir(), "podfleet-perm-audio-"));
+  t.after(() => rm(audioDir, { recursive: true, force: true }));
+  const chunkJobs = new ChunkJobs(adminJs, await jetstreamManager(admin), names, buckets.audio, audioDir, () => admin.info!.max_payload);
+  assert.equal(await chunkJobs.publish({ id: "ep2", language: "en" }, { index: 0, startSample: 0, endSample: 32_000 }, 1, silentWav(2)), true);
   await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
 
   // The worker runs its whole loop on the worker user's own connection.
@@ -87,19 +93,21 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     machineId: "m-perm",
     idleTimeoutMs: 1_500,
     workDir,
+    inlineResultMaxBytes: 0, // its result goes to the results bucket, write-only
   });
-  assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
+  assert.deepEqual(result, { processed: 2, failed: 0, reason: "idle" });
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
   const seen: ChunkEvent[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     const m = await events.next({ expires: 5_000 });
     assert.ok(m, "event published by the worker");
     seen.push(ChunkEvent.parse(m.json()));
     m.ack();
   }
-  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result"]);
+  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result", "claimed", "result"]);
+  assert.deepEqual(seen.map((e) => e.chunkId), ["c1", "c1", "ep2-c0000", "ep2-c0000"]);
   // the result the worker wrote without read access is a whole Object Store object to the orchestrator
-  const resultObject = seen[1]!.type === "result" ? seen[1]!.resultObject : assert.fail("no result event");
+  const resultObject = (seen[1]!.type === "result" ? seen[1]!.resultObject : undefined) ?? assert.fail("no result object");
   assert.equal(ChunkTranscript.parse(await getObjectJson(buckets.results, resultObject)).chunkId, "c1");
 
   // Everything a worker has no business doing.
@@ -125,9 +133,9 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   await refused(js.consumers.get(other.jobsStream, other.jobsConsumer).then((c) => c.next({ expires: 1_000 })), "pulling another prefix's jobs");
 
   // And the permissions were really enforced by the server, not only a client error: the admin
-  // still sees exactly the one (processed) audio object and no job in the queue.
-  const audioNames = (await buckets.audio.list()).map((i) => i.name);
-  assert.deepEqual(audioNames, [first.audioObject]);
+  // still sees exactly the one (processed) audio object, the live marker, and no job in the queue.
+  const audioNames = (await buckets.audio.list()).map((i) => i.name).sort();
+  assert.deepEqual(audioNames, [first.audioObject, episodeLiveObjectName("ep2")].sort());
 });
 
 test("a worker can neither read another episode's results nor purge or delete any stream, message or result", { timeout: 90_000 }, async (t) => {
@@ -143,7 +151,7 @@ test("a worker can neither read another episode's results nor purge or delete an
   // another episode's chunk: audio, a queued job, an event, and a result written by "another worker"
   const other = job("other", 1);
   await putObject(buckets.audio, other.audioObject, silentWav(1));
-  await publishChunkJob(jetstream(admin), names, other, 1);
+  await publishChunkJob(jetstream(admin), names, other);
   await jetstream(admin).publish(`${names.eventsSubjectPrefix}.claimed.ep1`, JSON.stringify({ v: 1 }));
   const otherResult = "other/AAAAAAAAAAAAAAAAAAAAAA/attempt-1.json";
   await new ResultWriter(jetstream(await workerConnection(t, url, prefix)), names.resultsBucket).put(otherResult, new TextEncoder().encode('{"secret":true}'));
@@ -187,7 +195,7 @@ test("cancellation (deleting the chunk audio) still reaches a worker that runs w
   const buckets = await ensureWireResources(admin, names, { ackWaitMs: 3_000, maxDeliver: 5 });
   const long = job("slow", 40);
   await putObject(buckets.audio, long.audioObject, silentWav(40));
-  await publishChunkJob(jetstream(admin), names, long, 1);
+  await publishChunkJob(jetstream(admin), names, long);
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
 
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-perm-work-"));
@@ -222,7 +230,7 @@ test("the image's entrypoint: the worker bundle, alone in a directory without no
   const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   const only = job("b1", 3);
   await putObject(buckets.audio, only.audioObject, silentWav(3));
-  await publishChunkJob(jetstream(admin), names, only, 1);
+  await publishChunkJob(jetstream(admin), names, only);
 
   const dir = await mkdtemp(join(tmpdir(), "podfleet-image-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

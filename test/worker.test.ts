@@ -88,9 +88,10 @@ async function enqueue(f: Fleet, chunkId: string, wav: Uint8Array, generation = 
     sampleRate: 16_000,
     audioObject: `ep1/${chunkId}.wav`,
     language: "en",
+    ...(generation > 1 ? { generation } : {}),
   };
   await putObject(f.buckets.audio, job.audioObject, wav);
-  await publishChunkJob(f.js, f.names, job, generation);
+  await publishChunkJob(f.js, f.names, job);
   return job;
 }
 
@@ -165,17 +166,19 @@ test("pocketsphinx output parsing drops fillers, strips alternates and clamps co
 test("a published job is processed once: claimed then result, transcript stored, job gone", async (t) => {
   const f = await setupFleet(t);
   await enqueue(f, "c1", shortWav);
-  const w = startWorker(t, f);
+  // a result too big for its event goes to the results bucket (here: every result)
+  const w = startWorker(t, f, { inlineResultMaxBytes: 0 });
   const [claimed, result] = await takeEvents(f, 2);
   assert.equal(claimed?.type, "claimed");
   assert.equal(claimed.attempt, 1);
   assert.equal(claimed.machineId, "m-test");
   assert.equal(result?.type, "result");
   assert.equal(result.attempt, 1);
-  assert.match(result.resultObject, /^c1\/[A-Za-z0-9_-]{22}\/attempt-1\.json$/, "a fresh name no other worker can guess");
+  assert.match(result.resultObject ?? "", /^c1\/[A-Za-z0-9_-]{22}\/attempt-1\.json$/, "a fresh name no other worker can guess");
+  assert.equal(result.words, undefined, "the words are in the object, not the event");
   assert.equal(result.engine, "pocketsphinx");
 
-  const transcript = ChunkTranscript.parse(await getObjectJson(f.buckets.results, result.resultObject));
+  const transcript = ChunkTranscript.parse(await getObjectJson(f.buckets.results, result.resultObject!));
   assert.equal(transcript.chunkId, "c1");
   assert.equal(transcript.words.length, result.wordCount);
   assert.ok(transcript.words.length >= 5, `too few words: ${JSON.stringify(transcript.words)}`);
@@ -207,7 +210,7 @@ test("garbage, empty or missing audio fails permanently and the job is removed",
   await enqueue(f, "garbage", garbage);
   await enqueue(f, "empty", new Uint8Array(0));
   const missing: ChunkJob = { v: 1, episodeId: "ep1", chunkId: "missing", index: 2, startSample: 0, endSample: 10, sampleRate: 16_000, audioObject: "nope.wav", language: "en" };
-  await publishChunkJob(f.js, f.names, missing, 1);
+  await publishChunkJob(f.js, f.names, missing);
   const w = startWorker(t, f, { idleTimeoutMs: 1_000 });
   const res = await w.done;
   assert.deepEqual(res, { processed: 0, failed: 3, reason: "idle" });

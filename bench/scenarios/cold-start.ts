@@ -9,7 +9,6 @@ import { round } from "../bench-stack.ts";
 import { episodeSeconds, runHourEpisode } from "./hour-episode.ts";
 
 export async function coldStart(ctx: BenchContext): Promise<ScenarioResult> {
-  // same settings as a scaling run, so its cold 2 s run is reused rather than repeated
   const machines = ctx.quick ? 4 : 16;
   const rtf = ctx.quick ? 0.015 : 0.1;
   const figures: ScenarioResult["figures"] = { episode: `${episodeSeconds(ctx) / 60} min, 60 s chunks${ctx.quick ? " (quick: 20 min instead of 60)" : ""}`, engine: "synthetic", rtf, machines };

@@ -12,6 +12,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { objectMetaSubject } from "../../contract/wire.ts";
 
 /** The slice of the JetStream client this needs (publish with a stream ack). */
 export type ResultPublisher = Pick<JetStreamClient, "publish">;
@@ -60,8 +61,7 @@ export class ResultWriter implements ResultSink {
       digest: `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`,
       deleted: false,
     };
-    const nameToken = base64UrlPadded(new TextEncoder().encode(name));
     // expect no earlier metadata under this name: a result is written once and never replaced
-    await this.js.publish(`$O.${this.bucket}.M.${nameToken}`, JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
+    await this.js.publish(objectMetaSubject(this.bucket, name), JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
   }
 }

@@ -4,10 +4,8 @@
  * Machines API's own answer: when creates fail (API errors, no capacity in any region) it backs
  * creates off, 2 s doubling to 60 s, which the next observation reports.
  */
-import type { ChunkJob } from "../../contract/wire.ts";
 import { WORKER_ENV } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
-import { jobFor } from "../ingest/ingest-episode.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
 import { fleetMetadata, POOL_METADATA_KEY } from "./autoscaler.ts";
@@ -27,7 +25,7 @@ export interface FleetActionsDeps {
   registry: MachineRegistry;
   bootFailures: BootFailureLog;
   store: Pick<EpisodeStore, "requeueLeased" | "failLostChunk" | "getEpisode" | "getChunk" | "requeueStranded">;
-  queue: Pick<WorkQueue, "publishJob">;
+  queue: Pick<WorkQueue, "publishChunk">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
   workerEnv: Record<string, string>;
@@ -206,8 +204,6 @@ export class FleetActions {
   async #publish(chunkId: string, episodeId: string, generation: number): Promise<boolean> {
     const [episode, chunk] = await Promise.all([this.#deps.store.getEpisode(episodeId), this.#deps.store.getChunk(chunkId)]);
     if (!episode || !chunk) return false;
-    const job: ChunkJob = { ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation };
-    await this.#deps.queue.publishJob(job, generation);
-    return true;
+    return await this.#deps.queue.publishChunk(episode, chunk, generation);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Ingest one episode: get the audio (download or upload), check it is audio, decode it once to
- * 16 kHz mono PCM, plan chunks, put every chunk's WAV in the Object Store, record the plan, and
- * only then publish one job per chunk. A failure on the submitter's side (BadInputError) fails
+ * 16 kHz mono PCM, plan chunks, hand the PCM to the queue (it keeps it until the episode ends),
+ * record the plan, and only then publish one job per chunk (each carries its audio). A failure on the submitter's side (BadInputError) fails
  * the episode with a clear message; a download failure that may pass (TransientFetchError) puts
  * it in "fetch_wait" until the retry decided by fetch-retry.ts is due, or fails it once the
  * retry window is spent. Nothing is left half-written either way.
@@ -11,12 +11,12 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { SAMPLE_RATE, chunkAudioObjectName, type ChunkJob } from "../../contract/wire.ts";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
-import { chunkId, type EpisodeRow, type EpisodeStore } from "../store/episode-store.ts";
-import { decodeToPcm, probeAudio, readWavSlice } from "./audio-decode.ts";
+import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
+import { decodeToPcm, probeAudio } from "./audio-decode.ts";
 import { planChunks } from "./chunk-plan.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -53,7 +53,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
   const pcmPath = path.join(deps.workDir, `${id}.pcm`);
-  const stored: number[] = [];
+  const planned: PlannedChunk[] = [];
   const markIngesting = () => store.transitionEpisode(id, "ingesting", { ingestStartedAt: Date.now(), error: null, nextFetchAt: null });
   try {
     if (episode.sourceKind === "upload") {
@@ -62,7 +62,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
           throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
         }
-        await processAudio(episode, episode.uploadPath, { finalUrl: null, contentType: undefined }, { deps, pcmPath, stored });
+        await processAudio(episode, episode.uploadPath, { finalUrl: null, contentType: undefined }, { deps, pcmPath, planned });
         fs.rmSync(episode.uploadPath, { force: true });
       });
     } else {
@@ -72,14 +72,14 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         log.info("audio fetched", { episodeId: id, bytes: result.bytes, finalUrl: result.finalUrl });
         return result;
       });
-      await slots.process(() => processAudio(episode, downloadPath, fetched, { deps, pcmPath, stored }));
+      await slots.process(() => processAudio(episode, downloadPath, fetched, { deps, pcmPath, planned }));
     }
   } catch (err) {
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
-      // cancelled mid-ingest: the plan was refused; drop the chunk audio already stored
+      // cancelled mid-ingest: the plan was refused; drop the audio kept and any job published
       log.info("ingest stopped: episode cancelled", { episodeId: id });
-      for (const index of stored) await deps.queue.deleteChunkAudio(chunkAudioObjectName(id, index)).catch(() => undefined);
+      await deps.queue.purgeEpisodeAudio(id, planned).catch((e: unknown) => log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: e }));
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
       return;
     }
@@ -104,9 +104,9 @@ async function processAudio(
   episode: EpisodeRow,
   sourcePath: string,
   fetched: { finalUrl: string | null; contentType: string | undefined },
-  ctx: { deps: IngestDeps; pcmPath: string; stored: number[] },
+  ctx: { deps: IngestDeps; pcmPath: string; planned: PlannedChunk[] },
 ): Promise<void> {
-  const { deps, pcmPath, stored } = ctx;
+  const { deps, pcmPath, planned } = ctx;
   const { store, log } = deps;
   const id = episode.id;
   const probe = await probeAudio(sourcePath);
@@ -119,15 +119,11 @@ async function processAudio(
   const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
   log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
 
-  for (const c of plan) {
-    const wav = await readWavSlice(pcmPath, c.startSample, c.endSample);
-    await deps.queue.putChunkAudio(chunkAudioObjectName(id, c.index), wav);
-    stored.push(c.index);
-  }
+  // the queue keeps the PCM until the episode ends: jobs carry their audio, re-publishes read it again
+  await deps.queue.keepEpisodeAudio(id, pcmPath);
+  planned.push(...plan);
   await store.recordPlan(id, plan, { durationSec, sampleCount });
-  for (const c of plan) {
-    await deps.queue.publishJob(jobFor(episode, c.index, c.startSample, c.endSample), 1);
-  }
+  for (const c of plan) await deps.queue.publishChunk(episode, c, 1);
 }
 
 /**
@@ -152,18 +148,4 @@ async function downloadFailed(current: EpisodeRow, err: TransientFetchError, dep
   }
   log.warn("download failed; will retry", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
   await store.transitionEpisode(current.id, "fetch_wait", { ...facts, nextFetchAt: decision.at });
-}
-
-export function jobFor(episode: Pick<EpisodeRow, "id" | "language">, index: number, startSample: number, endSample: number): ChunkJob {
-  return {
-    v: 1,
-    episodeId: episode.id,
-    chunkId: chunkId(episode.id, index),
-    index,
-    startSample,
-    endSample,
-    sampleRate: SAMPLE_RATE,
-    audioObject: chunkAudioObjectName(episode.id, index),
-    language: episode.language,
-  };
 }

@@ -5,10 +5,10 @@
  * server knows its URL.
  */
 import path from "node:path";
-import type { WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
+import type { ChunkEvent, WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
 import { DeliveryService } from "../delivery/delivery-service.ts";
-import { applyChunkEvent } from "../episodes/chunk-events.ts";
+import { applyChunkEvents } from "../episodes/chunk-events.ts";
 import { EpisodeService } from "../episodes/episode-service.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
 import { MAX_FETCH_RETRY_DELAY_MS } from "../ingest/fetch-retry.ts";
@@ -86,17 +86,21 @@ export async function openEpisodesPart(
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts };
-    const onWorkerEvent = async (e: WorkerEvent): Promise<unknown> => {
-      if (e.type !== "boot_failed") return applyChunkEvent(e, eventDeps);
-      log.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
-      await deps.onBootFailed(e);
-      return undefined;
+    // a pull batch of chunk events is applied in one transaction; boot failures go to the fleet
+    const onWorkerEvents = async (batch: WorkerEvent[]): Promise<void> => {
+      const chunkEvents = batch.filter((e): e is ChunkEvent => e.type !== "boot_failed");
+      if (chunkEvents.length > 0) await applyChunkEvents(chunkEvents, eventDeps);
+      for (const e of batch) {
+        if (e.type !== "boot_failed") continue;
+        log.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
+        await deps.onBootFailed(e);
+      }
     };
     // The loop survives any one event; should the loop itself fail (its consumer gone), it is started again.
     const eventsLoop = (async () => {
       while (!eventsAbort.signal.aborted) {
         try {
-          await consumeChunkEvents(queue.nc, names, onWorkerEvent, { signal: eventsAbort.signal, log });
+          await consumeChunkEvents(queue.nc, names, onWorkerEvents, { signal: eventsAbort.signal, log });
         } catch (err) {
           log.error("worker events loop failed; starting it again", { error: err });
           await new Promise((r) => setTimeout(r, 1000));

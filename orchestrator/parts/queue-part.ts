@@ -56,7 +56,7 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       reconnectTimeWait: config.tuning.natsReconnectWaitMs,
     });
     closer.add(() => nc.drain());
-    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: config.ackWaitSec * 1000, maxDeliver: config.maxAttempts });
+    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: config.ackWaitSec * 1000, maxDeliver: config.maxAttempts, audioDir: path.join(config.dataDir, "audio") });
     return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, close: closer.close };
   });
 }

@@ -10,12 +10,12 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
+import { compareAttempts, type ChunkClaimed, type ChunkEvent, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
-import type { Database } from "./database.ts";
+import type { Database, Db, EmitStateEvent } from "./database.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -37,6 +37,15 @@ export interface ChunkCounts {
 }
 
 export type EventOutcome = "accepted" | "duplicate" | "stale" | "unknown";
+
+/** What applying one event did; `chunkFailed`: a failure that made the chunk dead. */
+export interface AppliedEvent {
+  outcome: EventOutcome;
+  chunkFailed: boolean;
+}
+
+/** The database or a transaction on it: what the event appliers run their statements on. */
+type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -236,9 +245,33 @@ export class EpisodeStore {
     return Number(row?.n ?? 0);
   }
 
+  /**
+   * Applies a pull batch of worker events in ONE transaction, in order: one commit instead of one
+   * per event (the orchestrator's main cost per chunk). Outcomes are those of applyClaim,
+   * applyResult and applyFailure, index for index.
+   */
+  async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
+    // the state events go out once the whole transaction has committed (none if it rolls back)
+    return this.database.commit((db, emit) =>
+      db.transaction(async (tx) => {
+        const out: AppliedEvent[] = [];
+        for (const e of events) {
+          if (e.type === "claimed") out.push({ outcome: await this.#claim(tx, emit, e), chunkFailed: false });
+          else if (e.type === "result") out.push({ outcome: await this.#result(tx, emit, e), chunkFailed: false });
+          else out.push(await this.#failure(tx, emit, e, maxAttempts));
+        }
+        return out;
+      }),
+    );
+  }
+
   /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.commit(async (db, emit) => {
+    return this.database.commit((db, emit) => this.#claim(db, emit, event));
+  }
+
+  async #claim(db: Executor, emit: EmitStateEvent, event: ChunkClaimed): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
@@ -262,12 +295,19 @@ export class EpisodeStore {
         .where(eq(chunks.id, chunk.id));
       emit(transition);
       return "accepted";
-    });
+    }
   }
 
-  /** A worker finished an attempt. Accepted only from the current lease holder of the current attempt. */
+  /**
+   * A worker finished an attempt. Accepted only from the current lease holder of the current
+   * attempt. Its words are kept in the row when they came inside the event.
+   */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.commit(async (db, emit) => {
+    return this.database.commit((db, emit) => this.#result(db, emit, event));
+  }
+
+  async #result(db: Executor, emit: EmitStateEvent, event: ChunkResult): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done") return "duplicate";
@@ -280,7 +320,8 @@ export class EpisodeStore {
         .update(chunks)
         .set({
           state: "done",
-          resultObject: event.resultObject,
+          resultObject: event.resultObject ?? null,
+          resultWords: event.words ? JSON.stringify(event.words) : null,
           wordCount: event.wordCount,
           processingMs: Math.round(event.processingMs),
           lastError: null,
@@ -290,15 +331,19 @@ export class EpisodeStore {
         .where(eq(chunks.id, chunk.id));
       emit(transition);
       return "accepted";
-    });
+    }
   }
 
   /**
    * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
    * only records the error (the worker naks and the queue redelivers).
    */
-  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<{ outcome: EventOutcome; chunkFailed: boolean }> {
-    return this.database.commit(async (db, emit) => {
+  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    return this.database.commit((db, emit) => this.#failure(db, emit, event, maxAttempts));
+  }
+
+  async #failure(db: Executor, emit: EmitStateEvent, event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
       if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
@@ -311,7 +356,7 @@ export class EpisodeStore {
       await db.update(chunks).set({ state: to, lastError, leaseOwner: null, updatedAt: t }).where(eq(chunks.id, chunk.id));
       emit(transition);
       return { outcome: "accepted", chunkFailed: fail };
-    });
+    }
   }
 
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */

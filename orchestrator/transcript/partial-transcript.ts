@@ -10,9 +10,10 @@
  * longer change as more chunks finish (only the last cue may still grow, and a cue reaching into
  * the next chunk's audio waits for it), which is what the segment stream sends, each once.
  */
-import { SAMPLE_RATE, type ChunkTranscript, type Word } from "../../contract/wire.ts";
+import { SAMPLE_RATE, type Word } from "../../contract/wire.ts";
 import { isTerminalEpisode, type EpisodeState } from "../episodes/lifecycle.ts";
 import type { ChunkRow, EpisodeRow } from "../store/episode-store.ts";
+import { chunkWords, hasResult, type ChunkResults } from "./chunk-words.ts";
 import { podcastJson } from "./formats.ts";
 import type { PodcastTranscriptJson } from "./podcast-json-schema.ts";
 import { stitchChunks, type StitchChunk, type TimedWord } from "./stitch.ts";
@@ -39,18 +40,13 @@ export interface PartialTranscript {
   stableSegments: number;
 }
 
-/** Reads what a chunk's worker found (the results bucket); the port the queue adapter fits. */
-export interface ChunkResults {
-  getChunkTranscript(objectName: string): Promise<ChunkTranscript>;
-}
-
 /** The store calls it needs. */
 export interface PartialTranscriptStore {
   getEpisode(id: string): Promise<EpisodeRow | undefined>;
   listChunks(episodeId: string): Promise<ChunkRow[]>;
 }
 
-/** Result objects are written once under a fresh name, so a cache of them never goes stale. */
+/** A done chunk's result never changes until it is re-run at a new generation, so a cache keyed by both never goes stale. */
 const CACHED_RESULTS = 2000;
 
 export class PartialTranscripts {
@@ -66,13 +62,13 @@ export class PartialTranscripts {
     const chunks = episode.chunkCount === null ? [] : await this.deps.store.listChunks(episodeId);
     const prefix: ChunkRow[] = [];
     for (const c of chunks) {
-      if (c.index !== prefix.length || c.state !== "done" || !c.resultObject) break;
+      if (c.index !== prefix.length || c.state !== "done" || !hasResult(c)) break;
       prefix.push(c);
     }
     const next = chunks[prefix.length];
     const all = episode.chunkCount !== null && prefix.length === episode.chunkCount;
     const inputs: StitchChunk[] = [];
-    for (const c of prefix) inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: await this.#words(c.resultObject!) });
+    for (const c of prefix) inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: await this.#words(c) });
     // the first unfinished chunk, without words, so its seam cuts the prefix where the final transcript will
     if (next && !all) inputs.push({ index: next.index, startSample: next.startSample, endSample: next.endSample, words: [] });
     const words = inputs.length === 0 ? [] : stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: inputs.length });
@@ -93,16 +89,17 @@ export class PartialTranscripts {
     };
   }
 
-  async #words(objectName: string): Promise<readonly Word[]> {
-    const hit = this.#cache.get(objectName);
+  async #words(c: ChunkRow): Promise<readonly Word[]> {
+    const key = `${c.id}@${c.generation}.${c.attempt}`;
+    const hit = this.#cache.get(key);
     if (hit) {
       // most recently used last: the oldest entry is the first to go
-      this.#cache.delete(objectName);
-      this.#cache.set(objectName, hit);
+      this.#cache.delete(key);
+      this.#cache.set(key, hit);
       return hit;
     }
-    const { words } = await this.deps.results.getChunkTranscript(objectName);
-    this.#cache.set(objectName, words);
+    const words = await chunkWords(c, this.deps.results);
+    this.#cache.set(key, words);
     if (this.#cache.size > CACHED_RESULTS) this.#cache.delete(this.#cache.keys().next().value!);
     return words;
   }
