@@ -84,11 +84,14 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
   const unfollow = deps.chunkEvents ? attempts.follow(deps.chunkEvents) : () => {};
   let closing = false;
   // Once shutting down, every answer closes its connection: a browser that reconnects its event
-  // stream over a kept-alive connection would otherwise keep the server from closing.
-  dash.use("*", async (c, next) => {
+  // stream over a kept-alive connection would otherwise keep the server from closing. Scoped to the
+  // dashboard's own paths: middleware on "*" would match every API path too (api.ts).
+  const closeWhenClosing: MiddlewareHandler = async (c, next) => {
     await next();
     if (closing) c.header("connection", "close");
-  });
+  };
+  dash.use("/", closeWhenClosing);
+  dash.use("/ui/*", closeWhenClosing);
   const now = deps.now ?? Date.now;
 
   dash.onError((err, c) => {
