@@ -29,7 +29,7 @@ export async function finishEpisode(
     const inputs = [];
     for (const c of chunkRows) {
       const result = await queue.getChunkTranscript(c.resultObject!);
-      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: result.words });
+      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, coreStartSample: c.coreStartSample, coreEndSample: c.coreEndSample, words: result.words });
     }
     const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
