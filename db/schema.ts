@@ -55,8 +55,15 @@ export const chunks = sqliteTable(
       .notNull()
       .references(() => episodes.id, { onDelete: "cascade" }),
     index: integer("idx").notNull(),
+    /** The audio span cut and sent for this chunk; word times in its result are relative to its start. */
     startSample: integer("start_sample").notNull(),
     endSample: integer("end_sample").notNull(),
+    /**
+     * The part of the episode this chunk answers for: its audio minus the context padding
+     * (ingest/chunk-context.ts). Null on chunks planned before padding, which stitch by overlap.
+     */
+    coreStartSample: integer("core_start_sample"),
+    coreEndSample: integer("core_end_sample"),
     state: text("state").notNull(),
     /** Attempt that currently holds (or last held) the lease: the job message's delivery count. */
     attempt: integer("attempt").notNull().default(0),

@@ -7,6 +7,7 @@ import path from "node:path";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
+import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context.ts";
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
@@ -52,6 +53,7 @@ const EnvSchema = z.object({
   PODFLEET_WHISPER_MODEL: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0").optional(),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
   PODFLEET_CHUNK_SECONDS: z.coerce.number().refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`).default(60),
+  PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).default(CHUNK_PAD_SECONDS),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
@@ -140,6 +142,8 @@ export interface Config {
   modelsDir: string | undefined;
   maxMachines: number;
   chunkSeconds: number;
+  /** Context padding each chunk is transcribed with on both sides of its core, seconds (ingest/chunk-context.ts). */
+  chunkPadSec: number;
   idleTimeoutSec: number;
   ackWaitSec: number;
   maxAttempts: number;
@@ -298,6 +302,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     modelsDir: e.PODFLEET_MODELS_DIR === undefined ? undefined : path.resolve(e.PODFLEET_MODELS_DIR),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
+    chunkPadSec: e.PODFLEET_CHUNK_PAD_SECONDS,
     idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,
     ackWaitSec: e.PODFLEET_ACK_WAIT_SEC,
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,

@@ -31,7 +31,7 @@ export async function finishEpisode(
     const inputs = [];
     for (const c of chunkRows) {
       const words = await chunkWords(c, queue);
-      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words });
+      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, coreStartSample: c.coreStartSample, coreEndSample: c.coreEndSample, words });
     }
     const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {

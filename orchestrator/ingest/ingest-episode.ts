@@ -17,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { decodeToPcm, probeAudio } from "./audio-decode.ts";
+import { CHUNK_PAD_SECONDS, padPlan } from "./chunk-context.ts";
 import { planChunks } from "./chunk-plan.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -41,6 +42,8 @@ export interface IngestDeps {
   /** How transient download failures are retried; absent = they fail the episode at once. */
   fetchRetry?: FetchRetryPolicy | undefined;
   slots?: IngestSlots | undefined;
+  /** Context padding around each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
+  chunkPadSec?: number | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -116,7 +119,8 @@ async function processAudio(
   const sampleCount = await decodeToPcm(sourcePath, pcmPath);
   const durationSec = sampleCount / SAMPLE_RATE;
   const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
-  const plan = planChunks(sampleCount, episode.chunkSeconds, silences);
+  // Cores cut without overlap, then widened by the context padding (chunk-context.ts).
+  const plan = padPlan(planChunks(sampleCount, episode.chunkSeconds, silences, { overlapSec: 0 }), deps.chunkPadSec ?? CHUNK_PAD_SECONDS, sampleCount, SAMPLE_RATE);
   log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
 
   // the queue keeps the PCM until the episode ends: jobs carry their audio, re-publishes read it again

@@ -64,6 +64,7 @@ export async function openEpisodesPart(
       queue: queue.queue,
       ingest: {
         workDir: path.join(config.dataDir, "work"),
+        chunkPadSec: config.chunkPadSec,
         fetch: {
           allowPrivate: config.allowPrivateUrls,
           maxBytes: config.maxAudioBytes,

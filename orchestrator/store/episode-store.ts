@@ -22,8 +22,16 @@ export type ChunkRow = typeof chunks.$inferSelect;
 
 export interface PlannedChunk {
   index: number;
+  /** First sample of the audio cut and sent for this chunk (word times are relative to it). */
   startSample: number;
+  /** One past the last sample of that audio. */
   endSample: number;
+  /**
+   * The part of the episode this chunk answers for (ingest/chunk-context.ts): cores tile the
+   * episode, the audio span adds context padding around the core. Absent on plans made before padding.
+   */
+  coreStartSample?: number;
+  coreEndSample?: number;
   reason: string;
 }
 
@@ -185,6 +193,8 @@ export class EpisodeStore {
         index: c.index,
         startSample: c.startSample,
         endSample: c.endSample,
+        coreStartSample: c.coreStartSample ?? null,
+        coreEndSample: c.coreEndSample ?? null,
         state: "queued",
         createdAt: t,
         updatedAt: t,

@@ -68,9 +68,9 @@ export class PartialTranscripts {
     const next = chunks[prefix.length];
     const all = episode.chunkCount !== null && prefix.length === episode.chunkCount;
     const inputs: StitchChunk[] = [];
-    for (const c of prefix) inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: await this.#words(c) });
+    for (const c of prefix) inputs.push({ ...spans(c), words: await this.#words(c) });
     // the first unfinished chunk, without words, so its seam cuts the prefix where the final transcript will
-    if (next && !all) inputs.push({ index: next.index, startSample: next.startSample, endSample: next.endSample, words: [] });
+    if (next && !all) inputs.push({ ...spans(next), words: [] });
     const words = inputs.length === 0 ? [] : stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: inputs.length });
     const throughSec = all ? (episode.durationSec ?? lastEnd(words)) : next ? next.startSample / SAMPLE_RATE : 0;
     const segments = podcastJson(words).segments;
@@ -113,6 +113,11 @@ function stableCount(segments: readonly TranscriptSegment[], throughSec: number)
   let n = Math.max(0, segments.length - 1);
   while (n > 0 && segments[n - 1]!.endTime > throughSec) n--;
   return n;
+}
+
+/** Where a chunk sits in the plan: its audio span and, for padded plans, its core. */
+function spans(c: ChunkRow): Omit<StitchChunk, "words"> {
+  return { index: c.index, startSample: c.startSample, endSample: c.endSample, coreStartSample: c.coreStartSample, coreEndSample: c.coreEndSample };
 }
 
 function lastEnd(words: readonly TimedWord[]): number {

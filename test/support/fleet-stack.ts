@@ -40,6 +40,8 @@ export async function startFleetStack(t: CleanupContext, env: Record<string, str
       PODFLEET_LOG_LEVEL: "silent",
       PODFLEET_MAX_MACHINES: "2",
       PODFLEET_CHUNK_SECONDS: "4",
+      // tiny chunks for speed; context padding has its own test (padded-chunks) and would double every chunk here
+      PODFLEET_CHUNK_PAD_SECONDS: "0",
       PODFLEET_IDLE_TIMEOUT_SEC: "2",
       PODFLEET_AUTOSCALE_INTERVAL_MS: "500",
       PODFLEET_SWEEP_INTERVAL_MS: "1000",
