@@ -110,6 +110,12 @@ const EnvSchema = z.object({
 
 export interface Config {
   dataDir: string;
+  /**
+   * The PODFLEET_* variables this config was parsed from, secrets (names with TOKEN, SECRET,
+   * PASSWORD or KEY) as "(set)": what `GET /v1/admin/settings` shows, so a CLI command can warn
+   * when its own environment differs from the running orchestrator's.
+   */
+  settings: Record<string, string>;
   host: string;
   port: number;
   publicUrl: string | undefined;
@@ -235,6 +241,18 @@ export interface ConfigOverrides {
   host?: string | undefined;
 }
 
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/;
+
+/** PODFLEET_* variables as given, secret ones reduced to "(set)" (see Config.settings). */
+export function launchSettings(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("PODFLEET_") || value === undefined || value === "") continue;
+    out[name] = SECRET_NAME.test(name) ? "(set)" : value;
+  }
+  return out;
+}
+
 export function parseConfig(env: Record<string, string | undefined>, overrides: ConfigOverrides = {}): Config {
   // Empty strings mean "unset": a blank `NATS_URL=` in a .env file must not turn into a bad URL.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
@@ -274,6 +292,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
 
   return {
     dataDir,
+    settings: launchSettings(cleaned),
     host: overrides.host ?? e.PODFLEET_HOST,
     port: overrides.port ?? e.PORT,
     publicUrl: e.PODFLEET_PUBLIC_URL,

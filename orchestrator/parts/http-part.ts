@@ -15,6 +15,7 @@ import { mountFeedRoutes } from "../http/feeds-routes.ts";
 import { mountFleetRoutes } from "../http/fleet-routes.ts";
 import { mountHookRoutes } from "../http/hooks-routes.ts";
 import { mountMetricsRoutes } from "../http/metrics-routes.ts";
+import { mountSettingsRoutes } from "../http/settings-routes.ts";
 import type { Logger } from "../log.ts";
 import { Closer } from "./closer.ts";
 import type { EpisodesPart } from "./episodes-part.ts";
@@ -58,6 +59,7 @@ export async function openHttpPart(
     });
     mountFeedRoutes(app, { feeds: ep.feeds, store: ep.feedStore });
     mountMetricsRoutes(app, { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller });
+    mountSettingsRoutes(app, config);
     mountFleetRoutes(app, { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() });
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
