@@ -21,7 +21,7 @@ export interface OfflineEpisodes {
 export async function openOfflineEpisodes(ctx: CommandContext): Promise<OfflineEpisodes> {
   const config = parseConfig(ctx.env, { dataDir: ctx.dataDir });
   const url = config.database.url;
-  if (!ctx.json) writeHuman(`podfleet: no orchestrator running on ${safeInline(config.dataDir)}: reading its database directly (nothing is started)\n`, process.stderr);
+  if (!ctx.json) writeHuman(`podfleet: note: no orchestrator running on ${safeInline(config.dataDir)}: reading its database directly (nothing is started)\n`, process.stderr);
   if (url.startsWith("file:") && !fs.existsSync(url.slice("file:".length))) {
     return { list: async () => [], view: async () => undefined, close: () => {} };
   }

@@ -75,7 +75,7 @@ export class TranscribeProgress {
   /** One line of news (TTY or not), above the live line. */
   note(line: string): void {
     if (this.tty && this.lastLen > 0) this.out.write(`\r${" ".repeat(this.lastLen)}\r`);
-    this.out.write(`podfleet: ${safeInline(line)}\n`);
+    this.out.write(`podfleet: note: ${safeInline(line)}\n`);
     this.lastLen = 0;
   }
 

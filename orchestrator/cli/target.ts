@@ -12,9 +12,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig, launchSettings } from "../config.ts";
-import { secureDataDir } from "../data-dir.ts";
+import { runningOrchestratorUrl, secureDataDir } from "../data-dir.ts";
 import { createLogger } from "../log.ts";
-import { runningOrchestratorUrl, startOrchestrator, type Orchestrator } from "../orchestrator.ts";
+import type { Orchestrator } from "../orchestrator.ts";
 import { readAdminTokenFile } from "../auth/token-store.ts";
 import type { SettingsView } from "../http/settings-routes.ts";
 import { ApiClient, ApiClientError } from "./api-client.ts";
@@ -40,7 +40,7 @@ export function localDataDir(ctx: Pick<CommandContext, "env" | "dataDir">): stri
 }
 
 function note(ctx: CommandContext, line: string): void {
-  if (!ctx.json) writeHuman(`podfleet: ${safeInline(line)}\n`, process.stderr);
+  if (!ctx.json) writeHuman(`podfleet: note: ${safeInline(line)}\n`, process.stderr);
 }
 
 /** Differences between this command's PODFLEET_* variables and those the orchestrator runs with. */
@@ -106,6 +106,8 @@ export async function openTarget(ctx: CommandContext): Promise<Target> {
   note(ctx, `no orchestrator running on ${config.dataDir}: starting an embedded one for this command (logs in ${logDir})`);
   let orchestrator: Orchestrator;
   try {
+    // the whole orchestrator loads only here: commands that talk to a running one never load it
+    const { startOrchestrator } = await import("../orchestrator.ts");
     orchestrator = await startOrchestrator(config, log);
   } catch (err) {
     fs.closeSync(logFile);

@@ -1,5 +1,5 @@
 /** `podfleet jobs list|show|logs|cancel|retry`: episodes. Implementation: cli/jobs-command.ts. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { action, examples } from "../command-action.ts";
 
 const load = () => import("../jobs-command.ts");
@@ -9,7 +9,7 @@ export function registerJobs(program: Command): void {
   jobs
     .command("list")
     .description("recent episodes, newest first (read-only: without a running orchestrator it reads the database)")
-    .option("--status <status>", "only episodes in this status (received, ingesting, fetch_wait, transcribing, done, failed, cancelled)")
+    .addOption(new Option("--status <status>", "only episodes in this status").choices(["received", "ingesting", "fetch_wait", "transcribing", "done", "failed", "cancelled"]))
     .option("--limit <n>", "at most this many episodes (1-500, default 50)")
     .addHelpText("after", examples(["podfleet jobs list", "podfleet jobs list --status failed --limit 5 --json"]))
     .action(action(load, (m, ctx) => m.listJobs(ctx)));
