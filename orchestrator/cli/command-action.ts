@@ -34,11 +34,17 @@ export function contextOf(cmd: Command): CommandContext {
  * A commander action: `args` are the command's positional arguments as strings (commander passes
  * them first, then the options object, then the command).
  */
-export function action<M>(importer: () => Promise<M>, run: (m: M, ctx: CommandContext, args: string[]) => Promise<number | void>) {
+export function action<M>(
+  importer: () => Promise<M>,
+  run: (m: M, ctx: CommandContext, args: string[]) => Promise<number | void>,
+  /** Checks that need no orchestrator code (numeric bounds, a file that must exist): a usage error answers at once. */
+  precheck?: (ctx: CommandContext, args: string[]) => Promise<void> | void,
+) {
   return async (...all: unknown[]): Promise<void> => {
     const cmd = all[all.length - 1] as Command;
     const args = all.slice(0, -2).map((a) => (a === undefined ? "" : String(a)));
     const ctx = contextOf(cmd);
+    await precheck?.(ctx, args);
     try {
       const m = await lazyModule(importer);
       session.exitCode = (await run(m, ctx, args)) ?? 0;
@@ -47,6 +53,20 @@ export function action<M>(importer: () => Promise<M>, run: (m: M, ctx: CommandCo
       const known = await lazyModule(() => import("./known-errors.ts"));
       throw known.toCliError(err);
     }
+  };
+}
+
+/** Names of the bounds in input-bounds.ts that flags are checked against. */
+type BoundsName = "CHUNK_SECONDS" | "EPISODE_LIST_LIMIT" | "FLEET_EVENTS_LIMIT" | "LISTEN_PORT" | "FEED_BACKFILL" | "FEED_INTERVAL_SEC";
+
+/**
+ * A precheck: each flag present must lie inside its bounds (the ones the API enforces); loads
+ * input-bounds.ts with Node's own type stripping, not the orchestrator.
+ */
+export function bounded(flags: Record<string, BoundsName>) {
+  return async (ctx: CommandContext): Promise<void> => {
+    const [{ boundedFlag }, bounds] = await Promise.all([import("./cli-args.ts"), import("../input-bounds.ts")]);
+    for (const [flag, name] of Object.entries(flags)) boundedFlag(flag, ctx.flags[flag] as string | undefined, bounds[name]);
   };
 }
 

@@ -1,6 +1,6 @@
 /** `podfleet feeds add|list|show|remove|poll`: watched RSS feeds. Implementation: cli/feeds-command.ts. */
 import type { Command } from "commander";
-import { action, examples } from "../command-action.ts";
+import { action, bounded, examples } from "../command-action.ts";
 
 const load = () => import("../feeds-command.ts");
 
@@ -15,7 +15,7 @@ export function registerFeeds(program: Command): void {
     .option("--retranscribe", "transcribe episodes that already carry a podcast:transcript")
     .option("--callback-url <url>", "where to POST each completion event")
     .addHelpText("after", examples(["podfleet feeds add https://feeds.example.com/show.xml --backfill 3"]))
-    .action(action(load, (m, ctx, [url]) => m.addFeed(ctx, url!)));
+    .action(action(load, (m, ctx, [url]) => m.addFeed(ctx, url!), bounded({ backfill: "FEED_BACKFILL", interval: "FEED_INTERVAL_SEC" })));
   feeds
     .command("list")
     .description("watched feeds (read-only)")

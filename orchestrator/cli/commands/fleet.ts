@@ -1,6 +1,6 @@
 /** `podfleet fleet show|events|limits set`. Implementation: cli/fleet-command.ts. */
 import type { Command } from "commander";
-import { action, examples } from "../command-action.ts";
+import { action, bounded, examples } from "../command-action.ts";
 
 const load = () => import("../fleet-command.ts");
 
@@ -17,7 +17,7 @@ export function registerFleet(program: Command): void {
     .option("--limit <n>", "at most this many events (1-1000, default 100)")
     .option("--machine <id>", "only this machine's events")
     .addHelpText("after", examples(["podfleet fleet events --limit 20", "podfleet fleet events --machine m_0123 --json"]))
-    .action(action(load, (m, ctx) => m.fleetEvents(ctx)));
+    .action(action(load, (m, ctx) => m.fleetEvents(ctx), bounded({ limit: "FLEET_EVENTS_LIMIT" })));
   const limits = fleet.command("limits").description("fleet limits");
   limits
     .command("set")

@@ -1,6 +1,6 @@
 /** `podfleet jobs list|show|logs|cancel|retry`: episodes. Implementation: cli/jobs-command.ts. */
 import { Option, type Command } from "commander";
-import { action, examples } from "../command-action.ts";
+import { action, bounded, examples } from "../command-action.ts";
 
 const load = () => import("../jobs-command.ts");
 
@@ -12,7 +12,7 @@ export function registerJobs(program: Command): void {
     .addOption(new Option("--status <status>", "only episodes in this status").choices(["received", "ingesting", "fetch_wait", "transcribing", "done", "failed", "cancelled"]))
     .option("--limit <n>", "at most this many episodes (1-500, default 50)")
     .addHelpText("after", examples(["podfleet jobs list", "podfleet jobs list --status failed --limit 5 --json"]))
-    .action(action(load, (m, ctx) => m.listJobs(ctx)));
+    .action(action(load, (m, ctx) => m.listJobs(ctx), bounded({ limit: "EPISODE_LIST_LIMIT" })));
   jobs
     .command("show")
     .description("one episode: status, chunk table, transcript URLs, callbacks (read-only)")

@@ -1,6 +1,16 @@
 /** `podfleet transcribe`: one episode, followed to its end. Implementation: cli/transcribe.ts. */
 import type { Command } from "commander";
-import { action, examples } from "../command-action.ts";
+import fs from "node:fs";
+import { action, bounded, examples, type CommandContext } from "../command-action.ts";
+import { CliError, EXIT } from "../cli-error.ts";
+
+/** The flag's bounds and the local file, before any orchestrator code loads. */
+async function precheck(ctx: CommandContext, [input]: string[]): Promise<void> {
+  await bounded({ "chunk-seconds": "CHUNK_SECONDS" })(ctx);
+  if (/^https?:\/\//i.test(input!)) return;
+  if (!fs.existsSync(input!)) throw new CliError(`no such file: ${input}`, EXIT.failed, "no_such_file");
+  if (!fs.statSync(input!).isFile()) throw new CliError(`not a file: ${input}`, EXIT.failed, "not_a_file");
+}
 
 export function registerTranscribe(program: Command): void {
   program
@@ -18,5 +28,5 @@ export function registerTranscribe(program: Command): void {
         "podfleet transcribe episode.mp3 --out ./out --json | jq .files.vtt",
       ]) + "\nProgress goes to stderr: a live line on a terminal, a plain line every few seconds otherwise.\n",
     )
-    .action(action(() => import("../transcribe.ts"), (m, ctx, [input]) => m.transcribeCommand(ctx, input!)));
+    .action(action(() => import("../transcribe.ts"), (m, ctx, [input]) => m.transcribeCommand(ctx, input!), precheck));
 }

@@ -1,6 +1,6 @@
 /** `podfleet up`: run the orchestrator in the foreground. Implementation: cli/up-command.ts. */
 import type { Command } from "commander";
-import { action, examples } from "../command-action.ts";
+import { action, bounded, examples } from "../command-action.ts";
 
 export function registerUp(program: Command): void {
   program
@@ -12,5 +12,5 @@ export function registerUp(program: Command): void {
       examples(["podfleet up", "podfleet up --port 0 --data-dir /srv/podfleet", "PODFLEET_ENGINE=whisper podfleet up"]) +
         "\nLogs are readable lines on a terminal and JSON lines otherwise (PODFLEET_LOG_FORMAT=json|text overrides).\n",
     )
-    .action(action(() => import("../up-command.ts"), (m, ctx) => m.runUp(ctx)));
+    .action(action(() => import("../up-command.ts"), (m, ctx) => m.runUp(ctx), bounded({ port: "LISTEN_PORT" })));
 }
