@@ -118,4 +118,19 @@ test("transcribe on a pipe: which orchestrator, a warning about a differing vari
   assert.match(stderr, /^podfleet: warning: PODFLEET_ALLOW_PRIVATE_URLS=1 is set here, but the running orchestrator has it unset; /m);
   assert.match(stderr, /^podfleet: progress: uploading/m);
   assert.deepEqual(errorLines(stderr), [`podfleet: episode ${id} was cancelled (see podfleet jobs show ${id}; logs in ${dataDir}/logs)`]);
+
+  // the other commands against the same orchestrator: JSON out, JSON errors from the API
+  const cliEnv = { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken };
+  const events = await runCli(["fleet", "events", "--limit", "5", "--json"], cliEnv, 120_000);
+  assert.equal(events.code, 0, events.stderr);
+  assert.ok(Array.isArray(JSON.parse(events.stdout)));
+  const gone = await runCli(["sources", "remove", "no-such-source", "--json"], cliEnv, 120_000);
+  assert.equal(gone.code, 1, gone.stderr);
+  assert.equal(gone.stdout, "");
+  assert.equal((JSON.parse(gone.stderr) as { error: { code: string; httpStatus: number } }).error.httpStatus, 404);
+  const created = await runCli(["tokens", "create", "ci", "--json"], cliEnv, 120_000);
+  const token = JSON.parse(created.stdout) as { id: string };
+  const revoked = await runCli(["tokens", "revoke", token.id, "--json"], cliEnv, 120_000);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.deepEqual(JSON.parse(revoked.stdout), { id: token.id, revoked: true });
 });

@@ -39,4 +39,11 @@ test("PODFLEET_ENGINE=whisper transcribes end to end on the local runtime, findi
   const machineLogs = fs.readdirSync(path.join(dataDir, "logs", "machines")).map((f) => fs.readFileSync(path.join(dataDir, "logs", "machines", f), "utf8")).join("\n");
   assert.match(machineLogs, /"event":"worker\.started"[^\n]*"engine":"whisper"/);
   assert.deepEqual(processesMentioning(dataDir), [], "nothing outlives the command");
+
+  // jobs logs, with no orchestrator running: the tail of the machine log that did the chunk
+  const logs = await runCli(["jobs", "logs", (JSON.parse(r.stdout) as { episodeId: string }).episodeId, "--json"], { PODFLEET_DATA_DIR: dataDir }, 120_000);
+  assert.equal(logs.code, 0, logs.stderr);
+  const { machines } = JSON.parse(logs.stdout) as { machines: Array<{ machineId: string; chunks: number[]; tail: string[] | null }> };
+  assert.deepEqual(machines.flatMap((m) => m.chunks), [0]);
+  assert.match(machines[0]!.tail!.join("\n"), /"event":"worker\./);
 });
