@@ -12,7 +12,8 @@ import { logFormat, readableLogLine } from "./log-lines.ts";
 export async function runUp(ctx: CommandContext): Promise<number> {
   const port = boundedFlag("port", ctx.flags.port as string | undefined, LISTEN_PORT);
   const config = parseConfig(ctx.env, { dataDir: ctx.dataDir, port });
-  const text = logFormat(ctx.env, Boolean(process.stderr.isTTY)) === "text";
+  // --json asks for JSON log lines whatever stderr is
+  const text = !ctx.json && logFormat(ctx.env, Boolean(process.stderr.isTTY)) === "text";
   const log = createLogger(config.logLevel, { component: "orchestrator" }, (line) => process.stderr.write((text ? readableLogLine(line) : line) + "\n"));
   // What no item boundary caught is logged and survived; a burst of it stops the service (see last-resort-handler.ts).
   let broken: ((summary: string) => void) | undefined;
