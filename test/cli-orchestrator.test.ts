@@ -84,7 +84,6 @@ test("transcribe on a pipe: which orchestrator, a warning about a differing vari
   const dataDir = path.join(tmp, "cancel");
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs, dir: tmp });
   const orch = await idleOrchestrator(dataDir, "clicancel");
-  t.after(() => orch.close());
   const cli = spawn(process.execPath, [BIN, "transcribe", audio.path, "--out", path.join(tmp, "out"), "--chunk-seconds", "10"], {
     env: {
       PATH: process.env.PATH ?? "",
@@ -96,8 +95,10 @@ test("transcribe on a pipe: which orchestrator, a warning about a differing vari
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  t.after(() => {
+  // the CLI first: a transcribe still polling would keep the orchestrator's server from closing
+  t.after(async () => {
     if (cli.exitCode === null && cli.signalCode === null) cli.kill("SIGKILL");
+    await orch.close();
   });
   let stderr = "";
   let stdout = "";
