@@ -107,12 +107,22 @@ const EnvSchema = z.object({
   PODFLEET_BOOT_BACKOFF_SEC: positiveInt.default(5),
   PODFLEET_BOOT_BACKOFF_MAX_SEC: positiveInt.default(300),
   PODFLEET_MODELS_DIR: z.string().min(1).optional(),
+  PODFLEET_LOCAL_MACHINE_ENV: z
+    .string()
+    .regex(/^\s*[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*\s*$/, "must be a comma-separated list of variable names")
+    .optional(),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PODFLEET_PRICE_PER_MACHINE_SECOND: z.coerce.number().min(0).max(1).optional(),
 });
 
 export interface Config {
   dataDir: string;
+  /**
+   * The PODFLEET_* variables this config was parsed from, secrets (names with TOKEN, SECRET,
+   * PASSWORD or KEY) as "(set)": what `GET /v1/admin/settings` shows, so a CLI command can warn
+   * when its own environment differs from the running orchestrator's.
+   */
+  settings: Record<string, string>;
   host: string;
   port: number;
   publicUrl: string | undefined;
@@ -138,8 +148,17 @@ export interface Config {
   engine: "pocketsphinx" | "whisper" | "synthetic";
   /** Whisper model the workers load (their WHISPER_MODEL); undefined = the worker image's default. */
   whisperModel: string | undefined;
-  /** Local runtime only: where local workers find whisper models (their PODFLEET_MODELS_DIR); undefined = theirs (/models). */
+  /**
+   * Where workers find whisper models (their PODFLEET_MODELS_DIR): the variable, else on the local
+   * runtime `<data-dir>/models` (where `podfleet models pull` puts them); undefined on Fly = the image's (/models).
+   */
   modelsDir: string | undefined;
+  /**
+   * Local runtime only: the variables of the orchestrator's environment that reach local machines,
+   * as named by PODFLEET_LOCAL_MACHINE_ENV (default: the whisper.cpp engine's WHISPER_SERVER_BIN,
+   * WHISPER_THREADS, WHISPER_TIMEOUT_SEC), with their values; besides PATH, HOME, TMPDIR and LANG.
+   */
+  localMachineEnv: Record<string, string>;
   maxMachines: number;
   chunkSeconds: number;
   /** Context padding each chunk is transcribed with on both sides of its core, seconds (ingest/chunk-context.ts). */
@@ -242,6 +261,21 @@ export interface ConfigOverrides {
   host?: string | undefined;
 }
 
+/** What PODFLEET_LOCAL_MACHINE_ENV names when unset: the whisper.cpp engine's own settings. */
+export const DEFAULT_LOCAL_MACHINE_ENV = "WHISPER_SERVER_BIN,WHISPER_THREADS,WHISPER_TIMEOUT_SEC";
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/;
+
+/** PODFLEET_* variables as given, secret ones reduced to "(set)" (see Config.settings). */
+export function launchSettings(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("PODFLEET_") || value === undefined || value === "") continue;
+    out[name] = SECRET_NAME.test(name) ? "(set)" : value;
+  }
+  return out;
+}
+
 export function parseConfig(env: Record<string, string | undefined>, overrides: ConfigOverrides = {}): Config {
   // Empty strings mean "unset": a blank `NATS_URL=` in a .env file must not turn into a bad URL.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
@@ -281,6 +315,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
 
   return {
     dataDir,
+    settings: launchSettings(cleaned),
     host: overrides.host ?? e.PODFLEET_HOST,
     port: overrides.port ?? e.PORT,
     publicUrl: e.PODFLEET_PUBLIC_URL,
@@ -299,7 +334,13 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       : { kind: "local", image: e.PODFLEET_WORKER_IMAGE ?? "podfleet-worker:local", rateLimit: e.PODFLEET_LOCAL_MACHINES_RATE_LIMIT },
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
-    modelsDir: e.PODFLEET_MODELS_DIR === undefined ? undefined : path.resolve(e.PODFLEET_MODELS_DIR),
+    modelsDir: e.PODFLEET_MODELS_DIR !== undefined ? path.resolve(e.PODFLEET_MODELS_DIR) : fly ? undefined : path.join(dataDir, "models"),
+    localMachineEnv: Object.fromEntries(
+      (e.PODFLEET_LOCAL_MACHINE_ENV ?? DEFAULT_LOCAL_MACHINE_ENV)
+        .split(",")
+        .map((n) => n.trim())
+        .flatMap((n) => (cleaned[n] !== undefined ? [[n, cleaned[n]!]] : [])),
+    ),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
     chunkPadSec: e.PODFLEET_CHUNK_PAD_SECONDS,

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
-import { processesMentioning, runCli } from "./support/cli.ts";
+import { errorLines, processesMentioning, runCli } from "./support/cli.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-bad-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -27,10 +27,12 @@ describe("garbage files through podfleet transcribe", () => {
       const dataDir = path.join(tmp, `data-${name}`);
       const r = await runCli(["transcribe", file, "--out", path.join(tmp, `out-${name}`)], { PODFLEET_DATA_DIR: dataDir, PODFLEET_MAX_MACHINES: "0" }, 60_000);
       assert.equal(r.code, 1, `stderr: ${r.stderr}`);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+      const lines = errorLines(r.stderr);
+      assert.equal(lines.length, 1, `one error line on stderr, got: ${r.stderr}`);
       assert.match(lines[0]!, /^podfleet: episode ep_\w+ failed: /);
       assert.match(lines[0]!, expected);
+      assert.doesNotMatch(lines[0]!, /\.upload\b/, "the server's temporary file is not named");
+      assert.match(lines[0]!, new RegExp(`logs in ${dataDir}/logs`), "the error says where the logs are");
       assert.deepEqual(processesMentioning(dataDir), []);
     });
   }

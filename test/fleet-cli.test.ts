@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";
-import { runCli } from "./support/cli.ts";
+import { errorLines, runCli } from "./support/cli.ts";
 import { api, startStack, suiteCleanup } from "./support/ingest-stack.ts";
 
 const suite = suiteCleanup();
@@ -44,7 +44,7 @@ test("CLI: fleet limits set / fleet show / machines list / machines reap", async
   const env = { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken };
   const badSet = await runCli(["fleet", "limits", "set", "--max-machines=-1"], env, 60_000);
   assert.notEqual(badSet.code, 0);
-  assert.equal(badSet.stderr.trim().split("\n").length, 1);
+  assert.equal(errorLines(badSet.stderr).length, 1, badSet.stderr);
   assert.match(badSet.stderr, /maxMachines/);
   const badMem = await runCli(["fleet", "limits", "set", "--cpus", "2", "--memory-mb", "1000"], env, 60_000);
   assert.notEqual(badMem.code, 0);

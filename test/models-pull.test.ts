@@ -156,6 +156,13 @@ test("CLI: the real catalog's published SHA-1 refuses a file that is not that mo
   assert.match(unverified.stdout, /NOT verified: no checksum is known for tiny-q5_1/);
   assert.ok(fs.existsSync(path.join(dir, "ggml-tiny-q5_1.bin")));
 
+  // without --dir or PODFLEET_MODELS_DIR: under the data directory, where local machines look (not /models)
+  const dataDir = path.join(freshDir(), "data");
+  const byDefault = await runCli(["models", "pull", "tiny-q5_1", "--json"], { ...env, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  assert.equal((JSON.parse(byDefault.stdout) as { path: string }).path, path.join(dataDir, "models", "ggml-tiny-q5_1.bin"));
+  assert.ok(fs.existsSync(path.join(dataDir, "models", "ggml-tiny-q5_1.bin")));
+
   const unknown = await runCli(["models", "pull", "huge.en", "--dir", dir], env, 60_000);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^podfleet: unknown model "huge\.en"/);

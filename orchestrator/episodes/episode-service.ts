@@ -12,9 +12,10 @@ import type { Logger } from "../log.ts";
 import { checkUrl } from "../outbound/url-policy.ts";
 import type { FetchRetryPolicy } from "../ingest/fetch-retry.ts";
 import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
-import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
+import type { ChunkCounts, ChunkRow, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { ingestSlots } from "./ingest-slots.ts";
@@ -64,12 +65,64 @@ export interface EpisodeView {
   waiting?: { cause: string; detail: string } | null;
   /** Where the audio was cut and why (null until planned); only in the single-episode view. */
   plan?: PlannedChunk[] | null;
+  /** Each chunk: span, state, which machine holds or held it, attempt, time, last error; only in the single-episode view. */
+  chunkList?: ChunkView[];
   timings: {
     createdAt: string;
     ingestStartedAt: string | null;
     transcribeStartedAt: string | null;
     finishedAt: string | null;
     wallMs: number | null;
+  };
+}
+
+/** One chunk as `GET /v1/episodes/:id` shows it (`chunkList`) and `podfleet jobs show` tabulates it. */
+export interface ChunkView {
+  index: number;
+  startSec: number;
+  endSec: number;
+  state: string;
+  /** Delivery count of the attempt that holds (or last held) the lease; 0 before the first. */
+  attempt: number;
+  /** The machine (worker id) that holds or last held it; null before the first claim. */
+  machineId: string | null;
+  leasedAt: string | null;
+  doneAt: string | null;
+  /** How long the worker spent on it (the accepted result's own measure). */
+  processingMs: number | null;
+  error: string | null;
+}
+
+/**
+ * The single-episode view from the store alone: what the API serves and what the CLI reads
+ * straight from the database when no orchestrator runs (cli/offline-episodes.ts).
+ */
+export async function episodeView(store: EpisodeStore, id: string): Promise<EpisodeView | undefined> {
+  const row = await store.getEpisode(id);
+  if (!row) return undefined;
+  const chunkRows = await store.listChunks(id);
+  return { ...toView(row, await store.chunkCounts(id)), plan: parsePlan(row.planJson), chunkList: chunkRows.map(toChunkView) };
+}
+
+/** The newest `limit` episodes, as the list view. */
+export async function episodeList(store: EpisodeStore, limit: number): Promise<EpisodeView[]> {
+  const rows = await store.listEpisodes(limit);
+  return Promise.all(rows.map(async (r) => toView(r, await store.chunkCounts(r.id))));
+}
+
+function toChunkView(c: ChunkRow): ChunkView {
+  return {
+    index: c.index,
+    // the chunk's own part of the episode (its core); its audio adds the context padding around it
+    startSec: (c.coreStartSample ?? c.startSample) / SAMPLE_RATE,
+    endSec: (c.coreEndSample ?? c.endSample) / SAMPLE_RATE,
+    state: c.state,
+    attempt: c.attempt,
+    machineId: c.leaseOwner,
+    leasedAt: iso(c.leasedAt),
+    doneAt: iso(c.doneAt),
+    processingMs: c.processingMs,
+    error: c.lastError,
   };
 }
 
@@ -244,14 +297,11 @@ export class EpisodeService {
   }
 
   async view(id: string): Promise<EpisodeView | undefined> {
-    const row = await this.deps.store.getEpisode(id);
-    if (!row) return undefined;
-    return { ...toView(row, await this.deps.store.chunkCounts(id)), plan: parsePlan(row.planJson) };
+    return episodeView(this.deps.store, id);
   }
 
   async list(limit: number): Promise<EpisodeView[]> {
-    const rows = await this.deps.store.listEpisodes(limit);
-    return Promise.all(rows.map(async (r) => toView(r, await this.deps.store.chunkCounts(r.id))));
+    return episodeList(this.deps.store, limit);
   }
 
   async transcript(id: string, format: TranscriptFormat): Promise<Uint8Array | null> {

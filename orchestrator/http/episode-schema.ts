@@ -31,6 +31,23 @@ export const EpisodeSchema = z
     }),
     waiting: z.object({ cause: z.string(), detail: z.string() }).nullable().optional(),
     plan: z.array(z.object({ index: z.number(), startSample: z.number(), endSample: z.number(), reason: z.string() })).nullable().optional(),
+    chunkList: z
+      .array(
+        z.object({
+          index: z.number(),
+          startSec: z.number().meta({ description: "start of the chunk's own part of the episode (its core)" }),
+          endSec: z.number(),
+          state: z.string(),
+          attempt: z.number(),
+          machineId: nullableString,
+          leasedAt: nullableString,
+          doneAt: nullableString,
+          processingMs: nullableNumber,
+          error: nullableString,
+        }),
+      )
+      .optional()
+      .meta({ description: "each chunk (single-episode view only)" }),
     timings: z.object({ createdAt: z.string(), ingestStartedAt: nullableString, transcribeStartedAt: nullableString, finishedAt: nullableString, wallMs: nullableNumber }),
   })
   .openapi("Episode") satisfies z.ZodType<EpisodeView>;

@@ -14,6 +14,7 @@ import { dashboardDeps } from "../dashboard/dashboard-deps.ts";
 import { FleetViews } from "../fleet/fleet-view.ts";
 import { createApi, type Api } from "../http/api.ts";
 import { partialTranscriptRoutes } from "../http/partial-transcript-routes.ts";
+import { settingsRoutes } from "../http/settings-routes.ts";
 import type { Logger } from "../log.ts";
 import { PartialTranscripts } from "../transcript/partial-transcript.ts";
 import { Closer } from "./closer.ts";
@@ -62,7 +63,7 @@ export async function openHttpPart(
       metrics: { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller, limits: fleet.limits },
     }, {
       // more route modules (ApiRoute[] each: documented in /openapi.json, guarded by their declared access)
-      routes: [partialRoutes.routes],
+      routes: [partialRoutes.routes, settingsRoutes(config)],
       // sub-apps that authenticate their own requests and are not JSON API (the dashboard, at "/")
       apps: [{ path: "/", app: dashboard.app, undocumented: "the browser dashboard: HTML pages and forms behind a session cookie and CSRF token" }],
     });
