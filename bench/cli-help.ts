@@ -14,7 +14,7 @@ function time(args: string[]): number[] {
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const r = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
-    if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${String(r.stderr)}`);
     out.push(performance.now() - t0);
   }
   return out.sort((a, b) => a - b);

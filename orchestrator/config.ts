@@ -339,7 +339,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
       (e.PODFLEET_LOCAL_MACHINE_ENV ?? DEFAULT_LOCAL_MACHINE_ENV)
         .split(",")
         .map((n) => n.trim())
-        .flatMap((n) => (cleaned[n] !== undefined ? [[n, cleaned[n]!]] : [])),
+        .flatMap((n) => (cleaned[n] !== undefined ? [[n, cleaned[n]]] : [])),
     ),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,

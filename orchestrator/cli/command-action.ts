@@ -25,7 +25,7 @@ function kebab(name: string): string {
 
 /** The command's flags (its own and the global ones), keyed as typed on the command line. */
 export function contextOf(cmd: Command): CommandContext {
-  const opts = cmd.optsWithGlobals() as Record<string, unknown>;
+  const opts = cmd.optsWithGlobals<Record<string, unknown>>();
   const flags = Object.fromEntries(Object.entries(opts).map(([k, v]) => [kebab(k), v]));
   return { json: opts.json === true, dataDir: typeof opts.dataDir === "string" ? opts.dataDir : undefined, env: session.env, flags };
 }
@@ -36,13 +36,13 @@ export function contextOf(cmd: Command): CommandContext {
  */
 export function action<M>(
   importer: () => Promise<M>,
-  run: (m: M, ctx: CommandContext, args: string[]) => Promise<number | void>,
+  run: (m: M, ctx: CommandContext, args: string[]) => Promise<number | void> | number | void,
   /** Checks that need no orchestrator code (numeric bounds, a file that must exist): a usage error answers at once. */
   precheck?: (ctx: CommandContext, args: string[]) => Promise<void> | void,
 ) {
   return async (...all: unknown[]): Promise<void> => {
     const cmd = all[all.length - 1] as Command;
-    const args = all.slice(0, -2).map((a) => (a === undefined ? "" : String(a)));
+    const args = all.slice(0, -2).map((a) => (a === undefined ? "" : typeof a === "string" ? a : JSON.stringify(a)));
     const ctx = contextOf(cmd);
     await precheck?.(ctx, args);
     try {

@@ -57,7 +57,7 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
     });
   }
   if (Object.keys(patch).length === 0) throw new CliError("fleet limits set needs at least one limit (see podfleet help fleet limits set)", EXIT.usage);
-  return patch as Partial<FleetLimits>;
+  return patch;
 }
 
 function describeGuest(g: FleetLimits["guest"]): string {
@@ -125,7 +125,7 @@ export async function fleetEvents(ctx: CommandContext): Promise<number> {
   if (limit !== undefined) query.set("limit", String(limit));
   if (machine) query.set("machine", machine);
   return withTarget(await requireRunning(ctx), async ({ api }) => {
-    const { events } = await api.get<{ events: FleetEvent[] }>(`/v1/fleet/events?${query}`);
+    const { events } = await api.get<{ events: FleetEvent[] }>(`/v1/fleet/events?${query.toString()}`);
     if (ctx.json) writeJson(events, 2);
     else
       writeHuman(

@@ -30,5 +30,6 @@ export function readableLogLine(jsonLine: string): string {
   const { t, level, msg, component, ...fields } = record;
   const time = typeof t === "string" ? t.slice(11, 19) : "";
   const extra = Object.entries(fields).map(([k, v]) => `${k}=${fieldValue(v)}`);
-  return safeInline([time, String(level ?? "").padEnd(5), component ? `[${String(component)}]` : "", String(msg ?? ""), ...extra].filter(Boolean).join(" "));
+  const text = (v: unknown): string => (v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+  return safeInline([time, text(level).padEnd(5), component ? `[${text(component)}]` : "", text(msg), ...extra].filter(Boolean).join(" "));
 }

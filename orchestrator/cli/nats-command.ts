@@ -6,7 +6,7 @@ import { CliError, EXIT } from "./cli-error.ts";
 import type { CommandContext } from "./command-action.ts";
 import { writeJson } from "./terminal-text.ts";
 
-export async function natsPermissions(ctx: CommandContext): Promise<number> {
+export function natsPermissions(ctx: CommandContext): number {
   const prefix = (ctx.flags.prefix as string | undefined) ?? parseConfig(ctx.env).nats.prefix;
   let names;
   try {

@@ -23,7 +23,7 @@ export async function openOfflineEpisodes(ctx: CommandContext): Promise<OfflineE
   const url = config.database.url;
   if (!ctx.json) writeHuman(`podfleet: note: no orchestrator running on ${safeInline(config.dataDir)}: reading its database directly (nothing is started)\n`, process.stderr);
   if (url.startsWith("file:") && !fs.existsSync(url.slice("file:".length))) {
-    return { list: async () => [], view: async () => undefined, close: () => {} };
+    return { list: () => Promise.resolve([]), view: () => Promise.resolve(undefined), close: () => {} };
   }
   const database = await Database.open(url, config.database.authToken);
   const store = new EpisodeStore(database);

@@ -97,7 +97,7 @@ export async function transcribeCommand(ctx: CommandContext, input: string): Pro
           ...(title ? { title } : {}),
           ...(chunkSeconds !== undefined ? { chunkSeconds } : {}),
         })
-      : await target.api.upload<{ id: string }>(`/v1/episodes?${query}`, input);
+      : await target.api.upload<{ id: string }>(`/v1/episodes?${query.toString()}`, input);
     episodeId = submitted.id;
     const view = await follow(target, submitted.id, progress);
     progress.finish();

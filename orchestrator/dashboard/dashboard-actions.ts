@@ -6,7 +6,6 @@
  * message}}`; a plain form post is redirected back to the page it came from.
  */
 import { Readable } from "node:stream";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
@@ -124,7 +123,7 @@ export function mountDashboardActions(dash: Hono<DashboardEnv>, deps: DashboardD
     const row = await deps.episodes
       .submitUpload(
         (file) =>
-          streamToFile(Readable.fromWeb(body as NodeReadableStream), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
+          streamToFile(Readable.fromWeb(body), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
             if (err instanceof BadInputError) throw err;
             throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
           }),

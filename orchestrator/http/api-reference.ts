@@ -33,7 +33,7 @@ function schemaText(schema: unknown): string {
 }
 
 function operation(method: string, path: string, op: OperationObject): string {
-  const access = String((op as Record<string, unknown>)["x-podfleet-access"] ?? "admin");
+  const access = accessOf(op);
   const params = (op.parameters ?? []).filter((p) => !isRef(p)) as ParameterObject[];
   const body = op.requestBody && !isRef(op.requestBody) ? (op.requestBody as RequestBodyObject) : undefined;
   const responses = Object.entries(op.responses ?? {}) as Array<[string, ResponseObject | ReferenceObject]>;
@@ -79,4 +79,10 @@ table{border-collapse:collapse}td,th{border:1px solid #d8dde3;padding:2px 6px;te
 ${sections}
 </body></html>
 `;
+}
+
+/** The access a route declared (its `x-podfleet-access`), "admin" when absent. */
+function accessOf(op: unknown): string {
+  const access = (op as Record<string, unknown>)["x-podfleet-access"];
+  return typeof access === "string" ? access : "admin";
 }

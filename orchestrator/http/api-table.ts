@@ -16,7 +16,7 @@ export function apiTable(doc: ApiDocument): string {
     for (const method of METHODS) {
       const op = item[method];
       if (!op) continue;
-      const access = String((op as Record<string, unknown>)["x-podfleet-access"] ?? "admin");
+      const access = accessOf(op);
       const what = [op.summary, op.description].filter(Boolean).join(": ").replace(/\|/g, "\\|").replace(/\n/g, " ");
       rows.push(`| \`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}\` | ${access} | ${what} |`);
     }
@@ -37,4 +37,10 @@ export function readmeApiTable(readme: string): string | undefined {
   const start = readme.indexOf(TABLE_START);
   const end = readme.indexOf(TABLE_END);
   return start < 0 || end < start ? undefined : readme.slice(start + TABLE_START.length, end).trim();
+}
+
+/** The access a route declared (its `x-podfleet-access`), "admin" when absent. */
+function accessOf(op: unknown): string {
+  const access = (op as Record<string, unknown>)["x-podfleet-access"];
+  return typeof access === "string" ? access : "admin";
 }

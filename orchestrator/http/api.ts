@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { ApiError, renderError } from "./api-error.ts";
 import { renderApiReference, type ApiDocument } from "./api-reference.ts";
-import { errors, honoPath, json, route, type ApiRoute } from "./api-route.ts";
+import { honoPath, json, route, type ApiRoute } from "./api-route.ts";
 import { adminGuard, unknownRouteError, type VerifyToken } from "./auth.ts";
 import { episodeRoutes, isAudioUpload, type EpisodeRoutesDeps } from "./episodes-routes.ts";
 import { feedRoutes, type FeedRoutesDeps } from "./feeds-routes.ts";
@@ -91,7 +91,7 @@ export function createApi(deps: ApiDeps, extras: ApiExtras = {}): Api {
   // built once, on first use: every route is registered by the time createApi returns
   let built: ApiDocument | undefined;
   let page: string | undefined;
-  const document = () => (built ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }) as ApiDocument);
+  const document = () => (built ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO, security: [{ bearerAuth: [] }] }));
 
   const service: ApiRoute[] = [
     route({

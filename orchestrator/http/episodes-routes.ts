@@ -94,7 +94,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
         if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
         const row = await deps.episodes.submitUpload(
           (file) =>
-            streamToFile(Readable.fromWeb(body as import("node:stream/web").ReadableStream), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
+            streamToFile(Readable.fromWeb(body), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
               if (err instanceof BadInputError) throw err;
               throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
             }),

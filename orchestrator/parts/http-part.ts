@@ -77,7 +77,7 @@ export async function openHttpPart(
     closer.add(() => new Promise<void>((r) => server.close(() => r())));
     // run before the server closes (steps run newest first): open segment streams would hold it open
     closer.add(() => partialRoutes.close());
-    closer.add(dashboard.close); // likewise the dashboard's live streams
+    closer.add(() => dashboard.close()); // likewise the dashboard's live streams
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     const urlFile = path.join(config.dataDir, "orchestrator.url");
     fs.writeFileSync(urlFile, url, { mode: 0o600 });
