@@ -107,7 +107,21 @@ function planFor(ep: Episode, len: number, mode: string, silences: readonly Sile
 }
 
 const text = (words: readonly { text: string }[]): string => words.map((w) => w.text).join(" ");
-const emptyCell = (): Cell => ({ errors: 0, refWords: 0, seams: 0, inSpeech: 0, cutsInWord: 0, lost: 0, duplicated: 0, changed: 0, matched: 0, tsSumMs: 0, tsMaxMs: 0, audioSec: 0, decodedSec: 0 });
+const emptyCell = (): Cell => ({
+  errors: 0,
+  refWords: 0,
+  seams: 0,
+  inSpeech: 0,
+  cutsInWord: 0,
+  lost: 0,
+  duplicated: 0,
+  changed: 0,
+  matched: 0,
+  tsSumMs: 0,
+  tsMaxMs: 0,
+  audioSec: 0,
+  decodedSec: 0,
+});
 const errorsOf = (ref: string, hyp: string): { errors: number; refWords: number } => {
   const w = wordErrorRate(ref, hyp);
   return { errors: w.substitutions + w.deletions + w.insertions, refWords: w.referenceWords };
@@ -117,7 +131,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const episodes = await loadEpisodes();
   const total = episodes.reduce((s, e) => s + e.samples, 0) / SAMPLE_RATE;
-  process.stderr.write(`episodes: ${episodes.map((e) => `${e.id} ${(e.samples / SAMPLE_RATE).toFixed(0)} s`).join(", ")}; ${(total / 60).toFixed(1)} min in all\n`);
+  process.stderr.write(
+    `episodes: ${episodes.map((e) => `${e.id} ${(e.samples / SAMPLE_RATE).toFixed(0)} s`).join(", ")}; ${(total / 60).toFixed(1)} min in all\n`,
+  );
   const silences = new Map<string, Silence[]>();
   for (const ep of episodes) for (const f of finders) silences.set(`${ep.id}:${f}`, await silencesFor(ep, f));
 
@@ -175,8 +191,29 @@ async function main(): Promise<void> {
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 const pct = (c: Cell): number => (100 * c.errors) / c.refWords;
 
-function report(direct: Cell, farm: Map<string, Cell>, perEpisode: Record<string, Record<string, number>>, episodes: Episode[], wallSec: number): void {
-  const header = ["run", "chunk s", "seams by", "WER %", "Δ pts", "audio ×", "seams", "in speech", "cut in word", "lost", "dup", "changed", "ts mean ms", "ts max ms"];
+function report(
+  direct: Cell,
+  farm: Map<string, Cell>,
+  perEpisode: Record<string, Record<string, number>>,
+  episodes: Episode[],
+  wallSec: number,
+): void {
+  const header = [
+    "run",
+    "chunk s",
+    "seams by",
+    "WER %",
+    "Δ pts",
+    "audio ×",
+    "seams",
+    "in speech",
+    "cut in word",
+    "lost",
+    "dup",
+    "changed",
+    "ts mean ms",
+    "ts max ms",
+  ];
   const rows: string[][] = [["direct", "whole", "", pct(direct).toFixed(2), "", "1.00", "", "", "", "", "", "", "", ""]];
   const json: Record<string, unknown> = {};
   for (const [key, c] of farm) {
@@ -185,14 +222,62 @@ function report(direct: Cell, farm: Map<string, Cell>, perEpisode: Record<string
     const delta = pct(c) - pct(direct);
     const by = mode === "overlap" ? `overlap ${OLD_OVERLAP_SEC} s` : `pad ${mode} s`;
     const decodedRatio = c.decodedSec / c.audioSec;
-    rows.push([`farm/${finder}`, len, by, pct(c).toFixed(2), (delta >= 0 ? "+" : "") + delta.toFixed(2), decodedRatio.toFixed(2), String(c.seams), String(c.inSpeech), String(c.cutsInWord), String(c.lost), String(c.duplicated), String(c.changed), String(tsMean), String(c.tsMaxMs)]);
-    json[key] = { wer: round(c.errors / c.refWords), deltaPoints: round(delta, 2), decodedRatio: round(decodedRatio, 3), seams: c.seams, inSpeech: c.inSpeech, cutsInWord: c.cutsInWord, lost: c.lost, duplicated: c.duplicated, changed: c.changed, tsMeanMs: tsMean, tsMaxMs: c.tsMaxMs };
+    rows.push([
+      `farm/${finder}`,
+      len,
+      by,
+      pct(c).toFixed(2),
+      (delta >= 0 ? "+" : "") + delta.toFixed(2),
+      decodedRatio.toFixed(2),
+      String(c.seams),
+      String(c.inSpeech),
+      String(c.cutsInWord),
+      String(c.lost),
+      String(c.duplicated),
+      String(c.changed),
+      String(tsMean),
+      String(c.tsMaxMs),
+    ]);
+    json[key] = {
+      wer: round(c.errors / c.refWords),
+      deltaPoints: round(delta, 2),
+      decodedRatio: round(decodedRatio, 3),
+      seams: c.seams,
+      inSpeech: c.inSpeech,
+      cutsInWord: c.cutsInWord,
+      lost: c.lost,
+      duplicated: c.duplicated,
+      changed: c.changed,
+      tsMeanMs: tsMean,
+      tsMaxMs: c.tsMaxMs,
+    };
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   process.stdout.write([line(header), ...rows.map(line)].join("\n") + "\n");
-  const eps = episodes.map((e) => ({ id: e.id, voice: e.voice, durationSec: round(e.samples / SAMPLE_RATE, 1), referenceWords: wordErrorRate(e.reference, "").referenceWords }));
-  process.stdout.write(JSON.stringify({ bench: "accuracy", set: setName, engine: engine.name, wallSec: Math.round(wallSec), decodedNowSec: Math.round(decoder.decodedSec), episodes: eps, direct: { wer: round(direct.errors / direct.refWords) }, farm: json, perEpisode }) + "\n");
+  const eps = episodes.map((e) => ({
+    id: e.id,
+    voice: e.voice,
+    durationSec: round(e.samples / SAMPLE_RATE, 1),
+    referenceWords: wordErrorRate(e.reference, "").referenceWords,
+  }));
+  process.stdout.write(
+    JSON.stringify({
+      bench: "accuracy",
+      set: setName,
+      engine: engine.name,
+      wallSec: Math.round(wallSec),
+      decodedNowSec: Math.round(decoder.decodedSec),
+      episodes: eps,
+      direct: { wer: round(direct.errors / direct.refWords) },
+      farm: json,
+      perEpisode,
+    }) + "\n",
+  );
 }
 
 try {

@@ -99,26 +99,48 @@ export function until<T>(what: string, check: () => Promise<T | undefined>, time
 
 /** Waits for an episode to finish; throws if it failed. Returns its finish time (ms epoch). */
 export async function waitDone(farm: BenchFarm, id: string, timeoutMs: number): Promise<number> {
-  return until(`episode ${id} done`, async () => {
-    const ep = await farm.orch.store.getEpisode(id);
-    if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error ?? "?"}`);
-    return ep?.status === "done" ? Date.now() : undefined;
-  }, timeoutMs);
+  return until(
+    `episode ${id} done`,
+    async () => {
+      const ep = await farm.orch.store.getEpisode(id);
+      if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error ?? "?"}`);
+      return ep?.status === "done" ? Date.now() : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Earliest chunk claim (leasedAt) of an episode, waiting for it. */
 export async function firstClaimAt(farm: BenchFarm, id: string, timeoutMs: number): Promise<number> {
-  return until(`first chunk of ${id} started`, async () => {
-    const leased = (await farm.orch.store.listChunks(id)).map((c) => c.leasedAt).filter((t): t is number => t !== null);
-    return leased.length > 0 ? Math.min(...leased) : undefined;
-  }, timeoutMs);
+  return until(
+    `first chunk of ${id} started`,
+    async () => {
+      const leased = (await farm.orch.store.listChunks(id)).map((c) => c.leasedAt).filter((t): t is number => t !== null);
+      return leased.length > 0 ? Math.min(...leased) : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** `seconds` of 16 kHz mono pink-ish noise (no silences: the planner cuts at fixed lengths). */
 export async function noiseWav(dir: string, seconds: number): Promise<string> {
   const file = path.join(dir, `noise-${seconds}s.wav`);
   if (!fs.existsSync(file)) {
-    await run("ffmpeg", ["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `anoisesrc=d=${seconds}:c=pink:a=0.05:r=16000`, "-ac", "1", "-c:a", "pcm_s16le", file]);
+    await run("ffmpeg", [
+      "-nostdin",
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      `anoisesrc=d=${seconds}:c=pink:a=0.05:r=16000`,
+      "-ac",
+      "1",
+      "-c:a",
+      "pcm_s16le",
+      file,
+    ]);
   }
   return file;
 }

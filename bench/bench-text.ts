@@ -41,7 +41,13 @@ const TOPICS: Record<string, Topic> = {
     places: ["in the kitchen", "at the market", "on the back porch", "by the window", "in the pantry"],
     doing: ["chopped the onions", "stirred the sauce", "tasted the soup", "kneaded the dough", "washed the vegetables", "set the table"],
     qualities: ["warm", "simple", "spicy", "fresh", "crowded", "cheerful"],
-    reasons: ["guests were coming for dinner", "the recipe needed more time", "the garden had too many beans", "nobody wanted to waste food", "the bread had to rise twice"],
+    reasons: [
+      "guests were coming for dinner",
+      "the recipe needed more time",
+      "the garden had too many beans",
+      "nobody wanted to waste food",
+      "the bread had to rise twice",
+    ],
   },
   railway: {
     people: ["the conductor", "a tired commuter", "the station manager", "a group of hikers", "the engineers"],
@@ -49,7 +55,13 @@ const TOPICS: Record<string, Topic> = {
     places: ["on the platform", "at the ticket office", "in the dining car", "near the tunnel", "across the valley"],
     doing: ["waited for the train", "read the timetable", "carried the luggage", "checked the tickets", "cleaned the windows", "repaired the track"],
     qualities: ["late", "empty", "noisy", "comfortable", "slow", "punctual"],
-    reasons: ["the line was being repaired", "snow had blocked the pass", "the holidays had started", "a bridge was closed", "the timetable had changed"],
+    reasons: [
+      "the line was being repaired",
+      "snow had blocked the pass",
+      "the holidays had started",
+      "a bridge was closed",
+      "the timetable had changed",
+    ],
   },
   garden: {
     people: ["the gardener", "the children", "a retired teacher", "the volunteers", "my brother"],
@@ -65,7 +77,13 @@ const TOPICS: Record<string, Topic> = {
     places: ["in the workshop", "at the hardware store", "in the garage", "by the lathe", "in the back room"],
     doing: ["sanded the table", "fixed the hinge", "measured the boards", "tightened the bolts", "sharpened the tools", "glued the frame"],
     qualities: ["dusty", "careful", "loud", "tidy", "patient", "cluttered"],
-    reasons: ["the wood was still wet", "the parts had not arrived", "the customer was in a hurry", "the design had changed", "the old tools were worn out"],
+    reasons: [
+      "the wood was still wet",
+      "the parts had not arrived",
+      "the customer was in a hurry",
+      "the design had changed",
+      "the old tools were worn out",
+    ],
   },
   weather: {
     people: ["the forecaster", "the farmers", "a pilot", "the town council", "people on the beach"],
@@ -73,7 +91,13 @@ const TOPICS: Record<string, Topic> = {
     places: ["over the mountains", "along the coast", "in the valley", "across the plains", "near the airport"],
     doing: ["watched the sky", "closed the shutters", "cancelled the flights", "moved the cattle", "cleared the roads", "measured the rainfall"],
     qualities: ["grey", "stormy", "mild", "freezing", "humid", "clear"],
-    reasons: ["a warm front was moving in", "the wind had changed direction", "the pressure was falling", "the river was rising", "the night had been very cold"],
+    reasons: [
+      "a warm front was moving in",
+      "the wind had changed direction",
+      "the pressure was falling",
+      "the river was rising",
+      "the night had been very cold",
+    ],
   },
   library: {
     people: ["the librarian", "a student", "the reading group", "an old professor", "the children from the school"],
@@ -81,7 +105,13 @@ const TOPICS: Record<string, Topic> = {
     places: ["in the reading room", "on the top shelf", "at the front desk", "in the basement archive", "near the windows"],
     doing: ["sorted the returns", "read the letters", "copied the notes", "searched the archive", "repaired the covers", "opened the doors"],
     qualities: ["silent", "bright", "old", "busy", "warm", "orderly"],
-    reasons: ["the exams were coming", "the roof had a leak", "a new wing was being built", "the town wanted a festival", "the old records were fading"],
+    reasons: [
+      "the exams were coming",
+      "the roof had a leak",
+      "a new wing was being built",
+      "the town wanted a festival",
+      "the old records were fading",
+    ],
   },
   market: {
     people: ["the traders", "a farmer", "the shoppers", "a street musician", "the cheese seller"],
@@ -89,11 +119,28 @@ const TOPICS: Record<string, Topic> = {
     places: ["in the town square", "under the awnings", "by the fountain", "at the corner stall", "near the church"],
     doing: ["set up the stalls", "weighed the apples", "counted the change", "packed the boxes", "swept the square", "called out the prices"],
     qualities: ["lively", "early", "colorful", "crowded", "friendly", "noisy"],
-    reasons: ["the harvest was good", "the road into town was closed", "a fair was starting", "the prices had dropped", "it was the last market of the year"],
+    reasons: [
+      "the harvest was good",
+      "the road into town was closed",
+      "a fair was starting",
+      "the prices had dropped",
+      "it was the last market of the year",
+    ],
   },
 };
 
-const TIMES = ["in the morning", "later that day", "after lunch", "every evening", "on Sunday", "the next week", "before dawn", "in the autumn", "at the end of the month", "for a long time"];
+const TIMES = [
+  "in the morning",
+  "later that day",
+  "after lunch",
+  "every evening",
+  "on Sunday",
+  "the next week",
+  "before dawn",
+  "in the autumn",
+  "at the end of the month",
+  "for a long time",
+];
 const OPENERS = ["Then", "After that", "Meanwhile", "Of course", "In the end", "Still", "For a while", "By then", "Once again", "Around noon"];
 
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -108,7 +155,8 @@ const PATTERNS: Pattern[] = [
   (t, r) => `Nobody knew why ${pick(r, t.things)} looked so ${pick(r, t.qualities)} ${pick(r, TIMES)}.`,
   (t, r) => `${cap(pick(r, t.people))} said that ${pick(r, t.reasons)}, so they ${pick(r, t.doing)}.`,
   (t, r) => `${cap(pick(r, TIMES))}, ${pick(r, t.people)} talked about ${pick(r, t.things)} for almost an hour.`,
-  (t, r) => `If ${pick(r, t.reasons)}, ${pick(r, t.people)} would have ${pick(r, ["stayed at home", "left much earlier", "asked for help", "waited another day", "changed the plan"])}.`,
+  (t, r) =>
+    `If ${pick(r, t.reasons)}, ${pick(r, t.people)} would have ${pick(r, ["stayed at home", "left much earlier", "asked for help", "waited another day", "changed the plan"])}.`,
   (t, r) => `${cap(pick(r, t.things))} was ${pick(r, t.qualities)}, but ${pick(r, t.people)} did not seem to mind.`,
   (t, r) => `We remember ${pick(r, t.things)} ${pick(r, t.places)}, and how ${pick(r, t.qualities)} everything was.`,
   (t, r) => `${cap(pick(r, t.people))} ${pick(r, t.doing)}, and ${pick(r, t.people)} ${pick(r, t.doing)} ${pick(r, TIMES)}.`,

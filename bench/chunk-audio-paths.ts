@@ -116,7 +116,12 @@ async function main(): Promise<void> {
         await run("ffmpeg", ["-nostdin", "-loglevel", "error", "-y", "-i", out(i, "flac"), "-c:a", "pcm_s16le", out(i)]);
       },
     );
-    process.stdout.write(`chunk: ${CHUNK_SEC} s speech, WAV ${round(wav.length / 1024, 1)} KiB; ${CHUNKS} chunks per path; ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+    process.stdout.write(
+      `chunk: ${CHUNK_SEC} s speech, WAV ${round(wav.length / 1024, 1)} KiB; ${CHUNKS} chunks per path; ${os.cpus().length} CPUs, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}\n`,
+    );
     for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
   } finally {
     await worker.close();

@@ -28,5 +28,7 @@ const cases: Array<[string, string[]]> = [
 ];
 for (const [label, args] of cases) {
   const t = time(args);
-  console.log(`${label.padEnd(28)} median ${t[Math.floor(t.length / 2)]!.toFixed(0).padStart(5)} ms   best ${t[0]!.toFixed(0).padStart(5)} ms   (${runs} runs)`);
+  console.log(
+    `${label.padEnd(28)} median ${t[Math.floor(t.length / 2)]!.toFixed(0).padStart(5)} ms   best ${t[0]!.toFixed(0).padStart(5)} ms   (${runs} runs)`,
+  );
 }

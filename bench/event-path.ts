@@ -45,7 +45,11 @@ async function main(): Promise<void> {
       ids.push(id);
       await store.createEpisode({ id, title: null, sourceKind: "upload", sourceUrl: null, uploadPath: null, chunkSeconds: 60, language: "en" });
       await store.transitionEpisode(id, "ingesting");
-      await store.recordPlan(id, Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })), { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN });
+      await store.recordPlan(
+        id,
+        Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })),
+        { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN },
+      );
       for (let i = 0; i < CHUNKS; i++) {
         const base = { v: 1 as const, episodeId: id, chunkId: chunkId(id, i), attempt: 1, machineId: `m${i % 32}`, at: Date.now() };
         const evs: ChunkEvent[] = [
@@ -60,7 +64,16 @@ async function main(): Promise<void> {
     const cpu0 = selfCpuMs();
     const nats0 = processCpuMs(server.pid!);
     const t0 = performance.now();
-    const loop = consumeChunkEvents(nc, names, (batch) => applyChunkEvents(batch.filter((e): e is ChunkEvent => e.type !== "boot_failed"), deps), { signal: stop.signal, log });
+    const loop = consumeChunkEvents(
+      nc,
+      names,
+      (batch) =>
+        applyChunkEvents(
+          batch.filter((e): e is ChunkEvent => e.type !== "boot_failed"),
+          deps,
+        ),
+      { signal: stop.signal, log },
+    );
     for (;;) {
       const open = await store.episodesInStates(["transcribing", "stitching"]);
       if (open.length === 0) break;

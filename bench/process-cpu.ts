@@ -37,4 +37,3 @@ export function childCpuMs(): number {
   const f = statFields("self");
   return (Number(f[13]) + Number(f[14])) * TICK_MS;
 }
-

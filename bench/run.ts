@@ -27,13 +27,21 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult | 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const quick = args.includes("--quick");
-  const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+  const only = args
+    .find((a) => a.startsWith("--only="))
+    ?.slice("--only=".length)
+    .split(",");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-benchdata-"));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const ctx: BenchContext = { quick, dir, log };
   const results: ScenarioResult[] = [];
   const started = Date.now();
-  log(`podfleet bench ${quick ? "--quick " : ""}on ${os.cpus().length}x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  log(
+    `podfleet bench ${quick ? "--quick " : ""}on ${os.cpus().length}x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   try {
     for (const [name, fn] of Object.entries(SCENARIOS)) {
       if (only && !only.includes(name)) continue;
@@ -57,10 +65,18 @@ async function main(): Promise<number> {
   }
   process.stdout.write(`\n${"scenario".padEnd(12)} ${"met".padEnd(5)} target / key figures\n`);
   for (const r of results) {
-    const keys = Object.entries(r.figures).filter(([, v]) => typeof v === "number" || typeof v === "boolean").map(([k, v]) => `${k}=${v}`).join(" ");
+    const keys = Object.entries(r.figures)
+      .filter(([, v]) => typeof v === "number" || typeof v === "boolean")
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
     process.stdout.write(`${r.scenario.padEnd(12)} ${String(r.met).padEnd(5)} ${r.target}\n${"".padEnd(18)} ${keys}\n`);
   }
-  process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(1)} s, load now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+  process.stdout.write(
+    `total ${((Date.now() - started) / 1000).toFixed(1)} s, load now ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}\n`,
+  );
   return 0;
 }
 

@@ -5,7 +5,9 @@
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
   // `npm run`, `npm test` and `npm exec` put node_modules/.bin (the Node 24 that setup installed) first on PATH.
-  console.error(`podfleet: needs Node >= 22.19 (24 LTS recommended), this is ${process.version}; run it as \`npm run podfleet -- ...\` or \`npx podfleet ...\` to use the Node that scripts/setup.sh installed`);
+  console.error(
+    `podfleet: needs Node >= 22.19 (24 LTS recommended), this is ${process.version}; run it as \`npm run podfleet -- ...\` or \`npx podfleet ...\` to use the Node that scripts/setup.sh installed`,
+  );
   process.exit(1);
 }
 // V8's compile cache (os.tmpdir()/node-compile-cache) also keeps Node's type-stripped sources:

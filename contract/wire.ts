@@ -217,17 +217,19 @@ export const ChunkClaimed = z.object({
  */
 export const INLINE_RESULT_MAX_BYTES = 64 * 1024;
 
-export const ChunkResult = z.object({
-  ...EventBase,
-  type: z.literal("result"),
-  /** Where the ChunkTranscript is, when the words did not fit in the event. Exactly one of resultObject and words is set. */
-  resultObject: z.string().optional(),
-  /** The words themselves, when their JSON is at most INLINE_RESULT_MAX_BYTES. */
-  words: z.array(Word).optional(),
-  wordCount: z.number().int().nonnegative(),
-  engine: z.string(),
-  processingMs: z.number().nonnegative(),
-}).refine((r) => (r.resultObject === undefined) !== (r.words === undefined), { message: "a result has exactly one of resultObject and words" });
+export const ChunkResult = z
+  .object({
+    ...EventBase,
+    type: z.literal("result"),
+    /** Where the ChunkTranscript is, when the words did not fit in the event. Exactly one of resultObject and words is set. */
+    resultObject: z.string().optional(),
+    /** The words themselves, when their JSON is at most INLINE_RESULT_MAX_BYTES. */
+    words: z.array(Word).optional(),
+    wordCount: z.number().int().nonnegative(),
+    engine: z.string(),
+    processingMs: z.number().nonnegative(),
+  })
+  .refine((r) => (r.resultObject === undefined) !== (r.words === undefined), { message: "a result has exactly one of resultObject and words" });
 export const ChunkFailed = z.object({
   ...EventBase,
   type: z.literal("failed"),

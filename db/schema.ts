@@ -89,10 +89,7 @@ export const chunks = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     doneAt: integer("done_at"),
   },
-  (t) => [
-    uniqueIndex("chunks_episode_idx").on(t.episodeId, t.index),
-    index("chunks_state_idx").on(t.state),
-  ],
+  (t) => [uniqueIndex("chunks_episode_idx").on(t.episodeId, t.index), index("chunks_state_idx").on(t.state)],
 );
 
 /**

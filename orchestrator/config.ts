@@ -14,16 +14,12 @@ import type { NatsAuth } from "./queue/nats-credentials.ts";
 /** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
 export const STOP_TIMEOUT_MARGIN_SEC = 5;
 
-const flag = z
-  .enum(["0", "1", "true", "false", "yes", "no"])
-  .transform((v) => v === "1" || v === "true" || v === "yes");
+const flag = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v === "1" || v === "true" || v === "yes");
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
-const natsUrl = z
-  .string()
-  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a nats://, tls://, ws:// or wss:// URL");
+const natsUrl = z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a nats://, tls://, ws:// or wss:// URL");
 const databaseUrl = z
   .string()
   .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)\S+$/, "must be file:PATH, libsql://HOST, or http(s)://HOST of a sqld server");
@@ -42,7 +38,10 @@ const EnvSchema = z.object({
   PODFLEET_WORKER_NATS_USER: z.string().min(1).optional(),
   PODFLEET_WORKER_NATS_PASSWORD: z.string().min(1).optional(),
   PODFLEET_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").optional(),
-  PODFLEET_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, - or _ (max 32)").default("podfleet"),
+  PODFLEET_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, - or _ (max 32)")
+    .default("podfleet"),
   DATABASE_URL: databaseUrl.optional(),
   DATABASE_AUTH_TOKEN: z.string().min(1).optional(),
   FLY_API_TOKEN: z.string().min(1).optional(),
@@ -50,16 +49,26 @@ const EnvSchema = z.object({
   FLY_API_URL: z.url().default("https://api.machines.dev/v1"),
   PODFLEET_WORKER_IMAGE: z.string().min(1).optional(),
   PODFLEET_ENGINE: z.enum(["pocketsphinx", "whisper", "synthetic"]).default("pocketsphinx"),
-  PODFLEET_WHISPER_MODEL: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0").optional(),
+  PODFLEET_WHISPER_MODEL: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a model name such as base.en or large-v3-turbo-q5_0")
+    .optional(),
   PODFLEET_MAX_MACHINES: nonNegativeInt.optional(),
-  PODFLEET_CHUNK_SECONDS: z.coerce.number().refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`).default(60),
+  PODFLEET_CHUNK_SECONDS: z.coerce
+    .number()
+    .refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`)
+    .default(60),
   PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).default(CHUNK_PAD_SECONDS),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
   PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
   PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
-  PODFLEET_FETCH_RETRY_WINDOW_SEC: z.coerce.number().min(0).max(7 * 24 * 3600).default(3600),
+  PODFLEET_FETCH_RETRY_WINDOW_SEC: z.coerce
+    .number()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(3600),
   PODFLEET_FETCH_RETRY_DELAY_SEC: z.coerce.number().min(0.01).max(3600).default(30),
   PODFLEET_MAX_DOWNLOADS: positiveInt.default(4),
   PODFLEET_FEED_ITEM_ATTEMPTS: positiveInt.max(100).default(3),
@@ -99,7 +108,10 @@ const EnvSchema = z.object({
   PODFLEET_STRANDED_SEC: positiveInt.optional(),
   // The machine's stop_config.timeout is this + 5 s, and Fly's longest kill timeout is 300 s.
   PODFLEET_WORKER_STOP_TIMEOUT_SEC: positiveInt
-    .max(MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC, `at most ${MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC} (a machine's stop timeout is this + ${STOP_TIMEOUT_MARGIN_SEC} s, and Fly allows at most ${MAX_STOP_TIMEOUT_SEC} s)`)
+    .max(
+      MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC,
+      `at most ${MAX_STOP_TIMEOUT_SEC - STOP_TIMEOUT_MARGIN_SEC} (a machine's stop timeout is this + ${STOP_TIMEOUT_MARGIN_SEC} s, and Fly allows at most ${MAX_STOP_TIMEOUT_SEC} s)`,
+    )
     .default(10),
   PODFLEET_LOCAL_MACHINES_RATE_LIMIT: flag.default(true),
   PODFLEET_HEARTBEAT_SEC: positiveInt.default(10),
@@ -307,7 +319,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     throw new ConfigError("invalid PODFLEET_WORKER_NATS_USER: the embedded nats-server makes its own worker account; set it only with NATS_URL");
   }
   if (e.PODFLEET_HEARTBEAT_LIMIT_SEC !== undefined && e.PODFLEET_HEARTBEAT_LIMIT_SEC <= e.PODFLEET_HEARTBEAT_SEC) {
-    throw new ConfigError("invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk");
+    throw new ConfigError(
+      "invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk",
+    );
   }
   if (fly && !e.NATS_URL) {
     throw new ConfigError("invalid NATS_URL: Fly workers cannot reach an embedded nats-server; set NATS_URL");

@@ -72,7 +72,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
 
   // umask 077 and a 0700 directory before anything is written (data-dir.ts)
   const tightened = secureDataDir(config.dataDir);
-  if (tightened > 0) log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
+  if (tightened > 0)
+    log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
   const closer = new Closer(log);
   return closer.guard(async () => {
     closer.add(lockDataDir(config.dataDir));
@@ -123,7 +124,12 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     closer.add(() => http.close());
     publicUrl ??= http.url;
     closer.add(episodes.startPasses());
-    log.info("orchestrator listening", { url: http.url, dataDir: config.dataDir, nats: queue.embedded ? "embedded" : "external", machines: config.machines.kind });
+    log.info("orchestrator listening", {
+      url: http.url,
+      dataDir: config.dataDir,
+      nats: queue.embedded ? "embedded" : "external",
+      machines: config.machines.kind,
+    });
 
     return {
       url: http.url,

@@ -15,7 +15,10 @@ import { startOrchestrator } from "../orchestrator/orchestrator.ts";
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-api-readme-"));
   try {
-    const config = parseConfig({ PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "apireadme", PODFLEET_LOG_LEVEL: "silent" }, { dataDir: path.join(dir, "data"), port: 0, host: "127.0.0.1" });
+    const config = parseConfig(
+      { PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "apireadme", PODFLEET_LOG_LEVEL: "silent" },
+      { dataDir: path.join(dir, "data"), port: 0, host: "127.0.0.1" },
+    );
     const orch = await startOrchestrator(config, createLogger("silent"));
     let doc: ApiDocument;
     try {

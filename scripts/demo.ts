@@ -27,11 +27,23 @@ if (!fs.existsSync(sample) || fs.statSync(sample).size === 0) {
 }
 
 const podfleet = (args: string[], inherit: boolean) =>
-  spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", inherit ? "inherit" : "pipe"], maxBuffer: 64 << 20 });
+  spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", inherit ? "inherit" : "pipe"],
+    maxBuffer: 64 << 20,
+  });
 
 const run = podfleet(["transcribe", sample, "--out", outDir, "--chunk-seconds", "20", "--json"], true);
 if (run.status !== 0) process.exit(run.status ?? 1);
-const summary = JSON.parse(run.stdout) as { episodeId: string; engine: string | null; durationSec: number | null; wallMs: number; chunks: number; files: Record<string, string> };
+const summary = JSON.parse(run.stdout) as {
+  episodeId: string;
+  engine: string | null;
+  durationSec: number | null;
+  wallMs: number;
+  chunks: number;
+  files: Record<string, string>;
+};
 
 const transcript = fs.readFileSync(summary.files.txt!, "utf8").trim();
 const wer = wordErrorRate(fs.readFileSync(scriptFile, "utf8"), transcript);
@@ -43,8 +55,14 @@ fs.writeFileSync(svg, chunkTimelineSvg(view.chunkList ?? [], `podfleet demo: ${s
 
 const line = "-".repeat(72);
 console.log(`\n${line}\n${transcript}\n${line}`);
-console.log(`engine        ${summary.engine ?? "unknown"}${summary.engine === "pocketsphinx" ? " (the default; PODFLEET_ENGINE=whisper after `podfleet models pull base.en` for Whisper)" : ""}`);
-console.log(`audio         ${summary.durationSec?.toFixed(1) ?? "?"} s in ${summary.chunks} chunks, transcribed in ${(summary.wallMs / 1000).toFixed(1)} s`);
-console.log(`WER           ${(wer.wer * 100).toFixed(1)} % against scripts/sample-episode.txt (${wer.substitutions} substituted, ${wer.deletions} missed, ${wer.insertions} extra of ${wer.referenceWords} words)`);
+console.log(
+  `engine        ${summary.engine ?? "unknown"}${summary.engine === "pocketsphinx" ? " (the default; PODFLEET_ENGINE=whisper after `podfleet models pull base.en` for Whisper)" : ""}`,
+);
+console.log(
+  `audio         ${summary.durationSec?.toFixed(1) ?? "?"} s in ${summary.chunks} chunks, transcribed in ${(summary.wallMs / 1000).toFixed(1)} s`,
+);
+console.log(
+  `WER           ${(wer.wer * 100).toFixed(1)} % against scripts/sample-episode.txt (${wer.substitutions} substituted, ${wer.deletions} missed, ${wer.insertions} extra of ${wer.referenceWords} words)`,
+);
 console.log(`transcript    ${path.relative(root, outDir)}/transcript.{txt,srt,vtt,json}`);
 console.log(`timeline      ${path.relative(root, svg)} (the chunks on the machines)`);

@@ -25,7 +25,11 @@ describe("garbage files through podfleet transcribe", () => {
       const file = path.join(tmp, name);
       fs.writeFileSync(file, content);
       const dataDir = path.join(tmp, `data-${name}`);
-      const r = await runCli(["transcribe", file, "--out", path.join(tmp, `out-${name}`)], { PODFLEET_DATA_DIR: dataDir, PODFLEET_MAX_MACHINES: "0" }, 60_000);
+      const r = await runCli(
+        ["transcribe", file, "--out", path.join(tmp, `out-${name}`)],
+        { PODFLEET_DATA_DIR: dataDir, PODFLEET_MAX_MACHINES: "0" },
+        60_000,
+      );
       assert.equal(r.code, 1, `stderr: ${r.stderr}`);
       const lines = errorLines(r.stderr);
       assert.equal(lines.length, 1, `one error line on stderr, got: ${r.stderr}`);
@@ -65,7 +69,14 @@ describe("malformed API requests", () => {
     ["malformed JSON", "{audioUrl:", "application/json", 400, "invalid_json", /not valid JSON/],
     ["missing audioUrl", "{}", "application/json", 400, "invalid_request", /^audioUrl: /],
     ["a non-http URL", JSON.stringify({ audioUrl: "file:///etc/passwd" }), "application/json", 400, "bad_url", /only http and https/],
-    ["a loopback URL", JSON.stringify({ audioUrl: "http://127.0.0.1:9/a.mp3" }), "application/json", 400, "private_address", /PODFLEET_ALLOW_PRIVATE_URLS/],
+    [
+      "a loopback URL",
+      JSON.stringify({ audioUrl: "http://127.0.0.1:9/a.mp3" }),
+      "application/json",
+      400,
+      "private_address",
+      /PODFLEET_ALLOW_PRIVATE_URLS/,
+    ],
     ["a metadata address", JSON.stringify({ audioUrl: "http://169.254.169.254/latest" }), "application/json", 400, "private_address", /private/],
     ["an unsupported content type", "hello", "text/plain", 415, "unsupported_media_type", /audio/],
   ] as const) {

@@ -35,7 +35,10 @@ async function openDb(t: CleanupContext): Promise<Database> {
 async function finishedEpisode(db: Database, id: string, callbackUrl: string, status: "failed" = "failed"): Promise<void> {
   const store = new EpisodeStore(db);
   const link = await new EpisodeLinks(db, { allowPrivateUrls: true }).prepare(id, { callbackUrl });
-  await store.createEpisode({ id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "de-DE" }, link);
+  await store.createEpisode(
+    { id, title: "Callback test", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "de-DE" },
+    link,
+  );
   await store.transitionEpisode(id, status, { error: "audio could not be fetched" });
 }
 
@@ -50,7 +53,14 @@ describe("callback deliveries (injected clock)", () => {
     await finishedEpisode(db, "ep_cb1", `${receiver.url}/hook`);
     const secret = newSecret("standard")!;
     let now = Date.now();
-    const deliveries = new DeliveryService({ database: db, secret, publicUrl: () => "https://pf.example", allowPrivateUrls: true, log: createLogger("silent"), now: () => now });
+    const deliveries = new DeliveryService({
+      database: db,
+      secret,
+      publicUrl: () => "https://pf.example",
+      allowPrivateUrls: true,
+      log: createLogger("silent"),
+      now: () => now,
+    });
 
     assert.deepEqual(await deliveries.pass(), { created: 1, attempted: 1, delivered: 0 });
     assert.deepEqual(await deliveries.pass(), { created: 0, attempted: 0, delivered: 0 }, "not due before the backoff");
@@ -68,7 +78,10 @@ describe("callback deliveries (injected clock)", () => {
     assert.equal(ids.size, 1, "every attempt carries the same webhook-id");
     const last = receiver.requests[2]!;
     const headers = Object.fromEntries(Object.entries(last.headers).map(([k, v]) => [k, String(v)]));
-    const event = new Webhook(secret).verify(last.body, headers) as { type: string; data: { episodeId: string; status: string; error: string; language: string } };
+    const event = new Webhook(secret).verify(last.body, headers) as {
+      type: string;
+      data: { episodeId: string; status: string; error: string; language: string };
+    };
     assert.equal(event.type, "episode.failed");
     assert.equal(event.data.episodeId, "ep_cb1");
     assert.equal(event.data.status, "failed");
@@ -77,7 +90,10 @@ describe("callback deliveries (injected clock)", () => {
 
     const [view] = await deliveries.forEpisode("ep_cb1");
     assert.equal(view!.state, "delivered");
-    assert.deepEqual(view!.attempts.map((a) => a.httpStatus), [500, 500, 204]);
+    assert.deepEqual(
+      view!.attempts.map((a) => a.httpStatus),
+      [500, 500, 204],
+    );
   });
 
   test("a receiver that never succeeds is given up after the last attempt, every attempt recorded", async (t) => {
@@ -85,7 +101,14 @@ describe("callback deliveries (injected clock)", () => {
     const receiver = await programmableServer(t, (_req, res) => res.writeHead(503).end());
     await finishedEpisode(db, "ep_cb2", `${receiver.url}/down`);
     let now = Date.now();
-    const deliveries = new DeliveryService({ database: db, secret: newSecret("standard")!, publicUrl: () => "https://pf.example", allowPrivateUrls: true, log: createLogger("silent"), now: () => now });
+    const deliveries = new DeliveryService({
+      database: db,
+      secret: newSecret("standard")!,
+      publicUrl: () => "https://pf.example",
+      allowPrivateUrls: true,
+      log: createLogger("silent"),
+      now: () => now,
+    });
     for (let i = 0; i < MAX_DELIVERY_ATTEMPTS + 2; i++) {
       await deliveries.pass();
       now += 13 * 3600 * 1000;
@@ -100,7 +123,10 @@ describe("callback deliveries (injected clock)", () => {
     const xml = podcastTranscriptElements("https://pf.example/", "ep_1", "en");
     const lines = xml.trim().split("\n");
     assert.equal(lines.length, 4);
-    assert.match(lines[0]!, /^<podcast:transcript url="https:\/\/pf\.example\/v1\/episodes\/ep_1\/transcript\.vtt" type="text\/vtt" language="en" rel="captions" \/>$/);
+    assert.match(
+      lines[0]!,
+      /^<podcast:transcript url="https:\/\/pf\.example\/v1\/episodes\/ep_1\/transcript\.vtt" type="text\/vtt" language="en" rel="captions" \/>$/,
+    );
     assert.ok(lines.find((l) => l.includes("transcript.srt") && l.includes('type="application/x-subrip"') && l.includes('rel="captions"')));
     assert.ok(lines.find((l) => l.includes("transcript.txt") && !l.includes("rel=")));
   });
@@ -118,10 +144,16 @@ describe("callbacks through the orchestrator", () => {
     const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
     assert.equal(sub.status, 202, JSON.stringify(sub.body));
     const id = sub.body.id as string;
-    await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.state === "delivered", { timeoutMs: 30_000, what: "the callback delivered" });
+    await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.state === "delivered", {
+      timeoutMs: 30_000,
+      what: "the callback delivered",
+    });
     const req = receiver.requests[0]!;
     const { secret } = (await api(orch.url, "GET", "/v1/callbacks/signing-secret")).body;
-    const event = new Webhook(secret).verify(req.body, Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))) as { type: string; data: { episodeId: string } };
+    const event = new Webhook(secret).verify(req.body, Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))) as {
+      type: string;
+      data: { episodeId: string };
+    };
     assert.equal(event.type, "episode.failed");
     assert.equal(event.data.episodeId, id);
 
@@ -164,7 +196,10 @@ describe("callbacks through the orchestrator", () => {
     const missing = await programmableServer(t, (_req, res) => res.writeHead(404).end());
     const sub = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${missing.url}/gone.mp3`, callbackUrl: `${receiver.url}/done` });
     const id = sub.body.id as string;
-    const first = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.attempt === 1, { timeoutMs: 30_000, what: "the first attempt" });
+    const first = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.attempt === 1, {
+      timeoutMs: 30_000,
+      what: "the first attempt",
+    });
     assert.equal(first.state, "pending");
     assert.equal(first.nextAttemptAt, first.at + RETRY_DELAYS_SEC[0] * 1000);
     const second = await watch.waitFor("delivery:attempt", (e) => e.episodeId === id && e.attempt === 2, { timeoutMs: 30_000, what: "the retry" });

@@ -88,7 +88,12 @@ async function submit(file: string): Promise<string> {
 
 const machineLogs = () => {
   const dir = path.join(dataDir, "logs", "machines");
-  return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), "utf8")).join("\n") : "";
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
+        .join("\n")
+    : "";
 };
 const liveMachines = async () => (await orch.machines.list()).filter((m) => !["stopped", "destroyed", "failed"].includes(m.state)).length;
 
@@ -102,14 +107,18 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   const poisoned = chunks[1]!;
   const jsm = await jetstreamManager(nc);
   // "transcribing" is recorded before the jobs go out: wait for the poisoned chunk's job
-  const seq = await until("the poisoned chunk's job queued", async () => {
-    const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
-    for (let s = first_seq; s <= last_seq; s++) {
-      const header = (await jsm.streams.getMessage(orch.names.jobsStream, { seq: s }).catch(() => null))?.header.get(JOB_HEADER);
-      if (header && (JSON.parse(header) as { chunkId: string }).chunkId === poisoned.id) return s;
-    }
-    return undefined;
-  }, 30_000);
+  const seq = await until(
+    "the poisoned chunk's job queued",
+    async () => {
+      const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+      for (let s = first_seq; s <= last_seq; s++) {
+        const header = (await jsm.streams.getMessage(orch.names.jobsStream, { seq: s }).catch(() => null))?.header.get(JOB_HEADER);
+        if (header && (JSON.parse(header) as { chunkId: string }).chunkId === poisoned.id) return s;
+      }
+      return undefined;
+    },
+    30_000,
+  );
   const m = (await jsm.streams.getMessage(orch.names.jobsStream, { seq }))!;
   await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
   const h = headers(); // the job header only: the stored one's Nats-Msg-Id would make this a duplicate
@@ -120,7 +129,11 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await watch.episode(id, "failed", { timeoutMs: 90_000 });
   const failed = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.match(failed.error, new RegExp(`chunk ${poisoned.id} failed: .*not a RIFF/WAVE file`));
-  const shown = await runCli(["jobs", "show", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  const shown = await runCli(
+    ["jobs", "show", id],
+    { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir },
+    60_000,
+  );
   assert.equal(shown.code, 0, shown.stderr);
   assert.match(shown.stdout, /status\s+failed/);
   assert.match(shown.stdout, /not a RIFF\/WAVE file/);
@@ -128,13 +141,19 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
 
   // the other chunks finish meanwhile; remember their attempts
   await Promise.all(
-    chunks.filter((c) => c.id !== poisoned.id).map((c) => watch.waitFor("chunk:transition", (e) => e.chunkId === c.id && e.to === "done", { timeoutMs: 90_000, what: `${c.id} done` })),
+    chunks
+      .filter((c) => c.id !== poisoned.id)
+      .map((c) => watch.waitFor("chunk:transition", (e) => e.chunkId === c.id && e.to === "done", { timeoutMs: 90_000, what: `${c.id} done` })),
   );
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
   // the retry publishes the chunk again from the audio the orchestrator kept
   const retriedAt = watch.mark();
-  const retry = await runCli(["jobs", "retry", id], { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  const retry = await runCli(
+    ["jobs", "retry", id],
+    { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir },
+    60_000,
+  );
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /1 chunk\(s\) queued again, status transcribing/);
   await watch.episode(id, ["done", "failed"], { timeoutMs: 90_000, since: retriedAt, what: "the retried episode to finish" });
@@ -147,7 +166,11 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
       assert.equal(c.generation, old.generation + 1, "re-run at the next generation");
       assert.equal(c.state, "done");
     } else {
-      assert.deepEqual([c.generation, c.attempt, c.resultObject, c.doneAt], [old.generation, old.attempt, old.resultObject, old.doneAt], `${c.id} was not re-run`);
+      assert.deepEqual(
+        [c.generation, c.attempt, c.resultObject, c.doneAt],
+        [old.generation, old.attempt, old.resultObject, old.doneAt],
+        `${c.id} was not re-run`,
+      );
     }
   }
   assert.equal((await call("POST", `/v1/episodes/${id}/retry`, {})).status, 409, "a done episode is not retried");
@@ -155,7 +178,10 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
 
 test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones dropped, nothing turns done", async () => {
   const id = await submit(await speechEpisode(tmp, 4));
-  const claim = await watch.waitFor("chunk:transition", (e) => e.episodeId === id && e.to === "leased", { timeoutMs: 90_000, what: "a chunk running on a worker" });
+  const claim = await watch.waitFor("chunk:transition", (e) => e.episodeId === id && e.to === "leased", {
+    timeoutMs: 90_000,
+    what: "a chunk running on a worker",
+  });
   const leased = { id: claim.chunkId, attempt: claim.attempt, generation: claim.generation, leaseOwner: claim.machineId };
   const cancelledAt = Date.now();
   const res = await call("DELETE", `/v1/episodes/${id}`);
@@ -164,14 +190,34 @@ test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones
 
   // the worker notices at a heartbeat (every second here) and aborts the engine: "chunk.cancelled"
   // is logged only when the cancellation interrupted the attempt before it finished
-  await until("the worker to abandon the chunk", () => (machineLogs().includes(`"chunk.cancelled"`) && machineLogs().includes(leased.id) ? true : undefined), 20_000);
+  await until(
+    "the worker to abandon the chunk",
+    () => (machineLogs().includes(`"chunk.cancelled"`) && machineLogs().includes(leased.id) ? true : undefined),
+    20_000,
+  );
   assert.ok(Date.now() - cancelledAt < 15_000, `abandoned after ${Date.now() - cancelledAt} ms`);
 
   const rows = await orch.store.listChunks(id);
-  assert.ok(rows.every((c) => c.state === "cancelled" || c.state === "done"), JSON.stringify(rows.map((c) => c.state)));
+  assert.ok(
+    rows.every((c) => c.state === "cancelled" || c.state === "done"),
+    JSON.stringify(rows.map((c) => c.state)),
+  );
   assert.equal(rows.filter((c) => c.state === "done").length, 0, "nothing was running long enough to finish");
   // a late result of the abandoned attempt is fenced off, and the lifecycle forbids cancelled → done
-  const late = { v: 1 as const, type: "result" as const, episodeId: id, chunkId: leased.id, attempt: leased.attempt, generation: leased.generation, machineId: leased.leaseOwner!, at: Date.now(), resultObject: "x", wordCount: 0, engine: "synthetic", processingMs: 1 };
+  const late = {
+    v: 1 as const,
+    type: "result" as const,
+    episodeId: id,
+    chunkId: leased.id,
+    attempt: leased.attempt,
+    generation: leased.generation,
+    machineId: leased.leaseOwner!,
+    at: Date.now(),
+    resultObject: "x",
+    wordCount: 0,
+    engine: "synthetic",
+    processingMs: 1,
+  };
   assert.equal(await orch.store.applyResult(late), "stale");
   assert.equal(await orch.store.applyClaim({ ...late, type: "claimed", attempt: leased.attempt + 1 }), "duplicate");
   await assert.rejects(orch.store.transitionEpisode(id, "done"), /cancelled → done is not allowed/);
@@ -195,12 +241,19 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   const chunks = await orch.store.listChunks(id);
   // "transcribing" is recorded before the jobs go out: cancel once every job is queued
   const jsm = await jetstreamManager(nc);
-  await until("every job queued", async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages >= chunks.length ? true : undefined), 30_000);
+  await until(
+    "every job queued",
+    async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages >= chunks.length ? true : undefined),
+    30_000,
+  );
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
   const live = await audio.info(episodeLiveObjectName(id));
   assert.ok(live === null || live.deleted, "the episode's live marker is deleted: its jobs are cancelled for workers");
   assert.equal(fs.existsSync(path.join(dataDir, "audio", `${id}.pcm`)), false, "the kept audio is purged");
-  assert.ok(chunks.every((c) => !machineLogs().includes(c.id)), "no worker has seen these chunks yet");
+  assert.ok(
+    chunks.every((c) => !machineLogs().includes(c.id)),
+    "no worker has seen these chunks yet",
+  );
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
   // the worker pulls each job, finds the marker gone, and terms it
   await until("a worker to drop every job", () => (chunks.every((c) => machineLogs().includes(c.id)) ? true : undefined), 60_000);

@@ -65,7 +65,10 @@ describe("padPlan", () => {
         [918_000, 1_000_000, 950_000, 1_000_000],
       ],
     );
-    assert.deepEqual(plan.map((c) => c.reason), ["a", "b", "c"]);
+    assert.deepEqual(
+      plan.map((c) => c.reason),
+      ["a", "b", "c"],
+    );
   });
 
   test("refuses a plan whose chunks overlap, leave a gap or stop short", () => {
@@ -98,7 +101,8 @@ function generateCores(rand: () => number, words: ReadonlyArray<{ start: number;
     let at = target;
     if (near && rand() < 0.5) {
       const where = rand();
-      at = where < 0.4 ? (near.start + near.end) / 2 : where < 0.6 ? near.start : where < 0.8 ? near.end : near.start + rand() * (near.end - near.start);
+      at =
+        where < 0.4 ? (near.start + near.end) / 2 : where < 0.6 ? near.start : where < 0.8 ? near.end : near.start + rand() * (near.end - near.start);
     }
     const sample = Math.round(at * RATE);
     if (sample > (cuts.at(-1) ?? 0) && sample < total) cuts.push(sample);
@@ -115,9 +119,7 @@ function generateCores(rand: () => number, words: ReadonlyArray<{ start: number;
 function hear(words: ReadonlyArray<{ text: string; start: number; end: number }>, c: PlannedChunk): Word[] {
   const a = c.startSample / RATE;
   const b = c.endSample / RATE;
-  return words
-    .filter((w) => w.start < b && w.end > a)
-    .map((w) => ({ text: w.text, start: Math.max(w.start, a) - a, end: Math.min(w.end, b) - a }));
+  return words.filter((w) => w.start < b && w.end > a).map((w) => ({ text: w.text, start: Math.max(w.start, a) - a, end: Math.min(w.end, b) - a }));
 }
 
 describe("stitching padded chunks", () => {
@@ -135,7 +137,11 @@ describe("stitching padded chunks", () => {
       straddling += cores.slice(1).filter((c) => words.some((w) => w.start * RATE < c.startSample && c.startSample < w.end * RATE)).length;
       const chunks: StitchChunk[] = plan.map((c) => ({ ...c, words: hear(words, c) }));
       const out = stitchChunks(chunks.reverse(), RATE, { expectedChunks: plan.length });
-      assert.deepEqual(out.map((w) => w.text), words.map((w) => w.text), `seed ${seed}: every word once, in order`);
+      assert.deepEqual(
+        out.map((w) => w.text),
+        words.map((w) => w.text),
+        `seed ${seed}: every word once, in order`,
+      );
       out.forEach((w, i) => {
         assert.ok(Math.abs(w.start - words[i]!.start) < 1e-6 && Math.abs(w.end - words[i]!.end) < 1e-6, `seed ${seed}: ${w.text} keeps its times`);
       });
@@ -144,14 +150,31 @@ describe("stitching padded chunks", () => {
   });
 
   test("a cut exactly at a word's midpoint gives the word to the later chunk, once", () => {
-    const words = [{ text: "a", start: 0.5, end: 1.5 }, { text: "long", start: 1.6, end: 2.6 }, { text: "b", start: 2.7, end: 3.2 }];
+    const words = [
+      { text: "a", start: 0.5, end: 1.5 },
+      { text: "long", start: 1.6, end: 2.6 },
+      { text: "b", start: 2.7, end: 3.2 },
+    ];
     const total = 4 * RATE;
-    const cores = [{ index: 0, startSample: 0, endSample: 2.1 * RATE, reason: "" }, { index: 1, startSample: 2.1 * RATE, endSample: total, reason: "" }];
+    const cores = [
+      { index: 0, startSample: 0, endSample: 2.1 * RATE, reason: "" },
+      { index: 1, startSample: 2.1 * RATE, endSample: total, reason: "" },
+    ];
     const plan = padPlan(cores, 1, total, RATE);
     const chunks = plan.map((c) => ({ ...c, words: hear(words, c) }));
-    assert.deepEqual(chunks.map((c) => c.words.map((w) => w.text)), [["a", "long", "b"], ["a", "long", "b"]], "both chunks hear all three words");
+    assert.deepEqual(
+      chunks.map((c) => c.words.map((w) => w.text)),
+      [
+        ["a", "long", "b"],
+        ["a", "long", "b"],
+      ],
+      "both chunks hear all three words",
+    );
     const out = stitchChunks(chunks, RATE);
-    assert.deepEqual(out.map((w) => w.text), ["a", "long", "b"]);
+    assert.deepEqual(
+      out.map((w) => w.text),
+      ["a", "long", "b"],
+    );
     assert.equal(out[1]!.start, 1.6);
   });
 
@@ -159,10 +182,27 @@ describe("stitching padded chunks", () => {
     // Audio overlaps 1.5-3.5 s (middle 2.5 s) but the cores meet at 2 s: a word at 2.1-2.5 s is chunk 1's.
     const w = (text: string, start: number, end: number): Word => ({ text, start, end });
     const chunks = [
-      { index: 0, startSample: 0, endSample: 3.5 * RATE, coreStartSample: 0, coreEndSample: 2 * RATE, words: [w("one", 1, 1.8), w("heard-by-0", 2.1, 2.5)] },
-      { index: 1, startSample: 1.5 * RATE, endSample: 5 * RATE, coreStartSample: 2 * RATE, coreEndSample: 5 * RATE, words: [w("one", -0.5, 0.3), w("heard-by-1", 0.6, 1.0)] },
+      {
+        index: 0,
+        startSample: 0,
+        endSample: 3.5 * RATE,
+        coreStartSample: 0,
+        coreEndSample: 2 * RATE,
+        words: [w("one", 1, 1.8), w("heard-by-0", 2.1, 2.5)],
+      },
+      {
+        index: 1,
+        startSample: 1.5 * RATE,
+        endSample: 5 * RATE,
+        coreStartSample: 2 * RATE,
+        coreEndSample: 5 * RATE,
+        words: [w("one", -0.5, 0.3), w("heard-by-1", 0.6, 1.0)],
+      },
     ];
-    assert.deepEqual(stitchChunks(chunks, RATE).map((x) => x.text), ["one", "heard-by-1"]);
+    assert.deepEqual(
+      stitchChunks(chunks, RATE).map((x) => x.text),
+      ["one", "heard-by-1"],
+    );
   });
 
   test("chunks stored before padding (no core) still stitch by the middle of their overlap", () => {
@@ -170,9 +210,19 @@ describe("stitching padded chunks", () => {
     const old = [
       { index: 0, startSample: 0, endSample: 3 * RATE, coreStartSample: null, coreEndSample: null, words: [w("one", 1, 1.8), w("two", 2.1, 2.7)] },
       // overlap 2..3 s, seam at 2.5 s: "two" (mid 2.4) belongs to chunk 0, "three" (mid 2.9) to chunk 1
-      { index: 1, startSample: 2 * RATE, endSample: 5 * RATE, coreStartSample: null, coreEndSample: null, words: [w("two", 0.1, 0.7), w("three", 0.8, 1.0), w("four", 1.5, 2)] },
+      {
+        index: 1,
+        startSample: 2 * RATE,
+        endSample: 5 * RATE,
+        coreStartSample: null,
+        coreEndSample: null,
+        words: [w("two", 0.1, 0.7), w("three", 0.8, 1.0), w("four", 1.5, 2)],
+      },
     ];
-    assert.deepEqual(stitchChunks(old, RATE).map((x) => x.text), ["one", "two", "three", "four"]);
+    assert.deepEqual(
+      stitchChunks(old, RATE).map((x) => x.text),
+      ["one", "two", "three", "four"],
+    );
   });
 
   test("cores that do not join up, or lie outside the audio, are a StitchError", () => {
@@ -181,7 +231,10 @@ describe("stitching padded chunks", () => {
       { ...base, index: 0, startSample: 0, endSample: 120, coreStartSample: 0, coreEndSample: 100 },
       { ...base, index: 1, startSample: 90, endSample: 200, coreStartSample: 110, coreEndSample: 200 },
     ];
-    assert.throws(() => stitchChunks(gap, RATE), (e: unknown) => e instanceof StitchError && /core ends at sample 100/.test(e.message));
+    assert.throws(
+      () => stitchChunks(gap, RATE),
+      (e: unknown) => e instanceof StitchError && /core ends at sample 100/.test(e.message),
+    );
     const outside = [{ ...base, index: 0, startSample: 10, endSample: 200, coreStartSample: 0, coreEndSample: 200 }];
     assert.throws(() => stitchChunks(outside, RATE), StitchError);
     const half = [{ ...base, index: 0, startSample: 0, endSample: 200, coreStartSample: 0, coreEndSample: null }];

@@ -88,7 +88,10 @@ test("an inline job carries its WAV and the worker answers with the words inside
   assert.equal(claimed?.type, "claimed");
   assert.equal(result?.type, "result");
   assert.equal(result.resultObject, undefined, "no results object for a small result");
-  assert.deepEqual(result.words?.map((w) => w.text), ["synthetic"]);
+  assert.deepEqual(
+    result.words?.map((w) => w.text),
+    ["synthetic"],
+  );
   assert.equal(result.attempt, 2, "the second delivery (the first was naked above)");
   assert.equal(await s.jobsLeft(), 0);
 });
@@ -96,7 +99,8 @@ test("an inline job carries its WAV and the worker answers with the words inside
 test("purging an episode cancels its queued jobs: the worker drops them without an event, and the audio is gone", async (t) => {
   const s = await setup(t);
   await s.keep("ep2", 2);
-  for (const index of [0, 1]) await s.jobs.publish({ id: "ep2", language: "en" }, { index, startSample: index * SECOND, endSample: (index + 1) * SECOND }, 1);
+  for (const index of [0, 1])
+    await s.jobs.publish({ id: "ep2", language: "en" }, { index, startSample: index * SECOND, endSample: (index + 1) * SECOND }, 1);
   assert.ok(await s.buckets.audio.info(episodeLiveObjectName("ep2")), "the live marker is put before the first job");
   await s.jobs.purge("ep2", [
     { index: 0, startSample: 0, endSample: SECOND },
@@ -107,7 +111,11 @@ test("purging an episode cancels its queued jobs: the worker drops them without 
   assert.deepEqual(await s.work(), { processed: 0, failed: 2, reason: "idle" });
   assert.equal(await s.jobsLeft(), 0, "both jobs termed");
   assert.equal(await s.events.next({ expires: 1_000 }), null, "no event: the store fences cancelled chunks anyway");
-  assert.equal(await s.jobs.publish({ id: "ep2", language: "en", status: "cancelled" }, { index: 0, startSample: 0, endSample: SECOND }, 2), false, "a cancelled episode is never published again");
+  assert.equal(
+    await s.jobs.publish({ id: "ep2", language: "en", status: "cancelled" }, { index: 0, startSample: 0, endSample: SECOND }, 2),
+    false,
+    "a cancelled episode is never published again",
+  );
 });
 
 test("a chunk too big for max_payload goes through the audio bucket as a JSON job, and the purge deletes its object", async (t) => {

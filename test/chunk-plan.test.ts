@@ -39,7 +39,15 @@ function assertCovers(plan: PlannedChunk[], total: number): void {
 }
 
 test("silences are found at their true positions", async (t) => {
-  const { file } = writePcm([[5, 0.5], [0.8, 0], [6, 0.5], [0.1, 0], [4, 0.5], [1.2, 0], [3, 0.5]]);
+  const { file } = writePcm([
+    [5, 0.5],
+    [0.8, 0],
+    [6, 0.5],
+    [0.1, 0],
+    [4, 0.5],
+    [1.2, 0],
+    [3, 0.5],
+  ]);
   t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
   const silences = findSilences(await frameEnergies(file, RATE), RATE);
   // The 0.1 s gap is too short to count; the two longer ones are found within a frame.

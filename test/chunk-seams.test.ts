@@ -61,9 +61,7 @@ describe("seams through pocketsphinx", () => {
     // The longest word in the middle third of the episode whose span holds no silence at all.
     const quietNear = (t: number): boolean => silences.some((s) => Math.abs(s.quietest / SAMPLE_RATE - t) < 0.5);
     const middle = direct.filter((w) => w.start > samples / SAMPLE_RATE / 3 && w.end < (2 * samples) / SAMPLE_RATE / 3);
-    const straddler = middle
-      .filter((w) => !quietNear((w.start + w.end) / 2))
-      .sort((a, b) => b.end - b.start - (a.end - a.start))[0];
+    const straddler = middle.filter((w) => !quietNear((w.start + w.end) / 2)).sort((a, b) => b.end - b.start - (a.end - a.start))[0];
     assert.ok(straddler, "a candidate word exists");
     const target = (straddler.start + straddler.end) / 2;
 
@@ -73,7 +71,10 @@ describe("seams through pocketsphinx", () => {
     assert.equal(plan.length, 2);
     const cut = plan[1]!.coreStartSample! / SAMPLE_RATE;
     assert.ok(straddler.start < cut && cut < straddler.end, "the core boundary cuts through the word");
-    assert.ok(plan[0]!.endSample / SAMPLE_RATE >= straddler.end && plan[1]!.startSample / SAMPLE_RATE <= straddler.start, "both chunks hear the whole word");
+    assert.ok(
+      plan[0]!.endSample / SAMPLE_RATE >= straddler.end && plan[1]!.startSample / SAMPLE_RATE <= straddler.start,
+      "both chunks hear the whole word",
+    );
 
     const stitched = await runPlan(plan);
     const copies = stitched.filter((w) => w.start < straddler.end && straddler.start < w.end && w.text === straddler.text);

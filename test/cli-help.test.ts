@@ -66,7 +66,10 @@ describe("usage errors exit 2 with one line", () => {
     [["transcribe", "x.mp3"], /^podfleet: required option '--out <dir>' not specified/],
     [["completion", "tcsh"], /^podfleet: .*'tcsh' is invalid/],
     [["jobs", "list", "--limit", "0"], /^podfleet: --limit must be a whole number from 1 to 500, got "0"/],
-    [["jobs", "list", "--status", "finished"], /^podfleet: option '--status <status>' argument 'finished' is invalid\. Allowed choices are received, ingesting, /],
+    [
+      ["jobs", "list", "--status", "finished"],
+      /^podfleet: option '--status <status>' argument 'finished' is invalid\. Allowed choices are received, ingesting, /,
+    ],
   ] as const) {
     test(`podfleet ${args.join(" ")}`, async () => {
       const r = await runCli([...args], env, 60_000);
@@ -87,7 +90,9 @@ describe("usage errors exit 2 with one line", () => {
     const usage = await runCli(["jobs", "list", "--json", "--bogus"], env, 60_000);
     assert.equal(usage.code, 2);
     assert.equal(usage.stdout, "");
-    assert.deepEqual(JSON.parse(usage.stderr), { error: { code: "usage", message: "unknown option '--bogus' (see podfleet help jobs list)", exitCode: 2 } });
+    assert.deepEqual(JSON.parse(usage.stderr), {
+      error: { code: "usage", message: "unknown option '--bogus' (see podfleet help jobs list)", exitCode: 2 },
+    });
     // a failure past parsing: no orchestrator runs for a read-only command that needs one (exit 3)
     const none = await runCli(["fleet", "show", "--json"], env, 60_000);
     assert.equal(none.code, 3, none.stderr);
@@ -106,7 +111,14 @@ describe("completion", () => {
     const script = path.join(tmp, "podfleet.bash");
     fs.writeFileSync(script, r.stdout);
     const complete = (...words: string[]) =>
-      execFileSync("bash", ["-c", `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _podfleet; echo "\${COMPREPLY[*]}"`], { encoding: "utf8" }).trim();
+      execFileSync(
+        "bash",
+        [
+          "-c",
+          `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _podfleet; echo "\${COMPREPLY[*]}"`,
+        ],
+        { encoding: "utf8" },
+      ).trim();
     assert.equal(complete("podfleet", "jo"), "jobs");
     assert.equal(complete("podfleet", "jobs", "l"), "list logs");
     assert.equal(complete("podfleet", "fleet", "limits", "set", "--max-"), "--max-machines --max-starting --max-lifetime");

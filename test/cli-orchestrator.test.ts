@@ -29,11 +29,16 @@ async function idleOrchestrator(dataDir: string, prefix: string): Promise<Orches
 }
 
 async function episodeIn(orch: Orchestrator, status: string): Promise<string> {
-  return until(`an episode ${status}`, async () => {
-    const res = await fetch(`${orch.url}/v1/episodes`, { headers: { authorization: `Bearer ${orch.adminToken}` } });
-    const { episodes } = (await res.json()) as { episodes: Array<{ id: string; status: string }> };
-    return episodes.find((e) => e.status === status)?.id;
-  }, 120_000, 250);
+  return until(
+    `an episode ${status}`,
+    async () => {
+      const res = await fetch(`${orch.url}/v1/episodes`, { headers: { authorization: `Bearer ${orch.adminToken}` } });
+      const { episodes } = (await res.json()) as { episodes: Array<{ id: string; status: string }> };
+      return episodes.find((e) => e.status === status)?.id;
+    },
+    120_000,
+    250,
+  );
 }
 
 test("jobs list and jobs show on a data directory with an unfinished episode start no orchestrator and no machine", async (t) => {
@@ -64,7 +69,10 @@ test("jobs list and jobs show on a data directory with an unfinished episode sta
   assert.match(list.stderr, /note: no orchestrator running on .*: reading its database directly/);
   const json = await runCli(["jobs", "list", "--status", "transcribing", "--limit", "1", "--json"], env, 120_000);
   assert.equal(json.code, 0, json.stderr);
-  assert.deepEqual((JSON.parse(json.stdout) as Array<{ id: string }>).map((e) => e.id), [id]);
+  assert.deepEqual(
+    (JSON.parse(json.stdout) as Array<{ id: string }>).map((e) => e.id),
+    [id],
+  );
   const show = await runCli(["jobs", "show", id], env, 120_000);
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /^CHUNK\s+SPAN\s+MACHINE\s+ATTEMPT\s+STATE\s+TIME\s+ERROR$/m);
@@ -107,7 +115,13 @@ test("transcribe on a pipe: which orchestrator, a warning about a differing vari
   const exited = new Promise<number | null>((r) => cli.on("close", r));
 
   // queued forever (no machines): a plain line every half second, not a silent wait
-  await until("three progress lines while queued", () => ((stderr.match(/^podfleet: progress: (queued|waiting) · 0\/\d+ chunks done, 0 running, \d+ queued/gm) ?? []).length >= 3 ? true : undefined), 120_000, 100);
+  await until(
+    "three progress lines while queued",
+    () =>
+      (stderr.match(/^podfleet: progress: (queued|waiting) · 0\/\d+ chunks done, 0 running, \d+ queued/gm) ?? []).length >= 3 ? true : undefined,
+    120_000,
+    100,
+  );
   const id = await episodeIn(orch, "transcribing");
   const del = await fetch(`${orch.url}/v1/episodes/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${orch.adminToken}` } });
   assert.equal(del.status, 200);

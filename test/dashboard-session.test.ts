@@ -31,7 +31,12 @@ async function signIn(token: string): Promise<{ cookie: string; csrf: string; se
 }
 
 function post(path: string, cookie: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
-  return fetch(`${orch.url}${path}`, { method: "POST", headers: { cookie, accept: "application/json", ...headers }, body: new URLSearchParams(fields), redirect: "manual" });
+  return fetch(`${orch.url}${path}`, {
+    method: "POST",
+    headers: { cookie, accept: "application/json", ...headers },
+    body: new URLSearchParams(fields),
+    redirect: "manual",
+  });
 }
 
 test("without a session the dashboard sends the browser to sign in; a wrong token is refused", async () => {
@@ -59,7 +64,11 @@ test("every action needs the session's CSRF token and a same-origin Origin", asy
   const fields = { maxMachines: "3" };
   assert.equal((await post("/ui/fleet/limits", cookie, fields)).status, 403, "no token");
   assert.equal((await post("/ui/fleet/limits", cookie, { ...fields, _csrf: "x".repeat(csrf.length) })).status, 403, "a wrong token");
-  assert.equal((await post("/ui/fleet/limits", cookie, { ...fields, _csrf: csrf }, { origin: "https://evil.example" })).status, 403, "another origin");
+  assert.equal(
+    (await post("/ui/fleet/limits", cookie, { ...fields, _csrf: csrf }, { origin: "https://evil.example" })).status,
+    403,
+    "another origin",
+  );
   const ok = await post("/ui/fleet/limits", cookie, { ...fields, _csrf: csrf }, { origin: orch.url });
   assert.equal(ok.status, 200);
   assert.deepEqual(((await ok.json()) as { changed: string[] }).changed, ["maxMachines"]);
@@ -82,11 +91,14 @@ test("the limits form is validated like PUT /v1/fleet/limits and sends only what
   const unchanged: Record<string, string> = { maxMachines: String(current.maxMachines), image: current.image, regions: current.regions.join(", ") };
   if (current.dailyBudgetMachineSeconds !== null) unchanged.dailyBudgetMachineSeconds = String(current.dailyBudgetMachineSeconds);
   assert.deepEqual(limitsPatch(unchanged, current), {}, "a form sent as it was shown changes nothing");
-  assert.deepEqual(limitsPatch({ maxMachines: "7", regions: "iad, ams", dailyBudgetMachineSeconds: "3600" }, { ...current, dailyBudgetMachineSeconds: null }), {
-    maxMachines: 7,
-    regions: ["iad", "ams"],
-    dailyBudgetMachineSeconds: 3600,
-  });
+  assert.deepEqual(
+    limitsPatch({ maxMachines: "7", regions: "iad, ams", dailyBudgetMachineSeconds: "3600" }, { ...current, dailyBudgetMachineSeconds: null }),
+    {
+      maxMachines: 7,
+      regions: ["iad", "ams"],
+      dailyBudgetMachineSeconds: 3600,
+    },
+  );
 });
 
 test("signing out, or revoking the admin token it was opened with, ends the session", async () => {
@@ -99,7 +111,11 @@ test("signing out, or revoking the admin token it was opened with, ends the sess
   const b = await signIn(created.body.token);
   assert.equal((await fetch(`${orch.url}/ui/fleet`, { headers: { cookie: b.cookie } })).status, 200);
   await api(orch.url, "DELETE", `/v1/tokens/${created.body.id}`);
-  assert.equal((await fetch(`${orch.url}/ui/fleet`, { headers: { cookie: b.cookie }, redirect: "manual" })).status, 303, "the revoked token's session ended");
+  assert.equal(
+    (await fetch(`${orch.url}/ui/fleet`, { headers: { cookie: b.cookie }, redirect: "manual" })).status,
+    303,
+    "the revoked token's session ended",
+  );
   const events = await fetch(`${orch.url}/ui/events`, { headers: { cookie: b.cookie } });
   assert.equal(events.status, 401, "the event stream too");
 });

@@ -52,7 +52,11 @@ describe("fly.worker.toml", () => {
   test("no services, a Dockerfile that exists, env the worker reads", () => {
     assert.equal(toml.http_service, undefined);
     assert.equal(toml.services, undefined);
-    assert.equal(toml.app, parseTomlSubset(read("fly.orchestrator.toml")).env && table(parseTomlSubset(read("fly.orchestrator.toml")).env).FLY_APP, "orchestrator's FLY_APP names this app");
+    assert.equal(
+      toml.app,
+      parseTomlSubset(read("fly.orchestrator.toml")).env && table(parseTomlSubset(read("fly.orchestrator.toml")).env).FLY_APP,
+      "orchestrator's FLY_APP names this app",
+    );
     const dockerfile = text(table(toml.build).dockerfile);
     assert.ok(fs.existsSync(new URL(`../${dockerfile}`, import.meta.url)));
     const known = new Set<string>([...Object.values(WORKER_ENV), ...Object.values(WHISPER_ENV)]);
@@ -60,7 +64,8 @@ describe("fly.worker.toml", () => {
     const config = parseWorkerConfig({ ...env, NATS_URL: "nats://nats.internal:4222" });
     assert.equal(config.engine, "whisper");
     assert.equal(config.whisper?.modelsDir, "/models");
-    for (const arg of Object.keys(table(table(toml.build).args ?? {}))) assert.match(read(dockerfile), new RegExp(`^ARG ${arg}=`, "m"), `build arg ${arg} is declared`);
+    for (const arg of Object.keys(table(table(toml.build).args ?? {})))
+      assert.match(read(dockerfile), new RegExp(`^ARG ${arg}=`, "m"), `build arg ${arg} is declared`);
     const vm = (toml.vm as TomlTable[])[0]!;
     assert.ok(vm.size || vm.cpus, "vm size set");
   });
@@ -121,7 +126,10 @@ describe("Dockerfiles (checklist)", () => {
     assert.ok(cudaRuntime, `the runtime stage's base depends on WHISPER_BUILD: FROM ${runtime.base}`);
     // NVIDIA's runtime image carries libcudart, libcublas and libcublasLt, of the version the server was built with.
     assert.match(cudaRuntime.base, new RegExp(`^nvidia/cuda:${cudaVersion.replace(/\./g, "\\.")}-(cudnn\\d*-)?runtime-`));
-    assert.ok(cudaRuntime.copies.some((c) => c.dest === "/usr/local/bin/node"), "and Node, which the CUDA image lacks");
+    assert.ok(
+      cudaRuntime.copies.some((c) => c.dest === "/usr/local/bin/node"),
+      "and Node, which the CUDA image lacks",
+    );
     // The CPU variant stays on the slim Node image: no CUDA libraries there.
     assert.match(baseFor("cpu")?.base ?? "", /^node:\$\{NODE_VERSION\}-bookworm-slim$/);
   });

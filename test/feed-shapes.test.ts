@@ -83,7 +83,9 @@ async function pythonServer(t: CleanupContext, mp3: Buffer): Promise<string> {
   const port = await pickFreePort();
   const host = `127.0.0.1:${port}`;
   const root = webRoot("python", host, mp3);
-  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -203,7 +205,20 @@ async function queuedJobs(orch: Orchestrator): Promise<InlineChunkJob[]> {
 describe("a German show through a worker", () => {
   test("transcripts of a de-DE feed say de-DE: podcast:transcript snippet and JSON", async (t) => {
     const file = path.join(tmp, "tone-de.mp3");
-    execFileSync("ffmpeg", ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-ac", "1", "-c:a", "libmp3lame", file]);
+    execFileSync("ffmpeg", [
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=300:duration=1",
+      "-ac",
+      "1",
+      "-c:a",
+      "libmp3lame",
+      file,
+    ]);
     const host = await pythonServer(t, fs.readFileSync(file));
     // The synthetic engine takes any language (pocketsphinx refuses non-English hints: see worker tests).
     const orch = await startFleetStack(t, { PODFLEET_ENGINE: "synthetic", PODFLEET_MAX_MACHINES: "1" });
@@ -265,7 +280,9 @@ describe("feed documents as hosts write them (pure)", () => {
         ["FA001 Bonus in English", "en", "https://feierabend.example/feed/media/fa001-bonus.mp3"],
       ],
     );
-    const garbage = parseFeedDocument(`<rss version="2.0"><channel><title>x</title><language>English</language><item><title>a</title><enclosure url="https://e.com/a.mp3" type="audio/mpeg"/></item></channel></rss>`);
+    const garbage = parseFeedDocument(
+      `<rss version="2.0"><channel><title>x</title><language>English</language><item><title>a</title><enclosure url="https://e.com/a.mp3" type="audio/mpeg"/></item></channel></rss>`,
+    );
     assert.equal(garbage.language, undefined);
     assert.equal(garbage.items[0]!.language, undefined);
   });
@@ -274,7 +291,8 @@ describe("feed documents as hosts write them (pure)", () => {
     const engine = new PocketsphinxEngine({ binary: path.join(tmp, "no-such-pocketsphinx") });
     await assert.rejects(
       engine.transcribe(path.join(tmp, "no-such.wav"), { language: "de-DE", signal: new AbortController().signal }),
-      (e: Error) => e instanceof PermanentChunkError && /cannot transcribe language "de-DE": its model handles only en; use the whisper engine/.test(e.message),
+      (e: Error) =>
+        e instanceof PermanentChunkError && /cannot transcribe language "de-DE": its model handles only en; use the whisper engine/.test(e.message),
     );
   });
 });

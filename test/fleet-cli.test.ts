@@ -29,7 +29,12 @@ test("PUT /v1/fleet/limits: bad values are 400s naming the field; good ones pers
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.match(res.body.error.message, message);
   }
-  const ok = await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 7, regions: ["iad", "ord"], guest: { size: "performance-2x" }, dailyBudgetMachineSeconds: 3600 });
+  const ok = await api(orch.url, "PUT", "/v1/fleet/limits", {
+    maxMachines: 7,
+    regions: ["iad", "ord"],
+    guest: { size: "performance-2x" },
+    dailyBudgetMachineSeconds: 3600,
+  });
   assert.equal(ok.status, 200);
   const fleet = await api(orch.url, "GET", "/v1/fleet");
   assert.equal(fleet.body.limits.maxMachines, 7);
@@ -50,7 +55,11 @@ test("CLI: fleet limits set / fleet show / machines list / machines reap", async
   assert.notEqual(badMem.code, 0);
   assert.match(badMem.stderr, /guest\.memoryMb/);
 
-  const set = await runCli(["fleet", "limits", "set", "--max-machines", "3", "--warm-pool", "1", "--cpus", "2", "--memory-mb", "2048", "--cpu-kind", "performance"], env, 60_000);
+  const set = await runCli(
+    ["fleet", "limits", "set", "--max-machines", "3", "--warm-pool", "1", "--cpus", "2", "--memory-mb", "2048", "--cpu-kind", "performance"],
+    env,
+    60_000,
+  );
   assert.equal(set.code, 0, set.stderr);
   const show = await runCli(["fleet", "show", "--json"], env, 60_000);
   assert.equal(show.code, 0, show.stderr);

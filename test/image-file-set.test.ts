@@ -71,7 +71,11 @@ function runStage(stage: Stage, root: string): void {
       continue;
     }
     const [, ...args] = run.split(/\s+/);
-    execFileSync(process.execPath, args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)), { cwd, stdio: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    execFileSync(
+      process.execPath,
+      args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)),
+      { cwd, stdio: "pipe", env: { PATH: process.env.PATH ?? "" } },
+    );
   }
 }
 
@@ -121,11 +125,15 @@ function runCmd(t: TestContext, stage: Stage, root: string, overrides: Record<st
   const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: root, TMPDIR: os.tmpdir() };
   for (const [key, value] of Object.entries(stage.env)) env[key] = value.startsWith("/") ? inRoot(root, value) : value;
   Object.assign(env, overrides);
-  const child = spawn(process.execPath, args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)), {
-    cwd: inRoot(root, stage.workdir),
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)),
+    {
+      cwd: inRoot(root, stage.workdir),
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -146,11 +154,16 @@ async function ready<T>(running: Running, probe: () => Promise<T | undefined> | 
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void running.exited.then((e) => (exited = e));
   try {
-    return await until("the image's CMD to be ready", async () => {
-      const value = await probe();
-      if (value === undefined && exited) assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
-      return value;
-    }, timeoutMs);
+    return await until(
+      "the image's CMD to be ready",
+      async () => {
+        const value = await probe();
+        if (value === undefined && exited)
+          assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
+        return value;
+      },
+      timeoutMs,
+    );
   } catch (err) {
     if (err instanceof UntilTimeoutError) assert.fail(`not ready in ${timeoutMs} ms:\n${running.output().slice(-3000)}`);
     throw err;
@@ -236,5 +249,7 @@ test("worker image: its file set (the bundle built as the Dockerfile builds it) 
   assert.equal(exit.code, 0, `exits 0 when idle:\n${worker.output().slice(-2000)}`);
   assert.match(worker.output(), /worker\.stopped/);
   assert.match(worker.output(), /idle/);
-  t.diagnostic(`worker image: file set assembled (bundle built) in ${assembledMs.toFixed(0)} ms, connected and exited idle after ${ranMs.toFixed(0)} ms`);
+  t.diagnostic(
+    `worker image: file set assembled (bundle built) in ${assembledMs.toFixed(0)} ms, connected and exited idle after ${ranMs.toFixed(0)} ms`,
+  );
 });

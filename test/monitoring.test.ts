@@ -21,7 +21,10 @@ import { exportedNames, parseStrict } from "./support/prometheus-text.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-monitoring-"));
 const dataDir = path.join(tmp, "data");
-const config = parseConfig({ PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "montest", PODFLEET_LOG_LEVEL: "silent" }, { dataDir, port: 0, host: "127.0.0.1" });
+const config = parseConfig(
+  { PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "montest", PODFLEET_LOG_LEVEL: "silent" },
+  { dataDir, port: 0, host: "127.0.0.1" },
+);
 let orch: Orchestrator;
 
 before(async () => {
@@ -33,7 +36,10 @@ after(async () => {
 });
 
 const call = (p: string, init: RequestInit = {}, token = true) =>
-  orch.api.app.request(p, { ...init, headers: { ...(token ? { authorization: `Bearer ${orch.adminToken}` } : {}), ...(init.headers as Record<string, string>) } });
+  orch.api.app.request(p, {
+    ...init,
+    headers: { ...(token ? { authorization: `Bearer ${orch.adminToken}` } : {}), ...(init.headers as Record<string, string>) },
+  });
 
 async function scrape(): Promise<string> {
   const res = await call("/metrics");
@@ -53,18 +59,37 @@ describe("/metrics", () => {
     for (let i = 0; i < 3; i++) assert.equal((await call(`/v1/episodes/ep_missing${i}`)).status, 404);
     assert.equal((await call("/no/such/path", {}, false)).status, 401);
     const v = parseStrict(await scrape());
-    for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_eventloop_lag_seconds", "nodejs_heap_size_used_bytes"]) {
+    for (const name of [
+      "process_cpu_seconds_total",
+      "process_resident_memory_bytes",
+      "process_start_time_seconds",
+      "nodejs_eventloop_lag_seconds",
+      "nodejs_heap_size_used_bytes",
+    ]) {
       assert.ok(v.has(name), `${name} is exported`);
     }
     assert.ok(v.get("process_resident_memory_bytes")! > 0);
-    assert.equal(v.get('podfleet_http_requests_total{method="GET",route="/v1/episodes/:id",status="404"}'), 3, "three 404s, one series whatever the id");
+    assert.equal(
+      v.get('podfleet_http_requests_total{method="GET",route="/v1/episodes/:id",status="404"}'),
+      3,
+      "three 404s, one series whatever the id",
+    );
     assert.equal(v.get('podfleet_http_request_duration_seconds_count{method="GET",route="/v1/episodes/:id",status="404"}'), 3);
     assert.equal(v.get('podfleet_http_requests_total{method="GET",route="unmatched",status="401"}'), 1, "unknown paths share one series");
     assert.ok(![...v.keys()].some((k) => k.includes("ep_missing") || k.includes("/no/such")), "no raw path in a label");
   });
 
   test("episodes by status (every status from the start), queue age, boot failures and the budget", async () => {
-    assert.equal((await call("/v1/fleet/limits", { method: "PUT", body: JSON.stringify({ dailyBudgetMachineSeconds: 3600 }), headers: { "content-type": "application/json" } })).status, 200);
+    assert.equal(
+      (
+        await call("/v1/fleet/limits", {
+          method: "PUT",
+          body: JSON.stringify({ dailyBudgetMachineSeconds: 3600 }),
+          headers: { "content-type": "application/json" },
+        })
+      ).status,
+      200,
+    );
     const before = parseStrict(await scrape());
     for (const status of EPISODE_STATES) assert.equal(before.get(`podfleet_episodes{status="${status}"}`), 0, status);
     assert.equal(before.get("podfleet_queue_oldest_seconds"), 0, "nothing waits");
@@ -85,7 +110,9 @@ describe("/metrics", () => {
     // the same database ten minutes later: the oldest queued chunk is ten minutes old
     const db = await Database.open(config.database.url);
     try {
-      const later = parseStrict(await renderMetrics({ database: db, depth: async () => ({ pending: 0, inFlight: 0, waiting: 0 }), now: () => Date.now() + 600_000 }));
+      const later = parseStrict(
+        await renderMetrics({ database: db, depth: async () => ({ pending: 0, inFlight: 0, waiting: 0 }), now: () => Date.now() + 600_000 }),
+      );
       const age = later.get("podfleet_queue_oldest_seconds")!;
       assert.ok(age >= 600 && age < 900, `queue age ${age}`);
     } finally {
@@ -114,7 +141,9 @@ describe("ops/monitoring", () => {
   const dir = new URL("../ops/monitoring/", import.meta.url);
   const alerts = fs.readFileSync(new URL("alerts.yml", dir), "utf8");
   const alertExprs = [...alerts.matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1]!);
-  const dashboard = JSON.parse(fs.readFileSync(new URL("grafana-dashboard.json", dir), "utf8")) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  const dashboard = JSON.parse(fs.readFileSync(new URL("grafana-dashboard.json", dir), "utf8")) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
   const panelExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
   test("every alert has a one-line expr, a severity and a summary; the four the operator needs are there", () => {
@@ -126,7 +155,8 @@ describe("ops/monitoring", () => {
       assert.match(rule, /^\s+summary: ".+"$/m, rule.split("\n")[0]);
     }
     const used = seriesNames(alertExprs);
-    for (const name of ["podfleet_queue_oldest_seconds", "podfleet_boot_failures_total", "podfleet_chunks", "podfleet_daily_budget_machine_seconds"]) assert.ok(used.has(name), `an alert on ${name}`);
+    for (const name of ["podfleet_queue_oldest_seconds", "podfleet_boot_failures_total", "podfleet_chunks", "podfleet_daily_budget_machine_seconds"])
+      assert.ok(used.has(name), `an alert on ${name}`);
   });
 
   test("the alert rules and the dashboard name only series /metrics exports", async () => {
@@ -137,6 +167,8 @@ describe("ops/monitoring", () => {
     assert.deepEqual(unknownNames(alertExprs, exported), [], "alerts.yml");
     assert.deepEqual(unknownNames(panelExprs, exported), [], "grafana-dashboard.json");
     // and the check notices a name that is not exported
-    assert.deepEqual(unknownNames(['rate(podfleet_chunk_failures_total[5m]) > 0 and up{job="podfleet"}'], exported), ["podfleet_chunk_failures_total"]);
+    assert.deepEqual(unknownNames(['rate(podfleet_chunk_failures_total[5m]) > 0 and up{job="podfleet"}'], exported), [
+      "podfleet_chunk_failures_total",
+    ]);
   });
 });

@@ -39,7 +39,8 @@ function openApiViolations(doc: Record<string, any>): string[] {
   const checkSecurity = (where: string, security: unknown) => {
     if (security === undefined) return;
     if (!Array.isArray(security)) return bad.push(`${where}: security must be an array`);
-    for (const req of security) for (const name of Object.keys(req)) if (!schemes[name]) bad.push(`${where}: security scheme ${name} is not in components.securitySchemes`);
+    for (const req of security)
+      for (const name of Object.keys(req)) if (!schemes[name]) bad.push(`${where}: security scheme ${name} is not in components.securitySchemes`);
   };
   checkSecurity("document", doc.security);
   const operationIds = new Set<string>();
@@ -47,7 +48,8 @@ function openApiViolations(doc: Record<string, any>): string[] {
     if (!p.startsWith("/")) bad.push(`path ${p} must start with /`);
     const templated = [...p.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     for (const key of Object.keys(item)) {
-      if (!HTTP_METHODS.includes(key) && !["summary", "description", "servers", "parameters", "$ref"].includes(key)) bad.push(`${p}: unknown key ${key}`);
+      if (!HTTP_METHODS.includes(key) && !["summary", "description", "servers", "parameters", "$ref"].includes(key))
+        bad.push(`${p}: unknown key ${key}`);
     }
     for (const method of HTTP_METHODS.filter((m) => item[m])) {
       const op = item[method];
@@ -68,7 +70,11 @@ function openApiViolations(doc: Record<string, any>): string[] {
         if (prm.in === "path" && !templated.includes(prm.name)) bad.push(`${where}: path parameter ${prm.name} is not in the template`);
       }
       for (const name of templated) if (!keys.has(`path:${name}`)) bad.push(`${where}: {${name}} has no path parameter`);
-      if (op.requestBody && !op.requestBody.$ref && (typeof op.requestBody.content !== "object" || Object.keys(op.requestBody.content).length === 0)) {
+      if (
+        op.requestBody &&
+        !op.requestBody.$ref &&
+        (typeof op.requestBody.content !== "object" || Object.keys(op.requestBody.content).length === 0)
+      ) {
         bad.push(`${where}: requestBody.content is required`);
       }
       if (op.operationId) {
@@ -84,7 +90,10 @@ function openApiViolations(doc: Record<string, any>): string[] {
     if (!node || typeof node !== "object") return;
     for (const [k, v] of Object.entries(node)) {
       if (k === "$ref" && typeof v === "string") {
-        const target = v.replace(/^#\//, "").split("/").reduce<any>((o, seg) => o?.[seg.replace(/~1/g, "/").replace(/~0/g, "~")], doc);
+        const target = v
+          .replace(/^#\//, "")
+          .split("/")
+          .reduce<any>((o, seg) => o?.[seg.replace(/~1/g, "/").replace(/~0/g, "~")], doc);
         if (!v.startsWith("#/") || target === undefined) bad.push(`$ref ${v} does not resolve`);
       } else walk(v);
     }
@@ -110,7 +119,10 @@ function coverageGaps(api: Api, doc: ApiDocument): { missing: string[]; phantom:
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-openapi-"));
-const config = parseConfig({ PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "openapitest", PODFLEET_LOG_LEVEL: "silent" }, { dataDir: path.join(tmp, "data"), port: 0, host: "127.0.0.1" });
+const config = parseConfig(
+  { PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "openapitest", PODFLEET_LOG_LEVEL: "silent" },
+  { dataDir: path.join(tmp, "data"), port: 0, host: "127.0.0.1" },
+);
 let orch: Orchestrator;
 let doc: ApiDocument;
 
@@ -138,7 +150,12 @@ describe("/openapi.json", () => {
     broken.paths["/v1/feeds/{id}"].get.parameters = [];
     broken.paths["/healthz"].get.security = [{ cookie: [] }];
     const found = openApiViolations(broken).join("\n");
-    for (const expected of [/openapi: "2.0"/, /GET \/v1\/episodes\/\{id\}: responses are required/, /GET \/v1\/feeds\/\{id\}: \{id\} has no path parameter/, /security scheme cookie/]) {
+    for (const expected of [
+      /openapi: "2.0"/,
+      /GET \/v1\/episodes\/\{id\}: responses are required/,
+      /GET \/v1\/feeds\/\{id\}: \{id\} has no path parameter/,
+      /security scheme cookie/,
+    ]) {
       assert.match(found, expected);
     }
   });
@@ -159,7 +176,10 @@ describe("/openapi.json", () => {
   test("a mounted sub-app with its own authentication is listed as undocumented, with why, and serves at its path", async () => {
     const pages = new Hono();
     pages.get("/", (c) => c.html("<h1>dashboard</h1>"));
-    const api = createApi({ log: createLogger("silent"), authenticate: async () => undefined }, { apps: [{ path: "/", app: pages, undocumented: "browser pages" }] });
+    const api = createApi(
+      { log: createLogger("silent"), authenticate: async () => undefined },
+      { apps: [{ path: "/", app: pages, undocumented: "browser pages" }] },
+    );
     assert.deepEqual(api.undocumented, [{ method: "GET", path: "/", why: "browser pages" }]);
     assert.deepEqual(coverageGaps(api, api.document()), { missing: [], phantom: [] });
     assert.equal((await api.app.request("/")).status, 200, "its own auth decides, not the bearer check");
@@ -202,7 +222,10 @@ describe("/openapi.json", () => {
         assert.equal(typeof access, "string", `${m} ${p} declares its access`);
         assert.deepEqual(op.security, access === "admin" ? [{ bearerAuth: [] }] : [], `${m} ${p}: security matches its access`);
         const url = p.replace(/\{(\w+)\}/g, "nope_$1");
-        const res = await orch.api.app.request(url, { method: m.toUpperCase(), ...(m === "get" || m === "options" ? {} : { body: "{}", headers: { "content-type": "application/json" } }) });
+        const res = await orch.api.app.request(url, {
+          method: m.toUpperCase(),
+          ...(m === "get" || m === "options" ? {} : { body: "{}", headers: { "content-type": "application/json" } }),
+        });
         if (access === "public" || access === "webhook") assert.notEqual(res.status, 401, `${m} ${p} answers without a token (${res.status})`);
         else assert.ok([401, 403].includes(res.status), `${m} ${p} (${access}) refuses a request without credentials (${res.status})`);
         await res.body?.cancel();
@@ -219,7 +242,11 @@ describe("documented responses", () => {
   test("an episode as the API returns it (view, list) is what the document says, field for field", async () => {
     const auth = { authorization: `Bearer ${orch.adminToken}` };
     const samples = 16_000;
-    const res = await orch.api.app.request("/v1/episodes?title=schema", { method: "POST", body: Buffer.concat([wavHeader(samples), Buffer.alloc(samples * 2)]), headers: { ...auth, "content-type": "audio/wav" } });
+    const res = await orch.api.app.request("/v1/episodes?title=schema", {
+      method: "POST",
+      body: Buffer.concat([wavHeader(samples), Buffer.alloc(samples * 2)]),
+      headers: { ...auth, "content-type": "audio/wav" },
+    });
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     const view = await (await orch.api.app.request(`/v1/episodes/${id}`, { headers: auth })).json();
@@ -227,7 +254,9 @@ describe("documented responses", () => {
     assert.ok(parsed.success, parsed.error?.message);
     const list = await (await orch.api.app.request("/v1/episodes", { headers: auth })).json();
     assert.ok(EpisodeList.safeParse(list).success);
-    const documented = (doc.paths?.["/v1/episodes/{id}"]?.get?.responses?.["200"] as { content: Record<string, { schema: unknown }> }).content["application/json"]!.schema;
+    const documented = (doc.paths?.["/v1/episodes/{id}"]?.get?.responses?.["200"] as { content: Record<string, { schema: unknown }> }).content[
+      "application/json"
+    ]!.schema;
     assert.deepEqual(documented, { $ref: "#/components/schemas/Episode" });
   });
 });

@@ -61,7 +61,10 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
     if (msg) jobs.push(ChunkJob.parse(msg.json()));
   }
   assert.deepEqual(
-    jobs.filter((j) => j.episodeId === id).map((j) => [j.index, j.startSample, j.endSample]).sort((a, b) => a[0]! - b[0]!),
+    jobs
+      .filter((j) => j.episodeId === id)
+      .map((j) => [j.index, j.startSample, j.endSample])
+      .sort((a, b) => a[0]! - b[0]!),
     chunks.map((c) => [c.index, c.startSample, c.endSample]),
   );
   const audio = await new Objm(nc).open(orch.names.audioBucket);
@@ -72,11 +75,15 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
 
   // Now let real workers transcribe it.
   assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
-  await until("the episode to finish", async () => {
-    const e = await orch.store.getEpisode(id);
-    if (e?.status === "failed") throw new Error(`episode failed: ${e.error}`);
-    return e?.status === "done" ? e : undefined;
-  }, 600_000);
+  await until(
+    "the episode to finish",
+    async () => {
+      const e = await orch.store.getEpisode(id);
+      if (e?.status === "failed") throw new Error(`episode failed: ${e.error}`);
+      return e?.status === "done" ? e : undefined;
+    },
+    600_000,
+  );
 
   // Each worker's words, from the results bucket, exactly as the orchestrator stitched them.
   const results = await new Objm(nc).open(orch.names.resultsBucket);
@@ -104,7 +111,14 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
   const wav = path.join(dir, "whole.wav");
   fs.writeFileSync(wav, await readWavSlice(pcm, 0, total));
   const direct = await new PocketsphinxEngine().transcribe(wav, { language: "en", signal: AbortSignal.timeout(600_000) });
-  const report = measureSeams(stitchChunks([{ index: 0, startSample: 0, endSample: total, words: direct }], SAMPLE_RATE), stitched, seamTimes(done.map((c) => ({ ...c, coreStartSample: c.coreStartSample ?? undefined })), SAMPLE_RATE));
+  const report = measureSeams(
+    stitchChunks([{ index: 0, startSample: 0, endSample: total, words: direct }], SAMPLE_RATE),
+    stitched,
+    seamTimes(
+      done.map((c) => ({ ...c, coreStartSample: c.coreStartSample ?? undefined })),
+      SAMPLE_RATE,
+    ),
+  );
   assert.ok(report.seams >= 3);
   assert.equal(report.lost, 0, "no word lost at a seam");
   assert.equal(report.duplicated, 0, "no word doubled at a seam");

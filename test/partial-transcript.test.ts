@@ -46,7 +46,10 @@ async function collect(events: AsyncGenerator<SseEvent>, timeoutMs: number): Pro
   const out: SseEvent[] = [];
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the segment stream did not end within ${timeoutMs} ms; got ${out.map((e) => e.event + (e.id ?? "")).join(" ")}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`the segment stream did not end within ${timeoutMs} ms; got ${out.map((e) => e.event + (e.id ?? "")).join(" ")}`)),
+      timeoutMs,
+    );
   });
   try {
     await Promise.race([
@@ -107,11 +110,18 @@ test("the partial transcript grows chunk by chunk before the episode is done; th
     assert.equal(p.header, "true");
     assert.equal(p.body.chunkCount, chunkCount);
     // all but the last segment are final (the next words may still join the last one)
-    for (const [i, s] of p.body.segments.slice(0, -1).entries()) assert.ok(same(s, final.segments[i]!), `partial segment ${i} differs from the final one: ${JSON.stringify(s)}`);
+    for (const [i, s] of p.body.segments.slice(0, -1).entries())
+      assert.ok(same(s, final.segments[i]!), `partial segment ${i} differs from the final one: ${JSON.stringify(s)}`);
   }
   const grown = new Set(early.filter((p) => p.body.segments.length > 0).map((p) => p.body.chunksDone));
-  assert.ok(grown.size >= 2, `the text grew chunk by chunk before the end (chunks done at each reading: ${early.map((p) => p.body.chunksDone).join(",")})`);
-  assert.ok(early.some((p) => p.body.chunksDone < chunkCount && p.body.segments.length > 0), "there was text while chunks were still to do");
+  assert.ok(
+    grown.size >= 2,
+    `the text grew chunk by chunk before the end (chunks done at each reading: ${early.map((p) => p.body.chunksDone).join(",")})`,
+  );
+  assert.ok(
+    early.some((p) => p.body.chunksDone < chunkCount && p.body.segments.length > 0),
+    "there was text while chunks were still to do",
+  );
   assert.match(partials[0]!.vtt ?? "", /^WEBVTT\n\nNOTE partial transcript/, "WebVTT says it is partial");
 
   const after = await api<PartialJson>(orch.url, "GET", `/v1/episodes/${id}/partial-transcript.json`);
@@ -121,7 +131,10 @@ test("the partial transcript grows chunk by chunk before the episode is done; th
 
   // the stream: every segment once, in order, equal to the final transcript's, then done
   const segmentEvents = events.filter((e) => e.event === "segment");
-  assert.deepEqual(segmentEvents.map((e) => e.id), final.segments.map((_, i) => String(i)));
+  assert.deepEqual(
+    segmentEvents.map((e) => e.id),
+    final.segments.map((_, i) => String(i)),
+  );
   for (const [i, e] of segmentEvents.entries()) {
     const data = JSON.parse(e.data) as Segment & { index: number };
     assert.equal(data.index, i);
@@ -131,13 +144,18 @@ test("the partial transcript grows chunk by chunk before the episode is done; th
   assert.equal(last.event, "done");
   assert.deepEqual(JSON.parse(last.data), { status: "done", segments: final.segments.length });
   assert.ok(segmentEvents[0]!.at < finished.at, "the first segment arrived before the episode was done");
-  t.diagnostic(`first segment ${finished.at - segmentEvents[0]!.at} ms before the episode was done; done event ${last.at - finished.at} ms after it (machine shared with other work)`);
+  t.diagnostic(
+    `first segment ${finished.at - segmentEvents[0]!.at} ms before the episode was done; done event ${last.at - finished.at} ms after it (machine shared with other work)`,
+  );
 
   // resuming after segment k sends k+1.. and done
   const k = final.segments.length - 3;
   const resumed = await openSse(t, `${orch.url}/v1/episodes/${id}/transcript-stream`, { ...authHeaders(orch.url), "last-event-id": String(k) });
   const again = await collect(resumed.events, 30_000);
-  assert.deepEqual(again.map((e) => `${e.event}${e.id ?? ""}`), [`segment${k + 1}`, `segment${k + 2}`, "done"]);
+  assert.deepEqual(
+    again.map((e) => `${e.event}${e.id ?? ""}`),
+    [`segment${k + 1}`, `segment${k + 2}`, "done"],
+  );
 
   // bad input gets a clear error
   const bad = await api(orch.url, "GET", `/v1/episodes/${id}/transcript-stream`, undefined, { "last-event-id": "abc" });
@@ -150,7 +168,11 @@ test("the partial transcript grows chunk by chunk before the episode is done; th
 test("an open segment stream ends when the orchestrator shuts down, without a done event", async (t) => {
   const orch = await startStack(t, { PODFLEET_CHUNK_SECONDS: "1" }); // no machines: the chunks stay queued
   const watch = watchEvents(t, orch.events);
-  const res = await fetch(new URL("/v1/episodes?title=idle", orch.url), { method: "POST", headers: { "content-type": "audio/wav", ...authHeaders(orch.url) }, body: silentWav(3) });
+  const res = await fetch(new URL("/v1/episodes?title=idle", orch.url), {
+    method: "POST",
+    headers: { "content-type": "audio/wav", ...authHeaders(orch.url) },
+    body: silentWav(3),
+  });
   assert.equal(res.status, 202);
   const { id } = (await res.json()) as { id: string };
   await watch.episode(id, "transcribing", { timeoutMs: 30_000 });

@@ -17,10 +17,45 @@ import { createLogger } from "../orchestrator/log.ts";
 describe("TokenBuckets", () => {
   // perMinute 60 = one token a second; burst 3
   for (const [label, steps] of [
-    ["a burst is allowed, then refused with the wait for one token", [[0, true], [0, true], [0, true], [0, false, 1]]],
-    ["a token comes back after a second", [[0, true], [0, true], [0, true], [999, false, 1], [1, true], [0, false, 1]]],
-    ["refill never exceeds the burst", [[0, true], [60_000, true], [0, true], [0, true], [0, false, 1]]],
-    ["half a token means a 1 s wait, rounded up", [[0, true], [0, true], [0, true], [500, false, 1]]],
+    [
+      "a burst is allowed, then refused with the wait for one token",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "a token comes back after a second",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [999, false, 1],
+        [1, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "refill never exceeds the burst",
+      [
+        [0, true],
+        [60_000, true],
+        [0, true],
+        [0, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "half a token means a 1 s wait, rounded up",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [500, false, 1],
+      ],
+    ],
   ] as const) {
     test(label, () => {
       let now = 1_000_000;
@@ -70,7 +105,11 @@ describe("rate limit middleware on the app", () => {
     handler: (c) => c.json({ ok: true }, 202),
   });
   const { app } = createApi(
-    { episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 }, log: createLogger("silent"), rateLimit: { perMinute: 6, burst: 2, now: () => now } },
+    {
+      episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 },
+      log: createLogger("silent"),
+      rateLimit: { perMinute: 6, burst: 2, now: () => now },
+    },
     { routes: [[hook]] },
   );
   const submit = () => app.request("/v1/episodes", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
@@ -158,7 +197,11 @@ describe("whose address a bucket is keyed on (PODFLEET_TRUST_PROXY), over a real
     assert.deepEqual(parseConfig({ PODFLEET_TRUST_PROXY: "fly" }).trustProxy, { kind: "fly" });
     const cidrs = parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/8, fd00::/8,192.0.2.7" }).trustProxy;
     assert.equal(cidrs.kind, "cidrs");
-    assert.deepEqual(cidrs.kind === "cidrs" && cidrs.ranges.map(([a, bits]) => `${a.toString()}/${bits}`), ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+    assert.deepEqual(cidrs.kind === "cidrs" && cidrs.ranges.map(([a, bits]) => `${a.toString()}/${bits}`), [
+      "10.0.0.0/8",
+      "fd00::/8",
+      "192.0.2.7/32",
+    ]);
     assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "proxy" }), /invalid PODFLEET_TRUST_PROXY: "proxy" is not an IP address or CIDR range/);
     assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/33" }), /invalid PODFLEET_TRUST_PROXY/);
   });

@@ -48,12 +48,23 @@ test("a fetched episode records its final URL, bytes, sha256, type and plan", as
 test("an upload records its bytes and sha256, and a content type from its container", async (t) => {
   const orch = await startStack(t);
   const audio = silentWav(2);
-  const res = await fetch(new URL("/v1/episodes", orch.url), { method: "POST", headers: { "content-type": "application/octet-stream", authorization: `Bearer ${orch.adminToken}` }, body: audio });
+  const res = await fetch(new URL("/v1/episodes", orch.url), {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream", authorization: `Bearer ${orch.adminToken}` },
+    body: audio,
+  });
   assert.equal(res.status, 202);
   const { id } = (await res.json()) as { id: string };
   const view = await waitFor("the plan", async () => {
     const v = (await api(orch.url, "GET", `/v1/episodes/${id}`)).body;
     return v.plan ? v : undefined;
   });
-  assert.deepEqual(view.rendition, { sourceUrl: null, finalUrl: null, bytes: audio.length, sha256: sha256(audio), contentType: "audio/wav", durationSec: 2 });
+  assert.deepEqual(view.rendition, {
+    sourceUrl: null,
+    finalUrl: null,
+    bytes: audio.length,
+    sha256: sha256(audio),
+    contentType: "audio/wav",
+    durationSec: 2,
+  });
 });

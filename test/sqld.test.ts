@@ -64,7 +64,13 @@ describe("orchestrator on a sqld server", () => {
       PODFLEET_NATS_PREFIX: `sqld${process.pid}`,
     });
     assert.equal(r.code, 0, `exit 0 expected; stderr: ${r.stderr}`);
-    const summary = JSON.parse(r.stdout.trim().split("\n").pop()!) as { episodeId: string; status: string; chunks: number; wallMs: number; durationSec: number };
+    const summary = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+      episodeId: string;
+      status: string;
+      chunks: number;
+      wallMs: number;
+      durationSec: number;
+    };
     assert.equal(summary.status, "done");
     assert.ok(summary.chunks >= 2, `expected 2+ chunks, got ${summary.chunks}`);
     const wer = wordErrorRate(episode.text, fs.readFileSync(path.join(out, "transcript.txt"), "utf8")).wer;

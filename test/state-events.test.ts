@@ -30,9 +30,24 @@ async function openDatabase(t: TestContext): Promise<Database> {
   return db;
 }
 
-const newEpisode = { title: null, sourceKind: "url" as const, sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 30, language: "en" };
+const newEpisode = {
+  title: null,
+  sourceKind: "url" as const,
+  sourceUrl: "https://example.com/a.mp3",
+  uploadPath: null,
+  chunkSeconds: 30,
+  language: "en",
+};
 const plan = [0, 1, 2].map((i) => ({ index: i, startSample: i * 100, endSample: (i + 1) * 100, reason: "t" }));
-const claim = (ep: string, index: number, attempt: number, machineId: string): ChunkClaimed => ({ v: 1, type: "claimed", episodeId: ep, chunkId: chunkId(ep, index), attempt, machineId, at: Date.now() });
+const claim = (ep: string, index: number, attempt: number, machineId: string): ChunkClaimed => ({
+  v: 1,
+  type: "claimed",
+  episodeId: ep,
+  chunkId: chunkId(ep, index),
+  attempt,
+  machineId,
+  at: Date.now(),
+});
 const result = (ep: string, index: number, attempt: number, machineId: string): ChunkResult => ({
   ...claim(ep, index, attempt, machineId),
   type: "result",
@@ -55,7 +70,9 @@ test("episode and chunk transitions are announced after commit, in order, and on
   await store.transitionEpisode("ep_a", "ingesting");
   await store.recordPlan("ep_a", plan, { durationSec: 300 / 16000, sampleCount: 300 });
   assert.deepEqual(
-    watch.seen.map((e) => (e.type === "episode:transition" ? `ep ${e.from}→${e.to}` : e.type === "chunk:transition" ? `c${e.index} ${e.from}→${e.to}` : e.type)),
+    watch.seen.map((e) =>
+      e.type === "episode:transition" ? `ep ${e.from}→${e.to}` : e.type === "chunk:transition" ? `c${e.index} ${e.from}→${e.to}` : e.type,
+    ),
     ["ep null→received", "ep received→ingesting", "ep ingesting→transcribing", "c0 null→queued", "c1 null→queued", "c2 null→queued"],
   );
 
@@ -83,7 +100,15 @@ test("episode and chunk transitions are announced after commit, in order, and on
   const cancelled = await store.cancelEpisode("ep_a");
   assert.equal(cancelled.outcome, "cancelled");
   assert.deepEqual(
-    watch.seen.slice(before).map((e) => (e.type === "episode:transition" ? `ep ${e.from}→${e.to} ${e.error}` : e.type === "chunk:transition" ? `c${e.index} ${e.from}→${e.to}` : e.type)),
+    watch.seen
+      .slice(before)
+      .map((e) =>
+        e.type === "episode:transition"
+          ? `ep ${e.from}→${e.to} ${e.error}`
+          : e.type === "chunk:transition"
+            ? `c${e.index} ${e.from}→${e.to}`
+            : e.type,
+      ),
     ["ep transcribing→cancelled cancelled by an operator", "c1 queued→cancelled", "c2 queued→cancelled"],
   );
   await assert.rejects(store.transitionEpisode("ep_a", "done"), IllegalTransitionError);
@@ -146,7 +171,16 @@ test("machine transitions: created, observed, ended, announced after commit; a d
   const registry = new MachineRegistry(db);
   const watch = watchEvents(t, db.events);
   const now = new Date().toISOString();
-  const m: Machine = { id: "m_1", name: "m_1", state: "created", region: "local", instance_id: "i", private_ip: "::1", created_at: now, updated_at: now };
+  const m: Machine = {
+    id: "m_1",
+    name: "m_1",
+    state: "created",
+    region: "local",
+    instance_id: "i",
+    private_ip: "::1",
+    created_at: now,
+    updated_at: now,
+  };
   await registry.recordCreated(m, "fleet", false, "backlog");
   await registry.recordCreated(m, "fleet", false, "backlog");
   await registry.observe([{ ...m, state: "started" }]);
@@ -168,8 +202,20 @@ test("a recorded feed poll is announced with its outcome and next poll", async (
   const watch = watchEvents(t, db.events);
   const now = Date.now();
   const feed = await feeds.add({ url: "https://example.com/feed.xml", intervalSec: 3600, backfill: 0, retranscribe: false, callbackUrl: null }, now);
-  await feeds.recordPoll(feed.id, { lastPolledAt: now, errorCount: 1, lastError: "HTTP 503", lastStatus: "503", nextPollAt: now + 60_000 }, [], now, "error");
-  await feeds.recordPoll(feed.id, { lastPolledAt: now + 1, errorCount: 0, lastError: null, lastStatus: "304", nextPollAt: now + 3_600_000 }, [], now + 1, "not_modified");
+  await feeds.recordPoll(
+    feed.id,
+    { lastPolledAt: now, errorCount: 1, lastError: "HTTP 503", lastStatus: "503", nextPollAt: now + 60_000 },
+    [],
+    now,
+    "error",
+  );
+  await feeds.recordPoll(
+    feed.id,
+    { lastPolledAt: now + 1, errorCount: 0, lastError: null, lastStatus: "304", nextPollAt: now + 3_600_000 },
+    [],
+    now + 1,
+    "not_modified",
+  );
   assert.deepEqual(
     watch.all("feed:poll").map((e) => [e.feedId, e.outcome, e.error, e.nextPollAt, e.newItems]),
     [

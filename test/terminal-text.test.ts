@@ -28,7 +28,13 @@ describe("terminal-safe text (pure)", () => {
   });
 
   test("table cells are neutralised and stay on their row", () => {
-    const out = table(["ID", "TITLE"], [["ep_1", HOSTILE], ["ep_2", "plain"]]);
+    const out = table(
+      ["ID", "TITLE"],
+      [
+        ["ep_1", HOSTILE],
+        ["ep_2", "plain"],
+      ],
+    );
     assert.doesNotMatch(out, UNSAFE);
     assert.equal(out.trimEnd().split("\n").length, 3);
   });
@@ -46,10 +52,12 @@ describe("human CLI output against a real orchestrator", () => {
     const srv = await programmableServer(cleanup, (req, res) => {
       if (req.url.endsWith(".xml")) {
         // a feed whose title carries a C1 CSI and a right-to-left override (both legal XML characters)
-        res.writeHead(200, { "content-type": "application/rss+xml" }).end(
-          `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Show \u009b2J\u202Edrow</title>` +
-            `<item><title>x</title><guid>g1</guid><enclosure url="/a.wav" type="audio/wav"/></item></channel></rss>`,
-        );
+        res
+          .writeHead(200, { "content-type": "application/rss+xml" })
+          .end(
+            `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Show \u009b2J\u202Edrow</title>` +
+              `<item><title>x</title><guid>g1</guid><enclosure url="/a.wav" type="audio/wav"/></item></channel></rss>`,
+          );
       } else res.writeHead(200, { "content-type": "audio/wav" }).end(silentWav(1));
     });
     const submitted = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${srv.url}/a.wav`, title: HOSTILE });

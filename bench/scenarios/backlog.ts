@@ -81,10 +81,15 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
       }
     };
     await Promise.all([next(), next(), next(), next()]);
-    await until("every episode queued", async () => {
-      const eps = await farm.orch.store.episodesInStates(["received", "ingesting"]);
-      return eps.length === 0 ? true : undefined;
-    }, 1_800_000, 250);
+    await until(
+      "every episode queued",
+      async () => {
+        const eps = await farm.orch.store.episodesInStates(["received", "ingesting"]);
+        return eps.length === 0 ? true : undefined;
+      },
+      1_800_000,
+      250,
+    );
     const ingestWallS = (Date.now() - ingestT0) / 1000;
     const ingestChildCpu = childCpuMs() - child0;
     const ingestCpu = cpuMs(ingest0) + ingestChildCpu;
@@ -101,10 +106,15 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     const simExited = new Promise((_, reject) => sim!.once("exit", (code) => reject(new Error(`sim-fleet exited ${code}`))));
     simExited.catch(() => undefined);
     await Promise.race([
-      until("backlog drained", async () => {
-        const eps = await farm.orch.store.episodesInStates(["transcribing", "stitching"]);
-        return eps.length === 0 ? true : undefined;
-      }, 1_800_000, 250),
+      until(
+        "backlog drained",
+        async () => {
+          const eps = await farm.orch.store.episodesInStates(["transcribing", "stitching"]);
+          return eps.length === 0 ? true : undefined;
+        },
+        1_800_000,
+        250,
+      ),
       simExited,
     ]);
     const drainWallS = (Date.now() - drainT0) / 1000;

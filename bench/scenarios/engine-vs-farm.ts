@@ -53,7 +53,9 @@ export async function engineVsFarm(ctx: BenchContext): Promise<ScenarioResult[]>
   ctx.log(`  farm(1) ${round(farm1S, 2)} s; farm with 2 workers…`);
   const farm2S = await farmWall(ctx.dir, speech.path, 2, chunkSeconds);
   ctx.log(`  farm(2) ${round(farm2S, 2)} s; resident engine (synthetic, RTF ${RESIDENT_RTF})…`);
-  const residentDirectS = await timed(() => new SyntheticEngine({ realTimeFactor: RESIDENT_RTF }).transcribe(speech.path, { language: "en", signal: new AbortController().signal }));
+  const residentDirectS = await timed(() =>
+    new SyntheticEngine({ realTimeFactor: RESIDENT_RTF }).transcribe(speech.path, { language: "en", signal: new AbortController().signal }),
+  );
   const resident1S = await farmWall(ctx.dir, speech.path, 1, chunkSeconds, RESIDENT_RTF);
   const resident2S = await farmWall(ctx.dir, speech.path, 2, chunkSeconds, RESIDENT_RTF);
   ctx.log(`  resident: direct ${round(residentDirectS, 2)} s, farm(1) ${round(resident1S, 2)} s, farm(2) ${round(resident2S, 2)} s`);

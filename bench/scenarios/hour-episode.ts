@@ -29,7 +29,10 @@ export const HOUR_SEC = 3600;
 export const episodeSeconds = (ctx: BenchContext): number => (ctx.quick ? 1200 : HOUR_SEC);
 
 /** One fresh run per call: no scenario's row reuses another's run. */
-export async function runHourEpisode(ctx: BenchContext, opts: { machines: number; rtf: number; bootDelayMs: number; warm?: boolean }): Promise<HourRun> {
+export async function runHourEpisode(
+  ctx: BenchContext,
+  opts: { machines: number; rtf: number; bootDelayMs: number; warm?: boolean },
+): Promise<HourRun> {
   const file = await noiseWav(ctx.dir, episodeSeconds(ctx));
   const farm = await startBenchFarm({
     // warm machines must outlast the ingest of the episode that follows the warm-up one

@@ -94,7 +94,11 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     return "cancelled";
   }
   // generation 1 is left out of events, so their shape (and msg ids) stay what they were before re-queueing existed
-  const ids: JobIds = { episodeId: job.episodeId, chunkId: job.chunkId, ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}) };
+  const ids: JobIds = {
+    episodeId: job.episodeId,
+    chunkId: job.chunkId,
+    ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}),
+  };
   const started = Date.now();
 
   const giveUp = new AbortController();

@@ -43,7 +43,11 @@ export class ResultWriter implements ResultSink {
 
   async put(name: string, bytes: Uint8Array): Promise<void> {
     // a nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token
-    const nuid = randomBytes(16).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 22).padEnd(22, "0");
+    const nuid = randomBytes(16)
+      .toString("base64")
+      .replace(/[^A-Za-z0-9]/g, "")
+      .slice(0, 22)
+      .padEnd(22, "0");
     let chunks = 0;
     for (let at = 0; at < bytes.length; at += this.#chunkSize) {
       await this.js.publish(`$O.${this.bucket}.C.${nuid}`, bytes.subarray(at, at + this.#chunkSize));

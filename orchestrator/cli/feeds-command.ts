@@ -75,7 +75,10 @@ export async function addFeed(ctx: CommandContext, url: string): Promise<number>
       ...(f["callback-url"] ? { callbackUrl: f["callback-url"] } : {}),
     });
     if (ctx.json) writeJson(res, 2);
-    else writeHuman(`feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`);
+    else
+      writeHuman(
+        `feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`,
+      );
   });
 }
 
@@ -110,7 +113,9 @@ export async function showFeed(ctx: CommandContext, id: string): Promise<number>
       writeJson(feed, 2);
       return;
     }
-    writeHuman(`feed ${feed.id} ${feed.title ? `"${feed.title}" ` : ""}(${feed.url})\n  last poll ${feed.lastStatus ?? "-"}${feed.lastError ? ` (${feed.lastError})` : ""}; next ${feed.nextPollAt ?? "-"}\n`);
+    writeHuman(
+      `feed ${feed.id} ${feed.title ? `"${feed.title}" ` : ""}(${feed.url})\n  last poll ${feed.lastStatus ?? "-"}${feed.lastError ? ` (${feed.lastError})` : ""}; next ${feed.nextPollAt ?? "-"}\n`,
+    );
     writeHuman(
       table(
         ["STATE", "EPISODE", "TITLE", "LAST ERROR / REASON"],

@@ -35,20 +35,30 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
   set("idleTimeoutSec", int(values, "idle-timeout"));
   set("maxLifetimeSec", int(values, "max-lifetime"));
   set("warmPool", int(values, "warm-pool"));
-  if (typeof values.regions === "string") set("regions", values.regions.split(",").map((r) => r.trim()).filter(Boolean));
+  if (typeof values.regions === "string")
+    set(
+      "regions",
+      values.regions
+        .split(",")
+        .map((r) => r.trim())
+        .filter(Boolean),
+    );
   if (typeof values.image === "string") set("image", values.image);
   const budget = values["daily-budget"];
   if (typeof budget === "string") {
     const n = Number(budget);
-    if (budget !== "none" && (budget.trim() === "" || !Number.isFinite(n))) throw new CliError(`--daily-budget must be a number of machine-seconds or "none", got "${budget}"`, 2);
+    if (budget !== "none" && (budget.trim() === "" || !Number.isFinite(n)))
+      throw new CliError(`--daily-budget must be a number of machine-seconds or "none", got "${budget}"`, 2);
     set("dailyBudgetMachineSeconds", budget === "none" ? null : n);
   }
   const explicit = ["cpus", "memory-mb", "cpu-kind"].some((f) => values[f] !== undefined);
   if (typeof values.size === "string") {
-    if (explicit || values["gpu-kind"] !== undefined) throw new CliError("--size cannot be combined with --cpus, --memory-mb, --cpu-kind or --gpu-kind", 2);
+    if (explicit || values["gpu-kind"] !== undefined)
+      throw new CliError("--size cannot be combined with --cpus, --memory-mb, --cpu-kind or --gpu-kind", 2);
     set("guest", { size: values.size });
   } else if (explicit || values["gpu-kind"] !== undefined) {
-    if (values.cpus === undefined || values["memory-mb"] === undefined) throw new CliError("--cpus and --memory-mb go together (with --cpu-kind, default shared)", 2);
+    if (values.cpus === undefined || values["memory-mb"] === undefined)
+      throw new CliError("--cpus and --memory-mb go together (with --cpu-kind, default shared)", 2);
     set("guest", {
       cpuKind: values["cpu-kind"] ?? "shared",
       cpus: int(values, "cpus"),
@@ -56,7 +66,8 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
       ...(typeof values["gpu-kind"] === "string" ? { gpuKind: values["gpu-kind"] } : {}),
     });
   }
-  if (Object.keys(patch).length === 0) throw new CliError("fleet limits set needs at least one limit (see podfleet help fleet limits set)", EXIT.usage);
+  if (Object.keys(patch).length === 0)
+    throw new CliError("fleet limits set needs at least one limit (see podfleet help fleet limits set)", EXIT.usage);
   return patch;
 }
 
@@ -66,7 +77,10 @@ function describeGuest(g: FleetLimits["guest"]): string {
 
 function formatFleet(f: FleetView): string {
   const l = f.limits;
-  const states = Object.entries(f.machines.byState).map(([s, n]) => `${n} ${s}`).join(", ") || "none";
+  const states =
+    Object.entries(f.machines.byState)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ") || "none";
   const budget = l.dailyBudgetMachineSeconds === null ? "no budget" : `budget ${l.dailyBudgetMachineSeconds}`;
   const rows: Array<[string, string]> = [
     ["fleet", f.fleetId],

@@ -25,7 +25,14 @@ function describeDownload(d: EpisodeView["download"]): string {
 }
 
 /** Runs `fn` against the running orchestrator's API, or against the database when none runs. */
-async function readEpisodes<T>(ctx: CommandContext, fn: (src: { target: Target | undefined; list(limit: number): Promise<EpisodeView[]>; view(id: string): Promise<EpisodeView | undefined> }) => Promise<T>): Promise<T> {
+async function readEpisodes<T>(
+  ctx: CommandContext,
+  fn: (src: {
+    target: Target | undefined;
+    list(limit: number): Promise<EpisodeView[]>;
+    view(id: string): Promise<EpisodeView | undefined>;
+  }) => Promise<T>,
+): Promise<T> {
   const target = await findRunning(ctx);
   if (target) {
     return fn({
@@ -51,13 +58,22 @@ export async function listJobs(ctx: CommandContext): Promise<number> {
   const limit = boundedFlag("limit", ctx.flags.limit as string | undefined, EPISODE_LIST_LIMIT) ?? 50;
   const status = ctx.flags.status as string | undefined; // one of the choices commands/jobs.ts allows
   // a status filter reads the most the API gives, then keeps `limit` of the matches
-  const episodes = await readEpisodes(ctx, async (src) => (await src.list(status ? EPISODE_LIST_LIMIT.max : limit)).filter((e) => !status || e.status === status).slice(0, limit));
+  const episodes = await readEpisodes(ctx, async (src) =>
+    (await src.list(status ? EPISODE_LIST_LIMIT.max : limit)).filter((e) => !status || e.status === status).slice(0, limit),
+  );
   if (ctx.json) writeJson(episodes, 2);
   else
     writeHuman(
       table(
         ["ID", "STATUS", "CHUNKS", "DURATION", "CREATED", "TITLE"],
-        episodes.map((e) => [e.id, e.status, `${e.chunks.done}/${e.chunks.total}`, e.durationSec?.toFixed(0) ?? "-", e.timings.createdAt, e.title ?? ""]),
+        episodes.map((e) => [
+          e.id,
+          e.status,
+          `${e.chunks.done}/${e.chunks.total}`,
+          e.durationSec?.toFixed(0) ?? "-",
+          e.timings.createdAt,
+          e.title ?? "",
+        ]),
       ),
     );
   return 0;
@@ -87,12 +103,18 @@ export async function showJob(ctx: CommandContext, id: string): Promise<number> 
     ["source", view.source.url ?? view.source.kind],
     ["duration", view.durationSec === null ? "-" : `${view.durationSec.toFixed(1)} s`],
     ...(view.waiting ? ([["waiting", view.waiting.detail]] as Array<[string, string]>) : []),
-    ["chunks", `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed${view.chunks.cancelled ? `, ${view.chunks.cancelled} cancelled` : ""} of ${view.chunks.total}`],
+    [
+      "chunks",
+      `${view.chunks.done} done, ${view.chunks.leased} running, ${view.chunks.queued} queued, ${view.chunks.failed} failed${view.chunks.cancelled ? `, ${view.chunks.cancelled} cancelled` : ""} of ${view.chunks.total}`,
+    ],
     ["created", view.timings.createdAt],
     ["finished", view.timings.finishedAt ?? "-"],
   ];
   if (view.status === "done" && links) {
-    rows.push(["transcript", `${links.base}.{txt,srt,vtt,json}`], ["rss", `${links.podcastTranscript} (the <podcast:transcript> tags for the feed item)`]);
+    rows.push(
+      ["transcript", `${links.base}.{txt,srt,vtt,json}`],
+      ["rss", `${links.podcastTranscript} (the <podcast:transcript> tags for the feed item)`],
+    );
   } else if (view.status === "done") {
     rows.push(["transcript", `served by the orchestrator once it runs: /v1/episodes/${view.id}/transcript.{txt,srt,vtt,json}`]);
   }
@@ -139,7 +161,8 @@ export async function jobLogs(ctx: CommandContext, id: string): Promise<number> 
     if (l.tail) writeHuman(l.tail.map((x) => `  ${safeInline(x)}`).join("\n") + "\n");
     else writeHuman("  (no log here: a Fly machine's log is in `fly logs -i MACHINE`; a local one is under the orchestrator's data directory)\n");
   }
-  if (orchestratorLog) writeHuman(`orchestrator log: ${orchestratorLog}${fs.existsSync(orchestratorLog) ? "" : " (podfleet up logs to its stderr instead)"}\n`);
+  if (orchestratorLog)
+    writeHuman(`orchestrator log: ${orchestratorLog}${fs.existsSync(orchestratorLog) ? "" : " (podfleet up logs to its stderr instead)"}\n`);
   return 0;
 }
 

@@ -11,7 +11,9 @@ export function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ApiClientError) {
     const unreachable = err.status === 0;
-    return new CliError(err.message, unreachable ? EXIT.noOrchestrator : EXIT.failed, err.code, unreachable ? {} : { httpStatus: err.status }, { cause: err });
+    return new CliError(err.message, unreachable ? EXIT.noOrchestrator : EXIT.failed, err.code, unreachable ? {} : { httpStatus: err.status }, {
+      cause: err,
+    });
   }
   if (err instanceof ConfigError) return new CliError(err.message, EXIT.failed, "config", {}, { cause: err });
   if (err instanceof DataDirLockedError) return new CliError(err.message, EXIT.failed, "data_dir_locked", {}, { cause: err });

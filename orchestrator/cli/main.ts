@@ -33,7 +33,12 @@ function report(err: CliError, json: boolean): void {
 
 /** commander's own message ("error: unknown command 'jbos'\n(Did you mean jobs?)") as one line. */
 function usageMessage(err: CommanderError): string {
-  return err.message.replace(/^error: /, "").split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+  return err.message
+    .replace(/^error: /, "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(" ");
 }
 
 /** "jobs list" for that command, "" for the program itself. */
@@ -70,7 +75,10 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
       report(new CliError(`${usageMessage(err)}${hint}`, EXIT.usage, "usage"), json);
       return EXIT.usage;
     }
-    const cliErr = err instanceof CliError ? err : new CliError(`unexpected error: ${err instanceof Error ? err.message : String(err)}`, EXIT.failed, "unexpected");
+    const cliErr =
+      err instanceof CliError
+        ? err
+        : new CliError(`unexpected error: ${err instanceof Error ? err.message : String(err)}`, EXIT.failed, "unexpected");
     report(cliErr, json);
     return cliErr.exitCode;
   }

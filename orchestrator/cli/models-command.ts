@@ -52,7 +52,13 @@ export async function listModels(ctx: CommandContext): Promise<number> {
     present: existsSync(join(dir, e.file)),
   }));
   if (ctx.json) writeJson({ dir, models: rows });
-  else writeHuman(table(["NAME", "FILE", "SIZE", "CHECKSUM", "IN " + dir], rows.map((r) => [r.name, r.file, `~${r.approxMiB} MiB`, r.checksum, r.present ? "yes" : "-"])));
+  else
+    writeHuman(
+      table(
+        ["NAME", "FILE", "SIZE", "CHECKSUM", "IN " + dir],
+        rows.map((r) => [r.name, r.file, `~${r.approxMiB} MiB`, r.checksum, r.present ? "yes" : "-"]),
+      ),
+    );
   return 0;
 }
 
@@ -118,7 +124,9 @@ function describe(p: import("../models/model-download.ts").PulledModel): string 
     );
   }
   const checks = p.verified.map((k) =>
-    k === "sha1" ? "SHA-1 (value published in whisper.cpp's models/README)" : `SHA-256 (${p.sha256Source === "pin" ? "--sha256" : "podfleet's catalog"})`,
+    k === "sha1"
+      ? "SHA-1 (value published in whisper.cpp's models/README)"
+      : `SHA-256 (${p.sha256Source === "pin" ? "--sha256" : "podfleet's catalog"})`,
   );
   return `${head}\nverified: ${checks.join(" and ")}\nSHA-256 of this file: ${p.sha256}\n`;
 }
@@ -146,7 +154,9 @@ class ByteProgress {
     const mib = (n: number) => (n / 1048576).toFixed(1);
     const rate = got / 1048576 / Math.max(0.001, (now - this.started) / 1000);
     const pct = size > 0 ? `${Math.min(100, Math.floor((got / size) * 100))}%` : "";
-    this.out.write(`\r${this.label}  ${"█".repeat(filled)}${"░".repeat(width - filled)} ${mib(got)}/${total === undefined ? "~" : ""}${mib(size)} MiB ${pct} ${rate.toFixed(1)} MiB/s\x1b[K`);
+    this.out.write(
+      `\r${this.label}  ${"█".repeat(filled)}${"░".repeat(width - filled)} ${mib(got)}/${total === undefined ? "~" : ""}${mib(size)} MiB ${pct} ${rate.toFixed(1)} MiB/s\x1b[K`,
+    );
     this.shown = true;
   }
 

@@ -21,7 +21,11 @@ export interface OfflineEpisodes {
 export async function openOfflineEpisodes(ctx: CommandContext): Promise<OfflineEpisodes> {
   const config = parseConfig(ctx.env, { dataDir: ctx.dataDir });
   const url = config.database.url;
-  if (!ctx.json) writeHuman(`podfleet: note: no orchestrator running on ${safeInline(config.dataDir)}: reading its database directly (nothing is started)\n`, process.stderr);
+  if (!ctx.json)
+    writeHuman(
+      `podfleet: note: no orchestrator running on ${safeInline(config.dataDir)}: reading its database directly (nothing is started)\n`,
+      process.stderr,
+    );
   if (url.startsWith("file:") && !fs.existsSync(url.slice("file:".length))) {
     return { list: () => Promise.resolve([]), view: () => Promise.resolve(undefined), close: () => {} };
   }

@@ -21,7 +21,7 @@ export function estimateEta(doneMs: number[], queued: number, running: number): 
   if (doneMs.length === 0 || queued + running === 0) return null;
   const mean = doneMs.reduce((a, b) => a + b, 0) / doneMs.length;
   const lanes = Math.max(1, running);
-  return Math.ceil(((queued + running / 2) / lanes) * mean / 1000);
+  return Math.ceil((((queued + running / 2) / lanes) * mean) / 1000);
 }
 
 function duration(sec: number): string {

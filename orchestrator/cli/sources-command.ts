@@ -32,7 +32,11 @@ export async function addSource(ctx: CommandContext, name: string): Promise<numb
     if (ctx.json) writeJson({ id: s.id, url: s.url, secret: s.secret ?? null });
     else {
       writeHuman(`source ${s.name} (${s.id}), scheme ${s.scheme}\n  endpoint: POST ${s.url}\n`);
-      writeHuman(s.secret ? `  secret:   ${s.secret}\n  (shown once; store it in the host's webhook settings)\n` : "  the URL is the secret: keep it private\n");
+      writeHuman(
+        s.secret
+          ? `  secret:   ${s.secret}\n  (shown once; store it in the host's webhook settings)\n`
+          : "  the URL is the secret: keep it private\n",
+      );
     }
   });
 }
@@ -41,7 +45,13 @@ export async function listSources(ctx: CommandContext): Promise<number> {
   return withTarget(await requireRunning(ctx), async ({ api }) => {
     const { sources } = await api.get<{ sources: SourceView[] }>("/v1/sources");
     if (ctx.json) writeJson(sources, 2);
-    else writeHuman(table(["ID", "NAME", "SCHEME", "FEED", "URL"], sources.map((s) => [s.id, s.name, s.scheme, s.feedUrl ?? "", s.url])));
+    else
+      writeHuman(
+        table(
+          ["ID", "NAME", "SCHEME", "FEED", "URL"],
+          sources.map((s) => [s.id, s.name, s.scheme, s.feedUrl ?? "", s.url]),
+        ),
+      );
   });
 }
 

@@ -44,7 +44,10 @@ function note(ctx: CommandContext, line: string): void {
 }
 
 /** Differences between this command's PODFLEET_* variables and those the orchestrator runs with. */
-export function settingsDrift(mine: Record<string, string>, theirs: Record<string, string>): Array<{ name: string; here: string; there: string | null }> {
+export function settingsDrift(
+  mine: Record<string, string>,
+  theirs: Record<string, string>,
+): Array<{ name: string; here: string; there: string | null }> {
   return Object.entries(mine)
     .filter(([name, value]) => !CLIENT_SIDE.has(name) && theirs[name] !== value)
     .map(([name, here]) => ({ name, here, there: theirs[name] ?? null }));
@@ -88,7 +91,12 @@ export async function requireRunning(ctx: CommandContext): Promise<Target> {
   const found = await findRunning(ctx);
   if (found) return found;
   const dir = localDataDir(ctx);
-  throw new CliError(`no orchestrator is running on ${dir} (start one with \`podfleet up\`, or set PODFLEET_URL)`, EXIT.noOrchestrator, "not_running", { dataDir: dir });
+  throw new CliError(
+    `no orchestrator is running on ${dir} (start one with \`podfleet up\`, or set PODFLEET_URL)`,
+    EXIT.noOrchestrator,
+    "not_running",
+    { dataDir: dir },
+  );
 }
 
 /** For commands that change things: the running orchestrator, else an embedded one for the length of the command. */
@@ -102,7 +110,8 @@ export async function openTarget(ctx: CommandContext): Promise<Target> {
   // The terminal belongs to the command's own output; the embedded orchestrator logs to a file.
   const logFile = fs.openSync(path.join(logDir, "orchestrator.log"), "a", 0o600);
   const log = createLogger(config.logLevel, { component: "orchestrator" }, (line) => fs.writeSync(logFile, line + "\n"));
-  if (tightened > 0) log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
+  if (tightened > 0)
+    log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
   note(ctx, `no orchestrator running on ${config.dataDir}: starting an embedded one for this command (logs in ${logDir})`);
   let orchestrator: Orchestrator;
   try {

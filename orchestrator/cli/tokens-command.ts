@@ -29,6 +29,12 @@ export async function listTokens(ctx: CommandContext): Promise<number> {
   return withTarget(await requireRunning(ctx), async ({ api }) => {
     const { tokens } = await api.get<{ tokens: TokenInfo[] }>("/v1/tokens");
     if (ctx.json) writeJson(tokens);
-    else writeHuman(table(["ID", "NAME", "CREATED", "LAST USED", "REVOKED"], tokens.map((t) => [t.id, t.name, t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"])));
+    else
+      writeHuman(
+        table(
+          ["ID", "NAME", "CREATED", "LAST USED", "REVOKED"],
+          tokens.map((t) => [t.id, t.name, t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"]),
+        ),
+      );
   });
 }

@@ -102,7 +102,8 @@ export async function transcribeCommand(ctx: CommandContext, input: string): Pro
     const view = await follow(target, submitted.id, progress);
     progress.finish();
     const where = `see podfleet jobs show ${view.id}${logDir ? `; logs in ${logDir}` : ""}`;
-    if (view.status === "cancelled") throw new CliError(`episode ${view.id} was cancelled (${where})`, EXIT.failed, "cancelled", { episodeId: view.id, logDir });
+    if (view.status === "cancelled")
+      throw new CliError(`episode ${view.id} was cancelled (${where})`, EXIT.failed, "cancelled", { episodeId: view.id, logDir });
     if (view.status === "failed") {
       const reason = inUserTerms(view.error ?? "unknown error", view.id, isUrl ? undefined : input);
       throw new CliError(`episode ${view.id} failed: ${reason} (${where})`, EXIT.failed, "episode_failed", { episodeId: view.id, logDir });
@@ -131,7 +132,8 @@ export async function transcribeCommand(ctx: CommandContext, input: string): Pro
   } catch (err) {
     progress.finish();
     // an API refusal of the upload names the user's file, not the server's temporary one
-    if (err instanceof ApiClientError && episodeId) throw new ApiClientError(err.status, err.code, inUserTerms(err.message, episodeId, isUrl ? undefined : input));
+    if (err instanceof ApiClientError && episodeId)
+      throw new ApiClientError(err.status, err.code, inUserTerms(err.message, episodeId, isUrl ? undefined : input));
     throw err;
   } finally {
     await target.close();
@@ -170,7 +172,10 @@ async function follow(target: Target, id: string, progress: TranscribeProgress):
 }
 
 function describeSummary(s: TranscribeSummary, text: string): string {
-  const first = text.split("\n").filter((l) => l.trim()).slice(0, 3);
+  const first = text
+    .split("\n")
+    .filter((l) => l.trim())
+    .slice(0, 3);
   const lines = [
     `transcribed ${s.durationSec?.toFixed(1) ?? "?"} s of audio in ${(s.wallMs / 1000).toFixed(1)} s (${s.chunks} chunks${s.engine ? `, engine ${s.engine}` : ""})`,
     ...(first.length ? ["", ...first.map((l) => `  | ${safeInline(l.length > 160 ? `${l.slice(0, 157)}...` : l)}`), ""] : []),

@@ -14,7 +14,9 @@ export async function runUp(ctx: CommandContext): Promise<number> {
   const config = parseConfig(ctx.env, { dataDir: ctx.dataDir, port });
   // --json asks for JSON log lines whatever stderr is
   const text = !ctx.json && logFormat(ctx.env, Boolean(process.stderr.isTTY)) === "text";
-  const log = createLogger(config.logLevel, { component: "orchestrator" }, (line) => process.stderr.write((text ? readableLogLine(line) : line) + "\n"));
+  const log = createLogger(config.logLevel, { component: "orchestrator" }, (line) =>
+    process.stderr.write((text ? readableLogLine(line) : line) + "\n"),
+  );
   // What no item boundary caught is logged and survived; a burst of it stops the service (see last-resort-handler.ts).
   let broken: ((summary: string) => void) | undefined;
   const uninstall = installLastResortHandler({ log, onTooMany: (summary) => broken?.(summary) });

@@ -112,7 +112,11 @@ export function mountDashboardActions(dash: Hono<DashboardEnv>, deps: DashboardD
   dash.post("/ui/episodes/upload", async (c) => {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     if (!(type.startsWith("audio/") || type.startsWith("video/") || type === "application/octet-stream")) {
-      throw new DashboardError(415, "unsupported_media_type", "send the file itself as the body (the page's script does this; a plain form upload is not accepted)");
+      throw new DashboardError(
+        415,
+        "unsupported_media_type",
+        "send the file itself as the body (the page's script does this; a plain form upload is not accepted)",
+      );
     }
     const query = z.object({ title: z.string().max(500).optional(), language: languageTagField.optional() }).safeParse(c.req.query());
     if (!query.success) throw firstProblem(query.error);
@@ -137,7 +141,8 @@ export function mountDashboardActions(dash: Hono<DashboardEnv>, deps: DashboardD
     const id = c.req.param("id");
     const result = await deps.episodes.cancel(id);
     if (result.outcome === "not_found") throw new DashboardError(404, "not_found", `no episode ${id}`);
-    if (result.outcome === "refused") throw new DashboardError(409, "not_cancellable", `episode ${id} is ${result.state}; only unfinished episodes can be cancelled`);
+    if (result.outcome === "refused")
+      throw new DashboardError(409, "not_cancellable", `episode ${id} is ${result.state}; only unfinished episodes can be cancelled`);
     return done(c, { id }, backTo(c, "/"));
   });
 

@@ -114,7 +114,9 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
   });
 
   for (const asset of ASSETS) {
-    dash.get(asset.path, (c) => c.body(new Uint8Array(asset.body), 200, { "content-type": asset.contentType, "cache-control": "public, max-age=31536000, immutable" }));
+    dash.get(asset.path, (c) =>
+      c.body(new Uint8Array(asset.body), 200, { "content-type": asset.contentType, "cache-control": "public, max-age=31536000, immutable" }),
+    );
   }
 
   dash.get("/ui/login", async (c) => {
@@ -128,7 +130,13 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
     const tokenId = token ? await deps.verifyToken(token) : undefined;
     if (!tokenId) return page(c, <LoginPage error="That token is not a live admin token." tokenHint={deps.tokenHint} />, 401);
     const { cookie } = await sessions.open(tokenId);
-    setCookie(c, SESSION_COOKIE, cookie, { httpOnly: true, sameSite: "Strict", secure: isHttps(c, deps.publicUrl), path: "/", maxAge: SESSION_TTL_MS / 1000 });
+    setCookie(c, SESSION_COOKIE, cookie, {
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: isHttps(c, deps.publicUrl),
+      path: "/",
+      maxAge: SESSION_TTL_MS / 1000,
+    });
     return c.redirect("/", 303);
   });
 
@@ -162,9 +170,16 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
 
   dash.get("/ui/episodes/:id", async (c) => {
     const t = now();
-    const detail = await loadEpisodeDetail(c.req.param("id"), { database: deps.database, store: deps.store, deliveries: deps.deliveries, attempts, machineLogDir: deps.machineLogDir }, t);
+    const detail = await loadEpisodeDetail(
+      c.req.param("id"),
+      { database: deps.database, store: deps.store, deliveries: deps.deliveries, attempts, machineLogDir: deps.machineLogDir },
+      t,
+    );
     if (!detail) throw new DashboardError(404, "not_found", `no episode ${c.req.param("id")}`);
-    return page(c, <EpisodePage csrf={c.get("session").csrfToken} d={detail} now={t} partialUrl={`/ui/episodes/${detail.row.id}/partial-transcript.json`} />);
+    return page(
+      c,
+      <EpisodePage csrf={c.get("session").csrfToken} d={detail} now={t} partialUrl={`/ui/episodes/${detail.row.id}/partial-transcript.json`} />,
+    );
   });
 
   // The transcript so far, for the page while the episode runs (the API's is behind a bearer token).
@@ -172,7 +187,15 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
     const p = await deps.partials.read(c.req.param("id"));
     if (!p) throw new DashboardError(404, "not_found", `no episode ${c.req.param("id")}`);
     c.header("cache-control", "no-store");
-    return c.json({ partial: !p.complete, status: p.status, chunksDone: p.chunksDone, chunkCount: p.chunkCount, throughSec: p.throughSec, stableSegments: p.stableSegments, segments: p.segments });
+    return c.json({
+      partial: !p.complete,
+      status: p.status,
+      chunksDone: p.chunksDone,
+      chunkCount: p.chunkCount,
+      throughSec: p.throughSec,
+      stableSegments: p.stableSegments,
+      segments: p.segments,
+    });
   });
 
   dash.get("/ui/fleet", async (c) => {
@@ -185,7 +208,14 @@ export function createDashboard(deps: DashboardDeps): { app: Hono; close(): void
     ]);
     return page(
       c,
-      <FleetPage csrf={c.get("session").csrfToken} fleet={fleet} history={history} bootFailures={bootFailures} economics={economics} pricePerMachineSecond={deps.pricePerMachineSecond ?? null} />,
+      <FleetPage
+        csrf={c.get("session").csrfToken}
+        fleet={fleet}
+        history={history}
+        bootFailures={bootFailures}
+        economics={economics}
+        pricePerMachineSecond={deps.pricePerMachineSecond ?? null}
+      />,
     );
   });
 
@@ -216,7 +246,10 @@ function page(c: Context, body: HtmlBody, status: ContentfulStatusCode = 200) {
   c.header("referrer-policy", "same-origin");
   c.header("x-content-type-options", "nosniff");
   // media-src allows http(s): a URL episode is played from where it was fetched
-  c.header("content-security-policy", "default-src 'self'; img-src 'self' data:; media-src 'self' http: https:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+  c.header(
+    "content-security-policy",
+    "default-src 'self'; img-src 'self' data:; media-src 'self' http: https:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  );
   return c.html(html`<!DOCTYPE html>${body}`, status);
 }
 
@@ -253,5 +286,6 @@ async function checkCsrf(c: Context<DashboardEnv>, session: Session): Promise<vo
     const form = await c.req.parseBody();
     sent = typeof form._csrf === "string" ? form._csrf : undefined;
   }
-  if (!sent || !sameSecret(sent, session.csrfToken)) throw new DashboardError(403, "csrf", "the form's security token is missing or stale: reload the page and try again");
+  if (!sent || !sameSecret(sent, session.csrfToken))
+    throw new DashboardError(403, "csrf", "the form's security token is missing or stale: reload the page and try again");
 }

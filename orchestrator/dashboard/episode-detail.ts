@@ -91,7 +91,13 @@ export function planSpans(plan: PlannedChunk[]): PlanSpan[] {
   return plan.map((c, i) => {
     const next = plan[i + 1];
     const overlap = next ? Math.max(0, c.endSample - next.startSample) : 0;
-    return { index: c.index, startSec: c.startSample / SAMPLE_RATE, endSec: c.endSample / SAMPLE_RATE, reason: c.reason, overlapSec: overlap / SAMPLE_RATE };
+    return {
+      index: c.index,
+      startSec: c.startSample / SAMPLE_RATE,
+      endSec: c.endSample / SAMPLE_RATE,
+      reason: c.reason,
+      overlapSec: overlap / SAMPLE_RATE,
+    };
   });
 }
 
@@ -103,9 +109,20 @@ function barOutcome(outcome: string): AttemptOutcome {
 function currentAttempt(c: ChunkRow, now: number): AttemptBar | undefined {
   if (!c.leaseOwner || c.leasedAt === null) return undefined;
   const outcome: AttemptOutcome =
-    c.state === "done" ? "done" : c.state === "failed" ? "failed" : c.state === "cancelled" ? "cancelled" : c.state === "leased" ? "running" : "waiting";
+    c.state === "done"
+      ? "done"
+      : c.state === "failed"
+        ? "failed"
+        : c.state === "cancelled"
+          ? "cancelled"
+          : c.state === "leased"
+            ? "running"
+            : "waiting";
   const end = c.state === "done" ? (c.doneAt ?? c.updatedAt) : c.state === "leased" ? now : c.updatedAt;
-  const detail = outcome === "done" ? `attempt ${c.attempt}, ${c.wordCount ?? 0} words in ${((c.processingMs ?? 0) / 1000).toFixed(1)} s` : (c.lastError ?? `attempt ${c.attempt}`);
+  const detail =
+    outcome === "done"
+      ? `attempt ${c.attempt}, ${c.wordCount ?? 0} words in ${((c.processingMs ?? 0) / 1000).toFixed(1)} s`
+      : (c.lastError ?? `attempt ${c.attempt}`);
   return { chunkId: c.id, chunkIndex: c.index, machineId: c.leaseOwner, start: c.leasedAt, end: Math.max(end, c.leasedAt), outcome, detail };
 }
 
@@ -147,7 +164,15 @@ export async function loadEpisodeDetail(id: string, deps: EpisodeDetailDeps, now
       const c = byId.get(chunkId);
       if (!c || seen.has(chunkId)) continue;
       const start = Math.max(startedAt ?? createdAt ?? e.at, row.transcribeStartedAt ?? row.createdAt);
-      attempts.push({ chunkId, chunkIndex: c.index, machineId: e.machineId, start: Math.min(start, e.at), end: e.at, outcome: "requeued", detail: e.reason });
+      attempts.push({
+        chunkId,
+        chunkIndex: c.index,
+        machineId: e.machineId,
+        start: Math.min(start, e.at),
+        end: e.at,
+        outcome: "requeued",
+        detail: e.reason,
+      });
     }
   }
   const from = row.transcribeStartedAt ?? row.createdAt;
@@ -157,13 +182,32 @@ export async function loadEpisodeDetail(id: string, deps: EpisodeDetailDeps, now
   const failedAttempts = logged.filter((a) => a.error !== null && a.outcome !== "done");
   const withFailure = new Set(failedAttempts.map((a) => a.chunkId));
   const failureInputs = [
-    ...failedAttempts.map((a) => ({ chunkId: a.chunkId, chunkIndex: a.chunkIndex, state: byId.get(a.chunkId)?.state ?? "?", machineId: a.machineId, attempt: a.attempt, at: a.endedAt ?? a.startedAt, reason: a.error! })),
+    ...failedAttempts.map((a) => ({
+      chunkId: a.chunkId,
+      chunkIndex: a.chunkIndex,
+      state: byId.get(a.chunkId)?.state ?? "?",
+      machineId: a.machineId,
+      attempt: a.attempt,
+      at: a.endedAt ?? a.startedAt,
+      reason: a.error!,
+    })),
     ...chunkRows
       .filter((c) => c.lastError !== null && !withFailure.has(c.id))
-      .map((c) => ({ chunkId: c.id, chunkIndex: c.index, state: c.state, machineId: c.leaseOwner, attempt: null, at: c.updatedAt, reason: c.lastError! })),
+      .map((c) => ({
+        chunkId: c.id,
+        chunkIndex: c.index,
+        state: c.state,
+        machineId: c.leaseOwner,
+        attempt: null,
+        at: c.updatedAt,
+        reason: c.lastError!,
+      })),
   ];
   const failures: ChunkFailure[] = await Promise.all(
-    failureInputs.map(async (f) => ({ ...f, logTail: f.machineId && deps.machineLogDir ? await readLogTail(deps.machineLogDir, f.machineId) : null })),
+    failureInputs.map(async (f) => ({
+      ...f,
+      logTail: f.machineId && deps.machineLogDir ? await readLogTail(deps.machineLogDir, f.machineId) : null,
+    })),
   );
 
   return {

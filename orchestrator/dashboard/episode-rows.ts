@@ -56,7 +56,10 @@ export function progressOf(row: EpisodeRow, counts: ChunkCounts, now: number): {
   return { progress, etaSec: Math.max(0, Math.round((perChunk * (planned - counts.done)) / 1000)) };
 }
 
-export async function listEpisodeLines(database: Database, opts: { status?: string | undefined; limit: number; now: number }): Promise<EpisodeLine[]> {
+export async function listEpisodeLines(
+  database: Database,
+  opts: { status?: string | undefined; limit: number; now: number },
+): Promise<EpisodeLine[]> {
   const db = database.db;
   const where = isStatusFilter(opts.status) ? eq(episodes.status, opts.status) : undefined;
   const rows = await db

@@ -13,7 +13,8 @@ export type StateGroup = (typeof STATE_GROUPS)[number];
 
 export function stateGroup(state: string): StateGroup | null {
   if (state === "started") return "running";
-  if (state === "created" || state === "creating" || state === "starting" || state === "restarting" || state === "updating" || state === "replacing") return "booting";
+  if (state === "created" || state === "creating" || state === "starting" || state === "restarting" || state === "updating" || state === "replacing")
+    return "booting";
   if (state === "stopping" || state === "stopped" || state === "suspended" || state === "suspending") return "stopped";
   if (state === "failed" || state === "launch_failed") return "failed";
   return null; // destroyed, destroying, gone
@@ -108,7 +109,10 @@ export async function recentBootFailures(database: Database, limit = 20): Promis
 /** Machine-seconds per audio hour and the estimated cost, over everything recorded. */
 export async function fleetEconomics(database: Database, pricePerMachineSecond: number | null): Promise<FleetEconomics> {
   const db = database.db;
-  const usage = await db.select({ s: sql<number>`coalesce(sum(${fleetUsage.machineSeconds}), 0)` }).from(fleetUsage).get();
+  const usage = await db
+    .select({ s: sql<number>`coalesce(sum(${fleetUsage.machineSeconds}), 0)` })
+    .from(fleetUsage)
+    .get();
   const audio = await db
     .select({ s: sql<number>`coalesce(sum(${episodes.durationSec}), 0)` })
     .from(episodes)

@@ -145,7 +145,11 @@ export class DeliveryService {
     const send = this.deps.send ?? sendCallback;
     let result: SendResult;
     try {
-      result = await send(d.url, d.id, d.payload, at, { secret: this.deps.secret, allowPrivate: this.deps.allowPrivateUrls, timeoutMs: this.deps.timeoutMs ?? 15_000 });
+      result = await send(d.url, d.id, d.payload, at, {
+        secret: this.deps.secret,
+        allowPrivate: this.deps.allowPrivateUrls,
+        timeoutMs: this.deps.timeoutMs ?? 15_000,
+      });
     } catch (err) {
       result = { ok: false, httpStatus: null, error: (err as Error).message, retryAfterSec: undefined, durationMs: 0 };
     }
@@ -156,18 +160,37 @@ export class DeliveryService {
     const nextAttemptAt = result.ok || giveUp ? null : at + delaySec * 1000;
     await this.deps.database.commit(async (db, emit) => {
       await db.batch([
-        db.insert(deliveryAttempts).values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
+        db
+          .insert(deliveryAttempts)
+          .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
         db
           .update(deliveries)
           .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
           .where(eq(deliveries.id, d.id)),
       ]);
       const { httpStatus, error, ok } = result;
-      emit({ type: "delivery:attempt", deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, at, ok, httpStatus, error: error ?? null, state, nextAttemptAt });
+      emit({
+        type: "delivery:attempt",
+        deliveryId: d.id,
+        episodeId: d.episodeId,
+        event: d.event,
+        attempt,
+        at,
+        ok,
+        httpStatus,
+        error: error ?? null,
+        state,
+        nextAttemptAt,
+      });
     });
     const fields = { deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, httpStatus: result.httpStatus };
     if (result.ok) this.deps.log.info("callback delivered", fields);
-    else this.deps.log.warn(giveUp ? "callback given up" : "callback attempt failed", { ...fields, error: result.error, retryInSec: giveUp ? undefined : delaySec });
+    else
+      this.deps.log.warn(giveUp ? "callback given up" : "callback attempt failed", {
+        ...fields,
+        error: result.error,
+        retryInSec: giveUp ? undefined : delaySec,
+      });
     return result.ok;
   }
 
@@ -192,13 +215,24 @@ export class DeliveryService {
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return Promise.all(
       rows.map(async (d) => {
-        const attempts = await db.select().from(deliveryAttempts).where(eq(deliveryAttempts.deliveryId, d.id)).orderBy(asc(deliveryAttempts.attempt)).all();
+        const attempts = await db
+          .select()
+          .from(deliveryAttempts)
+          .where(eq(deliveryAttempts.deliveryId, d.id))
+          .orderBy(asc(deliveryAttempts.attempt))
+          .all();
         return {
           id: d.id,
           event: d.event,
           url: d.url,
           state: d.state,
-          attempts: attempts.map((a) => ({ attempt: a.attempt, at: new Date(a.at).toISOString(), httpStatus: a.httpStatus, error: a.error, durationMs: a.durationMs })),
+          attempts: attempts.map((a) => ({
+            attempt: a.attempt,
+            at: new Date(a.at).toISOString(),
+            httpStatus: a.httpStatus,
+            error: a.error,
+            durationMs: a.durationMs,
+          })),
           nextAttemptAt: d.state === "pending" ? iso(d.nextAttemptAt) : null,
           deliveredAt: iso(d.deliveredAt),
         };

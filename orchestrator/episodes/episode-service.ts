@@ -268,9 +268,9 @@ export class EpisodeService {
     const { outcome, state, chunks } = await this.deps.store.cancelEpisode(id);
     if (outcome !== "cancelled") return { outcome, ...(state ? { state } : {}) };
     const all = await this.deps.store.listChunks(id);
-    await this.deps.queue.purgeEpisodeAudio(id, all).catch((err: unknown) =>
-      this.deps.log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: err }),
-    );
+    await this.deps.queue
+      .purgeEpisodeAudio(id, all)
+      .catch((err: unknown) => this.deps.log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: err }));
     this.deps.log.info("episode cancelled", { episodeId: id, openChunks: chunks.length });
     return { outcome };
   }

@@ -16,10 +16,7 @@ export function transcriptObject(episodeId: string, format: TranscriptFormat): s
   return `${episodeId}/transcript.${format}`;
 }
 
-export async function finishEpisode(
-  episodeId: string,
-  deps: { store: EpisodeStore; queue: WorkQueue; log: Logger },
-): Promise<void> {
+export async function finishEpisode(episodeId: string, deps: { store: EpisodeStore; queue: WorkQueue; log: Logger }): Promise<void> {
   const { store, queue, log } = deps;
   const episode = await store.getEpisode(episodeId);
   if (!episode || (episode.status !== "transcribing" && episode.status !== "stitching")) return;
@@ -31,13 +28,22 @@ export async function finishEpisode(
     const inputs = [];
     for (const c of chunkRows) {
       const words = await chunkWords(c, queue);
-      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, coreStartSample: c.coreStartSample, coreEndSample: c.coreEndSample, words });
+      inputs.push({
+        index: c.index,
+        startSample: c.startSample,
+        endSample: c.endSample,
+        coreStartSample: c.coreStartSample,
+        coreEndSample: c.coreEndSample,
+        words,
+      });
     }
     const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
       await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words, { language: episode.language }));
     }
-    await queue.purgeEpisodeAudio(episodeId, chunkRows).catch((err: unknown) => log.warn("could not purge the audio of a finished episode", { episodeId, error: err }));
+    await queue
+      .purgeEpisodeAudio(episodeId, chunkRows)
+      .catch((err: unknown) => log.warn("could not purge the audio of a finished episode", { episodeId, error: err }));
     await store.transitionEpisode(episodeId, "done");
     log.info("episode done", { episodeId, words: words.length, chunks: chunkRows.length });
   } catch (err) {

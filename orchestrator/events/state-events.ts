@@ -104,7 +104,13 @@ export type AnyStateListener = (event: StateEvent) => unknown;
 export type ListenerErrorHandler = (error: unknown, event: StateEvent) => void;
 
 /** Every event name, for validation (e.g. a `?types=` filter on an event stream). */
-export const STATE_EVENT_TYPES: readonly StateEventType[] = ["episode:transition", "chunk:transition", "machine:transition", "delivery:attempt", "feed:poll"];
+export const STATE_EVENT_TYPES: readonly StateEventType[] = [
+  "episode:transition",
+  "chunk:transition",
+  "machine:transition",
+  "delivery:attempt",
+  "feed:poll",
+];
 
 export class StateEvents {
   readonly #listeners = new Map<StateEventType, Set<(event: StateEvent) => unknown>>();

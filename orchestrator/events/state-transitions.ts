@@ -5,13 +5,7 @@
  * `Database.commit` and hand the result to its `emit`, so a change that is refused, or whose
  * write fails, emits nothing, and one that commits is always announced.
  */
-import {
-  assertChunkTransition,
-  assertEpisodeTransition,
-  IllegalTransitionError,
-  type ChunkState,
-  type EpisodeState,
-} from "../episodes/lifecycle.ts";
+import { assertChunkTransition, assertEpisodeTransition, IllegalTransitionError, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import type { ChunkTransitionEvent, EpisodeTransitionEvent, MachineTransitionEvent } from "./state-events.ts";
 
 /** An episode as the store reads it: its id and current status. */

@@ -150,7 +150,15 @@ export class FeedStore {
         db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
         ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
       ]);
-      emit({ type: "feed:poll", feedId, at: now, outcome, newItems: rows.length, error: patch.lastError ?? null, nextPollAt: patch.nextPollAt ?? null });
+      emit({
+        type: "feed:poll",
+        feedId,
+        at: now,
+        outcome,
+        newItems: rows.length,
+        error: patch.lastError ?? null,
+        nextPollAt: patch.nextPollAt ?? null,
+      });
       return { urlChanged };
     });
   }
@@ -179,7 +187,10 @@ export class FeedStore {
     return new Map(rows.map((r) => [r.feedId, Number(r.n)]));
   }
 
-  async markItems(ids: string[], patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>): Promise<void> {
+  async markItems(
+    ids: string[],
+    patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>,
+  ): Promise<void> {
     if (ids.length === 0) return;
     await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)));
   }

@@ -15,13 +15,7 @@ import { FleetActions, type ActionOutcome, type FleetMachinesPort } from "./flee
 import type { FleetLimitsStore } from "./fleet-limits.ts";
 import { FleetObserver, type Observation } from "./fleet-observation.ts";
 import { plan } from "./fleet-plan.ts";
-import {
-  DEFAULT_BOOT_BACKOFF,
-  isLive,
-  type BootBackoffTuning,
-  type FleetAction,
-  type SweepTuning,
-} from "./fleet-state.ts";
+import { DEFAULT_BOOT_BACKOFF, isLive, type BootBackoffTuning, type FleetAction, type SweepTuning } from "./fleet-state.ts";
 import type { Machine } from "./machine.ts";
 import type { MachineRegistry } from "./machine-registry.ts";
 
@@ -92,7 +86,12 @@ export class FleetController {
     this.#boot = deps.bootBackoff ?? DEFAULT_BOOT_BACKOFF;
     this.#actions = new FleetActions({ ...deps, now: this.#now });
     const settings = deps.workerSettings ?? (() => JSON.stringify(deps.workerEnv));
-    this.#observer = new FleetObserver({ ...deps, workerSettings: settings, createBackoffUntil: () => this.#actions.createBackoffUntil, now: this.#now });
+    this.#observer = new FleetObserver({
+      ...deps,
+      workerSettings: settings,
+      createBackoffUntil: () => this.#actions.createBackoffUntil,
+      now: this.#now,
+    });
   }
 
   /** Why no machine can start right now (drain, budget, boot failures, backoff), or null. */
@@ -140,11 +139,19 @@ export class FleetController {
     const { fleet, limits } = await this.#observer.observe({ record: !options.dryRun, sweep: options.sweep, signal: options.signal });
     const now = this.#now();
     const { tuning, maxMachineLosses, strandedAfterMs } = this.#deps;
-    const actions = plan(fleet, limits, now, { sweep: options.sweep, scale: options.scale, tuning, recovery: { maxMachineLosses, strandedAfterMs }, boot: this.#boot });
+    const actions = plan(fleet, limits, now, {
+      sweep: options.sweep,
+      scale: options.scale,
+      tuning,
+      recovery: { maxMachineLosses, strandedAfterMs },
+      boot: this.#boot,
+    });
     this.#lastPassAt = now;
     if (options.dryRun) return actions.map((a) => ({ ...a, outcome: "planned" as const }));
     if (options.scale) {
-      const notes = actions.flatMap((a) => (a.kind === "note_boot_failure" ? [{ machineId: a.machineId, at: now, exitCode: a.exitCode, reason: a.reason }] : []));
+      const notes = actions.flatMap((a) =>
+        a.kind === "note_boot_failure" ? [{ machineId: a.machineId, at: now, exitCode: a.exitCode, reason: a.reason }] : [],
+      );
       this.#noteFailing(bootBackoff({ ...fleet, bootFailures: [...notes, ...fleet.bootFailures] }, this.#boot));
       await this.#noteBlocked(actions.find((a) => a.kind === "blocked"));
     }
@@ -162,9 +169,15 @@ export class FleetController {
     const previous = this.#failing;
     this.#failing = failing;
     if (failing && failing.reason !== previous?.reason) {
-      this.#deps.log.warn("workers fail to start; machine creation backs off", { reason: failing.reason, exitCode: failing.exitCode, failures: failing.failures });
+      this.#deps.log.warn("workers fail to start; machine creation backs off", {
+        reason: failing.reason,
+        exitCode: failing.exitCode,
+        failures: failing.failures,
+      });
     } else if (!failing && previous) {
-      this.#deps.log.info("workers start again: boot-failure back-off cleared (settings changed, or a machine claimed work)", { lastReason: previous.reason });
+      this.#deps.log.info("workers start again: boot-failure back-off cleared (settings changed, or a machine claimed work)", {
+        lastReason: previous.reason,
+      });
     }
   }
 

@@ -134,7 +134,10 @@ export class FleetObserver {
       lastFleetClaimAt: bootFailures.length > 0 ? await registry.lastFleetClaimAt() : null,
       settingsChangedAt: this.#settingsChangedAt,
     };
-    await this.#settleStoppedHolders([...fleet.machines.filter((m) => m.leasedChunks > 0 && !isRunning(m.state)), ...fleet.vanished.filter((v) => v.leasedChunks > 0)]);
+    await this.#settleStoppedHolders([
+      ...fleet.machines.filter((m) => m.leasedChunks > 0 && !isRunning(m.state)),
+      ...fleet.vanished.filter((v) => v.leasedChunks > 0),
+    ]);
     return { fleet, listed, limits };
   }
 
@@ -167,7 +170,11 @@ export class FleetObserver {
   }
 
   /** Vanished machines, with the exit event of each that never claimed work (fetched once). */
-  async #vanished(ids: string[], leases: Map<string, { leased: string[]; lastClaimAt: number | null }>, noted: Set<string>): Promise<VanishedMachine[]> {
+  async #vanished(
+    ids: string[],
+    leases: Map<string, { leased: string[]; lastClaimAt: number | null }>,
+    noted: Set<string>,
+  ): Promise<VanishedMachine[]> {
     for (const id of this.#exits.keys()) if (!ids.includes(id)) this.#exits.delete(id);
     const out: VanishedMachine[] = [];
     for (const id of ids) {
@@ -176,7 +183,13 @@ export class FleetObserver {
         const exit = await this.#deps.machines.events(id).then(latestExit, () => null);
         this.#exits.set(id, exit);
       }
-      out.push({ id, leasedChunks: leases.get(id)?.leased.length ?? 0, lastClaimAt, exit: this.#exits.get(id) ?? null, bootFailureNoted: noted.has(id) });
+      out.push({
+        id,
+        leasedChunks: leases.get(id)?.leased.length ?? 0,
+        lastClaimAt,
+        exit: this.#exits.get(id) ?? null,
+        bootFailureNoted: noted.has(id),
+      });
     }
     return out;
   }

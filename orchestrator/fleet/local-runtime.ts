@@ -11,22 +11,22 @@
  * `force=true` answers 412; waiting on a machine that gets destroyed answers 412;
  * the default restart policy is on-failure with 10 retries; stop defaults to SIGINT + 5 s.
  */
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import type { Machine } from './machine.ts';
-import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
-import { machineJson } from './local-runtime/machine-record.ts';
-import type { LaunchSpec } from './local-runtime/machine-process.ts';
-import { MachineSupervisor } from './local-runtime/machine-supervisor.ts';
-import { createMachinesRoutes } from './local-runtime/machines-routes.ts';
-import type { RuntimeHooks } from './local-runtime/runtime-hooks.ts';
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import type { Machine } from "./machine.ts";
+import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from "./local-runtime/api-rate-limits.ts";
+import { machineJson } from "./local-runtime/machine-record.ts";
+import type { LaunchSpec } from "./local-runtime/machine-process.ts";
+import { MachineSupervisor } from "./local-runtime/machine-supervisor.ts";
+import { createMachinesRoutes } from "./local-runtime/machines-routes.ts";
+import type { RuntimeHooks } from "./local-runtime/runtime-hooks.ts";
 
-export type { LaunchSpec } from './local-runtime/machine-process.ts';
-export type { CreateRefusal, RuntimeHooks } from './local-runtime/runtime-hooks.ts';
-export { FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
-export { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
+export type { LaunchSpec } from "./local-runtime/machine-process.ts";
+export type { CreateRefusal, RuntimeHooks } from "./local-runtime/runtime-hooks.ts";
+export { FLY_RATE_LIMITS, type ApiRateLimits } from "./local-runtime/api-rate-limits.ts";
+export { killLeftoverMachines } from "./local-runtime/leftover-machines.ts";
 
 export interface LocalMachinesRuntimeOptions {
   /** The only app name the runtime answers for. */
@@ -61,7 +61,7 @@ function killChildrenOnExit(supervisor: MachineSupervisor): void {
   openSupervisors.add(supervisor);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  process.on("exit", () => {
     for (const open of openSupervisors) open.killAllNow();
   });
 }
@@ -85,7 +85,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   constructor(options: LocalMachinesRuntimeOptions) {
     super();
     this.#options = options;
-    this.#token = options.token ?? randomBytes(24).toString('base64url');
+    this.#token = options.token ?? randomBytes(24).toString("base64url");
     this.#supervisor = new MachineSupervisor({
       app: options.app,
       launch: options.launch,
@@ -93,27 +93,24 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       owner: options.owner,
       bootDelayMs: options.bootDelayMs,
       hooks: () => this.#hooks,
-      onState: (machine) => this.emit('state', machine),
+      onState: (machine) => this.emit("state", machine),
     });
   }
 
   /** Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). */
   async start(): Promise<{ url: string; token: string }> {
-    if (this.#server) throw new Error('LocalMachinesRuntime already started');
+    if (this.#server) throw new Error("LocalMachinesRuntime already started");
     const routes = createMachinesRoutes({
       app: this.#options.app,
       token: this.#token,
       supervisor: this.#supervisor,
       hooks: () => this.#hooks,
-      rateLimiter:
-        this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
+      rateLimiter: this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
       onRateLimited: () => (this.#rateLimited += 1),
     });
     const port = await new Promise<number>((resolve, reject) => {
-      const server = serve({ fetch: routes.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
-        resolve(info.port),
-      );
-      server.once('error', reject);
+      const server = serve({ fetch: routes.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => resolve(info.port));
+      server.once("error", reject);
       this.#server = server;
     });
     killChildrenOnExit(this.#supervisor);
@@ -129,7 +126,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      if ("closeAllConnections" in server) server.closeAllConnections();
     });
   }
 

@@ -30,7 +30,10 @@ export function onPath(name: string, pathVar = process.env.PATH ?? ""): string |
   return undefined;
 }
 
-export function localWorkerEnv(config: Pick<Config, "localMachineEnv">, opts: { pathVar?: string; builtServer?: string } = {}): Record<string, string> {
+export function localWorkerEnv(
+  config: Pick<Config, "localMachineEnv">,
+  opts: { pathVar?: string; builtServer?: string } = {},
+): Record<string, string> {
   const env = { ...config.localMachineEnv };
   const built = opts.builtServer ?? BUILT_WHISPER_SERVER;
   if (env.WHISPER_SERVER_BIN === undefined && !onPath("whisper-server", opts.pathVar) && executable(built)) env.WHISPER_SERVER_BIN = built;

@@ -51,7 +51,16 @@ export class MachineRegistry {
       await db.batch([
         db
           .insert(machines)
-          .values({ id: m.id, state: m.state, region: m.region, image: m.config?.image ?? null, createdAt: Date.parse(m.created_at) || t, updatedAt: t, fleetId, pool })
+          .values({
+            id: m.id,
+            state: m.state,
+            region: m.region,
+            image: m.config?.image ?? null,
+            createdAt: Date.parse(m.created_at) || t,
+            updatedAt: t,
+            fleetId,
+            pool,
+          })
           .onConflictDoNothing(),
         db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
       ]);
@@ -132,7 +141,9 @@ export class MachineRegistry {
       const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
       await db.batch([
         db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
-        db.insert(machineEvents).values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
+        db
+          .insert(machineEvents)
+          .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
       ]);
       emit(event);
     });
@@ -140,7 +151,11 @@ export class MachineRegistry {
 
   /** Machine-seconds used on the UTC day of `at`. */
   async usageSeconds(at = this.now()): Promise<number> {
-    const row = await this.db.select().from(fleetUsage).where(eq(fleetUsage.day, utcDay(at))).get();
+    const row = await this.db
+      .select()
+      .from(fleetUsage)
+      .where(eq(fleetUsage.day, utcDay(at)))
+      .get();
     return row?.machineSeconds ?? 0;
   }
 
@@ -178,7 +193,13 @@ export class MachineRegistry {
   /** Every chunk of a transcribing episode that a worker holds, whoever the worker is. */
   async leasedChunks(): Promise<LeasedChunk[]> {
     const rows = await this.db
-      .select({ id: chunks.id, episodeId: chunks.episodeId, owner: chunks.leaseOwner, generation: chunks.generation, machineLosses: chunks.machineLosses })
+      .select({
+        id: chunks.id,
+        episodeId: chunks.episodeId,
+        owner: chunks.leaseOwner,
+        generation: chunks.generation,
+        machineLosses: chunks.machineLosses,
+      })
       .from(chunks)
       .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
       .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), isNotNull(chunks.leaseOwner)))
@@ -188,7 +209,11 @@ export class MachineRegistry {
 
   /** Latest claim (epoch ms) by a machine this orchestrator created, or null. */
   async lastFleetClaimAt(): Promise<number | null> {
-    const row = await this.db.select({ at: max(chunks.leasedAt) }).from(chunks).innerJoin(machines, eq(chunks.leaseOwner, machines.id)).get();
+    const row = await this.db
+      .select({ at: max(chunks.leasedAt) })
+      .from(chunks)
+      .innerJoin(machines, eq(chunks.leaseOwner, machines.id))
+      .get();
     return row?.at ?? null;
   }
 

@@ -42,7 +42,13 @@ function operation(method: string, path: string, op: OperationObject): string {
 <h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code> <span class="access">${esc(access)}</span></h3>
 <p>${inline(op.summary ?? "")}</p>${op.description ? `\n<p>${inline(op.description)}</p>` : ""}
 ${params.length ? `<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>${params.map((p) => `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? "yes" : "no"}</td><td><code>${esc(JSON.stringify(p.schema ?? {}))}</code></td></tr>`).join("")}</table>` : ""}
-${body ? Object.entries(body.content).map(([type, media]) => `<details><summary>request body <code>${esc(type)}</code></summary><pre>${schemaText(media.schema)}</pre></details>`).join("\n") : ""}
+${
+  body
+    ? Object.entries(body.content)
+        .map(([type, media]) => `<details><summary>request body <code>${esc(type)}</code></summary><pre>${schemaText(media.schema)}</pre></details>`)
+        .join("\n")
+    : ""
+}
 <ul class="responses">${responses.map(([status, r]) => `<li><code>${esc(status)}</code> ${isRef(r) ? esc(r.$ref) : inline(r.description)}</li>`).join("")}</ul>
 </section>`;
 }

@@ -168,12 +168,14 @@ function routeGuards(deps: ApiDeps): (r: ApiRoute) => MiddlewareHandler[] {
       throw new ApiError(413, "too_large", `request body is over the ${maxJson}-byte limit`, { connection: "close" });
     },
   });
-  const bodyCap = (uploads: boolean): MiddlewareHandler => async (c, next) => {
-    // audio uploads are streamed to disk under their own cap (maxUploadBytes); every other body is capped here
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    if (uploads && isAudioUpload(c.req.header("content-type") ?? "")) return next();
-    return jsonCap(c, next);
-  };
+  const bodyCap =
+    (uploads: boolean): MiddlewareHandler =>
+    async (c, next) => {
+      // audio uploads are streamed to disk under their own cap (maxUploadBytes); every other body is capped here
+      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+      if (uploads && isAudioUpload(c.req.header("content-type") ?? "")) return next();
+      return jsonCap(c, next);
+    };
   return (r) => {
     const list: MiddlewareHandler[] = [];
     if (r.access === "admin") list.push(admin);

@@ -30,7 +30,10 @@ export const EpisodeSchema = z
       durationSec: nullableNumber,
     }),
     waiting: z.object({ cause: z.string(), detail: z.string() }).nullable().optional(),
-    plan: z.array(z.object({ index: z.number(), startSample: z.number(), endSample: z.number(), reason: z.string() })).nullable().optional(),
+    plan: z
+      .array(z.object({ index: z.number(), startSample: z.number(), endSample: z.number(), reason: z.string() }))
+      .nullable()
+      .optional(),
     chunkList: z
       .array(
         z.object({
@@ -48,7 +51,13 @@ export const EpisodeSchema = z
       )
       .optional()
       .meta({ description: "each chunk (single-episode view only)" }),
-    timings: z.object({ createdAt: z.string(), ingestStartedAt: nullableString, transcribeStartedAt: nullableString, finishedAt: nullableString, wallMs: nullableNumber }),
+    timings: z.object({
+      createdAt: z.string(),
+      ingestStartedAt: nullableString,
+      transcribeStartedAt: nullableString,
+      finishedAt: nullableString,
+      wallMs: nullableNumber,
+    }),
   })
   .openapi("Episode") satisfies z.ZodType<EpisodeView>;
 

@@ -75,7 +75,13 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
     uploads: true,
     responses: {
       202: json("accepted: the episode's id and status", Submitted),
-      ...errors({ 400: "bad JSON, a bad field or an unusable URL", ...ADMIN, 413: "body over the limit", 415: "neither JSON nor audio", 429: "rate limited" }),
+      ...errors({
+        400: "bad JSON, a bad field or an unusable URL",
+        ...ADMIN,
+        413: "body over the limit",
+        415: "neither JSON nor audio",
+        429: "rate limited",
+      }),
     },
     handler: async (c) => {
       const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
@@ -102,7 +108,11 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
         );
         return c.json({ id: row.id, status: row.status }, 202);
       }
-      throw new ApiError(415, "unsupported_media_type", "send JSON {audioUrl, title?} or the audio itself with an audio/* or application/octet-stream content type");
+      throw new ApiError(
+        415,
+        "unsupported_media_type",
+        "send JSON {audioUrl, title?} or the audio itself with an audio/* or application/octet-stream content type",
+      );
     },
   });
 
@@ -173,7 +183,8 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
         const id = c.req.param("id")!;
         const result = await deps.episodes.cancel(id);
         if (result.outcome === "not_found") throw new ApiError(404, "not_found", `no episode ${id}`);
-        if (result.outcome === "refused") throw new ApiError(409, "not_cancellable", `episode ${id} is ${result.state}; only unfinished episodes can be cancelled`);
+        if (result.outcome === "refused")
+          throw new ApiError(409, "not_cancellable", `episode ${id} is ${result.state}; only unfinished episodes can be cancelled`);
         return c.json(await deps.episodes.view(id));
       },
     }),

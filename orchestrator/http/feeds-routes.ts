@@ -61,7 +61,10 @@ export function feedRoutes(deps: FeedRoutesDeps): ApiRoute[] {
       tag: "feeds",
       summary: "register an RSS feed `{url, backfill?, intervalSec?, retranscribe?, callbackUrl?}` and read it once: `201 {feed, poll}`",
       body: AddFeed,
-      responses: { 201: json("the feed and its first poll"), ...errors({ 400: "bad JSON, a bad field or an unusable URL", ...ADMIN, 409: "feed already registered" }) },
+      responses: {
+        201: json("the feed and its first poll"),
+        ...errors({ 400: "bad JSON, a bad field or an unusable URL", ...ADMIN, 409: "feed already registered" }),
+      },
       handler: async (c, { body }) => {
         try {
           const { feed, poll } = await deps.feeds.add(body);
@@ -110,7 +113,8 @@ export function feedRoutes(deps: FeedRoutesDeps): ApiRoute[] {
             maxAttempts: deps.feeds.maxItemAttempts,
             lastError: failed ? episodeError : i.lastError,
             // an item whose episode failed: the next successful poll runs it again, or the poller gave up
-            retry: i.state === "failed" || (failed && Math.max(i.attempts, 1) >= deps.feeds.maxItemAttempts) ? "gave_up" : failed ? "will_retry" : null,
+            retry:
+              i.state === "failed" || (failed && Math.max(i.attempts, 1) >= deps.feeds.maxItemAttempts) ? "gave_up" : failed ? "will_retry" : null,
           };
         });
         return c.json({ ...feedView(feed, await deps.store.itemCounts(feed.id)), entries: items });

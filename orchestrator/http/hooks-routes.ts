@@ -35,12 +35,15 @@ export interface HookRoutesDeps {
 }
 
 const AddSource = z.object({
-  name: z.string().min(1).max(100).regex(/^[\w.-]+$/, "letters, digits, _ . - only"),
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[\w.-]+$/, "letters, digits, _ . - only"),
   scheme: z.enum(SOURCE_SCHEMES as [string, ...string[]]),
   feedUrl: z.string().max(4096).optional(),
   callbackUrl: z.string().max(4096).optional(),
 });
-
 
 function base(publicUrl: string | undefined, reqUrl: string): string {
   return publicUrl ?? new URL(reqUrl).origin;
@@ -69,12 +72,19 @@ export function hookRoutes(deps: HookRoutesDeps): ApiRoute[] {
       path: "/v1/hooks/{token}",
       access: "webhook",
       tag: "sources",
-      summary: "a host's webhook: the URL's secret token names the source, its scheme checks the signature; `202` with the episode id; no bearer token",
+      summary:
+        "a host's webhook: the URL's secret token names the source, its scheme checks the signature; `202` with the episode id; no bearer token",
       content: { content: { "application/json": { schema: z.looseObject({}) } }, required: true },
       rateLimit: "webhook",
       responses: {
         202: json("accepted (or a duplicate of one already accepted)"),
-        ...errors({ 400: "a payload the source's scheme cannot read", 401: "bad or missing signature", 404: "no source with that token", 413: "body over 1 MiB", 429: "rate limited" }),
+        ...errors({
+          400: "a payload the source's scheme cannot read",
+          401: "bad or missing signature",
+          404: "no source with that token",
+          413: "body over 1 MiB",
+          429: "rate limited",
+        }),
       },
       handler: async (c) => {
         const declared = Number(c.req.header("content-length") ?? NaN);
@@ -111,7 +121,10 @@ export function hookRoutes(deps: HookRoutesDeps): ApiRoute[] {
       tag: "sources",
       summary: "add a source `{name, scheme, feedUrl?, callbackUrl?}`: `201` with its hook URL and signing secret (shown only here)",
       body: AddSource,
-      responses: { 201: json("the new source, with its secret"), ...errors({ 400: "bad JSON, a bad field or an unusable URL", ...ADMIN, 409: "name taken" }) },
+      responses: {
+        201: json("the new source, with its secret"),
+        ...errors({ 400: "bad JSON, a bad field or an unusable URL", ...ADMIN, 409: "name taken" }),
+      },
       handler: async (c, { body }) => {
         const { name, scheme, feedUrl, callbackUrl } = body;
         // Throws BadInputError (400) for unusable URLs.
@@ -175,7 +188,8 @@ export function hookRoutes(deps: HookRoutesDeps): ApiRoute[] {
         const id = c.req.param("id")!;
         const episode = await deps.episodes.getEpisode(id);
         if (!episode) throw new ApiError(404, "not_found", `no episode ${id}`);
-        if (episode.status !== "done") throw new ApiError(409, "not_ready", `episode ${id} is ${episode.status}; transcripts are published once it is done`);
+        if (episode.status !== "done")
+          throw new ApiError(409, "not_ready", `episode ${id} is ${episode.status}; transcripts are published once it is done`);
         return c.body(podcastTranscriptElements(base(deps.publicUrl, c.req.url), id, episode.language), 200, {
           ...PUBLISHED_CORS,
           "content-type": "application/xml; charset=utf-8",

@@ -21,7 +21,12 @@ export class HttpMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const labelNames = ["method", "route", "status"] as const;
-    this.#requests = new Counter({ name: "podfleet_http_requests_total", help: "HTTP requests answered, by route pattern, method and status.", labelNames, registers: [this.registry] });
+    this.#requests = new Counter({
+      name: "podfleet_http_requests_total",
+      help: "HTTP requests answered, by route pattern, method and status.",
+      labelNames,
+      registers: [this.registry],
+    });
     this.#latency = new Histogram({
       name: "podfleet_http_request_duration_seconds",
       help: "Time from a request's arrival to its response headers (a streamed body may go on longer), by route pattern, method and status.",
@@ -40,7 +45,11 @@ export class HttpMetrics {
       } finally {
         // the last matched route is the handler's; a request no route matched only reaches the app-wide "*"
         const pattern = routePath(c, -1);
-        const labels = { method: c.req.method, route: pattern === "*" || pattern === "/*" || pattern === "" ? "unmatched" : pattern, status: String(c.res.status) };
+        const labels = {
+          method: c.req.method,
+          route: pattern === "*" || pattern === "/*" || pattern === "" ? "unmatched" : pattern,
+          status: String(c.res.status),
+        };
         this.#requests.inc(labels);
         this.#latency.observe(labels, (performance.now() - start) / 1000);
       }

@@ -49,9 +49,18 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     { labels: { kind: "in_flight" }, value: depth?.inFlight ?? Number.NaN },
   ]);
 
-  const chunkStates = new Map<string, number>([["queued", 0], ["leased", 0], ["done", 0], ["failed", 0]]);
+  const chunkStates = new Map<string, number>([
+    ["queued", 0],
+    ["leased", 0],
+    ["done", 0],
+    ["failed", 0],
+  ]);
   for (const r of await rows(deps.database, "select state, count(*) as n from chunks group by state")) chunkStates.set(String(r.state), Number(r.n));
-  m.gauge("podfleet_chunks", "Chunks by state, all episodes.", [...chunkStates].map(([state, value]) => ({ labels: { state }, value })));
+  m.gauge(
+    "podfleet_chunks",
+    "Chunks by state, all episodes.",
+    [...chunkStates].map(([state, value]) => ({ labels: { state }, value })),
+  );
 
   const [oldest] = await rows(deps.database, "select min(updated_at) as at from chunks where state = 'queued'");
   const now = (deps.now ?? Date.now)();
@@ -60,18 +69,30 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
   ]);
 
   const episodeStates = new Map<string, number>(EPISODE_STATES.map((s) => [s, 0]));
-  for (const r of await rows(deps.database, "select status, count(*) as n from episodes group by status")) episodeStates.set(String(r.status), Number(r.n));
+  for (const r of await rows(deps.database, "select status, count(*) as n from episodes group by status"))
+    episodeStates.set(String(r.status), Number(r.n));
   // every status is listed (at 0 until an episode reaches it), so a rate or alert on one exists from the start
-  m.gauge("podfleet_episodes", "Episodes by status, all time.", [...episodeStates].map(([status, value]) => ({ labels: { status }, value })));
+  m.gauge(
+    "podfleet_episodes",
+    "Episodes by status, all time.",
+    [...episodeStates].map(([status, value]) => ({ labels: { status }, value })),
+  );
 
   const machineStates = new Map<string, number>();
   for (const r of await rows(deps.database, "select state, count(*) as n from machines where destroyed_at is null group by state")) {
     machineStates.set(String(r.state), Number(r.n));
   }
-  m.gauge("podfleet_machines", "Worker machines not yet destroyed, by state.", [...machineStates].map(([state, value]) => ({ labels: { state }, value })));
+  m.gauge(
+    "podfleet_machines",
+    "Worker machines not yet destroyed, by state.",
+    [...machineStates].map(([state, value]) => ({ labels: { state }, value })),
+  );
 
   const cases = CHUNK_LATENCY_BUCKETS.map((le, i) => `sum(case when (done_at - created_at) <= ${le * 1000} then 1 else 0 end) as b${i}`).join(", ");
-  const [h] = await rows(deps.database, `select count(*) as n, coalesce(sum(done_at - created_at), 0) as total, ${cases} from chunks where state = 'done' and done_at is not null`);
+  const [h] = await rows(
+    deps.database,
+    `select count(*) as n, coalesce(sum(done_at - created_at), 0) as total, ${cases} from chunks where state = 'done' and done_at is not null`,
+  );
   m.histogram("podfleet_chunk_latency_seconds", "Time from a chunk being queued to its result being recorded.", {
     buckets: CHUNK_LATENCY_BUCKETS.map((le, i) => ({ le, count: Number(h?.[`b${i}`] ?? 0) })),
     sum: Number(h?.total ?? 0) / 1000,
@@ -88,25 +109,35 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     { value: audioHours > 0 ? machineSeconds / audioHours : Number.NaN },
   ]);
   const [today] = await rows(deps.database, "select coalesce(sum(machine_seconds), 0) as s from fleet_usage where day = ?", [utcDay(now)]);
-  m.gauge("podfleet_machine_seconds_today", "Machine-seconds used today (UTC), what the daily budget is compared with.", [{ value: Number(today?.s ?? 0) }]);
+  m.gauge("podfleet_machine_seconds_today", "Machine-seconds used today (UTC), what the daily budget is compared with.", [
+    { value: Number(today?.s ?? 0) },
+  ]);
   if (deps.limits) {
     const budget = (await deps.limits.get()).dailyBudgetMachineSeconds;
     m.gauge("podfleet_daily_budget_machine_seconds", "The daily budget of machine-seconds (NaN: no budget).", [{ value: budget ?? Number.NaN }]);
   }
   const escaped = escapedErrorCounts();
-  m.counter("podfleet_escaped_errors_total", "Errors no item boundary caught, survived by the last-resort handler of `podfleet up` (each one is a bug to report).", [
-    { labels: { kind: "uncaught_exception" }, value: escaped.uncaught_exception },
-    { labels: { kind: "unhandled_rejection" }, value: escaped.unhandled_rejection },
-  ]);
+  m.counter(
+    "podfleet_escaped_errors_total",
+    "Errors no item boundary caught, survived by the last-resort handler of `podfleet up` (each one is a bug to report).",
+    [
+      { labels: { kind: "uncaught_exception" }, value: escaped.uncaught_exception },
+      { labels: { kind: "unhandled_rejection" }, value: escaped.unhandled_rejection },
+    ],
+  );
   if (deps.bootFailures) {
-    m.counter("podfleet_boot_failures_total", "Worker machines that ended before claiming any work (boot failures).", [{ value: await deps.bootFailures.total() }]);
+    m.counter("podfleet_boot_failures_total", "Worker machines that ended before claiming any work (boot failures).", [
+      { value: await deps.bootFailures.total() },
+    ]);
   }
   if (deps.fleet) {
     const failing = deps.fleet.bootBackoff;
     m.gauge("podfleet_boot_backoff_seconds", "Seconds until the fleet tries another machine after consecutive boot failures (0: no back-off).", [
       { value: failing ? Math.max(0, Math.ceil((failing.until - now) / 1000)) : 0 },
     ]);
-    m.gauge("podfleet_boot_failures_consecutive", "Boot failures since workers last booted or the settings last changed.", [{ value: failing?.failures ?? 0 }]);
+    m.gauge("podfleet_boot_failures_consecutive", "Boot failures since workers last booted or the settings last changed.", [
+      { value: failing?.failures ?? 0 },
+    ]);
   }
   return m.render();
 }
@@ -120,7 +151,10 @@ export function metricsRoutes(deps: MetricsDeps | undefined, http: HttpMetrics):
       access: "admin",
       tag: "operations",
       summary: "Prometheus metrics: queue, chunks, episodes, machines, usage and budget, boot failures, HTTP requests, process and runtime",
-      responses: { 200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: z.string() } } }, ...errors({ 401: "no live admin token" }) },
+      responses: {
+        200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: z.string() } } },
+        ...errors({ 401: "no live admin token" }),
+      },
       handler: async (c) => c.body((deps ? await renderMetrics(deps) : "") + (await http.render()), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
     }),
   ];

@@ -5,7 +5,11 @@
  */
 import { route, type ApiRoute } from "./api-route.ts";
 
-export const PUBLISHED_CORS = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, HEAD, OPTIONS", "access-control-max-age": "86400" };
+export const PUBLISHED_CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, HEAD, OPTIONS",
+  "access-control-max-age": "86400",
+};
 
 /** The CORS preflight route for one published file's path. */
 export function preflightRoute(path: string): ApiRoute {

@@ -71,7 +71,10 @@ export function rateLimit(opts: RateLimitOptions & { key?: (c: Context) => strin
   const key = opts.key ?? clientAddressFor(opts.trustProxy ?? { kind: "none" });
   return async (c, next) => {
     const r = buckets.take(key(c));
-    if (!r.ok) throw new ApiError(429, "rate_limited", `too many ${opts.scope} requests; retry in ${r.retryAfterSec} s`, { "retry-after": String(r.retryAfterSec) });
+    if (!r.ok)
+      throw new ApiError(429, "rate_limited", `too many ${opts.scope} requests; retry in ${r.retryAfterSec} s`, {
+        "retry-after": String(r.retryAfterSec),
+      });
     await next();
   };
 }

@@ -25,7 +25,13 @@ export function settingsRoutes(config: Pick<Config, "dataDir" | "machines" | "en
       summary: "this orchestrator: data directory, machines, engine, pid, and the PODFLEET_* variables it started with (secrets shown as `(set)`)",
       responses: { 200: json("the settings"), ...errors({ 401: "no live admin token" }) },
       handler: (c) =>
-        c.json({ dataDir: config.dataDir, machines: config.machines.kind, engine: config.engine, pid: process.pid, settings: config.settings } satisfies SettingsView),
+        c.json({
+          dataDir: config.dataDir,
+          machines: config.machines.kind,
+          engine: config.engine,
+          pid: process.pid,
+          settings: config.settings,
+        } satisfies SettingsView),
     }),
   ];
 }

@@ -19,7 +19,22 @@ import { playlistKind } from "./playlist-sniff.ts";
  * are published in. `mov` stands for `mov,mp4,m4a,3gp,3g2,mj2` (m4a/mp4), `matroska` for
  * `matroska,webm`, `asf` for WMA; `mpegts` for transport-stream video episodes.
  */
-export const ALLOWED_DEMUXERS = ["mp3", "mov", "ogg", "wav", "w64", "flac", "aac", "matroska", "aiff", "caf", "asf", "ac3", "eac3", "mpegts"] as const;
+export const ALLOWED_DEMUXERS = [
+  "mp3",
+  "mov",
+  "ogg",
+  "wav",
+  "w64",
+  "flac",
+  "aac",
+  "matroska",
+  "aiff",
+  "caf",
+  "asf",
+  "ac3",
+  "eac3",
+  "mpegts",
+] as const;
 
 /** ALLOWED_DEMUXERS as a submitter knows them, for error messages. */
 const SUPPORTED_CONTAINERS = "MP3, M4A/MP4, Ogg/Opus, WAV, FLAC, AAC, WebM/MKV, AIFF, CAF, WMA, AC-3, MPEG-TS";
@@ -86,7 +101,23 @@ export async function probeAudio(filePath: string): Promise<ProbeResult> {
 export async function decodeToPcm(inputPath: string, pcmPath: string, timeoutMs = 30 * 60_000): Promise<number> {
   const r = await run(
     "ffmpeg",
-    ["-nostdin", "-v", "error", "-y", ...confinedInput(inputPath), "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", pcmPath],
+    [
+      "-nostdin",
+      "-v",
+      "error",
+      "-y",
+      ...confinedInput(inputPath),
+      "-vn",
+      "-ac",
+      "1",
+      "-ar",
+      String(SAMPLE_RATE),
+      "-f",
+      "s16le",
+      "-acodec",
+      "pcm_s16le",
+      pcmPath,
+    ],
     timeoutMs,
   );
   if (r.code !== 0) {
@@ -145,7 +176,17 @@ function readHead(filePath: string, bytes = 1024): Buffer {
 
 /** The tool's last two stderr lines, our file path (a server detail) replaced by "input". */
 function lastLine(s: string, inputPath: string): string {
-  const lines = s.trim().split("\n").map((l) => l.trim()).filter(Boolean).slice(-2);
+  const lines = s
+    .trim()
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-2);
   const text = lines.join("; ").replace(/ @ 0x[0-9a-f]+\]/g, "]");
-  return text.split(`file:${path.resolve(inputPath)}`).join("input").split(inputPath).join("input").slice(0, 300);
+  return text
+    .split(`file:${path.resolve(inputPath)}`)
+    .join("input")
+    .split(inputPath)
+    .join("input")
+    .slice(0, 300);
 }

@@ -31,7 +31,8 @@ export interface SampleSpan {
  */
 export function paddedSpan(core: SampleSpan, padSamples: number, totalSamples: number): SampleSpan {
   if (!Number.isInteger(padSamples) || padSamples < 0) throw new RangeError(`padding must be a whole number of samples >= 0, got ${padSamples}`);
-  if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new RangeError(`episode length must be a positive whole number of samples, got ${totalSamples}`);
+  if (!Number.isInteger(totalSamples) || totalSamples <= 0)
+    throw new RangeError(`episode length must be a positive whole number of samples, got ${totalSamples}`);
   if (!Number.isInteger(core.start) || !Number.isInteger(core.end) || core.start < 0 || core.end > totalSamples || core.end <= core.start) {
     throw new RangeError(`core [${core.start}, ${core.end}) is not a non-empty span inside 0..${totalSamples}`);
   }

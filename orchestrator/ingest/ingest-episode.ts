@@ -82,7 +82,9 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     if (current?.status === "cancelled") {
       // cancelled mid-ingest: the plan was refused; drop the audio kept and any job published
       log.info("ingest stopped: episode cancelled", { episodeId: id });
-      await deps.queue.purgeEpisodeAudio(id, planned).catch((e: unknown) => log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: e }));
+      await deps.queue
+        .purgeEpisodeAudio(id, planned)
+        .catch((e: unknown) => log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: e }));
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
       return;
     }
@@ -120,7 +122,12 @@ async function processAudio(
   const durationSec = sampleCount / SAMPLE_RATE;
   const silences = episode.chunkSeconds > 0 ? findSilences(await frameEnergies(pcmPath, SAMPLE_RATE), SAMPLE_RATE) : [];
   // Cores cut without overlap, then widened by the context padding (chunk-context.ts).
-  const plan = padPlan(planChunks(sampleCount, episode.chunkSeconds, silences, { overlapSec: 0 }), deps.chunkPadSec ?? CHUNK_PAD_SECONDS, sampleCount, SAMPLE_RATE);
+  const plan = padPlan(
+    planChunks(sampleCount, episode.chunkSeconds, silences, { overlapSec: 0 }),
+    deps.chunkPadSec ?? CHUNK_PAD_SECONDS,
+    sampleCount,
+    SAMPLE_RATE,
+  );
   log.info("audio decoded", { episodeId: id, codec: probe.codec, durationSec, chunks: plan.length });
 
   // the queue keeps the PCM until the episode ends: jobs carry their audio, re-publishes read it again
@@ -150,6 +157,11 @@ async function downloadFailed(current: EpisodeRow, err: TransientFetchError, dep
     await store.transitionEpisode(current.id, "failed", { ...facts, nextFetchAt: null, error: deps.fetchRetry ? decision.message : err.message });
     return;
   }
-  log.warn("download failed; will retry", { episodeId: current.id, error: err, attempts: decision.attempts, retryAt: new Date(decision.at).toISOString() });
+  log.warn("download failed; will retry", {
+    episodeId: current.id,
+    error: err,
+    attempts: decision.attempts,
+    retryAt: new Date(decision.at).toISOString(),
+  });
   await store.transitionEpisode(current.id, "fetch_wait", { ...facts, nextFetchAt: decision.at });
 }

@@ -62,7 +62,10 @@ function limiter(limits: BodyLimits): { stream: Transform; bytes: () => number }
       if (got < needed) {
         const from = limits.where ? ` from ${limits.where}` : "";
         stream.destroy(
-          new TransientFetchError("too_slow", `${what} download${from} too slow: ${got} bytes in ${rate.windowMs / 1000} s, under the minimum of ${rate.bytesPerSec} bytes/s`),
+          new TransientFetchError(
+            "too_slow",
+            `${what} download${from} too slow: ${got} bytes in ${rate.windowMs / 1000} s, under the minimum of ${rate.bytesPerSec} bytes/s`,
+          ),
         );
       }
     }, rate.windowMs);

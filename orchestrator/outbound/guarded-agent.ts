@@ -28,7 +28,10 @@ export interface GuardedAgentOptions extends AddressPolicy {
 }
 
 function refused(host: string): BadInputError {
-  return new BadInputError("private_address", `refusing to fetch ${host}: it resolves to a private or loopback address (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`);
+  return new BadInputError(
+    "private_address",
+    `refusing to fetch ${host}: it resolves to a private or loopback address (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`,
+  );
 }
 
 /** A DNS lookup that refuses a name when any address it resolves to is private (for net/tls connect). */

@@ -47,7 +47,10 @@ export function defaultFleetLimits(config: Config): FleetLimits {
   };
 }
 
-export function buildFleetPart(config: Config, deps: { store: StorePart; queue: QueuePart; names: WireNames; machines: MachinesApi; log: Logger }): FleetPart {
+export function buildFleetPart(
+  config: Config,
+  deps: { store: StorePart; queue: QueuePart; names: WireNames; machines: MachinesApi; log: Logger },
+): FleetPart {
   const { store, queue, log } = deps;
   const fleetLog = log.child({ component: "fleet" });
   const workerEnv: Record<string, string> = {

@@ -38,35 +38,56 @@ export async function openHttpPart(
   const { store, queue, fleet, episodes: ep, log } = deps;
   const closer = new Closer(log);
   return closer.guard(async () => {
-    const views = new FleetViews({ controller: fleet.controller, registry: fleet.registry, limits: fleet.limits, depth: () => queue.queue.depth(), fleetId: store.fleetId });
+    const views = new FleetViews({
+      controller: fleet.controller,
+      registry: fleet.registry,
+      limits: fleet.limits,
+      depth: () => queue.queue.depth(),
+      fleetId: store.fleetId,
+    });
     const partials = new PartialTranscripts({ store: store.store, results: queue.queue });
     const partialRoutes = partialTranscriptRoutes({ partials, episodes: ep.episodes, events: store.database.events, log });
     const dashboard = createDashboard(dashboardDeps(config, { store, fleet, episodes: ep, views, partials, log }));
-    const api = createApi({
-      log,
-      authenticate: (token) => store.tokens.verify(token),
-      maxJsonBytes: config.maxJsonBytes,
-      rateLimit: { ...config.rateLimit, trustProxy: config.trustProxy },
-      episodes: { episodes: ep.episodes, maxUploadBytes: config.maxAudioBytes, fleetWaiting: () => fleet.controller.waitingReason() },
-      tokens: store.tokens,
-      hooks: {
-        webhooks: ep.webhooks,
-        sources: ep.sources,
-        deliveries: ep.deliveries,
-        episodes: store.store,
-        publicUrl: config.publicUrl,
-        callbackSecret: ep.callbackSecret,
-        allowPrivateUrls: config.allowPrivateUrls,
+    const api = createApi(
+      {
+        log,
+        authenticate: (token) => store.tokens.verify(token),
+        maxJsonBytes: config.maxJsonBytes,
+        rateLimit: { ...config.rateLimit, trustProxy: config.trustProxy },
+        episodes: { episodes: ep.episodes, maxUploadBytes: config.maxAudioBytes, fleetWaiting: () => fleet.controller.waitingReason() },
+        tokens: store.tokens,
+        hooks: {
+          webhooks: ep.webhooks,
+          sources: ep.sources,
+          deliveries: ep.deliveries,
+          episodes: store.store,
+          publicUrl: config.publicUrl,
+          callbackSecret: ep.callbackSecret,
+          allowPrivateUrls: config.allowPrivateUrls,
+        },
+        feeds: { feeds: ep.feeds, store: ep.feedStore },
+        fleet: {
+          controller: fleet.controller,
+          limits: fleet.limits,
+          views,
+          registry: fleet.registry,
+          onLimitsChanged: () => fleet.autoscaler.wake(),
+        },
+        metrics: {
+          database: store.database,
+          depth: () => queue.queue.depth(),
+          bootFailures: fleet.bootFailures,
+          fleet: fleet.controller,
+          limits: fleet.limits,
+        },
       },
-      feeds: { feeds: ep.feeds, store: ep.feedStore },
-      fleet: { controller: fleet.controller, limits: fleet.limits, views, registry: fleet.registry, onLimitsChanged: () => fleet.autoscaler.wake() },
-      metrics: { database: store.database, depth: () => queue.queue.depth(), bootFailures: fleet.bootFailures, fleet: fleet.controller, limits: fleet.limits },
-    }, {
-      // more route modules (ApiRoute[] each: documented in /openapi.json, guarded by their declared access)
-      routes: [partialRoutes.routes, settingsRoutes(config)],
-      // sub-apps that authenticate their own requests and are not JSON API (the dashboard, at "/")
-      apps: [{ path: "/", app: dashboard.app, undocumented: "the browser dashboard: HTML pages and forms behind a session cookie and CSRF token" }],
-    });
+      {
+        // more route modules (ApiRoute[] each: documented in /openapi.json, guarded by their declared access)
+        routes: [partialRoutes.routes, settingsRoutes(config)],
+        // sub-apps that authenticate their own requests and are not JSON API (the dashboard, at "/")
+        apps: [{ path: "/", app: dashboard.app, undocumented: "the browser dashboard: HTML pages and forms behind a session cookie and CSRF token" }],
+      },
+    );
     const app = api.app;
     // Port 0 lets the kernel pick; the port actually bound is read back from the server.
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -151,7 +151,9 @@ export class ChunkJobs {
 
   /** Removes the episode's live marker, metadata and all (one purge of its subject). */
   async #dropMarker(episodeId: string): Promise<void> {
-    await this.jsm.streams.purge(`OBJ_${this.names.audioBucket}`, { filter: objectMetaSubject(this.names.audioBucket, episodeLiveObjectName(episodeId)) });
+    await this.jsm.streams.purge(`OBJ_${this.names.audioBucket}`, {
+      filter: objectMetaSubject(this.names.audioBucket, episodeLiveObjectName(episodeId)),
+    });
   }
 
   #fitsInline(chunk: ChunkSpan): boolean {

@@ -56,11 +56,7 @@ const ms = (n: number): number => Math.round(n * 1_000_000);
  * every orchestrator start and concurrently with running workers: existing messages are kept.
  * The jobs consumer has no inactive_threshold so it survives an empty fleet.
  */
-export async function ensureWireResources(
-  nc: NatsConnection,
-  names: WireNames,
-  opts: WireResourceOptions,
-): Promise<WireResources> {
+export async function ensureWireResources(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
   const jsm = await jetstreamManager(nc);
   const duplicateWindow = ms(opts.duplicateWindowMs ?? 120_000);
 

@@ -189,9 +189,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
       if (spawnError) {
         const code = (spawnError as NodeJS.ErrnoException).code;
         throw new NatsServerStartError(
-          code === "ENOENT"
-            ? `${bin} not found on PATH: install it: apt-get install nats-server`
-            : `could not start ${bin}: ${spawnError.message}`,
+          code === "ENOENT" ? `${bin} not found on PATH: install it: apt-get install nats-server` : `could not start ${bin}: ${spawnError.message}`,
           { cause: spawnError },
         );
       }

@@ -82,7 +82,9 @@ export class Database {
     } catch (err) {
       client.close();
       if (local) throw err;
-      throw new DatabaseUnavailableError(`cannot open libSQL server ${redactUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new DatabaseUnavailableError(`cannot open libSQL server ${redactUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
 

@@ -153,11 +153,7 @@ export class EpisodeStore {
   }
 
   /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
-  async transitionEpisode(
-    id: string,
-    to: EpisodeState,
-    patch: Partial<Omit<EpisodeRow, "id" | "status">> = {},
-  ): Promise<EpisodeRow> {
+  async transitionEpisode(id: string, to: EpisodeState, patch: Partial<Omit<EpisodeRow, "id" | "status">> = {}): Promise<EpisodeRow> {
     return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) throw new Error(`episode ${id} does not exist`);
@@ -177,11 +173,7 @@ export class EpisodeStore {
    * Record the chunk plan and move the episode to "transcribing" in one batch, so an episode is
    * never "transcribing" with only part of its chunks in the table.
    */
-  async recordPlan(
-    episodeId: string,
-    plan: PlannedChunk[],
-    facts: { durationSec: number; sampleCount: number },
-  ): Promise<void> {
+  async recordPlan(episodeId: string, plan: PlannedChunk[], facts: { durationSec: number; sampleCount: number }): Promise<void> {
     await this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
@@ -503,23 +495,43 @@ export class EpisodeStore {
    * A URL episode that failed before it was cut into chunks goes back to "received" instead
    * (`redownload`): the caller downloads it again.
    */
-  async retryFailed(id: string): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
+  async retryFailed(
+    id: string,
+  ): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
     return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
-      if (current.status !== "failed") return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
+      if (current.status !== "failed")
+        return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
       if (current.chunkCount === null && current.sourceKind === "url") {
         // failed at download (or on the downloaded bytes): back to received, with a fresh retry window; the caller ingests it
-        const patch = { status: "received", error: null, finishedAt: null, fetchAttempts: 0, fetchFirstFailedAt: null, nextFetchAt: null, fetchError: null, updatedAt: this.now() };
+        const patch = {
+          status: "received",
+          error: null,
+          finishedAt: null,
+          fetchAttempts: 0,
+          fetchFirstFailedAt: null,
+          nextFetchAt: null,
+          fetchError: null,
+          updatedAt: this.now(),
+        };
         const event = episodeTransition(current, "received", patch.updatedAt);
         await db.update(episodes).set(patch).where(eq(episodes.id, id));
         emit(event);
         return { outcome: "retried", chunks: [], redownload: { ...current, ...patch } };
       }
       if (current.chunkCount === null) {
-        return { outcome: "refused", reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}) and its upload is gone; submit it again`, chunks: [] };
+        return {
+          outcome: "refused",
+          reason: `episode ${id} failed before its audio was cut into chunks (${current.error ?? "ingest failed"}) and its upload is gone; submit it again`,
+          chunks: [],
+        };
       }
-      const dead = await db.select().from(chunks).where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed"))).all();
+      const dead = await db
+        .select()
+        .from(chunks)
+        .where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed")))
+        .all();
       const t = this.now();
       const events = [
         episodeTransition(current, "transcribing", t),

@@ -63,11 +63,7 @@ export class StitchError extends Error {
  * its midpoint, so a word heard by both chunks appears once. Throws `StitchError` when an index is
  * missing or repeated, or cores do not join up, so an incomplete episode is never published as complete.
  */
-export function stitchChunks(
-  chunks: readonly StitchChunk[],
-  sampleRate: number,
-  options: StitchOptions = {},
-): TimedWord[] {
+export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number, options: StitchOptions = {}): TimedWord[] {
   if (!Number.isFinite(sampleRate) || sampleRate <= 0) {
     throw new StitchError(`sample rate must be a positive number, got ${sampleRate}`);
   }
@@ -142,7 +138,5 @@ function orderByIndex(chunks: readonly StitchChunk[], expected: number | undefin
 }
 
 function toTimedWord(word: Word, start: number, end: number): TimedWord {
-  return word.confidence === undefined
-    ? { text: word.text, start, end }
-    : { text: word.text, start, end, confidence: word.confidence };
+  return word.confidence === undefined ? { text: word.text, start, end } : { text: word.text, start, end, confidence: word.confidence };
 }

@@ -36,7 +36,13 @@ export async function startStack(t: CleanupContext, env: Record<string, string> 
 }
 
 /** JSON request against the orchestrator, with its admin token (test/support/auth.ts); returns status and parsed body. */
-export async function api<T = any>(base: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+export async function api<T = any>(
+  base: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(new URL(p, base), {
     method,
     headers: { ...authHeaders(new URL(p, base)), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
@@ -62,7 +68,10 @@ export interface RecordedRequest {
 export type Handler = (req: RecordedRequest, res: http.ServerResponse) => void;
 
 /** An HTTP server whose behaviour the test swaps at will; every request is recorded. */
-export async function programmableServer(t: CleanupContext, handler: Handler): Promise<{ url: string; requests: RecordedRequest[]; setHandler(h: Handler): void }> {
+export async function programmableServer(
+  t: CleanupContext,
+  handler: Handler,
+): Promise<{ url: string; requests: RecordedRequest[]; setHandler(h: Handler): void }> {
   const requests: RecordedRequest[] = [];
   let current = handler;
   const server = http.createServer((req, res) => {

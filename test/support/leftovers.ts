@@ -46,7 +46,7 @@ export function descendantProcesses(rootPid = process.pid): ChildProcessInfo[] {
   }
   const found: ChildProcessInfo[] = [];
   const parents = new Set([rootPid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of all) {
       if (parents.has(p.ppid) && !parents.has(p.pid)) {
@@ -120,7 +120,8 @@ export function isClean(found: Leftovers): boolean {
 export function describeLeftovers(where: string, found: Leftovers): string {
   const lines = [`leak check: ${where} left things running after its tests and their cleanup ended:`];
   for (const p of found.processes) lines.push(`  process ${p.pid} (parent ${p.ppid}): ${p.command.slice(0, 300)}`);
-  for (const [type, n] of found.resources) lines.push(`  ${n} × ${type}${type === "Timeout" ? " (a setTimeout/setInterval still pending and ref'd)" : ""}`);
+  for (const [type, n] of found.resources)
+    lines.push(`  ${n} × ${type}${type === "Timeout" ? " (a setTimeout/setInterval still pending and ref'd)" : ""}`);
   for (const d of found.details) lines.push(`    ${d}`);
   lines.push("Stop what a test starts in t.after() or after() (test/support/cleanup.ts).");
   return lines.join("\n");

@@ -29,7 +29,9 @@ export function parseStrict(text: string): Map<string, number> {
     assert.match(line, SAMPLE_LINE);
     const i = line.lastIndexOf(" ");
     const key = line.slice(0, i);
-    const family = key.replace(/\{.*$/, "").replace(/_(bucket|sum|count)$/, (m) => (typed.has(key.replace(/\{.*$/, "").slice(0, -m.length)) ? "" : m));
+    const family = key
+      .replace(/\{.*$/, "")
+      .replace(/_(bucket|sum|count)$/, (m) => (typed.has(key.replace(/\{.*$/, "").slice(0, -m.length)) ? "" : m));
     assert.ok(typed.has(family), `sample ${key} belongs to a declared family (${family})`);
     values.set(key, Number(line.slice(i + 1)));
   }

@@ -60,7 +60,11 @@ export class FaultPlan implements RuntimeHooks {
   takeCreateRefusal(): CreateRefusal | undefined {
     const failure = this.#createFailures.shift();
     if (!failure) return undefined;
-    return { status: failure.status, body: createFailureBody(failure), ...(failure.retryAfterSec !== undefined ? { retryAfterSec: failure.retryAfterSec } : {}) };
+    return {
+      status: failure.status,
+      body: createFailureBody(failure),
+      ...(failure.retryAfterSec !== undefined ? { retryAfterSec: failure.retryAfterSec } : {}),
+    };
   }
 
   get bootDelayMs(): number | undefined {

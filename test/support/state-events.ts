@@ -70,7 +70,11 @@ export class EventWatch {
   }
 
   /** Shorthand: the episode reaching `to` (any of them, if a list). */
-  episode(episodeId: string, to: StateEventMap["episode:transition"]["to"] | readonly StateEventMap["episode:transition"]["to"][], options: WaitOptions = {}) {
+  episode(
+    episodeId: string,
+    to: StateEventMap["episode:transition"]["to"] | readonly StateEventMap["episode:transition"]["to"][],
+    options: WaitOptions = {},
+  ) {
     const targets: readonly string[] = typeof to === "string" ? [to] : to;
     return this.waitFor("episode:transition", (e) => e.episodeId === episodeId && targets.includes(e.to), {
       what: `episode ${episodeId} to become ${targets.join(" or ")}`,

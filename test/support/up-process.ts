@@ -76,11 +76,16 @@ export async function episodeStatus(url: string, id: string): Promise<EpisodeSta
 export async function waitFinished(url: string, id: string, timeoutMs: number, diagnose?: () => string): Promise<EpisodeStatus> {
   let last: EpisodeStatus | undefined;
   try {
-    return await until(`episode ${id} to finish`, async () => {
-      const s = await episodeStatus(url, id);
-      last = s ?? last;
-      return s && (s.status === "done" || s.status === "failed") ? s : undefined;
-    }, timeoutMs, 250);
+    return await until(
+      `episode ${id} to finish`,
+      async () => {
+        const s = await episodeStatus(url, id);
+        last = s ?? last;
+        return s && (s.status === "done" || s.status === "failed") ? s : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last)}${diagnose ? `\n${diagnose()}` : ""}`, { cause: err });
   }

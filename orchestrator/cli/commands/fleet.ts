@@ -35,7 +35,13 @@ export function registerFleet(program: Command): void {
     .option("--warm-pool <n>", "stopped machines kept ready")
     .option("--daily-budget <s>", 'machine-seconds per UTC day, or "none"')
     .option("--image <image>", "worker image")
-    .addHelpText("after", examples(["podfleet fleet limits set --max-machines 4 --warm-pool 1", "podfleet fleet limits set --cpus 2 --memory-mb 2048 --cpu-kind performance"]))
+    .addHelpText(
+      "after",
+      examples([
+        "podfleet fleet limits set --max-machines 4 --warm-pool 1",
+        "podfleet fleet limits set --cpus 2 --memory-mb 2048 --cpu-kind performance",
+      ]),
+    )
     .action(action(load, (m, ctx) => m.limitsSet(ctx)));
 }
 

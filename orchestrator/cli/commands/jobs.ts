@@ -9,7 +9,17 @@ export function registerJobs(program: Command): void {
   jobs
     .command("list")
     .description("recent episodes, newest first (read-only: without a running orchestrator it reads the database)")
-    .addOption(new Option("--status <status>", "only episodes in this status").choices(["received", "ingesting", "fetch_wait", "transcribing", "done", "failed", "cancelled"]))
+    .addOption(
+      new Option("--status <status>", "only episodes in this status").choices([
+        "received",
+        "ingesting",
+        "fetch_wait",
+        "transcribing",
+        "done",
+        "failed",
+        "cancelled",
+      ]),
+    )
     .option("--limit <n>", "at most this many episodes (1-500, default 50)")
     .addHelpText("after", examples(["podfleet jobs list", "podfleet jobs list --status failed --limit 5 --json"]))
     .action(action(load, (m, ctx) => m.listJobs(ctx), bounded({ limit: "EPISODE_LIST_LIMIT" })));

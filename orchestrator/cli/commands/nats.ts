@@ -9,5 +9,10 @@ export function registerNats(program: Command): void {
     .description("the nats-server users block for your own NATS (worker permissions)")
     .option("--prefix <prefix>", "subject prefix (default PODFLEET_NATS_PREFIX)")
     .addHelpText("after", examples(["podfleet nats permissions --prefix acme >> nats.conf"]))
-    .action(action(() => import("../nats-command.ts"), (m, ctx) => m.natsPermissions(ctx)));
+    .action(
+      action(
+        () => import("../nats-command.ts"),
+        (m, ctx) => m.natsPermissions(ctx),
+      ),
+    );
 }

@@ -13,7 +13,13 @@ export function registerSources(program: Command): void {
     .requiredOption("--scheme <scheme>", "standard, svix, github or token")
     .option("--feed <url>", "the source's RSS feed (episodes are re-read from it)")
     .option("--callback-url <url>", "where to POST the completion event")
-    .addHelpText("after", examples(["podfleet sources add transistor --scheme token --feed https://feeds.example.com/show.xml", "podfleet sources add hooks --scheme standard --json"]))
+    .addHelpText(
+      "after",
+      examples([
+        "podfleet sources add transistor --scheme token --feed https://feeds.example.com/show.xml",
+        "podfleet sources add hooks --scheme standard --json",
+      ]),
+    )
     .action(action(load, (m, ctx, [name]) => m.addSource(ctx, name!)));
   sources
     .command("list")

@@ -28,5 +28,11 @@ export function registerTranscribe(program: Command): void {
         "podfleet transcribe episode.mp3 --out ./out --json | jq .files.vtt",
       ]) + "\nProgress goes to stderr: a live line on a terminal, a plain line every few seconds otherwise.\n",
     )
-    .action(action(() => import("../transcribe.ts"), (m, ctx, [input]) => m.transcribeCommand(ctx, input!), precheck));
+    .action(
+      action(
+        () => import("../transcribe.ts"),
+        (m, ctx, [input]) => m.transcribeCommand(ctx, input!),
+        precheck,
+      ),
+    );
 }

@@ -12,5 +12,11 @@ export function registerUp(program: Command): void {
       examples(["podfleet up", "podfleet up --port 0 --data-dir /srv/podfleet", "PODFLEET_ENGINE=whisper podfleet up"]) +
         "\nLogs are readable lines on a terminal and JSON lines otherwise (PODFLEET_LOG_FORMAT=json|text overrides).\n",
     )
-    .action(action(() => import("../up-command.ts"), (m, ctx) => m.runUp(ctx), bounded({ port: "LISTEN_PORT" })));
+    .action(
+      action(
+        () => import("../up-command.ts"),
+        (m, ctx) => m.runUp(ctx),
+        bounded({ port: "LISTEN_PORT" }),
+      ),
+    );
 }

@@ -217,7 +217,9 @@ async function loadTranscript() {
     renderCues(doc.segments ?? [], partial);
     loadedFinal = !partial;
     const count = `${cues.length} ${cues.length === 1 ? "cue" : "cues"}`;
-    transcriptState.textContent = partial ? `Partial transcript: ${count} so far (${doc.chunksDone} of ${doc.chunkCount ?? "?"} chunks).` : `${count}. Select one to play from there.`;
+    transcriptState.textContent = partial
+      ? `Partial transcript: ${count} so far (${doc.chunksDone} of ${doc.chunkCount ?? "?"} chunks).`
+      : `${count}. Select one to play from there.`;
   } catch {
     // shown on the next update
   }

@@ -21,7 +21,12 @@ export function ChunkTimeline(props: { attempts: AttemptBar[]; span: { from: num
   const height = lanes.length * LANE + 24;
   return (
     <figure class="timeline">
-      <svg viewBox={`0 0 ${WIDTH} ${height}`} width="100%" role="img" aria-label={`Chunk attempts on ${lanes.length} machines over ${formatSeconds(total / 1000)}`}>
+      <svg
+        viewBox={`0 0 ${WIDTH} ${height}`}
+        width="100%"
+        role="img"
+        aria-label={`Chunk attempts on ${lanes.length} machines over ${formatSeconds(total / 1000)}`}
+      >
         {lanes.map((m, i) => (
           <g>
             <text x={4} y={i * LANE + 15} class="lane-label">

@@ -50,7 +50,9 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
           </dd>
         </dl>
         <div class="actions">
-          {CANCELLABLE.has(e.status) ? <ActionForm action={`/ui/episodes/${e.id}/cancel`} csrf={csrf} label="Cancel episode" confirm={`Cancel ${name}?`} /> : null}
+          {CANCELLABLE.has(e.status) ? (
+            <ActionForm action={`/ui/episodes/${e.id}/cancel`} csrf={csrf} label="Cancel episode" confirm={`Cancel ${name}?`} />
+          ) : null}
           {e.status === "failed" ? <ActionForm action={`/ui/episodes/${e.id}/retry`} csrf={csrf} label="Retry episode" /> : null}
           {e.status === "done" ? (
             <span class="downloads">
@@ -89,8 +91,8 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
             <article class="failure">
               <h3>
                 Chunk {f.chunkIndex}
-                {f.attempt !== null ? `, attempt ${f.attempt}` : ""} <StatusBadge status={f.state} /> {f.machineId ? <span class="mono">on {f.machineId}</span> : null}{" "}
-                <span class="hint">{formatTime(f.at)}</span>
+                {f.attempt !== null ? `, attempt ${f.attempt}` : ""} <StatusBadge status={f.state} />{" "}
+                {f.machineId ? <span class="mono">on {f.machineId}</span> : null} <span class="hint">{formatTime(f.at)}</span>
               </h3>
               <p class="error-text">{f.reason}</p>
               {f.logTail !== null ? (
@@ -111,7 +113,9 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
       <section aria-labelledby="dl-h" class="panel" id="deliveries" data-live="true">
         <h2 id="dl-h">Callback deliveries</h2>
         {d.deliveries.length === 0 ? (
-          <p class="empty">{d.callbackUrl ? `None yet: a callback to ${d.callbackUrl} is sent when the episode ends.` : "No callback URL for this episode."}</p>
+          <p class="empty">
+            {d.callbackUrl ? `None yet: a callback to ${d.callbackUrl} is sent when the episode ends.` : "No callback URL for this episode."}
+          </p>
         ) : (
           <table>
             <thead>

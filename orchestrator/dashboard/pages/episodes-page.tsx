@@ -127,8 +127,18 @@ function EpisodeRowView(props: { e: EpisodeLine; csrf: string }) {
       <td>{formatSeconds(e.durationSec)}</td>
       <td>{formatSeconds(e.wallMs / 1000)}</td>
       <td class="actions">
-        {CANCELLABLE.has(e.status) ? <ActionForm action={`/ui/episodes/${e.id}/cancel`} csrf={props.csrf} label="Cancel" ariaLabel={`Cancel ${e.title || e.id}`} confirm={`Cancel ${e.title || e.id}?`} /> : null}
-        {e.status === "failed" ? <ActionForm action={`/ui/episodes/${e.id}/retry`} csrf={props.csrf} label="Retry" ariaLabel={`Retry ${e.title || e.id}`} /> : null}
+        {CANCELLABLE.has(e.status) ? (
+          <ActionForm
+            action={`/ui/episodes/${e.id}/cancel`}
+            csrf={props.csrf}
+            label="Cancel"
+            ariaLabel={`Cancel ${e.title || e.id}`}
+            confirm={`Cancel ${e.title || e.id}?`}
+          />
+        ) : null}
+        {e.status === "failed" ? (
+          <ActionForm action={`/ui/episodes/${e.id}/retry`} csrf={props.csrf} label="Retry" ariaLabel={`Retry ${e.title || e.id}`} />
+        ) : null}
       </td>
     </tr>
   );

@@ -68,7 +68,8 @@ export function FeedsPage(props: { csrf: string; feeds: FeedWithItems[]; sources
                           {item.episodeId ? (
                             <>
                               {" → "}
-                              <a href={`/ui/episodes/${item.episodeId}`}>{item.episodeId}</a> {episodeStatus ? <StatusBadge status={episodeStatus} /> : null}
+                              <a href={`/ui/episodes/${item.episodeId}`}>{item.episodeId}</a>{" "}
+                              {episodeStatus ? <StatusBadge status={episodeStatus} /> : null}
                             </>
                           ) : null}
                           {episodeError || item.lastError ? <div class="error-text">{episodeError ?? item.lastError}</div> : null}

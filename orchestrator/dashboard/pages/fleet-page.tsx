@@ -19,7 +19,8 @@ export interface FleetPageProps {
 export function FleetPage(props: FleetPageProps) {
   const { fleet, economics: econ } = props;
   const l = fleet.limits;
-  const guest = "size" in l.guest ? l.guest.size : `${l.guest.cpus} × ${l.guest.cpuKind}, ${l.guest.memoryMb} MB${l.guest.gpuKind ? `, ${l.guest.gpuKind}` : ""}`;
+  const guest =
+    "size" in l.guest ? l.guest.size : `${l.guest.cpus} × ${l.guest.cpuKind}, ${l.guest.memoryMb} MB${l.guest.gpuKind ? `, ${l.guest.gpuKind}` : ""}`;
   return (
     <Layout title="Fleet" nav="fleet" csrf={props.csrf}>
       <section id="fleet-now" data-live="true" class="panel" aria-label="Fleet now">
@@ -32,7 +33,11 @@ export function FleetPage(props: FleetPageProps) {
           </div>
           <div>
             <dt>By state</dt>
-            <dd>{Object.entries(fleet.machines.byState).map(([s, n]) => `${s} ${n}`).join(", ") || "none"}</dd>
+            <dd>
+              {Object.entries(fleet.machines.byState)
+                .map(([s, n]) => `${s} ${n}`)
+                .join(", ") || "none"}
+            </dd>
           </div>
           <div>
             <dt>Queue depth</dt>
@@ -164,7 +169,12 @@ function StateChart(props: { samples: StateSample[] }) {
   const now = props.samples[props.samples.length - 1];
   return (
     <figure class="state-chart">
-      <svg viewBox={`0 0 ${CHART_W} ${CHART_H + 16}`} width="100%" role="img" aria-label={`Machines by state each minute of the last hour; now: ${now ? STATE_GROUPS.map((g) => `${now.counts[g]} ${g}`).join(", ") : "none"}`}>
+      <svg
+        viewBox={`0 0 ${CHART_W} ${CHART_H + 16}`}
+        width="100%"
+        role="img"
+        aria-label={`Machines by state each minute of the last hour; now: ${now ? STATE_GROUPS.map((g) => `${now.counts[g]} ${g}`).join(", ") : "none"}`}
+      >
         {props.samples.map((s, i) => {
           let y = CHART_H;
           return (

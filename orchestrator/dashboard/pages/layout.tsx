@@ -65,7 +65,15 @@ export function Layout(props: PageFrame) {
 }
 
 /** A POST form for one action, with its CSRF field; the client script sends it without leaving the page. */
-export function ActionForm(props: { action: string; csrf: string; label: string; ariaLabel?: string; class?: string; confirm?: string; children?: Child }) {
+export function ActionForm(props: {
+  action: string;
+  csrf: string;
+  label: string;
+  ariaLabel?: string;
+  class?: string;
+  confirm?: string;
+  children?: Child;
+}) {
   return (
     <form method="post" action={props.action} class={`action ${props.class ?? ""}`} data-confirm={props.confirm}>
       <input type="hidden" name="_csrf" value={props.csrf} />

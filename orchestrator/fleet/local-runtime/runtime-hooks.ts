@@ -3,8 +3,8 @@
  * creates (rate limits, capacity), slow boots, machines wedged in `starting`. Production never
  * sets it; the fault plans that fill it live with the tests (test/support/runtime-faults.ts).
  */
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { MachinesErrorBody } from '../machine.ts';
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { MachinesErrorBody } from "../machine.ts";
 
 /** An error answered to a create request instead of creating a machine. */
 export interface CreateRefusal {
