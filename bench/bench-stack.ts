@@ -17,6 +17,8 @@ import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
 import { buildEpisode, FULL_SET, QUICK_SET } from "./bench-episodes.ts";
+import { until as untilDefined } from "../test/support/until.ts";
+import { setFaults } from "../test/support/runtime-faults.ts";
 
 const run = promisify(execFile);
 
@@ -56,7 +58,7 @@ export async function startBenchFarm(opts: FarmOptions = {}): Promise<BenchFarm>
   const orch = await startOrchestrator(config, createLogger(config.logLevel), {
     launch: (_machine, spec) => (rtf === undefined ? spec : { ...spec, env: { ...spec.env, PODFLEET_SYNTHETIC_RTF: String(rtf) } }),
   });
-  if (opts.bootDelayMs !== undefined) orch.localRuntime?.setFaults({ bootDelayMs: opts.bootDelayMs });
+  if (opts.bootDelayMs !== undefined && orch.localRuntime) setFaults(orch.localRuntime, { bootDelayMs: opts.bootDelayMs });
   return {
     orch,
     dataDir,
@@ -90,39 +92,55 @@ export async function submitWav(farm: BenchFarm, file: string, chunkSeconds?: nu
   return ((await res.json()) as { id: string }).id;
 }
 
-/** Polls the store every `everyMs` until `check` returns a value or `timeoutMs` passes. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** Polls every `everyMs` (default 20 ms, finer than the tests' 100 ms) until `check` returns a value or `timeoutMs` passes. */
+export function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 20): Promise<T> {
+  return untilDefined(what, check, timeoutMs, everyMs);
 }
 
 /** Waits for an episode to finish; throws if it failed. Returns its finish time (ms epoch). */
 export async function waitDone(farm: BenchFarm, id: string, timeoutMs: number): Promise<number> {
-  return until(`episode ${id} done`, async () => {
-    const ep = await farm.orch.store.getEpisode(id);
-    if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error ?? "?"}`);
-    return ep?.status === "done" ? Date.now() : undefined;
-  }, timeoutMs);
+  return until(
+    `episode ${id} done`,
+    async () => {
+      const ep = await farm.orch.store.getEpisode(id);
+      if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error ?? "?"}`);
+      return ep?.status === "done" ? Date.now() : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Earliest chunk claim (leasedAt) of an episode, waiting for it. */
 export async function firstClaimAt(farm: BenchFarm, id: string, timeoutMs: number): Promise<number> {
-  return until(`first chunk of ${id} started`, async () => {
-    const leased = (await farm.orch.store.listChunks(id)).map((c) => c.leasedAt).filter((t): t is number => t !== null);
-    return leased.length > 0 ? Math.min(...leased) : undefined;
-  }, timeoutMs);
+  return until(
+    `first chunk of ${id} started`,
+    async () => {
+      const leased = (await farm.orch.store.listChunks(id)).map((c) => c.leasedAt).filter((t): t is number => t !== null);
+      return leased.length > 0 ? Math.min(...leased) : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** `seconds` of 16 kHz mono pink-ish noise (no silences: the planner cuts at fixed lengths). */
 export async function noiseWav(dir: string, seconds: number): Promise<string> {
   const file = path.join(dir, `noise-${seconds}s.wav`);
   if (!fs.existsSync(file)) {
-    await run("ffmpeg", ["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `anoisesrc=d=${seconds}:c=pink:a=0.05:r=16000`, "-ac", "1", "-c:a", "pcm_s16le", file]);
+    await run("ffmpeg", [
+      "-nostdin",
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      `anoisesrc=d=${seconds}:c=pink:a=0.05:r=16000`,
+      "-ac",
+      "1",
+      "-c:a",
+      "pcm_s16le",
+      file,
+    ]);
   }
   return file;
 }

@@ -12,6 +12,8 @@ export interface SeamReport {
   duplicated: number;
   /** Words near seams present in both runs (same text, overlapping times). */
   matched: number;
+  /** Direct-run words near seams that the stitched run has at that time, but as different words. */
+  changed: number;
   /** Largest |Δstart| or |Δend| of a matched word, ms. */
   maxTimeErrorMs: number;
   /** Mean of max(|Δstart|, |Δend|) over matched words, ms. */
@@ -32,6 +34,7 @@ export function measureSeams(direct: readonly TimedWord[], stitched: readonly Ti
   let lost = 0;
   let duplicated = 0;
   let matched = 0;
+  let changed = 0;
   let sumErr = 0;
   let maxErr = 0;
   const near = (w: TimedWord): boolean => seams.some((s) => Math.abs(mid(w) - s) <= SEAM_WINDOW_SEC);
@@ -42,7 +45,10 @@ export function measureSeams(direct: readonly TimedWord[], stitched: readonly Ti
       continue;
     }
     const same = covering.find((w) => w.text === d.text);
-    if (!same) continue; // recognised differently: a WER matter, not a seam timing one
+    if (!same) {
+      changed++; // recognised differently: a WER matter, not a seam timing one
+      continue;
+    }
     const err = Math.max(Math.abs(same.start - d.start), Math.abs(same.end - d.end)) * 1000;
     matched++;
     sumErr += err;
@@ -59,14 +65,21 @@ export function measureSeams(direct: readonly TimedWord[], stitched: readonly Ti
     lost,
     duplicated,
     matched,
+    changed,
     maxTimeErrorMs: Math.round(maxErr),
     meanTimeErrorMs: matched === 0 ? 0 : Math.round(sumErr / matched),
   };
 }
 
-/** Seam times of a chunk plan: the cut itself, or the middle of an overlap. */
-export function seamTimes(plan: ReadonlyArray<{ startSample: number; endSample: number }>, sampleRate: number): number[] {
+/** Seam times of a chunk plan: the core boundary of padded chunks, else the cut itself or the middle of an overlap. */
+export function seamTimes(
+  plan: ReadonlyArray<{ startSample: number; endSample: number; coreStartSample?: number | undefined }>,
+  sampleRate: number,
+): number[] {
   const out: number[] = [];
-  for (let i = 1; i < plan.length; i++) out.push((plan[i]!.startSample + plan[i - 1]!.endSample) / 2 / sampleRate);
+  for (let i = 1; i < plan.length; i++) {
+    const core = plan[i]!.coreStartSample;
+    out.push((core ?? (plan[i]!.startSample + plan[i - 1]!.endSample) / 2) / sampleRate);
+  }
   return out;
 }

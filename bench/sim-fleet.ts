@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop.abort(new Error("SIGTERM")));
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-simfleet-"));
   const conns: NatsConnection[] = [];
-  for (let i = 0; i < Math.ceil(count / LOOPS_PER_CONNECTION); i++) conns.push(
+  for (let i = 0; i < Math.ceil(count / LOOPS_PER_CONNECTION); i++)
+    conns.push(
       await connect({
         servers: natsUrl,
         name: `sim-fleet-${i}`,

@@ -4,18 +4,24 @@
  * learn everything that crosses the wire.
  *
  * Flow of one chunk:
- *   orchestrator  --ChunkJob-->  jobs stream (WorkQueue, one shared durable pull consumer)
- *   worker pulls the job, publishes ChunkClaimed on the events stream, transcribes the chunk
- *   audio it reads from the audio Object Store bucket, writes ChunkTranscript to the results
- *   bucket, publishes ChunkResult on the events stream, and only then acks the job.
+ *   orchestrator  --job-->  jobs stream (WorkQueue, one shared durable pull consumer)
+ *   The job message carries the chunk's WAV as its payload and the job (InlineChunkJob) in the
+ *   JOB_HEADER header: one publish, no Object Store round trips or hashing per chunk. A chunk too big
+ *   for the connection's max_payload, and every job published before this format, is a JSON ChunkJob
+ *   whose audio is an object in the audio bucket; workers handle both.
+ *   The worker pulls the job, publishes ChunkClaimed on the events stream, transcribes the audio,
+ *   publishes ChunkResult (the words inside it when small, INLINE_RESULT_MAX_BYTES; else in an object
+ *   it writes to the results bucket first), and only then acks the job.
  *   A worker that cannot process a chunk publishes ChunkFailed (permanent → term, else nak).
  *
- * Cancellation: the orchestrator cancels a chunk by deleting its audio object (chunkAudioObjectName)
- * from the audio bucket, after marking it cancelled in its store. A worker that pulls a job whose
- * audio is gone cannot run it (ChunkFailed bad_audio, term); a worker running a chunk checks the
- * audio object's info at every heartbeat (`working()`), and when it is gone aborts the engine and
- * `term()`s the job without an event. No extra bucket, subject or permission is needed: the worker
- * already reads that bucket. Every event about a cancelled chunk is ignored by the store's fencing.
+ * Cancellation: every job names a cancellation object in the audio bucket (`cancelObject`): an
+ * inline job its episode's marker (episodeLiveObjectName, put once before the episode's first job),
+ * an object job its audio object. The orchestrator cancels by deleting it, after marking the chunks
+ * cancelled in its store. A worker that pulls a job whose object is gone does not run it (an inline
+ * job is termed without an event; an object job fails bad_audio and is termed); a worker running a
+ * chunk checks the object's info at every heartbeat (`working()`), and when it is gone aborts the
+ * engine and `term()`s the job without an event. No extra bucket, subject or permission is needed:
+ * the worker already reads that bucket. Every event about a cancelled chunk is ignored by the store's fencing.
  *
  * Liveness: while it runs a chunk the worker publishes WorkerHeartbeat on a plain subject every few
  * seconds; a chunk whose holder falls silent is re-queued whoever the holder is (a GPU box the
@@ -74,7 +80,11 @@ export function wireNames(prefix = "podfleet"): WireNames {
   };
 }
 
-/** A unit of work: transcribe samples [startSample, endSample) of one episode. */
+/**
+ * A unit of work in the JSON form: transcribe samples [startSample, endSample) of one episode, whose
+ * WAV is the object `audioObject` in the audio bucket. Used for chunks too big to ride in a message,
+ * and the form of every job published before InlineChunkJob (still in a queue after an upgrade).
+ */
 export const ChunkJob = z.object({
   v: z.literal(1),
   episodeId: z.string().min(1),
@@ -83,7 +93,7 @@ export const ChunkJob = z.object({
   startSample: z.number().int().nonnegative(),
   endSample: z.number().int().positive(),
   sampleRate: z.literal(SAMPLE_RATE),
-  /** Object name of the chunk's WAV file in the audio bucket. */
+  /** Object name of the chunk's WAV file in the audio bucket; its deletion cancels the chunk. */
   audioObject: z.string().min(1),
   /** Language hint for the engine (BCP 47), e.g. "en". */
   language: z.string().default("en"),
@@ -95,6 +105,21 @@ export const ChunkJob = z.object({
   generation: z.number().int().positive().optional(),
 });
 export type ChunkJob = z.infer<typeof ChunkJob>;
+
+/**
+ * The job of a message whose payload IS the chunk's WAV (16 kHz mono 16-bit), carried as JSON in
+ * the JOB_HEADER header. `liveObject` is the episode's marker in the audio bucket: while it exists
+ * the episode is live; its deletion cancels every chunk of the episode at once.
+ */
+export const InlineChunkJob = ChunkJob.omit({ v: true, audioObject: true, generation: true }).extend({
+  v: z.literal(2),
+  generation: z.number().int().positive(),
+  liveObject: z.string().min(1),
+});
+export type InlineChunkJob = z.infer<typeof InlineChunkJob>;
+
+/** Header of a job message that carries its audio: the InlineChunkJob as JSON. */
+export const JOB_HEADER = "Podfleet-Job";
 
 /** Message id used for JetStream de-duplication of a chunk job publication. */
 export function jobMessageId(chunkId: string, generation: number): string {
@@ -120,9 +145,23 @@ export const ChunkTranscript = z.object({
 });
 export type ChunkTranscript = z.infer<typeof ChunkTranscript>;
 
-/** Object name of a chunk's WAV file in the audio bucket. */
+/** Object name of a chunk's WAV file in the audio bucket (JSON ChunkJob). */
 export function chunkAudioObjectName(episodeId: string, index: number): string {
   return `${episodeId}/${String(index).padStart(4, "0")}.wav`;
+}
+
+/**
+ * Subject of an Object Store object's metadata (NATS ADR-20 layout: `$O.<bucket>.M.<base64url name,
+ * padded>`): where writers that skip the client library (results, episode markers) publish it.
+ */
+export function objectMetaSubject(bucket: string, name: string): string {
+  const token = Buffer.from(name, "utf8").toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+  return `$O.${bucket}.M.${token}`;
+}
+
+/** Object name of an episode's liveness marker in the audio bucket (InlineChunkJob.liveObject): deleted = cancelled or finished. */
+export function episodeLiveObjectName(episodeId: string): string {
+  return `${episodeId}/live`;
 }
 
 /**
@@ -171,14 +210,26 @@ export const ChunkClaimed = z.object({
    */
   heartbeatMs: z.number().int().positive().optional(),
 });
-export const ChunkResult = z.object({
-  ...EventBase,
-  type: z.literal("result"),
-  resultObject: z.string(),
-  wordCount: z.number().int().nonnegative(),
-  engine: z.string(),
-  processingMs: z.number().nonnegative(),
-});
+/**
+ * Words of a result whose JSON is at most this many bytes travel inside ChunkResult (`words`);
+ * larger ones go to the results bucket (`resultObject`). 64 KiB fits any NATS max_payload in use
+ * and an hour of speech in one chunk does not: about 6,000 words, ~400 KB.
+ */
+export const INLINE_RESULT_MAX_BYTES = 64 * 1024;
+
+export const ChunkResult = z
+  .object({
+    ...EventBase,
+    type: z.literal("result"),
+    /** Where the ChunkTranscript is, when the words did not fit in the event. Exactly one of resultObject and words is set. */
+    resultObject: z.string().optional(),
+    /** The words themselves, when their JSON is at most INLINE_RESULT_MAX_BYTES. */
+    words: z.array(Word).optional(),
+    wordCount: z.number().int().nonnegative(),
+    engine: z.string(),
+    processingMs: z.number().nonnegative(),
+  })
+  .refine((r) => (r.resultObject === undefined) !== (r.words === undefined), { message: "a result has exactly one of resultObject and words" });
 export const ChunkFailed = z.object({
   ...EventBase,
   type: z.literal("failed"),

@@ -55,8 +55,15 @@ export const chunks = sqliteTable(
       .notNull()
       .references(() => episodes.id, { onDelete: "cascade" }),
     index: integer("idx").notNull(),
+    /** The audio span cut and sent for this chunk; word times in its result are relative to its start. */
     startSample: integer("start_sample").notNull(),
     endSample: integer("end_sample").notNull(),
+    /**
+     * The part of the episode this chunk answers for: its audio minus the context padding
+     * (ingest/chunk-context.ts). Null on chunks planned before padding, which stitch by overlap.
+     */
+    coreStartSample: integer("core_start_sample"),
+    coreEndSample: integer("core_end_sample"),
     state: text("state").notNull(),
     /** Attempt that currently holds (or last held) the lease: the job message's delivery count. */
     attempt: integer("attempt").notNull().default(0),
@@ -74,16 +81,15 @@ export const chunks = sqliteTable(
     machineLosses: integer("machine_losses").notNull().default(0),
     lastError: text("last_error"),
     resultObject: text("result_object"),
+    /** The words (JSON Word[]) of a result that came inside its event; null when they are in resultObject. */
+    resultWords: text("result_words"),
     wordCount: integer("word_count"),
     processingMs: integer("processing_ms"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     doneAt: integer("done_at"),
   },
-  (t) => [
-    uniqueIndex("chunks_episode_idx").on(t.episodeId, t.index),
-    index("chunks_state_idx").on(t.state),
-  ],
+  (t) => [uniqueIndex("chunks_episode_idx").on(t.episodeId, t.index), index("chunks_state_idx").on(t.state)],
 );
 
 /**
@@ -312,4 +318,48 @@ export const apiTokens = sqliteTable(
     revokedAt: integer("revoked_at"),
   },
   (t) => [uniqueIndex("api_tokens_hash_idx").on(t.hash)],
+);
+
+/**
+ * Dashboard sign-ins (orchestrator/dashboard/): one row per browser session. The cookie holds a
+ * random secret; only its SHA-256 is stored, with the CSRF token every dashboard action must carry
+ * and the admin token it was opened with (revoking that token ends the session).
+ */
+export const dashboardSessions = sqliteTable(
+  "dashboard_sessions",
+  {
+    /** Hex SHA-256 of the cookie's secret. */
+    hash: text("hash").primaryKey(),
+    /** The api_tokens row the operator signed in with. */
+    tokenId: text("token_id").notNull(),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("dashboard_sessions_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Every attempt at a chunk, as the chunk transition events tell it (dashboard/chunk-attempt-log.ts):
+ * which machine, when it started and ended, and how. The chunks table keeps only the current
+ * attempt; this is what the episode page's timeline draws, one bar per row.
+ */
+export const chunkAttempts = sqliteTable(
+  "chunk_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    chunkId: text("chunk_id").notNull(),
+    episodeId: text("episode_id").notNull(),
+    chunkIndex: integer("chunk_index").notNull(),
+    machineId: text("machine_id").notNull(),
+    generation: integer("generation").notNull(),
+    attempt: integer("attempt").notNull(),
+    startedAt: integer("started_at").notNull(),
+    endedAt: integer("ended_at"),
+    /** running | done | failed (the chunk is dead) | requeued (the attempt failed or its machine was lost; tried again) | cancelled | superseded */
+    outcome: text("outcome").notNull(),
+    error: text("error"),
+  },
+  (t) => [index("chunk_attempts_episode_idx").on(t.episodeId, t.startedAt), index("chunk_attempts_chunk_idx").on(t.chunkId)],
 );

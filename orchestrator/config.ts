@@ -7,6 +7,7 @@ import path from "node:path";
 import { z } from "zod";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
+import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context.ts";
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
@@ -58,6 +59,7 @@ const EnvSchema = z.object({
     .number()
     .refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`)
     .default(60),
+  PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).default(CHUNK_PAD_SECONDS),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
@@ -118,14 +120,27 @@ const EnvSchema = z.object({
   PODFLEET_BOOT_BACKOFF_SEC: positiveInt.default(5),
   PODFLEET_BOOT_BACKOFF_MAX_SEC: positiveInt.default(300),
   PODFLEET_MODELS_DIR: z.string().min(1).optional(),
+  PODFLEET_LOCAL_MACHINE_ENV: z
+    .string()
+    .regex(/^\s*[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*\s*$/, "must be a comma-separated list of variable names")
+    .optional(),
   PODFLEET_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  PODFLEET_PRICE_PER_MACHINE_SECOND: z.coerce.number().min(0).max(1).optional(),
 });
 
 export interface Config {
   dataDir: string;
+  /**
+   * The PODFLEET_* variables this config was parsed from, secrets (names with TOKEN, SECRET,
+   * PASSWORD or KEY) as "(set)": what `GET /v1/admin/settings` shows, so a CLI command can warn
+   * when its own environment differs from the running orchestrator's.
+   */
+  settings: Record<string, string>;
   host: string;
   port: number;
   publicUrl: string | undefined;
+  /** What one machine-second costs (any currency), for the dashboard's cost estimate; undefined: not shown. */
+  pricePerMachineSecond: number | undefined;
   nats: {
     url: string | undefined;
     workerUrl: string | undefined;
@@ -148,10 +163,21 @@ export interface Config {
   whisperModel: string | undefined;
   /** Benchmark engine only: seconds of sleep per second of audio the synthetic workers use; undefined = the worker's default (0.1). */
   syntheticRtf: number | undefined;
-  /** Local runtime only: where local workers find whisper models (their PODFLEET_MODELS_DIR); undefined = theirs (/models). */
+  /**
+   * Where workers find whisper models (their PODFLEET_MODELS_DIR): the variable, else on the local
+   * runtime `<data-dir>/models` (where `podfleet models pull` puts them); undefined on Fly = the image's (/models).
+   */
   modelsDir: string | undefined;
+  /**
+   * Local runtime only: the variables of the orchestrator's environment that reach local machines,
+   * as named by PODFLEET_LOCAL_MACHINE_ENV (default: the whisper.cpp engine's WHISPER_SERVER_BIN,
+   * WHISPER_THREADS, WHISPER_TIMEOUT_SEC), with their values; besides PATH, HOME, TMPDIR and LANG.
+   */
+  localMachineEnv: Record<string, string>;
   maxMachines: number;
   chunkSeconds: number;
+  /** Context padding each chunk is transcribed with on both sides of its core, seconds (ingest/chunk-context.ts). */
+  chunkPadSec: number;
   idleTimeoutSec: number;
   ackWaitSec: number;
   maxAttempts: number;
@@ -218,7 +244,7 @@ export interface Tuning {
   feedPollIntervalMs: number;
   feedPollTimeoutMs: number;
   maxFeedFetches: number;
-  /** Completion callbacks: period and pass timeout. */
+  /** Completion callbacks: backstop period (finished episodes and due retries wake the pass) and pass timeout. */
   callbackIntervalMs: number;
   callbackTimeoutMs: number;
   /** The orchestrator's NATS connection retries forever, this far apart. */
@@ -234,7 +260,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = {
   feedPollIntervalMs: 10_000,
   feedPollTimeoutMs: 300_000,
   maxFeedFetches: 4,
-  callbackIntervalMs: 2_000,
+  callbackIntervalMs: 30_000,
   callbackTimeoutMs: 120_000,
   natsReconnectWaitMs: 500,
 };
@@ -248,6 +274,21 @@ export interface ConfigOverrides {
   dataDir?: string | undefined;
   port?: number | undefined;
   host?: string | undefined;
+}
+
+/** What PODFLEET_LOCAL_MACHINE_ENV names when unset: the whisper.cpp engine's own settings. */
+export const DEFAULT_LOCAL_MACHINE_ENV = "WHISPER_SERVER_BIN,WHISPER_THREADS,WHISPER_TIMEOUT_SEC";
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/;
+
+/** PODFLEET_* variables as given, secret ones reduced to "(set)" (see Config.settings). */
+export function launchSettings(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("PODFLEET_") || value === undefined || value === "") continue;
+    out[name] = SECRET_NAME.test(name) ? "(set)" : value;
+  }
+  return out;
 }
 
 export function parseConfig(env: Record<string, string | undefined>, overrides: ConfigOverrides = {}): Config {
@@ -294,9 +335,11 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
 
   return {
     dataDir,
+    settings: launchSettings(cleaned),
     host: overrides.host ?? e.PODFLEET_HOST,
     port: overrides.port ?? e.PORT,
     publicUrl: e.PODFLEET_PUBLIC_URL,
+    pricePerMachineSecond: e.PODFLEET_PRICE_PER_MACHINE_SECOND,
     nats: {
       url: e.NATS_URL,
       workerUrl: e.PODFLEET_WORKER_NATS_URL,
@@ -312,9 +355,16 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     engine: e.PODFLEET_ENGINE,
     whisperModel: e.PODFLEET_WHISPER_MODEL,
     syntheticRtf: e.PODFLEET_SYNTHETIC_RTF,
-    modelsDir: e.PODFLEET_MODELS_DIR === undefined ? undefined : path.resolve(e.PODFLEET_MODELS_DIR),
+    modelsDir: e.PODFLEET_MODELS_DIR !== undefined ? path.resolve(e.PODFLEET_MODELS_DIR) : fly ? undefined : path.join(dataDir, "models"),
+    localMachineEnv: Object.fromEntries(
+      (e.PODFLEET_LOCAL_MACHINE_ENV ?? DEFAULT_LOCAL_MACHINE_ENV)
+        .split(",")
+        .map((n) => n.trim())
+        .flatMap((n) => (cleaned[n] !== undefined ? [[n, cleaned[n]]] : [])),
+    ),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
+    chunkPadSec: e.PODFLEET_CHUNK_PAD_SECONDS,
     idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,
     ackWaitSec: e.PODFLEET_ACK_WAIT_SEC,
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,

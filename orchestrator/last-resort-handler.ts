@@ -50,7 +50,13 @@ function describe(value: unknown): Record<string, unknown> {
       message: clean(value.message),
       ...(typeof code === "string" ? { code } : {}),
       // where it came from, without the message line the stack repeats
-      stack: clean((value.stack ?? "").split("\n").slice(1, 9).map((l) => l.trim()).join(" | ")),
+      stack: clean(
+        (value.stack ?? "")
+          .split("\n")
+          .slice(1, 9)
+          .map((l) => l.trim())
+          .join(" | "),
+      ),
     };
   }
   return { name: typeof value, message: clean(String(value)).slice(0, 500) };

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { wireNames, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
+import type { StateEvents } from "./events/state-events.ts";
 import { lockDataDir, secureDataDir } from "./data-dir.ts";
 import type { FleetController } from "./fleet/fleet-controller.ts";
 import type { FleetLimitsStore } from "./fleet/fleet-limits.ts";
@@ -22,6 +23,7 @@ import type { EpisodeStore } from "./store/episode-store.ts";
 import { Closer } from "./parts/closer.ts";
 import { openEpisodesPart } from "./parts/episodes-part.ts";
 import { buildFleetPart } from "./parts/fleet-part.ts";
+import type { Api } from "./http/api.ts";
 import { openHttpPart } from "./parts/http-part.ts";
 import { killLeftoverLocalMachines, openMachinesPart, type LaunchHook } from "./parts/machines-part.ts";
 import { openQueuePart } from "./parts/queue-part.ts";
@@ -36,6 +38,11 @@ export interface Orchestrator {
   config: Config;
   names: WireNames;
   store: EpisodeStore;
+  /**
+   * State events, emitted after commit: episode, chunk and machine transitions, callback attempts,
+   * feed polls (the event map is documented in events/state-events.ts).
+   */
+  events: StateEvents;
   machines: MachinesClient;
   /** Present when the embedded local runtime runs the machines. */
   localRuntime: LocalMachinesRuntime | undefined;
@@ -44,6 +51,8 @@ export interface Orchestrator {
   natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
   /** The admin API token kept in `<data-dir>/admin-token` (mode 600); send it as `Authorization: Bearer`. */
   adminToken: string;
+  /** The HTTP API in process: `api.app.request(path)` without a socket, and its OpenAPI document. */
+  api: Api;
   /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
   fleet: { controller: FleetController; limits: FleetLimitsStore; registry: MachineRegistry };
   close(): Promise<void>;
@@ -77,15 +86,15 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     // 1. NATS and the work queue.
     const names = wireNames(config.nats.prefix);
     const queue = await openQueuePart(config, names, logDir, log);
-    closer.add(queue.close);
+    closer.add(() => queue.close());
 
     // 2. Database, tokens, fleet id.
     const store = await openStorePart(config, log);
-    closer.add(store.close);
+    closer.add(() => store.close());
 
     // 3. Machines API: the embedded local runtime unless Fly is configured.
     const machines = await openMachinesPart(config, logDir, log, hooks.launch);
-    closer.add(machines.close);
+    closer.add(() => machines.close());
 
     // 4. Fleet: the autoscaler and the sweeper are passes of one controller (fleet/fleet-controller.ts).
     // the demand hint reads the episode service, built after the fleet
@@ -107,7 +116,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       publicUrl: () => publicUrl ?? "http://localhost",
     });
     expectedChunks = () => episodes.episodes.expectedChunks();
-    closer.add(episodes.close);
+    closer.add(() => episodes.close());
     closer.add(fleet.start());
 
     // Resume what a previous run left unfinished.
@@ -115,7 +124,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
 
     // 6. HTTP, then the feed poller and callbacks (they need the public URL).
     const http = await openHttpPart(config, { store, queue, fleet, episodes, log });
-    closer.add(http.close);
+    closer.add(() => http.close());
     publicUrl ??= http.url;
     closer.add(episodes.startPasses());
     log.info("orchestrator listening", {
@@ -127,9 +136,11 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
 
     return {
       url: http.url,
+      api: http.api,
       config,
       names,
       store: store.store,
+      events: store.database.events,
       machines: machines.machines,
       localRuntime: machines.localRuntime,
       natsUrl: queue.natsUrl,

@@ -9,7 +9,7 @@ files=(test/restart-resilience.test.ts test/fleet-recovery.test.ts test/cancel-r
 failed=0
 for ((i = 1; i <= rounds; i++)); do
   start=$(date +%s)
-  if out=$(node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}" 2>&1); then status=pass; else status=FAIL; failed=$((failed + 1)); fi
+  if out=$(node --import tsx --import ./test/support/leak-check.ts --test --test-concurrency=1 --test-timeout=600000 "${files[@]}" 2>&1); then status=pass; else status=FAIL; failed=$((failed + 1)); fi
   summary=$(grep -E '^# (pass|fail) ' <<<"$out" | tr '\n' ' ')
   echo "round $i/$rounds: $status in $(( $(date +%s) - start )) s ($summary)"
   if [[ $status == FAIL ]]; then

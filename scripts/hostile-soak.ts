@@ -43,11 +43,28 @@ const ORCHESTRATOR_ENV: Record<string, string> = {
 const HARD_TIMEOUT_MS = 15 * 60_000;
 /** Mix of URL episodes by server (scaled to --episodes). */
 const URL_MIX: Array<[HostileKind, number]> = [
-  ["http10", 8], ["keepalive", 8], ["trickle", 4], ["endless", 4], ["reset", 4],
-  ["reset-once", 5], ["500-once", 6], ["429-once", 6], ["backpressure-close", 5],
+  ["http10", 8],
+  ["keepalive", 8],
+  ["trickle", 4],
+  ["endless", 4],
+  ["reset", 4],
+  ["reset-once", 5],
+  ["500-once", 6],
+  ["429-once", 6],
+  ["backpressure-close", 5],
 ];
 /** Enclosures of feed items cycle through these (a different start per feed). */
-const FEED_ITEM_KINDS: HostileKind[] = ["keepalive", "500-once", "429-once", "reset-once", "http10", "trickle", "endless", "reset", "backpressure-close"];
+const FEED_ITEM_KINDS: HostileKind[] = [
+  "keepalive",
+  "500-once",
+  "429-once",
+  "reset-once",
+  "http10",
+  "trickle",
+  "endless",
+  "reset",
+  "backpressure-close",
+];
 const ITEMS_PER_FEED = 3;
 /** What each server's episodes must end as; `reason` is checked on failed ones. */
 const EXPECTED: Record<HostileKind, { status: "done" | "failed"; reason?: RegExp }> = {
@@ -64,7 +81,9 @@ const EXPECTED: Record<HostileKind, { status: "done" | "failed"; reason?: RegExp
 const MAX_RESTARTS = 3;
 // -----------------------------------------------------------------------------------------------
 
-const { values } = parseArgs({ options: { episodes: { type: "string", default: "50" }, feeds: { type: "string", default: "10" }, keep: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { episodes: { type: "string", default: "50" }, feeds: { type: "string", default: "10" }, keep: { type: "boolean", default: false } },
+});
 const episodeCount = Number(values.episodes);
 const feedCount = Number(values.feeds);
 if (!Number.isInteger(episodeCount) || episodeCount < 1 || !Number.isInteger(feedCount) || feedCount < 0) {
@@ -153,7 +172,12 @@ async function main(): Promise<number> {
   for (let f = 0; f < feedCount; f++) {
     const items = Array.from({ length: ITEMS_PER_FEED }, (_, j) => {
       const kind = FEED_ITEM_KINDS[(f + j * 4) % FEED_ITEM_KINDS.length]!;
-      return { guid: `f${f}-i${j}`, title: `feed ${f} item ${j} (${kind})`, url: audioUrl(kind, `f${f}i${j}`), publishedAt: started - (j + 1) * 3600_000 };
+      return {
+        guid: `f${f}-i${j}`,
+        title: `feed ${f} item ${j} (${kind})`,
+        url: audioUrl(kind, `f${f}i${j}`),
+        publishedAt: started - (j + 1) * 3600_000,
+      };
     });
     feedItems.set(f, items);
     fs.writeFileSync(path.join(www, `feed-${f}.xml`), feedXml(`Soak feed ${f}`, items));
@@ -173,7 +197,12 @@ async function main(): Promise<number> {
       stderrLog += up.stderr();
       const lines = up.stderr().trim().split("\n");
       const errors = lines.filter((l) => /error|assert/i.test(l) && !l.includes('"level":"info"'));
-      exits.push(`exit ${up.child.exitCode ?? up.child.signalCode}: ${(errors.length > 0 ? errors : lines).slice(-2).map((l) => l.slice(0, 300)).join(" / ")}`);
+      exits.push(
+        `exit ${up.child.exitCode ?? up.child.signalCode}: ${(errors.length > 0 ? errors : lines)
+          .slice(-2)
+          .map((l) => l.slice(0, 300))
+          .join(" / ")}`,
+      );
       process.stderr.write(`ORCHESTRATOR EXITED (${exits.at(-1)})\n`);
       if (restarts > MAX_RESTARTS) break;
       up = await startUp(dataDir, ORCHESTRATOR_ENV);
@@ -181,7 +210,12 @@ async function main(): Promise<number> {
     if (!addedNewItems && Date.now() - started > 20_000) {
       // a new episode in every feed: the next timed poll must find it
       for (const [f, items] of feedItems) {
-        items.unshift({ guid: `f${f}-new`, title: `feed ${f} new item`, url: audioUrl(f % 2 ? "keepalive" : "http10", `f${f}new`), publishedAt: Date.now() });
+        items.unshift({
+          guid: `f${f}-new`,
+          title: `feed ${f} new item`,
+          url: audioUrl(f % 2 ? "keepalive" : "http10", `f${f}new`),
+          publishedAt: Date.now(),
+        });
         fs.writeFileSync(path.join(www, `feed-${f}.xml`), feedXml(`Soak feed ${f}`, items));
       }
       addedNewItems = true;

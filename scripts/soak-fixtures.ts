@@ -18,13 +18,33 @@ export interface SoakAudio {
   big: string;
 }
 
-const LINES = ["The soak sends this short episode through every server we could think of.", "It should come back as a transcript, or fail with a reason."];
+const LINES = [
+  "The soak sends this short episode through every server we could think of.",
+  "It should come back as a transcript, or fail with a reason.",
+];
 
 export async function buildAudio(dir: string): Promise<SoakAudio> {
   const wav = await synthesizeEpisode({ paragraphs: LINES, dir, pauseSec: 0.8 });
   const mp3 = await synthesizeEpisode({ paragraphs: LINES, dir, pauseSec: 0.8, format: "mp3" });
   const big = path.join(dir, "big.wav");
-  await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", wav.path, "-af", "apad=whole_dur=60", "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le", big]);
+  await run("ffmpeg", [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-nostdin",
+    "-y",
+    "-i",
+    wav.path,
+    "-af",
+    "apad=whole_dur=60",
+    "-ar",
+    "48000",
+    "-ac",
+    "2",
+    "-c:a",
+    "pcm_s16le",
+    big,
+  ]);
   fs.renameSync(wav.path, path.join(dir, "speech.wav"));
   fs.renameSync(mp3.path, path.join(dir, "speech.mp3"));
   return { wav: "speech.wav", mp3: "speech.mp3", big: "big.wav" };

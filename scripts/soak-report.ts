@@ -51,11 +51,13 @@ export function checkSoak(facts: SoakFacts): string[] {
     const want = kind === "?" ? undefined : facts.expected[kind];
     if (!want) continue;
     if (e.status !== want.status) out.push(`${label} ended ${e.status}, expected ${want.status}${e.error ? `: ${e.error.slice(0, 160)}` : ""}`);
-    else if (want.status === "failed" && want.reason && !want.reason.test(e.error ?? "")) out.push(`${label} failed with "${(e.error ?? "").slice(0, 160)}", expected a reason matching ${want.reason}`);
+    else if (want.status === "failed" && want.reason && !want.reason.test(e.error ?? ""))
+      out.push(`${label} failed with "${(e.error ?? "").slice(0, 160)}", expected a reason matching ${want.reason}`);
   }
   for (const f of facts.feeds) {
     if (f.lastError) out.push(`feed ${f.id} last poll failed: ${f.lastError}`);
-    if ((facts.pollsSeen.get(f.id) ?? 0) < 2) out.push(`feed ${f.id} was polled ${facts.pollsSeen.get(f.id) ?? 0} time(s) during the soak (want the add and at least one timed poll)`);
+    if ((facts.pollsSeen.get(f.id) ?? 0) < 2)
+      out.push(`feed ${f.id} was polled ${facts.pollsSeen.get(f.id) ?? 0} time(s) during the soak (want the add and at least one timed poll)`);
     if (!f.entries.some((i) => i.guid?.endsWith("-new"))) out.push(`feed ${f.id}: the item added during the soak was never found`);
     for (const i of f.entries) if (i.state === "pending") out.push(`feed ${f.id} item ${i.guid} is still pending`);
   }
@@ -64,7 +66,11 @@ export function checkSoak(facts: SoakFacts): string[] {
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
-  const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((v, c) => v.padEnd(widths[c]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -76,14 +82,26 @@ export function printReport(facts: SoakFacts, failures: string[]): void {
     byKind.set(k, [...(byKind.get(k) ?? []), e]);
   }
   w("\n== Episodes by server (url + feed)\n");
-  const rows = [...byKind].sort(([a], [b]) => a.localeCompare(b)).map(([kind, eps]) => {
-    const n = (s: string) => eps.filter((e) => e.status === s).length;
-    const open = eps.filter((e) => !TERMINAL.has(e.status)).length;
-    const fromUrl = eps.filter((e) => facts.urlEpisodes.has(e.id)).length;
-    const want = facts.expected[kind as HostileKind];
-    const met = eps.filter((e) => want && e.status === want.status && (want.status === "done" || !want.reason || want.reason.test(e.error ?? ""))).length;
-    return [kind, `${fromUrl}+${eps.length - fromUrl}`, String(n("done")), String(n("failed")), String(open), want ? `${want.status}${want.reason ? ` ${want.reason}` : ""}` : "-", `${met}/${eps.length}`];
-  });
+  const rows = [...byKind]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, eps]) => {
+      const n = (s: string) => eps.filter((e) => e.status === s).length;
+      const open = eps.filter((e) => !TERMINAL.has(e.status)).length;
+      const fromUrl = eps.filter((e) => facts.urlEpisodes.has(e.id)).length;
+      const want = facts.expected[kind as HostileKind];
+      const met = eps.filter(
+        (e) => want && e.status === want.status && (want.status === "done" || !want.reason || want.reason.test(e.error ?? "")),
+      ).length;
+      return [
+        kind,
+        `${fromUrl}+${eps.length - fromUrl}`,
+        String(n("done")),
+        String(n("failed")),
+        String(open),
+        want ? `${want.status}${want.reason ? ` ${want.reason}` : ""}` : "-",
+        `${met}/${eps.length}`,
+      ];
+    });
   w(table(["SERVER", "URL+FEED", "DONE", "FAILED", "OPEN", "EXPECTED", "AS EXPECTED"], rows));
 
   w("\n== Failure reasons\n");
@@ -101,12 +119,16 @@ export function printReport(facts: SoakFacts, failures: string[]): void {
   const states = new Map<string, number>();
   for (const i of items) states.set(i.state, (states.get(i.state) ?? 0) + 1);
   const polls = [...facts.pollsSeen.values()].reduce((a, b) => a + b, 0);
-  w(`feeds ${facts.feeds.length}; polls observed ${polls}; feeds with a failed last poll ${facts.feeds.filter((f) => f.lastError).length}; ` +
-    `new items found ${facts.feeds.filter((f) => f.entries.some((i) => i.guid?.endsWith("-new"))).length}/${facts.feeds.length}\n`);
+  w(
+    `feeds ${facts.feeds.length}; polls observed ${polls}; feeds with a failed last poll ${facts.feeds.filter((f) => f.lastError).length}; ` +
+      `new items found ${facts.feeds.filter((f) => f.entries.some((i) => i.guid?.endsWith("-new"))).length}/${facts.feeds.length}\n`,
+  );
   w(`items ${items.length}: ${[...states].map(([s, n]) => `${s} ${n}`).join(", ")}\n`);
 
   w("\n== Orchestrator\n");
-  w(`restarts ${facts.restarts} (must be 0); errors escaped to the last-resort handler ${facts.escapes ?? "unknown"}; wall time ${facts.wallSec.toFixed(0)} s\n`);
+  w(
+    `restarts ${facts.restarts} (must be 0); errors escaped to the last-resort handler ${facts.escapes ?? "unknown"}; wall time ${facts.wallSec.toFixed(0)} s\n`,
+  );
   w(`episodes ${facts.episodes.length} (${facts.urlEpisodes.size} by URL, ${facts.episodes.length - facts.urlEpisodes.size} from feeds)\n`);
 
   w(`\n== Verdict: ${failures.length === 0 ? "PASS" : `FAIL (${failures.length})`}\n`);

@@ -19,7 +19,10 @@ import { runCli } from "./support/cli.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-auth-"));
 const dataDir = path.join(tmp, "data");
-const config = parseConfig({ PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "authtest", PODFLEET_LOG_LEVEL: "silent" }, { dataDir, port: 0, host: "127.0.0.1" });
+const config = parseConfig(
+  { PODFLEET_MAX_MACHINES: "0", PODFLEET_NATS_PREFIX: "authtest", PODFLEET_LOG_LEVEL: "silent" },
+  { dataDir, port: 0, host: "127.0.0.1" },
+);
 let orch: Orchestrator;
 
 before(async () => {
@@ -191,13 +194,19 @@ describe("PODFLEET_ADMIN_TOKEN and NATS credentials settings", () => {
     assert.throws(() => parseConfig({ NATS_URL: "nats://n:4222", PODFLEET_WORKER_NATS_PASSWORD: "p" }), /invalid PODFLEET_WORKER_NATS_USER/);
     assert.throws(() => parseConfig({ NATS_USER: "u", NATS_PASSWORD: "p", NATS_TOKEN: "t" }), /invalid NATS_TOKEN/);
     assert.throws(() => parseConfig({ PODFLEET_WORKER_NATS_USER: "w", PODFLEET_WORKER_NATS_PASSWORD: "p" }), /only with NATS_URL/);
-    const ext = parseConfig({ NATS_URL: "nats://n:4222", NATS_USER: "o", NATS_PASSWORD: "op", PODFLEET_WORKER_NATS_USER: "w", PODFLEET_WORKER_NATS_PASSWORD: "wp" });
+    const ext = parseConfig({
+      NATS_URL: "nats://n:4222",
+      NATS_USER: "o",
+      NATS_PASSWORD: "op",
+      PODFLEET_WORKER_NATS_USER: "w",
+      PODFLEET_WORKER_NATS_PASSWORD: "wp",
+    });
     assert.deepEqual(ext.nats.auth, { user: "o", password: "op" });
     assert.deepEqual(ext.nats.workerAuth, { user: "w", password: "wp" });
     assert.deepEqual(parseConfig({ NATS_TOKEN: "tok" }).nats.auth, { token: "tok" });
   });
 
-  test("the embedded orchestrator gives its machines the worker account, never its own password", async () => {
+  test("the embedded orchestrator gives its machines the worker account, never its own password", () => {
     assert.ok("user" in orch.natsAuth.worker && "user" in orch.natsAuth.orchestrator);
     assert.notEqual(orch.natsAuth.worker.user, orch.natsAuth.orchestrator.user);
     const stored = JSON.parse(fs.readFileSync(path.join(dataDir, "nats-credentials.json"), "utf8")) as { workerPassword: string };

@@ -90,7 +90,17 @@ const at = (p: string) => `http://127.0.0.1:${port()}${p}`;
 let open: Orchestrator; // private URLs allowed: reaches the local server
 let strict: Orchestrator; // the default policy
 before(async () => {
-  execFileSync("ffmpeg", ["-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "libmp3lame", path.join(tmp, "tone.mp3")]);
+  execFileSync("ffmpeg", [
+    "-loglevel",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:duration=2",
+    "-c:a",
+    "libmp3lame",
+    path.join(tmp, "tone.mp3"),
+  ]);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const env = {
     PODFLEET_MAX_MACHINES: "0",
@@ -101,8 +111,14 @@ before(async () => {
     PODFLEET_FETCH_RETRY_WINDOW_SEC: "0",
     PODFLEET_RATE_LIMIT_PER_MIN: "0",
   };
-  open = await startOrchestrator(parseConfig({ ...env, PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_NATS_PREFIX: "corpusopen" }, { dataDir: path.join(tmp, "open"), port: 0 }), createLogger("silent"));
-  strict = await startOrchestrator(parseConfig({ ...env, PODFLEET_NATS_PREFIX: "corpusstrict" }, { dataDir: path.join(tmp, "strict"), port: 0 }), createLogger("silent"));
+  open = await startOrchestrator(
+    parseConfig({ ...env, PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_NATS_PREFIX: "corpusopen" }, { dataDir: path.join(tmp, "open"), port: 0 }),
+    createLogger("silent"),
+  );
+  strict = await startOrchestrator(
+    parseConfig({ ...env, PODFLEET_NATS_PREFIX: "corpusstrict" }, { dataDir: path.join(tmp, "strict"), port: 0 }),
+    createLogger("silent"),
+  );
 });
 after(async () => {
   await open?.close();
@@ -115,7 +131,11 @@ after(async () => {
 const bearer = (orch: Orchestrator) => ({ authorization: `Bearer ${orch.adminToken}` });
 
 async function submit(orch: Orchestrator, audioUrl: string): Promise<Response> {
-  return fetch(`${orch.url}/v1/episodes`, { method: "POST", body: JSON.stringify({ audioUrl }), headers: { "content-type": "application/json", ...bearer(orch) } });
+  return fetch(`${orch.url}/v1/episodes`, {
+    method: "POST",
+    body: JSON.stringify({ audioUrl }),
+    headers: { "content-type": "application/json", ...bearer(orch) },
+  });
 }
 
 /** Submits the URL, waits (bounded) for the episode to fail, returns its error. */
@@ -156,7 +176,11 @@ describe("audio URLs that must fail their episode with a clear reason", () => {
   test("the endless body was streamed and cut off, never buffered whole", async () => {
     await endlessClosed; // the orchestrator hung up
     assert.ok(sentBytes < 64 * MAX_AUDIO, `server pushed ${sentBytes} bytes before the hang-up`);
-    assert.deepEqual(fs.readdirSync(path.join(tmp, "open", "work")).filter((f) => f.endsWith(".source")), [], "no partial download left");
+    assert.deepEqual(
+      fs.readdirSync(path.join(tmp, "open", "work")).filter((f) => f.endsWith(".source")),
+      [],
+      "no partial download left",
+    );
   });
 });
 
@@ -207,7 +231,12 @@ describe("private, loopback, link-local and metadata addresses", () => {
   ] as const) {
     test(`a redirect to ${what} is refused`, async () => {
       const dest = path.join(tmp, `redirect${route.replace(/\W/g, "-")}`);
-      const err = await fetchAudio(at(route), dest, { allowPrivate: false, maxBytes: MAX_AUDIO, timeoutMs: 2_000, isBlocked: onlyLocalIsPublic }).then(
+      const err = await fetchAudio(at(route), dest, {
+        allowPrivate: false,
+        maxBytes: MAX_AUDIO,
+        timeoutMs: 2_000,
+        isBlocked: onlyLocalIsPublic,
+      }).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -217,7 +246,12 @@ describe("private, loopback, link-local and metadata addresses", () => {
     });
   }
   test("the same server is reachable under that policy (the refusals above are about the target)", async () => {
-    const r = await fetchAudio(at("/notes.mp3"), path.join(tmp, "ok.bin"), { allowPrivate: false, maxBytes: MAX_AUDIO, timeoutMs: 2_000, isBlocked: onlyLocalIsPublic });
+    const r = await fetchAudio(at("/notes.mp3"), path.join(tmp, "ok.bin"), {
+      allowPrivate: false,
+      maxBytes: MAX_AUDIO,
+      timeoutMs: 2_000,
+      isBlocked: onlyLocalIsPublic,
+    });
     assert.ok(r.bytes > 0);
   });
 });
@@ -244,11 +278,11 @@ describe("request bodies", () => {
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, "too_large");
   });
   test("an oversized chunked JSON body → 413 without reading it all", async () => {
-    const res = await post(stream(MAX_JSON * 64), "application/json", { duplex: "half" } as RequestInit);
+    const res = await post(stream(MAX_JSON * 64), "application/json", { duplex: "half" });
     assert.equal(res.status, 413);
   });
   test("an oversized chunked upload → 413 too_large, and no upload is kept", async () => {
-    const res = await post(stream(MAX_AUDIO * 4), "audio/mpeg", { duplex: "half" } as RequestInit).catch((e: unknown) => e);
+    const res = await post(stream(MAX_AUDIO * 4), "audio/mpeg", { duplex: "half" }).catch((e: unknown) => e);
     // the server may answer before it has read the whole body, or reset the connection
     if (res instanceof Response) {
       assert.equal(res.status, 413);
@@ -271,7 +305,11 @@ describe("feeds", () => {
     assert.ok(Date.now() - started < 2_000);
   });
   test("a huge feed is cut off at the size cap", async () => {
-    const err = await fetchFeed(at("/huge-feed.xml"), { etag: null, lastModified: null }, { allowPrivate: true, maxBytes: 50_000, maxRedirects: 5, timeoutMs: 5_000 }).then(
+    const err = await fetchFeed(
+      at("/huge-feed.xml"),
+      { etag: null, lastModified: null },
+      { allowPrivate: true, maxBytes: 50_000, maxRedirects: 5, timeoutMs: 5_000 },
+    ).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -295,7 +333,8 @@ describe("webhook signatures", () => {
     secret = src.secret;
   });
   const body = JSON.stringify({ audioUrl: "https://example.com/ep1.mp3", title: "Ep 1" });
-  const send = (headers: Record<string, string>, b = body) => fetch(hookUrl, { method: "POST", body: b, headers: { "content-type": "application/json", ...headers } });
+  const send = (headers: Record<string, string>, b = body) =>
+    fetch(hookUrl, { method: "POST", body: b, headers: { "content-type": "application/json", ...headers } });
   const now = () => Math.floor(Date.now() / 1000);
 
   test("no signature → 401 missing_signature", async () => {
@@ -305,13 +344,20 @@ describe("webhook signatures", () => {
   });
   test("a signature by another secret → 401 bad_signature", async () => {
     const ts = now();
-    const res = await send({ "webhook-id": "msg_1", "webhook-timestamp": String(ts), "webhook-signature": signStandard("whsec_" + Buffer.alloc(24, 7).toString("base64"), "msg_1", ts, body) });
+    const res = await send({
+      "webhook-id": "msg_1",
+      "webhook-timestamp": String(ts),
+      "webhook-signature": signStandard("whsec_" + Buffer.alloc(24, 7).toString("base64"), "msg_1", ts, body),
+    });
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, "bad_signature");
   });
   test("a valid signature over a tampered body → 401 bad_signature", async () => {
     const ts = now();
-    const res = await send({ "webhook-id": "msg_2", "webhook-timestamp": String(ts), "webhook-signature": signStandard(secret, "msg_2", ts, body) }, body.replace("Ep 1", "Ep 2"));
+    const res = await send(
+      { "webhook-id": "msg_2", "webhook-timestamp": String(ts), "webhook-signature": signStandard(secret, "msg_2", ts, body) },
+      body.replace("Ep 1", "Ep 2"),
+    );
     assert.equal(res.status, 401);
   });
   test("a replay of an old delivery (timestamp outside the window) → 401 expired", async () => {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
-import { processesMentioning, runCli } from "./support/cli.ts";
+import { errorLines, processesMentioning, runCli } from "./support/cli.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-bad-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -25,12 +25,18 @@ describe("garbage files through podfleet transcribe", () => {
       const file = path.join(tmp, name);
       fs.writeFileSync(file, content);
       const dataDir = path.join(tmp, `data-${name}`);
-      const r = await runCli(["transcribe", file, "--out", path.join(tmp, `out-${name}`)], { PODFLEET_DATA_DIR: dataDir, PODFLEET_MAX_MACHINES: "0" }, 60_000);
+      const r = await runCli(
+        ["transcribe", file, "--out", path.join(tmp, `out-${name}`)],
+        { PODFLEET_DATA_DIR: dataDir, PODFLEET_MAX_MACHINES: "0" },
+        60_000,
+      );
       assert.equal(r.code, 1, `stderr: ${r.stderr}`);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+      const lines = errorLines(r.stderr);
+      assert.equal(lines.length, 1, `one error line on stderr, got: ${r.stderr}`);
       assert.match(lines[0]!, /^podfleet: episode ep_\w+ failed: /);
       assert.match(lines[0]!, expected);
+      assert.doesNotMatch(lines[0]!, /\.upload\b/, "the server's temporary file is not named");
+      assert.match(lines[0]!, new RegExp(`logs in ${dataDir}/logs`), "the error says where the logs are");
       assert.deepEqual(processesMentioning(dataDir), []);
     });
   }
@@ -63,7 +69,14 @@ describe("malformed API requests", () => {
     ["malformed JSON", "{audioUrl:", "application/json", 400, "invalid_json", /not valid JSON/],
     ["missing audioUrl", "{}", "application/json", 400, "invalid_request", /^audioUrl: /],
     ["a non-http URL", JSON.stringify({ audioUrl: "file:///etc/passwd" }), "application/json", 400, "bad_url", /only http and https/],
-    ["a loopback URL", JSON.stringify({ audioUrl: "http://127.0.0.1:9/a.mp3" }), "application/json", 400, "private_address", /PODFLEET_ALLOW_PRIVATE_URLS/],
+    [
+      "a loopback URL",
+      JSON.stringify({ audioUrl: "http://127.0.0.1:9/a.mp3" }),
+      "application/json",
+      400,
+      "private_address",
+      /PODFLEET_ALLOW_PRIVATE_URLS/,
+    ],
     ["a metadata address", JSON.stringify({ audioUrl: "http://169.254.169.254/latest" }), "application/json", 400, "private_address", /private/],
     ["an unsupported content type", "hello", "text/plain", 415, "unsupported_media_type", /audio/],
   ] as const) {

@@ -12,8 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { chunkAudioObjectName } from "../contract/wire.ts";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JOB_HEADER, episodeLiveObjectName } from "../contract/wire.ts";
 import { parseConfig } from "../orchestrator/config.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { workerLaunchSpec } from "../orchestrator/fleet/worker-launch.ts";
@@ -21,6 +22,7 @@ import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.ts";
 import { runCli } from "./support/cli.ts";
 import { speechEpisode, until } from "./support/fleet-stack.ts";
+import { EventWatch } from "./support/state-events.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-cancel-"));
 const dataDir = path.join(tmp, "data");
@@ -29,6 +31,7 @@ const RTF = "1.5";
 let orch: Orchestrator;
 let nc: NatsConnection;
 let audio: ObjectStore;
+let watch: EventWatch;
 
 before(async () => {
   const config = parseConfig(
@@ -55,8 +58,10 @@ before(async () => {
   });
   nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   audio = await new Objm(nc).open(orch.names.audioBucket);
+  watch = new EventWatch(orch.events);
 });
 after(async () => {
+  watch?.stop();
   await nc?.close();
   await orch?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -98,21 +103,32 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   await until("chunks planned", async () => ((await orch.store.getEpisode(id))?.chunkCount != null ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 2, `need at least two chunks, got ${chunks.length}`);
-  // Poison one chunk before any worker exists: its audio is not a WAV file (a permanent error).
+  // Poison one chunk before any worker exists: the audio its job carries is not a WAV file (a
+  // permanent error). Its job is swapped for one with the same header and a garbage payload.
   const poisoned = chunks[1]!;
-  const name = chunkAudioObjectName(id, poisoned.index);
-  const original = (await audio.getBlob(name))!;
-  await audio.putBlob({ name }, new TextEncoder().encode("this is not audio"));
+  const jsm = await jetstreamManager(nc);
+  // "transcribing" is recorded before the jobs go out: wait for the poisoned chunk's job
+  const seq = await until(
+    "the poisoned chunk's job queued",
+    async () => {
+      const { first_seq, last_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+      for (let s = first_seq; s <= last_seq; s++) {
+        const header = (await jsm.streams.getMessage(orch.names.jobsStream, { seq: s }).catch(() => null))?.header.get(JOB_HEADER);
+        if (header && (JSON.parse(header) as { chunkId: string }).chunkId === poisoned.id) return s;
+      }
+      return undefined;
+    },
+    30_000,
+  );
+  const m = (await jsm.streams.getMessage(orch.names.jobsStream, { seq }))!;
+  await jsm.streams.deleteMessage(orch.names.jobsStream, seq);
+  const h = headers(); // the job header only: the stored one's Nats-Msg-Id would make this a duplicate
+  h.set(JOB_HEADER, m.header.get(JOB_HEADER));
+  await jetstream(nc).publish(orch.names.jobsSubject, new TextEncoder().encode("this is not audio"), { headers: h });
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
 
-  const failed = await until(
-    "the episode to fail",
-    async () => {
-      const v = (await call("GET", `/v1/episodes/${id}`)).body;
-      return v.status === "failed" ? v : undefined;
-    },
-    90_000,
-  );
+  await watch.episode(id, "failed", { timeoutMs: 90_000 });
+  const failed = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.match(failed.error, new RegExp(`chunk ${poisoned.id} failed: .*not a RIFF/WAVE file`));
   const shown = await runCli(
     ["jobs", "show", id],
@@ -125,17 +141,15 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   assert.match(shown.stdout, /1 failed/);
 
   // the other chunks finish meanwhile; remember their attempts
-  await until(
-    "the healthy chunks to finish",
-    async () => {
-      const c = await orch.store.chunkCounts(id);
-      return c.done === c.total - 1 ? true : undefined;
-    },
-    90_000,
+  await Promise.all(
+    chunks
+      .filter((c) => c.id !== poisoned.id)
+      .map((c) => watch.waitFor("chunk:transition", (e) => e.chunkId === c.id && e.to === "done", { timeoutMs: 90_000, what: `${c.id} done` })),
   );
   const before = new Map((await orch.store.listChunks(id)).map((c) => [c.id, c]));
 
-  await audio.putBlob({ name }, original);
+  // the retry publishes the chunk again from the audio the orchestrator kept
+  const retriedAt = watch.mark();
   const retry = await runCli(
     ["jobs", "retry", id],
     { PATH: process.env.PATH ?? "", HOME: tmp, PODFLEET_URL: orch.url, PODFLEET_DATA_DIR: dataDir },
@@ -143,14 +157,8 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
   );
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /1 chunk\(s\) queued again, status transcribing/);
-  const done = await until(
-    "the retried episode to finish",
-    async () => {
-      const v = (await call("GET", `/v1/episodes/${id}`)).body;
-      return v.status === "done" || v.status === "failed" ? v : undefined;
-    },
-    90_000,
-  );
+  await watch.episode(id, ["done", "failed"], { timeoutMs: 90_000, since: retriedAt, what: "the retried episode to finish" });
+  const done = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.equal(done.status, "done", done.error);
   assert.equal(done.error, null);
   for (const c of await orch.store.listChunks(id)) {
@@ -171,14 +179,11 @@ test("a dead chunk fails its episode with the reason; retry re-runs only that ch
 
 test("cancel mid-run: the running chunk is abandoned at a heartbeat, queued ones dropped, nothing turns done", async () => {
   const id = await submit(await speechEpisode(tmp, 4));
-  const leased = await until(
-    "a chunk running on a worker",
-    async () => {
-      const c = (await orch.store.listChunks(id)).find((x) => x.state === "leased");
-      return c;
-    },
-    90_000,
-  );
+  const claim = await watch.waitFor("chunk:transition", (e) => e.episodeId === id && e.to === "leased", {
+    timeoutMs: 90_000,
+    what: "a chunk running on a worker",
+  });
+  const leased = { id: claim.chunkId, attempt: claim.attempt, generation: claim.generation, leaseOwner: claim.machineId };
   const cancelledAt = Date.now();
   const res = await call("DELETE", `/v1/episodes/${id}`);
   assert.equal(res.status, 200);
@@ -235,17 +240,23 @@ test("cancel while queued: the audio is gone, workers that pull the jobs drop th
   const id = await submit(await speechEpisode(tmp, 2));
   await until("chunks queued", async () => ((await orch.store.getEpisode(id))?.chunkCount != null ? true : undefined), 60_000);
   const chunks = await orch.store.listChunks(id);
+  // "transcribing" is recorded before the jobs go out: cancel once every job is queued
+  const jsm = await jetstreamManager(nc);
+  await until(
+    "every job queued",
+    async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages >= chunks.length ? true : undefined),
+    30_000,
+  );
   assert.equal((await call("DELETE", `/v1/episodes/${id}`)).status, 200);
-  for (const c of chunks) {
-    const info = await audio.info(chunkAudioObjectName(id, c.index));
-    assert.ok(info === null || info.deleted, `audio of ${c.id} deleted`);
-  }
+  const live = await audio.info(episodeLiveObjectName(id));
+  assert.ok(live === null || live.deleted, "the episode's live marker is deleted: its jobs are cancelled for workers");
+  assert.equal(fs.existsSync(path.join(dataDir, "audio", `${id}.pcm`)), false, "the kept audio is purged");
   assert.ok(
     chunks.every((c) => !machineLogs().includes(c.id)),
     "no worker has seen these chunks yet",
   );
   assert.equal((await call("PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
-  // the worker pulls each job, finds no audio, and terms it; the store ignores its report
+  // the worker pulls each job, finds the marker gone, and terms it
   await until("a worker to drop every job", () => (chunks.every((c) => machineLogs().includes(c.id)) ? true : undefined), 60_000);
   const view = (await call("GET", `/v1/episodes/${id}`)).body;
   assert.equal(view.status, "cancelled");

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { CHUNK_PAD_SECONDS, padPlan } from "../orchestrator/ingest/chunk-context.ts";
 import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
 import { ChunkStream } from "../orchestrator/ingest/chunk-stream.ts";
 import { findSilences, frameEnergies, SilenceDetector, type Silence } from "../orchestrator/ingest/silence.ts";
@@ -88,7 +89,6 @@ test("0 s means one chunk; a short tail joins the last chunk", () => {
       startSample: 0,
       endSample: 1000,
       reason: "whole episode",
-      core: { startSample: 0, endSample: 1000, startsInSpeech: false, endsInSpeech: false },
     },
   ]);
   const plan = planChunks(66 * RATE, 30, [{ start: 30 * RATE, end: 30.5 * RATE, quietest: 30.2 * RATE }]);
@@ -126,8 +126,8 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
   const detector = new SilenceDetector(RATE);
   const silences = [...detector.push(pcm), ...detector.end()];
   assert.ok(silences.length > 50);
-  const reference = planChunks(total, 30, silences);
-  assertCovers(reference, total);
+  // cores cut without overlap, padded as ingest pads them
+  const reference = padPlan(planChunks(total, 30, silences, { overlapSec: 0 }), CHUNK_PAD_SECONDS, total, RATE);
 
   let seed = 7;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff;
@@ -150,8 +150,9 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
     for (const r of out) {
       assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
       // emitted as soon as its cut is fixed: once the audio passes its target + the search window (7.5 s), plus the
-      // pause open there (< 1.5 s), the detector's 1 s block, and the piece that carried it
-      const fixedBy = r.chunk.core!.startSample + (30 + 7.5 + 1.5 + 1) * RATE + maxPiece / 2;
+      // pause open there (< 1.5 s), the detector's 1 s block, and the piece that carried it (by then the padding past
+      // its core's end, at most target + 7.5 s + 2 s, is decoded too)
+      const fixedBy = r.chunk.coreStartSample! + (30 + 7.5 + 1.5 + 1) * RATE + maxPiece / 2;
       if (r.chunk.index < reference.length - 1)
         assert.ok(r.pushedBytes / 2 < fixedBy, `chunk ${r.chunk.index} came out ${(r.pushedBytes / 2 - fixedBy) / RATE} s late`);
     }
@@ -163,7 +164,7 @@ test("streaming: a planner resumed after the last published core goes on with th
   const whole = new ChunkStream(25);
   const reference = [...whole.push(pcm), ...whole.end()].map((r) => r.chunk);
   const last = reference[3]!;
-  const resumed = new ChunkStream(25, {}, { index: 4, startSample: last.core!.endSample, startsInSpeech: last.core!.endsInSpeech });
+  const resumed = new ChunkStream(25, {}, { index: 4, startSample: last.coreEndSample! });
   const rest = [...resumed.push(pcm), ...resumed.end()].map((r) => r.chunk);
   assert.deepEqual(rest, reference.slice(4));
 });

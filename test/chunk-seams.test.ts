@@ -1,5 +1,6 @@
 /**
- * Seams through the real engine: a synthesized episode is planned like ingest plans it, every
+ * Seams through the real engine: a synthesized episode is planned like ingest plans it (cores cut
+ * without overlap, then widened by the context padding of chunk-context.ts), every
  * chunk's WAV is cut from the decoded PCM like ingest cuts it, pocketsphinx (the worker's engine
  * class) transcribes each chunk, and stitchChunks joins them. The unchunked run of the same audio
  * is the yardstick: no word lost or duplicated at a seam, word times within 50 ms of it.
@@ -12,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { SAMPLE_RATE, type Word } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { decodeToPcm, readWavSlice } from "../orchestrator/ingest/audio-decode.ts";
+import { CHUNK_PAD_SECONDS, padPlan } from "../orchestrator/ingest/chunk-context.ts";
 import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
 import { findSilences, frameEnergies, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
@@ -59,20 +61,20 @@ describe("seams through pocketsphinx", () => {
     // The longest word in the middle third of the episode whose span holds no silence at all.
     const quietNear = (t: number): boolean => silences.some((s) => Math.abs(s.quietest / SAMPLE_RATE - t) < 0.5);
     const middle = direct.filter((w) => w.start > samples / SAMPLE_RATE / 3 && w.end < (2 * samples) / SAMPLE_RATE / 3);
-    const straddler = middle
-      .filter((w) => !quietNear((w.start + w.end) / 2))
-      .sort((a, b) => b.end - b.start - (a.end - a.start))[0];
+    const straddler = middle.filter((w) => !quietNear((w.start + w.end) / 2)).sort((a, b) => b.end - b.start - (a.end - a.start))[0];
     assert.ok(straddler, "a candidate word exists");
     const target = (straddler.start + straddler.end) / 2;
 
-    // Target the word's midpoint; a narrow window finds no silence, so the planner overlaps.
-    const plan = planChunks(samples, target, silences, { windowSec: 0.3 });
+    // Target the word's midpoint; a narrow window finds no silence, so the core boundary cuts the
+    // word in two, and both chunks hear it whole inside their padding (as ingest plans it).
+    const plan = padPlan(planChunks(samples, target, silences, { windowSec: 0.3, overlapSec: 0 }), CHUNK_PAD_SECONDS, samples, SAMPLE_RATE);
     assert.equal(plan.length, 2);
-    assert.match(plan[0]!.reason, /no silence .*overlapping 1\.5 s/);
-    assert.ok(plan[0]!.endSample > plan[1]!.startSample);
-    const cut = plan[1]!.startSample / SAMPLE_RATE;
-    assert.ok(straddler.start < target && target < straddler.end, "the word spans the target cut point");
-    assert.ok(cut < straddler.start + 0.75, "the second chunk starts inside or just before the word");
+    const cut = plan[1]!.coreStartSample! / SAMPLE_RATE;
+    assert.ok(straddler.start < cut && cut < straddler.end, "the core boundary cuts through the word");
+    assert.ok(
+      plan[0]!.endSample / SAMPLE_RATE >= straddler.end && plan[1]!.startSample / SAMPLE_RATE <= straddler.start,
+      "both chunks hear the whole word",
+    );
 
     const stitched = await runPlan(plan);
     const copies = stitched.filter((w) => w.start < straddler.end && straddler.start < w.end && w.text === straddler.text);
@@ -87,7 +89,7 @@ describe("seams through pocketsphinx", () => {
   });
 
   test("cut at silences, every chunk's words land within 50 ms of the unchunked run", async () => {
-    const plan = planChunks(samples, 5, silences, { windowSec: 3 });
+    const plan = padPlan(planChunks(samples, 5, silences, { windowSec: 3, overlapSec: 0 }), CHUNK_PAD_SECONDS, samples, SAMPLE_RATE);
     assert.ok(plan.length >= 3, `planned ${plan.length} chunks`);
     for (const c of plan.slice(0, -1)) assert.match(c.reason, /^silence of/);
     const stitched = await runPlan(plan);

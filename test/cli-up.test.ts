@@ -13,18 +13,9 @@ import { test } from "node:test";
 import { processesMentioning, runCli } from "./support/cli.ts";
 import { SHORT_TEXT } from "./support/corpus.ts";
 import { synthesizeEpisode } from "./support/speech.ts";
+import { until } from "./support/until.ts";
 
 const BIN = fileURLToPath(new URL("../bin/podfleet.js", import.meta.url));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test("podfleet up serves the CLI, shows machine pids, and stops cleanly on Ctrl-C", async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-up-"));
@@ -54,7 +45,11 @@ test("podfleet up serves the CLI, shows machine pids, and stops cleanly on Ctrl-
   assert.deepEqual(JSON.parse(empty.stdout), []);
 
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs, dir: tmp });
-  const res = await fetch(`${url}/v1/episodes?title=up-test`, { method: "POST", body: fs.readFileSync(audio.path), headers: { "content-type": "audio/wav", ...auth } });
+  const res = await fetch(`${url}/v1/episodes?title=up-test`, {
+    method: "POST",
+    body: fs.readFileSync(audio.path),
+    headers: { "content-type": "audio/wav", ...auth },
+  });
   assert.equal(res.status, 202);
   const { id } = (await res.json()) as { id: string };
 
@@ -67,11 +62,15 @@ test("podfleet up serves the CLI, shows machine pids, and stops cleanly on Ctrl-
   });
   assert.doesNotThrow(() => process.kill(machine.pid!, 0), "the pid is a live process");
 
-  const done = await until("the episode to finish", async () => {
-    const r = await runCli(["jobs", "show", id, "--json"], env, 30_000);
-    const view = JSON.parse(r.stdout) as { status: string };
-    return view.status === "done" || view.status === "failed" ? view : undefined;
-  }, 120_000);
+  const done = await until(
+    "the episode to finish",
+    async () => {
+      const r = await runCli(["jobs", "show", id, "--json"], env, 30_000);
+      const view = JSON.parse(r.stdout) as { status: string };
+      return view.status === "done" || view.status === "failed" ? view : undefined;
+    },
+    120_000,
+  );
   assert.equal(done.status, "done");
 
   up.kill("SIGINT");
@@ -102,10 +101,14 @@ test("Ctrl-C during podfleet transcribe stops the embedded stack and every worke
   });
 
   // Wait until a worker is decoding: its engine process runs on a file under the scratch dir.
-  await until("a worker's engine process", () => {
-    const pids = processesMentioning(scratch);
-    return pids.length > 0 ? pids : undefined;
-  }, 90_000);
+  await until(
+    "a worker's engine process",
+    () => {
+      const pids = processesMentioning(scratch);
+      return pids.length > 0 ? pids : undefined;
+    },
+    90_000,
+  );
   cli.kill("SIGINT");
   assert.equal(await exited, 130, stderr);
   assert.match(stderr, /SIGINT, stopping the embedded stack/);

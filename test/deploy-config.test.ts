@@ -14,7 +14,12 @@ import { parseTomlSubset, type TomlTable } from "./support/toml-subset.ts";
 
 const read = (p: string) => fs.readFileSync(new URL(`../${p}`, import.meta.url), "utf8");
 const table = (v: unknown): TomlTable => v as TomlTable;
-const envOf = (t: TomlTable): Record<string, string> => Object.fromEntries(Object.entries(table(t.env ?? {})).map(([k, v]) => [k, String(v)]));
+/** A value the file must give as a string (fails the test otherwise). */
+const text = (v: unknown): string => {
+  assert.equal(typeof v, "string", `expected a string, got ${JSON.stringify(v)}`);
+  return v as string;
+};
+const envOf = (t: TomlTable): Record<string, string> => Object.fromEntries(Object.entries(table(t.env ?? {})).map(([k, v]) => [k, text(v)]));
 
 describe("fly.orchestrator.toml", () => {
   const toml = parseTomlSubset(read("fly.orchestrator.toml"));
@@ -32,11 +37,11 @@ describe("fly.orchestrator.toml", () => {
     assert.equal(http.auto_stop_machines, "off");
     const checks = http.checks as TomlTable[];
     assert.equal(checks[0]?.path, "/healthz");
-    assert.match(read("orchestrator/http/app.ts"), /app\.get\("\/healthz"/);
+    assert.match(read("orchestrator/http/api.ts"), /path: "\/healthz",\s+access: "public"/);
     assert.equal(table(toml.mounts).destination, config.dataDir, "volume mounted at PODFLEET_DATA_DIR");
     assert.equal(config.host, "::", "listens on every address for Fly's proxy");
     assert.ok(toml.kill_timeout, "kill timeout set");
-    assert.ok(fs.existsSync(new URL(`../${table(toml.build).dockerfile}`, import.meta.url)), "its Dockerfile exists");
+    assert.ok(fs.existsSync(new URL(`../${text(table(toml.build).dockerfile)}`, import.meta.url)), "its Dockerfile exists");
   });
 });
 
@@ -47,15 +52,20 @@ describe("fly.worker.toml", () => {
   test("no services, a Dockerfile that exists, env the worker reads", () => {
     assert.equal(toml.http_service, undefined);
     assert.equal(toml.services, undefined);
-    assert.equal(toml.app, parseTomlSubset(read("fly.orchestrator.toml")).env && table(parseTomlSubset(read("fly.orchestrator.toml")).env).FLY_APP, "orchestrator's FLY_APP names this app");
-    const dockerfile = String(table(toml.build).dockerfile);
+    assert.equal(
+      toml.app,
+      parseTomlSubset(read("fly.orchestrator.toml")).env && table(parseTomlSubset(read("fly.orchestrator.toml")).env).FLY_APP,
+      "orchestrator's FLY_APP names this app",
+    );
+    const dockerfile = text(table(toml.build).dockerfile);
     assert.ok(fs.existsSync(new URL(`../${dockerfile}`, import.meta.url)));
     const known = new Set<string>([...Object.values(WORKER_ENV), ...Object.values(WHISPER_ENV)]);
     for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is read by the worker`);
     const config = parseWorkerConfig({ ...env, NATS_URL: "nats://nats.internal:4222" });
     assert.equal(config.engine, "whisper");
     assert.equal(config.whisper?.modelsDir, "/models");
-    for (const arg of Object.keys(table(table(toml.build).args ?? {}))) assert.match(read(dockerfile), new RegExp(`^ARG ${arg}=`, "m"), `build arg ${arg} is declared`);
+    for (const arg of Object.keys(table(table(toml.build).args ?? {})))
+      assert.match(read(dockerfile), new RegExp(`^ARG ${arg}=`, "m"), `build arg ${arg} is declared`);
     const vm = (toml.vm as TomlTable[])[0]!;
     assert.ok(vm.size || vm.cpus, "vm size set");
   });
@@ -116,7 +126,10 @@ describe("Dockerfiles (checklist)", () => {
     assert.ok(cudaRuntime, `the runtime stage's base depends on WHISPER_BUILD: FROM ${runtime.base}`);
     // NVIDIA's runtime image carries libcudart, libcublas and libcublasLt, of the version the server was built with.
     assert.match(cudaRuntime.base, new RegExp(`^nvidia/cuda:${cudaVersion.replace(/\./g, "\\.")}-(cudnn\\d*-)?runtime-`));
-    assert.ok(cudaRuntime.copies.some((c) => c.dest === "/usr/local/bin/node"), "and Node, which the CUDA image lacks");
+    assert.ok(
+      cudaRuntime.copies.some((c) => c.dest === "/usr/local/bin/node"),
+      "and Node, which the CUDA image lacks",
+    );
     // The CPU variant stays on the slim Node image: no CUDA libraries there.
     assert.match(baseFor("cpu")?.base ?? "", /^node:\$\{NODE_VERSION\}-bookworm-slim$/);
   });

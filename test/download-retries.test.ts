@@ -57,10 +57,14 @@ async function episode(orch: Orchestrator, id: string) {
 
 /** Waits until the episode is in one of `states` (or terminal); returns its view. */
 async function settles(orch: Orchestrator, id: string, states: string[], timeoutMs = 90_000) {
-  return waitFor(`episode ${id} to reach ${states.join("/")}`, async () => {
-    const v = await episode(orch, id);
-    return states.includes(v.status) || ["done", "failed", "cancelled"].includes(v.status) ? v : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `episode ${id} to reach ${states.join("/")}`,
+    async () => {
+      const v = await episode(orch, id);
+      return states.includes(v.status) || ["done", "failed", "cancelled"].includes(v.status) ? v : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function submitUrl(orch: Orchestrator, audioUrl: string): Promise<string> {
@@ -148,7 +152,9 @@ describe("download retries, with workers (episodes end done)", () => {
 
   test("a feed episode whose host answers 500 then 200 ends done", async (t) => {
     host.script("/feed-flaky.wav", [status(500), ok]);
-    const feed = await programmableServer(t, (_req, res) => res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss([{ guid: "flaky-1", audio: host.url("/feed-flaky.wav") }])));
+    const feed = await programmableServer(t, (_req, res) =>
+      res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss([{ guid: "flaky-1", audio: host.url("/feed-flaky.wav") }])),
+    );
     const added = await api(orch.url, "POST", "/v1/feeds", { url: `${feed.url}/feed.xml`, backfill: 1 });
     assert.equal(added.status, 201, JSON.stringify(added.body));
     const view = await api(orch.url, "GET", `/v1/feeds/${added.body.feed.id}`);
@@ -177,10 +183,12 @@ describe("download retries, with workers (episodes end done)", () => {
     host.script("/never.wav", [status(404)]);
     host.script("/second-time.wav", [status(404)]);
     const feed = await programmableServer(t, (_req, res) =>
-      res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss([
-        { guid: "never", audio: host.url("/never.wav") },
-        { guid: "second-time", audio: host.url("/second-time.wav") },
-      ])),
+      res.writeHead(200, { "content-type": "application/rss+xml" }).end(
+        rss([
+          { guid: "never", audio: host.url("/never.wav") },
+          { guid: "second-time", audio: host.url("/second-time.wav") },
+        ]),
+      ),
     );
     const added = await api(orch.url, "POST", "/v1/feeds", { url: `${feed.url}/feed.xml`, backfill: 2 });
     assert.equal(added.status, 201, JSON.stringify(added.body));
@@ -190,12 +198,19 @@ describe("download retries, with workers (episodes end done)", () => {
       return Object.fromEntries(v.entries.map((e: { guid: string }) => [e.guid, e])) as Record<string, any>;
     };
     const entriesWhen = (what: string, pred: (e: Record<string, any>) => boolean) =>
-      waitFor(what, async () => {
-        const e = await entries();
-        return pred(e) ? e : undefined;
-      }, 60_000);
+      waitFor(
+        what,
+        async () => {
+          const e = await entries();
+          return pred(e) ? e : undefined;
+        },
+        60_000,
+      );
 
-    let e = await entriesWhen("both items' episodes to fail", (x) => x.never?.episodeStatus === "failed" && x["second-time"]?.episodeStatus === "failed");
+    let e = await entriesWhen(
+      "both items' episodes to fail",
+      (x) => x.never?.episodeStatus === "failed" && x["second-time"]?.episodeStatus === "failed",
+    );
     for (const guid of ["never", "second-time"]) {
       assert.equal(e[guid].retry, "will_retry", guid);
       assert.equal(e[guid].attempts, 1);
@@ -254,7 +269,13 @@ describe("download retries, without workers", () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-retry-restart-"));
     t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const config = parseConfig(
-      { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_CHUNK_SECONDS: "30", PODFLEET_FETCH_RETRY_DELAY_SEC: "12" },
+      {
+        PODFLEET_ALLOW_PRIVATE_URLS: "1",
+        PODFLEET_MAX_MACHINES: "0",
+        PODFLEET_LOG_LEVEL: "silent",
+        PODFLEET_CHUNK_SECONDS: "30",
+        PODFLEET_FETCH_RETRY_DELAY_SEC: "12",
+      },
       { dataDir, port: 0, host: "127.0.0.1" },
     );
     const host = await scriptedHost(t);
@@ -278,7 +299,11 @@ describe("download retries, without workers", () => {
     // the back-off is 6-12 s, longer than a restart takes: it is still waiting, on the same schedule
     const after = await episode(orch, id);
     assert.ok(Date.now() < due, "restarted before the retry was due");
-    assert.deepEqual([after.status, after.download.attempts, after.download.nextAttemptAt], ["fetch_wait", 1, waiting.download.nextAttemptAt], "the schedule survived the restart");
+    assert.deepEqual(
+      [after.status, after.download.attempts, after.download.nextAttemptAt],
+      ["fetch_wait", 1, waiting.download.nextAttemptAt],
+      "the schedule survived the restart",
+    );
     assert.equal(host.hits("/later.wav").length, 1, "nothing fetched at boot");
     const ingested = await settles(orch, id, ["transcribing"], 30_000);
     assert.equal(ingested.status, "transcribing", ingested.error);
@@ -300,7 +325,7 @@ describe("download retries, without workers", () => {
     // the downloads must end before the orchestrator drains at close: ended here, whatever happens
     try {
       const downloads = [await submitUrl(orch, `${slow.url}/a.wav`), await submitUrl(orch, `${slow.url}/b.wav`)];
-      await waitFor("both downloads to be trickling", async () => (slow.requests.length === 2 ? true : undefined));
+      await waitFor("both downloads to be trickling", () => (slow.requests.length === 2 ? true : undefined));
       const started = Date.now();
       const res = await fetch(`${orch.url}/v1/episodes?title=upload`, {
         method: "POST",
@@ -331,17 +356,54 @@ describe("retry decisions", () => {
       { name: "third failure doubles twice", attempts: 2, first: 0, now: 100_000, random: 0, want: "retry@160000" },
       { name: "capped at the max delay", attempts: 20, first: 0, now: 100_000, random: 1, want: "retry@1000000" },
       { name: "Retry-After longer than the back-off wins", attempts: 0, first: null, now: 0, retryAfterMs: 120_000, random: 1, want: "retry@120000" },
-      { name: "Retry-After shorter than the back-off is a floor only", attempts: 0, first: null, now: 0, retryAfterMs: 1000, random: 0, want: "retry@15000" },
-      { name: "next try past the window: give up", attempts: 7, first: 0, now: 3_500_000, random: 0, want: "give_up:gave up after 8 attempts over 58 min: HTTP 503" },
-      { name: "Retry-After beyond the window: give up", attempts: 0, first: null, now: 0, retryAfterMs: 2 * 3600_000, random: 0, want: "give_up:gave up after 1 attempt over 0 min: HTTP 503" },
+      {
+        name: "Retry-After shorter than the back-off is a floor only",
+        attempts: 0,
+        first: null,
+        now: 0,
+        retryAfterMs: 1000,
+        random: 0,
+        want: "retry@15000",
+      },
+      {
+        name: "next try past the window: give up",
+        attempts: 7,
+        first: 0,
+        now: 3_500_000,
+        random: 0,
+        want: "give_up:gave up after 8 attempts over 58 min: HTTP 503",
+      },
+      {
+        name: "Retry-After beyond the window: give up",
+        attempts: 0,
+        first: null,
+        now: 0,
+        retryAfterMs: 2 * 3600_000,
+        random: 0,
+        want: "give_up:gave up after 1 attempt over 0 min: HTTP 503",
+      },
     ];
     for (const c of cases) {
-      const d = decideFetchRetry(policy, { attempts: c.attempts, firstFailedAt: c.first }, { message: "HTTP 503", retryAfterMs: c.retryAfterMs }, c.now, () => c.random);
+      const d = decideFetchRetry(
+        policy,
+        { attempts: c.attempts, firstFailedAt: c.first },
+        { message: "HTTP 503", retryAfterMs: c.retryAfterMs },
+        c.now,
+        () => c.random,
+      );
       assert.equal(d.kind === "retry" ? `retry@${d.at}` : `give_up:${d.message}`, c.want, c.name);
       assert.equal(d.attempts, c.attempts + 1, c.name);
     }
-    assert.equal(decideFetchRetry({ ...policy, windowMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind, "give_up", "window 0: never retry");
-    assert.equal(decideFetchRetry({ windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind, "give_up", "no policy: never retry");
+    assert.equal(
+      decideFetchRetry({ ...policy, windowMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind,
+      "give_up",
+      "window 0: never retry",
+    );
+    assert.equal(
+      decideFetchRetry({ windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 }, { attempts: 0, firstFailedAt: null }, { message: "x" }, 0).kind,
+      "give_up",
+      "no policy: never retry",
+    );
   });
 
   test("a failed feed item waits for a successful poll after the failure, and gives up at the limit", () => {

@@ -39,7 +39,11 @@ function cueTimes(body: string, kind: "srt" | "vtt"): Array<[number, number]> {
     const m = re.exec(lines.shift() ?? "");
     assert.ok(m, `cue ${i + 1} has a valid timing line`);
     assert.ok(lines.length >= 1 && lines.length <= 2 && lines.every((l) => l.trim().length > 0), `cue ${i + 1} has 1-2 text lines`);
-    if (kind === "srt") assert.ok(lines.every((l) => l.length <= 32), `SRT cue ${i + 1} lines are at most 32 characters`);
+    if (kind === "srt")
+      assert.ok(
+        lines.every((l) => l.length <= 32),
+        `SRT cue ${i + 1} lines are at most 32 characters`,
+      );
     return [secs(m[1]!, m[2]!, m[3]!, m[4]!), secs(m[5]!, m[6]!, m[7]!, m[8]!)];
   });
 }
@@ -89,7 +93,14 @@ describe("podfleet transcribe, end to end on the embedded stack", () => {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   /** Runs the CLI on `input` and returns the WER of its transcript after checking every file. */
-  async function transcribeAndScore(t: TestContext, label: string, input: string, reference: string, chunkSeconds: number, extraEnv: Record<string, string> = {}): Promise<{ wer: number; summary: Summary }> {
+  async function transcribeAndScore(
+    t: TestContext,
+    label: string,
+    input: string,
+    reference: string,
+    chunkSeconds: number,
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ wer: number; summary: Summary }> {
     const dataDir = path.join(tmp, `data-${label}`);
     const r = await runCli(["transcribe", input, "--out", path.join(tmp, `out-${label}`), "--chunk-seconds", String(chunkSeconds), "--json"], {
       ...baseEnv(dataDir),
@@ -99,7 +110,9 @@ describe("podfleet transcribe, end to end on the embedded stack", () => {
     const summary = JSON.parse(r.stdout.trim().split("\n").pop()!) as Summary;
     assert.equal(summary.status, "done");
     const wer = checkFiles(summary, reference);
-    t.diagnostic(`${label}: ${summary.chunks} chunks, WER ${(wer * 100).toFixed(1)}%, wall ${summary.wallMs} ms for ${summary.durationSec.toFixed(1)} s of audio`);
+    t.diagnostic(
+      `${label}: ${summary.chunks} chunks, WER ${(wer * 100).toFixed(1)}%, wall ${summary.wallMs} ms for ${summary.durationSec.toFixed(1)} s of audio`,
+    );
     assert.ok(wer <= 0.25, `WER ${wer} over 25%`);
     assert.deepEqual(processesMentioning(dataDir), [], "no process of this run is left behind");
     return { wer, summary };

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import type { ChunkClaimed, ChunkResult } from "../contract/wire.ts";
+import type { ChunkClaimed, ChunkFailed, ChunkResult } from "../contract/wire.ts";
 import { IllegalTransitionError } from "../orchestrator/episodes/lifecycle.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
@@ -23,7 +23,15 @@ async function openStore(t: TestContext): Promise<EpisodeStore> {
 }
 
 async function transcribingEpisode(store: EpisodeStore, id = "ep_test"): Promise<string> {
-  await store.createEpisode({ id, title: null, sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 30, language: "en" });
+  await store.createEpisode({
+    id,
+    title: null,
+    sourceKind: "url",
+    sourceUrl: "https://example.com/a.mp3",
+    uploadPath: null,
+    chunkSeconds: 30,
+    language: "en",
+  });
   await store.transitionEpisode(id, "ingesting");
   await store.recordPlan(
     id,
@@ -120,7 +128,10 @@ test("a re-queued chunk is fenced by (generation, attempt): the dead machine's o
   const ep = await transcribingEpisode(store);
   const id = chunkId(ep, 0);
   assert.equal(await store.applyClaim(claim(ep, 3, "dead")), "accepted");
-  assert.deepEqual((await store.leasedBy(["dead"])).map((c) => c.id), [id]);
+  assert.deepEqual(
+    (await store.leasedBy(["dead"])).map((c) => c.id),
+    [id],
+  );
   // The sweeper re-published the job at generation 2; the chunk is queued again at attempt 0.
   assert.equal(await store.requeueLeased(id, "dead", 2), true);
   assert.equal(await store.requeueLeased(id, "dead", 2), false, "only once");
@@ -148,7 +159,10 @@ test("retry: a dead chunk goes back to queued at the next generation; old-genera
 
   const r = await store.retryFailed(ep);
   assert.equal(r.outcome, "retried");
-  assert.deepEqual(r.chunks.map((c) => [c.id, c.generation, c.attempt, c.state]), [[id, 2, 0, "queued"]]);
+  assert.deepEqual(
+    r.chunks.map((c) => [c.id, c.generation, c.attempt, c.state]),
+    [[id, 2, 0, "queued"]],
+  );
   const row = (await store.getEpisode(ep))!;
   assert.deepEqual([row.status, row.error, row.finishedAt], ["transcribing", null, null]);
   assert.equal(await store.applyClaim(claim(ep, 3, "m1")), "stale", "the dead attempt of generation 1");
@@ -170,4 +184,37 @@ test("cancel: open chunks are cancelled and fenced; a cancelled episode can neve
   assert.deepEqual((await store.cancelEpisode(ep)).outcome, "refused");
   assert.equal((await store.retryFailed(ep)).outcome, "refused");
   assert.equal((await store.getEpisode(ep))!.status, "cancelled");
+});
+
+test("a pull batch of events is applied in one transaction: outcomes in order, inline words kept, all or nothing", async (t) => {
+  const store = await openStore(t);
+  const ep = await transcribingEpisode(store);
+  const words = [{ text: "hello", start: 0.1, end: 0.4, confidence: 0.9 }];
+  const inline: ChunkResult = { ...claim(ep, 1, "m1"), type: "result", words, wordCount: 1, engine: "synthetic", processingMs: 5 };
+  const dead: ChunkFailed = {
+    ...claim(ep, 1, "m2"),
+    chunkId: chunkId(ep, 1),
+    type: "failed",
+    code: "bad_audio",
+    permanent: true,
+    message: "not a RIFF/WAVE file",
+  };
+  const applied = await store.applyEvents([claim(ep, 1, "m1"), inline, inline, { ...claim(ep, 1, "m2"), chunkId: chunkId(ep, 1) }, dead], 3);
+  assert.deepEqual(applied, [
+    { outcome: "accepted", chunkFailed: false },
+    { outcome: "accepted", chunkFailed: false },
+    { outcome: "duplicate", chunkFailed: false },
+    { outcome: "accepted", chunkFailed: false },
+    { outcome: "accepted", chunkFailed: true },
+  ]);
+  const done = (await store.getChunk(chunkId(ep, 0)))!;
+  assert.deepEqual([done.state, done.resultObject, JSON.parse(done.resultWords ?? "null")], ["done", null, words]);
+  assert.equal((await store.getChunk(chunkId(ep, 1)))!.state, "failed");
+
+  // one event that cannot be applied (a transient failure of a chunk nobody holds: queued → queued)
+  // rolls the whole batch back, so the caller can apply its events one by one
+  const other = await transcribingEpisode(store, "ep_two");
+  const stray: ChunkFailed = { ...dead, episodeId: other, chunkId: chunkId(other, 1), permanent: false, code: "transient" };
+  await assert.rejects(store.applyEvents([claim(other, 1, "m1"), stray], 3), IllegalTransitionError);
+  assert.equal((await store.getChunk(chunkId(other, 0)))!.state, "queued", "the claim before it was rolled back");
 });

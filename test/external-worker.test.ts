@@ -74,43 +74,68 @@ test("an unknown worker SIGKILLed holding a chunk on its last delivery: the chun
     if (box.exitCode === null && box.signalCode === null) box.kill("SIGKILL");
   });
   await until("the worker started", () => (box.pid ? true : undefined));
-  first!.nak();
+  first.nak();
 
-  const held = await until("the chunk claimed by the unknown worker", async () => {
-    const c = await orch.store.getChunk(chunk.id);
-    return c?.state === "leased" && c.leaseOwner === "gpu-box-1" ? c : undefined;
-  }, 60_000);
+  const held = await until(
+    "the chunk claimed by the unknown worker",
+    async () => {
+      const c = await orch.store.getChunk(chunk.id);
+      return c?.state === "leased" && c.leaseOwner === "gpu-box-1" ? c : undefined;
+    },
+    60_000,
+  );
   assert.equal(held.attempt, 2, "it holds the job's last delivery");
-  assert.equal((await orch.fleet.registry.active()).some((m) => m.id === "gpu-box-1"), false, "the registry does not know it");
+  assert.equal(
+    (await orch.fleet.registry.active()).some((m) => m.id === "gpu-box-1"),
+    false,
+    "the registry does not know it",
+  );
   // While it beats, it keeps the chunk past the limit.
-  await until("heartbeats for longer than the limit", async () => {
-    const c = await orch.store.getChunk(chunk.id);
-    return c?.heartbeatAt && c.leasedAt && c.leaseOwner === "gpu-box-1" && c.heartbeatAt - c.leasedAt > (LIMIT_SEC + 1) * 1000 ? c : undefined;
-  }, 30_000);
+  await until(
+    "heartbeats for longer than the limit",
+    async () => {
+      const c = await orch.store.getChunk(chunk.id);
+      return c?.heartbeatAt && c.leasedAt && c.leaseOwner === "gpu-box-1" && c.heartbeatAt - c.leasedAt > (LIMIT_SEC + 1) * 1000 ? c : undefined;
+    },
+    30_000,
+  );
   assert.equal((await orch.store.getChunk(chunk.id))?.generation, held.generation, "not re-queued while it beats");
 
   box.kill("SIGKILL");
   const killedAt = Date.now();
   assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 1 })).status, 200);
-  const requeued = await until("the chunk re-queued", async () => {
-    const c = await orch.store.getChunk(chunk.id);
-    return c && c.generation > held.generation ? c : undefined;
-  }, 30_000);
+  const requeued = await until(
+    "the chunk re-queued",
+    async () => {
+      const c = await orch.store.getChunk(chunk.id);
+      return c && c.generation > held.generation ? c : undefined;
+    },
+    30_000,
+  );
   const requeueMs = Date.now() - killedAt;
-  t.diagnostic(`chunk re-queued ${requeueMs} ms after SIGKILL (heartbeat every ${HEARTBEAT_SEC} s, limit ${LIMIT_SEC} s, sweep every ${SWEEP_MS} ms; ack wait 120 s, and no redelivery after the last)`);
+  t.diagnostic(
+    `chunk re-queued ${requeueMs} ms after SIGKILL (heartbeat every ${HEARTBEAT_SEC} s, limit ${LIMIT_SEC} s, sweep every ${SWEEP_MS} ms; ack wait 120 s, and no redelivery after the last)`,
+  );
   assert.ok(requeueMs <= LIMIT_SEC * 1000 + 2 * SWEEP_MS + 3_000, `re-queued after ${requeueMs} ms`);
   assert.match(requeued.lastError ?? "", /gpu-box-1 sent no heartbeat for \d+ s; re-queued/);
 
-  const done = await until("the episode done", async () => {
-    const ep = await orch.store.getEpisode(id);
-    assert.notEqual(ep?.status, "failed", ep?.error ?? "");
-    return ep?.status === "done" ? ep : undefined;
-  }, 120_000);
+  const done = await until(
+    "the episode done",
+    async () => {
+      const ep = await orch.store.getEpisode(id);
+      assert.notEqual(ep?.status, "failed", ep?.error ?? "");
+      return ep?.status === "done" ? ep : undefined;
+    },
+    120_000,
+  );
   t.diagnostic(`episode done ${Date.now() - killedAt} ms after the kill`);
   assert.ok(done);
   const finished = await orch.store.getChunk(chunk.id);
   assert.equal(finished?.generation, held.generation + 1);
   assert.notEqual(finished?.leaseOwner, "gpu-box-1", "finished by a fleet machine");
   const events = await orch.fleet.registry.events(100, "gpu-box-1");
-  assert.ok(events.some((e) => e.kind === "requeue" && /no heartbeat/.test(e.reason ?? "") && e.detail === chunk.id), JSON.stringify(events));
+  assert.ok(
+    events.some((e) => e.kind === "requeue" && /no heartbeat/.test(e.reason ?? "") && e.detail === chunk.id),
+    JSON.stringify(events),
+  );
 });

@@ -20,7 +20,10 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-feedlang-"));
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 async function start(): Promise<Orchestrator> {
-  const config = parseConfig({ PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent" }, { dataDir, port: 0, host: "127.0.0.1" });
+  const config = parseConfig(
+    { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent" },
+    { dataDir, port: 0, host: "127.0.0.1" },
+  );
   const orch = await startOrchestrator(config, createLogger("silent"));
   rememberToken(orch.url, orch.adminToken);
   return orch;
@@ -29,8 +32,14 @@ async function start(): Promise<Orchestrator> {
 test("after a restart, pending feed items are released with the feed's language, without reading the feed again", async () => {
   const day = 24 * 3600 * 1000;
   const items = [1, 2, 3, 4, 5, 6].map((n) => ({ n, date: new Date(Date.now() - n * day) }));
-  const xml = `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Nachrichten</title><language>de</language>` +
-    items.map((i) => `<item><title>Folge ${i.n}</title><guid>folge-${i.n}</guid><pubDate>${i.date.toUTCString()}</pubDate><enclosure url="audio/${i.n}.wav" type="audio/wav"/></item>`).join("") +
+  const xml =
+    `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Nachrichten</title><language>de</language>` +
+    items
+      .map(
+        (i) =>
+          `<item><title>Folge ${i.n}</title><guid>folge-${i.n}</guid><pubDate>${i.date.toUTCString()}</pubDate><enclosure url="audio/${i.n}.wav" type="audio/wav"/></item>`,
+      )
+      .join("") +
     `</channel></rss>`;
   let feedDown = false;
   const server = await programmableServer(cleanup, (req, res) => {
@@ -49,7 +58,8 @@ test("after a restart, pending feed items are released with the feed's language,
   const added = await api(orch.url, "POST", "/v1/feeds", { url: `${server.url}/feed.xml`, backfill: 6 });
   assert.equal(added.status, 201, JSON.stringify(added.body));
   const feedId = added.body.feed.id as string;
-  const entries = async () => (await api(orch.url, "GET", `/v1/feeds/${feedId}`)).body.entries as Array<{ title: string; state: string; episodeId: string | null }>;
+  const entries = async () =>
+    (await api(orch.url, "GET", `/v1/feeds/${feedId}`)).body.entries as Array<{ title: string; state: string; episodeId: string | null }>;
   const first = await entries();
   assert.equal(first.filter((e) => e.state === "queued").length, 4, "four released (the feeds' in-flight budget)");
   assert.equal(first.filter((e) => e.state === "pending").length, 2);

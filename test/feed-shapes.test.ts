@@ -15,7 +15,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ChunkJob } from "../contract/wire.ts";
+import { InlineChunkJob, JOB_HEADER } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { PermanentChunkError } from "../machine-image/worker/errors.ts";
 import { primaryLanguage } from "../contract/wire.ts";
@@ -83,7 +83,9 @@ async function pythonServer(t: CleanupContext, mp3: Buffer): Promise<string> {
   const port = await pickFreePort();
   const host = `127.0.0.1:${port}`;
   const root = webRoot("python", host, mp3);
-  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -163,7 +165,11 @@ describe("real-world feed shapes", () => {
           });
           assert.equal(status, "transcribing", (await orch.store.getEpisode(ep.id))?.error ?? "");
         }
-        const jobs = await queuedJobs(orch);
+        // "transcribing" is recorded before the jobs go out: wait for them
+        const jobs = await waitFor("every episode's jobs queued", async () => {
+          const all = await queuedJobs(orch);
+          return episodes.every((ep) => all.some((j) => j.episodeId === ep.id)) ? all : undefined;
+        });
         for (const ep of episodes) {
           const mine = jobs.filter((j) => j.episodeId === ep.id);
           assert.ok(mine.length >= 1, `jobs of ${ep.id}`);
@@ -180,15 +186,15 @@ describe("real-world feed shapes", () => {
 });
 
 /** Every chunk job on the jobs stream, read without consuming it. */
-async function queuedJobs(orch: Orchestrator): Promise<ChunkJob[]> {
+async function queuedJobs(orch: Orchestrator): Promise<InlineChunkJob[]> {
   const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   try {
     const jsm = await jetstreamManager(nc);
     const { state } = await jsm.streams.info(orch.names.jobsStream);
-    const jobs: ChunkJob[] = [];
+    const jobs: InlineChunkJob[] = [];
     for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
       const msg = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
-      if (msg) jobs.push(ChunkJob.parse(msg.json()));
+      if (msg) jobs.push(InlineChunkJob.parse(JSON.parse(msg.header.get(JOB_HEADER))));
     }
     return jobs;
   } finally {
@@ -199,7 +205,20 @@ async function queuedJobs(orch: Orchestrator): Promise<ChunkJob[]> {
 describe("a German show through a worker", () => {
   test("transcripts of a de-DE feed say de-DE: podcast:transcript snippet and JSON", async (t) => {
     const file = path.join(tmp, "tone-de.mp3");
-    execFileSync("ffmpeg", ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-ac", "1", "-c:a", "libmp3lame", file]);
+    execFileSync("ffmpeg", [
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=300:duration=1",
+      "-ac",
+      "1",
+      "-c:a",
+      "libmp3lame",
+      file,
+    ]);
     const host = await pythonServer(t, fs.readFileSync(file));
     // The synthetic engine takes any language (pocketsphinx refuses non-English hints: see worker tests).
     const orch = await startFleetStack(t, { PODFLEET_ENGINE: "synthetic", PODFLEET_MAX_MACHINES: "1" });
@@ -261,7 +280,9 @@ describe("feed documents as hosts write them (pure)", () => {
         ["FA001 Bonus in English", "en", "https://feierabend.example/feed/media/fa001-bonus.mp3"],
       ],
     );
-    const garbage = parseFeedDocument(`<rss version="2.0"><channel><title>x</title><language>English</language><item><title>a</title><enclosure url="https://e.com/a.mp3" type="audio/mpeg"/></item></channel></rss>`);
+    const garbage = parseFeedDocument(
+      `<rss version="2.0"><channel><title>x</title><language>English</language><item><title>a</title><enclosure url="https://e.com/a.mp3" type="audio/mpeg"/></item></channel></rss>`,
+    );
     assert.equal(garbage.language, undefined);
     assert.equal(garbage.items[0]!.language, undefined);
   });
@@ -270,7 +291,8 @@ describe("feed documents as hosts write them (pure)", () => {
     const engine = new PocketsphinxEngine({ binary: path.join(tmp, "no-such-pocketsphinx") });
     await assert.rejects(
       engine.transcribe(path.join(tmp, "no-such.wav"), { language: "de-DE", signal: new AbortController().signal }),
-      (e: Error) => e instanceof PermanentChunkError && /cannot transcribe language "de-DE": its model handles only en; use the whisper engine/.test(e.message),
+      (e: Error) =>
+        e instanceof PermanentChunkError && /cannot transcribe language "de-DE": its model handles only en; use the whisper engine/.test(e.message),
     );
   });
 });

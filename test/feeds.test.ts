@@ -24,7 +24,8 @@ interface Item {
 function rss(items: Item[], extra = ""): string {
   const body = items
     .map(
-      (i) => `<item><title>${i.title}</title>${i.guid ? `<guid isPermaLink="false">${i.guid}</guid>` : ""}<pubDate>${i.pubDate.toUTCString()}</pubDate>` +
+      (i) =>
+        `<item><title>${i.title}</title>${i.guid ? `<guid isPermaLink="false">${i.guid}</guid>` : ""}<pubDate>${i.pubDate.toUTCString()}</pubDate>` +
         (i.audio ? `<enclosure url="${i.audio}" length="32044" type="audio/wav"/>` : "") +
         (i.transcript ? `<podcast:transcript url="https://example.com/t.vtt" type="text/vtt"/>` : "") +
         `</item>`,
@@ -76,9 +77,17 @@ describe("feeds through the orchestrator", () => {
 
   test("backfill 2 of 3 → 2 jobs; a new item → 1 more; 304 → none; gzip and validators used", async (t) => {
     const now = Date.now();
-    const items: Item[] = [1, 2, 3].map((n) => ({ guid: `ep-${n}`, title: `Episode ${n}`, audio: `${audioBase}/ep${n}.wav`, pubDate: new Date(now - (4 - n) * day) }));
+    const items: Item[] = [1, 2, 3].map((n) => ({
+      guid: `ep-${n}`,
+      title: `Episode ${n}`,
+      audio: `${audioBase}/ep${n}.wav`,
+      pubDate: new Date(now - (4 - n) * day),
+    }));
     const served = { gzipped: 0 };
-    const feed = await programmableServer(t, serveFeed(() => rss([...items].reverse()), served));
+    const feed = await programmableServer(
+      t,
+      serveFeed(() => rss([...items].reverse()), served),
+    );
     const before = await episodeCount();
 
     const added = await api(orch.url, "POST", "/v1/feeds", { url: `${feed.url}/feed.xml`, backfill: 2 });
@@ -123,7 +132,10 @@ describe("feeds through the orchestrator", () => {
     const feed = await programmableServer(t, (req, res) => {
       if (req.url === "/old.xml") res.writeHead(301, { location: "/new.xml" }).end();
       else if (req.url === "/new.xml") handler(req, res);
-      else if (req.url === "/announced.xml") res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss(items, `<itunes:new-feed-url>${feed.url}/final.xml</itunes:new-feed-url>`));
+      else if (req.url === "/announced.xml")
+        res
+          .writeHead(200, { "content-type": "application/rss+xml" })
+          .end(rss(items, `<itunes:new-feed-url>${feed.url}/final.xml</itunes:new-feed-url>`));
       else res.writeHead(404).end();
     });
     const added = await api(orch.url, "POST", "/v1/feeds", { url: `${feed.url}/old.xml` });
@@ -175,13 +187,25 @@ describe("feed fetching limits", () => {
       else if (req.url === "/loop") res.writeHead(302, { location: "/loop" }).end();
       else res.writeHead(404).end();
     });
-    await assert.rejects(fetchFeed(`${server.url}/bomb`, { etag: null, lastModified: null }, { ...opts, maxBytes: 50_000 }), (e) => e instanceof FeedFetchError && /limit/.test(e.message));
-    await assert.rejects(fetchFeed(`${server.url}/loop`, { etag: null, lastModified: null }, opts), (e) => e instanceof FeedFetchError && /redirects/.test(e.message));
-    await assert.rejects(fetchFeed(`${server.url}/bomb`, { etag: null, lastModified: null }, { ...opts, allowPrivate: false }), (e) => e instanceof FeedFetchError && !e.retryable);
+    await assert.rejects(
+      fetchFeed(`${server.url}/bomb`, { etag: null, lastModified: null }, { ...opts, maxBytes: 50_000 }),
+      (e) => e instanceof FeedFetchError && /limit/.test(e.message),
+    );
+    await assert.rejects(
+      fetchFeed(`${server.url}/loop`, { etag: null, lastModified: null }, opts),
+      (e) => e instanceof FeedFetchError && /redirects/.test(e.message),
+    );
+    await assert.rejects(
+      fetchFeed(`${server.url}/bomb`, { etag: null, lastModified: null }, { ...opts, allowPrivate: false }),
+      (e) => e instanceof FeedFetchError && !e.retryable,
+    );
   });
 
   test("entity declarations are refused; non-RSS is a parse error", () => {
-    assert.throws(() => parseFeedDocument(`<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">]><rss version="2.0"><channel><title>&a;</title></channel></rss>`), FeedParseError);
+    assert.throws(
+      () => parseFeedDocument(`<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">]><rss version="2.0"><channel><title>&a;</title></channel></rss>`),
+      FeedParseError,
+    );
     assert.throws(() => parseFeedDocument("<html><body>hi</body></html>"), FeedParseError);
   });
 });
@@ -200,27 +224,63 @@ describe("poll decisions (pure)", () => {
 
   test("plan: baseline takes only the newest N eligible; later unseen items are new", () => {
     const at = (d: number) => Date.UTC(2026, 0, d);
-    const item = (guid: string, d: number, extra: object = {}) => ({ guid, title: guid, enclosureUrl: `https://h/${guid}.mp3`, enclosureType: "audio/mpeg", publishedAt: at(d), hasTranscript: false, ...extra });
+    const item = (guid: string, d: number, extra: object = {}) => ({
+      guid,
+      title: guid,
+      enclosureUrl: `https://h/${guid}.mp3`,
+      enclosureType: "audio/mpeg",
+      publishedAt: at(d),
+      hasTranscript: false,
+      ...extra,
+    });
     const policy = { baselineAt: null, addedAt: at(10), backfill: 2, retranscribe: false };
-    const first = planItems(policy, [item("a", 1), item("b", 3), item("c", 2, { hasTranscript: true }), item("d", 4, { enclosureUrl: undefined })], new Set());
+    const first = planItems(
+      policy,
+      [item("a", 1), item("b", 3), item("c", 2, { hasTranscript: true }), item("d", 4, { enclosureUrl: undefined })],
+      new Set(),
+    );
     assert.deepEqual(
       first.map((p) => [p.identity, p.kind, p.state]),
-      [["guid:a", "backfill", "pending"], ["guid:b", "backfill", "pending"], ["guid:c", "old", "skipped"], ["guid:d", "old", "skipped"]],
+      [
+        ["guid:a", "backfill", "pending"],
+        ["guid:b", "backfill", "pending"],
+        ["guid:c", "old", "skipped"],
+        ["guid:d", "old", "skipped"],
+      ],
     );
     const later = planItems({ ...policy, baselineAt: at(10) }, [item("e", 11), item("a", 1), item("z", 1)], new Set(["guid:a"]));
-    assert.deepEqual(later.map((p) => [p.identity, p.kind, p.state]), [["guid:e", "new", "pending"], ["guid:z", "old", "old"]]);
+    assert.deepEqual(
+      later.map((p) => [p.identity, p.kind, p.state]),
+      [
+        ["guid:e", "new", "pending"],
+        ["guid:z", "old", "old"],
+      ],
+    );
   });
 
   test("release: new before backfill, and backfill shared fairly across feeds", () => {
-    const p = (id: string, feedId: string, kind: "new" | "backfill", publishedAt: number, discoveredAt = 0): PendingItem => ({ id, feedId, kind, publishedAt, discoveredAt });
+    const p = (id: string, feedId: string, kind: "new" | "backfill", publishedAt: number, discoveredAt = 0): PendingItem => ({
+      id,
+      feedId,
+      kind,
+      publishedAt,
+      discoveredAt,
+    });
     const pending = [
       ...Array.from({ length: 50 }, (_, i) => p(`big${i}`, "big", "backfill", 1000 - i)),
       p("small1", "small", "backfill", 500),
       p("small2", "small", "backfill", 400),
       p("fresh", "small", "new", 2000, 5),
     ];
-    assert.deepEqual(pickReleases(pending, new Map(), 4).map((x) => x.id), ["fresh", "big0", "big1", "small1"]);
-    assert.deepEqual(pickReleases(pending, new Map([["big", 3]]), 3).map((x) => x.id), ["fresh", "small1", "small2"], "a busy feed waits its turn");
+    assert.deepEqual(
+      pickReleases(pending, new Map(), 4).map((x) => x.id),
+      ["fresh", "big0", "big1", "small1"],
+    );
+    assert.deepEqual(
+      pickReleases(pending, new Map([["big", 3]]), 3).map((x) => x.id),
+      ["fresh", "small1", "small2"],
+      "a busy feed waits its turn",
+    );
     assert.deepEqual(pickReleases(pending, new Map(), 0), []);
   });
 });

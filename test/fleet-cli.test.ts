@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";
-import { runCli } from "./support/cli.ts";
+import { errorLines, runCli } from "./support/cli.ts";
 import { api, startStack, suiteCleanup } from "./support/ingest-stack.ts";
 
 const suite = suiteCleanup();
@@ -29,7 +29,12 @@ test("PUT /v1/fleet/limits: bad values are 400s naming the field; good ones pers
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.match(res.body.error.message, message);
   }
-  const ok = await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 7, regions: ["iad", "ord"], guest: { size: "performance-2x" }, dailyBudgetMachineSeconds: 3600 });
+  const ok = await api(orch.url, "PUT", "/v1/fleet/limits", {
+    maxMachines: 7,
+    regions: ["iad", "ord"],
+    guest: { size: "performance-2x" },
+    dailyBudgetMachineSeconds: 3600,
+  });
   assert.equal(ok.status, 200);
   const fleet = await api(orch.url, "GET", "/v1/fleet");
   assert.equal(fleet.body.limits.maxMachines, 7);
@@ -44,13 +49,17 @@ test("CLI: fleet limits set / fleet show / machines list / machines reap", async
   const env = { PODFLEET_URL: orch.url, PODFLEET_TOKEN: orch.adminToken };
   const badSet = await runCli(["fleet", "limits", "set", "--max-machines=-1"], env, 60_000);
   assert.notEqual(badSet.code, 0);
-  assert.equal(badSet.stderr.trim().split("\n").length, 1);
+  assert.equal(errorLines(badSet.stderr).length, 1, badSet.stderr);
   assert.match(badSet.stderr, /maxMachines/);
   const badMem = await runCli(["fleet", "limits", "set", "--cpus", "2", "--memory-mb", "1000"], env, 60_000);
   assert.notEqual(badMem.code, 0);
   assert.match(badMem.stderr, /guest\.memoryMb/);
 
-  const set = await runCli(["fleet", "limits", "set", "--max-machines", "3", "--warm-pool", "1", "--cpus", "2", "--memory-mb", "2048", "--cpu-kind", "performance"], env, 60_000);
+  const set = await runCli(
+    ["fleet", "limits", "set", "--max-machines", "3", "--warm-pool", "1", "--cpus", "2", "--memory-mb", "2048", "--cpu-kind", "performance"],
+    env,
+    60_000,
+  );
   assert.equal(set.code, 0, set.stderr);
   const show = await runCli(["fleet", "show", "--json"], env, 60_000);
   assert.equal(show.code, 0, show.stderr);

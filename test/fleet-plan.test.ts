@@ -25,7 +25,19 @@ const LIMITS: FleetLimits = {
 const TUNING = { wedgedSec: 300, bootDeadlineSec: 120, lifetimeGraceSec: 60, maxDestroysPerPass: 20 };
 
 function machine(id: string, patch: Partial<ObservedMachine> = {}): ObservedMachine {
-  return { id, state: "started", region: "local", createdAt: NOW - 60_000, stateSince: NOW - 50_000, startedAt: NOW - 50_000, known: true, pool: false, lastClaimAt: NOW - 40_000, leasedChunks: 1, ...patch };
+  return {
+    id,
+    state: "started",
+    region: "local",
+    createdAt: NOW - 60_000,
+    stateSince: NOW - 50_000,
+    startedAt: NOW - 50_000,
+    known: true,
+    pool: false,
+    lastClaimAt: NOW - 40_000,
+    leasedChunks: 1,
+    ...patch,
+  };
 }
 function fleet(patch: Partial<ObservedFleet> = {}): ObservedFleet {
   return {
@@ -65,7 +77,14 @@ function summarize(a: FleetAction): string {
   }
 }
 const summary = (actions: FleetAction[]): string[] => actions.map(summarize);
-const lease = (id: string, owner: string, patch: Partial<LeasedChunk> = {}): LeasedChunk => ({ id, episodeId: "ep", owner, generation: 1, machineLosses: 0, ...patch });
+const lease = (id: string, owner: string, patch: Partial<LeasedChunk> = {}): LeasedChunk => ({
+  id,
+  episodeId: "ep",
+  owner,
+  generation: 1,
+  machineLosses: 0,
+  ...patch,
+});
 const MODEL_MISSING = "whisper model /models/ggml-base.en.bin not found";
 const failure = (machineId: string, agoMs: number): BootFailure => ({ machineId, at: NOW - agoMs, exitCode: 3, reason: MODEL_MISSING });
 const exited = (code: number, requestedStop = false) => ({ code, requestedStop, oomKilled: false });
@@ -83,18 +102,30 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
   },
   { name: "maxStarting 1 limits creates per pass", fleet: fleet({ queued: 12 }), limits: { maxMachines: 8, maxStarting: 1 }, want: ["create"] },
   { name: "maxMachines 0 drains: no machine, says why", fleet: fleet({ queued: 3 }), limits: { maxMachines: 0 }, want: ["blocked:drain"] },
-  { name: "budget spent: no machine, says why", fleet: fleet({ queued: 3, usageTodaySec: 500 }), limits: { dailyBudgetMachineSeconds: 500 }, want: ["blocked:budget"] },
+  {
+    name: "budget spent: no machine, says why",
+    fleet: fleet({ queued: 3, usageTodaySec: 500 }),
+    limits: { dailyBudgetMachineSeconds: 500 },
+    want: ["blocked:budget"],
+  },
   { name: "budget left: creates", fleet: fleet({ queued: 1, usageTodaySec: 499 }), limits: { dailyBudgetMachineSeconds: 500 }, want: ["create"] },
   { name: "in create backoff: waits", fleet: fleet({ queued: 3, createBackoffUntil: NOW + 5000 }), want: ["blocked:backoff"] },
   {
     name: "warm pool: stopped pool machines start before any create",
-    fleet: fleet({ queued: 6, machines: [machine("p1", { state: "stopped", pool: true, leasedChunks: 0 }), machine("p2", { state: "stopped", pool: true, leasedChunks: 0 })] }),
+    fleet: fleet({
+      queued: 6,
+      machines: [machine("p1", { state: "stopped", pool: true, leasedChunks: 0 }), machine("p2", { state: "stopped", pool: true, leasedChunks: 0 })],
+    }),
     limits: { maxMachines: 3, maxStarting: 3, warmPool: 2 },
     want: ["start:p2", "start:p1", "create:pool"].sort(),
   },
   {
     name: "lowered cap: the surplus (idle, newest first) is stopped",
-    fleet: fleet({ queued: 5, leased: 2, machines: [machine("a", { createdAt: NOW - 90_000 }), machine("b"), machine("c", { leasedChunks: 0, createdAt: NOW - 80_000 })] }),
+    fleet: fleet({
+      queued: 5,
+      leased: 2,
+      machines: [machine("a", { createdAt: NOW - 90_000 }), machine("b"), machine("c", { leasedChunks: 0, createdAt: NOW - 80_000 })],
+    }),
     limits: { maxMachines: 1 },
     want: ["stop:c", "stop:b"],
   },
@@ -158,7 +189,11 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
   // Recovery: what becomes of each chunk of a lost holder, silent holders, lost jobs.
   {
     name: "a dead machine's chunks: each re-queued at its next generation, or dead after maxMachineLosses",
-    fleet: fleet({ leased: 2, machines: [machine("dead", { state: "stopped", leasedChunks: 2 })], leases: [lease("c1", "dead"), lease("c2", "dead", { generation: 3, machineLosses: 4 })] }),
+    fleet: fleet({
+      leased: 2,
+      machines: [machine("dead", { state: "stopped", leasedChunks: 2 })],
+      leases: [lease("c1", "dead"), lease("c2", "dead", { generation: 3, machineLosses: 4 })],
+    }),
     want: ["requeue:dead:c1@2,c2=dead", "create", "create"],
   },
   {
@@ -174,13 +209,23 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
   },
   {
     name: "a silent holder's other chunks, still beating, stay where they are",
-    fleet: fleet({ leased: 2, machines: [machine("m", { leasedChunks: 2 })], leases: [lease("c1", "m"), lease("c2", "m")], silentLeases: [{ chunkId: "c2", owner: "m", silentMs: 31_000 }] }),
+    fleet: fleet({
+      leased: 2,
+      machines: [machine("m", { leasedChunks: 2 })],
+      leases: [lease("c1", "m"), lease("c2", "m")],
+      silentLeases: [{ chunkId: "c2", owner: "m", silentMs: 31_000 }],
+    }),
     limits: { maxMachines: 1 },
     want: ["requeue:m:c2@2"],
   },
   {
     name: "a silent chunk of a machine the sweep recovers anyway is recovered once",
-    fleet: fleet({ leased: 1, machines: [machine("dead", { state: "stopped" })], leases: [lease("c1", "dead")], silentLeases: [{ chunkId: "c1", owner: "dead", silentMs: 40_000 }] }),
+    fleet: fleet({
+      leased: 1,
+      machines: [machine("dead", { state: "stopped" })],
+      leases: [lease("c1", "dead")],
+      silentLeases: [{ chunkId: "c1", owner: "dead", silentMs: 40_000 }],
+    }),
     want: ["requeue:dead:c1@2", "create"],
   },
   {
@@ -188,17 +233,35 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
     fleet: fleet({ queued: 1, queueDrainedSince: NOW - 200_000, staleQueued: [{ id: "q1", episodeId: "ep", generation: 2 }] }),
     want: ["republish:q1@3", "create"],
   },
-  { name: "the queue drained only briefly: nothing published again", fleet: fleet({ queued: 1, queueDrainedSince: NOW - 10_000, staleQueued: [{ id: "q1", episodeId: "ep", generation: 1 }] }), want: ["create"] },
+  {
+    name: "the queue drained only briefly: nothing published again",
+    fleet: fleet({ queued: 1, queueDrainedSince: NOW - 10_000, staleQueued: [{ id: "q1", episodeId: "ep", generation: 1 }] }),
+    want: ["create"],
+  },
   {
     name: "recovery is the sweep's: a scale-only pass re-queues nothing",
-    fleet: fleet({ leased: 1, leases: [lease("c3", "gpu-box")], silentLeases: [{ chunkId: "c3", owner: "gpu-box", silentMs: 45_000 }], queueDrainedSince: NOW - 200_000, staleQueued: [{ id: "q1", episodeId: "ep", generation: 1 }] }),
+    fleet: fleet({
+      leased: 1,
+      leases: [lease("c3", "gpu-box")],
+      silentLeases: [{ chunkId: "c3", owner: "gpu-box", silentMs: 45_000 }],
+      queueDrainedSince: NOW - 200_000,
+      staleQueued: [{ id: "q1", episodeId: "ep", generation: 1 }],
+    }),
     options: { sweep: false },
     want: ["create"],
   },
 
   // Boot failures: noted from exit events, back-off 5 s doubling to 5 min, one probe at a time.
-  { name: "one boot failure 2 s ago: creation waits (5 s)", fleet: fleet({ queued: 1, bootFailures: [failure("b1", 2_000)] }), want: ["blocked:boot_failure"] },
-  { name: "one boot failure 6 s ago: one probe machine, not maxStarting", fleet: fleet({ queued: 5, bootFailures: [failure("b1", 6_000)] }), want: ["create"] },
+  {
+    name: "one boot failure 2 s ago: creation waits (5 s)",
+    fleet: fleet({ queued: 1, bootFailures: [failure("b1", 2_000)] }),
+    want: ["blocked:boot_failure"],
+  },
+  {
+    name: "one boot failure 6 s ago: one probe machine, not maxStarting",
+    fleet: fleet({ queued: 5, bootFailures: [failure("b1", 6_000)] }),
+    want: ["create"],
+  },
   {
     name: "four in a row: 40 s after the last",
     fleet: fleet({ queued: 1, bootFailures: [failure("b4", 39_000), failure("b3", 60_000), failure("b2", 70_000), failure("b1", 75_000)] }),
@@ -221,7 +284,11 @@ const cases: Array<{ name: string; fleet: ObservedFleet; limits?: Partial<FleetL
   },
   {
     name: "the back-off is over but the probe is still booting: wait for it",
-    fleet: fleet({ queued: 3, bootFailures: [failure("b1", 60_000)], machines: [machine("probe", { state: "starting", startedAt: null, lastClaimAt: null, leasedChunks: 0 })] }),
+    fleet: fleet({
+      queued: 3,
+      bootFailures: [failure("b1", 60_000)],
+      machines: [machine("probe", { state: "starting", startedAt: null, lastClaimAt: null, leasedChunks: 0 })],
+    }),
     limits: { maxMachines: 4 },
     want: ["blocked:boot_failure"],
   },
@@ -285,7 +352,9 @@ test("plan never creates past the cap, whatever the backlog and states", () => {
     const rnd = (n: number) => Math.floor(Math.abs(Math.sin(seed * 9301 + n * 49297)) * 1000) % 7;
     const machines = Array.from({ length: rnd(1) }, (_, i) => machine(`m${i}`, { state: states[rnd(i + 2) % states.length]!, leasedChunks: 0 }));
     const maxMachines = rnd(99);
-    const actions: FleetAction[] = plan(fleet({ queued: rnd(100) * 3, machines }), { ...LIMITS, maxMachines, maxStarting: 1 + rnd(7) }, NOW, { tuning: TUNING });
+    const actions: FleetAction[] = plan(fleet({ queued: rnd(100) * 3, machines }), { ...LIMITS, maxMachines, maxStarting: 1 + rnd(7) }, NOW, {
+      tuning: TUNING,
+    });
     const live = machines.filter((m) => !["stopped", "failed"].includes(m.state)).length;
     const adds = actions.filter((a) => a.kind === "create" || a.kind === "start").length;
     assert.ok(adds === 0 || live + adds <= maxMachines, `seed ${seed}: ${live} live + ${adds} > ${maxMachines}`);
@@ -303,9 +372,17 @@ test("limits: a bad value names its field", () => {
     [{ maxMachinez: 3 }, "maxMachinez"],
   ];
   for (const [patch, field] of bad) {
-    assert.throws(() => applyLimitsPatch(LIMITS, patch), (err: unknown) => err instanceof InvalidLimitsError && err.field === field, JSON.stringify(patch));
+    assert.throws(
+      () => applyLimitsPatch(LIMITS, patch),
+      (err: unknown) => err instanceof InvalidLimitsError && err.field === field,
+      JSON.stringify(patch),
+    );
   }
-  assert.deepEqual(applyLimitsPatch(LIMITS, { maxMachines: 7, guest: { size: "performance-2x" } }), { ...LIMITS, maxMachines: 7, guest: { size: "performance-2x" } });
+  assert.deepEqual(applyLimitsPatch(LIMITS, { maxMachines: 7, guest: { size: "performance-2x" } }), {
+    ...LIMITS,
+    maxMachines: 7,
+    guest: { size: "performance-2x" },
+  });
 });
 
 /**
@@ -322,7 +399,12 @@ function crashLoop(durationMs: number, boot: PlanOptions["boot"]): number {
     for (const m of booting.filter((b) => b.diesAt <= now)) failures.unshift({ machineId: m.id, at: m.diesAt, exitCode: 3, reason: MODEL_MISSING });
     booting = booting.filter((b) => b.diesAt > now);
     const machines = booting.map((b) => machine(b.id, { state: "starting", startedAt: null, lastClaimAt: null, leasedChunks: 0 }));
-    const actions = plan(fleet({ queued: 1, machines, bootFailures: failures, settingsChangedAt: NOW - 1 }), { ...LIMITS, maxMachines: 4, maxStarting: 4 }, now, { tuning: TUNING, ...(boot ? { boot } : {}) });
+    const actions = plan(
+      fleet({ queued: 1, machines, bootFailures: failures, settingsChangedAt: NOW - 1 }),
+      { ...LIMITS, maxMachines: 4, maxStarting: 4 },
+      now,
+      { tuning: TUNING, ...(boot ? { boot } : {}) },
+    );
     for (const a of actions) if (a.kind === "create") booting.push({ id: `m${++created}`, diesAt: now + 1_000 });
   }
   return created;
@@ -332,7 +414,9 @@ test("a crash loop creates a handful of machines a minute, then one every 5 minu
   const firstMinute = crashLoop(60_000, undefined);
   const tenMinutes = crashLoop(600_000, undefined);
   const withoutBackoff = crashLoop(60_000, { baseMs: 0, maxMs: 0 });
-  t.diagnostic(`machines created: ${firstMinute} in the first minute, ${tenMinutes} in ten minutes (without the back-off: ${withoutBackoff} in a minute)`);
+  t.diagnostic(
+    `machines created: ${firstMinute} in the first minute, ${tenMinutes} in ten minutes (without the back-off: ${withoutBackoff} in a minute)`,
+  );
   assert.ok(firstMinute >= 2 && firstMinute <= 5, `${firstMinute} machines in the first minute`);
   assert.ok(tenMinutes <= firstMinute + 3, `${tenMinutes} machines in ten minutes`);
   assert.ok(withoutBackoff >= 15, `without the back-off the loop runs: ${withoutBackoff}`);

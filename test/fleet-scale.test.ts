@@ -40,11 +40,15 @@ test("maxMachines 2 and 12 chunks: never more than 2 live machines; all gone aft
     const leased = (await orch.store.listChunks(id)).map((c) => c.leasedAt).filter((x): x is number => x !== null);
     return leased.length > 0 ? Math.min(...leased) : undefined;
   });
-  const done = await until("the episode to finish", async () => {
-    const ep = await orch.store.getEpisode(id);
-    assert.notEqual(ep?.status, "failed", ep?.error ?? "");
-    return ep?.status === "done" ? ep : undefined;
-  }, 120_000);
+  const done = await until(
+    "the episode to finish",
+    async () => {
+      const ep = await orch.store.getEpisode(id);
+      assert.notEqual(ep?.status, "failed", ep?.error ?? "");
+      return ep?.status === "done" ? ep : undefined;
+    },
+    120_000,
+  );
   const doneAt = done.finishedAt!;
 
   // Scale to zero: every worker idles out and its machine is destroyed (auto_destroy, else the sweeper).
@@ -52,7 +56,7 @@ test("maxMachines 2 and 12 chunks: never more than 2 live machines; all gone aft
   const zeroAt = Date.now();
   const owners = new Set((await orch.store.listChunks(id)).map((c) => c.leaseOwner));
 
-  t.diagnostic(`backlog→first machine started: ${(recorder.firstAt("started", submittedAt)! - queuedAt)} ms`);
+  t.diagnostic(`backlog→first machine started: ${recorder.firstAt("started", submittedAt)! - queuedAt} ms`);
   t.diagnostic(`backlog→first chunk pulled: ${firstClaim - queuedAt} ms`);
   t.diagnostic(`12+ chunks done in ${doneAt - queuedAt} ms on ${recorder.created} machines; scale to zero ${zeroAt - doneAt} ms after done`);
   assert.ok(recorder.maxLive <= 2, `runtime saw ${recorder.maxLive} live machines`);
@@ -89,10 +93,14 @@ test("raising maxMachines while a job runs applies on the next pass, and the new
   await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 0 });
   const createdBefore = recorder.created;
   const second = await submitFile(orch.url, six);
-  const blocked = await until("fleet show to say it drains", async () => {
-    const f = await api(orch.url, "GET", "/v1/fleet");
-    return f.body.blocked?.reason === "drain" ? f.body : undefined;
-  }, 20_000);
+  const blocked = await until(
+    "fleet show to say it drains",
+    async () => {
+      const f = await api(orch.url, "GET", "/v1/fleet");
+      return f.body.blocked?.reason === "drain" ? f.body : undefined;
+    },
+    20_000,
+  );
   assert.match(blocked.blocked.detail, /maxMachines is 0/);
   assert.equal(recorder.created, createdBefore, "no machine was created while draining");
   assert.equal((await orch.store.getEpisode(second))?.status, "transcribing");

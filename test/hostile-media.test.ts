@@ -49,15 +49,21 @@ describe("the tools are confined to the input they are given", () => {
     const control = fifoWitness(t, path.join(dir, "control.mp3"));
     fs.writeFileSync(path.join(dir, "control.source"), hlsPlaylist(path.join(dir, "control.mp3")));
     spawnSync("ffprobe", ["-v", "error", path.join(dir, "control.source")], { timeout: 10_000 });
-    await waitFor("the control open", async () => (control.opened() ? true : undefined), 5_000);
+    await waitFor("the control open", () => (control.opened() ? true : undefined), 5_000);
 
     const secret = fifoWitness(t, path.join(dir, "secret.mp3"));
     const playlist = path.join(dir, "episode.source");
     fs.writeFileSync(playlist, hlsPlaylist(path.join(dir, "secret.mp3")));
-    const probe = spawnSync("ffprobe", ["-v", "error", "-show_format", "-of", "json", ...confinedInput(playlist)], { timeout: 10_000, encoding: "utf8" });
+    const probe = spawnSync("ffprobe", ["-v", "error", "-show_format", "-of", "json", ...confinedInput(playlist)], {
+      timeout: 10_000,
+      encoding: "utf8",
+    });
     assert.notEqual(probe.status, 0, "ffprobe refused the playlist");
     assert.match(probe.stderr, /not on whitelist/);
-    const decode = spawnSync("ffmpeg", ["-nostdin", "-v", "error", ...confinedInput(playlist), "-f", "null", "-"], { timeout: 10_000, encoding: "utf8" });
+    const decode = spawnSync("ffmpeg", ["-nostdin", "-v", "error", ...confinedInput(playlist), "-f", "null", "-"], {
+      timeout: 10_000,
+      encoding: "utf8",
+    });
     assert.notEqual(decode.status, 0, "ffmpeg refused the playlist");
     await new Promise((r) => setTimeout(r, 200)); // a late open would show up here
     assert.equal(secret.opened(), false, "the file the playlist names was never opened");
@@ -90,7 +96,10 @@ describe("the tools are confined to the input they are given", () => {
   test("a real audio container outside the allowed list (Sun AU) is refused by the list itself", async () => {
     assert.ok(!(ALLOWED_DEMUXERS as readonly string[]).includes("au"));
     const file = tone(path.join(tmp, "tone.au"), ["-c:a", "pcm_s16be"]);
-    const err = await probeAudio(file).then(() => undefined, (e: unknown) => e);
+    const err = await probeAudio(file).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof BadInputError, `got ${String(err)}`);
     assert.equal(err.code, "not_audio");
     assert.match(err.message, /supported container.*not on whitelist/);

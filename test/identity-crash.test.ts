@@ -51,7 +51,14 @@ test("SIGKILL between the identity claim and the episode row leaves nothing clai
 
   // The next poll submits the same episode: it is created, with the identity claimed by it.
   const origin = { kind: "feed-new" as const, identity, feedId: "fd_test", guid: "guid-1" };
-  const input = { title: "again", sourceKind: "url" as const, sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "en" };
+  const input = {
+    title: "again",
+    sourceKind: "url" as const,
+    sourceUrl: "https://example.com/a.mp3",
+    uploadPath: null,
+    chunkSeconds: 60,
+    language: "en",
+  };
   const link = await links.prepare("ep_next", { origin });
   await store.createEpisode({ id: "ep_next", ...input }, link);
   assert.equal((await store.getEpisode("ep_next"))?.status, "received");
@@ -59,7 +66,16 @@ test("SIGKILL between the identity claim and the episode row leaves nothing clai
 
   // And only once: a third submit is a duplicate, refused early or inside the transaction.
   await assert.rejects(links.prepare("ep_third", { origin }), (e) => e instanceof DuplicateEpisodeError && e.existingEpisodeId === "ep_next");
-  const late = { episodeId: "ep_third", identity, feedId: "fd_test", sourceId: null, guid: "guid-1", origin: "feed-new", callbackUrl: null, createdAt: Date.now() };
+  const late = {
+    episodeId: "ep_third",
+    identity,
+    feedId: "fd_test",
+    sourceId: null,
+    guid: "guid-1",
+    origin: "feed-new",
+    callbackUrl: null,
+    createdAt: Date.now(),
+  };
   await assert.rejects(store.createEpisode({ id: "ep_third", ...input }, late), DuplicateEpisodeError);
   assert.equal(await store.getEpisode("ep_third"), undefined);
 });

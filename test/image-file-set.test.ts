@@ -24,10 +24,11 @@ import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { wireNames } from "../contract/wire.ts";
 import { LocalMachinesRuntime } from "../orchestrator/fleet/local-runtime.ts";
-import { sleeperLaunch, writeSleeperScript } from "../orchestrator/fleet/local-runtime/sleeper-machine.ts";
+import { sleeperLaunch, writeSleeperScript } from "./support/sleeper-machine.ts";
 import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { copyTarget, parseDockerfile, type Stage } from "./support/dockerfile-stages.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { until, UntilTimeoutError } from "./support/until.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -70,7 +71,11 @@ function runStage(stage: Stage, root: string): void {
       continue;
     }
     const [, ...args] = run.split(/\s+/);
-    execFileSync(process.execPath, args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)), { cwd, stdio: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    execFileSync(
+      process.execPath,
+      args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)),
+      { cwd, stdio: "pipe", env: { PATH: process.env.PATH ?? "" } },
+    );
   }
 }
 
@@ -120,11 +125,15 @@ function runCmd(t: TestContext, stage: Stage, root: string, overrides: Record<st
   const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: root, TMPDIR: os.tmpdir() };
   for (const [key, value] of Object.entries(stage.env)) env[key] = value.startsWith("/") ? inRoot(root, value) : value;
   Object.assign(env, overrides);
-  const child = spawn(process.execPath, args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)), {
-    cwd: inRoot(root, stage.workdir),
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    args.map((a) => (a.startsWith("/") ? inRoot(root, a) : a)),
+    {
+      cwd: inRoot(root, stage.workdir),
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -141,16 +150,23 @@ function runCmd(t: TestContext, stage: Stage, root: string, overrides: Record<st
 }
 
 /** Resolves with `probe()`'s value once it is defined; fails early if the process exits first. */
-async function until<T>(running: Running, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+async function ready<T>(running: Running, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void running.exited.then((e) => (exited = e));
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (exited) assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
-    if (Date.now() > deadline) assert.fail(`not ready in ${timeoutMs} ms:\n${running.output().slice(-3000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    return await until(
+      "the image's CMD to be ready",
+      async () => {
+        const value = await probe();
+        if (value === undefined && exited)
+          assert.fail(`the image's CMD exited (${exited.code ?? exited.signal}) before it was ready:\n${running.output().slice(-3000)}`);
+        return value;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    if (err instanceof UntilTimeoutError) assert.fail(`not ready in ${timeoutMs} ms:\n${running.output().slice(-3000)}`);
+    throw err;
   }
 }
 
@@ -184,7 +200,7 @@ test("orchestrator image: its file set runs `up` against external NATS and a Mac
     PODFLEET_MAX_MACHINES: "0",
   });
   const urlFile = path.join(inRoot(root, dataDir), "orchestrator.url");
-  const url = await until(up, async () => (fs.existsSync(urlFile) ? fs.readFileSync(urlFile, "utf8").trim() || undefined : undefined), 120_000);
+  const url = await ready(up, () => (fs.existsSync(urlFile) ? fs.readFileSync(urlFile, "utf8").trim() || undefined : undefined), 120_000);
   const health = await fetch(`${url}/healthz`);
   assert.equal(health.status, 200);
   await health.arrayBuffer();
@@ -216,7 +232,7 @@ test("worker image: its file set (the bundle built as the Dockerfile builds it) 
   const prefix = uniquePrefix("imgw");
   const nc = await connect({ servers: nats.url });
   try {
-    await NatsWorkQueue.open(nc, wireNames(prefix), { ackWaitMs: 10_000, maxDeliver: 3 }); // the streams the orchestrator makes
+    await NatsWorkQueue.open(nc, wireNames(prefix), { ackWaitMs: 10_000, maxDeliver: 3, audioDir: path.join(root, "audio-unused") }); // the streams the orchestrator makes
   } finally {
     await nc.drain();
   }
@@ -233,5 +249,7 @@ test("worker image: its file set (the bundle built as the Dockerfile builds it) 
   assert.equal(exit.code, 0, `exits 0 when idle:\n${worker.output().slice(-2000)}`);
   assert.match(worker.output(), /worker\.stopped/);
   assert.match(worker.output(), /idle/);
-  t.diagnostic(`worker image: file set assembled (bundle built) in ${assembledMs.toFixed(0)} ms, connected and exited idle after ${ranMs.toFixed(0)} ms`);
+  t.diagnostic(
+    `worker image: file set assembled (bundle built) in ${assembledMs.toFixed(0)} ms, connected and exited idle after ${ranMs.toFixed(0)} ms`,
+  );
 });

@@ -121,8 +121,8 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   }
   let at = 0;
   for (const c of plan) {
-    assert.equal(c.core!.startSample, at);
-    at = c.core!.endSample;
+    assert.equal(c.coreStartSample, at);
+    at = c.coreEndSample!;
   }
   assert.equal(at, after.episode.sampleCount, "the cores tile the episode");
   assert.equal(requests, 2, "downloaded again once");

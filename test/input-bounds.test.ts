@@ -30,7 +30,13 @@ describe("bounds and language tags (pure)", () => {
   });
 
   test("query and flag text is read strictly, never coerced", () => {
-    for (const [raw, n] of [["0", 0], ["60", 60], ["1.5", 1.5], ["3600", 3600]] as const) assert.equal(parseBoundedNumber(raw, CHUNK_SECONDS), n);
+    for (const [raw, n] of [
+      ["0", 0],
+      ["60", 60],
+      ["1.5", 1.5],
+      ["3600", 3600],
+    ] as const)
+      assert.equal(parseBoundedNumber(raw, CHUNK_SECONDS), n);
     for (const raw of ["", " ", "0x10", "1e3", "Infinity", "NaN", "12abc", "0.5", "-1", "3601", "1,5", "99999999999999999999"]) {
       assert.equal(parseBoundedNumber(raw, CHUNK_SECONDS), undefined, JSON.stringify(raw));
     }
@@ -57,7 +63,10 @@ describe("bounds and language tags (pure)", () => {
 
   test("PODFLEET_CHUNK_SECONDS outside the bounds fails at start, naming the variable", () => {
     const dataDir = os.tmpdir();
-    assert.throws(() => parseConfig({ PODFLEET_CHUNK_SECONDS: "0.5" }, { dataDir }), (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_SECONDS/.test(e.message));
+    assert.throws(
+      () => parseConfig({ PODFLEET_CHUNK_SECONDS: "0.5" }, { dataDir }),
+      (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_SECONDS/.test(e.message),
+    );
     assert.equal(parseConfig({ PODFLEET_CHUNK_SECONDS: "0" }, { dataDir }).chunkSeconds, 0);
   });
 });
@@ -75,10 +84,14 @@ describe("the API edge", () => {
   const bad = (status: number, body: { error?: { code: string; message: string } }, field: string, label: string) => {
     assert.equal(status, 400, `${label}: ${JSON.stringify(body)}`);
     assert.equal(body.error?.code, "invalid_request", label);
-    assert.match(body.error!.message, new RegExp(`^${field}: `), label);
+    assert.match(body.error.message, new RegExp(`^${field}: `), label);
   };
   const upload = async (query: string) => {
-    const res = await fetch(`${orch.url}/v1/episodes?${query}`, { method: "POST", body: silentWav(1), headers: { "content-type": "audio/wav", authorization: `Bearer ${orch.adminToken}` } });
+    const res = await fetch(`${orch.url}/v1/episodes?${query}`, {
+      method: "POST",
+      body: silentWav(1),
+      headers: { "content-type": "audio/wav", authorization: `Bearer ${orch.adminToken}` },
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
 
@@ -105,7 +118,10 @@ describe("the API edge", () => {
     bad(q.status, q.body, "language", "query");
   });
   test("values inside the bounds are accepted and work: chunkSeconds 0 and 1.5, language DE-de", async () => {
-    for (const [chunkSeconds, chunks] of [[0, 1], [1.5, 1]] as const) {
+    for (const [chunkSeconds, chunks] of [
+      [0, 1],
+      [1.5, 1],
+    ] as const) {
       const r = await api(orch.url, "POST", "/v1/episodes", { audioUrl: audio, chunkSeconds, language: "DE-de" });
       assert.equal(r.status, 202, JSON.stringify(r.body));
       const view = await waitFor("ingested", async () => {
@@ -129,7 +145,14 @@ describe("the API edge", () => {
     bad(r.status, r.body, "limit", "events");
     assert.equal((await api(orch.url, "GET", "/v1/fleet/events?limit=5")).status, 200);
   });
-  for (const [field, value] of [["backfill", -1], ["backfill", 1.5], ["backfill", 10_001], ["intervalSec", 59], ["intervalSec", 60.5], ["intervalSec", 1e12]] as const) {
+  for (const [field, value] of [
+    ["backfill", -1],
+    ["backfill", 1.5],
+    ["backfill", 10_001],
+    ["intervalSec", 59],
+    ["intervalSec", 60.5],
+    ["intervalSec", 1e12],
+  ] as const) {
     test(`POST /v1/feeds ${field} ${value} → 400 naming ${field}`, async () => {
       const r = await api(orch.url, "POST", "/v1/feeds", { url: "http://127.0.0.1:9/feed.xml", [field]: value });
       bad(r.status, r.body, field, `${field}=${value}`);
@@ -158,7 +181,10 @@ describe("the CLI edge", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-bounds-cli-"));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   for (const [args, expected] of [
-    [["transcribe", "x.mp3", "--out", tmp, "--chunk-seconds", "0.5"], /^podfleet: --chunk-seconds must be a number from 1 to 3600, or 0 \(one chunk for the whole episode\), got "0.5"\n$/],
+    [
+      ["transcribe", "x.mp3", "--out", tmp, "--chunk-seconds", "0.5"],
+      /^podfleet: --chunk-seconds must be a number from 1 to 3600, or 0 \(one chunk for the whole episode\), got "0.5"\n$/,
+    ],
     [["transcribe", "x.mp3", "--out", tmp, "--chunk-seconds", "0x10"], /^podfleet: --chunk-seconds must be /],
     [["feeds", "add", "http://127.0.0.1:9/f.xml", "--interval", "59"], /^podfleet: --interval must be a whole number from 60 to 604800, got "59"\n$/],
     [["feeds", "add", "http://127.0.0.1:9/f.xml", "--backfill", "2.5"], /^podfleet: --backfill must be a whole number from 0 to 10000/],

@@ -1,11 +1,12 @@
 // MachinesClient against a scripted node:http server on 127.0.0.1: retry, error mapping,
 // auth header and query encoding. Lifecycle round trips live in local-runtime.test.ts.
-import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
-import { Agent } from 'undici';
-import { MachinesClient, type MachinesClientOptions } from '../orchestrator/fleet/machines-client.ts';
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, it, type TestContext } from "node:test";
+import { inspect } from "node:util";
+import { Agent } from "undici";
+import { MachinesClient, type MachinesClientOptions } from "../orchestrator/fleet/machines-client.ts";
 import {
   CapacityError,
   MachinesApiError,
@@ -14,10 +15,10 @@ import {
   RequestTimeoutError,
   ServerError,
   WaitTimeoutError,
-} from '../orchestrator/fleet/machines-errors.ts';
+} from "../orchestrator/fleet/machines-errors.ts";
 
-const TOKEN = 'sekret-token-do-not-leak';
-type Reply = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang';
+const TOKEN = "sekret-token-do-not-leak";
+type Reply = { status: number; body?: unknown; headers?: Record<string, string> } | "hang";
 interface Seen {
   method: string;
   url: string;
@@ -30,20 +31,20 @@ async function scripted(t: TestContext, replies: Reply[]): Promise<{ baseUrl: st
   const seen: Seen[] = [];
   const hanging: ServerResponse[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      seen.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization, body });
       const reply = replies[Math.min(seen.length - 1, replies.length - 1)] ?? { status: 500 };
-      if (reply === 'hang') {
+      if (reply === "hang") {
         hanging.push(res);
         return;
       }
-      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-      res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+      res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers });
+      res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.after(async () => {
     for (const res of hanging) res.destroy();
     server.closeAllConnections();
@@ -54,44 +55,47 @@ async function scripted(t: TestContext, replies: Reply[]): Promise<{ baseUrl: st
 }
 
 function client(baseUrl: string, extra: Partial<MachinesClientOptions> = {}): MachinesClient {
-  return new MachinesClient({ baseUrl, app: 'podfleet-workers', token: TOKEN, minTimeoutMs: 10, ...extra });
+  return new MachinesClient({ baseUrl, app: "podfleet-workers", token: TOKEN, minTimeoutMs: 10, ...extra });
 }
 
 function assertNoToken(error: unknown): void {
-  const text = `${String(error)} ${(error as Error).stack ?? ''} ${String((error as Error).cause ?? '')}`;
-  assert.ok(!text.includes(TOKEN), 'the token must never appear in an error');
+  const text = `${String(error)} ${(error as Error).stack ?? ""} ${inspect((error as Error).cause)}`;
+  assert.ok(!text.includes(TOKEN), "the token must never appear in an error");
 }
 
-const machine = { id: 'abc123', name: 'm', state: 'created', region: 'local' };
+const machine = { id: "abc123", name: "m", state: "created", region: "local" };
 
-describe('MachinesClient retries', () => {
-  it('waits for Retry-After on 429, then succeeds', async (t) => {
+describe("MachinesClient retries", () => {
+  it("waits for Retry-After on 429, then succeeds", async (t) => {
     const { baseUrl, seen } = await scripted(t, [
-      { status: 429, body: { error: 'rate limited' }, headers: { 'retry-after': '1' } },
+      { status: 429, body: { error: "rate limited" }, headers: { "retry-after": "1" } },
       { status: 200, body: machine },
     ]);
     const started = performance.now();
-    const created = await client(baseUrl).create({ config: { image: 'x' } });
+    const created = await client(baseUrl).create({ config: { image: "x" } });
     const elapsed = performance.now() - started;
-    assert.equal(created.id, 'abc123');
+    assert.equal(created.id, "abc123");
     assert.equal(seen.length, 2);
     assert.ok(elapsed >= 950, `Retry-After of 1 s honoured (waited ${elapsed.toFixed(0)} ms)`);
   });
 
-  it('retries 503 twice then returns the 200 body', async (t) => {
+  it("retries 503 twice then returns the 200 body", async (t) => {
     const { baseUrl, seen } = await scripted(t, [
-      { status: 503, body: { error: 'unavailable' } },
-      { status: 503, body: { error: 'unavailable' } },
+      { status: 503, body: { error: "unavailable" } },
+      { status: 503, body: { error: "unavailable" } },
       { status: 200, body: [machine] },
     ]);
     const list = await client(baseUrl).list();
-    assert.deepEqual(list.map((m) => m.id), ['abc123']);
+    assert.deepEqual(
+      list.map((m) => m.id),
+      ["abc123"],
+    );
     assert.equal(seen.length, 3);
   });
 
-  it('gives up after retries+1 attempts with a ServerError', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 500, body: { error: 'boom' } }]);
-    await assert.rejects(client(baseUrl, { retries: 2 }).get('abc123'), (error) => {
+  it("gives up after retries+1 attempts with a ServerError", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 500, body: { error: "boom" } }]);
+    await assert.rejects(client(baseUrl, { retries: 2 }).get("abc123"), (error) => {
       assert.ok(error instanceof ServerError);
       assert.equal(error.status, 500);
       assert.equal(error.retryable, true);
@@ -100,17 +104,17 @@ describe('MachinesClient retries', () => {
     assert.equal(seen.length, 3);
   });
 
-  it('keeps 429 with Retry-After bounded too', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 429, body: { error: 'slow down' }, headers: { 'retry-after': '0' } }]);
+  it("keeps 429 with Retry-After bounded too", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 429, body: { error: "slow down" }, headers: { "retry-after": "0" } }]);
     await assert.rejects(client(baseUrl, { retries: 3 }).list(), RateLimitedError);
     assert.equal(seen.length, 4);
   });
 
   it('maps status "insufficient_capacity" to CapacityError without retrying', async (t) => {
     const { baseUrl, seen } = await scripted(t, [
-      { status: 412, body: { error: 'insufficient resources available to fulfill request', status: 'insufficient_capacity' } },
+      { status: 412, body: { error: "insufficient resources available to fulfill request", status: "insufficient_capacity" } },
     ]);
-    await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (error) => {
+    await assert.rejects(client(baseUrl).create({ config: { image: "x" } }), (error) => {
       assert.ok(error instanceof CapacityError);
       assert.equal(error.status, 412);
       assert.equal(error.retryable, false);
@@ -126,31 +130,31 @@ describe('MachinesClient retries', () => {
   for (const status of [409, 429, 500, 503]) {
     it(`maps HTTP ${status} with status "insufficient_capacity" to CapacityError, once`, async (t) => {
       const { baseUrl, seen } = await scripted(t, [
-        { status, body: { error: 'no room', status: 'insufficient_capacity' }, headers: { 'retry-after': '0' } },
+        { status, body: { error: "no room", status: "insufficient_capacity" }, headers: { "retry-after": "0" } },
       ]);
-      await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (e) => e instanceof CapacityError && e.status === status);
+      await assert.rejects(client(baseUrl).create({ config: { image: "x" } }), (e) => e instanceof CapacityError && e.status === status);
       assert.equal(seen.length, 1);
     });
   }
 
-  it('does not guess capacity from wording: a 412 without the status code is a PermanentError', async (t) => {
-    const { baseUrl } = await scripted(t, [{ status: 412, body: { error: 'insufficient memory available' } }]);
-    await assert.rejects(client(baseUrl).create({ config: { image: 'x' } }), (e) => e instanceof PermanentError && !(e instanceof CapacityError));
+  it("does not guess capacity from wording: a 412 without the status code is a PermanentError", async (t) => {
+    const { baseUrl } = await scripted(t, [{ status: 412, body: { error: "insufficient memory available" } }]);
+    await assert.rejects(client(baseUrl).create({ config: { image: "x" } }), (e) => e instanceof PermanentError && !(e instanceof CapacityError));
   });
 
-  it('maps 422 to PermanentError without retrying', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 422, body: { error: 'invalid config.image' } }]);
-    await assert.rejects(client(baseUrl).create({ config: { image: '' } }), (error) => {
+  it("maps 422 to PermanentError without retrying", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 422, body: { error: "invalid config.image" } }]);
+    await assert.rejects(client(baseUrl).create({ config: { image: "" } }), (error) => {
       assert.ok(error instanceof PermanentError);
       assert.equal(error.status, 422);
-      assert.equal(error.code, 'unprocessable');
+      assert.equal(error.code, "unprocessable");
       return true;
     });
     assert.equal(seen.length, 1);
   });
 
-  it('maps 401 to PermanentError and never puts the token in the error', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 401, body: { error: 'unauthorized' } }]);
+  it("maps 401 to PermanentError and never puts the token in the error", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 401, body: { error: "unauthorized" } }]);
     await assert.rejects(client(baseUrl).list(), (error) => {
       assert.ok(error instanceof PermanentError);
       assert.equal(error.status, 401);
@@ -160,22 +164,22 @@ describe('MachinesClient retries', () => {
     assert.equal(seen.length, 1);
   });
 
-  it('maps wait 408 to WaitTimeoutError without retrying', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 408, body: { error: 'deadline_exceeded' } }]);
-    await assert.rejects(client(baseUrl).wait('abc123', 'started', 1), WaitTimeoutError);
+  it("maps wait 408 to WaitTimeoutError without retrying", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 408, body: { error: "deadline_exceeded" } }]);
+    await assert.rejects(client(baseUrl).wait("abc123", "started", 1), WaitTimeoutError);
     assert.equal(seen.length, 1);
-    assert.equal(seen[0]?.url, '/v1/apps/podfleet-workers/machines/abc123/wait?state=started&timeout=1');
+    assert.equal(seen[0]?.url, "/v1/apps/podfleet-workers/machines/abc123/wait?state=started&timeout=1");
   });
 
-  it('rejects wait timeouts outside 1..60 before sending anything', async (t) => {
+  it("rejects wait timeouts outside 1..60 before sending anything", async (t) => {
     const { baseUrl, seen } = await scripted(t, [{ status: 200, body: { ok: true } }]);
-    await assert.rejects(client(baseUrl).wait('abc123', 'started', 61), RangeError);
+    await assert.rejects(client(baseUrl).wait("abc123", "started", 61), RangeError);
     assert.equal(seen.length, 0);
   });
 
-  it('turns connection refused into RequestTimeoutError after bounded attempts', async (t) => {
+  it("turns connection refused into RequestTimeoutError after bounded attempts", async (t) => {
     const { baseUrl } = await scripted(t, [{ status: 200, body: [] }]);
-    const dead = baseUrl.replace(/:\d+\//, ':1/');
+    const dead = baseUrl.replace(/:\d+\//, ":1/");
     await assert.rejects(client(dead, { retries: 1 }).list(), (error) => {
       assert.ok(error instanceof RequestTimeoutError);
       assert.equal(error.retryable, true);
@@ -184,61 +188,61 @@ describe('MachinesClient retries', () => {
     });
   });
 
-  it('turns a server that never answers into RequestTimeoutError', async (t) => {
-    const { baseUrl, seen } = await scripted(t, ['hang']);
-    await assert.rejects(client(baseUrl, { retries: 1, requestTimeoutMs: 200 }).get('abc123'), RequestTimeoutError);
+  it("turns a server that never answers into RequestTimeoutError", async (t) => {
+    const { baseUrl, seen } = await scripted(t, ["hang"]);
+    await assert.rejects(client(baseUrl, { retries: 1, requestTimeoutMs: 200 }).get("abc123"), RequestTimeoutError);
     assert.equal(seen.length, 2);
   });
 });
 
-describe('MachinesClient requests', () => {
-  it('sends Bearer for plain tokens and FlyV1 tokens verbatim', async (t) => {
+describe("MachinesClient requests", () => {
+  it("sends Bearer for plain tokens and FlyV1 tokens verbatim", async (t) => {
     const { baseUrl, seen } = await scripted(t, [{ status: 200, body: [] }]);
     await client(baseUrl).list();
-    await new MachinesClient({ baseUrl, app: 'podfleet-workers', token: 'FlyV1 fm2_abc,def' }).list();
+    await new MachinesClient({ baseUrl, app: "podfleet-workers", token: "FlyV1 fm2_abc,def" }).list();
     assert.equal(seen[0]?.authorization, `Bearer ${TOKEN}`);
-    assert.equal(seen[1]?.authorization, 'FlyV1 fm2_abc,def');
+    assert.equal(seen[1]?.authorization, "FlyV1 fm2_abc,def");
   });
 
-  it('encodes list filters the way Fly expects', async (t) => {
+  it("encodes list filters the way Fly expects", async (t) => {
     const { baseUrl, seen } = await scripted(t, [{ status: 200, body: [] }]);
     await client(baseUrl).list({
-      state: ['started', 'starting'],
-      metadata: { pool: 'whisper', 'podfleet.run': 'r1' },
-      region: 'ams',
+      state: ["started", "starting"],
+      metadata: { pool: "whisper", "podfleet.run": "r1" },
+      region: "ams",
       includeDeleted: true,
       summary: true,
     });
-    const url = new URL(seen[0]?.url ?? '', 'http://x');
-    assert.equal(url.pathname, '/v1/apps/podfleet-workers/machines');
-    assert.equal(url.searchParams.get('state'), 'started,starting');
-    assert.equal(url.searchParams.get('metadata.pool'), 'whisper');
-    assert.equal(url.searchParams.get('metadata.podfleet.run'), 'r1');
-    assert.equal(url.searchParams.get('region'), 'ams');
-    assert.equal(url.searchParams.get('include_deleted'), 'true');
-    assert.equal(url.searchParams.get('summary'), 'true');
+    const url = new URL(seen[0]?.url ?? "", "http://x");
+    assert.equal(url.pathname, "/v1/apps/podfleet-workers/machines");
+    assert.equal(url.searchParams.get("state"), "started,starting");
+    assert.equal(url.searchParams.get("metadata.pool"), "whisper");
+    assert.equal(url.searchParams.get("metadata.podfleet.run"), "r1");
+    assert.equal(url.searchParams.get("region"), "ams");
+    assert.equal(url.searchParams.get("include_deleted"), "true");
+    assert.equal(url.searchParams.get("summary"), "true");
   });
 
-  it('sends stop, start, destroy and events to their routes', async (t) => {
+  it("sends stop, start, destroy and events to their routes", async (t) => {
     const { baseUrl, seen } = await scripted(t, [{ status: 200, body: { ok: true } }]);
     const c = client(baseUrl);
-    await c.stop('m1', { signal: 'SIGTERM', timeout: 7 });
-    await c.start('m1');
-    await c.destroy('m1', { force: true });
-    await c.events('m1');
+    await c.stop("m1", { signal: "SIGTERM", timeout: 7 });
+    await c.start("m1");
+    await c.destroy("m1", { force: true });
+    await c.events("m1");
     assert.deepEqual(
       seen.map((s) => `${s.method} ${s.url}`),
       [
-        'POST /v1/apps/podfleet-workers/machines/m1/stop',
-        'POST /v1/apps/podfleet-workers/machines/m1/start',
-        'DELETE /v1/apps/podfleet-workers/machines/m1?force=true',
-        'GET /v1/apps/podfleet-workers/machines/m1/events',
+        "POST /v1/apps/podfleet-workers/machines/m1/stop",
+        "POST /v1/apps/podfleet-workers/machines/m1/start",
+        "DELETE /v1/apps/podfleet-workers/machines/m1?force=true",
+        "GET /v1/apps/podfleet-workers/machines/m1/events",
       ],
     );
-    assert.deepEqual(JSON.parse(seen[0]?.body ?? ''), { signal: 'SIGTERM', timeout: '7s' });
+    assert.deepEqual(JSON.parse(seen[0]?.body ?? ""), { signal: "SIGTERM", timeout: "7s" });
   });
 
-  it('sends requests through the dispatcher it is given', async (t) => {
+  it("sends requests through the dispatcher it is given", async (t) => {
     const { baseUrl, seen } = await scripted(t, [{ status: 200, body: [] }]);
     const agent = new Agent({ connections: 1 });
     t.after(() => agent.close());
@@ -252,8 +256,8 @@ describe('MachinesClient requests', () => {
     assert.equal(seen.length, 1);
   });
 
-  it('bounds the retry count to at most 10', async (t) => {
-    const { baseUrl, seen } = await scripted(t, [{ status: 503, body: { error: 'x' } }]);
+  it("bounds the retry count to at most 10", async (t) => {
+    const { baseUrl, seen } = await scripted(t, [{ status: 503, body: { error: "x" } }]);
     await assert.rejects(client(baseUrl, { retries: 1000, minTimeoutMs: 0 }).list(), MachinesApiError);
     assert.equal(seen.length, 11);
   });

@@ -28,7 +28,13 @@ test("a size preset is sent as guest, never as the deprecated config.size", () =
   assert.equal("size" in sent, false);
   assert.deepEqual(machineSizeConfig({ size: "shared-cpu-1x" }), { guest: { cpu_kind: "shared", cpus: 1, memory_mb: 256 } });
   // A preset that would have nothing to turn into is refused where it is set.
-  assert.throws(() => parseConfig({ PODFLEET_WORKER_SIZE: "a100-40gb" }), (e) => e instanceof ConfigError && /PODFLEET_WORKER_SIZE/.test(e.message));
+  assert.throws(
+    () => parseConfig({ PODFLEET_WORKER_SIZE: "a100-40gb" }),
+    (e) => e instanceof ConfigError && /PODFLEET_WORKER_SIZE/.test(e.message),
+  );
   const limits = defaultFleetLimits(config);
-  assert.throws(() => applyLimitsPatch(limits, { guest: { size: "mega-9x" } }), (e) => e instanceof InvalidLimitsError && e.field === "guest.size");
+  assert.throws(
+    () => applyLimitsPatch(limits, { guest: { size: "mega-9x" } }),
+    (e) => e instanceof InvalidLimitsError && e.field === "guest.size",
+  );
 });

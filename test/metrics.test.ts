@@ -10,37 +10,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import { MetricsText } from "../orchestrator/http/metrics-registry.ts";
+import { parseStrict } from "./support/prometheus-text.ts";
 import { startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
-
-const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (NaN|[+-]Inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/;
-
-/** Checks the exposition format and returns sample values keyed by `name{labels}`. */
-function parseStrict(text: string): Map<string, number> {
-  assert.ok(text.endsWith("\n"), "document ends with a newline");
-  const helped = new Set<string>();
-  const typed = new Map<string, string>();
-  const values = new Map<string, number>();
-  for (const line of text.trimEnd().split("\n")) {
-    const help = /^# HELP (\S+) .+$/.exec(line);
-    if (help) {
-      helped.add(help[1]!);
-      continue;
-    }
-    const type = /^# TYPE (\S+) (gauge|counter|histogram)$/.exec(line);
-    if (type) {
-      assert.ok(helped.has(type[1]!), `HELP before TYPE for ${type[1]}`);
-      typed.set(type[1]!, type[2]!);
-      continue;
-    }
-    assert.match(line, SAMPLE_LINE);
-    const i = line.lastIndexOf(" ");
-    const key = line.slice(0, i);
-    const family = key.replace(/\{.*$/, "").replace(/_(bucket|sum|count)$/, (m) => (typed.has(key.replace(/\{.*$/, "").slice(0, -m.length)) ? "" : m));
-    assert.ok(typed.has(family), `sample ${key} belongs to a declared family (${family})`);
-    values.set(key, Number(line.slice(i + 1)));
-  }
-  return values;
-}
 
 function noiseWav(seconds: number): Buffer {
   const samples = seconds * 16_000;
@@ -52,7 +23,14 @@ function noiseWav(seconds: number): Buffer {
 test("MetricsText: escapes label values, renders cumulative histograms with +Inf", () => {
   const text = new MetricsText()
     .gauge("x_gauge", "a gauge", [{ labels: { state: 'a"b\\c\nd' }, value: 1.5 }, { value: Number.NaN }])
-    .histogram("x_seconds", "a histogram", { buckets: [{ le: 1, count: 1 }, { le: 5, count: 3 }], sum: 7.5, count: 4 })
+    .histogram("x_seconds", "a histogram", {
+      buckets: [
+        { le: 1, count: 1 },
+        { le: 5, count: 3 },
+      ],
+      sum: 7.5,
+      count: 4,
+    })
     .render();
   const v = parseStrict(text);
   assert.equal(v.get('x_gauge{state="a\\"b\\\\c\\nd"}'), 1.5);
@@ -85,11 +63,15 @@ test("/metrics serves Prometheus text and its numbers move after an episode", as
   const file = path.join(dir, "noise.wav");
   fs.writeFileSync(file, noiseWav(10));
   const id = await submitFile(orch.url, file);
-  const ep = await until("episode done", async () => {
-    const e = await orch.store.getEpisode(id);
-    assert.notEqual(e?.status, "failed", e?.error ?? "");
-    return e?.status === "done" ? e : undefined;
-  }, 90_000);
+  const ep = await until(
+    "episode done",
+    async () => {
+      const e = await orch.store.getEpisode(id);
+      assert.notEqual(e?.status, "failed", e?.error ?? "");
+      return e?.status === "done" ? e : undefined;
+    },
+    90_000,
+  );
 
   const after = await scrape();
   const chunks = ep.chunkCount!;
@@ -108,8 +90,12 @@ test("/metrics serves Prometheus text and its numbers move after an episode", as
   // a machine ran the episode: it is counted by state, and its usage is accrued by the sweeper/autoscaler passes
   const machines = [...after].filter(([k]) => k.startsWith("podfleet_machines{")).reduce((n, [, v]) => n + v, 0);
   assert.ok(machines >= 1, "the worker machine is counted");
-  await until("machine-seconds accrued", async () => {
-    const m = await scrape();
-    return m.get("podfleet_machine_seconds_total")! > 0 && m.get("podfleet_machine_seconds_per_audio_hour")! > 0 ? true : undefined;
-  }, 30_000);
+  await until(
+    "machine-seconds accrued",
+    async () => {
+      const m = await scrape();
+      return m.get("podfleet_machine_seconds_total")! > 0 && m.get("podfleet_machine_seconds_per_audio_hour")! > 0 ? true : undefined;
+    },
+    30_000,
+  );
 });

@@ -128,11 +128,20 @@ test("a foreign, short, missing or failing download is refused and leaves no fil
     ["missing", entry("ggml-missing.bin")],
     ["flaky", entry("ggml-flaky.bin")],
   ]);
-  await assert.rejects(pullModel({ name: "junk", dir, baseUrl, catalog }), (e: unknown) => e instanceof ModelRefusedError && e.code === "not_a_model");
+  await assert.rejects(
+    pullModel({ name: "junk", dir, baseUrl, catalog }),
+    (e: unknown) => e instanceof ModelRefusedError && e.code === "not_a_model",
+  );
   await assert.rejects(pullModel({ name: "short", dir, baseUrl, catalog }), ModelDownloadError);
-  await assert.rejects(pullModel({ name: "missing", dir, baseUrl, catalog }), (e: unknown) => e instanceof ModelRefusedError && e.code === "not_found" && /404/.test(e.message));
+  await assert.rejects(
+    pullModel({ name: "missing", dir, baseUrl, catalog }),
+    (e: unknown) => e instanceof ModelRefusedError && e.code === "not_found" && /404/.test(e.message),
+  );
   await assert.rejects(pullModel({ name: "flaky", dir, baseUrl, catalog }), (e: unknown) => e instanceof ModelDownloadError && /503/.test(e.message));
-  await assert.rejects(pullModel({ name: "nope", dir, baseUrl, catalog }), (e: unknown) => e instanceof ModelRefusedError && e.code === "unknown_model");
+  await assert.rejects(
+    pullModel({ name: "nope", dir, baseUrl, catalog }),
+    (e: unknown) => e instanceof ModelRefusedError && e.code === "unknown_model",
+  );
   assert.deepEqual(listDir(dir), []);
 });
 
@@ -143,7 +152,10 @@ test("CLI: the real catalog's published SHA-1 refuses a file that is not that mo
   const bad = await runCli(["models", "pull", "tiny.en", "--dir", dir], env, 60_000);
   assert.equal(bad.code, 1, bad.stderr);
   assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
-  assert.match(bad.stderr, /^podfleet: ggml-tiny\.en\.bin failed SHA-1 verification \(expected c78c86eb1a8faa21b369bcd33207cc90d64ae9df, got [0-9a-f]{40}\)/);
+  assert.match(
+    bad.stderr,
+    /^podfleet: ggml-tiny\.en\.bin failed SHA-1 verification \(expected c78c86eb1a8faa21b369bcd33207cc90d64ae9df, got [0-9a-f]{40}\)/,
+  );
   assert.deepEqual(listDir(dir), []);
 
   const pinned = await runCli(["models", "pull", "large-v3-turbo", "--dir", dir, "--sha256", sha256, "--json"], env, 60_000);
@@ -156,13 +168,23 @@ test("CLI: the real catalog's published SHA-1 refuses a file that is not that mo
   assert.match(unverified.stdout, /NOT verified: no checksum is known for tiny-q5_1/);
   assert.ok(fs.existsSync(path.join(dir, "ggml-tiny-q5_1.bin")));
 
+  // without --dir or PODFLEET_MODELS_DIR: under the data directory, where local machines look (not /models)
+  const dataDir = path.join(freshDir(), "data");
+  const byDefault = await runCli(["models", "pull", "tiny-q5_1", "--json"], { ...env, PODFLEET_DATA_DIR: dataDir }, 60_000);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  assert.equal((JSON.parse(byDefault.stdout) as { path: string }).path, path.join(dataDir, "models", "ggml-tiny-q5_1.bin"));
+  assert.ok(fs.existsSync(path.join(dataDir, "models", "ggml-tiny-q5_1.bin")));
+
   const unknown = await runCli(["models", "pull", "huge.en", "--dir", dir], env, 60_000);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^podfleet: unknown model "huge\.en"/);
 
   const list = await runCli(["models", "list", "--dir", dir, "--json"], env, 60_000);
   const models = (JSON.parse(list.stdout) as { models: Array<{ name: string; present: boolean; checksum: string }> }).models;
-  assert.deepEqual(models.find((m) => m.name === "tiny-q5_1"), { ...models.find((m) => m.name === "tiny-q5_1")!, present: true, checksum: "none" });
+  assert.deepEqual(
+    models.find((m) => m.name === "tiny-q5_1"),
+    { ...models.find((m) => m.name === "tiny-q5_1")!, present: true, checksum: "none" },
+  );
   assert.equal(models.find((m) => m.name === "tiny.en")?.present, false);
   assert.equal(models.find((m) => m.name === "tiny.en")?.checksum, "sha1");
 });

@@ -13,15 +13,19 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import { rawHttpServer, sendResponse } from "./support/hostile-servers.ts";
 import { api, programmableServer, silentWav, startStack } from "./support/ingest-stack.ts";
-import { until } from "./support/fleet-stack.ts";
+import { until } from "./support/until.ts";
 
 const run = promisify(execFile);
 
 async function settled(base: string, id: string): Promise<{ status: string; error: string | null }> {
-  return until(`episode ${id} to settle`, async () => {
-    const { body } = await api(base, "GET", `/v1/episodes/${id}`);
-    return ["failed", "done", "transcribing"].includes(body.status) ? body : undefined;
-  }, 30_000);
+  return until(
+    `episode ${id} to settle`,
+    async () => {
+      const { body } = await api(base, "GET", `/v1/episodes/${id}`);
+      return ["failed", "done", "transcribing"].includes(body.status) ? body : undefined;
+    },
+    30_000,
+  );
 }
 
 async function submit(base: string, audioUrl: string, extra: Record<string, unknown> = {}): Promise<string> {
@@ -57,21 +61,33 @@ test("a callback receiver that resets the connection costs one recorded attempt;
 
   const hostile = await submit(orch.url, `${audio.url}/x.wav`, { callbackUrl: `${resetter.url}/hook` });
   const fine = await submit(orch.url, `${audio.url}/y.wav`, { callbackUrl: `${receiver.url}/hook` });
-  const deliveries = async (id: string) => (await api(orch.url, "GET", `/v1/episodes/${id}/deliveries`)).body.deliveries as Array<{ state: string; attempts: Array<{ error: string | null; httpStatus: number | null }> }>;
+  const deliveries = async (id: string) =>
+    (await api(orch.url, "GET", `/v1/episodes/${id}/deliveries`)).body.deliveries as Array<{
+      state: string;
+      attempts: Array<{ error: string | null; httpStatus: number | null }>;
+    }>;
 
-  const [attempted] = await until("the reset delivery's first attempt", async () => {
-    const d = await deliveries(hostile);
-    return d.length > 0 && d[0]!.attempts.length > 0 ? d : undefined;
-  }, 30_000);
+  const [attempted] = await until(
+    "the reset delivery's first attempt",
+    async () => {
+      const d = await deliveries(hostile);
+      return d.length > 0 && d[0]!.attempts.length > 0 ? d : undefined;
+    },
+    30_000,
+  );
   assert.equal(attempted!.state, "pending", "a reset is retried later, not given up");
   assert.equal(attempted!.attempts[0]!.httpStatus, null);
   assert.ok((attempted!.attempts[0]!.error ?? "").length > 0, "the attempt records why it failed");
   assert.ok(resetter.hits.size > 0, "the resetting receiver was really called");
 
-  const [delivered] = await until("the other delivery", async () => {
-    const d = await deliveries(fine);
-    return d[0]?.state === "delivered" ? d : undefined;
-  }, 30_000);
+  const [delivered] = await until(
+    "the other delivery",
+    async () => {
+      const d = await deliveries(fine);
+      return d[0]?.state === "delivered" ? d : undefined;
+    },
+    30_000,
+  );
   assert.equal(delivered!.attempts.length, 1);
   assert.equal((await api(orch.url, "GET", "/healthz")).status, 200);
 });
@@ -87,10 +103,14 @@ test("hostile feed documents end their own poll with a reason; a good feed besid
   const feeds = await rawHttpServer((req, socket) => {
     if (req.path === "/good.xml") return sendResponse(socket, "200 OK", good, { "content-type": "application/rss+xml" });
     if (req.path === "/laughs.xml") return sendResponse(socket, "200 OK", laughs, { "content-type": "application/rss+xml" });
-    if (req.path === "/deep.xml") return sendResponse(socket, "200 OK", `<rss version="2.0"><channel>${"<x>".repeat(100_000)}${"</x>".repeat(100_000)}</channel></rss>`);
-    if (req.path === "/binary.xml") return sendResponse(socket, "200 OK", Buffer.from([0, 1, 2, 0xff, 0xfe, 0x3c, 0x3f]), { "content-type": "application/rss+xml" });
+    if (req.path === "/deep.xml")
+      return sendResponse(socket, "200 OK", `<rss version="2.0"><channel>${"<x>".repeat(100_000)}${"</x>".repeat(100_000)}</channel></rss>`);
+    if (req.path === "/binary.xml")
+      return sendResponse(socket, "200 OK", Buffer.from([0, 1, 2, 0xff, 0xfe, 0x3c, 0x3f]), { "content-type": "application/rss+xml" });
     // /reset.xml: half a document, then a TCP reset
-    socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\ncontent-length: ${good.length}\r\n\r\n${good.slice(0, 80)}`, () => socket.resetAndDestroy());
+    socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\ncontent-length: ${good.length}\r\n\r\n${good.slice(0, 80)}`, () =>
+      socket.resetAndDestroy(),
+    );
   });
   t.after(() => feeds.close());
 

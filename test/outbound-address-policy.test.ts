@@ -93,7 +93,10 @@ describe("URL literals", () => {
     "http://2130706433/a.mp3",
   ]) {
     test(`${url} is refused by the URL check`, () => {
-      assert.throws(() => checkUrl(url, false), (e: unknown) => e instanceof BadInputError && e.code === "private_address");
+      assert.throws(
+        () => checkUrl(url, false),
+        (e: unknown) => e instanceof BadInputError && e.code === "private_address",
+      );
     });
   }
   test("...and allowed when the operator allowed private URLs", () => {
@@ -103,7 +106,11 @@ describe("URL literals", () => {
   test("http://[64:ff9b::a9fe:a9fe]/ fails fast with private_address, writing nothing", async () => {
     const dest = path.join(os.tmpdir(), `outbound-nat64-${process.pid}`);
     const started = Date.now();
-    const err = await fetchAudio("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", dest, { allowPrivate: false, maxBytes: 1000, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    const err = await fetchAudio("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", dest, {
+      allowPrivate: false,
+      maxBytes: 1000,
+      timeoutMs: 10_000,
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof BadInputError && err.code === "private_address", String(err));
     assert.ok(Date.now() - started < 1_000, "no connection attempt was waited on");
     assert.equal(fs.existsSync(dest), false);
@@ -146,7 +153,13 @@ describe("the guarded agent at connect time", () => {
 
   test("the same listener is reached when the policy lets 127.0.0.1 through", async (t) => {
     const { port, connections } = await countingServer(t);
-    const agent = createGuardedAgent({ allowPrivate: false, isBlocked: (a) => a !== "127.0.0.1" && isBlockedAddress(a), connectTimeoutMs: 2_000, headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000 });
+    const agent = createGuardedAgent({
+      allowPrivate: false,
+      isBlocked: (a) => a !== "127.0.0.1" && isBlockedAddress(a),
+      connectTimeoutMs: 2_000,
+      headersTimeoutMs: 2_000,
+      bodyTimeoutMs: 2_000,
+    });
     t.after(() => agent.destroy());
     const res = await request(`http://127.0.0.1:${port}/`, { dispatcher: agent });
     assert.equal(await res.body.text(), "ok");

@@ -18,13 +18,17 @@ interface ChildResult {
 }
 
 async function runChild(which: string, url: string): Promise<ChildResult> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/support/backpressure-client.ts", which, url], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "test/support/backpressure-client.ts", which, url], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const [exitCode, signal] = (await new Promise((resolve) => child.once("exit", (code, sig) => resolve([code, sig])))) as [number | null, NodeJS.Signals | null];
+  const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (code, sig) => resolve([code, sig])),
+  );
   clearTimeout(killer);
   const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
   return { exitCode, signal, stderr, result: line ? JSON.parse(line.slice("RESULT ".length)) : undefined };

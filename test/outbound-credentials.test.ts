@@ -15,14 +15,24 @@ import { test } from "node:test";
 import { parseConfig } from "../orchestrator/config.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator } from "../orchestrator/orchestrator.ts";
-import { until } from "./support/up-process.ts";
+import { until } from "./support/until.ts";
 
 const PASSWORD = "hunter2-Zq8xY7wV";
 
 test("credentials in URLs are refused and never logged, stored or echoed", { timeout: 120_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "outbound-creds-"));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  execFileSync("ffmpeg", ["-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "libmp3lame", path.join(tmp, "tone.mp3")]);
+  execFileSync("ffmpeg", [
+    "-loglevel",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:duration=1",
+    "-c:a",
+    "libmp3lame",
+    path.join(tmp, "tone.mp3"),
+  ]);
 
   const seen: string[] = []; // request lines and authorization headers the server got
   const server = http.createServer((req, res) => {
@@ -80,6 +90,13 @@ test("credentials in URLs are refused and never logged, stored or echoed", { tim
   ];
   assert.ok(logLines.length > 0, "the logger captured something");
   for (const line of everything) assert.ok(!line.includes(PASSWORD), `the password leaked: ${line.slice(0, 300)}`);
-  assert.deepEqual(seen.filter((s) => s.includes("tone.mp3")), [], "the URL with credentials was never fetched");
-  assert.ok(seen.every((s) => s.split(" ")[2] === ""), `no Authorization header was ever sent: ${seen.join("; ")}`);
+  assert.deepEqual(
+    seen.filter((s) => s.includes("tone.mp3")),
+    [],
+    "the URL with credentials was never fetched",
+  );
+  assert.ok(
+    seen.every((s) => s.split(" ")[2] === ""),
+    `no Authorization header was ever sent: ${seen.join("; ")}`,
+  );
 });

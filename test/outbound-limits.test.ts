@@ -47,7 +47,12 @@ test("a server trickling a byte a second is aborted as too_slow after one window
   const url = await pacedServer(t, 1, 1_000);
   const dest = path.join(tmp, "slow");
   const started = Date.now();
-  const err = await fetchAudio(url, dest, { allowPrivate: true, maxBytes: 1 << 20, timeoutMs: 60_000, minRate: { bytesPerSec: 200, windowMs: 1_000 } }).catch((e: unknown) => e);
+  const err = await fetchAudio(url, dest, {
+    allowPrivate: true,
+    maxBytes: 1 << 20,
+    timeoutMs: 60_000,
+    minRate: { bytesPerSec: 200, windowMs: 1_000 },
+  }).catch((e: unknown) => e);
   const took = Date.now() - started;
   assert.ok(err instanceof TransientFetchError, String(err));
   assert.equal(err.code, "too_slow");
@@ -58,7 +63,12 @@ test("a server trickling a byte a second is aborted as too_slow after one window
 
 test("the same server at a decent pace passes the same minimum", async (t) => {
   const url = await pacedServer(t, 512, 100); // 5 KiB/s
-  const r = await fetchAudio(url, path.join(tmp, "fine"), { allowPrivate: true, maxBytes: 1 << 20, timeoutMs: 60_000, minRate: { bytesPerSec: 200, windowMs: 1_000 } });
+  const r = await fetchAudio(url, path.join(tmp, "fine"), {
+    allowPrivate: true,
+    maxBytes: 1 << 20,
+    timeoutMs: 60_000,
+    minRate: { bytesPerSec: 200, windowMs: 1_000 },
+  });
   assert.equal(r.bytes, 4096);
 });
 
@@ -72,7 +82,10 @@ test("without a minimum rate the trickle is only bounded by the overall timeout"
 test("PODFLEET_FETCH_MIN_BYTES_PER_SEC / _MIN_RATE_WINDOW_SEC: defaults, values, and bad values named", () => {
   const opts = { dataDir: tmp, port: 0 };
   assert.deepEqual(parseConfig({}, opts).fetchMinRate, { bytesPerSec: 8192, windowSec: 30 });
-  assert.deepEqual(parseConfig({ PODFLEET_FETCH_MIN_BYTES_PER_SEC: "0", PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: "5" }, opts).fetchMinRate, { bytesPerSec: 0, windowSec: 5 });
+  assert.deepEqual(parseConfig({ PODFLEET_FETCH_MIN_BYTES_PER_SEC: "0", PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: "5" }, opts).fetchMinRate, {
+    bytesPerSec: 0,
+    windowSec: 5,
+  });
   assert.throws(() => parseConfig({ PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: "0" }, opts), /PODFLEET_FETCH_MIN_RATE_WINDOW_SEC/);
   assert.throws(() => parseConfig({ PODFLEET_FETCH_MIN_BYTES_PER_SEC: "fast" }, opts), /PODFLEET_FETCH_MIN_BYTES_PER_SEC/);
 });

@@ -75,7 +75,7 @@ test("restart() keeps port and JetStream data; a crash is restarted by the super
   {
     const nc = await connectTo(t, url);
     await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
-    await publishChunkJob(jetstream(nc), names, job("c1"), 1);
+    await publishChunkJob(jetstream(nc), names, job("c1"));
     await nc.close();
   }
   const firstPid = server.pid;
@@ -151,7 +151,7 @@ test("ensureWireResources is idempotent and applies changed settings", async (t)
   const names = wireNames(uniquePrefix());
   await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   const js = jetstream(nc);
-  await publishChunkJob(js, names, job("keep-me"), 1);
+  await publishChunkJob(js, names, job("keep-me"));
   const again = await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   await again.audio.putBlob({ name: "x" }, new Uint8Array([1]));
 
@@ -193,14 +193,14 @@ test("publishing the same job and generation twice stores it once; a new generat
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
 
-  const first = await publishChunkJob(js, names, job("c1"), 1);
-  const second = await publishChunkJob(js, names, job("c1"), 1);
+  const first = await publishChunkJob(js, names, job("c1"));
+  const second = await publishChunkJob(js, names, job("c1"));
   assert.equal(first.duplicate, false);
   assert.equal(second.duplicate, true);
   assert.equal(second.seq, first.seq);
   assert.deepEqual(await queueDepth(jsm, names), { pending: 1, inFlight: 0, waiting: 0 });
 
-  const third = await publishChunkJob(js, names, job("c1"), 2);
+  const third = await publishChunkJob(js, names, { ...job("c1"), generation: 2 });
   assert.equal(third.duplicate, false);
   assert.equal((await queueDepth(jsm, names)).pending, 2);
 });
@@ -212,7 +212,7 @@ test("queueDepth counts pending, in-flight and waiting pulls", async (t) => {
   await ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  for (const id of ["a", "b", "c"]) await publishChunkJob(js, names, job(id), 1);
+  for (const id of ["a", "b", "c"]) await publishChunkJob(js, names, job(id));
   const consumer = await js.consumers.get(names.jobsStream, names.jobsConsumer);
   const msg = await consumer.next({ expires: 2_000 });
   assert.ok(msg);

@@ -8,7 +8,8 @@ import { parseConfig } from "../orchestrator/config.ts";
 import type { EpisodeService } from "../orchestrator/episodes/episode-service.ts";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { createApp } from "../orchestrator/http/app.ts";
+import { createApi } from "../orchestrator/http/api.ts";
+import { route } from "../orchestrator/http/api-route.ts";
 import { parseTrustProxy } from "../orchestrator/http/client-address.ts";
 import { TokenBuckets } from "../orchestrator/http/rate-limit.ts";
 import { createLogger } from "../orchestrator/log.ts";
@@ -16,10 +17,45 @@ import { createLogger } from "../orchestrator/log.ts";
 describe("TokenBuckets", () => {
   // perMinute 60 = one token a second; burst 3
   for (const [label, steps] of [
-    ["a burst is allowed, then refused with the wait for one token", [[0, true], [0, true], [0, true], [0, false, 1]]],
-    ["a token comes back after a second", [[0, true], [0, true], [0, true], [999, false, 1], [1, true], [0, false, 1]]],
-    ["refill never exceeds the burst", [[0, true], [60_000, true], [0, true], [0, true], [0, false, 1]]],
-    ["half a token means a 1 s wait, rounded up", [[0, true], [0, true], [0, true], [500, false, 1]]],
+    [
+      "a burst is allowed, then refused with the wait for one token",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "a token comes back after a second",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [999, false, 1],
+        [1, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "refill never exceeds the burst",
+      [
+        [0, true],
+        [60_000, true],
+        [0, true],
+        [0, true],
+        [0, false, 1],
+      ],
+    ],
+    [
+      "half a token means a 1 s wait, rounded up",
+      [
+        [0, true],
+        [0, true],
+        [0, true],
+        [500, false, 1],
+      ],
+    ],
   ] as const) {
     test(label, () => {
       let now = 1_000_000;
@@ -57,14 +93,25 @@ describe("TokenBuckets", () => {
 describe("rate limit middleware on the app", () => {
   let now = 0;
   // Requests in budget carry malformed JSON, so the handler answers 400 before it needs episodes.
-  const app = createApp({
-    episodes: {} as EpisodeService,
-    maxUploadBytes: 1024,
-    log: createLogger("silent"),
-    rateLimit: { perMinute: 6, burst: 2, now: () => now },
+  // a route module of its own, drawing from the webhook bucket as hooks-routes.ts does
+  const hook = route({
+    method: "post",
+    path: "/v1/hooks/{token}",
+    access: "webhook",
+    tag: "test",
+    summary: "accepts anything",
+    rateLimit: "webhook",
+    responses: { 202: { description: "ok" } },
+    handler: (c) => c.json({ ok: true }, 202),
   });
-  // mounted after createApp, as mountHookRoutes does: still limited
-  app.post("/v1/hooks/:token", (c) => c.json({ ok: true }, 202));
+  const { app } = createApi(
+    {
+      episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 },
+      log: createLogger("silent"),
+      rateLimit: { perMinute: 6, burst: 2, now: () => now },
+    },
+    { routes: [[hook]] },
+  );
   const submit = () => app.request("/v1/episodes", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
 
   test("submit: 2 then 429 with Retry-After, then allowed again after it", async () => {
@@ -98,9 +145,8 @@ describe("rate limit middleware on the app", () => {
 describe("whose address a bucket is keyed on (PODFLEET_TRUST_PROXY), over a real socket", () => {
   /** An app limited to one request per client per minute, listening on 127.0.0.1; submit() answers 400 in budget, 429 beyond. */
   async function limitedServer(t: { after(fn: () => Promise<void>): void }, trust: string) {
-    const app = createApp({
-      episodes: {} as EpisodeService,
-      maxUploadBytes: 1024,
+    const { app } = createApi({
+      episodes: { episodes: {} as EpisodeService, maxUploadBytes: 1024 },
       log: createLogger("silent"),
       rateLimit: { perMinute: 1, burst: 1, now: () => 0, trustProxy: parseTrustProxy(trust) },
     });
@@ -151,7 +197,11 @@ describe("whose address a bucket is keyed on (PODFLEET_TRUST_PROXY), over a real
     assert.deepEqual(parseConfig({ PODFLEET_TRUST_PROXY: "fly" }).trustProxy, { kind: "fly" });
     const cidrs = parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/8, fd00::/8,192.0.2.7" }).trustProxy;
     assert.equal(cidrs.kind, "cidrs");
-    assert.deepEqual(cidrs.kind === "cidrs" && cidrs.ranges.map(([a, bits]) => `${a.toString()}/${bits}`), ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+    assert.deepEqual(cidrs.kind === "cidrs" && cidrs.ranges.map(([a, bits]) => `${a.toString()}/${bits}`), [
+      "10.0.0.0/8",
+      "fd00::/8",
+      "192.0.2.7/32",
+    ]);
     assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "proxy" }), /invalid PODFLEET_TRUST_PROXY: "proxy" is not an IP address or CIDR range/);
     assert.throws(() => parseConfig({ PODFLEET_TRUST_PROXY: "10.0.0.0/33" }), /invalid PODFLEET_TRUST_PROXY/);
   });

@@ -84,11 +84,16 @@ test("orchestrator SIGKILLed mid-episode: a restart on the same data finishes it
   const started = Date.now();
   const id = await submitUpload(first.url, audioPath, CHUNK_SECONDS);
   // mid-episode: chunks are queued and a worker has one (or has finished one), but not all are done
-  const mid = await until("the episode to be mid-transcription", async () => {
-    const s = await episodeStatus(first.url, id);
-    if (s?.status === "done") throw new Error("finished before the fault could be injected");
-    return s?.status === "transcribing" && s.chunks.leased + s.chunks.done > 0 ? s : undefined;
-  }, 90_000, 50);
+  const mid = await until(
+    "the episode to be mid-transcription",
+    async () => {
+      const s = await episodeStatus(first.url, id);
+      if (s?.status === "done") throw new Error("finished before the fault could be injected");
+      return s?.status === "transcribing" && s.chunks.leased + s.chunks.done > 0 ? s : undefined;
+    },
+    90_000,
+    50,
+  );
   const firstRun = processesUsing(dataDir).filter((pid) => pid !== first.child.pid);
   first.child.kill("SIGKILL");
   await first.exited;
@@ -121,19 +126,28 @@ test("nats-server SIGKILLed mid-episode: the episode completes, identical transc
   try {
     const started = Date.now();
     const id = await submitUpload(up.url, audioPath, CHUNK_SECONDS);
-    const mid = await until("the episode to be mid-transcription", async () => {
-      const s = await episodeStatus(up.url, id);
-      if (s?.status === "done") throw new Error("finished before the fault could be injected");
-      return s?.status === "transcribing" && s.chunks.leased + s.chunks.done > 0 ? s : undefined;
-    }, 90_000, 50);
+    const mid = await until(
+      "the episode to be mid-transcription",
+      async () => {
+        const s = await episodeStatus(up.url, id);
+        if (s?.status === "done") throw new Error("finished before the fault could be injected");
+        return s?.status === "transcribing" && s.chunks.leased + s.chunks.done > 0 ? s : undefined;
+      },
+      90_000,
+      50,
+    );
     const pid = Number(fs.readFileSync(path.join(dataDir, "nats-server.pid"), "utf8"));
     process.kill(pid, "SIGKILL");
     const killedAt = Date.now();
     // the supervisor brings a new server up on the same port and store
-    await until("a new nats-server", () => {
-      const now = Number(fs.readFileSync(path.join(dataDir, "nats-server.pid"), "utf8"));
-      return now !== pid ? now : undefined;
-    }, 30_000);
+    await until(
+      "a new nats-server",
+      () => {
+        const now = Number(fs.readFileSync(path.join(dataDir, "nats-server.pid"), "utf8"));
+        return now !== pid ? now : undefined;
+      },
+      30_000,
+    );
 
     const status = await waitFinished(up.url, id, 150_000, () => logTails(dataDir, up.stderr()));
     assertComplete(status);

@@ -18,10 +18,13 @@ import { signStandard } from "../orchestrator/sources/webhook-signature.ts";
 import { SHORT_TEXT } from "./support/corpus.ts";
 import { serveFiles } from "./support/file-server.ts";
 import { synthesizeEpisode } from "./support/speech.ts";
-import { until } from "./support/up-process.ts";
+import { until } from "./support/until.ts";
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.statSync(f).isFile());
 }
 
 test("a full run with NATS credentials, an env admin token and a webhook secret logs none of them", { timeout: 180_000 }, async (t) => {
@@ -70,32 +73,56 @@ test("a full run with NATS credentials, an env admin token and a webhook secret 
   const audio = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.slice(0, 1), dir: tmp });
   const files = await serveFiles(t, { "/ep.wav": { path: audio.path, contentType: "audio/wav" } });
   const src = (await (
-    await fetch(`${orch.url}/v1/sources`, { method: "POST", body: JSON.stringify({ name: "host", scheme: "standard" }), headers: { "content-type": "application/json", ...auth } })
+    await fetch(`${orch.url}/v1/sources`, {
+      method: "POST",
+      body: JSON.stringify({ name: "host", scheme: "standard" }),
+      headers: { "content-type": "application/json", ...auth },
+    })
   ).json()) as { url: string; secret: string };
   const hookSecret = src.secret;
   const body = JSON.stringify({ audioUrl: `${files.url}/ep.wav`, title: "secret test" });
   const ts = Math.floor(Date.now() / 1000);
   // one refused delivery (bad signature) so the error path is logged too
-  const bad = await fetch(src.url, { method: "POST", body, headers: { "content-type": "application/json", "webhook-id": "m0", "webhook-timestamp": String(ts), "webhook-signature": "v1,AAAA" } });
+  const bad = await fetch(src.url, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "webhook-id": "m0", "webhook-timestamp": String(ts), "webhook-signature": "v1,AAAA" },
+  });
   assert.equal(bad.status, 401);
   const res = await fetch(src.url, {
     method: "POST",
     body,
-    headers: { "content-type": "application/json", "webhook-id": "m1", "webhook-timestamp": String(ts), "webhook-signature": signStandard(hookSecret, "m1", ts, body) },
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": "m1",
+      "webhook-timestamp": String(ts),
+      "webhook-signature": signStandard(hookSecret, "m1", ts, body),
+    },
   });
   assert.equal(res.status, 202);
   const { episodeId } = (await res.json()) as { episodeId: string };
 
   const api: string[] = [];
-  const view = await until("the episode to finish", async () => {
-    const text = await (await fetch(`${orch.url}/v1/episodes/${episodeId}`, { headers: auth })).text();
-    const machines = await (await fetch(`${orch.url}/v1/machines`, { headers: auth })).text();
-    api.push(text, machines);
-    const v = JSON.parse(text) as { status: string; error: string | null };
-    return v.status === "done" || v.status === "failed" ? v : undefined;
-  }, 150_000, 250);
+  const view = await until(
+    "the episode to finish",
+    async () => {
+      const text = await (await fetch(`${orch.url}/v1/episodes/${episodeId}`, { headers: auth })).text();
+      const machines = await (await fetch(`${orch.url}/v1/machines`, { headers: auth })).text();
+      api.push(text, machines);
+      const v = JSON.parse(text) as { status: string; error: string | null };
+      return v.status === "done" || v.status === "failed" ? v : undefined;
+    },
+    150_000,
+    250,
+  );
   assert.equal(view.status, "done", `episode failed: ${view.error}`);
-  for (const p of ["/v1/episodes", "/v1/sources", "/v1/machines", `/v1/episodes/${episodeId}/deliveries`, `/v1/episodes/${episodeId}/transcript.json`]) {
+  for (const p of [
+    "/v1/episodes",
+    "/v1/sources",
+    "/v1/machines",
+    `/v1/episodes/${episodeId}/deliveries`,
+    `/v1/episodes/${episodeId}/transcript.json`,
+  ]) {
     api.push(await (await fetch(`${orch.url}${p}`, { headers: auth })).text());
   }
   // The machines got the worker account, not the orchestrator's password.
@@ -111,7 +138,10 @@ test("a full run with NATS credentials, an env admin token and a webhook secret 
   closed = true;
 
   const logs = filesUnder(logDir);
-  assert.ok(logs.some((f) => f.includes(`${path.sep}machines${path.sep}`)), `a worker log exists: ${logs.join(", ")}`);
+  assert.ok(
+    logs.some((f) => f.includes(`${path.sep}machines${path.sep}`)),
+    `a worker log exists: ${logs.join(", ")}`,
+  );
   assert.ok(fs.readFileSync(logFile, "utf8").includes("episode done"), "the orchestrator log has the run");
   for (const [name, secret] of [
     ["NATS_TOKEN", natsToken],

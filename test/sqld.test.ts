@@ -34,7 +34,7 @@ describe("orchestrator on a sqld server", () => {
     const second = await Database.open(sqld.url);
     t.after(() => second.close());
     const tables = await second.client.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-    const names = tables.rows.map((r) => String(r.name));
+    const names = tables.rows.map((r) => r.name).filter((n) => typeof n === "string");
     for (const name of ["episodes", "chunks", "settings"]) assert.ok(names.includes(name), `table ${name} exists: ${names.join(", ")}`);
     // Serialized writes and a write transaction work over Hrana.
     await second.write(() => second.client.execute({ sql: "INSERT INTO settings (key, value) VALUES (?, ?)", args: ["probe", "1"] }));
@@ -64,7 +64,13 @@ describe("orchestrator on a sqld server", () => {
       PODFLEET_NATS_PREFIX: `sqld${process.pid}`,
     });
     assert.equal(r.code, 0, `exit 0 expected; stderr: ${r.stderr}`);
-    const summary = JSON.parse(r.stdout.trim().split("\n").pop()!) as { episodeId: string; status: string; chunks: number; wallMs: number; durationSec: number };
+    const summary = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+      episodeId: string;
+      status: string;
+      chunks: number;
+      wallMs: number;
+      durationSec: number;
+    };
     assert.equal(summary.status, "done");
     assert.ok(summary.chunks >= 2, `expected 2+ chunks, got ${summary.chunks}`);
     const wer = wordErrorRate(episode.text, fs.readFileSync(path.join(out, "transcript.txt"), "utf8")).wer;

@@ -13,7 +13,8 @@ import { api, programmableServer, silentWav, startStack, suiteCleanup } from "./
 
 /** An OSC window-title write, a bell, a colour, a C1 CSI, a right-to-left override and an isolate, a CR and a newline. */
 const HOSTILE = "Ep 1 \u001b]0;pwned\u0007\u001b[31mred\u009b2J \u202Eevil\u2066x\u2069\rover\nnext";
-/** Anything that must never reach a terminal raw. */
+/** Anything that must never reach a terminal raw (spelled out as ranges, apart from the code's \p{Cc}). */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const UNSAFE = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
 describe("terminal-safe text (pure)", () => {
@@ -27,7 +28,13 @@ describe("terminal-safe text (pure)", () => {
   });
 
   test("table cells are neutralised and stay on their row", () => {
-    const out = table(["ID", "TITLE"], [["ep_1", HOSTILE], ["ep_2", "plain"]]);
+    const out = table(
+      ["ID", "TITLE"],
+      [
+        ["ep_1", HOSTILE],
+        ["ep_2", "plain"],
+      ],
+    );
     assert.doesNotMatch(out, UNSAFE);
     assert.equal(out.trimEnd().split("\n").length, 3);
   });
@@ -45,10 +52,12 @@ describe("human CLI output against a real orchestrator", () => {
     const srv = await programmableServer(cleanup, (req, res) => {
       if (req.url.endsWith(".xml")) {
         // a feed whose title carries a C1 CSI and a right-to-left override (both legal XML characters)
-        res.writeHead(200, { "content-type": "application/rss+xml" }).end(
-          `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Show \u009b2J\u202Edrow</title>` +
-            `<item><title>x</title><guid>g1</guid><enclosure url="/a.wav" type="audio/wav"/></item></channel></rss>`,
-        );
+        res
+          .writeHead(200, { "content-type": "application/rss+xml" })
+          .end(
+            `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Show \u009b2J\u202Edrow</title>` +
+              `<item><title>x</title><guid>g1</guid><enclosure url="/a.wav" type="audio/wav"/></item></channel></rss>`,
+          );
       } else res.writeHead(200, { "content-type": "audio/wav" }).end(silentWav(1));
     });
     const submitted = await api(orch.url, "POST", "/v1/episodes", { audioUrl: `${srv.url}/a.wav`, title: HOSTILE });

@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, test } from "node:test";
 
 import type { Word } from "../contract/wire.ts";
@@ -37,7 +38,7 @@ function timedScript(paras: readonly string[], opts: { secPerChar?: number; gap?
     for (const text of para.split(/\s+/)) {
       const dur = 0.1 + charCount(text) * (opts.secPerChar ?? 0.05);
       words.push({ text, start: t, end: t + dur });
-      t += dur + (/[.!?]$/.test(text) ? 0.35 : opts.gap ?? 0.06);
+      t += dur + (/[.!?]$/.test(text) ? 0.35 : (opts.gap ?? 0.06));
     }
     t += 2;
   }
@@ -50,7 +51,10 @@ function w(text: string, start: number, end: number, speaker?: string): TimedWor
 
 describe("stitchChunks", () => {
   const chunk = (index: number, startSample: number, endSample: number, words: Word[]): StitchChunk => ({
-    index, startSample, endSample, words,
+    index,
+    startSample,
+    endSample,
+    words,
   });
 
   test("shifts every word by exactly startSample / sampleRate", () => {
@@ -60,7 +64,10 @@ describe("stitchChunks", () => {
       chunk(2, 960_123, 1_440_001, [{ text: "three", start: 1.125, end: 1.5 }]),
     ];
     const out = stitchChunks(chunks, RATE);
-    assert.deepEqual(out.map((x) => x.text), ["one", "two", "three"]);
+    assert.deepEqual(
+      out.map((x) => x.text),
+      ["one", "two", "three"],
+    );
     assert.equal(out[0]!.confidence, 0.9);
     assert.equal(out[1]!.start, 480_000 / RATE + 0.25);
     assert.equal(out[2]!.start, 960_123 / RATE + 1.125);
@@ -71,7 +78,10 @@ describe("stitchChunks", () => {
 
   test("orders by chunk index, never by arrival order", () => {
     const chunks = Array.from({ length: 8 }, (_, i) =>
-      chunk(i, i * 160_000, (i + 1) * 160_000, [{ text: `w${i}a`, start: 1, end: 2 }, { text: `w${i}b`, start: 3, end: 4 }]),
+      chunk(i, i * 160_000, (i + 1) * 160_000, [
+        { text: `w${i}a`, start: 1, end: 2 },
+        { text: `w${i}b`, start: 3, end: 4 },
+      ]),
     );
     const expected = stitchChunks(chunks, RATE);
     const shuffled = [5, 2, 7, 0, 3, 6, 1, 4].map((i) => chunks[i]!);
@@ -93,7 +103,10 @@ describe("stitchChunks", () => {
       { text: "later", start: 3.0, end: 3.5 },
     ]);
     const out = stitchChunks([c1, c0], RATE);
-    assert.deepEqual(out.map((x) => x.text), ["before", "straddle", "after", "later"]);
+    assert.deepEqual(
+      out.map((x) => x.text),
+      ["before", "straddle", "after", "later"],
+    );
     assert.ok(Math.abs(out[1]!.start - 8.7) < 1e-9);
     assert.ok(Math.abs(out[2]!.start - 9.0) < 1e-9);
   });
@@ -113,7 +126,11 @@ describe("caption cues", () => {
   const checkCues = (words: TimedWord[]): void => {
     const cues = buildCues(words);
     assert.ok(cues.length > 0);
-    assert.deepEqual(cues.flatMap((c) => c.words), words, "every word exactly once, in order");
+    assert.deepEqual(
+      cues.flatMap((c) => c.words),
+      words,
+      "every word exactly once, in order",
+    );
     let previousEnd = 0;
     for (const cue of cues) {
       assert.ok(cue.lines.length >= 1 && cue.lines.length <= CUE_LIMITS.maxLines, `lines: ${cue.lines.join(" | ")}`);
@@ -134,7 +151,10 @@ describe("caption cues", () => {
 
   test("a long pause forces a break; a short one does not", () => {
     const cues = buildCues([w("hello", 0, 0.4), w("there", 0.5, 0.9), w("again", 2.5, 3)]);
-    assert.deepEqual(cues.map((c) => c.text), ["hello there", "again"]);
+    assert.deepEqual(
+      cues.map((c) => c.text),
+      ["hello there", "again"],
+    );
   });
 
   test("a full cue breaks at a sentence end, then a pause, before anywhere else", () => {
@@ -152,14 +172,23 @@ describe("caption cues", () => {
 
   test("a speaker change starts a new cue and paragraph", () => {
     const words = [w("hi", 0, 0.3, "Ann"), w("there", 0.4, 0.7, "Ann"), w("hello", 0.8, 1.1, "Bob")];
-    assert.deepEqual(buildCues(words).map((c) => c.speaker), ["Ann", "Bob"]);
-    assert.deepEqual(paragraphs(words).map((p) => p.text), ["hi there", "hello"]);
+    assert.deepEqual(
+      buildCues(words).map((c) => c.speaker),
+      ["Ann", "Bob"],
+    );
+    assert.deepEqual(
+      paragraphs(words).map((p) => p.text),
+      ["hi there", "hello"],
+    );
   });
 
   test("an over-long word gets a cue of its own", () => {
     const long = "x".repeat(60);
     const cues = buildCues([w("a", 0, 0.2), w(long, 0.3, 1), w("b", 1.1, 1.2)]);
-    assert.deepEqual(cues.map((c) => c.text), ["a", long, "b"]);
+    assert.deepEqual(
+      cues.map((c) => c.text),
+      ["a", long, "b"],
+    );
   });
 
   test("wrapLines balances two lines and joinWords glues punctuation", () => {
@@ -172,8 +201,14 @@ describe("caption cues", () => {
 
   test("paragraphs break at pauses of at least 1.5 s (tunable)", () => {
     const words = [w("a", 0, 0.2), w("b", 1.2, 1.4), w("c", 3.0, 3.2)];
-    assert.deepEqual(paragraphs(words).map((p) => p.text), ["a b", "c"]);
-    assert.deepEqual(paragraphs(words, { pauseSec: 0.5 }).map((p) => p.text), ["a", "b", "c"]);
+    assert.deepEqual(
+      paragraphs(words).map((p) => p.text),
+      ["a b", "c"],
+    );
+    assert.deepEqual(
+      paragraphs(words, { pauseSec: 0.5 }).map((p) => p.text),
+      ["a", "b", "c"],
+    );
     assert.deepEqual(paragraphs([]), []);
   });
 });
@@ -185,22 +220,24 @@ interface ParsedCue {
 }
 
 const TIME = String.raw`(\d{2,}):([0-5]\d):([0-5]\d)[,.](\d{3})`;
-const toMs = (m: RegExpMatchArray, o: number): number =>
-  ((Number(m[o]) * 60 + Number(m[o + 1])) * 60 + Number(m[o + 2])) * 1000 + Number(m[o + 3]);
+const toMs = (m: RegExpMatchArray, o: number): number => ((Number(m[o]) * 60 + Number(m[o + 1])) * 60 + Number(m[o + 2])) * 1000 + Number(m[o + 3]);
 
 /** A strict SubRip reader: numbered blocks from 1, one timing line, 1-2 text lines, blank line between. */
 function parseSrt(doc: string): ParsedCue[] {
   if (doc === "") return [];
   assert.ok(doc.endsWith("\n") && !doc.endsWith("\n\n\n"), "document ends with one newline");
   const timing = new RegExp(`^${TIME.replace("[,.]", ",")} --> ${TIME.replace("[,.]", ",")}$`);
-  return doc.trimEnd().split("\n\n").map((block, i) => {
-    const [number, times, ...lines] = block.split("\n");
-    assert.equal(number, String(i + 1), "cue numbers count from 1");
-    const m = times?.match(timing);
-    assert.ok(m, `bad timing line: ${times}`);
-    assert.ok(lines.length >= 1 && lines.length <= 2 && lines.every((l) => l.trim() !== ""), block);
-    return { startMs: toMs(m, 1), endMs: toMs(m, 5), lines };
-  });
+  return doc
+    .trimEnd()
+    .split("\n\n")
+    .map((block, i) => {
+      const [number, times, ...lines] = block.split("\n");
+      assert.equal(number, String(i + 1), "cue numbers count from 1");
+      const m = times?.match(timing);
+      assert.ok(m, `bad timing line: ${times}`);
+      assert.ok(lines.length >= 1 && lines.length <= 2 && lines.every((l) => l.trim() !== ""), block);
+      return { startMs: toMs(m, 1), endMs: toMs(m, 5), lines };
+    });
 }
 
 /** A strict reader for the WebVTT we write: header, blank line, then timing + text blocks. */
@@ -257,7 +294,8 @@ describe("renderers", () => {
 
   test("SRT cues: at most two lines of at most 32 characters, no word cut or lost, times from the words", () => {
     // one long breathless sentence, no pauses: only the width can end a cue
-    const text = "Wir sprechen heute ausführlich über Verkehrsinfrastrukturfinanzierung und die ganz alltäglichen Sorgen der Pendlerinnen und Pendler zwischen Frankfurt, Offenbach und Darmstadt, über Baustellen, Verspätungen und warum niemand je pünktlich ankommt";
+    const text =
+      "Wir sprechen heute ausführlich über Verkehrsinfrastrukturfinanzierung und die ganz alltäglichen Sorgen der Pendlerinnen und Pendler zwischen Frankfurt, Offenbach und Darmstadt, über Baustellen, Verspätungen und warum niemand je pünktlich ankommt";
     let t = 10;
     const long = text.split(" ").map((token) => {
       const word = w(token, t, t + 0.05 * charCount(token));
@@ -274,7 +312,10 @@ describe("renderers", () => {
     }
     assert.ok(cues.some((c) => c.lines.includes("Verkehrsinfrastrukturfinanzierung")));
     // every word, whole and in order
-    assert.deepEqual(cues.flatMap((c) => c.lines.join(" ").split(" ")), text.split(" "));
+    assert.deepEqual(
+      cues.flatMap((c) => c.lines.join(" ").split(" ")),
+      text.split(" "),
+    );
     // each cue starts when its first word starts and ends when its last word ends
     let next = 0;
     for (const cue of cues) {
@@ -345,7 +386,16 @@ describe("renderers", () => {
 describe("word error rate", () => {
   test("normalizeWords lowercases, strips punctuation, splits hyphens, keeps inner apostrophes", () => {
     assert.deepEqual(normalizeWords("Hello, World! It's a well-known fact—'really'. Don’t stop."), [
-      "hello", "world", "it's", "a", "well", "known", "fact", "really", "don't", "stop",
+      "hello",
+      "world",
+      "it's",
+      "a",
+      "well",
+      "known",
+      "fact",
+      "really",
+      "don't",
+      "stop",
     ]);
     assert.deepEqual(normalizeWords("  ...  "), []);
   });
@@ -354,7 +404,13 @@ describe("word error rate", () => {
     const r = (ref: string, hyp: string) => wordErrorRate(ref, hyp);
     assert.deepEqual(r("The cat sat.", "the cat sat"), { wer: 0, substitutions: 0, deletions: 0, insertions: 0, referenceWords: 3 });
     assert.deepEqual(r("the cat sat", "the bat sat"), { wer: 1 / 3, substitutions: 1, deletions: 0, insertions: 0, referenceWords: 3 });
-    assert.deepEqual(r("the cat sat on the mat", "the cat on the mat"), { wer: 1 / 6, substitutions: 0, deletions: 1, insertions: 0, referenceWords: 6 });
+    assert.deepEqual(r("the cat sat on the mat", "the cat on the mat"), {
+      wer: 1 / 6,
+      substitutions: 0,
+      deletions: 1,
+      insertions: 0,
+      referenceWords: 6,
+    });
     assert.deepEqual(r("the cat sat", "the big cat sat"), { wer: 1 / 3, substitutions: 0, deletions: 0, insertions: 1, referenceWords: 3 });
     assert.deepEqual(r("a b c d", "a x c d e"), { wer: 0.5, substitutions: 1, deletions: 0, insertions: 1, referenceWords: 4 });
     assert.deepEqual(r("one two three", ""), { wer: 1, substitutions: 0, deletions: 3, insertions: 0, referenceWords: 3 });
@@ -394,10 +450,8 @@ describe("synthetic speech fixtures", () => {
     assert.equal(header.readUInt16LE(22), 1, "mono");
     assert.equal(header.readUInt32LE(24), 16_000, "16 kHz");
 
-    const hypothesis = await new Promise<string>((resolve, reject) => {
-      execFile("pocketsphinx_continuous", ["-infile", episode.path, "-logfn", "/dev/null"], { timeout: 120_000 }, (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
-      );
+    const { stdout: hypothesis } = await promisify(execFile)("pocketsphinx_continuous", ["-infile", episode.path, "-logfn", "/dev/null"], {
+      timeout: 120_000,
     });
     const result = wordErrorRate(episode.text, hypothesis);
     t.diagnostic(`WER ${result.wer.toFixed(3)} over ${result.referenceWords} words: ${hypothesis.trim()}`);

@@ -117,15 +117,27 @@ describe("webhook sources", () => {
     const body = JSON.stringify({ audioUrl: `${audioBase}/svix.wav` });
     const ok = await api(svix.url, "POST", "", body, standardHeaders(svix.secret!, "msg_svix", body, new Date(), "svix"));
     assert.equal(ok.status, 202, JSON.stringify(ok.body));
-    assert.equal((await api(svix.url, "POST", "", body, standardHeaders(svix.secret!, "msg_svix2", body))).status, 401, "webhook- headers are not svix- headers");
+    assert.equal(
+      (await api(svix.url, "POST", "", body, standardHeaders(svix.secret!, "msg_svix2", body))).status,
+      401,
+      "webhook- headers are not svix- headers",
+    );
 
     const gh = await addSource("github", "github");
     const ghBody = JSON.stringify({ audioUrl: `${audioBase}/gh.wav` });
     const sig = `sha256=${createHmac("sha256", gh.secret!).update(ghBody).digest("hex")}`;
-    const good = await api(gh.url, "POST", "", ghBody, { "content-type": "application/json", "x-hub-signature-256": sig, "x-github-delivery": "d-1" });
+    const good = await api(gh.url, "POST", "", ghBody, {
+      "content-type": "application/json",
+      "x-hub-signature-256": sig,
+      "x-github-delivery": "d-1",
+    });
     assert.equal(good.status, 202);
     assert.equal(good.body.outcome, "queued");
-    const replay = await api(gh.url, "POST", "", ghBody, { "content-type": "application/json", "x-hub-signature-256": sig, "x-github-delivery": "d-1" });
+    const replay = await api(gh.url, "POST", "", ghBody, {
+      "content-type": "application/json",
+      "x-hub-signature-256": sig,
+      "x-github-delivery": "d-1",
+    });
     assert.equal(replay.body.outcome, "duplicate");
     const badGh = await api(gh.url, "POST", "", ghBody, { "content-type": "application/json", "x-hub-signature-256": "sha256=" + "0".repeat(64) });
     assert.equal(badGh.status, 401);
@@ -137,7 +149,11 @@ describe("webhook sources", () => {
     const before = await episodeCount();
     const transistor = (processing: boolean, event = "episode_published") => ({
       event_name: event,
-      data: { id: "123", type: "episode", attributes: { title: "Transistor ep", media_url: `${audioBase}/transistor.mp3`, audio_processing: processing } },
+      data: {
+        id: "123",
+        type: "episode",
+        attributes: { title: "Transistor ep", media_url: `${audioBase}/transistor.mp3`, audio_processing: processing },
+      },
     });
     const waiting = await api(tok.url, "POST", "", transistor(true));
     assert.equal(waiting.status, 202);
@@ -171,7 +187,10 @@ describe("webhook sources", () => {
   test("sources list and remove", async () => {
     const list = await api(orch.url, "GET", "/v1/sources");
     assert.ok(list.body.sources.length >= 5);
-    assert.ok(list.body.sources.every((s: { secret?: string }) => s.secret === undefined), "secrets are shown only once");
+    assert.ok(
+      list.body.sources.every((s: { secret?: string }) => s.secret === undefined),
+      "secrets are shown only once",
+    );
     const victim = list.body.sources.find((s: { name: string }) => s.name === "rotating");
     assert.equal((await api(orch.url, "DELETE", `/v1/sources/${victim.id}`)).status, 200);
     assert.equal((await api(victim.url, "POST", "", { audioUrl: `${audioBase}/x.wav` })).status, 404);
@@ -192,7 +211,10 @@ describe("webhook verification (injected clock) and payload adapters", () => {
     assert.equal(verifyWebhook(src, body, headersAt(t0), t0 + 299_000).deliveryId, "msg_c");
     assert.equal(verifyWebhook(src, body, headersAt(t0), t0 - 299_000).deliveryId, "msg_c");
     for (const now of [t0 + 301_000, t0 - 301_000]) {
-      assert.throws(() => verifyWebhook(src, body, headersAt(t0), now), (e) => e instanceof WebhookAuthError && e.code === "expired");
+      assert.throws(
+        () => verifyWebhook(src, body, headersAt(t0), now),
+        (e) => e instanceof WebhookAuthError && e.code === "expired",
+      );
     }
   });
 

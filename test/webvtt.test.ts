@@ -35,12 +35,12 @@ function parse(doc: string) {
 
 const { WebVTTParser } = webvtt;
 /** The full HTML character reference table; the parser's built-in one mis-decodes "&amp;" as "&;". */
-const ENTITIES = JSON.parse(
-  fs.readFileSync(createRequire(import.meta.url).resolve("webvtt-parser/html-entities.json"), "utf8"),
-) as Record<string, string>;
+const ENTITIES = JSON.parse(fs.readFileSync(createRequire(import.meta.url).resolve("webvtt-parser/html-entities.json"), "utf8")) as Record<
+  string,
+  string
+>;
 
-const textOf = (nodes: readonly WebVTTCueNode[]): string =>
-  nodes.map((n) => (n.type === "text" ? (n.value ?? "") : textOf(n.children))).join("");
+const textOf = (nodes: readonly WebVTTCueNode[]): string => nodes.map((n) => (n.type === "text" ? (n.value ?? "") : textOf(n.children))).join("");
 
 describe("WebVTT through a real parser", () => {
   test("a long transcript parses without errors, in order, within the caption limits", () => {
@@ -64,7 +64,9 @@ describe("WebVTT through a real parser", () => {
   test("WebVTT and SRT carry the same cue times at the same width (SRT's own is narrower: 32)", () => {
     const words = timed(GARDEN_TEXT.paragraphs);
     const vtt = parse(renderVtt(words)).map((c) => [Math.round(c.startTime * 1000), Math.round(c.endTime * 1000)]);
-    const srt = [...renderSrt(words, { cues: { maxLineChars: CUE_LIMITS.maxLineChars } }).matchAll(/^(\d+):(\d+):(\d+),(\d+) --> (\d+):(\d+):(\d+),(\d+)$/gm)].map((m) => {
+    const srt = [
+      ...renderSrt(words, { cues: { maxLineChars: CUE_LIMITS.maxLineChars } }).matchAll(/^(\d+):(\d+):(\d+),(\d+) --> (\d+):(\d+):(\d+),(\d+)$/gm),
+    ].map((m) => {
       const ms = (o: number) => ((Number(m[o]) * 60 + Number(m[o + 1])) * 60 + Number(m[o + 2])) * 1000 + Number(m[o + 3]);
       return [ms(1), ms(5)];
     });

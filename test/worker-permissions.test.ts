@@ -15,9 +15,18 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { ChunkEvent, ChunkTranscript, wireNames, workerInboxPrefix, workerPermissions, type ChunkJob } from "../contract/wire.ts";
+import {
+  ChunkEvent,
+  ChunkTranscript,
+  episodeLiveObjectName,
+  wireNames,
+  workerInboxPrefix,
+  workerPermissions,
+  type ChunkJob,
+} from "../contract/wire.ts";
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
+import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
@@ -72,7 +81,12 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   const adminJs = jetstream(admin);
   const first = job("c1", 2);
   await putObject(buckets.audio, first.audioObject, silentWav(2));
-  await publishChunkJob(adminJs, names, first, 1);
+  await publishChunkJob(adminJs, names, first);
+  // and a job that carries its audio, behind its episode's live marker (queue/chunk-jobs.ts)
+  const audioDir = await mkdtemp(join(tmpdir(), "podfleet-perm-audio-"));
+  t.after(() => rm(audioDir, { recursive: true, force: true }));
+  const chunkJobs = new ChunkJobs(adminJs, await jetstreamManager(admin), names, buckets.audio, audioDir, () => admin.info!.max_payload);
+  assert.equal(await chunkJobs.publish({ id: "ep2", language: "en" }, { index: 0, startSample: 0, endSample: 32_000 }, 1, silentWav(2)), true);
   await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
 
   // The worker runs its whole loop on the worker user's own connection.
@@ -87,19 +101,27 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     machineId: "m-perm",
     idleTimeoutMs: 1_500,
     workDir,
+    inlineResultMaxBytes: 0, // its result goes to the results bucket, write-only
   });
-  assert.deepEqual(result, { processed: 1, failed: 0, reason: "idle" });
+  assert.deepEqual(result, { processed: 2, failed: 0, reason: "idle" });
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
   const seen: ChunkEvent[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     const m = await events.next({ expires: 5_000 });
     assert.ok(m, "event published by the worker");
     seen.push(ChunkEvent.parse(m.json()));
     m.ack();
   }
-  assert.deepEqual(seen.map((e) => e.type), ["claimed", "result"]);
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    ["claimed", "result", "claimed", "result"],
+  );
+  assert.deepEqual(
+    seen.map((e) => e.chunkId),
+    ["c1", "c1", "ep2-c0000", "ep2-c0000"],
+  );
   // the result the worker wrote without read access is a whole Object Store object to the orchestrator
-  const resultObject = seen[1]!.type === "result" ? seen[1]!.resultObject : assert.fail("no result event");
+  const resultObject = (seen[1]!.type === "result" ? seen[1]!.resultObject : undefined) ?? assert.fail("no result object");
   assert.equal(ChunkTranscript.parse(await getObjectJson(buckets.results, resultObject)).chunkId, "c1");
 
   // Everything a worker has no business doing.
@@ -109,7 +131,10 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   const sneaky = job("evil", 1);
   const pubErr = await refused(js.publish(names.jobsSubject, JSON.stringify(sneaky), { timeout: 2_000 }), "publishing a job");
   assert.match(String(pubErr), /permission|timeout|no responders/i);
-  await refused(objm.open(names.transcriptsBucket).then((os) => os.get("ep1/transcript.txt")), "reading a transcript");
+  await refused(
+    objm.open(names.transcriptsBucket).then((os) => os.get("ep1/transcript.txt")),
+    "reading a transcript",
+  );
   await refused(
     objm.open(names.audioBucket).then((os) => os.put({ name: "ep1/forged.wav" }, new Response(new Uint8Array(10)).body!)),
     "writing audio",
@@ -118,16 +143,22 @@ test("the worker user can process a chunk, and is refused everything else", { ti
     objm.open(names.audioBucket).then((os) => os.delete(first.audioObject)),
     "deleting audio",
   );
-  await refused(objm.open(names.resultsBucket).then((os) => os.get(resultObject).then((r) => r?.data)), "reading results");
+  await refused(
+    objm.open(names.resultsBucket).then((os) => os.get(resultObject).then((r) => r?.data)),
+    "reading results",
+  );
   // Other deployments' resources on the same server (another prefix) are out of reach too.
   const other = wireNames("otherdeploy");
   await ensureWireResources(admin, other, { ackWaitMs: 30_000, maxDeliver: 5 });
-  await refused(js.consumers.get(other.jobsStream, other.jobsConsumer).then((c) => c.next({ expires: 1_000 })), "pulling another prefix's jobs");
+  await refused(
+    js.consumers.get(other.jobsStream, other.jobsConsumer).then((c) => c.next({ expires: 1_000 })),
+    "pulling another prefix's jobs",
+  );
 
   // And the permissions were really enforced by the server, not only a client error: the admin
-  // still sees exactly the one (processed) audio object and no job in the queue.
-  const audioNames = (await buckets.audio.list()).map((i) => i.name);
-  assert.deepEqual(audioNames, [first.audioObject]);
+  // still sees exactly the one (processed) audio object, the live marker, and no job in the queue.
+  const audioNames = (await buckets.audio.list()).map((i) => i.name).sort();
+  assert.deepEqual(audioNames, [first.audioObject, episodeLiveObjectName("ep2")].sort());
 });
 
 test("a worker can neither read another episode's results nor purge or delete any stream, message or result", { timeout: 90_000 }, async (t) => {
@@ -143,10 +174,13 @@ test("a worker can neither read another episode's results nor purge or delete an
   // another episode's chunk: audio, a queued job, an event, and a result written by "another worker"
   const other = job("other", 1);
   await putObject(buckets.audio, other.audioObject, silentWav(1));
-  await publishChunkJob(jetstream(admin), names, other, 1);
+  await publishChunkJob(jetstream(admin), names, other);
   await jetstream(admin).publish(`${names.eventsSubjectPrefix}.claimed.ep1`, JSON.stringify({ v: 1 }));
   const otherResult = "other/AAAAAAAAAAAAAAAAAAAAAA/attempt-1.json";
-  await new ResultWriter(jetstream(await workerConnection(t, url, prefix)), names.resultsBucket).put(otherResult, new TextEncoder().encode('{"secret":true}'));
+  await new ResultWriter(jetstream(await workerConnection(t, url, prefix)), names.resultsBucket).put(
+    otherResult,
+    new TextEncoder().encode('{"secret":true}'),
+  );
   const streams = [names.jobsStream, names.eventsStream, `OBJ_${names.audioBucket}`, `OBJ_${names.resultsBucket}`, `OBJ_${names.transcriptsBucket}`];
   const counts = async () => Promise.all(streams.map(async (s) => (await adminJsm.streams.info(s)).state.messages));
   const before = await counts();
@@ -176,7 +210,10 @@ test("a worker can neither read another episode's results nor purge or delete an
 
   // the server did none of it: every stream holds what it held (plus the data chunk the overwrite
   // sent before its metadata was refused, which no metadata points at), and the result reads as written
-  assert.deepEqual(await counts(), before.map((n, i) => (streams[i] === resultsStream ? n + 1 : n)));
+  assert.deepEqual(
+    await counts(),
+    before.map((n, i) => (streams[i] === resultsStream ? n + 1 : n)),
+  );
   assert.deepEqual(await getObjectJson(buckets.results, otherResult), { secret: true });
 });
 
@@ -187,7 +224,7 @@ test("cancellation (deleting the chunk audio) still reaches a worker that runs w
   const buckets = await ensureWireResources(admin, names, { ackWaitMs: 3_000, maxDeliver: 5 });
   const long = job("slow", 40);
   await putObject(buckets.audio, long.audioObject, silentWav(40));
-  await publishChunkJob(jetstream(admin), names, long, 1);
+  await publishChunkJob(jetstream(admin), names, long);
   const events = await jetstream(admin).consumers.get(names.eventsStream, names.eventsConsumer);
 
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-perm-work-"));
@@ -215,41 +252,45 @@ test("cancellation (deleting the chunk audio) still reaches a worker that runs w
   assert.equal(info.state.messages, 0, "the abandoned job was termed, not left to redeliver");
 });
 
-test("the image's entrypoint: the worker bundle, alone in a directory without node_modules, runs a chunk with the worker account", { timeout: 90_000 }, async (t) => {
-  const prefix = "permbundle";
-  const names = wireNames(prefix);
-  const { url, admin } = await securedNats(t, prefix);
-  const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
-  const only = job("b1", 3);
-  await putObject(buckets.audio, only.audioObject, silentWav(3));
-  await publishChunkJob(jetstream(admin), names, only, 1);
+test(
+  "the image's entrypoint: the worker bundle, alone in a directory without node_modules, runs a chunk with the worker account",
+  { timeout: 90_000 },
+  async (t) => {
+    const prefix = "permbundle";
+    const names = wireNames(prefix);
+    const { url, admin } = await securedNats(t, prefix);
+    const buckets = await ensureWireResources(admin, names, { ackWaitMs: 30_000, maxDeliver: 5 });
+    const only = job("b1", 3);
+    await putObject(buckets.audio, only.audioObject, silentWav(3));
+    await publishChunkJob(jetstream(admin), names, only);
 
-  const dir = await mkdtemp(join(tmpdir(), "podfleet-image-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const bundle = await buildWorkerBundle(join(dir, "worker.mjs")); // as the Dockerfile's worker-build stage
-  const child = spawn(process.execPath, [bundle], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? "",
-      NATS_URL: url,
-      NATS_USER: WORKER.user,
-      NATS_PASSWORD: WORKER.password,
-      PODFLEET_NATS_PREFIX: prefix,
-      ENGINE: "synthetic",
-      PODFLEET_SYNTHETIC_RTF: "0.05",
-      PODFLEET_IDLE_TIMEOUT_SEC: "2",
-      FLY_MACHINE_ID: "m-bundle",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  t.after(() => void child.kill("SIGKILL"));
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const [code] = (await once(child, "exit")) as [number | null];
-  assert.equal(code, 0, out);
-  assert.match(out, /"event":"chunk.done"/);
-  assert.match(out, /"reason":"idle"/);
-  const jsm = await jetstreamManager(admin);
-  assert.equal((await jsm.streams.info(names.jobsStream)).state.messages, 0, "the job was acked");
-});
+    const dir = await mkdtemp(join(tmpdir(), "podfleet-image-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const bundle = await buildWorkerBundle(join(dir, "worker.mjs")); // as the Dockerfile's worker-build stage
+    const child = spawn(process.execPath, [bundle], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        NATS_URL: url,
+        NATS_USER: WORKER.user,
+        NATS_PASSWORD: WORKER.password,
+        PODFLEET_NATS_PREFIX: prefix,
+        ENGINE: "synthetic",
+        PODFLEET_SYNTHETIC_RTF: "0.05",
+        PODFLEET_IDLE_TIMEOUT_SEC: "2",
+        FLY_MACHINE_ID: "m-bundle",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    t.after(() => void child.kill("SIGKILL"));
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0, out);
+    assert.match(out, /"event":"chunk.done"/);
+    assert.match(out, /"reason":"idle"/);
+    const jsm = await jetstreamManager(admin);
+    assert.equal((await jsm.streams.info(names.jobsStream)).state.messages, 0, "the job was acked");
+  },
+);

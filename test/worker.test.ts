@@ -88,9 +88,10 @@ async function enqueue(f: Fleet, chunkId: string, wav: Uint8Array, generation = 
     sampleRate: 16_000,
     audioObject: `ep1/${chunkId}.wav`,
     language: "en",
+    ...(generation > 1 ? { generation } : {}),
   };
   await putObject(f.buckets.audio, job.audioObject, wav);
-  await publishChunkJob(f.js, f.names, job, generation);
+  await publishChunkJob(f.js, f.names, job);
   return job;
 }
 
@@ -165,17 +166,19 @@ test("pocketsphinx output parsing drops fillers, strips alternates and clamps co
 test("a published job is processed once: claimed then result, transcript stored, job gone", async (t) => {
   const f = await setupFleet(t);
   await enqueue(f, "c1", shortWav);
-  const w = startWorker(t, f);
+  // a result too big for its event goes to the results bucket (here: every result)
+  const w = startWorker(t, f, { inlineResultMaxBytes: 0 });
   const [claimed, result] = await takeEvents(f, 2);
   assert.equal(claimed?.type, "claimed");
   assert.equal(claimed.attempt, 1);
   assert.equal(claimed.machineId, "m-test");
   assert.equal(result?.type, "result");
   assert.equal(result.attempt, 1);
-  assert.match(result.resultObject, /^c1\/[A-Za-z0-9_-]{22}\/attempt-1\.json$/, "a fresh name no other worker can guess");
+  assert.match(result.resultObject ?? "", /^c1\/[A-Za-z0-9_-]{22}\/attempt-1\.json$/, "a fresh name no other worker can guess");
+  assert.equal(result.words, undefined, "the words are in the object, not the event");
   assert.equal(result.engine, "pocketsphinx");
 
-  const transcript = ChunkTranscript.parse(await getObjectJson(f.buckets.results, result.resultObject));
+  const transcript = ChunkTranscript.parse(await getObjectJson(f.buckets.results, result.resultObject!));
   assert.equal(transcript.chunkId, "c1");
   assert.equal(transcript.words.length, result.wordCount);
   assert.ok(transcript.words.length >= 5, `too few words: ${JSON.stringify(transcript.words)}`);
@@ -197,7 +200,10 @@ test("a job published twice with the same generation is processed once", async (
   const res = await w.done;
   assert.equal(res.processed, 1);
   const events = await takeEvents(f, 2);
-  assert.deepEqual(events.map((e) => e.type), ["claimed", "result"]);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ["claimed", "result"],
+  );
   assert.equal(await f.events.next({ expires: 1_000 }), null, "no further events");
 });
 
@@ -206,14 +212,27 @@ test("garbage, empty or missing audio fails permanently and the job is removed",
   const garbage = new Uint8Array(40_000).map(() => Math.floor(Math.random() * 256));
   await enqueue(f, "garbage", garbage);
   await enqueue(f, "empty", new Uint8Array(0));
-  const missing: ChunkJob = { v: 1, episodeId: "ep1", chunkId: "missing", index: 2, startSample: 0, endSample: 10, sampleRate: 16_000, audioObject: "nope.wav", language: "en" };
-  await publishChunkJob(f.js, f.names, missing, 1);
+  const missing: ChunkJob = {
+    v: 1,
+    episodeId: "ep1",
+    chunkId: "missing",
+    index: 2,
+    startSample: 0,
+    endSample: 10,
+    sampleRate: 16_000,
+    audioObject: "nope.wav",
+    language: "en",
+  };
+  await publishChunkJob(f.js, f.names, missing);
   const w = startWorker(t, f, { idleTimeoutMs: 1_000 });
   const res = await w.done;
   assert.deepEqual(res, { processed: 0, failed: 3, reason: "idle" });
   const events = await takeEvents(f, 6);
   const failed = events.filter((e) => e.type === "failed");
-  assert.deepEqual(failed.map((e) => e.chunkId), ["garbage", "empty", "missing"]);
+  assert.deepEqual(
+    failed.map((e) => e.chunkId),
+    ["garbage", "empty", "missing"],
+  );
   for (const e of failed) {
     assert.equal(e.permanent, true);
     assert.equal(e.code, "bad_audio");
@@ -420,7 +439,10 @@ test("main.ts processes a job, logs JSON lines and exits 0 when idle", async (t)
     FLY_MACHINE_ID: "m-main",
   });
   assert.equal(code, 0, stderr);
-  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+  const lines = stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { event: string });
   const kinds = lines.map((l) => l.event);
   for (const k of ["worker.started", "chunk.claimed", "chunk.done", "worker.exit", "worker.stopped"]) assert.ok(kinds.includes(k), k);
   const [claimed, result] = await takeEvents(f, 2);
@@ -448,9 +470,20 @@ test("a worker that cannot start says why on the events stream (boot_failed), th
   const f = await setupFleet(t);
   await enqueue(f, "never-claimed", shortWav);
   const missing = join(f.workDir, "models", "ggml-base.en.bin");
-  const engine = await runMain(t, { NATS_URL: f.url, PODFLEET_NATS_PREFIX: f.prefix, ENGINE: "whisper", WHISPER_MODEL: missing, FLY_MACHINE_ID: "m-noboot" });
+  const engine = await runMain(t, {
+    NATS_URL: f.url,
+    PODFLEET_NATS_PREFIX: f.prefix,
+    ENGINE: "whisper",
+    WHISPER_MODEL: missing,
+    FLY_MACHINE_ID: "m-noboot",
+  });
   assert.equal(engine.code, 3, engine.stderr);
-  const config = await runMain(t, { NATS_URL: f.url, PODFLEET_NATS_PREFIX: f.prefix, PODFLEET_IDLE_TIMEOUT_SEC: "soon", FLY_MACHINE_ID: "m-badconfig" });
+  const config = await runMain(t, {
+    NATS_URL: f.url,
+    PODFLEET_NATS_PREFIX: f.prefix,
+    PODFLEET_IDLE_TIMEOUT_SEC: "soon",
+    FLY_MACHINE_ID: "m-badconfig",
+  });
   assert.equal(config.code, 2, config.stderr);
 
   const got: WorkerEvent[] = [];

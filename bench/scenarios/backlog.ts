@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { workerAuthEnv } from "../../orchestrator/queue/nats-credentials.ts";
 import type { BenchContext, ScenarioResult } from "../bench-result.ts";
+import { childCpuMs, processCpuMs } from "../process-cpu.ts";
 import { gappedWav, round, startBenchFarm, submitWav, until } from "../bench-stack.ts";
 
 const SIM_FLEET = fileURLToPath(new URL("../sim-fleet.ts", import.meta.url));
@@ -22,8 +23,13 @@ export interface BacklogRun {
   chunks: number;
   /** Phase 1, no machine running: uploads accepted, decoded, cut and queued. */
   ingestWallS: number;
-  /** This process's CPU in phase 1 per minute of audio (upload handling, decode, silence search, chunk audio into NATS). */
+  /** This process's CPU in phase 1 per minute of audio (upload handling, decode, silence search, chunk jobs into NATS), ffmpeg children included. */
   ingestCpuMsPerAudioMin: number;
+  /** The ffmpeg/ffprobe children's part of that. */
+  ingestChildCpuMsPerAudioMin: number;
+  /** The embedded nats-server's CPU, per minute of audio in phase 1 and per chunk in phase 2. */
+  natsCpuMsPerAudioMin: number;
+  natsCpuMsPerChunk: number;
   /** Phase 2, the simulated fleet drains the queue: from its start to the last episode done. */
   drainWallS: number;
   chunksPerS: number;
@@ -46,9 +52,11 @@ const cpuMs = (since: NodeJS.CpuUsage): number => {
  * Two phases, so each figure means one thing: (1) all episodes are uploaded and ingested with no
  * machine running, and wait queued — the backlog; (2) the simulated fleet starts and drains it.
  */
-export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number }): Promise<BacklogRun> {
+export async function runBacklog(ctx: BenchContext, opts: { episodes: number; machines: number; env?: Record<string, string> }): Promise<BacklogRun> {
   const file = gappedWav(ctx.dir, EPISODE_SEC);
-  const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0" } });
+  const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0", ...opts.env } });
+  const natsPid = Number(fs.readFileSync(path.join(farm.dataDir, "nats-server.pid"), "utf8"));
+  const natsCpu = (): number => processCpuMs(natsPid);
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
   let sim: ReturnType<typeof spawn> | undefined;
@@ -61,6 +69,8 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
 
     // Phase 1: the backlog builds up (several uploads in flight, like many clients at once).
     const ingest0 = process.cpuUsage();
+    const child0 = childCpuMs();
+    const nats0 = natsCpu();
     const ingestT0 = Date.now();
     const ids: string[] = [];
     const next = async (): Promise<void> => {
@@ -71,15 +81,23 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
       }
     };
     await Promise.all([next(), next(), next(), next()]);
-    await until("every episode queued", async () => {
-      const eps = await farm.orch.store.episodesInStates(["received", "ingesting"]);
-      return eps.length === 0 ? true : undefined;
-    }, 1_800_000, 250);
+    await until(
+      "every episode queued",
+      async () => {
+        const eps = await farm.orch.store.episodesInStates(["received", "ingesting"]);
+        return eps.length === 0 ? true : undefined;
+      },
+      1_800_000,
+      250,
+    );
     const ingestWallS = (Date.now() - ingestT0) / 1000;
-    const ingestCpu = cpuMs(ingest0);
+    const ingestChildCpu = childCpuMs() - child0;
+    const ingestCpu = cpuMs(ingest0) + ingestChildCpu;
+    const natsIngest = natsCpu() - nats0;
 
     // Phase 2: the fleet drains it.
     const drain0 = process.cpuUsage();
+    const natsDrain0 = natsCpu();
     const drainT0 = Date.now();
     sim = spawn(process.execPath, ["--import", "tsx", SIM_FLEET, farm.orch.natsUrl, farm.orch.config.nats.prefix, String(opts.machines), "0"], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -88,14 +106,20 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     const simExited = new Promise((_, reject) => sim!.once("exit", (code) => reject(new Error(`sim-fleet exited ${code}`))));
     simExited.catch(() => undefined);
     await Promise.race([
-      until("backlog drained", async () => {
-        const eps = await farm.orch.store.episodesInStates(["transcribing", "stitching"]);
-        return eps.length === 0 ? true : undefined;
-      }, 1_800_000, 250),
+      until(
+        "backlog drained",
+        async () => {
+          const eps = await farm.orch.store.episodesInStates(["transcribing", "stitching"]);
+          return eps.length === 0 ? true : undefined;
+        },
+        1_800_000,
+        250,
+      ),
       simExited,
     ]);
     const drainWallS = (Date.now() - drainT0) / 1000;
     const drainCpu = cpuMs(drain0);
+    const natsDrain = natsCpu() - natsDrain0;
 
     const rows = await farm.orch.store.listEpisodes(opts.episodes + 10);
     const failed = rows.filter((e) => e.status !== "done").length;
@@ -106,7 +130,7 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
     for (const id of ids) {
       for (const c of await farm.orch.store.listChunks(id)) {
         chunks += 1;
-        if (c.state !== "done" || !c.resultObject) notDone += 1;
+        if (c.state !== "done" || (!c.resultObject && c.resultWords === null)) notDone += 1;
         if (c.attempt !== 1 || c.generation !== 1) badAttempts += 1;
         if (c.leaseOwner) owners.add(c.leaseOwner);
       }
@@ -119,6 +143,9 @@ export async function runBacklog(ctx: BenchContext, opts: { episodes: number; ma
       chunks,
       ingestWallS,
       ingestCpuMsPerAudioMin: ingestCpu / ((opts.episodes * EPISODE_SEC) / 60),
+      ingestChildCpuMsPerAudioMin: ingestChildCpu / ((opts.episodes * EPISODE_SEC) / 60),
+      natsCpuMsPerAudioMin: natsIngest / ((opts.episodes * EPISODE_SEC) / 60),
+      natsCpuMsPerChunk: natsDrain / chunks,
       drainWallS,
       chunksPerS: chunks / drainWallS,
       cpuMsPerChunk: drainCpu / chunks,
@@ -154,6 +181,9 @@ export async function backlog(ctx: BenchContext): Promise<ScenarioResult> {
       drain_wall_s: round(r.drainWallS, 1),
       chunks_per_s: round(r.chunksPerS, 1),
       orchestrator_ingest_cpu_ms_per_audio_min: round(r.ingestCpuMsPerAudioMin, 1),
+      ingest_ffmpeg_cpu_ms_per_audio_min: round(r.ingestChildCpuMsPerAudioMin, 1),
+      nats_server_ingest_cpu_ms_per_audio_min: round(r.natsCpuMsPerAudioMin, 1),
+      nats_server_cpu_ms_per_chunk: round(r.natsCpuMsPerChunk, 3),
       orchestrator_peak_rss_mb: round(r.peakRssMb, 1),
       db_mb: round(r.dbMb, 2),
       orchestrator_cpu_ms_per_chunk: round(r.cpuMsPerChunk, 3),

@@ -9,14 +9,24 @@ import { round } from "../bench-stack.ts";
 import { episodeSeconds, runHourEpisode } from "./hour-episode.ts";
 
 export async function coldStart(ctx: BenchContext): Promise<ScenarioResult> {
-  // same settings as a scaling run, so its cold 2 s run is reused rather than repeated
   const machines = ctx.quick ? 4 : 16;
   const rtf = ctx.quick ? 0.015 : 0.1;
-  const figures: ScenarioResult["figures"] = { episode: `${episodeSeconds(ctx) / 60} min, 60 s chunks${ctx.quick ? " (quick: 20 min instead of 60)" : ""}`, engine: "synthetic", rtf, machines };
-  const cases: Array<[string, number, boolean]> = [["warm", 0, true], ["cold_2s", 2_000, false], ["cold_40s", 40_000, false]];
+  const figures: ScenarioResult["figures"] = {
+    episode: `${episodeSeconds(ctx) / 60} min, 60 s chunks${ctx.quick ? " (quick: 20 min instead of 60)" : ""}`,
+    engine: "synthetic",
+    rtf,
+    machines,
+  };
+  const cases: Array<[string, number, boolean]> = [
+    ["warm", 0, true],
+    ["cold_2s", 2_000, false],
+    ["cold_40s", 40_000, false],
+  ];
   for (const [label, bootDelayMs, warm] of cases) {
     const r = await runHourEpisode(ctx, { machines, rtf, bootDelayMs, warm });
-    ctx.log(`  ${label}: first chunk started ${round(r.submitToFirstStartS, 2)} s after submission, episode done after ${round(r.totalS, 2)} s (ingest ${round(r.ingestS, 2)} s)`);
+    ctx.log(
+      `  ${label}: first chunk started ${round(r.submitToFirstStartS, 2)} s after submission, episode done after ${round(r.totalS, 2)} s (ingest ${round(r.ingestS, 2)} s)`,
+    );
     figures[`${label}_first_chunk_s`] = round(r.submitToFirstStartS, 2);
     figures[`${label}_total_s`] = round(r.totalS, 2);
     figures[`${label}_ingest_s`] = round(r.ingestS, 2);

@@ -28,19 +28,11 @@ export const HOUR_SEC = 3600;
 /** Length of the "hour" episode: 60 min, or 20 min in --quick (ingesting an hour costs ~10 s per run here). */
 export const episodeSeconds = (ctx: BenchContext): number => (ctx.quick ? 1200 : HOUR_SEC);
 
-/** Runs already measured in this bench process, by their settings: scenario 6 reuses scenario 3's. */
-const measured = new Map<string, HourRun>();
-
-export async function runHourEpisode(ctx: BenchContext, opts: { machines: number; rtf: number; bootDelayMs: number; warm?: boolean }): Promise<HourRun> {
-  const key = `${opts.machines}/${opts.rtf}/${opts.bootDelayMs}/${opts.warm === true}`;
-  const known = measured.get(key);
-  if (known) return known;
-  const run = await measureHourEpisode(ctx, opts);
-  measured.set(key, run);
-  return run;
-}
-
-async function measureHourEpisode(ctx: BenchContext, opts: { machines: number; rtf: number; bootDelayMs: number; warm?: boolean }): Promise<HourRun> {
+/** One fresh run per call: no scenario's row reuses another's run. */
+export async function runHourEpisode(
+  ctx: BenchContext,
+  opts: { machines: number; rtf: number; bootDelayMs: number; warm?: boolean },
+): Promise<HourRun> {
   const file = await noiseWav(ctx.dir, episodeSeconds(ctx));
   const farm = await startBenchFarm({
     // warm machines must outlast the ingest of the episode that follows the warm-up one

@@ -48,7 +48,14 @@ const REPORT_TIMEOUT_MS = 5_000;
 export async function reportBootFailure(target: BootReportTarget | undefined, exitCode: number, reason: string, log: WorkerLog): Promise<boolean> {
   if (!target) return false;
   const names = wireNames(target.prefix);
-  const event: WorkerBootFailed = { v: 1, type: "boot_failed", machineId: target.machineId, exitCode, reason: reason.slice(0, 2000) || "unknown", at: Date.now() };
+  const event: WorkerBootFailed = {
+    v: 1,
+    type: "boot_failed",
+    machineId: target.machineId,
+    exitCode,
+    reason: reason.slice(0, 2000) || "unknown",
+    at: Date.now(),
+  };
   let nc;
   try {
     nc = await connect({
@@ -60,7 +67,9 @@ export async function reportBootFailure(target: BootReportTarget | undefined, ex
       ...(target.user ? { user: target.user, pass: target.password ?? "" } : {}),
       ...(target.token ? { token: target.token } : {}),
     });
-    await jetstream(nc, { timeout: REPORT_TIMEOUT_MS }).publish(bootFailedSubject(names), JSON.stringify(event), { msgID: bootFailedMessageId(target.machineId) });
+    await jetstream(nc, { timeout: REPORT_TIMEOUT_MS }).publish(bootFailedSubject(names), JSON.stringify(event), {
+      msgID: bootFailedMessageId(target.machineId),
+    });
     log("worker.boot_failure_reported", { exitCode });
     return true;
   } catch (err) {

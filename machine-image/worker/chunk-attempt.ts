@@ -1,20 +1,21 @@
 /**
  * One attempt at one chunk job: claim, heartbeat, download, transcribe, record, ack. The order
- * is the point: the job is acked only after its result object and ChunkResult event are durably
- * stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
+ * is the point: the job is acked only after its ChunkResult event (with the words, or naming the
+ * result object written first) is durably stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
  */
 import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ChunkJob,
+  InlineChunkJob,
+  JOB_HEADER,
   eventMessageId,
   eventSubject,
   resultObjectName,
@@ -23,6 +24,7 @@ import {
   type ChunkTranscript,
   type WireNames,
   type WorkerHeartbeat,
+  type Word,
 } from "../../contract/wire.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
@@ -52,6 +54,8 @@ export interface ChunkAttemptContext {
   readonly stopSignal: AbortSignal;
   readonly nakDelayMs: (deliveryCount: number) => number;
   readonly log: WorkerLog;
+  /** Results whose words' JSON is at most this many bytes travel in the event (contract/wire.ts INLINE_RESULT_MAX_BYTES). */
+  readonly inlineResultMaxBytes: number;
 }
 
 /** What became of the job message: acked (result recorded), termed (permanent failure), naked (retry). */
@@ -83,8 +87,18 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     return "termed";
   }
   const job = parsed.job;
+  if (parsed.audio.kind === "inline" && !(await isLive(ctx, job.cancelObject))) {
+    // its episode was cancelled (or finished) before this job ran: nothing to record, the store fences it
+    ctx.log("chunk.cancelled", { chunkId: job.chunkId, attempt, before: "claim" });
+    msg.term();
+    return "cancelled";
+  }
   // generation 1 is left out of events, so their shape (and msg ids) stay what they were before re-queueing existed
-  const ids: JobIds = { episodeId: job.episodeId, chunkId: job.chunkId, ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}) };
+  const ids: JobIds = {
+    episodeId: job.episodeId,
+    chunkId: job.chunkId,
+    ...(job.generation && job.generation > 1 ? { generation: job.generation } : {}),
+  };
   const started = Date.now();
 
   const giveUp = new AbortController();
@@ -98,10 +112,9 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     // Cancellation (contract/wire.ts): the orchestrator deleted this chunk's audio object.
     if (checking || giveUp.signal.aborted) return;
     checking = true;
-    ctx.audio
-      .info(job.audioObject)
-      .then((info) => {
-        if (info === null || info.deleted) giveUp.abort(new ChunkCancelledError(`chunk ${job.chunkId} was cancelled (its audio is gone)`));
+    isLive(ctx, job.cancelObject)
+      .then((live) => {
+        if (!live) giveUp.abort(new ChunkCancelledError(`chunk ${job.chunkId} was cancelled (${job.cancelObject} is gone)`));
       })
       .catch((err: unknown) => ctx.log("chunk.cancel_check_failed", { chunkId: job.chunkId, error: String(err) }))
       .finally(() => (checking = false));
@@ -134,13 +147,22 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     ctx.onClaim();
     ctx.log("chunk.claimed", { ...ids, attempt });
 
-    await downloadAudio(ctx.audio, job.audioObject, wavPath, giveUp.signal);
+    if (parsed.audio.kind === "inline") await writeFile(wavPath, parsed.audio.wav);
+    else await downloadAudio(ctx.audio, parsed.audio.object, wavPath, giveUp.signal);
     giveUp.signal.throwIfAborted();
     const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
 
-    const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1, randomBytes(16).toString("base64url"));
-    const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
-    await ctx.results.put(resultObject, new TextEncoder().encode(JSON.stringify(transcript)));
+    // small results ride in the event; a large one goes to the results bucket under a fresh name
+    const inline = JSON.stringify(words);
+    let where: { words: Word[] } | { resultObject: string };
+    if (Buffer.byteLength(inline) <= ctx.inlineResultMaxBytes) {
+      where = { words };
+    } else {
+      const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1, randomBytes(16).toString("base64url"));
+      const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
+      await ctx.results.put(resultObject, new TextEncoder().encode(JSON.stringify(transcript)));
+      where = { resultObject };
+    }
     const processingMs = Date.now() - started;
     await publishEvent(ctx, {
       v: 1,
@@ -149,7 +171,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
       attempt,
       machineId: ctx.machineId,
       at: Date.now(),
-      resultObject,
+      ...where,
       wordCount: words.length,
       engine: ctx.engine.name,
       processingMs,
@@ -263,23 +285,57 @@ async function publishEvent(ctx: ChunkAttemptContext, event: ChunkEvent): Promis
   await ctx.js.publish(eventSubject(ctx.names, event), JSON.stringify(event), { msgID: eventMessageId(event) });
 }
 
-type ParsedJob = { ok: true; job: ChunkJob } | { ok: false; error: string; ids: JobIds | undefined };
+/** What a worker needs of a job, whichever form it came in. */
+interface WorkJob {
+  readonly episodeId: string;
+  readonly chunkId: string;
+  readonly language: string;
+  readonly generation?: number | undefined;
+  /** The audio bucket object whose deletion cancels this chunk (contract/wire.ts, "Cancellation"). */
+  readonly cancelObject: string;
+}
 
+type JobAudio = { kind: "inline"; wav: Uint8Array } | { kind: "object"; object: string };
+type ParsedJob = { ok: true; job: WorkJob; audio: JobAudio } | { ok: false; error: string; ids: JobIds | undefined };
+
+/**
+ * A job with the JOB_HEADER header carries its WAV as the payload (InlineChunkJob); one without is
+ * the JSON ChunkJob whose audio is an object (too big for a message, or published before the
+ * inline form: still in a queue after an upgrade).
+ */
 function parseJob(msg: JsMsg): ParsedJob {
+  const header = msg.headers?.get(JOB_HEADER);
   let raw: unknown;
   try {
-    raw = JSON.parse(msg.string());
+    raw = JSON.parse(header ? header : msg.string());
   } catch (err) {
     return { ok: false, error: `not JSON: ${String(err)}`, ids: undefined };
   }
+  if (header) {
+    const r = InlineChunkJob.safeParse(raw);
+    if (r.success) return { ok: true, job: { ...r.data, cancelObject: r.data.liveObject }, audio: { kind: "inline", wav: msg.data } };
+    return { ok: false, error: issues(r.error), ids: idsOf(raw) };
+  }
   const r = ChunkJob.safeParse(raw);
-  if (r.success) return { ok: true, job: r.data };
+  if (r.success) return { ok: true, job: { ...r.data, cancelObject: r.data.audioObject }, audio: { kind: "object", object: r.data.audioObject } };
+  return { ok: false, error: issues(r.error), ids: idsOf(raw) };
+}
+
+function issues(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
+  return error.issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ");
+}
+
+function idsOf(raw: unknown): JobIds | undefined {
   const o = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
-  const ids =
-    typeof o.episodeId === "string" && o.episodeId && typeof o.chunkId === "string" && o.chunkId
-      ? { episodeId: o.episodeId, chunkId: o.chunkId }
-      : undefined;
-  return { ok: false, error: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), ids };
+  return typeof o.episodeId === "string" && o.episodeId && typeof o.chunkId === "string" && o.chunkId
+    ? { episodeId: o.episodeId, chunkId: o.chunkId }
+    : undefined;
+}
+
+/** True while the chunk's cancellation object is in the audio bucket. */
+async function isLive(ctx: ChunkAttemptContext, name: string): Promise<boolean> {
+  const info = await ctx.audio.info(name);
+  return info !== null && !info.deleted;
 }
 
 /** A download that receives nothing for this long is abandoned (transient) instead of hanging the worker. */
@@ -295,7 +351,7 @@ async function downloadAudio(bucket: ObjectStore, name: string, path: string, si
   if (obj === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
   const stalled = new AbortController();
   let timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
-  const source = Readable.fromWeb(obj.data as WebReadableStream<Uint8Array>);
+  const source = Readable.fromWeb(obj.data);
   source.on("data", () => {
     clearTimeout(timer);
     timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);

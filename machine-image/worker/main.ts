@@ -30,7 +30,12 @@ function createEngine(config: WorkerConfig): SpeechEngine {
       return new PocketsphinxEngine();
     case "whisper": {
       const w = config.whisper!;
-      return new WhisperEngine({ modelPath: resolveModelPath(w.modelsDir, w.model), serverBinary: w.serverBinary, threads: w.threads, timeoutMs: w.timeoutMs });
+      return new WhisperEngine({
+        modelPath: resolveModelPath(w.modelsDir, w.model),
+        serverBinary: w.serverBinary,
+        threads: w.threads,
+        timeoutMs: w.timeoutMs,
+      });
     }
     case "synthetic": // benchmark-only: sleeps for audio length × PODFLEET_SYNTHETIC_RTF
       return new SyntheticEngine({ realTimeFactor: config.syntheticRtf ?? 0.1 });

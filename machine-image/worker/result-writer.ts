@@ -12,6 +12,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { objectMetaSubject } from "../../contract/wire.ts";
 
 /** The slice of the JetStream client this needs (publish with a stream ack). */
 export type ResultPublisher = Pick<JetStreamClient, "publish">;
@@ -42,7 +43,11 @@ export class ResultWriter implements ResultSink {
 
   async put(name: string, bytes: Uint8Array): Promise<void> {
     // a nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token
-    const nuid = randomBytes(16).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 22).padEnd(22, "0");
+    const nuid = randomBytes(16)
+      .toString("base64")
+      .replace(/[^A-Za-z0-9]/g, "")
+      .slice(0, 22)
+      .padEnd(22, "0");
     let chunks = 0;
     for (let at = 0; at < bytes.length; at += this.#chunkSize) {
       await this.js.publish(`$O.${this.bucket}.C.${nuid}`, bytes.subarray(at, at + this.#chunkSize));
@@ -60,8 +65,7 @@ export class ResultWriter implements ResultSink {
       digest: `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`,
       deleted: false,
     };
-    const nameToken = base64UrlPadded(new TextEncoder().encode(name));
     // expect no earlier metadata under this name: a result is written once and never replaced
-    await this.js.publish(`$O.${this.bucket}.M.${nameToken}`, JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
+    await this.js.publish(objectMetaSubject(this.bucket, name), JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
   }
 }

@@ -116,16 +116,29 @@ export class WhisperEngine implements SpeechEngine {
     if (this.#server) return;
     await checkModelFile(this.#opts.modelPath);
     const port = await freeLoopbackPort();
-    const args = ["-m", this.#opts.modelPath, "-t", String(this.#opts.threads), "--host", "127.0.0.1", "--port", String(port), ...this.#opts.extraArgs];
+    const args = [
+      "-m",
+      this.#opts.modelPath,
+      "-t",
+      String(this.#opts.threads),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      ...this.#opts.extraArgs,
+    ];
     const child = spawn(this.#opts.serverBinary, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.#stderr = "";
-    child.stderr!.on("data", (b: Buffer) => (this.#stderr = (this.#stderr + b.toString("utf8")).slice(-STDERR_KEEP)));
+    child.stderr.on("data", (b: Buffer) => (this.#stderr = (this.#stderr + b.toString("utf8")).slice(-STDERR_KEEP)));
     const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
     const spawnFailed = new Promise<never>((_, reject) =>
       child.once("error", (e: NodeJS.ErrnoException) =>
         reject(
           e.code === "ENOENT"
-            ? new EngineUnavailableError(`${this.#opts.serverBinary} not found: build whisper.cpp (see machine-image/Dockerfile) or set WHISPER_SERVER_BIN`, { cause: e })
+            ? new EngineUnavailableError(
+                `${this.#opts.serverBinary} not found: build whisper.cpp (see machine-image/Dockerfile) or set WHISPER_SERVER_BIN`,
+                { cause: e },
+              )
             : new EngineUnavailableError(`could not run ${this.#opts.serverBinary}: ${e.message}`, { cause: e }),
         ),
       ),
@@ -137,14 +150,18 @@ export class WhisperEngine implements SpeechEngine {
     try {
       for (;;) {
         const up = await Promise.race([
-          fetch(`${url}/`, { signal: AbortSignal.timeout(2000) }).then(async (r) => (await r.arrayBuffer(), r.ok), () => false),
+          fetch(`${url}/`, { signal: AbortSignal.timeout(2000) }).then(
+            async (r) => (await r.arrayBuffer(), r.ok),
+            () => false,
+          ),
           spawnFailed,
           exited.then(() => {
             throw new EngineUnavailableError(`whisper-server exited while loading ${this.#opts.modelPath}: ${this.#stderrTail()}`);
           }),
         ]);
         if (up) return;
-        if (Date.now() > deadline) throw new EngineUnavailableError(`whisper-server did not load ${this.#opts.modelPath} within ${this.#opts.startTimeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new EngineUnavailableError(`whisper-server did not load ${this.#opts.modelPath} within ${this.#opts.startTimeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
     } catch (err) {
@@ -192,11 +209,14 @@ export class WhisperEngine implements SpeechEngine {
       await this.close();
       if (opts.signal.aborted) throw opts.signal.reason;
       if (timeout.aborted) throw new TransientChunkError(`whisper-server timed out after ${this.#opts.timeoutMs} ms`, { cause: err });
-      throw new TransientChunkError(`whisper-server failed: ${err instanceof Error ? err.message : String(err)}; ${this.#stderrTail()}`, { cause: err });
+      throw new TransientChunkError(`whisper-server failed: ${err instanceof Error ? err.message : String(err)}; ${this.#stderrTail()}`, {
+        cause: err,
+      });
     }
     const error = (body as { error?: unknown } | null)?.error;
     if (!res.ok || error !== undefined) {
-      throw new PermanentChunkError("engine_error", `whisper-server refused the chunk (${res.status}): ${String(error ?? "no error text")}`);
+      const text = error === undefined ? "no error text" : typeof error === "string" ? error : JSON.stringify(error);
+      throw new PermanentChunkError("engine_error", `whisper-server refused the chunk (${res.status}): ${text}`);
     }
     return wordsFromVerboseJson(body);
   }

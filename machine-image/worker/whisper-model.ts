@@ -107,7 +107,15 @@ export async function checkModelFile(modelPath: string): Promise<WhisperModelHea
   const corrupt = (why: string) => new EngineUnavailableError(`whisper model ${modelPath} is corrupt (${why}): delete it and pull it again`);
   if (size < 48 || buf.readUInt32LE(0) !== GGML_MAGIC) throw corrupt("not a ggml Whisper file");
   const i = (k: number) => buf.readInt32LE(4 + 4 * k);
-  const header: WhisperModelHeader = { nVocab: i(0), nAudioCtx: i(1), nAudioState: i(2), nAudioLayer: i(4), nTextLayer: i(8), nMels: i(9), ftype: i(10) };
+  const header: WhisperModelHeader = {
+    nVocab: i(0),
+    nAudioCtx: i(1),
+    nAudioState: i(2),
+    nAudioLayer: i(4),
+    nTextLayer: i(8),
+    nMels: i(9),
+    ftype: i(10),
+  };
   if (header.nVocab < 1 || header.nAudioCtx < 1 || header.nAudioState < 1 || (header.nMels !== 80 && header.nMels !== 128)) {
     throw corrupt("implausible header");
   }

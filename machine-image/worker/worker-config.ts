@@ -82,7 +82,10 @@ const natsServer = z
   .string()
   .trim()
   .refine(
-    (s) => s.split(",").every((part) => /^((nats|tls|ws|wss):\/\/)?(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+)(:\d+)?\/?$/.test(part.replace(/\/\/[^@/]*@/, "//").trim())),
+    (s) =>
+      s
+        .split(",")
+        .every((part) => /^((nats|tls|ws|wss):\/\/)?(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+)(:\d+)?\/?$/.test(part.replace(/\/\/[^@/]*@/, "//").trim())),
     "must be a NATS server URL such as nats://host:4222 (comma-separate several)",
   );
 
@@ -125,7 +128,18 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   let whisper: WhisperSettings | undefined;
   if (engineName === "whisper") {
     const threadsRaw = get(WHISPER_ENV.threads);
-    const threads = threadsRaw === undefined ? availableParallelism() : field(WHISPER_ENV.threads, z.string().trim().regex(/^[1-9]\d{0,3}$/, "must be a whole number of threads (1-9999)").transform(Number), threadsRaw);
+    const threads =
+      threadsRaw === undefined
+        ? availableParallelism()
+        : field(
+            WHISPER_ENV.threads,
+            z
+              .string()
+              .trim()
+              .regex(/^[1-9]\d{0,3}$/, "must be a whole number of threads (1-9999)")
+              .transform(Number),
+            threadsRaw,
+          );
     whisper = {
       model: get(WHISPER_ENV.model)?.trim() ?? WHISPER_DEFAULTS.model,
       modelsDir: get(WHISPER_ENV.modelsDir)?.trim() ?? WHISPER_DEFAULTS.modelsDir,
@@ -139,7 +153,15 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   }
   const syntheticRtf =
     engineName === "synthetic"
-      ? field(SYNTHETIC_RTF_ENV, z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a non-negative number").transform(Number), get(SYNTHETIC_RTF_ENV) ?? "0.1")
+      ? field(
+          SYNTHETIC_RTF_ENV,
+          z
+            .string()
+            .trim()
+            .regex(/^\d+(\.\d+)?$/, "must be a non-negative number")
+            .transform(Number),
+          get(SYNTHETIC_RTF_ENV) ?? "0.1",
+        )
       : undefined;
   return {
     whisper,

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { DEFAULT_HEARTBEAT_MS, workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
+import { DEFAULT_HEARTBEAT_MS, INLINE_RESULT_MAX_BYTES, workerInboxPrefix, type WireNames } from "../../contract/wire.ts";
 import { processChunkAttempt, type WorkerLog } from "./chunk-attempt.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -51,6 +51,8 @@ export interface WorkerOptions {
   /** Abort to stop (SIGTERM). */
   readonly signal?: AbortSignal;
   readonly log?: WorkerLog;
+  /** Results up to this many bytes of JSON travel in the result event; default INLINE_RESULT_MAX_BYTES (0: always an object). */
+  readonly inlineResultMaxBytes?: number;
 }
 
 export interface WorkerResult {
@@ -118,6 +120,7 @@ async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSi
     stopSignal: signal,
     nakDelayMs: opts.nakDelayMs ?? defaultNakDelayMs,
     log,
+    inlineResultMaxBytes: opts.inlineResultMaxBytes ?? INLINE_RESULT_MAX_BYTES,
   };
   const startedAt = Date.now();
   let lastWorkAt = startedAt;

@@ -57,7 +57,11 @@ export class TokenStore {
   /** Revokes a token by id; false when there is no such live token. */
   async revoke(id: string): Promise<boolean> {
     return this.database.write(async (db) => {
-      const row = await db.select().from(apiTokens).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))).get();
+      const row = await db
+        .select()
+        .from(apiTokens)
+        .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
+        .get();
       if (!row) return false;
       await db.update(apiTokens).set({ revokedAt: this.now() }).where(eq(apiTokens.id, id));
       return true;
@@ -116,7 +120,10 @@ export class TokenStore {
       const same = await db.select().from(apiTokens).where(eq(apiTokens.hash, hash)).get();
       if (same) return same.revokedAt === null;
       const t = this.now();
-      await db.update(apiTokens).set({ revokedAt: t }).where(and(eq(apiTokens.name, ENV_TOKEN_NAME), isNull(apiTokens.revokedAt)));
+      await db
+        .update(apiTokens)
+        .set({ revokedAt: t })
+        .where(and(eq(apiTokens.name, ENV_TOKEN_NAME), isNull(apiTokens.revokedAt)));
       await db.insert(apiTokens).values({ id: `tok_${randomBytes(6).toString("hex")}`, name: ENV_TOKEN_NAME, hash, createdAt: t });
       return true;
     });

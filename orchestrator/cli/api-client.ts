@@ -53,7 +53,11 @@ export class ApiClient {
       text = await res.body.text();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new ApiClientError(0, "connection_lost", `the orchestrator at ${this.baseUrl} closed the connection before its answer was complete${typeof code === "string" ? ` (${code})` : ""}`);
+      throw new ApiClientError(
+        0,
+        "connection_lost",
+        `the orchestrator at ${this.baseUrl} closed the connection before its answer was complete${typeof code === "string" ? ` (${code})` : ""}`,
+      );
     }
     if (res.statusCode >= 400) {
       let code = "http_error";
@@ -71,7 +75,11 @@ export class ApiClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ApiClientError(res.statusCode, "bad_response", `the orchestrator at ${this.baseUrl} answered HTTP ${res.statusCode} with a body that is not JSON`);
+      throw new ApiClientError(
+        res.statusCode,
+        "bad_response",
+        `the orchestrator at ${this.baseUrl} answered HTTP ${res.statusCode} with a body that is not JSON`,
+      );
     }
   }
 

@@ -1,14 +1,14 @@
 /**
  * `podfleet feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL]`,
- * `feeds list [--json]`, `feeds show ID [--json]`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
- * ApiClient; `main.ts` dispatches here.
+ * `feeds list`, `feeds show ID`, `feeds remove ID`, `feeds poll ID`. Talks to the HTTP API through
+ * ApiClient; `feeds list` and `feeds show` never start an orchestrator.
  */
-import { CliError } from "./cli-error.ts";
-import { boundedFlag, parseCommandArgs } from "./cli-args.ts";
+import { boundedFlag } from "./cli-args.ts";
+import type { CommandContext } from "./command-action.ts";
 import { FEED_BACKFILL, FEED_INTERVAL_SEC } from "../input-bounds.ts";
 import { table } from "./table.ts";
 import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
-import { openTarget } from "./target.ts";
+import { openTarget, requireRunning, withTarget } from "./target.ts";
 
 interface FeedView {
   id: string;
@@ -47,10 +47,6 @@ interface PollSummary {
   nextPollAt: string;
 }
 
-export const FEEDS_USAGE = `  feeds add URL [--backfill N] [--interval S] [--retranscribe] [--callback-url URL] [--json]
-                                             watch an RSS feed; new episodes are transcribed
-  feeds list [--json] | feeds show ID [--json] | feeds remove ID | feeds poll ID [--json]`;
-
 /** An entry's STATE column: its state, and for a failed episode whether a later poll runs it again. */
 function entryState(e: FeedEntry): string {
   if (e.retry === "will_retry") return `failed, will retry (${e.attempts}/${e.maxAttempts})`;
@@ -66,87 +62,81 @@ function describePoll(p: PollSummary): string {
   return `${p.items} items: ${p.new} new, ${p.backfill} backfill, ${p.skipped} skipped; ${p.queued} jobs queued${moved}; next poll ${p.nextPollAt}\n`;
 }
 
-export async function feedsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const parsed = parseCommandArgs(argv, {
-    backfill: { type: "string" },
-    interval: { type: "string" },
-    retranscribe: { type: "boolean", default: false },
-    "callback-url": { type: "string" },
-    json: { type: "boolean", default: false },
-    "data-dir": { type: "string" },
-  } as const);
-  const { values, positionals } = parsed;
-  const [sub, arg] = positionals;
-  if (!["add", "list", "show", "remove", "poll"].includes(sub ?? "")) throw new CliError(`unknown feeds command "${sub ?? ""}" (add, list, show, remove, poll)`, 2);
-  if (sub !== "list" && !arg) throw new CliError(`feeds ${sub} needs ${sub === "add" ? "a URL" : "a feed ID"}`, 2);
-  const backfill = boundedFlag("backfill", values.backfill, FEED_BACKFILL);
-  const interval = boundedFlag("interval", values.interval, FEED_INTERVAL_SEC);
-  const out = writeHuman;
-  const target = await openTarget(env, values["data-dir"]);
-  try {
-    switch (sub) {
-      case "add": {
-        const res = await target.api.post<{ feed: FeedView; poll: PollSummary }>("/v1/feeds", {
-          url: arg,
-          ...(backfill !== undefined ? { backfill } : {}),
-          ...(interval !== undefined ? { intervalSec: interval } : {}),
-          ...(values.retranscribe ? { retranscribe: true } : {}),
-          ...(values["callback-url"] ? { callbackUrl: values["callback-url"] } : {}),
-        });
-        if (values.json) writeJson(res, 2);
-        else out(`feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`);
-        return 0;
-      }
-      case "list": {
-        const { feeds } = await target.api.get<{ feeds: FeedView[] }>("/v1/feeds");
-        if (values.json) writeJson(feeds, 2);
-        else
-          out(
-            table(
-              ["ID", "URL", "STATUS", "QUEUED", "PENDING", "RETRY", "FAILED", "NEXT POLL", "TITLE"],
-              feeds.map((f) => [
-                f.id,
-                f.url,
-                f.lastError ? `error: ${f.lastError.slice(0, 40)}` : (f.lastStatus ?? "-"),
-                String(f.items.queued ?? 0),
-                String(f.items.pending ?? 0),
-                String(f.items.awaiting_retry ?? 0),
-                String(f.items.failed ?? 0),
-                f.nextPollAt ?? "-",
-                f.title ?? "",
-              ]),
-            ),
-          );
-        return 0;
-      }
-      case "show": {
-        const feed = await target.api.get<FeedView & { entries: FeedEntry[] }>(`/v1/feeds/${encodeURIComponent(arg!)}`);
-        if (values.json) {
-          out(JSON.stringify(feed, null, 2) + "\n");
-          return 0;
-        }
-        out(`feed ${feed.id} ${feed.title ? `"${feed.title}" ` : ""}(${feed.url})\n  last poll ${feed.lastStatus ?? "-"}${feed.lastError ? ` (${feed.lastError})` : ""}; next ${feed.nextPollAt ?? "-"}\n`);
-        out(
-          table(
-            ["STATE", "EPISODE", "TITLE", "LAST ERROR / REASON"],
-            feed.entries.map((e) => [entryState(e), e.episodeId ?? "-", e.title ?? e.guid ?? "", (e.lastError ?? e.reason ?? "").slice(0, 100)]),
-          ),
-        );
-        return 0;
-      }
-      case "remove": {
-        await target.api.delete(`/v1/feeds/${encodeURIComponent(arg!)}`);
-        out(`removed ${arg}\n`);
-        return 0;
-      }
-      default: {
-        const summary = await target.api.post<PollSummary>(`/v1/feeds/${encodeURIComponent(arg!)}/poll`, {});
-        if (values.json) writeJson(summary, 2);
-        else out(describePoll(summary));
-        return 0;
-      }
+export async function addFeed(ctx: CommandContext, url: string): Promise<number> {
+  const f = ctx.flags as { backfill?: string; interval?: string; retranscribe?: boolean; "callback-url"?: string };
+  const backfill = boundedFlag("backfill", f.backfill, FEED_BACKFILL);
+  const interval = boundedFlag("interval", f.interval, FEED_INTERVAL_SEC);
+  return withTarget(await openTarget(ctx), async ({ api }) => {
+    const res = await api.post<{ feed: FeedView; poll: PollSummary }>("/v1/feeds", {
+      url,
+      ...(backfill !== undefined ? { backfill } : {}),
+      ...(interval !== undefined ? { intervalSec: interval } : {}),
+      ...(f.retranscribe ? { retranscribe: true } : {}),
+      ...(f["callback-url"] ? { callbackUrl: f["callback-url"] } : {}),
+    });
+    if (ctx.json) writeJson(res, 2);
+    else
+      writeHuman(
+        `feed ${res.feed.id} ${res.feed.title ? `"${safeInline(res.feed.title)}" ` : ""}(${safeInline(res.feed.url)})\n  ${describePoll(res.poll)}`,
+      );
+  });
+}
+
+export async function listFeeds(ctx: CommandContext): Promise<number> {
+  return withTarget(await requireRunning(ctx), async ({ api }) => {
+    const { feeds } = await api.get<{ feeds: FeedView[] }>("/v1/feeds");
+    if (ctx.json) writeJson(feeds, 2);
+    else
+      writeHuman(
+        table(
+          ["ID", "URL", "STATUS", "QUEUED", "PENDING", "RETRY", "FAILED", "NEXT POLL", "TITLE"],
+          feeds.map((f) => [
+            f.id,
+            f.url,
+            f.lastError ? `error: ${f.lastError.slice(0, 40)}` : (f.lastStatus ?? "-"),
+            String(f.items.queued ?? 0),
+            String(f.items.pending ?? 0),
+            String(f.items.awaiting_retry ?? 0),
+            String(f.items.failed ?? 0),
+            f.nextPollAt ?? "-",
+            f.title ?? "",
+          ]),
+        ),
+      );
+  });
+}
+
+export async function showFeed(ctx: CommandContext, id: string): Promise<number> {
+  return withTarget(await requireRunning(ctx), async ({ api }) => {
+    const feed = await api.get<FeedView & { entries: FeedEntry[] }>(`/v1/feeds/${encodeURIComponent(id)}`);
+    if (ctx.json) {
+      writeJson(feed, 2);
+      return;
     }
-  } finally {
-    await target.close();
-  }
+    writeHuman(
+      `feed ${feed.id} ${feed.title ? `"${feed.title}" ` : ""}(${feed.url})\n  last poll ${feed.lastStatus ?? "-"}${feed.lastError ? ` (${feed.lastError})` : ""}; next ${feed.nextPollAt ?? "-"}\n`,
+    );
+    writeHuman(
+      table(
+        ["STATE", "EPISODE", "TITLE", "LAST ERROR / REASON"],
+        feed.entries.map((e) => [entryState(e), e.episodeId ?? "-", e.title ?? e.guid ?? "", (e.lastError ?? e.reason ?? "").slice(0, 100)]),
+      ),
+    );
+  });
+}
+
+export async function removeFeed(ctx: CommandContext, id: string): Promise<number> {
+  return withTarget(await openTarget(ctx), async ({ api }) => {
+    await api.delete(`/v1/feeds/${encodeURIComponent(id)}`);
+    if (ctx.json) writeJson({ id, removed: true });
+    else writeHuman(`removed ${id}\n`);
+  });
+}
+
+export async function pollFeed(ctx: CommandContext, id: string): Promise<number> {
+  return withTarget(await openTarget(ctx), async ({ api }) => {
+    const summary = await api.post<PollSummary>(`/v1/feeds/${encodeURIComponent(id)}/poll`, {});
+    if (ctx.json) writeJson(summary, 2);
+    else writeHuman(describePoll(summary));
+  });
 }

@@ -1,42 +1,18 @@
 /**
- * `podfleet fleet show [--json]`, `podfleet fleet limits set …`, `podfleet machines list [--json]`
- * and `podfleet machines reap [--dry-run]`. Talks to the HTTP API (`/v1/fleet…`, `/v1/machines`);
- * `main.ts` dispatches here. A bad limit exits non-zero with one line naming it.
+ * `podfleet fleet show`, `fleet events`, `fleet limits set …`, `machines list` and
+ * `machines reap [--dry-run]`. Talks to the HTTP API (`/v1/fleet…`, `/v1/machines`); the read-only
+ * ones never start an orchestrator. A bad limit exits 2 with one line naming it.
  */
 import type { ActionOutcome } from "../fleet/fleet-controller.ts";
 import type { FleetLimits } from "../fleet/fleet-limits.ts";
 import type { FleetView, MachineView } from "../fleet/fleet-view.ts";
-import { CliError } from "./cli-error.ts";
-import { parseCommandArgs } from "./cli-args.ts";
+import { CliError, EXIT } from "./cli-error.ts";
+import { boundedFlag } from "./cli-args.ts";
+import type { CommandContext } from "./command-action.ts";
+import { FLEET_EVENTS_LIMIT } from "../input-bounds.ts";
 import { table } from "./table.ts";
-import { writeHuman, writeJson } from "./terminal-text.ts";
-import { openTarget } from "./target.ts";
-
-export const FLEET_USAGE = `  fleet show [--json]                        limits, machines by state, queue depth, usage
-  fleet limits set [--max-machines N] [--max-starting N] [--idle-timeout S] [--max-lifetime S]
-      [--regions a,b] [--size PRESET | --cpus N --memory-mb N --cpu-kind K] [--gpu-kind K]
-      [--warm-pool N] [--daily-budget S|none] [--image IMAGE]
-  machines list [--json]                     worker machines: age, state, current chunk
-  machines reap [--dry-run] [--json]         one sweeper pass now, printing what it did`;
-
-const OPTIONS = {
-  json: { type: "boolean", default: false },
-  "dry-run": { type: "boolean", default: false },
-  "data-dir": { type: "string" },
-  "max-machines": { type: "string" },
-  "max-starting": { type: "string" },
-  "idle-timeout": { type: "string" },
-  "max-lifetime": { type: "string" },
-  regions: { type: "string" },
-  size: { type: "string" },
-  cpus: { type: "string" },
-  "memory-mb": { type: "string" },
-  "cpu-kind": { type: "string" },
-  "gpu-kind": { type: "string" },
-  "warm-pool": { type: "string" },
-  "daily-budget": { type: "string" },
-  image: { type: "string" },
-} as const;
+import { safeInline, writeHuman, writeJson } from "./terminal-text.ts";
+import { openTarget, requireRunning, withTarget } from "./target.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -59,20 +35,30 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
   set("idleTimeoutSec", int(values, "idle-timeout"));
   set("maxLifetimeSec", int(values, "max-lifetime"));
   set("warmPool", int(values, "warm-pool"));
-  if (typeof values.regions === "string") set("regions", values.regions.split(",").map((r) => r.trim()).filter(Boolean));
+  if (typeof values.regions === "string")
+    set(
+      "regions",
+      values.regions
+        .split(",")
+        .map((r) => r.trim())
+        .filter(Boolean),
+    );
   if (typeof values.image === "string") set("image", values.image);
   const budget = values["daily-budget"];
   if (typeof budget === "string") {
     const n = Number(budget);
-    if (budget !== "none" && (budget.trim() === "" || !Number.isFinite(n))) throw new CliError(`--daily-budget must be a number of machine-seconds or "none", got "${budget}"`, 2);
+    if (budget !== "none" && (budget.trim() === "" || !Number.isFinite(n)))
+      throw new CliError(`--daily-budget must be a number of machine-seconds or "none", got "${budget}"`, 2);
     set("dailyBudgetMachineSeconds", budget === "none" ? null : n);
   }
   const explicit = ["cpus", "memory-mb", "cpu-kind"].some((f) => values[f] !== undefined);
   if (typeof values.size === "string") {
-    if (explicit || values["gpu-kind"] !== undefined) throw new CliError("--size cannot be combined with --cpus, --memory-mb, --cpu-kind or --gpu-kind", 2);
+    if (explicit || values["gpu-kind"] !== undefined)
+      throw new CliError("--size cannot be combined with --cpus, --memory-mb, --cpu-kind or --gpu-kind", 2);
     set("guest", { size: values.size });
   } else if (explicit || values["gpu-kind"] !== undefined) {
-    if (values.cpus === undefined || values["memory-mb"] === undefined) throw new CliError("--cpus and --memory-mb go together (with --cpu-kind, default shared)", 2);
+    if (values.cpus === undefined || values["memory-mb"] === undefined)
+      throw new CliError("--cpus and --memory-mb go together (with --cpu-kind, default shared)", 2);
     set("guest", {
       cpuKind: values["cpu-kind"] ?? "shared",
       cpus: int(values, "cpus"),
@@ -80,8 +66,9 @@ export function limitsPatchFromFlags(values: Values): Partial<FleetLimits> {
       ...(typeof values["gpu-kind"] === "string" ? { gpuKind: values["gpu-kind"] } : {}),
     });
   }
-  if (Object.keys(patch).length === 0) throw new CliError("fleet limits set needs at least one limit (see podfleet --help)", 2);
-  return patch as Partial<FleetLimits>;
+  if (Object.keys(patch).length === 0)
+    throw new CliError("fleet limits set needs at least one limit (see podfleet help fleet limits set)", EXIT.usage);
+  return patch;
 }
 
 function describeGuest(g: FleetLimits["guest"]): string {
@@ -90,7 +77,10 @@ function describeGuest(g: FleetLimits["guest"]): string {
 
 function formatFleet(f: FleetView): string {
   const l = f.limits;
-  const states = Object.entries(f.machines.byState).map(([s, n]) => `${n} ${s}`).join(", ") || "none";
+  const states =
+    Object.entries(f.machines.byState)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ") || "none";
   const budget = l.dailyBudgetMachineSeconds === null ? "no budget" : `budget ${l.dailyBudgetMachineSeconds}`;
   const rows: Array<[string, string]> = [
     ["fleet", f.fleetId],
@@ -123,43 +113,78 @@ function formatActions(actions: ActionOutcome[], dryRun: boolean): string {
     .concat("\n");
 }
 
-/** Runs `fleet …` (group "fleet") or `machines …` (group "machines"). */
-export async function fleetCommand(group: "fleet" | "machines", argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const parsed = parseCommandArgs(argv, OPTIONS);
-  const { values, positionals } = parsed;
-  const sub = positionals.join(" ");
-  const known = group === "fleet" ? ["show", "limits set"] : ["list", "reap"];
-  if (!known.includes(sub)) throw new CliError(`unknown ${group} command "${sub}" (${known.join(", ")})`, 2);
-  const patch = sub === "limits set" ? limitsPatchFromFlags(values) : undefined;
-  const out = writeHuman;
-  const target = await openTarget(env, values["data-dir"]);
-  try {
-    if (sub === "show") {
-      const view = await target.api.get<FleetView>("/v1/fleet");
-      if (values.json) writeJson(view, 2);
-      else out(formatFleet(view));
-    } else if (sub === "limits set") {
-      const { limits } = await target.api.put<{ limits: FleetLimits }>("/v1/fleet/limits", patch);
-      if (values.json) writeJson(limits, 2);
-      else out(`limits updated; the next pass applies them\n`);
-    } else if (sub === "list") {
-      const { machines } = await target.api.get<{ machines: MachineView[] }>("/v1/machines");
-      if (values.json) writeJson(machines, 2);
-      else
-        out(
-          table(
-            ["ID", "STATE", "AGE", "REGION", "POOL", "CHUNK"],
-            machines.map((m) => [m.id, m.state, formatAge(m.ageSec), m.region, m.pool ? "yes" : "", m.currentChunk ?? "-"]),
-          ),
-        );
-    } else {
-      const dryRun = values["dry-run"] === true;
-      const res = await target.api.post<{ actions: ActionOutcome[] }>(`/v1/fleet/reap${dryRun ? "?dryRun=true" : ""}`, {});
-      if (values.json) writeJson(res.actions, 2);
-      else out(formatActions(res.actions, dryRun));
-    }
-    return 0;
-  } finally {
-    await target.close();
-  }
+interface FleetEvent {
+  id: number;
+  at: string;
+  machineId: string | null;
+  kind: string;
+  fromState: string | null;
+  toState: string | null;
+  reason: string | null;
+  detail: string | null;
+}
+
+export async function fleetShow(ctx: CommandContext): Promise<number> {
+  return withTarget(await requireRunning(ctx), async ({ api }) => {
+    const view = await api.get<FleetView>("/v1/fleet");
+    if (ctx.json) writeJson(view, 2);
+    else writeHuman(formatFleet(view));
+  });
+}
+
+export async function fleetEvents(ctx: CommandContext): Promise<number> {
+  const limit = boundedFlag("limit", ctx.flags.limit as string | undefined, FLEET_EVENTS_LIMIT);
+  const machine = ctx.flags.machine as string | undefined;
+  const query = new URLSearchParams();
+  if (limit !== undefined) query.set("limit", String(limit));
+  if (machine) query.set("machine", machine);
+  return withTarget(await requireRunning(ctx), async ({ api }) => {
+    const { events } = await api.get<{ events: FleetEvent[] }>(`/v1/fleet/events?${query.toString()}`);
+    if (ctx.json) writeJson(events, 2);
+    else
+      writeHuman(
+        table(
+          ["AT", "MACHINE", "EVENT", "STATE", "REASON"],
+          events.map((e) => [
+            e.at,
+            e.machineId ?? "-",
+            e.kind,
+            e.fromState || e.toState ? `${e.fromState ?? "-"} → ${e.toState ?? "-"}` : "",
+            safeInline([e.reason, e.detail].filter(Boolean).join(": ")).slice(0, 100),
+          ]),
+        ),
+      );
+  });
+}
+
+export async function limitsSet(ctx: CommandContext): Promise<number> {
+  const patch = limitsPatchFromFlags(ctx.flags as Values);
+  return withTarget(await openTarget(ctx), async ({ api }) => {
+    const { limits } = await api.put<{ limits: FleetLimits }>("/v1/fleet/limits", patch);
+    if (ctx.json) writeJson(limits, 2);
+    else writeHuman(`limits updated; the next pass applies them\n`);
+  });
+}
+
+export async function machinesList(ctx: CommandContext): Promise<number> {
+  return withTarget(await requireRunning(ctx), async ({ api }) => {
+    const { machines } = await api.get<{ machines: MachineView[] }>("/v1/machines");
+    if (ctx.json) writeJson(machines, 2);
+    else
+      writeHuman(
+        table(
+          ["ID", "STATE", "AGE", "REGION", "POOL", "CHUNK"],
+          machines.map((m) => [m.id, m.state, formatAge(m.ageSec), m.region, m.pool ? "yes" : "", m.currentChunk ?? "-"]),
+        ),
+      );
+  });
+}
+
+export async function machinesReap(ctx: CommandContext): Promise<number> {
+  const dryRun = ctx.flags["dry-run"] === true;
+  return withTarget(await openTarget(ctx), async ({ api }) => {
+    const res = await api.post<{ actions: ActionOutcome[] }>(`/v1/fleet/reap${dryRun ? "?dryRun=true" : ""}`, {});
+    if (ctx.json) writeJson(res.actions, 2);
+    else writeHuman(formatActions(res.actions, dryRun));
+  });
 }

@@ -8,6 +8,10 @@ export function table(header: string[], rawRows: string[][]): string {
   if (rawRows.length === 0) return "(none)\n";
   const rows = rawRows.map((r) => r.map(safeInline));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }

@@ -10,10 +10,10 @@
 /** Shown instead of a neutralised character. */
 export const CONTROL_PLACEHOLDER = "\uFFFD";
 
-/** C0 controls except LF, DEL, C1 controls, bidi embeddings/overrides (U+202A–U+202E) and isolates (U+2066–U+2069). */
-const UNSAFE_KEEP_NEWLINES = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/g;
+/** C0 controls except LF, DEL, C1 controls (together: Unicode Cc), bidi embeddings/overrides (U+202A–U+202E) and isolates (U+2066–U+2069). */
+const UNSAFE_KEEP_NEWLINES = /(?!\n)[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
 /** The same, and LF too: for a table cell or a one-line field. */
-const UNSAFE_IN_LINE = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/g;
+const UNSAFE_IN_LINE = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
 
 /** Text for one cell or one line: no control characters at all (a newline would break the row). */
 export function safeInline(text: string): string {

@@ -36,7 +36,12 @@ export async function sendCallback(url: string, deliveryId: string, payload: str
     return { ok: false, httpStatus: null, error: (err as Error).message, retryAfterSec: undefined, durationMs: elapsed() };
   }
   const timestamp = Math.floor(nowMs / 1000);
-  const agent = createGuardedAgent({ allowPrivate: opts.allowPrivate, connectTimeoutMs: Math.min(10_000, opts.timeoutMs), headersTimeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.timeoutMs });
+  const agent = createGuardedAgent({
+    allowPrivate: opts.allowPrivate,
+    connectTimeoutMs: Math.min(10_000, opts.timeoutMs),
+    headersTimeoutMs: opts.timeoutMs,
+    bodyTimeoutMs: opts.timeoutMs,
+  });
   const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
     const res = await request(target, {

@@ -1,5 +1,6 @@
 /**
- * Signed completion callbacks. A pass (run by a PassRunner) does two things:
+ * Signed completion callbacks. A pass (run by a PassRunner, woken by every episode that finishes
+ * and at the next due retry; its timer is only the crash-safe backstop) does two things:
  * 1. every finished episode (done or failed) with a callback URL gets one delivery row
  *    (`episode.transcribed` / `episode.failed`), so no completion path needs a hook and a crash
  *    between "done" and "sent" loses nothing;
@@ -7,7 +8,7 @@
  *    backoff schedule (about a day in all) and the delivery is given up after the last one.
  */
 import { randomBytes } from "node:crypto";
-import { and, asc, eq, inArray, isNotNull, isNull, lte } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lte, min } from "drizzle-orm";
 import { deliveries, deliveryAttempts, episodeLinks, episodes } from "../../db/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Database } from "../store/database.ts";
@@ -118,6 +119,16 @@ export class DeliveryService {
     return values.length;
   }
 
+  /** When the earliest pending delivery is due (ms since the epoch), or null when none is pending. */
+  async nextDueAt(): Promise<number | null> {
+    const row = await this.deps.database.db
+      .select({ at: min(deliveries.nextAttemptAt) })
+      .from(deliveries)
+      .where(eq(deliveries.state, "pending"))
+      .get();
+    return row?.at ?? null;
+  }
+
   private async due(): Promise<DeliveryRow[]> {
     return this.deps.database.db
       .select()
@@ -134,31 +145,67 @@ export class DeliveryService {
     const send = this.deps.send ?? sendCallback;
     let result: SendResult;
     try {
-      result = await send(d.url, d.id, d.payload, at, { secret: this.deps.secret, allowPrivate: this.deps.allowPrivateUrls, timeoutMs: this.deps.timeoutMs ?? 15_000 });
+      result = await send(d.url, d.id, d.payload, at, {
+        secret: this.deps.secret,
+        allowPrivate: this.deps.allowPrivateUrls,
+        timeoutMs: this.deps.timeoutMs ?? 15_000,
+      });
     } catch (err) {
       result = { ok: false, httpStatus: null, error: (err as Error).message, retryAfterSec: undefined, durationMs: 0 };
     }
     const attempt = d.attempts + 1;
     const giveUp = !result.ok && attempt >= MAX_DELIVERY_ATTEMPTS;
     const delaySec = Math.max(RETRY_DELAYS_SEC[attempt - 1] ?? 0, Math.min(result.retryAfterSec ?? 0, 24 * 3600));
-    await this.deps.database.write((db) =>
-      db.batch([
-        db.insert(deliveryAttempts).values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
+    const state = result.ok ? "delivered" : giveUp ? "failed" : "pending";
+    const nextAttemptAt = result.ok || giveUp ? null : at + delaySec * 1000;
+    await this.deps.database.commit(async (db, emit) => {
+      await db.batch([
+        db
+          .insert(deliveryAttempts)
+          .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
         db
           .update(deliveries)
-          .set({
-            attempts: attempt,
-            state: result.ok ? "delivered" : giveUp ? "failed" : "pending",
-            nextAttemptAt: result.ok || giveUp ? null : at + delaySec * 1000,
-            deliveredAt: result.ok ? at : null,
-          })
+          .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
           .where(eq(deliveries.id, d.id)),
-      ]),
-    );
+      ]);
+      const { httpStatus, error, ok } = result;
+      emit({
+        type: "delivery:attempt",
+        deliveryId: d.id,
+        episodeId: d.episodeId,
+        event: d.event,
+        attempt,
+        at,
+        ok,
+        httpStatus,
+        error: error ?? null,
+        state,
+        nextAttemptAt,
+      });
+    });
     const fields = { deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, httpStatus: result.httpStatus };
     if (result.ok) this.deps.log.info("callback delivered", fields);
-    else this.deps.log.warn(giveUp ? "callback given up" : "callback attempt failed", { ...fields, error: result.error, retryInSec: giveUp ? undefined : delaySec });
+    else
+      this.deps.log.warn(giveUp ? "callback given up" : "callback attempt failed", {
+        ...fields,
+        error: result.error,
+        retryInSec: giveUp ? undefined : delaySec,
+      });
     return result.ok;
+  }
+
+  /**
+   * Sends a delivery again (the dashboard's resend): it becomes pending and due now, whatever it
+   * was; the next pass attempts it, numbering the attempt after the earlier ones. False when there
+   * is no such delivery.
+   */
+  async resend(id: string): Promise<boolean> {
+    return this.deps.database.write(async (db) => {
+      const row = await db.select().from(deliveries).where(eq(deliveries.id, id)).get();
+      if (!row) return false;
+      await db.update(deliveries).set({ state: "pending", nextAttemptAt: this.now(), deliveredAt: null }).where(eq(deliveries.id, id));
+      return true;
+    });
   }
 
   /** Deliveries of one episode with every attempt, for `jobs show`. */
@@ -168,13 +215,24 @@ export class DeliveryService {
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return Promise.all(
       rows.map(async (d) => {
-        const attempts = await db.select().from(deliveryAttempts).where(eq(deliveryAttempts.deliveryId, d.id)).orderBy(asc(deliveryAttempts.attempt)).all();
+        const attempts = await db
+          .select()
+          .from(deliveryAttempts)
+          .where(eq(deliveryAttempts.deliveryId, d.id))
+          .orderBy(asc(deliveryAttempts.attempt))
+          .all();
         return {
           id: d.id,
           event: d.event,
           url: d.url,
           state: d.state,
-          attempts: attempts.map((a) => ({ attempt: a.attempt, at: new Date(a.at).toISOString(), httpStatus: a.httpStatus, error: a.error, durationMs: a.durationMs })),
+          attempts: attempts.map((a) => ({
+            attempt: a.attempt,
+            at: new Date(a.at).toISOString(),
+            httpStatus: a.httpStatus,
+            error: a.error,
+            durationMs: a.durationMs,
+          })),
           nextAttemptAt: d.state === "pending" ? iso(d.nextAttemptAt) : null,
           deliveredAt: iso(d.deliveredAt),
         };

@@ -4,7 +4,7 @@
  * the caller can ack the event: every event is applied at most once in effect, because the
  * store's fencing makes a repeated event a no-op.
  */
-import type { ChunkEvent } from "../../contract/wire.ts";
+import type { ChunkEvent, ChunkFailed } from "../../contract/wire.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore, EventOutcome } from "../store/episode-store.ts";
 import { finishEpisode } from "./finish-episode.ts";
@@ -17,46 +17,57 @@ export interface ChunkEventDeps {
   maxAttempts: number;
 }
 
-export async function applyChunkEvent(event: ChunkEvent, deps: ChunkEventDeps): Promise<EventOutcome> {
+/**
+ * Applies a pull batch of events in one store transaction (EpisodeStore.applyEvents), then does
+ * what the accepted ones call for: fail the episodes of dead chunks, finish episodes whose last
+ * chunk is done (checked once per episode, not once per result). Outcomes index for index.
+ */
+export async function applyChunkEvents(events: readonly ChunkEvent[], deps: ChunkEventDeps): Promise<EventOutcome[]> {
   const { store, log } = deps;
-  switch (event.type) {
-    case "claimed": {
-      const outcome = await store.applyClaim(event);
+  const applied = await store.applyEvents(events, deps.maxAttempts);
+  const finished = new Set<string>();
+  for (const [i, event] of events.entries()) {
+    const { outcome, chunkFailed } = applied[i]!;
+    if (event.type === "claimed") {
       log.debug("chunk claimed", { chunkId: event.chunkId, attempt: event.attempt, machineId: event.machineId, outcome });
-      return outcome;
-    }
-    case "result": {
-      const outcome = await store.applyResult(event);
-      if (outcome !== "accepted") {
-        log.info("chunk result ignored", { chunkId: event.chunkId, attempt: event.attempt, machineId: event.machineId, outcome });
-        return outcome;
-      }
-      const counts = await store.chunkCounts(event.episodeId);
-      const episode = await store.getEpisode(event.episodeId);
-      if (episode && counts.done === episode.chunkCount) {
-        await finishEpisode(event.episodeId, deps);
-      }
-      return outcome;
-    }
-    case "failed": {
-      const { outcome, chunkFailed } = await store.applyFailure(event, deps.maxAttempts);
-      log.warn("chunk attempt failed", {
-        chunkId: event.chunkId,
-        attempt: event.attempt,
-        code: event.code,
-        permanent: event.permanent,
-        message: event.message,
-        outcome,
-      });
-      if (chunkFailed) {
-        const episode = await store.getEpisode(event.episodeId);
-        if (episode?.status === "transcribing") {
-          await store.transitionEpisode(event.episodeId, "failed", {
-            error: `chunk ${event.chunkId} failed: ${event.message}`,
-          });
-        }
-      }
-      return outcome;
+    } else if (event.type === "result") {
+      if (outcome === "accepted") finished.add(event.episodeId);
+      else log.info("chunk result ignored", { chunkId: event.chunkId, attempt: event.attempt, machineId: event.machineId, outcome });
+    } else {
+      await failed(event, outcome, chunkFailed, deps);
     }
   }
+  for (const episodeId of finished) await finishIfComplete(episodeId, deps);
+  return applied.map((a) => a.outcome);
+}
+
+async function finishIfComplete(episodeId: string, deps: ChunkEventDeps): Promise<void> {
+  const counts = await deps.store.chunkCounts(episodeId);
+  const episode = await deps.store.getEpisode(episodeId);
+  if (episode && counts.done === episode.chunkCount) await finishEpisode(episodeId, deps);
+}
+
+async function failed(event: ChunkFailed, outcome: EventOutcome, chunkFailed: boolean, deps: ChunkEventDeps): Promise<void> {
+  const { store, log } = deps;
+  log.warn("chunk attempt failed", {
+    chunkId: event.chunkId,
+    attempt: event.attempt,
+    code: event.code,
+    permanent: event.permanent,
+    message: event.message,
+    outcome,
+  });
+  if (chunkFailed) {
+    const episode = await store.getEpisode(event.episodeId);
+    if (episode?.status === "transcribing") {
+      await store.transitionEpisode(event.episodeId, "failed", {
+        error: `chunk ${event.chunkId} failed: ${event.message}`,
+      });
+    }
+  }
+}
+
+/** One event on its own (the batch path's fallback, when a batch could not be applied whole). */
+export async function applyChunkEvent(event: ChunkEvent, deps: ChunkEventDeps): Promise<EventOutcome> {
+  return (await applyChunkEvents([event], deps))[0]!;
 }

@@ -11,11 +11,11 @@ import path from "node:path";
 import type { Logger } from "../log.ts";
 import { checkUrl } from "../outbound/url-policy.ts";
 import type { FetchRetryPolicy } from "../ingest/fetch-retry.ts";
-import { ingestEpisode, jobFor, type IngestDeps } from "../ingest/ingest-episode.ts";
-import type { ChunkCounts, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
+import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
+import type { ChunkCounts, ChunkRow, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
-import { chunkAudioObjectName } from "../../contract/wire.ts";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { ingestSlots } from "./ingest-slots.ts";
@@ -65,12 +65,64 @@ export interface EpisodeView {
   waiting?: { cause: string; detail: string } | null;
   /** Where the audio was cut and why (null until planned); only in the single-episode view. */
   plan?: PlannedChunk[] | null;
+  /** Each chunk: span, state, which machine holds or held it, attempt, time, last error; only in the single-episode view. */
+  chunkList?: ChunkView[];
   timings: {
     createdAt: string;
     ingestStartedAt: string | null;
     transcribeStartedAt: string | null;
     finishedAt: string | null;
     wallMs: number | null;
+  };
+}
+
+/** One chunk as `GET /v1/episodes/:id` shows it (`chunkList`) and `podfleet jobs show` tabulates it. */
+export interface ChunkView {
+  index: number;
+  startSec: number;
+  endSec: number;
+  state: string;
+  /** Delivery count of the attempt that holds (or last held) the lease; 0 before the first. */
+  attempt: number;
+  /** The machine (worker id) that holds or last held it; null before the first claim. */
+  machineId: string | null;
+  leasedAt: string | null;
+  doneAt: string | null;
+  /** How long the worker spent on it (the accepted result's own measure). */
+  processingMs: number | null;
+  error: string | null;
+}
+
+/**
+ * The single-episode view from the store alone: what the API serves and what the CLI reads
+ * straight from the database when no orchestrator runs (cli/offline-episodes.ts).
+ */
+export async function episodeView(store: EpisodeStore, id: string): Promise<EpisodeView | undefined> {
+  const row = await store.getEpisode(id);
+  if (!row) return undefined;
+  const chunkRows = await store.listChunks(id);
+  return { ...toView(row, await store.chunkCounts(id)), plan: parsePlan(row.planJson), chunkList: chunkRows.map(toChunkView) };
+}
+
+/** The newest `limit` episodes, as the list view. */
+export async function episodeList(store: EpisodeStore, limit: number): Promise<EpisodeView[]> {
+  const rows = await store.listEpisodes(limit);
+  return Promise.all(rows.map(async (r) => toView(r, await store.chunkCounts(r.id))));
+}
+
+function toChunkView(c: ChunkRow): ChunkView {
+  return {
+    index: c.index,
+    // the chunk's own part of the episode (its core); its audio adds the context padding around it
+    startSec: (c.coreStartSample ?? c.startSample) / SAMPLE_RATE,
+    endSec: (c.coreEndSample ?? c.endSample) / SAMPLE_RATE,
+    state: c.state,
+    attempt: c.attempt,
+    machineId: c.leaseOwner,
+    leasedAt: iso(c.leasedAt),
+    doneAt: iso(c.doneAt),
+    processingMs: c.processingMs,
+    error: c.lastError,
   };
 }
 
@@ -204,25 +256,24 @@ export class EpisodeService {
     const row = await this.deps.store.getEpisode(episodeId);
     if (!row || row.status !== "transcribing") return 0;
     const unclaimed = (await this.deps.store.listChunks(episodeId)).filter((c) => c.state === "queued" && c.attempt === 0);
-    for (const c of unclaimed) await this.deps.queue.publishJob(jobAt(row, c), c.generation);
+    for (const c of unclaimed) await this.deps.queue.publishChunk(row, c, c.generation);
     if (unclaimed.length > 0) this.deps.onQueued?.();
     return unclaimed.length;
   }
 
   /**
    * Cancel an unfinished episode: the store marks it and its open chunks cancelled (fenced from
-   * then on), then each open chunk's audio object is deleted. Deleting the audio is the signal to
-   * workers (contract/wire.ts, "Cancellation"): a queued job finds no audio and is dropped, a
-   * running one sees it gone at its next heartbeat and abandons the chunk.
+   * then on), then the episode's audio is purged at once: its live marker (and any chunk objects)
+   * deleted. That is the signal to workers (contract/wire.ts, "Cancellation"): a queued job finds
+   * it gone and is dropped, a running one sees it gone at its next heartbeat and abandons the chunk.
    */
   async cancel(id: string): Promise<{ outcome: "cancelled" | "not_found" | "refused"; state?: string }> {
     const { outcome, state, chunks } = await this.deps.store.cancelEpisode(id);
     if (outcome !== "cancelled") return { outcome, ...(state ? { state } : {}) };
-    for (const c of chunks) {
-      await this.deps.queue
-        .deleteChunkAudio(chunkAudioObjectName(id, c.index))
-        .catch((err: unknown) => this.deps.log.warn("could not delete the audio of a cancelled chunk", { chunkId: c.id, error: err }));
-    }
+    const all = await this.deps.store.listChunks(id);
+    await this.deps.queue
+      .purgeEpisodeAudio(id, all)
+      .catch((err: unknown) => this.deps.log.warn("could not purge the audio of a cancelled episode", { episodeId: id, error: err }));
     this.deps.log.info("episode cancelled", { episodeId: id, openChunks: chunks.length });
     return { outcome };
   }
@@ -241,7 +292,7 @@ export class EpisodeService {
       return { outcome: "retried", reason: "", requeued: 0, redownload: true };
     }
     const row = (await this.deps.store.getEpisode(id))!;
-    for (const c of r.chunks) await this.deps.queue.publishJob(jobAt(row, c), c.generation);
+    for (const c of r.chunks) await this.deps.queue.publishChunk(row, c, c.generation);
     this.deps.log.info("episode retried", { episodeId: id, requeued: r.chunks.length });
     if (r.chunks.length > 0) this.deps.onQueued?.();
     else await finishEpisode(id, { store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
@@ -249,14 +300,11 @@ export class EpisodeService {
   }
 
   async view(id: string): Promise<EpisodeView | undefined> {
-    const row = await this.deps.store.getEpisode(id);
-    if (!row) return undefined;
-    return { ...toView(row, await this.deps.store.chunkCounts(id)), plan: parsePlan(row.planJson) };
+    return episodeView(this.deps.store, id);
   }
 
   async list(limit: number): Promise<EpisodeView[]> {
-    const rows = await this.deps.store.listEpisodes(limit);
-    return Promise.all(rows.map(async (r) => toView(r, await this.deps.store.chunkCounts(r.id))));
+    return episodeList(this.deps.store, limit);
   }
 
   async transcript(id: string, format: TranscriptFormat): Promise<Uint8Array | null> {
@@ -333,10 +381,6 @@ export class EpisodeService {
 }
 
 /** A chunk's job at the chunk's current generation (the payload carries it when it is past 1, as the sweeper's re-queue does). */
-function jobAt(row: EpisodeRow, c: { index: number; startSample: number; endSample: number; generation: number }) {
-  return { ...jobFor(row, c.index, c.startSample, c.endSample), ...(c.generation > 1 ? { generation: c.generation } : {}) };
-}
-
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }

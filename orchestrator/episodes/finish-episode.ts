@@ -1,11 +1,13 @@
 /**
- * Stitch a fully transcribed episode: read every chunk's result in chunk order, shift word times
+ * Stitch a fully transcribed episode: read every chunk's result in chunk order (from its row, or
+ * its result object when it was too big for the event), shift word times
  * by the chunk's exact start offset, render every transcript format, store the files, and mark
  * the episode done. Completion is counted against the planned chunks, never a capped query.
  */
-import { SAMPLE_RATE, chunkAudioObjectName } from "../../contract/wire.ts";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
+import { chunkWords } from "../transcript/chunk-words.ts";
 import { stitchChunks } from "../transcript/stitch.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
 import type { WorkQueue } from "./work-queue.ts";
@@ -38,16 +40,23 @@ async function stitchEpisode(episodeId: string, deps: { store: EpisodeStore; que
   try {
     const inputs = [];
     for (const c of chunkRows) {
-      const result = await queue.getChunkTranscript(c.resultObject!);
-      inputs.push({ index: c.index, startSample: c.startSample, endSample: c.endSample, words: result.words });
+      const words = await chunkWords(c, queue);
+      inputs.push({
+        index: c.index,
+        startSample: c.startSample,
+        endSample: c.endSample,
+        coreStartSample: c.coreStartSample,
+        coreEndSample: c.coreEndSample,
+        words,
+      });
     }
     const words = stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: episode.chunkCount ?? chunkRows.length });
     for (const [format, spec] of Object.entries(TRANSCRIPT_FORMATS) as Array<[TranscriptFormat, (typeof TRANSCRIPT_FORMATS)[TranscriptFormat]]>) {
       await queue.putTranscriptFile(transcriptObject(episodeId, format), spec.render(words, { language: episode.language }));
     }
-    for (const c of chunkRows) {
-      await queue.deleteChunkAudio(chunkAudioObjectName(episodeId, c.index)).catch(() => undefined);
-    }
+    await queue
+      .purgeEpisodeAudio(episodeId, chunkRows)
+      .catch((err: unknown) => log.warn("could not purge the audio of a finished episode", { episodeId, error: err }));
     await store.transitionEpisode(episodeId, "done");
     log.info("episode done", { episodeId, words: words.length, chunks: chunkRows.length });
   } catch (err) {

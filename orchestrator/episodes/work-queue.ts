@@ -2,15 +2,21 @@
  * The port through which episode code reaches NATS: exactly the calls it makes, nothing more.
  * The NATS adapter lives in queue/nats-work-queue.ts; tests use the same adapter on a real server.
  */
-import type { ChunkJob, ChunkTranscript } from "../../contract/wire.ts";
+import type { ChunkTranscript } from "../../contract/wire.ts";
+import type { ChunkSpan, JobEpisode } from "../queue/chunk-jobs.ts";
 import type { EventsProgress, QueueDepth } from "../queue/jetstream.ts";
 
-export type { EventsProgress, QueueDepth };
+export type { ChunkSpan, EventsProgress, JobEpisode, QueueDepth };
 
 export interface WorkQueue {
-  putChunkAudio(objectName: string, wav: Uint8Array): Promise<void>;
-  deleteChunkAudio(objectName: string): Promise<void>;
-  publishJob(job: ChunkJob, generation: number): Promise<void>;
+  /** Moves an episode's decoded PCM into the queue's keeping (before its plan is recorded). */
+  keepEpisodeAudio(episodeId: string, pcmPath: string): Promise<void>;
+  /** Where an episode's decoded PCM is kept (streaming ingest appends to it as it decodes, before recording each chunk). */
+  episodeAudioPath(episodeId: string): string;
+  /** Builds and publishes one chunk's job at `generation` (queue/chunk-jobs.ts); false for a finished episode. */
+  publishChunk(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean>;
+  /** An episode ended: cancels its chunks for workers and frees its audio, once for the whole episode. */
+  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void>;
   getChunkTranscript(objectName: string): Promise<ChunkTranscript>;
   putTranscriptFile(objectName: string, body: string): Promise<void>;
   getTranscriptFile(objectName: string): Promise<Uint8Array | null>;

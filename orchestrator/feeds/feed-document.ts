@@ -41,7 +41,9 @@ export class FeedParseError extends Error {
 function isAudioEnclosure(type: string | undefined, url: string): boolean {
   if (!type) return true;
   const t = type.toLowerCase();
-  return t.startsWith("audio/") || t.startsWith("video/") || t === "application/octet-stream" || /\.(mp3|m4a|aac|ogg|opus|wav|flac|mp4)(\?|$)/i.test(url);
+  return (
+    t.startsWith("audio/") || t.startsWith("video/") || t === "application/octet-stream" || /\.(mp3|m4a|aac|ogg|opus|wav|flac|mp4)(\?|$)/i.test(url)
+  );
 }
 
 /**

@@ -74,7 +74,13 @@ export function parseMaxAge(value: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array>, maxBytes: number, encoding: string | undefined, signal: AbortSignal, where: string): Promise<string> {
+async function readCapped(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+  encoding: string | undefined,
+  signal: AbortSignal,
+  where: string,
+): Promise<string> {
   let raw: Buffer;
   try {
     raw = await readToBuffer(body, { maxBytes, signal, what: "feed", where });
@@ -104,12 +110,21 @@ export async function fetchFeed(rawUrl: string, validators: FeedValidators, opts
   } catch (err) {
     throw new FeedFetchError((err as Error).message, false, undefined, undefined, { cause: err });
   }
-  const agent = createGuardedAgent({ allowPrivate: opts.allowPrivate, connectTimeoutMs: Math.min(15_000, opts.timeoutMs), headersTimeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.timeoutMs });
+  const agent = createGuardedAgent({
+    allowPrivate: opts.allowPrivate,
+    connectTimeoutMs: Math.min(15_000, opts.timeoutMs),
+    headersTimeoutMs: opts.timeoutMs,
+    bodyTimeoutMs: opts.timeoutMs,
+  });
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let movedTo: string | undefined;
   let permanentSoFar = true;
   try {
-    const headers: Record<string, string> = { "user-agent": FEED_USER_AGENT, "accept-encoding": "gzip, deflate", accept: "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5" };
+    const headers: Record<string, string> = {
+      "user-agent": FEED_USER_AGENT,
+      "accept-encoding": "gzip, deflate",
+      accept: "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5",
+    };
     if (validators.etag) headers["if-none-match"] = validators.etag;
     if (validators.lastModified) headers["if-modified-since"] = validators.lastModified;
     const final = await getFollowingRedirects(url, {
@@ -155,7 +170,10 @@ export async function fetchFeed(rawUrl: string, validators: FeedValidators, opts
     if (err instanceof FeedFetchError) throw err;
     // A refused hop or too many redirects is permanent; what the network did may pass.
     const failure = failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
-    const message = failure instanceof TransientFetchError && failure.code === "fetch_timeout" ? `fetching the feed took longer than ${opts.timeoutMs / 1000} s` : failure.message;
+    const message =
+      failure instanceof TransientFetchError && failure.code === "fetch_timeout"
+        ? `fetching the feed took longer than ${opts.timeoutMs / 1000} s`
+        : failure.message;
     throw new FeedFetchError(message, failure instanceof TransientFetchError, undefined, undefined, { cause: failure });
   } finally {
     await agent.destroy();

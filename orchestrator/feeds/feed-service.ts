@@ -137,7 +137,10 @@ export class FeedService {
    * Re-read a feed's item for a webhook hint (fresh, unconditional). Matches by guid, then by
    * enclosure URL, then by exact title.
    */
-  async findItem(feedUrl: string, hint: { guid?: string | undefined; audioUrl?: string | undefined; title?: string | undefined }): Promise<FeedEpisodeItem | undefined> {
+  async findItem(
+    feedUrl: string,
+    hint: { guid?: string | undefined; audioUrl?: string | undefined; title?: string | undefined },
+  ): Promise<FeedEpisodeItem | undefined> {
     const res = await fetchFeed(feedUrl, { etag: null, lastModified: null }, this.deps.fetch, this.now());
     if (res.kind !== "ok") return undefined;
     const items = parseFeedDocument(res.body, res.finalUrl).items;
@@ -163,7 +166,12 @@ export class FeedService {
           doc.items.map((item) => ({ ...item, language: item.language ?? doc.language })),
           await this.deps.store.knownIdentities(feed.id),
         );
-        Object.assign(patch, { etag: res.validators.etag, lastModified: res.validators.lastModified, title: doc.title ?? feed.title, lastStatus: "200" });
+        Object.assign(patch, {
+          etag: res.validators.etag,
+          lastModified: res.validators.lastModified,
+          title: doc.title ?? feed.title,
+          lastStatus: "200",
+        });
         if (feed.baselineAt === null) patch.baselineAt = now;
         base.items = doc.items.length;
         if (doc.newFeedUrl && doc.newFeedUrl !== feed.url && doc.newFeedUrl !== res.movedTo) {
@@ -184,8 +192,9 @@ export class FeedService {
       }
       const delaySec = nextPollDelaySec(feed.intervalSec, { ok: true, errorCount: 0, ...res.hints });
       patch.nextPollAt = now + delaySec * 1000;
-      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now);
-      if (movedTo && !urlChanged && movedTo !== feed.url) this.deps.log.warn("feed moved onto another registered feed; kept the old URL", { feedId: feed.id });
+      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now, res.kind);
+      if (movedTo && !urlChanged && movedTo !== feed.url)
+        this.deps.log.warn("feed moved onto another registered feed; kept the old URL", { feedId: feed.id });
       if (urlChanged) this.deps.log.info("feed moved", { feedId: feed.id, from: feed.url, to: movedTo });
       return {
         ...base,
@@ -200,7 +209,11 @@ export class FeedService {
     } catch (err) {
       const fetchErr = err instanceof FeedFetchError ? err : undefined;
       const errorCount = feed.errorCount + 1;
-      const delaySec = nextPollDelaySec(feed.intervalSec, { ok: false, errorCount, ...(fetchErr?.hints ?? { maxAgeSec: undefined, retryAfterSec: undefined }) });
+      const delaySec = nextPollDelaySec(feed.intervalSec, {
+        ok: false,
+        errorCount,
+        ...(fetchErr?.hints ?? { maxAgeSec: undefined, retryAfterSec: undefined }),
+      });
       const nextPollAt = now + delaySec * 1000;
       const message = (err as Error).message;
       await this.deps.store.recordPoll(
@@ -208,6 +221,7 @@ export class FeedService {
         { lastPolledAt: now, errorCount, lastError: message, lastStatus: fetchErr?.status ? String(fetchErr.status) : "error", nextPollAt },
         [],
         now,
+        "error",
       );
       this.deps.log.warn("feed poll failed", { feedId: feed.id, error: err, errorCount, nextPollInSec: delaySec });
       return { ...base, status: "error", httpStatus: fetchErr?.status, error: message, nextPollAt: new Date(nextPollAt).toISOString() };
@@ -230,7 +244,10 @@ export class FeedService {
     let retried = 0;
     for (const { item, error, failedAt, feed } of failed) {
       const attempts = Math.max(item.attempts, 1);
-      const action = failedItemAction({ attempts, failedAt, lastPolledAt: feed.lastPolledAt, lastPollOk: feed.lastError === null }, this.deps.maxItemAttempts);
+      const action = failedItemAction(
+        { attempts, failedAt, lastPolledAt: feed.lastPolledAt, lastPollOk: feed.lastError === null },
+        this.deps.maxItemAttempts,
+      );
       if (action === "give_up") {
         const reason = `gave up after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}: ${error ?? "its episode failed"}`;
         await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason });
@@ -280,16 +297,22 @@ export class FeedService {
         });
       } catch (err) {
         if (err instanceof DuplicateEpisodeError) {
-          await this.deps.store.markItems([row.id], { state: "duplicate", episodeId: err.existingEpisodeId, reason: "already submitted (webhook or earlier poll)" });
+          await this.deps.store.markItems([row.id], {
+            state: "duplicate",
+            episodeId: err.existingEpisodeId,
+            reason: "already submitted (webhook or earlier poll)",
+          });
         } else if (err instanceof BadInputError) {
           await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message });
         } else {
           // Unexpected: this item ends with the reason instead of blocking every later release.
           this.deps.log.error("feed item could not be submitted", { feedId: row.feedId, itemId: row.id, error: err });
           const reason = `could not be submitted: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
-          await this.deps.store.markItems([row.id], { state: "skipped", reason }).catch((markErr: unknown) =>
-            this.deps.log.error("could not record a feed item's failure; it is tried again next pass", { itemId: row.id, error: markErr }),
-          );
+          await this.deps.store
+            .markItems([row.id], { state: "skipped", reason })
+            .catch((markErr: unknown) =>
+              this.deps.log.error("could not record a feed item's failure; it is tried again next pass", { itemId: row.id, error: markErr }),
+            );
         }
         continue;
       }

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { and, asc, eq, inArray, lte, notInArray, sql } from "drizzle-orm";
 import { episodes, feedItems, feeds } from "../../db/schema.ts";
+import type { FeedPollEvent } from "../events/state-events.ts";
 import type { Database } from "../store/database.ts";
 import type { PendingItem, PlannedItem } from "./poll-plan.ts";
 
@@ -112,11 +113,18 @@ export class FeedStore {
   }
 
   /**
-   * Record a poll: feed columns and the new items in one batch. A URL change that would collide
-   * with another registered feed is dropped (the caller logs it).
+   * Record a poll: feed columns and the new items in one batch, announced as a `feed:poll` event
+   * once committed. A URL change that would collide with another registered feed is dropped (the
+   * caller logs it).
    */
-  async recordPoll(feedId: string, patch: Partial<Omit<FeedRow, "id">>, items: PlannedItem[], now: number): Promise<{ urlChanged: boolean }> {
-    return this.database.write(async (db) => {
+  async recordPoll(
+    feedId: string,
+    patch: Partial<Omit<FeedRow, "id">>,
+    items: PlannedItem[],
+    now: number,
+    outcome: FeedPollEvent["outcome"] = patch.lastError ? "error" : "ok",
+  ): Promise<{ urlChanged: boolean }> {
+    return this.database.commit(async (db, emit) => {
       let urlChanged = false;
       if (patch.url) {
         const other = await db.select().from(feeds).where(eq(feeds.url, patch.url)).get();
@@ -142,6 +150,15 @@ export class FeedStore {
         db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
         ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
       ]);
+      emit({
+        type: "feed:poll",
+        feedId,
+        at: now,
+        outcome,
+        newItems: rows.length,
+        error: patch.lastError ?? null,
+        nextPollAt: patch.nextPollAt ?? null,
+      });
       return { urlChanged };
     });
   }
@@ -170,7 +187,10 @@ export class FeedStore {
     return new Map(rows.map((r) => [r.feedId, Number(r.n)]));
   }
 
-  async markItems(ids: string[], patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>): Promise<void> {
+  async markItems(
+    ids: string[],
+    patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>,
+  ): Promise<void> {
     if (ids.length === 0) return;
     await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)));
   }

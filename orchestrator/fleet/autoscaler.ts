@@ -90,7 +90,11 @@ export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number
     slots--;
   }
   if (need > 0 && slots > 0 && now < fleet.createBackoffUntil) {
-    actions.push({ kind: "blocked", reason: "backoff", detail: `creates back off until ${new Date(fleet.createBackoffUntil).toISOString()} after API or capacity errors` });
+    actions.push({
+      kind: "blocked",
+      reason: "backoff",
+      detail: `creates back off until ${new Date(fleet.createBackoffUntil).toISOString()} after API or capacity errors`,
+    });
     return actions;
   }
   for (let i = 0; i < Math.min(need, slots); i++) actions.push({ kind: "create", pool: limits.warmPool > 0, reason });

@@ -23,7 +23,10 @@ export function bootDelayMs(failures: number, tuning: BootBackoffTuning): number
 }
 
 /** The back-off after the failures that still count, or null when none does. */
-export function bootBackoff(fleet: Pick<ObservedFleet, "bootFailures" | "settingsChangedAt" | "lastFleetClaimAt">, tuning: BootBackoffTuning): BootBackoff | null {
+export function bootBackoff(
+  fleet: Pick<ObservedFleet, "bootFailures" | "settingsChangedAt" | "lastFleetClaimAt">,
+  tuning: BootBackoffTuning,
+): BootBackoff | null {
   const since = Math.max(fleet.settingsChangedAt, fleet.lastFleetClaimAt ?? 0);
   const counted = fleet.bootFailures.filter((f) => f.at > since).sort((a, b) => b.at - a.at);
   const latest = counted[0];

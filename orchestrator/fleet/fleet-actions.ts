@@ -4,10 +4,8 @@
  * Machines API's own answer: when creates fail (API errors, no capacity in any region) it backs
  * creates off, 2 s doubling to 60 s, which the next observation reports.
  */
-import type { ChunkJob } from "../../contract/wire.ts";
 import { WORKER_ENV } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
-import { jobFor } from "../ingest/ingest-episode.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
 import { fleetMetadata, POOL_METADATA_KEY } from "./autoscaler.ts";
@@ -27,7 +25,7 @@ export interface FleetActionsDeps {
   registry: MachineRegistry;
   bootFailures: BootFailureLog;
   store: Pick<EpisodeStore, "requeueLeased" | "failLostChunk" | "getEpisode" | "getChunk" | "requeueStranded">;
-  queue: Pick<WorkQueue, "publishJob">;
+  queue: Pick<WorkQueue, "publishChunk">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
   workerEnv: Record<string, string>;
@@ -90,7 +88,12 @@ export class FleetActions {
           await registry.markEnded(action.machineId, "gone", action.reason);
           break;
         case "note_boot_failure":
-          await this.#deps.bootFailures.record({ machineId: action.machineId, exitCode: action.exitCode, reason: action.reason, source: "exit_event" });
+          await this.#deps.bootFailures.record({
+            machineId: action.machineId,
+            exitCode: action.exitCode,
+            reason: action.reason,
+            source: "exit_event",
+          });
           log.debug("boot failure noted from the machine's exit", { machineId: action.machineId, exitCode: action.exitCode });
           break;
       }
@@ -117,7 +120,12 @@ export class FleetActions {
         return machine;
       } catch (err) {
         const capacity = err instanceof CapacityError;
-        await registry.event({ machineId: null, kind: "create_failed", reason: capacity ? "capacity" : "api_error", detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500) });
+        await registry.event({
+          machineId: null,
+          kind: "create_failed",
+          reason: capacity ? "capacity" : "api_error",
+          detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500),
+        });
         if (!capacity) {
           this.#backOff();
           throw err;
@@ -180,11 +188,16 @@ export class FleetActions {
     const done: string[] = [];
     for (const chunk of action.chunks) {
       if (chunk.to === "dead") {
-        if (await store.failLostChunk(chunk.chunkId, owner, chunk.why)) log.warn("chunk dead: its machines keep dying", { chunkId: chunk.chunkId, episodeId: chunk.episodeId, reason: chunk.why });
+        if (await store.failLostChunk(chunk.chunkId, owner, chunk.why))
+          log.warn("chunk dead: its machines keep dying", { chunkId: chunk.chunkId, episodeId: chunk.episodeId, reason: chunk.why });
         continue;
       }
       const why = action.lost === "silent" ? `${owner} sent ${action.reason}` : `machine ${owner} died`;
-      if ((await this.#publish(chunk.chunkId, chunk.episodeId, chunk.generation)) && (await store.requeueLeased(chunk.chunkId, owner, chunk.generation, why))) done.push(chunk.chunkId);
+      if (
+        (await this.#publish(chunk.chunkId, chunk.episodeId, chunk.generation)) &&
+        (await store.requeueLeased(chunk.chunkId, owner, chunk.generation, why))
+      )
+        done.push(chunk.chunkId);
     }
     await registry.event({ machineId: owner, kind: "requeue", reason: action.reason, detail: done.join(",") || null });
     if (done.length > 0) log.warn("chunks of a lost holder re-queued", { machineId: owner, reason: action.reason, chunks: done });
@@ -194,7 +207,8 @@ export class FleetActions {
   async #republish(action: Extract<FleetAction, { kind: "republish" }>): Promise<void> {
     const republished: string[] = [];
     for (const c of action.chunks) {
-      if ((await this.#publish(c.id, c.episodeId, c.next)) && (await this.#deps.store.requeueStranded(c.id, c.generation, c.next))) republished.push(c.id);
+      if ((await this.#publish(c.id, c.episodeId, c.next)) && (await this.#deps.store.requeueStranded(c.id, c.generation, c.next)))
+        republished.push(c.id);
     }
     if (republished.length > 0) {
       await this.#deps.registry.event({ machineId: null, kind: "republish", reason: action.reason, detail: republished.join(",").slice(0, 500) });
@@ -206,8 +220,6 @@ export class FleetActions {
   async #publish(chunkId: string, episodeId: string, generation: number): Promise<boolean> {
     const [episode, chunk] = await Promise.all([this.#deps.store.getEpisode(episodeId), this.#deps.store.getChunk(chunkId)]);
     if (!episode || !chunk) return false;
-    const job: ChunkJob = { ...jobFor(episode, chunk.index, chunk.startSample, chunk.endSample), generation };
-    await this.#deps.queue.publishJob(job, generation);
-    return true;
+    return await this.#deps.queue.publishChunk(episode, chunk, generation);
   }
 }

@@ -28,7 +28,7 @@ export interface FleetControllerDeps {
   limits: FleetLimitsStore;
   store: Pick<EpisodeStore, "requeueLeased" | "failLostChunk" | "getEpisode" | "getChunk" | "queuedSince" | "requeueStranded">;
   heartbeats: Pick<ChunkHeartbeats, "silentSince">;
-  queue: Pick<WorkQueue, "publishJob" | "depth" | "eventsProgress">;
+  queue: Pick<WorkQueue, "publishChunk" | "depth" | "eventsProgress">;
   fleetId: string;
   /** Env every worker gets (NATS URL, prefix, engine, token); timeouts are added from the limits. */
   workerEnv: Record<string, string>;

@@ -11,9 +11,7 @@ import type { Database } from "../store/database.ts";
 import { GUEST_PRESETS, isGuestPreset, type CreateMachineRequest } from "./machine.ts";
 
 /** Machine size: a Fly `size` preset, or explicit CPUs and memory (optionally a GPU kind). */
-export type GuestLimits =
-  | { size: string }
-  | { cpuKind: "shared" | "performance"; cpus: number; memoryMb: number; gpuKind?: string | undefined };
+export type GuestLimits = { size: string } | { cpuKind: "shared" | "performance"; cpus: number; memoryMb: number; gpuKind?: string | undefined };
 
 export interface FleetLimits {
   /** Hard cap on live worker machines; 0 drains the fleet (no new machines, running ones finish). */
@@ -52,7 +50,10 @@ const Guest = z.union([
         .min(256)
         .max(262_144)
         .refine((n) => n % 256 === 0, "must be a multiple of 256"),
-      gpuKind: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "must be a GPU kind such as a100-pcie-40gb").optional(),
+      gpuKind: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]{1,39}$/, "must be a GPU kind such as a100-pcie-40gb")
+        .optional(),
     })
     .strict(),
 ]);
@@ -61,7 +62,11 @@ const LimitsShape = {
   maxMachines: z.number().int().min(0).max(1000),
   maxStarting: z.number().int().min(1).max(100),
   idleTimeoutSec: z.number().int().min(1).max(86_400),
-  maxLifetimeSec: z.number().int().min(10).max(7 * 86_400),
+  maxLifetimeSec: z
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86_400),
   regions: z.array(z.string().regex(REGION, "must be a region code such as iad or ams")).max(20),
   guest: Guest,
   image: z.string().min(1).max(500),
@@ -70,7 +75,7 @@ const LimitsShape = {
 };
 const Limits = z.object(LimitsShape).strict();
 /** A PUT body: any subset of the limits. */
-const LimitsPatch = z.object(LimitsShape).partial().strict();
+export const LimitsPatch = z.object(LimitsShape).partial().strict();
 export type LimitsPatch = z.infer<typeof LimitsPatch>;
 
 /** A limit value that does not validate; `field` names it (e.g. "maxMachines", "guest.memoryMb"). */
@@ -90,7 +95,8 @@ function firstIssue(error: z.ZodError): InvalidLimitsError {
   // A union failure reports each branch; name the guest field the caller most likely meant.
   if (issue.code === "invalid_union" && issue.path[0] === "guest") {
     const branches = issue.errors.map((b) => b[0]).filter((b): b is z.core.$ZodIssue => b !== undefined);
-    const best = branches.find((b) => b.code !== "unrecognized_keys" && b.code !== "invalid_type") ?? branches.find((b) => b.code !== "unrecognized_keys");
+    const best =
+      branches.find((b) => b.code !== "unrecognized_keys" && b.code !== "invalid_type") ?? branches.find((b) => b.code !== "unrecognized_keys");
     if (best) return new InvalidLimitsError(["guest", ...best.path].join("."), best.message);
     return new InvalidLimitsError("guest", "give either size, or cpuKind, cpus and memoryMb (gpuKind optional)");
   }
@@ -101,7 +107,7 @@ function firstIssue(error: z.ZodError): InvalidLimitsError {
 export function validateLimits(value: unknown): FleetLimits {
   const parsed = Limits.safeParse(value);
   if (!parsed.success) throw firstIssue(parsed.error);
-  return parsed.data as FleetLimits;
+  return parsed.data;
 }
 
 /** Applies a partial change on top of `current`; the result is validated as a whole. */
@@ -155,7 +161,10 @@ export class FleetLimitsStore {
     const json = JSON.stringify({ ...(await this.overrides()), ...(patch as object) });
     const t = this.now();
     await this.database.write((db) =>
-      db.insert(fleetLimits).values({ id: 1, limitsJson: json, updatedAt: t }).onConflictDoUpdate({ target: fleetLimits.id, set: { limitsJson: json, updatedAt: t } }),
+      db
+        .insert(fleetLimits)
+        .values({ id: 1, limitsJson: json, updatedAt: t })
+        .onConflictDoUpdate({ target: fleetLimits.id, set: { limitsJson: json, updatedAt: t } }),
     );
     return next;
   }

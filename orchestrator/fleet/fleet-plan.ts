@@ -40,7 +40,8 @@ export interface PlanOptions {
 export function plan(observed: ObservedFleet, limits: FleetLimits, now: number, options: PlanOptions = {}): FleetAction[] {
   const recovery = options.recovery ?? DEFAULT_RECOVERY_TUNING;
   const notes = planBootNotes(observed);
-  const fleet: ObservedFleet = notes.length === 0 ? observed : { ...observed, bootFailures: [...notedFailures(notes, now), ...observed.bootFailures] };
+  const fleet: ObservedFleet =
+    notes.length === 0 ? observed : { ...observed, bootFailures: [...notedFailures(notes, now), ...observed.bootFailures] };
 
   const sweep: FleetAction[] = [];
   if (options.sweep !== false) {

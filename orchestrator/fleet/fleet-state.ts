@@ -156,8 +156,7 @@ export type BlockedReason = "drain" | "budget" | "backoff" | "boot_failure";
 
 /** What becomes of one chunk of a lost holder: published again at `generation`, or dead. */
 export type ChunkRecovery =
-  | { chunkId: string; episodeId: string; to: "requeue"; generation: number }
-  | { chunkId: string; episodeId: string; to: "dead"; why: string };
+  { chunkId: string; episodeId: string; to: "requeue"; generation: number } | { chunkId: string; episodeId: string; to: "dead"; why: string };
 
 export type FleetAction =
   | { kind: "create"; pool: boolean; reason: string }
@@ -179,7 +178,17 @@ const BOOTING: readonly MachineState[] = ["creating", "created", "starting", "re
 /** States in which a machine may run a worker process (and use machine-seconds). */
 const RUNNING: readonly MachineState[] = ["starting", "started", "stopping", "restarting"];
 /** States a machine should pass through quickly. */
-const TRANSIENT: readonly MachineState[] = ["creating", "starting", "stopping", "restarting", "suspending", "destroying", "launch_failed", "updating", "replacing"];
+const TRANSIENT: readonly MachineState[] = [
+  "creating",
+  "starting",
+  "stopping",
+  "restarting",
+  "suspending",
+  "destroying",
+  "launch_failed",
+  "updating",
+  "replacing",
+];
 
 export const isLive = (s: MachineState): boolean => !NOT_LIVE.includes(s);
 export const isBooting = (s: MachineState): boolean => BOOTING.includes(s);

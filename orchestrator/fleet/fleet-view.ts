@@ -73,7 +73,13 @@ export class FleetViews {
       usage: { day: utcDay(now), machineSeconds: Math.round(fleet.usageTodaySec), dailyBudgetMachineSeconds: limits.dailyBudgetMachineSeconds },
       blocked: blocked ? { reason: blocked.reason, detail: blocked.detail, since: new Date(blocked.since).toISOString() } : null,
       bootFailure: failing
-        ? { reason: failing.reason, exitCode: failing.exitCode, failures: failing.failures, nextTryAt: new Date(failing.until).toISOString(), detail: describeBootBackoff(failing, now) }
+        ? {
+            reason: failing.reason,
+            exitCode: failing.exitCode,
+            failures: failing.failures,
+            nextTryAt: new Date(failing.until).toISOString(),
+            detail: describeBootBackoff(failing, now),
+          }
         : null,
       waiting: this.deps.controller.waitingReason(now),
       createBackoffUntil: iso(this.deps.controller.createBackoffUntil > now ? this.deps.controller.createBackoffUntil : 0),

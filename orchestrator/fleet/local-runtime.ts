@@ -11,22 +11,22 @@
  * `force=true` answers 412; waiting on a machine that gets destroyed answers 412;
  * the default restart policy is on-failure with 10 retries; stop defaults to SIGINT + 5 s.
  */
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import type { Machine } from './machine.ts';
-import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
-import { FaultPlan, type RuntimeFaults } from './local-runtime/faults.ts';
-import { machineJson } from './local-runtime/machine-record.ts';
-import type { LaunchSpec } from './local-runtime/machine-process.ts';
-import { MachineSupervisor } from './local-runtime/machine-supervisor.ts';
-import { createMachinesRoutes } from './local-runtime/machines-routes.ts';
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import type { Machine } from "./machine.ts";
+import { ActionRateLimiter, FLY_RATE_LIMITS, type ApiRateLimits } from "./local-runtime/api-rate-limits.ts";
+import { machineJson } from "./local-runtime/machine-record.ts";
+import type { LaunchSpec } from "./local-runtime/machine-process.ts";
+import { MachineSupervisor } from "./local-runtime/machine-supervisor.ts";
+import { createMachinesRoutes } from "./local-runtime/machines-routes.ts";
+import type { RuntimeHooks } from "./local-runtime/runtime-hooks.ts";
 
-export type { LaunchSpec } from './local-runtime/machine-process.ts';
-export type { CreateFailure, RuntimeFaults } from './local-runtime/faults.ts';
-export { FLY_RATE_LIMITS, type ApiRateLimits } from './local-runtime/api-rate-limits.ts';
-export { killLeftoverMachines } from './local-runtime/leftover-machines.ts';
+export type { LaunchSpec } from "./local-runtime/machine-process.ts";
+export type { CreateRefusal, RuntimeHooks } from "./local-runtime/runtime-hooks.ts";
+export { FLY_RATE_LIMITS, type ApiRateLimits } from "./local-runtime/api-rate-limits.ts";
+export { killLeftoverMachines } from "./local-runtime/leftover-machines.ts";
 
 export interface LocalMachinesRuntimeOptions {
   /** The only app name the runtime answers for. */
@@ -61,7 +61,7 @@ function killChildrenOnExit(supervisor: MachineSupervisor): void {
   openSupervisors.add(supervisor);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  process.on("exit", () => {
     for (const open of openSupervisors) open.killAllNow();
   });
 }
@@ -77,7 +77,7 @@ export type LocalRuntimeEvents = { state: [machine: Machine] };
 export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   readonly #options: LocalMachinesRuntimeOptions;
   readonly #token: string;
-  readonly #faults = new FaultPlan();
+  #hooks: RuntimeHooks | undefined;
   readonly #supervisor: MachineSupervisor;
   #server: ServerType | undefined;
   #rateLimited = 0;
@@ -85,35 +85,32 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
   constructor(options: LocalMachinesRuntimeOptions) {
     super();
     this.#options = options;
-    this.#token = options.token ?? randomBytes(24).toString('base64url');
+    this.#token = options.token ?? randomBytes(24).toString("base64url");
     this.#supervisor = new MachineSupervisor({
       app: options.app,
       launch: options.launch,
       logDir: options.logDir,
       owner: options.owner,
       bootDelayMs: options.bootDelayMs,
-      faults: this.#faults,
-      onState: (machine) => this.emit('state', machine),
+      hooks: () => this.#hooks,
+      onState: (machine) => this.emit("state", machine),
     });
   }
 
   /** Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). */
   async start(): Promise<{ url: string; token: string }> {
-    if (this.#server) throw new Error('LocalMachinesRuntime already started');
+    if (this.#server) throw new Error("LocalMachinesRuntime already started");
     const routes = createMachinesRoutes({
       app: this.#options.app,
       token: this.#token,
       supervisor: this.#supervisor,
-      faults: this.#faults,
-      rateLimiter:
-        this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
+      hooks: () => this.#hooks,
+      rateLimiter: this.#options.rateLimits === false ? undefined : new ActionRateLimiter(this.#options.rateLimits ?? FLY_RATE_LIMITS),
       onRateLimited: () => (this.#rateLimited += 1),
     });
     const port = await new Promise<number>((resolve, reject) => {
-      const server = serve({ fetch: routes.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
-        resolve(info.port),
-      );
-      server.once('error', reject);
+      const server = serve({ fetch: routes.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => resolve(info.port));
+      server.once("error", reject);
       this.#server = server;
     });
     killChildrenOnExit(this.#supervisor);
@@ -129,7 +126,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      if ("closeAllConnections" in server) server.closeAllConnections();
     });
   }
 
@@ -143,8 +140,8 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     return this.#rateLimited;
   }
 
-  /** Replaces the injected faults; create failures are consumed in order. */
-  setFaults(faults: RuntimeFaults): void {
-    this.#faults.set(faults);
+  /** Installs (or with undefined removes) a test's hooks (local-runtime/runtime-hooks.ts), replacing any before. */
+  setHooks(hooks: RuntimeHooks | undefined): void {
+    this.#hooks = hooks;
   }
 }

@@ -1,10 +1,14 @@
 /**
  * The orchestrator's own record of its worker machines (the `machines` table), the machine event
  * log (`machine_events`: every observed state change and every autoscaler/sweeper action, with its
- * reason) and daily machine-seconds (`fleet_usage`). All writes go through Database.write.
+ * reason) and daily machine-seconds (`fleet_usage`). All writes go through Database.write; state
+ * changes through Database.commit, which announces each as a `machine:transition` event once
+ * committed (events/state-transitions.ts checks it: a destroyed machine never comes back).
  */
 import { and, desc, eq, inArray, isNotNull, isNull, max, sql } from "drizzle-orm";
 import { chunks, episodes, fleetUsage, machineEvents, machines } from "../../db/schema.ts";
+import type { MachineTransitionEvent } from "../events/state-events.ts";
+import { machineTransition } from "../events/state-transitions.ts";
 import type { Database } from "../store/database.ts";
 import { isRunning, type LeasedChunk } from "./fleet-state.ts";
 import type { Machine, MachineState } from "./machine.ts";
@@ -42,15 +46,26 @@ export class MachineRegistry {
   /** Records a machine this orchestrator just created (before anything else can see it as an orphan). */
   async recordCreated(m: Machine, fleetId: string, pool: boolean, reason: string): Promise<void> {
     const t = this.now();
-    await this.database.write((db) =>
-      db.batch([
+    await this.database.commit(async (db, emit) => {
+      const known = await db.select({ id: machines.id }).from(machines).where(eq(machines.id, m.id)).get();
+      await db.batch([
         db
           .insert(machines)
-          .values({ id: m.id, state: m.state, region: m.region, image: m.config?.image ?? null, createdAt: Date.parse(m.created_at) || t, updatedAt: t, fleetId, pool })
+          .values({
+            id: m.id,
+            state: m.state,
+            region: m.region,
+            image: m.config?.image ?? null,
+            createdAt: Date.parse(m.created_at) || t,
+            updatedAt: t,
+            fleetId,
+            pool,
+          })
           .onConflictDoNothing(),
         db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
-      ]),
-    );
+      ]);
+      if (!known) emit(machineTransition(m.id, null, m.state, t, "create", reason));
+    });
   }
 
   /** Machines not yet known to be destroyed. */
@@ -81,14 +96,17 @@ export class MachineRegistry {
     const rows = new Map((await this.active()).map((r) => [r.id, r]));
     let accrued = 0;
     const statements = [];
+    const transitions: MachineTransitionEvent[] = [];
     for (const m of listed) {
       const row = rows.get(m.id);
-      if (!row) continue;
+      // a row that says destroyed but was never marked ended is left for markEnded: destroyed is final
+      if (!row || row.state === "destroyed") continue;
       const since = Date.parse(m.updated_at) || t;
       const running = isRunning(m.state);
       if (row.accruedAt !== null) accrued += Math.min(MAX_ACCRUAL_MS, Math.max(0, (running ? t : Math.min(t, since)) - row.accruedAt));
       const patch: Partial<MachineRow> = { accruedAt: running ? (row.accruedAt === null ? Math.min(t, since) : t) : null, pid: m.pid ?? null };
       if (m.state !== row.state) {
+        transitions.push(machineTransition(m.id, row.state, m.state, t, "state"));
         patch.state = m.state;
         patch.updatedAt = t;
         if (m.state === "started") patch.startedAt = since;
@@ -109,24 +127,35 @@ export class MachineRegistry {
     }
     if (statements.length === 0) return;
     const [first, ...rest] = statements;
-    await this.database.write((db) => db.batch([first!, ...rest]));
+    await this.database.commit(async (db, emit) => {
+      await db.batch([first!, ...rest]);
+      for (const e of transitions) emit(e);
+    });
   }
 
   /** Marks a machine destroyed (by us) or gone (no longer listed), with an event saying which and why. */
   async markEnded(id: string, kind: "destroy" | "gone", reason: string, detail?: string): Promise<void> {
     const t = this.now();
-    await this.database.write(async (db) => {
+    await this.database.commit(async (db, emit) => {
       const row = await db.select().from(machines).where(eq(machines.id, id)).get();
+      const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
       await db.batch([
         db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
-        db.insert(machineEvents).values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
+        db
+          .insert(machineEvents)
+          .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
       ]);
+      emit(event);
     });
   }
 
   /** Machine-seconds used on the UTC day of `at`. */
   async usageSeconds(at = this.now()): Promise<number> {
-    const row = await this.db.select().from(fleetUsage).where(eq(fleetUsage.day, utcDay(at))).get();
+    const row = await this.db
+      .select()
+      .from(fleetUsage)
+      .where(eq(fleetUsage.day, utcDay(at)))
+      .get();
     return row?.machineSeconds ?? 0;
   }
 
@@ -164,7 +193,13 @@ export class MachineRegistry {
   /** Every chunk of a transcribing episode that a worker holds, whoever the worker is. */
   async leasedChunks(): Promise<LeasedChunk[]> {
     const rows = await this.db
-      .select({ id: chunks.id, episodeId: chunks.episodeId, owner: chunks.leaseOwner, generation: chunks.generation, machineLosses: chunks.machineLosses })
+      .select({
+        id: chunks.id,
+        episodeId: chunks.episodeId,
+        owner: chunks.leaseOwner,
+        generation: chunks.generation,
+        machineLosses: chunks.machineLosses,
+      })
       .from(chunks)
       .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
       .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), isNotNull(chunks.leaseOwner)))
@@ -174,7 +209,11 @@ export class MachineRegistry {
 
   /** Latest claim (epoch ms) by a machine this orchestrator created, or null. */
   async lastFleetClaimAt(): Promise<number | null> {
-    const row = await this.db.select({ at: max(chunks.leasedAt) }).from(chunks).innerJoin(machines, eq(chunks.leaseOwner, machines.id)).get();
+    const row = await this.db
+      .select({ at: max(chunks.leasedAt) })
+      .from(chunks)
+      .innerJoin(machines, eq(chunks.leaseOwner, machines.id))
+      .get();
     return row?.at ?? null;
   }
 

@@ -5,24 +5,24 @@
  */
 
 /** States a machine can rest in. */
-export const PERSISTENT_STATES = ['created', 'started', 'stopped', 'suspended', 'failed'] as const;
+export const PERSISTENT_STATES = ["created", "started", "stopped", "suspended", "failed"] as const;
 /** States a machine passes through on its way to a persistent or terminal state. */
 export const TRANSIENT_STATES = [
-  'creating',
-  'starting',
-  'stopping',
-  'restarting',
-  'suspending',
-  'destroying',
-  'launch_failed',
-  'updating',
-  'replacing',
+  "creating",
+  "starting",
+  "stopping",
+  "restarting",
+  "suspending",
+  "destroying",
+  "launch_failed",
+  "updating",
+  "replacing",
 ] as const;
 /**
  * States a machine never leaves: destroyed, or replaced by a new version of itself (an update),
  * or migrated to another host (the machine id lives on there, this instance does not).
  */
-export const TERMINAL_STATES = ['destroyed', 'replaced', 'migrated'] as const;
+export const TERMINAL_STATES = ["destroyed", "replaced", "migrated"] as const;
 /** Every state name, in one list. */
 export const MACHINE_STATES = [...PERSISTENT_STATES, ...TRANSIENT_STATES, ...TERMINAL_STATES] as const;
 
@@ -32,11 +32,10 @@ export type TerminalState = (typeof TERMINAL_STATES)[number];
 export type MachineState = PersistentState | TransientState | TerminalState;
 
 /** States `GET .../wait` accepts. */
-export const WAITABLE_STATES = ['started', 'stopped', 'suspended', 'destroyed'] as const;
+export const WAITABLE_STATES = ["started", "stopped", "suspended", "destroyed"] as const;
 export type WaitableState = (typeof WAITABLE_STATES)[number];
 
-const has = (list: readonly string[], value: unknown): boolean =>
-  typeof value === 'string' && list.includes(value);
+const has = (list: readonly string[], value: unknown): boolean => typeof value === "string" && list.includes(value);
 
 /** True for any state name Fly documents. */
 export function isMachineState(value: unknown): value is MachineState {
@@ -57,7 +56,7 @@ export function isWaitableState(value: unknown): value is WaitableState {
 
 /** CPU/GPU sizing; `memory_mb` must be a multiple of 256 on Fly. */
 export interface GuestConfig {
-  cpu_kind: 'shared' | 'performance';
+  cpu_kind: "shared" | "performance";
   cpus: number;
   memory_mb: number;
   gpu_kind?: string;
@@ -69,9 +68,9 @@ export interface GuestConfig {
  * a preset an operator names is sent as the CPUs and memory it stands for (Fly's defaults:
  * 256 MB per shared CPU, 2048 MB per performance CPU).
  */
-export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries([
-  ...[1, 2, 4, 8].map((n) => [`shared-cpu-${n}x`, { cpu_kind: 'shared', cpus: n, memory_mb: 256 * n }] as const),
-  ...[1, 2, 4, 8, 16].map((n) => [`performance-${n}x`, { cpu_kind: 'performance', cpus: n, memory_mb: 2048 * n }] as const),
+export const GUEST_PRESETS: Readonly<Record<string, GuestConfig>> = Object.fromEntries<GuestConfig>([
+  ...[1, 2, 4, 8].map((n) => [`shared-cpu-${n}x`, { cpu_kind: "shared", cpus: n, memory_mb: 256 * n }] as const),
+  ...[1, 2, 4, 8, 16].map((n) => [`performance-${n}x`, { cpu_kind: "performance", cpus: n, memory_mb: 2048 * n }] as const),
 ]);
 
 /** True for a size preset podfleet can turn into a guest. */
@@ -79,7 +78,7 @@ export function isGuestPreset(name: string): boolean {
   return Object.hasOwn(GUEST_PRESETS, name);
 }
 
-export type RestartPolicy = 'no' | 'on-failure' | 'always';
+export type RestartPolicy = "no" | "on-failure" | "always";
 
 export interface RestartConfig {
   policy: RestartPolicy;
@@ -107,8 +106,8 @@ export const MAX_STOP_TIMEOUT_SEC = 300;
  * nanoseconds, as Fly's Go code reads it. Returns milliseconds, or undefined when not a duration.
  */
 export function durationMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value / 1e6 : undefined;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value / 1e6 : undefined;
+  if (typeof value !== "string" || value.trim() === "") return undefined;
   const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
   let rest = value;
@@ -116,7 +115,7 @@ export function durationMs(value: unknown): number | undefined {
   while (rest.length > 0) {
     const match = part.exec(rest);
     if (!match) return undefined;
-    total += Number(match[1]) * (unitMs[match[2] ?? ''] ?? 0);
+    total += Number(match[1]) * (unitMs[match[2] ?? ""] ?? 0);
     rest = rest.slice(match[0].length);
   }
   return total;
@@ -158,7 +157,7 @@ export interface MachineEvent {
   request?: { exit_event?: ExitEvent } & Record<string, unknown>;
 }
 
-export type HostStatus = 'ok' | 'unknown' | 'unreachable';
+export type HostStatus = "ok" | "unknown" | "unreachable";
 
 export interface Machine {
   id: string;
@@ -191,8 +190,8 @@ export interface CreateMachineRequest {
 export interface MachinesErrorBody {
   error: string;
   /** Fly's `main.statusCode`: "insufficient_capacity" on capacity errors, whatever the HTTP status. */
-  status?: 'unknown' | 'insufficient_capacity';
+  status?: "unknown" | "insufficient_capacity";
 }
 
 /** The `status` Fly puts in an ErrorResponse when no host has room (retry later or elsewhere). */
-export const INSUFFICIENT_CAPACITY = 'insufficient_capacity' as const;
+export const INSUFFICIENT_CAPACITY = "insufficient_capacity" as const;

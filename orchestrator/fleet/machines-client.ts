@@ -4,24 +4,11 @@
  * Retry-After honoured, 5xx, network timeouts); permanent, capacity and wait-timeout errors
  * surface at once. The token is only ever written into the Authorization header.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry, { AbortError } from 'p-retry';
-import { request, getGlobalDispatcher, type Dispatcher } from 'undici';
-import {
-  durationMs,
-  MAX_STOP_TIMEOUT_SEC,
-  type CreateMachineRequest,
-  type Machine,
-  type MachineEvent,
-  type WaitableState,
-} from './machine.ts';
-import {
-  MachinesApiError,
-  RateLimitedError,
-  RequestTimeoutError,
-  errorForResponse,
-  type ErrorBody,
-} from './machines-errors.ts';
+import { setTimeout as sleep } from "node:timers/promises";
+import pRetry, { AbortError } from "p-retry";
+import { request, getGlobalDispatcher, type Dispatcher } from "undici";
+import { durationMs, MAX_STOP_TIMEOUT_SEC, type CreateMachineRequest, type Machine, type MachineEvent, type WaitableState } from "./machine.ts";
+import { MachinesApiError, RateLimitedError, RequestTimeoutError, errorForResponse, type ErrorBody } from "./machines-errors.ts";
 
 export interface MachinesClientOptions {
   /** API base including `/v1`, e.g. `https://api.machines.dev/v1`. */
@@ -83,16 +70,16 @@ interface CallOptions {
 
 const MAX_RETRIES = 10;
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
 ]);
 
 /** Talks to `{baseUrl}/apps/{app}/machines…` with typed errors and bounded retries. */
@@ -106,8 +93,8 @@ export class MachinesClient implements MachinesApi {
   readonly #dispatcher: Dispatcher | undefined;
 
   constructor(options: MachinesClientOptions) {
-    this.#base = `${options.baseUrl.replace(/\/+$/, '')}/apps/${encodeURIComponent(options.app)}/machines`;
-    this.#authorization = options.token.startsWith('FlyV1 ') ? options.token : `Bearer ${options.token}`;
+    this.#base = `${options.baseUrl.replace(/\/+$/, "")}/apps/${encodeURIComponent(options.app)}/machines`;
+    this.#authorization = options.token.startsWith("FlyV1 ") ? options.token : `Bearer ${options.token}`;
     const retries = options.retries ?? 4;
     this.#retries = Number.isFinite(retries) ? Math.min(MAX_RETRIES, Math.max(0, Math.floor(retries))) : 4;
     this.#minTimeoutMs = options.minTimeoutMs ?? 500;
@@ -119,12 +106,12 @@ export class MachinesClient implements MachinesApi {
   /** Lists machines; destroyed ones only with `includeDeleted`. */
   async list(options: ListMachinesOptions = {}): Promise<Machine[]> {
     const query = new URLSearchParams();
-    if (options.state?.length) query.set('state', options.state.join(','));
-    if (options.region) query.set('region', options.region);
-    if (options.includeDeleted) query.set('include_deleted', 'true');
-    if (options.summary) query.set('summary', 'true');
+    if (options.state?.length) query.set("state", options.state.join(","));
+    if (options.region) query.set("region", options.region);
+    if (options.includeDeleted) query.set("include_deleted", "true");
+    if (options.summary) query.set("summary", "true");
     for (const [key, value] of Object.entries(options.metadata ?? {})) query.append(`metadata.${key}`, value);
-    return this.#call<Machine[]>('GET', '', { query });
+    return this.#call<Machine[]>("GET", "", { query });
   }
 
   /**
@@ -137,14 +124,16 @@ export class MachinesClient implements MachinesApi {
     if (timeout !== undefined) {
       const ms = durationMs(timeout);
       if (ms === undefined || ms > MAX_STOP_TIMEOUT_SEC * 1000) {
-        throw new RangeError(`config.stop_config.timeout must be a duration of at most ${MAX_STOP_TIMEOUT_SEC}s (Fly's maximum), got ${JSON.stringify(timeout)}`);
+        throw new RangeError(
+          `config.stop_config.timeout must be a duration of at most ${MAX_STOP_TIMEOUT_SEC}s (Fly's maximum), got ${JSON.stringify(timeout)}`,
+        );
       }
     }
-    return this.#call<Machine>('POST', '', { body: req });
+    return this.#call<Machine>("POST", "", { body: req });
   }
 
   async get(id: string): Promise<Machine> {
-    return this.#call<Machine>('GET', `/${encodeURIComponent(id)}`);
+    return this.#call<Machine>("GET", `/${encodeURIComponent(id)}`);
   }
 
   /** Long-polls until the machine reaches `state`; throws WaitTimeoutError after `timeoutSec` (1..60). */
@@ -153,8 +142,8 @@ export class MachinesClient implements MachinesApi {
       throw new RangeError(`wait timeout must be an integer number of seconds in 1..60, got ${timeoutSec}`);
     }
     const query = new URLSearchParams({ state, timeout: String(timeoutSec) });
-    if (options.instanceId) query.set('instance_id', options.instanceId);
-    await this.#call('GET', `/${encodeURIComponent(id)}/wait`, {
+    if (options.instanceId) query.set("instance_id", options.instanceId);
+    await this.#call("GET", `/${encodeURIComponent(id)}/wait`, {
       query,
       isWait: true,
       timeoutMs: timeoutSec * 1000 + this.#requestTimeoutMs,
@@ -162,7 +151,7 @@ export class MachinesClient implements MachinesApi {
   }
 
   async start(id: string): Promise<{ previous_state?: string }> {
-    return this.#call('POST', `/${encodeURIComponent(id)}/start`);
+    return this.#call("POST", `/${encodeURIComponent(id)}/start`);
   }
 
   /** Sends `signal`, then SIGKILL after `timeout` seconds (at most 300, Fly's maximum). */
@@ -174,21 +163,21 @@ export class MachinesClient implements MachinesApi {
     const body: { signal?: string; timeout?: string } = {};
     if (options.signal) body.signal = options.signal;
     if (options.timeout !== undefined) body.timeout = `${options.timeout}s`;
-    await this.#call('POST', `/${encodeURIComponent(id)}/stop`, { body });
+    await this.#call("POST", `/${encodeURIComponent(id)}/stop`, { body });
   }
 
   /** Destroys a machine; `force` kills a running one. */
   async destroy(id: string, options: { force?: boolean } = {}): Promise<void> {
     const query = new URLSearchParams();
-    if (options.force) query.set('force', 'true');
-    await this.#call('DELETE', `/${encodeURIComponent(id)}`, { query });
+    if (options.force) query.set("force", "true");
+    await this.#call("DELETE", `/${encodeURIComponent(id)}`, { query });
   }
 
   async events(id: string): Promise<MachineEvent[]> {
-    return this.#call<MachineEvent[]>('GET', `/${encodeURIComponent(id)}/events`);
+    return this.#call<MachineEvent[]>("GET", `/${encodeURIComponent(id)}/events`);
   }
 
-  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, options: CallOptions = {}): Promise<T> {
+  async #call<T>(method: "GET" | "POST" | "DELETE", path: string, options: CallOptions = {}): Promise<T> {
     const retries = this.#retries;
     return pRetry(
       async () => {
@@ -217,16 +206,16 @@ export class MachinesClient implements MachinesApi {
     );
   }
 
-  async #once<T>(method: 'GET' | 'POST' | 'DELETE', path: string, options: CallOptions): Promise<T> {
+  async #once<T>(method: "GET" | "POST" | "DELETE", path: string, options: CallOptions): Promise<T> {
     const query = options.query?.toString();
-    const url = `${this.#base}${path}${query ? `?${query}` : ''}`;
+    const url = `${this.#base}${path}${query ? `?${query}` : ""}`;
     const what = `${method} ${this.#base}${path}`;
     const timeout = options.timeoutMs ?? this.#requestTimeoutMs;
-    const headers: Record<string, string> = { authorization: this.#authorization, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: this.#authorization, accept: "application/json" };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
+      headers["content-type"] = "application/json";
     }
     let response: Dispatcher.ResponseData;
     try {
@@ -253,20 +242,14 @@ export class MachinesClient implements MachinesApi {
       } catch (error) {
         throw new MachinesApiError(`${what}: HTTP ${response.statusCode} with a body that is not JSON`, {
           status: response.statusCode,
-          code: 'bad_response',
+          code: "bad_response",
           retryable: false,
           cause: error,
         });
       }
     }
-    const retryAfter = response.headers['retry-after'];
-    throw errorForResponse(
-      what,
-      response.statusCode,
-      errorBody(text),
-      Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-      options.isWait,
-    );
+    const retryAfter = response.headers["retry-after"];
+    throw errorForResponse(what, response.statusCode, errorBody(text), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, options.isWait);
   }
 }
 
@@ -274,9 +257,9 @@ export class MachinesClient implements MachinesApi {
 function errorBody(body: string): ErrorBody {
   try {
     const parsed: unknown = JSON.parse(body);
-    if (parsed && typeof parsed === 'object') {
-      const error = 'error' in parsed && typeof parsed.error === 'string' ? parsed.error : undefined;
-      const flyStatus = 'status' in parsed && typeof parsed.status === 'string' ? parsed.status : undefined;
+    if (parsed && typeof parsed === "object") {
+      const error = "error" in parsed && typeof parsed.error === "string" ? parsed.error : undefined;
+      const flyStatus = "status" in parsed && typeof parsed.status === "string" ? parsed.status : undefined;
       if (error !== undefined || flyStatus !== undefined) return { text: error ?? body.slice(0, 500), flyStatus };
     }
   } catch {
@@ -287,14 +270,14 @@ function errorBody(body: string): ErrorBody {
 
 function networkError(what: string, error: unknown): MachinesApiError {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) {
+  if (typeof code === "string" && NETWORK_CODES.has(code)) {
     return new RequestTimeoutError(`${what}: ${code}`, error);
   }
   if (error instanceof MachinesApiError) return error;
   // Unknown failure (e.g. invalid URL): not worth retrying.
   return new MachinesApiError(`${what}: ${error instanceof Error ? error.message : String(error)}`, {
     status: 0,
-    code: 'request_failed',
+    code: "request_failed",
     retryable: false,
     cause: error,
   });

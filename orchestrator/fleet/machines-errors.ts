@@ -4,7 +4,7 @@
  * permanent ones mean "fix the request", capacity ones mean "later or another region".
  * Messages name the method, path and Fly's error text, never the token.
  */
-import { INSUFFICIENT_CAPACITY } from './machine.ts';
+import { INSUFFICIENT_CAPACITY } from "./machine.ts";
 
 interface ApiErrorInit {
   status: number;
@@ -15,7 +15,7 @@ interface ApiErrorInit {
 
 /** Base of every error from the Machines API client. `status` is 0 when no response came. */
 export class MachinesApiError extends Error {
-  override name = 'MachinesApiError';
+  override name = "MachinesApiError";
   readonly status: number;
   readonly code: string;
   readonly retryable: boolean;
@@ -30,27 +30,27 @@ export class MachinesApiError extends Error {
 
 /** 429: slow down; `retryAfterMs` comes from Retry-After when the server sent one. */
 export class RateLimitedError extends MachinesApiError {
-  override name = 'RateLimitedError';
+  override name = "RateLimitedError";
   readonly retryAfterMs: number | undefined;
   constructor(message: string, retryAfterMs: number | undefined, cause?: unknown) {
-    super(message, { status: 429, code: 'rate_limited', retryable: true, cause });
+    super(message, { status: 429, code: "rate_limited", retryable: true, cause });
     this.retryAfterMs = retryAfterMs;
   }
 }
 
 /** 5xx (or a 408 outside `wait`): the API failed; worth retrying. */
 export class ServerError extends MachinesApiError {
-  override name = 'ServerError';
+  override name = "ServerError";
   constructor(message: string, status: number, cause?: unknown) {
-    super(message, { status, code: 'server_error', retryable: true, cause });
+    super(message, { status, code: "server_error", retryable: true, cause });
   }
 }
 
 /** No usable response: network timeout, connection refused or reset. */
 export class RequestTimeoutError extends MachinesApiError {
-  override name = 'RequestTimeoutError';
+  override name = "RequestTimeoutError";
   constructor(message: string, cause?: unknown) {
-    super(message, { status: 0, code: 'request_timeout', retryable: true, cause });
+    super(message, { status: 0, code: "request_timeout", retryable: true, cause });
   }
 }
 
@@ -59,15 +59,15 @@ export class RequestTimeoutError extends MachinesApiError {
  * 503…). Not retried by the client: the caller decides whether to try later or in another region.
  */
 export class CapacityError extends MachinesApiError {
-  override name = 'CapacityError';
+  override name = "CapacityError";
   constructor(message: string, status: number, cause?: unknown) {
-    super(message, { status, code: 'insufficient_capacity', retryable: false, cause });
+    super(message, { status, code: "insufficient_capacity", retryable: false, cause });
   }
 }
 
 /** 400/401/404/422 and any other 4xx: retrying the same request cannot help. */
 export class PermanentError extends MachinesApiError {
-  override name = 'PermanentError';
+  override name = "PermanentError";
   constructor(message: string, status: number, cause?: unknown) {
     super(message, { status, code: permanentCode(status), retryable: false, cause });
   }
@@ -75,28 +75,28 @@ export class PermanentError extends MachinesApiError {
 
 /** 408 from `wait`: the machine did not reach the state in time; it may still get there. */
 export class WaitTimeoutError extends MachinesApiError {
-  override name = 'WaitTimeoutError';
+  override name = "WaitTimeoutError";
   constructor(message: string, cause?: unknown) {
-    super(message, { status: 408, code: 'wait_timeout', retryable: false, cause });
+    super(message, { status: 408, code: "wait_timeout", retryable: false, cause });
   }
 }
 
 function permanentCode(status: number): string {
   switch (status) {
     case 400:
-      return 'bad_request';
+      return "bad_request";
     case 401:
-      return 'unauthorized';
+      return "unauthorized";
     case 403:
-      return 'forbidden';
+      return "forbidden";
     case 404:
-      return 'not_found';
+      return "not_found";
     case 409:
-      return 'conflict';
+      return "conflict";
     case 412:
-      return 'failed_precondition';
+      return "failed_precondition";
     case 422:
-      return 'unprocessable';
+      return "unprocessable";
     default:
       return `http_${status}`;
   }
@@ -104,7 +104,7 @@ function permanentCode(status: number): string {
 
 /** Parses Retry-After (delta-seconds or HTTP date) into milliseconds from `now`. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined || value.trim() === "") return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
   const at = Date.parse(value);
@@ -123,15 +123,9 @@ export interface ErrorBody {
  * `body.text` is Fly's `error` field (or the raw body). A capacity error is recognised by the
  * ErrorResponse's `status` code alone, never by HTTP status or wording.
  */
-export function errorForResponse(
-  what: string,
-  status: number,
-  body: ErrorBody,
-  retryAfter: string | undefined,
-  isWait = false,
-): MachinesApiError {
+export function errorForResponse(what: string, status: number, body: ErrorBody, retryAfter: string | undefined, isWait = false): MachinesApiError {
   const text = body.text;
-  const message = `${what}: HTTP ${status}${text ? `: ${text}` : ''}`;
+  const message = `${what}: HTTP ${status}${text ? `: ${text}` : ""}`;
   if (body.flyStatus === INSUFFICIENT_CAPACITY) return new CapacityError(message, status);
   if (status === 429) return new RateLimitedError(message, parseRetryAfter(retryAfter));
   if (status >= 500) return new ServerError(message, status);

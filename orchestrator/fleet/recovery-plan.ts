@@ -22,7 +22,12 @@ export function recoverLeases(
     const losses = lease.machineLosses + 1;
     chunks.push(
       losses >= tuning.maxMachineLosses
-        ? { chunkId: lease.id, episodeId: lease.episodeId, to: "dead", why: `the machine running it was lost ${losses} times (last: ${owner}); it may be crashing the worker` }
+        ? {
+            chunkId: lease.id,
+            episodeId: lease.episodeId,
+            to: "dead",
+            why: `the machine running it was lost ${losses} times (last: ${owner}); it may be crashing the worker`,
+          }
         : { chunkId: lease.id, episodeId: lease.episodeId, to: "requeue", generation: lease.generation + 1 },
     );
   }

@@ -47,7 +47,13 @@ function destroyReason(m: ObservedMachine, fleet: ObservedFleet, limits: FleetLi
  * that is being destroyed has its leased chunks re-queued at once, and one that is no longer running
  * a worker as soon as its events are settled, rather than after the queue's ack timeout.
  */
-export function planSweep(fleet: ObservedFleet, limits: FleetLimits, now: number, tuning: SweepTuning, recovery: RecoveryTuning = DEFAULT_RECOVERY_TUNING): FleetAction[] {
+export function planSweep(
+  fleet: ObservedFleet,
+  limits: FleetLimits,
+  now: number,
+  tuning: SweepTuning,
+  recovery: RecoveryTuning = DEFAULT_RECOVERY_TUNING,
+): FleetAction[] {
   const actions: FleetAction[] = [];
   const doomed = new Set<string>();
   for (const m of fleet.machines) {

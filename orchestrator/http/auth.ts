@@ -1,62 +1,35 @@
 /**
- * Bearer-token authentication for the API, registered before every route. Open without a token:
- * `GET /healthz`, the webhook endpoints `POST /v1/hooks/:token` (their URL token and signature are
- * their credential), and published transcripts (`GET /v1/episodes/:id/transcript.*` and
- * `podcast-transcript.xml`, and their CORS preflight), which podcast apps fetch from a feed. Everything else, /metrics
- * included, answers 401 `{error: {code: "unauthorized"}}` without a live admin token.
+ * Bearer-token authentication for the JSON API. Each route says who may call it (api-route.ts
+ * `Access`); `adminGuard` is what an `admin` route runs first. Requests that match no route are
+ * judged the same way (`unknownRouteError`), so without a token an unknown path answers 401 rather
+ * than telling a stranger which paths exist.
  */
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { ApiError } from "./api-error.ts";
 
-const PUBLIC_GET = [/^\/healthz$/, /^\/v1\/episodes\/[^/]+\/transcript\.(txt|srt|vtt|json)$/, /^\/v1\/episodes\/[^/]+\/podcast-transcript\.xml$/];
-const PUBLIC_POST = [/^\/v1\/hooks\/[^/]+$/];
+/** Returns the token's id when it is live. */
+export type VerifyToken = (token: string) => Promise<string | undefined>;
 
-/** True when `method path` is served without a token. */
-export function isPublicRoute(method: string, path: string): boolean {
-  // OPTIONS: the CORS preflight a browser sends before fetching a published transcript
-  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return PUBLIC_GET.some((re) => re.test(path));
-  if (method === "POST") return PUBLIC_POST.some((re) => re.test(path));
-  return false;
+/** The 401 for a request without a live admin token, or undefined when it has one. */
+export async function bearerError(c: Context, verify: VerifyToken): Promise<ApiError | undefined> {
+  const header = c.req.header("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  const id = match ? await verify(match[1]!) : undefined;
+  if (id) return undefined;
+  const message = match ? "the bearer token is not valid (revoked or unknown)" : "this endpoint needs an admin token: Authorization: Bearer <token>";
+  return new ApiError(401, "unauthorized", message, { "www-authenticate": 'Bearer realm="podfleet"' });
 }
 
-/** `verify` returns the token's id when it is live. */
-export function requireToken(verify: (token: string) => Promise<string | undefined>): MiddlewareHandler {
+/** Middleware for `admin` routes; with no `verify` (in-process unit tests only) every request passes. */
+export function adminGuard(verify: VerifyToken | undefined): MiddlewareHandler {
   return async (c, next) => {
-    if (isPublicRoute(c.req.method, c.req.path)) return next();
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const id = match ? await verify(match[1]!) : undefined;
-    if (!id) {
-      const message = match ? "the bearer token is not valid (revoked or unknown)" : "this endpoint needs an admin token: Authorization: Bearer <token>";
-      return c.json({ error: { code: "unauthorized", message } }, 401, { "www-authenticate": 'Bearer realm="podfleet"' });
-    }
-    return next();
+    const refused = verify ? await bearerError(c, verify) : undefined;
+    if (refused) throw refused;
+    await next();
   };
 }
 
-/** Token management: `GET /v1/tokens`, `POST /v1/tokens {name}` (the token is in this answer only), `DELETE /v1/tokens/:id`. */
-export function mountTokenRoutes(
-  app: Hono,
-  tokens: {
-    create(name: string): Promise<{ id: string; name: string; token: string }>;
-    list(): Promise<unknown[]>;
-    revoke(id: string): Promise<boolean>;
-  },
-): void {
-  app.get("/v1/tokens", async (c) => c.json({ tokens: await tokens.list() }));
-  app.post("/v1/tokens", async (c) => {
-    let body: { name?: unknown } = {};
-    try {
-      body = (await c.req.json()) as { name?: unknown };
-    } catch {
-      return c.json({ error: { code: "invalid_json", message: "request body is not valid JSON" } }, 400);
-    }
-    const name = typeof body.name === "string" ? body.name.trim() : "";
-    if (!name || name.length > 100) return c.json({ error: { code: "invalid_request", message: "name: a name of 1 to 100 characters is required" } }, 400);
-    return c.json(await tokens.create(name), 201);
-  });
-  app.delete("/v1/tokens/:id", async (c) => {
-    const id = c.req.param("id");
-    if (!(await tokens.revoke(id))) return c.json({ error: { code: "not_found", message: `no live token ${id}` } }, 404);
-    return c.json({ id, revoked: true });
-  });
+/** What a request that matched no route gets: 401 without a live token, else 404 naming it. */
+export async function unknownRouteError(c: Context, verify: VerifyToken | undefined): Promise<ApiError> {
+  return (verify ? await bearerError(c, verify) : undefined) ?? new ApiError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`);
 }

@@ -40,7 +40,7 @@ export function parseTrustProxy(value: string): TrustProxy {
 function canonical(text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   if (!text) return undefined;
   const s = text.trim();
-  const bare = /^\[([^\]]+)\](:\d+)?$/.exec(s)?.[1] ?? (/^(\d{1,3}(\.\d{1,3}){3}):\d+$/.exec(s)?.[1] ?? s);
+  const bare = /^\[([^\]]+)\](:\d+)?$/.exec(s)?.[1] ?? /^(\d{1,3}(\.\d{1,3}){3}):\d+$/.exec(s)?.[1] ?? s;
   try {
     return ipaddr.process(bare);
   } catch {
@@ -69,7 +69,10 @@ export function clientAddressFor(trust: TrustProxy): (c: Context) => string {
     if (trust.kind === "none") return fallback;
     if (trust.kind === "fly") return canonical(c.req.header("fly-client-ip"))?.toString() ?? fallback;
     if (!peer || !trusted(peer, trust.ranges)) return fallback;
-    const hops = (c.req.header("x-forwarded-for") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+    const hops = (c.req.header("x-forwarded-for") ?? "")
+      .split(",")
+      .map((h) => h.trim())
+      .filter(Boolean);
     let client = fallback;
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = canonical(hops[i]);

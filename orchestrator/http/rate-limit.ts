@@ -5,6 +5,7 @@
  * The clock is injected so tests step time instead of sleeping.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { ApiError } from "./api-error.ts";
 import { clientAddressFor, type TrustProxy } from "./client-address.ts";
 
 export interface RateLimitOptions {
@@ -61,21 +62,19 @@ export class TokenBuckets {
 }
 
 /**
- * Hono middleware: one bucket per `key(c)` (default: the client address, see `trustProxy`). Answers 429
- * `{error: {code: "rate_limited"}}` with Retry-After itself, so it never reaches a handler.
+ * Hono middleware: one bucket per `key(c)` (default: the client address, see `trustProxy`). Refuses
+ * with 429 `{error: {code: "rate_limited"}}` and Retry-After (thrown, rendered by the app's error
+ * handler), so the request never reaches a handler.
  */
 export function rateLimit(opts: RateLimitOptions & { key?: (c: Context) => string; scope: string }): MiddlewareHandler {
   const buckets = new TokenBuckets(opts);
   const key = opts.key ?? clientAddressFor(opts.trustProxy ?? { kind: "none" });
   return async (c, next) => {
     const r = buckets.take(key(c));
-    if (!r.ok) {
-      return c.json(
-        { error: { code: "rate_limited", message: `too many ${opts.scope} requests; retry in ${r.retryAfterSec} s` } },
-        429,
-        { "retry-after": String(r.retryAfterSec) },
-      );
-    }
+    if (!r.ok)
+      throw new ApiError(429, "rate_limited", `too many ${opts.scope} requests; retry in ${r.retryAfterSec} s`, {
+        "retry-after": String(r.retryAfterSec),
+      });
     await next();
   };
 }

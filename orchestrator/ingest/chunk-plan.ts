@@ -4,10 +4,10 @@
  * so every chunk's offset is exact, and the chunks' CORES tile the episode: each core starts where
  * the one before ended.
  *
- * A chunk's AUDIO span (what its worker decodes) comes from its core through one function,
- * `audioSpanOf`: today the core itself, widened by half of OVERLAP_SEC on a side that was cut
- * inside speech (no silence in the window), so stitching can keep each word on the side of the
- * overlap's middle that holds its midpoint.
+ * A chunk's AUDIO span (what its worker decodes) is its core widened by the context padding
+ * (chunk-context.ts `padCore`/`padPlan`), for a streamed plan and a whole one alike. `planChunks`
+ * with `overlapSec` > 0 still gives the older plan (spans widened by half of it on a side cut in
+ * speech), which the accuracy benchmark compares against; ingest plans with `overlapSec: 0`.
  *
  * The planner is incremental (`ChunkPlanner`): fed silences as they are found and told how far the
  * silence list is final, it fixes each cut as soon as the audio past it is known, so ingest can
@@ -46,30 +46,16 @@ export interface ChunkCore {
 export interface PlanResume {
   index: number;
   startSample: number;
-  startsInSpeech: boolean;
 }
 
-/**
- * The audio span a chunk's worker decodes, from its core (not clamped to the episode's length: the
- * caller clamps once the length is known). The one place that decides it.
- */
-export function audioSpanOf(core: ChunkCore, opts: PlanOptions = {}): { startSample: number; endSample: number } {
-  const halfOverlap = Math.round(((opts.overlapSec ?? OVERLAP_SEC) * (opts.sampleRate ?? SAMPLE_RATE)) / 2);
-  return {
-    startSample: Math.max(0, core.startSample - (core.startsInSpeech ? halfOverlap : 0)),
-    endSample: core.endSample + (core.endsInSpeech ? halfOverlap : 0),
-  };
-}
-
-/** A core as the plan stores it: the audio span (clamped to `totalSamples`), the reason, the core. */
-export function plannedChunk(core: ChunkCore, totalSamples: number, opts: PlanOptions = {}): PlannedChunk {
-  const span = audioSpanOf(core, opts);
+/** The older overlapping span of a core (`overlapSec` > 0): half the overlap added on a side cut in speech. */
+function overlapChunk(core: ChunkCore, totalSamples: number, overlapSec: number, sampleRate: number): PlannedChunk {
+  const half = Math.round((overlapSec * sampleRate) / 2);
   return {
     index: core.index,
-    startSample: span.startSample,
-    endSample: Math.min(totalSamples, span.endSample),
-    reason: core.reason,
-    core: { startSample: core.startSample, endSample: core.endSample, startsInSpeech: core.startsInSpeech, endsInSpeech: core.endsInSpeech },
+    startSample: Math.max(0, core.startSample - (core.startsInSpeech ? half : 0)),
+    endSample: Math.min(totalSamples, core.endSample + (core.endsInSpeech ? half : 0)),
+    reason: core.endsInSpeech ? `${core.reason}, overlapping ${overlapSec.toFixed(1)} s` : core.reason,
   };
 }
 
@@ -101,7 +87,7 @@ export class ChunkPlanner {
   constructor(
     private readonly chunkSeconds: number,
     opts: PlanOptions = {},
-    resume: PlanResume = { index: 0, startSample: 0, startsInSpeech: false },
+    resume: PlanResume = { index: 0, startSample: 0 },
   ) {
     checkChunkSeconds(chunkSeconds);
     this.rate = opts.sampleRate ?? SAMPLE_RATE;
@@ -109,12 +95,13 @@ export class ChunkPlanner {
     this.window = Math.round((opts.windowSec ?? Math.min(chunkSeconds * 0.25, 15)) * this.rate);
     this.index = resume.index;
     this.start = resume.startSample;
-    this.startsInSpeech = resume.startsInSpeech;
+    // a resumed plan is padded (streaming ingest): which side was cut in speech matters only to the overlap mode
+    this.startsInSpeech = false;
   }
 
-  /** Where the next core starts, and whether that cut was in speech. */
+  /** Where the next core starts. */
   get next(): PlanResume {
-    return { index: this.index, startSample: this.start, startsInSpeech: this.startsInSpeech };
+    return { index: this.index, startSample: this.start };
   }
 
   addSilence(s: Silence): void {
@@ -158,7 +145,7 @@ export class ChunkPlanner {
     const at = found?.at ?? target;
     const reason = found
       ? `silence of ${Math.round(((found.silence.end - found.silence.start) / this.rate) * 1000)} ms at ${(at / this.rate).toFixed(2)} s`
-      : `no silence within ±${(this.window / this.rate).toFixed(1)} s of ${(target / this.rate).toFixed(2)} s: overlapping ${OVERLAP_SEC.toFixed(1)} s`;
+      : `no silence within ±${(this.window / this.rate).toFixed(1)} s of ${(target / this.rate).toFixed(2)} s: cut in speech`;
     const core: ChunkCore = {
       index: this.index,
       startSample: this.start,
@@ -177,14 +164,17 @@ export class ChunkPlanner {
 
 /**
  * Plan chunks of about `chunkSeconds` (0 = one chunk for the whole episode), cut at `silences`:
- * the planner fed everything, then finished. With no silences this degrades to fixed-length chunks
- * with overlapping seams.
+ * the planner fed everything, then finished. With `overlapSec: 0` the chunks are the cores (they
+ * tile the episode, ready for padPlan); otherwise a seam cut in speech overlaps by `overlapSec`.
  */
 export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
   if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new Error(`cannot plan ${totalSamples} samples`);
   const planner = new ChunkPlanner(chunkSeconds, opts);
   for (const s of silences) planner.addSilence(s);
-  return planner.finish(totalSamples).map((core) => plannedChunk(core, totalSamples, opts));
+  const cores = planner.finish(totalSamples);
+  const overlapSec = opts.overlapSec ?? OVERLAP_SEC;
+  if (overlapSec === 0) return cores.map(({ index, startSample, endSample, reason }) => ({ index, startSample, endSample, reason }));
+  return cores.map((core) => overlapChunk(core, totalSamples, overlapSec, opts.sampleRate ?? SAMPLE_RATE));
 }
 
 /**

@@ -1,50 +1,59 @@
 /**
- * The output end of streaming ingest: decoded PCM goes in, and every chunk the ChunkStream hands
- * out is stored (its WAV in the Object Store), recorded (one row and one plan entry, in one batch)
- * and its job published, in that order and at once. The order is what makes a crash safe: a
- * recorded chunk has its audio, and a recorded chunk whose job never went out is published again
- * at the next start (EpisodeService.republishUnclaimed).
+ * The output end of streaming ingest: decoded PCM goes in and is appended at once to the episode's
+ * kept PCM (queue/chunk-jobs.ts keeps it until the episode ends, so re-publishes and retries read
+ * their audio there); every chunk the ChunkStream hands out is then recorded (one row and one plan
+ * entry, in one commit) and its job published through the chunk-jobs module with its WAV inline,
+ * in that order and at once. The order is what makes a crash safe: a recorded chunk has its audio
+ * in the kept PCM, and a recorded chunk whose job never went out is published again at the next
+ * start (EpisodeService.republishUnclaimed).
  *
  * A publisher opened on an episode whose plan already holds chunks (a crash, or a download that
  * failed mid-way) resumes after the last one: the planner starts at that chunk's core end, so the
- * chunks published before are neither redone nor changed.
+ * chunks published before are neither redone nor changed, and the PCM already kept is not
+ * written again (only what lies past its end is appended).
  */
-import { chunkAudioObjectName } from "../../contract/wire.ts";
+import fs from "node:fs";
+import path from "node:path";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
+import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";
 import { ChunkStream, type ReadyChunk } from "./chunk-stream.ts";
-import { jobFor } from "./ingest-episode.ts";
 
 export interface PublisherDeps {
   store: EpisodeStore;
   queue: WorkQueue;
   /** Called after each job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
-  /** Chunk indices whose audio was stored are added here (removed again if the ingest fails). */
-  stored: number[];
+  /** Context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS); default CHUNK_PAD_SECONDS. */
+  padSec?: number | undefined;
 }
 
 /** Where the plan recorded for `row` leaves off (index 0, sample 0 when none). */
 export function resumePoint(row: Pick<EpisodeRow, "id" | "planJson" | "chunkCount">): PlanResume {
-  if (row.planJson === null || row.chunkCount !== null) return { index: 0, startSample: 0, startsInSpeech: false };
+  if (row.planJson === null || row.chunkCount !== null) return { index: 0, startSample: 0 };
   const plan = JSON.parse(row.planJson) as PlannedChunk[];
   const last = plan.at(-1);
-  if (!last) return { index: 0, startSample: 0, startsInSpeech: false };
-  if (!last.core) throw new Error(`episode ${row.id}: a growing plan without chunk cores cannot be resumed`);
-  return { index: last.index + 1, startSample: last.core.endSample, startsInSpeech: last.core.endsInSpeech };
+  if (!last) return { index: 0, startSample: 0 };
+  if (last.coreEndSample === undefined) throw new Error(`episode ${row.id}: a growing plan without chunk cores cannot be resumed`);
+  return { index: last.index + 1, startSample: last.coreEndSample };
 }
 
 export class ChunkPublisher {
   private readonly stream: ChunkStream;
   readonly resume: PlanResume;
+  /** The kept PCM file, opened on the first push. */
+  private file: fs.promises.FileHandle | undefined;
+  /** Bytes of decoded PCM seen so far, and bytes the kept file already holds. */
+  private seen = 0;
+  private kept = 0;
 
   constructor(
     private readonly episode: Pick<EpisodeRow, "id" | "language" | "chunkSeconds" | "planJson" | "chunkCount">,
     private readonly deps: PublisherDeps,
   ) {
     this.resume = resumePoint(episode);
-    this.stream = new ChunkStream(episode.chunkSeconds, {}, this.resume);
+    this.stream = new ChunkStream(episode.chunkSeconds, {}, this.resume, deps.padSec ?? CHUNK_PAD_SECONDS);
   }
 
   /** Samples decoded so far. */
@@ -53,11 +62,13 @@ export class ChunkPublisher {
   }
 
   async push(pcm: Buffer): Promise<void> {
+    await this.keep(pcm);
     for (const ready of this.stream.push(pcm)) await this.publish(ready);
   }
 
   /** The audio ended: publish the rest. */
   async end(): Promise<void> {
+    await this.close();
     const rest = this.stream.end();
     if (this.samples <= this.resume.startSample) {
       throw new Error(
@@ -67,12 +78,36 @@ export class ChunkPublisher {
     for (const ready of rest) await this.publish(ready);
   }
 
+  /** Close the kept PCM file (also when the ingest fails). */
+  async close(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    await file?.close();
+  }
+
+  /**
+   * Append `pcm` to the episode's kept PCM. A fresh plan starts the file afresh; a resumed one keeps
+   * what is there (the same decode of the same bytes) and appends only past its end.
+   */
+  private async keep(pcm: Buffer): Promise<void> {
+    if (!this.file) {
+      const at = this.deps.queue.episodeAudioPath(this.episode.id);
+      await fs.promises.mkdir(path.dirname(at), { recursive: true, mode: 0o700 });
+      const fresh = this.resume.index === 0;
+      this.file = await fs.promises.open(at, fresh ? "w" : "a", 0o600);
+      this.kept = fresh ? 0 : (await this.file.stat()).size;
+    }
+    const from = this.seen;
+    this.seen += pcm.length;
+    if (this.seen <= this.kept) return;
+    await this.file.write(pcm.subarray(Math.max(0, this.kept - from)));
+    this.kept = this.seen;
+  }
+
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
-    await queue.putChunkAudio(chunkAudioObjectName(this.episode.id, chunk.index), wav);
-    this.deps.stored.push(chunk.index);
     await store.recordChunk(this.episode.id, chunk);
-    await queue.publishJob(jobFor(this.episode, chunk.index, chunk.startSample, chunk.endSample), 1);
-    this.deps.onPublished?.();
+    // false: the episode was cancelled meanwhile; its ingest stops at the next chunk it records
+    if (await queue.publishChunk(this.episode, chunk, 1, wav)) this.deps.onPublished?.();
   }
 }

@@ -1,14 +1,16 @@
 /**
  * Cuts decoded PCM into chunk WAVs while it is still being decoded: the silence detector and the
  * chunk planner run on each piece of PCM as it arrives, and a chunk is handed out as soon as its
- * cut is fixed AND the decoded audio reaches the end of its audio span (or the audio ends). Only
+ * cut is fixed AND the decoded audio reaches the end of its padded audio span (chunk-context.ts),
+ * or the audio ends. The chunks are exactly those padPlan makes of the whole episode's plan. Only
  * the PCM a chunk may still need is kept in memory (about one chunk and a search window), so an
  * hour-long episode never sits whole in memory or on disk as PCM.
  */
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { PlannedChunk } from "../store/episode-store.ts";
 import { BYTES_PER_SAMPLE, wavHeader } from "./audio-decode.ts";
-import { audioSpanOf, ChunkPlanner, plannedChunk, type ChunkCore, type PlanOptions, type PlanResume } from "./chunk-plan.ts";
+import { CHUNK_PAD_SECONDS, padCore } from "./chunk-context.ts";
+import { ChunkPlanner, type ChunkCore, type PlanOptions, type PlanResume } from "./chunk-plan.ts";
 import { SilenceDetector } from "./silence.ts";
 
 export interface ReadyChunk {
@@ -28,14 +30,16 @@ export class ChunkStream {
   private samplesSeen = 0;
   private carry = Buffer.alloc(0);
   private ended = false;
+  /** Context padding on each side of a core, samples. */
+  private readonly pad: number;
 
-  constructor(
-    chunkSeconds: number,
-    private readonly opts: PlanOptions = {},
-    resume?: PlanResume,
-  ) {
+  /** `padSec`: context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS). */
+  constructor(chunkSeconds: number, opts: PlanOptions = {}, resume?: PlanResume, padSec = CHUNK_PAD_SECONDS) {
+    if (!(padSec >= 0) || !Number.isFinite(padSec)) throw new RangeError(`padding must be a number of seconds >= 0, got ${padSec}`);
     this.planner = new ChunkPlanner(chunkSeconds, opts, resume);
-    this.detector = new SilenceDetector(opts.sampleRate ?? SAMPLE_RATE);
+    const rate = opts.sampleRate ?? SAMPLE_RATE;
+    this.detector = new SilenceDetector(rate);
+    this.pad = Math.round(padSec * rate);
   }
 
   /** Samples decoded so far. */
@@ -72,9 +76,9 @@ export class ChunkStream {
     const out: ReadyChunk[] = [];
     while (this.pending.length > 0) {
       const core = this.pending[0]!;
-      if (!atEnd && audioSpanOf(core, this.opts).endSample > this.samplesSeen) break;
+      if (!atEnd && core.endSample + this.pad > this.samplesSeen) break;
       this.pending.shift();
-      const chunk = plannedChunk(core, this.samplesSeen, this.opts);
+      const chunk = padCore(core, this.pad, this.samplesSeen);
       out.push({ chunk, wav: this.slice(chunk.startSample, chunk.endSample) });
     }
     this.prune();
@@ -96,10 +100,9 @@ export class ChunkStream {
     return Buffer.concat(parts);
   }
 
-  /** Drop PCM no chunk can still need: before the audio span of the first pending (or next) core. */
+  /** Drop PCM no chunk can still need: before the padded start of the first pending (or next) core. */
   private prune(): void {
-    const next = this.pending[0] ?? { ...this.planner.next, endSample: this.planner.next.startSample, reason: "", endsInSpeech: false };
-    const keepFrom = audioSpanOf(next, this.opts).startSample;
+    const keepFrom = Math.max(0, (this.pending[0] ?? this.planner.next).startSample - this.pad);
     while (this.pieces.length > 0) {
       const n = this.pieces[0]!.length / BYTES_PER_SAMPLE;
       if (this.base + n > keepFrom) break;

@@ -1,7 +1,7 @@
 /**
  * Ingest one episode as one stream: the download (or the uploaded file) is decoded by ffmpeg as
  * its bytes arrive, the silence planner fixes each cut as soon as the audio past it is known, and
- * each chunk's audio is stored, recorded and its job published at once (chunk-publisher.ts). The
+ * each chunk's PCM is kept for the episode, the chunk recorded and its job (carrying its WAV) published at once (chunk-publisher.ts). The
  * episode turns "transcribing" with its first chunk; the plan is complete (chunkCount set, with
  * the rendition of the bytes) when the audio ends. A crash resumes after the last recorded chunk.
  *
@@ -19,13 +19,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SAMPLE_RATE, chunkAudioObjectName, type ChunkJob } from "../../contract/wire.ts";
+import { SAMPLE_RATE } from "../../contract/wire.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
-import { chunkId, type EpisodeRow, type EpisodeStore } from "../store/episode-store.ts";
+import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { decodePcmStream, probeAudio } from "./audio-decode.ts";
+import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import { ChunkPublisher } from "./chunk-publisher.ts";
 import { fetchAudio, type FetchAudioOptions, type FetchedAudio } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -49,6 +50,8 @@ export interface IngestDeps {
   /** How transient download failures are retried; absent = they fail the episode at once. */
   fetchRetry?: FetchRetryPolicy | undefined;
   slots?: IngestSlots | undefined;
+  /** Context padding around each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
+  chunkPadSec?: number | undefined;
   log: Logger;
   now?: () => number;
   /** Called after each chunk's job is published (wakes the autoscaler). */
@@ -73,8 +76,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   const id = episode.id;
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
-  const stored: number[] = [];
-  const ctx = { deps, stored };
+  const ctx: IngestContext = { deps };
   try {
     for (;;) {
       try {
@@ -107,9 +109,9 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   } catch (err) {
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
-      // cancelled mid-ingest: drop the chunk audio this run stored (the cancel dropped the rest)
+      // cancelled mid-ingest: the live marker goes (workers drop its chunks) and the kept PCM with it
       log.info("ingest stopped: episode cancelled", { episodeId: id });
-      await dropAudio(id, stored, deps);
+      await purgeAudio(id, deps);
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
       return;
     }
@@ -123,12 +125,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     if (current && (current.status === "received" || current.status === "ingesting" || current.status === "transcribing")) {
       await store.transitionEpisode(id, "failed", { error: message });
     }
-    // the chunks already out must not run on: deleting their audio is the signal workers see
-    await dropAudio(
-      id,
-      [...stored, ...(await store.listChunks(id)).filter((c) => c.state === "queued" || c.state === "leased").map((c) => c.index)],
-      deps,
-    );
+    // a failed episode keeps its audio like any other (a retry may run its chunks again); a retry that downloads it afresh rewrites it
     if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
   } finally {
     fs.rmSync(downloadPath, { force: true });
@@ -148,12 +145,11 @@ async function begin(episode: EpisodeRow, deps: IngestDeps): Promise<EpisodeRow>
 
 interface IngestContext {
   deps: IngestDeps;
-  /** Chunk indices whose audio was stored by this run. */
-  stored: number[];
 }
 
 function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
-  return new ChunkPublisher(row, { store: ctx.deps.store, queue: ctx.deps.queue, onPublished: ctx.deps.onPublished, stored: ctx.stored });
+  const { store, queue, onPublished, chunkPadSec } = ctx.deps;
+  return new ChunkPublisher(row, { store, queue, onPublished, padSec: chunkPadSec ?? CHUNK_PAD_SECONDS });
 }
 
 /** Download, decode and publish as one stream; the file decode takes over if the stream cannot be decoded. */
@@ -163,42 +159,58 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
   const outcome = await slots.download(async () => {
     const row = await begin(episode, deps);
     const publisher = publisherFor(row, ctx);
-    const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
-    let fetched: FetchedAudio;
     try {
-      fetched = await fetchAudio(episode.sourceUrl!, downloadPath, {
-        ...deps.fetch,
-        tee: decode.stdin!,
-        onLength: (bytes) => expectChunks(row, bytes, deps),
-      });
-    } catch (err) {
-      decode.kill();
-      // a publish that failed (cancelled, say) says more than the download it cut short
-      const decodeErr = await decode.done.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      throw decodeErr !== undefined && !(decodeErr instanceof BadInputError) ? decodeErr : err;
+      return await streamInto(publisher, row, episode, downloadPath, ctx);
+    } finally {
+      await publisher.close();
     }
-    decode.stdin!.end();
-    deps.log.info("audio fetched", { episodeId: episode.id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
-    const streamed = await decode.done.then(
-      (samples) => ({ samples }),
-      (err: unknown) => {
-        if (err instanceof BadInputError) return { failed: err };
-        throw err;
-      },
-    );
-    if ("samples" in streamed) {
-      await publisher.end();
-      await completePlan(row, downloadPath, fetched, publisher.samples, ctx);
-    }
-    return { fetched, streamed };
   });
   if ("failed" in outcome.streamed) {
     deps.log.info("audio not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
     await slots.process(async () => decodeFile((await deps.store.getEpisode(episode.id))!, downloadPath, outcome.fetched, ctx));
   }
+}
+
+/** Fetch `episode` into `downloadPath` while ffmpeg decodes the same bytes into `publisher`. */
+async function streamInto(
+  publisher: ChunkPublisher,
+  row: EpisodeRow,
+  episode: EpisodeRow,
+  downloadPath: string,
+  ctx: IngestContext,
+): Promise<{ fetched: FetchedAudio; streamed: { samples: number } | { failed: BadInputError } }> {
+  const { deps } = ctx;
+  const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
+  let fetched: FetchedAudio;
+  try {
+    fetched = await fetchAudio(episode.sourceUrl!, downloadPath, {
+      ...deps.fetch,
+      tee: decode.stdin!,
+      onLength: (bytes) => expectChunks(row, bytes, deps),
+    });
+  } catch (err) {
+    decode.kill();
+    // a publish that failed (cancelled, say) says more than the download it cut short
+    const decodeErr = await decode.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    throw decodeErr !== undefined && !(decodeErr instanceof BadInputError) ? decodeErr : err;
+  }
+  decode.stdin!.end();
+  deps.log.info("audio fetched", { episodeId: episode.id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
+  const streamed = await decode.done.then(
+    (samples) => ({ samples }),
+    (err: unknown) => {
+      if (err instanceof BadInputError) return { failed: err };
+      throw err;
+    },
+  );
+  if ("samples" in streamed) {
+    await publisher.end();
+    await completePlan(row, downloadPath, fetched, publisher.samples, ctx);
+  }
+  return { fetched, streamed };
 }
 
 /** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
@@ -211,8 +223,12 @@ async function decodeFile(
   await probeAudio(sourcePath);
   expectChunks(row, fs.statSync(sourcePath).size, ctx.deps);
   const publisher = publisherFor(row, ctx);
-  await decodePcmStream({ file: sourcePath }, (pcm) => publisher.push(pcm)).done;
-  await publisher.end();
+  try {
+    await decodePcmStream({ file: sourcePath }, (pcm) => publisher.push(pcm)).done;
+    await publisher.end();
+  } finally {
+    await publisher.close();
+  }
   await completePlan(row, sourcePath, fetched, publisher.samples, ctx);
 }
 
@@ -234,9 +250,13 @@ async function completePlan(
   await finishEpisode(row.id, { store, queue, log });
 }
 
-/** Delete the audio of chunks `indices` (the signal to workers that they are off). */
-async function dropAudio(episodeId: string, indices: number[], deps: IngestDeps): Promise<void> {
-  for (const index of new Set(indices)) await deps.queue.deleteChunkAudio(chunkAudioObjectName(episodeId, index)).catch(() => undefined);
+/** Purge a cancelled episode's audio once (queue/chunk-jobs.ts): its live marker, the kept PCM, any chunk objects. */
+async function purgeAudio(episodeId: string, deps: IngestDeps): Promise<void> {
+  const row = await deps.store.getEpisode(episodeId);
+  const planned = row?.planJson ? (JSON.parse(row.planJson) as PlannedChunk[]) : [];
+  await deps.queue
+    .purgeEpisodeAudio(episodeId, planned)
+    .catch((e: unknown) => deps.log.warn("could not purge the audio of a cancelled episode", { episodeId, error: e }));
 }
 
 /**
@@ -295,18 +315,4 @@ async function downloadFailed(current: EpisodeRow, err: TransientFetchError, dep
     retryAt: new Date(decision.at).toISOString(),
   });
   await store.transitionEpisode(current.id, "fetch_wait", { ...facts, nextFetchAt: decision.at });
-}
-
-export function jobFor(episode: Pick<EpisodeRow, "id" | "language">, index: number, startSample: number, endSample: number): ChunkJob {
-  return {
-    v: 1,
-    episodeId: episode.id,
-    chunkId: chunkId(episode.id, index),
-    index,
-    startSample,
-    endSample,
-    sampleRate: SAMPLE_RATE,
-    audioObject: chunkAudioObjectName(episode.id, index),
-    language: episode.language,
-  };
 }

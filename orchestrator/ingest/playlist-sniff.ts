@@ -17,6 +17,9 @@ const KINDS: ReadonlyArray<[RegExp, string]> = [
 /** What kind of playlist or manifest `head` (a file's first bytes) starts, or undefined for anything else. */
 export function playlistKind(head: Uint8Array): string | undefined {
   // a UTF-8 byte order mark and leading blank lines do not stop ffmpeg from probing a playlist
-  const text = Buffer.from(head).toString("latin1").replace(/^\xEF\xBB\xBF/, "").replace(/^\s+/, "");
+  const text = Buffer.from(head)
+    .toString("latin1")
+    .replace(/^\xEF\xBB\xBF/, "")
+    .replace(/^\s+/, "");
   return KINDS.find(([re]) => re.test(text))?.[1];
 }

@@ -18,7 +18,13 @@ import { Agent } from "undici";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import { failureFromError, failureFromStatus, TransientFetchError } from "../outbound/fetch-errors.ts";
 import { DEFAULT_MAX_REDIRECTS, getFollowingRedirects } from "../outbound/redirect-chain.ts";
-import { checkModelFile, checksumSidecar, DEFAULT_MODEL_BASE_URL, WHISPER_MODELS, type WhisperModelEntry } from "../../machine-image/worker/whisper-model.ts";
+import {
+  checkModelFile,
+  checksumSidecar,
+  DEFAULT_MODEL_BASE_URL,
+  WHISPER_MODELS,
+  type WhisperModelEntry,
+} from "../../machine-image/worker/whisper-model.ts";
 
 /** The checksums a download can be verified with, strongest first. */
 export type ChecksumKind = "sha256" | "sha1";
@@ -98,13 +104,25 @@ export async function pullModel(opts: ModelPullOptions): Promise<PulledModel> {
 
   if (!opts.force) {
     const present = await checkPresent(path, expected);
-    if (present) return { name: opts.name, path, url: undefined, ...present, sha256Source: present.verified.includes("sha256") ? sha256Source : undefined, alreadyPresent: true };
+    if (present)
+      return {
+        name: opts.name,
+        path,
+        url: undefined,
+        ...present,
+        sha256Source: present.verified.includes("sha256") ? sha256Source : undefined,
+        alreadyPresent: true,
+      };
   }
 
   try {
     await mkdir(opts.dir, { recursive: true });
   } catch (err) {
-    throw new ModelRefusedError("dir_not_writable", `cannot create models directory ${opts.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --dir DIR or set PODFLEET_MODELS_DIR)`, { cause: err });
+    throw new ModelRefusedError(
+      "dir_not_writable",
+      `cannot create models directory ${opts.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --dir DIR or set PODFLEET_MODELS_DIR)`,
+      { cause: err },
+    );
   }
   const tmp = join(opts.dir, `.${entry.file}.${process.pid}-${randomBytes(4).toString("hex")}.partial`);
   const url = new URL(entry.file, (opts.baseUrl ?? DEFAULT_MODEL_BASE_URL).replace(/\/?$/, "/"));
@@ -122,7 +140,11 @@ export async function pullModel(opts: ModelPullOptions): Promise<PulledModel> {
     try {
       await checkModelFile(tmp);
     } catch (err) {
-      throw new ModelRefusedError("not_a_model", `${entry.file} from ${url.host} is not a ggml Whisper model (bad magic or header): nothing installed`, { cause: err });
+      throw new ModelRefusedError(
+        "not_a_model",
+        `${entry.file} from ${url.host} is not a ggml Whisper model (bad magic or header): nothing installed`,
+        { cause: err },
+      );
     }
     // Drop a stale sidecar first: a crash between the steps then leaves a model without a record
     // (accepted as hand-placed) rather than a record that lies about the new file.
@@ -132,7 +154,17 @@ export async function pullModel(opts: ModelPullOptions): Promise<PulledModel> {
     await writeFile(sidecarTmp, `${got.sha256}  ${got.bytes}\n`);
     await rename(sidecarTmp, checksumSidecar(path));
     const verified = (["sha256", "sha1"] as const).filter((k) => expected[k] !== undefined);
-    return { name: opts.name, path, url: got.finalUrl, bytes: got.bytes, sha256: got.sha256, sha1: got.sha1, verified, sha256Source, alreadyPresent: false };
+    return {
+      name: opts.name,
+      path,
+      url: got.finalUrl,
+      bytes: got.bytes,
+      sha256: got.sha256,
+      sha1: got.sha1,
+      verified,
+      sha256Source,
+      alreadyPresent: false,
+    };
   } finally {
     await rm(tmp, { force: true });
     await rm(`${tmp}.sha256`, { force: true });
@@ -158,7 +190,8 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
       return new ModelRefusedError("dir_not_writable", `cannot write into ${opts.dir}: ${code}`, { cause: err });
     }
     const failure = failureFromError(err, url.host, false, 0);
-    if (failure instanceof BadInputError) return new ModelRefusedError("not_found", `${failure.message} (is PODFLEET_MODELS_URL right?)`, { cause: failure });
+    if (failure instanceof BadInputError)
+      return new ModelRefusedError("not_found", `${failure.message} (is PODFLEET_MODELS_URL right?)`, { cause: failure });
     return new ModelDownloadError(`download of ${where} failed: ${failure.message}; try again`, { cause: failure });
   };
   try {
@@ -179,7 +212,8 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
     if (res.statusCode !== 200) {
       await res.body.dump().catch(() => undefined);
       const failure = failureFromStatus(res.statusCode, res.headers, where);
-      if (failure instanceof TransientFetchError) throw new ModelDownloadError(`${where} answered HTTP ${res.statusCode}; try again later`, { cause: failure });
+      if (failure instanceof TransientFetchError)
+        throw new ModelDownloadError(`${where} answered HTTP ${res.statusCode}; try again later`, { cause: failure });
       throw new ModelRefusedError("not_found", `${where} answered HTTP ${res.statusCode} (is PODFLEET_MODELS_URL right?)`, { cause: failure });
     }
     const declared = Number(res.headers["content-length"]);
@@ -201,7 +235,8 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
     } catch (err) {
       throw failed(err);
     }
-    if (total !== undefined && bytes !== total) throw new ModelDownloadError(`download of ${where} ended after ${bytes} of ${total} bytes; try again`);
+    if (total !== undefined && bytes !== total)
+      throw new ModelDownloadError(`download of ${where} ended after ${bytes} of ${total} bytes; try again`);
     return { finalUrl: url.toString(), bytes, sha256: sha256.digest("hex"), sha1: sha1.digest("hex") };
   } finally {
     await agent.destroy();
@@ -212,7 +247,10 @@ async function download(url: URL, dest: string, opts: ModelPullOptions): Promise
  * A file already at `path` counts as present when it matches every known checksum (at least one),
  * or, with none known, the SHA-256 its sidecar recorded at download. Anything else is pulled again.
  */
-async function checkPresent(path: string, expected: Partial<Record<ChecksumKind, string>>): Promise<Omit<PulledModel, "name" | "path" | "url" | "alreadyPresent" | "sha256Source"> | undefined> {
+async function checkPresent(
+  path: string,
+  expected: Partial<Record<ChecksumKind, string>>,
+): Promise<Omit<PulledModel, "name" | "path" | "url" | "alreadyPresent" | "sha256Source"> | undefined> {
   let size: number;
   try {
     size = (await stat(path)).size;

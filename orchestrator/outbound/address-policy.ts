@@ -74,6 +74,12 @@ function classifyV6(ip: ipaddr.IPv6): string {
   if (range !== "unicast") return range;
   // ipaddr.js calls every unlisted address "unicast", including IPv4-compatible ::a.b.c.d
   // (deprecated by RFC 4291; ::7f00:1 is how a URL writes [::127.0.0.1]) and unallocated space.
-  if (!ip.match(GLOBAL_UNICAST_V6)) return ip.toByteArray().slice(0, 12).every((b) => b === 0) ? "ipv4Compatible" : "unallocated";
+  if (!ip.match(GLOBAL_UNICAST_V6))
+    return ip
+      .toByteArray()
+      .slice(0, 12)
+      .every((b) => b === 0)
+      ? "ipv4Compatible"
+      : "unallocated";
   return "public";
 }

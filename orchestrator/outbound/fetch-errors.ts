@@ -10,13 +10,7 @@
 import { BadInputError } from "../ingest/ingest-errors.ts";
 
 export type TransientFetchCode =
-  | "dns_failed"
-  | "connect_failed"
-  | "connection_reset"
-  | "fetch_timeout"
-  | "too_slow"
-  | "rate_limited"
-  | "server_error";
+  "dns_failed" | "connect_failed" | "connection_reset" | "fetch_timeout" | "too_slow" | "rate_limited" | "server_error";
 
 export class TransientFetchError extends Error {
   override name = "TransientFetchError";
@@ -54,7 +48,11 @@ export function parseRetryAfter(header: string | string[] | undefined, nowMs = D
  * server's Retry-After); 404, 410 and every other 4xx will not (BadInputError).
  * `where` names the resource without credentials (host and path).
  */
-export function failureFromStatus(status: number, headers: Record<string, string | string[] | undefined>, where: string): TransientFetchError | BadInputError {
+export function failureFromStatus(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  where: string,
+): TransientFetchError | BadInputError {
   const retryAfterMs = parseRetryAfter(headers["retry-after"]);
   if (status === 429) return new TransientFetchError("rate_limited", `fetching ${where} answered HTTP 429 (rate limited)`, retryAfterMs);
   if (status === 408) return new TransientFetchError("fetch_timeout", `fetching ${where} answered HTTP 408 (request timeout)`, retryAfterMs);
@@ -88,10 +86,19 @@ export function failureFromError(err: unknown, where: string, timedOut: boolean,
   }
   const codes = codesOf(err);
   const has = (set: Set<string>) => codes.some((c) => set.has(c));
-  if (timedOut) return new TransientFetchError("fetch_timeout", `fetching ${where} took longer than ${timeoutMs / 1000} s`, undefined, { cause: err });
-  if (has(TIMEOUT_CODES)) return new TransientFetchError("fetch_timeout", `fetching ${where} timed out (${codes.find((c) => TIMEOUT_CODES.has(c))})`, undefined, { cause: err });
+  if (timedOut)
+    return new TransientFetchError("fetch_timeout", `fetching ${where} took longer than ${timeoutMs / 1000} s`, undefined, { cause: err });
+  if (has(TIMEOUT_CODES))
+    return new TransientFetchError("fetch_timeout", `fetching ${where} timed out (${codes.find((c) => TIMEOUT_CODES.has(c))})`, undefined, {
+      cause: err,
+    });
   if (has(DNS_CODES)) return new TransientFetchError("dns_failed", `could not resolve ${where} (${codes[0]})`, undefined, { cause: err });
   if (has(CONNECT_CODES)) return new TransientFetchError("connect_failed", `could not connect to ${where} (${codes[0]})`, undefined, { cause: err });
-  if (has(RESET_CODES)) return new TransientFetchError("connection_reset", `the connection to ${where} was closed early (${codes.join(", ")})`, undefined, { cause: err });
-  return new TransientFetchError("connect_failed", `fetching ${where} failed${codes.length ? ` (${codes.join(", ")})` : ""}`, undefined, { cause: err });
+  if (has(RESET_CODES))
+    return new TransientFetchError("connection_reset", `the connection to ${where} was closed early (${codes.join(", ")})`, undefined, {
+      cause: err,
+    });
+  return new TransientFetchError("connect_failed", `fetching ${where} failed${codes.length ? ` (${codes.join(", ")})` : ""}`, undefined, {
+    cause: err,
+  });
 }

@@ -28,7 +28,10 @@ export interface GuardedAgentOptions extends AddressPolicy {
 }
 
 function refused(host: string): BadInputError {
-  return new BadInputError("private_address", `refusing to fetch ${host}: it resolves to a private or loopback address (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`);
+  return new BadInputError(
+    "private_address",
+    `refusing to fetch ${host}: it resolves to a private or loopback address (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`,
+  );
 }
 
 /** A DNS lookup that refuses a name when any address it resolves to is private (for net/tls connect). */
@@ -36,7 +39,7 @@ export function guardedLookup(allowPrivate: boolean, isBlocked: AddressCheck = i
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "", 4);
-      const list = addresses as dns.LookupAddress[];
+      const list = addresses;
       if (!allowPrivate && list.some((a) => isBlocked(a.address))) return callback(refused(hostname), "", 4);
       if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
       const first = list[0]!;

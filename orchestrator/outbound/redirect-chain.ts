@@ -50,7 +50,8 @@ export async function getFollowingRedirects(start: URL, opts: RedirectChainOptio
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode) || location === undefined) return { res, url };
     await res.body.dump().catch(() => undefined);
-    if (hop >= opts.maxRedirects) throw new BadInputError("too_many_redirects", `more than ${opts.maxRedirects} redirects from ${start.host}${start.pathname}`);
+    if (hop >= opts.maxRedirects)
+      throw new BadInputError("too_many_redirects", `more than ${opts.maxRedirects} redirects from ${start.host}${start.pathname}`);
     let next: URL;
     try {
       next = new URL(String(location), url);

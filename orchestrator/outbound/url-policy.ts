@@ -28,11 +28,17 @@ export function checkUrl(raw: string, allowPrivate: boolean, isBlocked: AddressC
   // Refused rather than stripped: a URL that needs them would fail anyway, and a stored or logged
   // URL (episode source, feed, callback, finalUrl) must never carry a password.
   if (url.username !== "" || url.password !== "") {
-    throw new BadInputError("credentials_in_url", `URLs with a user name or password (user:pass@) are refused; remove them from the URL of ${url.host}`);
+    throw new BadInputError(
+      "credentials_in_url",
+      `URLs with a user name or password (user:pass@) are refused; remove them from the URL of ${url.host}`,
+    );
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (!allowPrivate && (isIpLiteral(host) ? isBlocked(host) : /^localhost\.?$|\.localhost\.?$/i.test(host))) {
-    throw new BadInputError("private_address", `refusing to fetch ${url.host}: private and loopback addresses are not allowed (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`);
+    throw new BadInputError(
+      "private_address",
+      `refusing to fetch ${url.host}: private and loopback addresses are not allowed (set PODFLEET_ALLOW_PRIVATE_URLS=1 to allow)`,
+    );
   }
   return url;
 }

@@ -5,10 +5,10 @@
  * server knows its URL.
  */
 import path from "node:path";
-import type { WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
+import type { ChunkEvent, WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
 import { DeliveryService } from "../delivery/delivery-service.ts";
-import { applyChunkEvent } from "../episodes/chunk-events.ts";
+import { applyChunkEvents } from "../episodes/chunk-events.ts";
 import { EpisodeService } from "../episodes/episode-service.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
 import { MAX_FETCH_RETRY_DELAY_MS } from "../ingest/fetch-retry.ts";
@@ -64,6 +64,7 @@ export async function openEpisodesPart(
       queue: queue.queue,
       ingest: {
         workDir: path.join(config.dataDir, "work"),
+        chunkPadSec: config.chunkPadSec,
         fetch: {
           allowPrivate: config.allowPrivateUrls,
           maxBytes: config.maxAudioBytes,
@@ -86,17 +87,21 @@ export async function openEpisodesPart(
     });
     const eventsAbort = new AbortController();
     const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts };
-    const onWorkerEvent = async (e: WorkerEvent): Promise<unknown> => {
-      if (e.type !== "boot_failed") return applyChunkEvent(e, eventDeps);
-      log.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
-      await deps.onBootFailed(e);
-      return undefined;
+    // a pull batch of chunk events is applied in one transaction; boot failures go to the fleet
+    const onWorkerEvents = async (batch: WorkerEvent[]): Promise<void> => {
+      const chunkEvents = batch.filter((e): e is ChunkEvent => e.type !== "boot_failed");
+      if (chunkEvents.length > 0) await applyChunkEvents(chunkEvents, eventDeps);
+      for (const e of batch) {
+        if (e.type !== "boot_failed") continue;
+        log.debug("worker boot failure", { machineId: e.machineId, exitCode: e.exitCode, reason: e.reason });
+        await deps.onBootFailed(e);
+      }
     };
     // The loop survives any one event; should the loop itself fail (its consumer gone), it is started again.
     const eventsLoop = (async () => {
       while (!eventsAbort.signal.aborted) {
         try {
-          await consumeChunkEvents(queue.nc, names, onWorkerEvent, { signal: eventsAbort.signal, log });
+          await consumeChunkEvents(queue.nc, names, onWorkerEvents, { signal: eventsAbort.signal, log });
         } catch (err) {
           log.error("worker events loop failed; starting it again", { error: err });
           await new Promise((r) => setTimeout(r, 1000));
@@ -134,11 +139,20 @@ export async function openEpisodesPart(
       allowPrivateUrls: config.allowPrivateUrls,
       log: log.child({ component: "callbacks" }),
     });
-    const deliveryRunner = new PassRunner("callbacks", (signal) => deliveries.pass(signal), {
-      intervalMs: config.tuning.callbackIntervalMs,
-      timeoutMs: config.tuning.callbackTimeoutMs,
-      log,
-    });
+    // Callbacks run when an episode finishes (its state event) and when the next retry is due; the
+    // pass timer is the crash-safe backstop that finds what those missed.
+    let retryTimer: NodeJS.Timeout | undefined;
+    const deliveryRunner: PassRunner = new PassRunner(
+      "callbacks",
+      async (signal) => {
+        const result = await deliveries.pass(signal);
+        const next = await deliveries.nextDueAt();
+        clearTimeout(retryTimer);
+        if (next !== null) retryTimer = setTimeout(() => deliveryRunner.wake(), Math.max(0, next - Date.now())).unref();
+        return result;
+      },
+      { intervalMs: config.tuning.callbackIntervalMs, timeoutMs: config.tuning.callbackTimeoutMs, log },
+    );
     const sources = new SourceStore(store.database);
     const webhooks = new WebhookService({ sources, episodes, feeds, feedStore, log: log.child({ component: "webhooks" }) });
 
@@ -169,7 +183,12 @@ export async function openEpisodesPart(
       startPasses: () => {
         feedRunner.start();
         deliveryRunner.start();
+        const stopWaking = store.database.events.on("episode:transition", (e) => {
+          if (e.to === "done" || e.to === "failed") deliveryRunner.wake();
+        });
         return async () => {
+          stopWaking();
+          clearTimeout(retryTimer);
           await deliveryRunner.stop();
           await feedRunner.stop();
         };

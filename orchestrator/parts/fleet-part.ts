@@ -3,6 +3,7 @@
  * the one controller whose passes are the autoscaler and the sweeper, each on its own runner.
  * The runners start when the orchestrator calls `start()` (after the episode service is up).
  */
+import { localWorkerEnv } from "../fleet/local-worker-env.ts";
 import { WORKER_ENV, type WireNames } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
 import { BootFailureLog } from "../fleet/boot-failure-log.ts";
@@ -60,6 +61,8 @@ export function buildFleetPart(
     ...(config.whisperModel ? { [WORKER_ENV.whisperModel]: config.whisperModel } : {}),
     ...(config.syntheticRtf !== undefined ? { [WORKER_ENV.syntheticRtf]: String(config.syntheticRtf) } : {}),
     ...(config.modelsDir && config.machines.kind === "local" ? { PODFLEET_MODELS_DIR: config.modelsDir } : {}),
+    // local machines: the variables PODFLEET_LOCAL_MACHINE_ENV names, and the whisper-server setup built
+    ...(config.machines.kind === "local" ? localWorkerEnv(config) : {}),
     [WORKER_ENV.heartbeatSec]: String(config.fleet.heartbeatSec),
   };
   const limits = new FleetLimitsStore(store.database, defaultFleetLimits(config));

@@ -45,7 +45,9 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
     } else {
       natsAuth = { orchestrator: config.nats.auth, worker: config.nats.workerAuth ?? config.nats.auth };
       if (!config.nats.workerAuth && Object.keys(config.nats.auth).length > 0) {
-        log.warn("workers get the orchestrator's NATS credentials; give them their own account with PODFLEET_WORKER_NATS_USER/PASSWORD (see `podfleet nats permissions`)");
+        log.warn(
+          "workers get the orchestrator's NATS credentials; give them their own account with PODFLEET_WORKER_NATS_USER/PASSWORD (see `podfleet nats permissions`)",
+        );
       }
     }
     const nc = await connect({
@@ -56,7 +58,11 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       reconnectTimeWait: config.tuning.natsReconnectWaitMs,
     });
     closer.add(() => nc.drain());
-    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: config.ackWaitSec * 1000, maxDeliver: config.maxAttempts });
+    const queue = await NatsWorkQueue.open(nc, names, {
+      ackWaitMs: config.ackWaitSec * 1000,
+      maxDeliver: config.maxAttempts,
+      audioDir: path.join(config.dataDir, "audio"),
+    });
     return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, close: closer.close };
   });
 }

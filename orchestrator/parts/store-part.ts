@@ -25,6 +25,7 @@ export async function openStorePart(config: Config, log: Logger): Promise<StoreP
   return closer.guard(async () => {
     const database = await Database.open(config.database.url, config.database.authToken);
     closer.add(() => database.close());
+    database.events.setErrorHandler((error, event) => log.error("state event listener failed", { event: event.type, error }));
     const store = new EpisodeStore(database);
     const tokens = new TokenStore(database);
     const adminToken = await tokens.ensureAdminTokenFile(config.dataDir);

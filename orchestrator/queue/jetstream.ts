@@ -22,7 +22,8 @@ import {
 } from "@nats-io/jetstream";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jobMessageId, type ChunkJob, type WireNames } from "../../contract/wire.ts";
+import { headers } from "@nats-io/transport-node";
+import { JOB_HEADER, jobMessageId, type ChunkJob, type InlineChunkJob, type WireNames } from "../../contract/wire.ts";
 
 export interface WireResourceOptions {
   /** How long a worker may hold a chunk without a heartbeat before JetStream redelivers it. */
@@ -55,11 +56,7 @@ const ms = (n: number): number => Math.round(n * 1_000_000);
  * every orchestrator start and concurrently with running workers: existing messages are kept.
  * The jobs consumer has no inactive_threshold so it survives an empty fleet.
  */
-export async function ensureWireResources(
-  nc: NatsConnection,
-  names: WireNames,
-  opts: WireResourceOptions,
-): Promise<WireResources> {
+export async function ensureWireResources(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
   const jsm = await jetstreamManager(nc);
   const duplicateWindow = ms(opts.duplicateWindowMs ?? 120_000);
 
@@ -181,18 +178,21 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, want: Consu
 }
 
 /**
- * Publishes one chunk job. The msgID `<chunkId>.g<generation>` makes a retried publish of the
- * same generation a no-op inside the duplicate window; bump the generation to requeue on purpose.
+ * Publishes one chunk job in the JSON form (its audio an object). The msgID `<chunkId>.g<generation>`
+ * (generation from the job, absent = 1) makes a retried publish of the same generation a no-op
+ * inside the duplicate window; bump the generation to requeue on purpose.
  */
-export async function publishChunkJob(
-  js: JetStreamClient,
-  names: WireNames,
-  job: ChunkJob,
-  generation: number,
-): Promise<PubAck> {
+export async function publishChunkJob(js: JetStreamClient, names: WireNames, job: ChunkJob): Promise<PubAck> {
   return await js.publish(names.jobsSubject, JSON.stringify(job), {
-    msgID: jobMessageId(job.chunkId, generation),
+    msgID: jobMessageId(job.chunkId, job.generation ?? 1),
   });
+}
+
+/** Publishes one chunk job that carries its WAV as the payload (contract/wire.ts InlineChunkJob); de-duplicated like publishChunkJob. */
+export async function publishInlineChunkJob(js: JetStreamClient, names: WireNames, job: InlineChunkJob, wav: Uint8Array): Promise<PubAck> {
+  const h = headers();
+  h.set(JOB_HEADER, JSON.stringify(job));
+  return await js.publish(names.jobsSubject, wav, { msgID: jobMessageId(job.chunkId, job.generation), headers: h });
 }
 
 /** Reads the jobs consumer's counters: the autoscaler's inputs. */

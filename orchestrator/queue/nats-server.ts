@@ -36,6 +36,11 @@ export interface NatsServerOptions {
    * since two servers must never share one store directory.
    */
   readonly pidFile?: string;
+  /**
+   * Largest message the server accepts (`max_payload`); default NATS_MAX_PAYLOAD (8 MiB) so a chunk
+   * job can carry its audio (contract/wire.ts). NATS allows up to 64 MiB; 1 MiB is its default.
+   */
+  readonly maxPayloadBytes?: number;
   /** Path or name of the binary; default `nats-server`. */
   readonly binary?: string;
   /** How long to wait for the server to accept connections; default 10 s. */
@@ -62,6 +67,19 @@ export function authorizationConfig(auth: { token?: string; users?: readonly Nat
     return `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${perms} }`;
   });
   return `authorization {\n  users: [\n${users.join(",\n")}\n  ]\n}\n`;
+}
+
+/**
+ * The embedded server's `max_payload`: 8 MiB, the largest size NATS recommends, holds a 60 s chunk's
+ * WAV (1.9 MB) four times over. Chunks too big for a connection's max_payload fall back to the
+ * Object Store (episodes/chunk-jobs.ts).
+ */
+export const NATS_MAX_PAYLOAD = 8 * 1024 * 1024;
+
+/** The server config the child gets: max_payload, and the authorization block when there is one. */
+export function serverConfig(opts: Pick<NatsServerOptions, "token" | "users" | "maxPayloadBytes">): string {
+  const auth = opts.token || opts.users?.length ? authorizationConfig(opts) : "";
+  return `max_payload: ${opts.maxPayloadBytes ?? NATS_MAX_PAYLOAD}\n${auth}`;
 }
 
 /** Events: `exit` (code, signal) on every child exit, `restart` (pid) after a supervised restart, `failed` (Error) when supervision gives up. */
@@ -134,11 +152,11 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
   async launch(): Promise<void> {
     const bin = this.opts.binary ?? "nats-server";
     const args = ["-js", "-sd", this.opts.storeDir, "-a", this.host, "-p", String(this.port)];
-    if (this.opts.token || this.opts.users?.length) {
-      const conf = join(this.opts.storeDir, "auth.conf");
-      writeFileSync(conf, authorizationConfig(this.opts), { mode: 0o600 });
-      args.push("-c", conf);
-    }
+    // one mode-600 config file: secrets never go on the command line
+    const conf = join(this.opts.storeDir, "server.conf");
+    writeFileSync(conf, serverConfig(this.opts), { mode: 0o600 });
+    args.push("-c", conf);
+    rmSync(join(this.opts.storeDir, "auth.conf"), { force: true }); // the file's name before max_payload
     this.#tail = "";
     let sawReadyLine = false;
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -171,9 +189,7 @@ class SupervisedNatsServer extends EventEmitter implements NatsServerHandle {
       if (spawnError) {
         const code = (spawnError as NodeJS.ErrnoException).code;
         throw new NatsServerStartError(
-          code === "ENOENT"
-            ? `${bin} not found on PATH: install it: apt-get install nats-server`
-            : `could not start ${bin}: ${spawnError.message}`,
+          code === "ENOENT" ? `${bin} not found on PATH: install it: apt-get install nats-server` : `could not start ${bin}: ${spawnError.message}`,
           { cause: spawnError },
         );
       }

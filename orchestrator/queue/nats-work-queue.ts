@@ -1,24 +1,27 @@
 /**
  * The NATS adapter of the episode code's WorkQueue port, and the loop that feeds worker events
- * (claimed, result, failed, boot_failed) from the events stream to a handler, acking each one only after the
- * handler has applied it.
+ * (claimed, result, failed, boot_failed) from the events stream to a handler in batches, acking
+ * each one only after the handler has applied it.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ChunkTranscript, WorkerEvent, type WireNames } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
+import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import {
   ensureWireResources,
   eventsProgress,
   getObjectBytes,
   getObjectJson,
-  publishChunkJob,
   putObject,
   queueDepth,
   type WireResourceOptions,
   type WireResources,
 } from "./jetstream.ts";
+
+/** NATS's default max_payload: what a connection that reports none is assumed to allow. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 export class NatsWorkQueue implements WorkQueue {
   private constructor(
@@ -26,23 +29,32 @@ export class NatsWorkQueue implements WorkQueue {
     private readonly jsm: JetStreamManager,
     private readonly names: WireNames,
     private readonly buckets: WireResources,
+    private readonly jobs: ChunkJobs,
   ) {}
 
-  static async open(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<NatsWorkQueue> {
+  /** `audioDir`: where episodes' decoded PCM is kept while they have chunks to run (queue/chunk-jobs.ts). */
+  static async open(nc: NatsConnection, names: WireNames, opts: WireResourceOptions & { audioDir: string }): Promise<NatsWorkQueue> {
     const buckets = await ensureWireResources(nc, names, opts);
-    return new NatsWorkQueue(jetstream(nc), await jetstreamManager(nc), names, buckets);
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const jobs = new ChunkJobs(js, jsm, names, buckets.audio, opts.audioDir, () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD);
+    return new NatsWorkQueue(js, jsm, names, buckets, jobs);
   }
 
-  async putChunkAudio(objectName: string, wav: Uint8Array): Promise<void> {
-    await putObject(this.buckets.audio, objectName, wav);
+  keepEpisodeAudio(episodeId: string, pcmPath: string): Promise<void> {
+    return this.jobs.keepAudio(episodeId, pcmPath);
   }
 
-  async deleteChunkAudio(objectName: string): Promise<void> {
-    await this.buckets.audio.delete(objectName);
+  episodeAudioPath(episodeId: string): string {
+    return this.jobs.audioPath(episodeId);
   }
 
-  async publishJob(job: Parameters<WorkQueue["publishJob"]>[0], generation: number): Promise<void> {
-    await publishChunkJob(this.js, this.names, job, generation);
+  publishChunk(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean> {
+    return this.jobs.publish(episode, chunk, generation, wav);
+  }
+
+  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void> {
+    return this.jobs.purge(episodeId, chunks);
   }
 
   async getChunkTranscript(objectName: string): Promise<ChunkTranscript> {
@@ -71,19 +83,21 @@ export class NatsWorkQueue implements WorkQueue {
 }
 
 /**
- * Consume worker events in stream order until `signal` aborts. A malformed event is logged and
- * acked (it can never become valid); a handler error naks it for a retry a moment later.
+ * Consume worker events in stream order until `signal` aborts, handing them to `handle` in
+ * batches: whatever the pull has delivered and not yet handled, up to EVENT_BATCH, so the store
+ * applies a batch in one transaction. Each event is acked once its batch is applied. A malformed
+ * event is logged and acked (it can never become valid); when a batch fails, its events are
+ * handled one by one, and an event that still fails is naked for a retry a moment later.
  *
- * One long-lived pull (`consume`, up to EVENT_BATCH messages buffered) rather than a pull request
- * per event: at a few hundred events a second, per-event requests were most of the orchestrator's
- * NATS cost. Events are still handled one at a time, in order.
+ * One long-lived pull (`consume`): at a few hundred events a second, per-event pull requests were
+ * most of the orchestrator's NATS cost.
  */
 const EVENT_BATCH = 100;
 
 export async function consumeChunkEvents(
   nc: NatsConnection,
   names: WireNames,
-  handle: (event: WorkerEvent) => Promise<unknown>,
+  handle: (events: WorkerEvent[]) => Promise<unknown>,
   opts: { signal: AbortSignal; log: Logger },
 ): Promise<void> {
   const consumer = await jetstream(nc).consumers.get(names.eventsStream, names.eventsConsumer);
@@ -99,32 +113,78 @@ export async function consumeChunkEvents(
     }
     const stop = (): void => void messages.stop();
     opts.signal.addEventListener("abort", stop, { once: true });
+    // Messages the pull has delivered are yielded back to back; a flush scheduled with
+    // setImmediate runs after them, so it takes them all as one batch.
+    let pending: JsMsg[] = [];
+    let applying: Promise<void> = Promise.resolve();
+    let scheduled = false;
+    const flush = (): void => {
+      scheduled = false;
+      const batch = pending;
+      pending = [];
+      applying = applying.then(() => applyBatch(batch, handle, opts.log));
+    };
     try {
       for await (const msg of messages) {
-        let parsed: WorkerEvent;
-        try {
-          parsed = WorkerEvent.parse(msg.json());
-        } catch (err) {
-          opts.log.warn("malformed worker event dropped", { subject: msg.subject, error: err });
-          msg.ack();
-          continue;
-        }
-        try {
-          await handle(parsed);
-          msg.ack();
-        } catch (err) {
-          opts.log.error("applying worker event failed", { type: parsed.type, chunkId: "chunkId" in parsed ? parsed.chunkId : undefined, error: err });
-          msg.nak(1000);
+        pending.push(msg);
+        if (pending.length >= EVENT_BATCH) {
+          flush();
+          await applying; // no more than one batch waiting
+        } else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
         }
         if (opts.signal.aborted) break;
       }
     } catch (err) {
-      if (opts.signal.aborted) return;
-      opts.log.warn("events pull failed", { error: err });
-      await new Promise((r) => setTimeout(r, 500));
+      if (!opts.signal.aborted) {
+        opts.log.warn("events pull failed", { error: err });
+        await new Promise((r) => setTimeout(r, 500));
+      }
     } finally {
       opts.signal.removeEventListener("abort", stop);
       messages.stop();
+      if (pending.length > 0) flush();
+      await applying;
     }
   }
+}
+
+/** Parses, applies and acks one batch (see consumeChunkEvents). Never rejects. */
+async function applyBatch(batch: JsMsg[], handle: (events: WorkerEvent[]) => Promise<unknown>, log: Logger): Promise<void> {
+  const good: { msg: JsMsg; event: WorkerEvent }[] = [];
+  for (const msg of batch) {
+    try {
+      good.push({ msg, event: WorkerEvent.parse(msg.json()) });
+    } catch (err) {
+      log.warn("malformed worker event dropped", { subject: msg.subject, error: err });
+      msg.ack();
+    }
+  }
+  if (good.length === 0) return;
+  try {
+    await handle(good.map((g) => g.event));
+    for (const g of good) g.msg.ack();
+    return;
+  } catch (err) {
+    if (good.length > 1) log.warn("applying a batch of worker events failed; applying them one by one", { events: good.length, error: err });
+    else logFailure(log, good[0]!.event, err);
+  }
+  if (good.length === 1) {
+    good[0]!.msg.nak(1000);
+    return;
+  }
+  for (const g of good) {
+    try {
+      await handle([g.event]);
+      g.msg.ack();
+    } catch (err) {
+      logFailure(log, g.event, err);
+      g.msg.nak(1000);
+    }
+  }
+}
+
+function logFailure(log: Logger, event: WorkerEvent, err: unknown): void {
+  log.error("applying worker event failed", { type: event.type, chunkId: "chunkId" in event ? event.chunkId : undefined, error: err });
 }

@@ -38,7 +38,11 @@ export class DuplicateEpisodeError extends Error {
  * Identity of an episode: within a known feed (registered feed id, else the feed URL) by guid;
  * without a guid or feed, by the enclosure URL.
  */
-export function episodeIdentity(input: { feedKey?: string | null | undefined; guid?: string | null | undefined; enclosureUrl?: string | null | undefined }): string | null {
+export function episodeIdentity(input: {
+  feedKey?: string | null | undefined;
+  guid?: string | null | undefined;
+  enclosureUrl?: string | null | undefined;
+}): string | null {
   if (input.feedKey && input.guid) return `feed:${input.feedKey}#guid:${input.guid}`;
   if (input.enclosureUrl) return `url:${input.enclosureUrl}`;
   return null;

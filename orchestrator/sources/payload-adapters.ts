@@ -54,12 +54,20 @@ const Transistor = z.object({
   }),
 });
 
-const AcastFields = z.looseObject({ audioUrl: httpUrl.optional(), title: optText, id: z.union([z.string(), z.number()]).optional(), guid: optText, language: optLanguage });
-const Acast = z.looseObject({
-  event: z.string(),
-  data: AcastFields.optional(),
-  episode: AcastFields.optional(),
-}).and(AcastFields);
+const AcastFields = z.looseObject({
+  audioUrl: httpUrl.optional(),
+  title: optText,
+  id: z.union([z.string(), z.number()]).optional(),
+  guid: optText,
+  language: optLanguage,
+});
+const Acast = z
+  .looseObject({
+    event: z.string(),
+    data: AcastFields.optional(),
+    episode: AcastFields.optional(),
+  })
+  .and(AcastFields);
 
 const Generic = z.object({ audioUrl: httpUrl, title: optText, guid: optText, feedUrl: httpUrl.optional(), language: optLanguage });
 
@@ -81,7 +89,10 @@ export function adaptPayload(body: unknown): AdaptedPayload {
     const a = data.attributes;
     if (a.audio_processing) return { kind: "ignore", host: "transistor", reason: "audio_processing" };
     if (!a.media_url) throw new PayloadError("Transistor episode has no data.attributes.media_url");
-    return { kind: "publish", episode: { host: "transistor", audioUrl: a.media_url, title: a.title, guid: a.guid, feedUrl: undefined, language: a.language } };
+    return {
+      kind: "publish",
+      episode: { host: "transistor", audioUrl: a.media_url, title: a.title, guid: a.guid, feedUrl: undefined, language: a.language },
+    };
   }
 
   if ("event" in obj) {
@@ -91,11 +102,17 @@ export function adaptPayload(body: unknown): AdaptedPayload {
     if (p.event !== "episodePublished") return { kind: "ignore", host: "acast", reason: `event ${p.event}` };
     const fields = { ...p.episode, ...p.data, ...p };
     if (!fields.audioUrl) throw new PayloadError("Acast episodePublished has no audioUrl");
-    return { kind: "publish", episode: { host: "acast", audioUrl: fields.audioUrl, title: fields.title, guid: fields.guid, feedUrl: undefined, language: fields.language } };
+    return {
+      kind: "publish",
+      episode: { host: "acast", audioUrl: fields.audioUrl, title: fields.title, guid: fields.guid, feedUrl: undefined, language: fields.language },
+    };
   }
 
   const parsed = Generic.safeParse(obj);
   if (!parsed.success) throw new PayloadError(`expected {audioUrl, title?, guid?, feedUrl?, language?}: ${issue(parsed.error)}`);
   const g = parsed.data;
-  return { kind: "publish", episode: { host: "generic", audioUrl: g.audioUrl, title: g.title, guid: g.guid, feedUrl: g.feedUrl, language: g.language } };
+  return {
+    kind: "publish",
+    episode: { host: "generic", audioUrl: g.audioUrl, title: g.title, guid: g.guid, feedUrl: g.feedUrl, language: g.language },
+  };
 }

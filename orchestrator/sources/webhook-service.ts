@@ -55,21 +55,41 @@ export class WebhookService {
       throw new PayloadError("body is not valid JSON");
     }
     const adapted = adaptPayload(json);
-    const outcome = adapted.kind === "ignore" ? { outcome: "ignored" as const, episodeId: null, reason: adapted.reason } : await this.submit(source, adapted.episode);
+    const outcome =
+      adapted.kind === "ignore"
+        ? { outcome: "ignored" as const, episodeId: null, reason: adapted.reason }
+        : await this.submit(source, adapted.episode);
 
     // A Transistor episode still processing will be announced again: do not burn its delivery id.
     const retryLater = adapted.kind === "ignore" && adapted.reason === "audio_processing";
     if (deliveryId && !retryLater) {
-      const raced = await this.deps.sources.recordReceipt({ sourceId: source.id, deliveryId, episodeId: outcome.episodeId, outcome: outcome.outcome });
+      const raced = await this.deps.sources.recordReceipt({
+        sourceId: source.id,
+        deliveryId,
+        episodeId: outcome.episodeId,
+        outcome: outcome.outcome,
+      });
       if (raced) return { outcome: "duplicate", episodeId: raced.episodeId, reason: "delivery already handled" };
     }
-    this.deps.log.info("webhook handled", { sourceId: source.id, deliveryId, outcome: outcome.outcome, episodeId: outcome.episodeId, reason: outcome.reason });
+    this.deps.log.info("webhook handled", {
+      sourceId: source.id,
+      deliveryId,
+      outcome: outcome.outcome,
+      episodeId: outcome.episodeId,
+      reason: outcome.reason,
+    });
     return outcome;
   }
 
   private async submit(
     source: { id: string; feedUrl: string | null; callbackUrl: string | null },
-    hint: { audioUrl: string | undefined; title: string | undefined; guid: string | undefined; feedUrl: string | undefined; language: string | undefined },
+    hint: {
+      audioUrl: string | undefined;
+      title: string | undefined;
+      guid: string | undefined;
+      feedUrl: string | undefined;
+      language: string | undefined;
+    },
   ): Promise<WebhookOutcome> {
     const feedUrl = source.feedUrl ?? hint.feedUrl;
     let { audioUrl, title, guid, language } = hint;
@@ -101,7 +121,8 @@ export class WebhookService {
       });
       return { outcome: "queued", episodeId: episode.id };
     } catch (err) {
-      if (err instanceof DuplicateEpisodeError) return { outcome: "duplicate", episodeId: err.existingEpisodeId, reason: "episode already submitted" };
+      if (err instanceof DuplicateEpisodeError)
+        return { outcome: "duplicate", episodeId: err.existingEpisodeId, reason: "episode already submitted" };
       throw err;
     }
   }

@@ -76,7 +76,8 @@ function verifyGithub(secret: string, body: string, header: Headers): VerifiedDe
   const sig = header("x-hub-signature-256");
   if (!sig) throw new WebhookAuthError("missing_signature", "missing X-Hub-Signature-256 header");
   const expected = `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
-  if (!safeEqual(sig.trim().toLowerCase(), expected)) throw new WebhookAuthError("bad_signature", "X-Hub-Signature-256 does not match this source's secret");
+  if (!safeEqual(sig.trim().toLowerCase(), expected))
+    throw new WebhookAuthError("bad_signature", "X-Hub-Signature-256 does not match this source's secret");
   return { deliveryId: header("x-github-delivery") ?? undefined };
 }
 

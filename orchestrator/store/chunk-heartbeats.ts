@@ -48,7 +48,15 @@ export class ChunkHeartbeats {
       .select({ chunkId: chunks.id, owner: chunks.leaseOwner, heartbeatAt: chunks.heartbeatAt })
       .from(chunks)
       .innerJoin(episodes, eq(chunks.episodeId, episodes.id))
-      .where(and(eq(episodes.status, "transcribing"), eq(chunks.state, "leased"), isNotNull(chunks.heartbeatAt), isNotNull(chunks.leaseOwner), lt(chunks.heartbeatAt, before)))
+      .where(
+        and(
+          eq(episodes.status, "transcribing"),
+          eq(chunks.state, "leased"),
+          isNotNull(chunks.heartbeatAt),
+          isNotNull(chunks.leaseOwner),
+          lt(chunks.heartbeatAt, before),
+        ),
+      )
       .all();
     return rows.map((r) => ({ chunkId: r.chunkId, owner: r.owner!, heartbeatAt: r.heartbeatAt! }));
   }

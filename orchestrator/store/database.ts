@@ -11,6 +11,7 @@ import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "../../db/schema.ts";
+import { StateEvents, type StateEvent } from "../events/state-events.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
@@ -34,8 +35,13 @@ function redactUrl(url: string): string {
   }
 }
 
+/** What a `Database.commit` body calls to announce a change; the event goes out once the write has committed. */
+export type EmitStateEvent = (event: StateEvent) => void;
+
 export class Database {
   private queue: Promise<unknown> = Promise.resolve();
+  /** State events of every store on this database, emitted after commit (events/state-events.ts). */
+  readonly events = new StateEvents();
 
   private constructor(
     readonly client: Client,
@@ -76,7 +82,9 @@ export class Database {
     } catch (err) {
       client.close();
       if (local) throw err;
-      throw new DatabaseUnavailableError(`cannot open libSQL server ${redactUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new DatabaseUnavailableError(`cannot open libSQL server ${redactUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -85,6 +93,20 @@ export class Database {
     const run = this.queue.then(() => fn(this.db));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A write (like `write`) that announces what it changed: the events `fn` passes to `emit` go out,
+   * in order, after `fn` has resolved (its statements committed) and before the next write starts;
+   * if `fn` throws, none do.
+   */
+  commit<T>(fn: (db: Db, emit: EmitStateEvent) => Promise<T>): Promise<T> {
+    return this.write(async (db) => {
+      const pending: StateEvent[] = [];
+      const result = await fn(db, (event) => void pending.push(event));
+      for (const event of pending) this.events.emit(event);
+      return result;
+    });
   }
 
   close(): void {

@@ -1,6 +1,8 @@
 /**
- * Reads and writes episodes and chunks. All state changes are checked against the lifecycles in
- * episodes/lifecycle.ts, and all writes go through Database.write (one writer at a time).
+ * Reads and writes episodes and chunks. Every state change goes through Database.commit (one
+ * writer at a time): it is checked against the lifecycles in episodes/lifecycle.ts by
+ * events/state-transitions.ts and announced as an `episode:transition` / `chunk:transition` event
+ * once committed (events/state-events.ts); a refused change throws and announces nothing.
  *
  * Fencing: a chunk result is accepted only from the machine that holds the lease of the current
  * attempt. Attempts are ordered by (generation, delivery count): the generation is bumped when the
@@ -8,23 +10,30 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import { compareAttempts, type ChunkClaimed, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
+import { compareAttempts, type ChunkClaimed, type ChunkEvent, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
-import { assertChunkTransition, assertEpisodeTransition, canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
+import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
+import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
-import type { Database } from "./database.ts";
+import type { Database, Db, EmitStateEvent } from "./database.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
 
-/** One chunk of the plan: its audio span (what the worker decodes), why it was cut there, and its core (ingest/chunk-plan.ts). */
+/** One chunk of the plan: its audio span (what the worker decodes), its core and why it was cut there (ingest/chunk-plan.ts). */
 export interface PlannedChunk {
   index: number;
+  /** First sample of the audio cut and sent for this chunk (word times are relative to it). */
   startSample: number;
+  /** One past the last sample of that audio. */
   endSample: number;
+  /**
+   * The part of the episode this chunk answers for (ingest/chunk-context.ts): cores tile the
+   * episode, the audio span adds context padding around the core. Absent on plans made before padding.
+   */
+  coreStartSample?: number;
+  coreEndSample?: number;
   reason: string;
-  /** The samples the chunk is responsible for; cores tile the episode. Absent in plans recorded before streaming ingest. */
-  core?: { startSample: number; endSample: number; startsInSpeech: boolean; endsInSpeech: boolean };
 }
 
 export interface ChunkCounts {
@@ -48,6 +57,15 @@ export class IngestStoppedError extends Error {
     super(`episode ${episodeId} is ${status}: ingest stops`);
   }
 }
+
+/** What applying one event did; `chunkFailed`: a failure that made the chunk dead. */
+export interface AppliedEvent {
+  outcome: EventOutcome;
+  chunkFailed: boolean;
+}
+
+/** The database or a transaction on it: what the event appliers run their statements on. */
+type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -88,8 +106,8 @@ export class EpisodeStore {
   ): Promise<EpisodeRow> {
     const t = this.now();
     const row = { ...input, status: "received", createdAt: t, updatedAt: t };
-    const takenBy = await this.database.write((db) =>
-      db.transaction(async (tx) => {
+    const takenBy = await this.database.commit(async (db, emit) => {
+      const taken = await db.transaction(async (tx) => {
         if (link) {
           if (link.identity) {
             const existing = await tx.select().from(episodeLinks).where(eq(episodeLinks.identity, link.identity)).get();
@@ -100,8 +118,10 @@ export class EpisodeStore {
         }
         await tx.insert(episodes).values(row);
         return undefined;
-      }),
-    );
+      });
+      if (taken === undefined) emit(episodeCreated(input.id, t));
+      return taken;
+    });
     if (takenBy !== undefined) throw new DuplicateEpisodeError(link!.identity!, takenBy);
     return (await this.getEpisode(input.id))!;
   }
@@ -133,28 +153,30 @@ export class EpisodeStore {
    * another pass, may have got there first). Returns the row to ingest, or undefined.
    */
   async claimFetchRetry(id: string): Promise<EpisodeRow | undefined> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current || current.status !== "fetch_wait") return undefined;
-      assertEpisodeTransition(id, "fetch_wait", "received");
       const t = this.now();
+      const event = episodeTransition(current, "received", t, current.error);
       await db.update(episodes).set({ status: "received", updatedAt: t }).where(eq(episodes.id, id));
+      emit(event);
       return { ...current, status: "received", updatedAt: t };
     });
   }
 
   /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
   async transitionEpisode(id: string, to: EpisodeState, patch: Partial<Omit<EpisodeRow, "id" | "status">> = {}): Promise<EpisodeRow> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) throw new Error(`episode ${id} does not exist`);
-      assertEpisodeTransition(id, current.status as EpisodeState, to);
       const t = this.now();
+      const event = episodeTransition(current, to, t, patch.error === undefined ? current.error : patch.error);
       const terminal = to === "done" || to === "failed" || to === "cancelled";
       await db
         .update(episodes)
         .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
         .where(eq(episodes.id, id));
+      emit(event);
       return { ...current, ...patch, status: to, updatedAt: t };
     });
   }
@@ -164,17 +186,19 @@ export class EpisodeStore {
    * never "transcribing" with only part of its chunks in the table.
    */
   async recordPlan(episodeId: string, plan: PlannedChunk[], facts: { durationSec: number; sampleCount: number }): Promise<void> {
-    await this.database.write(async (db) => {
+    await this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
-      assertEpisodeTransition(episodeId, current.status as EpisodeState, "transcribing");
       const t = this.now();
+      const event = episodeTransition(current, "transcribing", t, current.error);
       const rows = plan.map((c) => ({
         id: chunkId(episodeId, c.index),
         episodeId,
         index: c.index,
         startSample: c.startSample,
         endSample: c.endSample,
+        coreStartSample: c.coreStartSample ?? null,
+        coreEndSample: c.coreEndSample ?? null,
         state: "queued",
         createdAt: t,
         updatedAt: t,
@@ -196,6 +220,8 @@ export class EpisodeStore {
           })
           .where(eq(episodes.id, episodeId)),
       ]);
+      emit(event);
+      for (const c of rows) emit(chunkPlanned(c, t));
     });
   }
 
@@ -204,53 +230,55 @@ export class EpisodeStore {
    * plan entry, so a crash resumes after the last chunk recorded (ingest/chunk-stream.ts). The first
    * chunk moves the episode ingesting → transcribing: from then on the fleet, the sweeper and the
    * fencing treat its chunks like any others, while `chunkCount` stays null until `completePlan`,
-   * which is what keeps the episode from finishing early. Throws IngestStoppedError when the episode
-   * was cancelled or failed meanwhile (its ingest must stop).
+   * which is what keeps the episode from finishing early. Emits the chunk's (and on the first chunk
+   * the episode's) transition after commit. Throws IngestStoppedError when the episode was
+   * cancelled or failed meanwhile (its ingest must stop).
    */
   async recordChunk(episodeId: string, chunk: PlannedChunk): Promise<void> {
-    await this.database.write(async (db) => {
+    await this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       const status = current.status as EpisodeState;
       if ((status !== "ingesting" && status !== "transcribing") || current.chunkCount !== null) throw new IngestStoppedError(episodeId, status);
       const t = this.now();
       const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
-      // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
-      if (status === "ingesting") await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
       if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
       plan.push(chunk);
-      if (status === "ingesting") assertEpisodeTransition(episodeId, status, "transcribing");
+      const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
+      const row = {
+        id: chunkId(episodeId, chunk.index),
+        episodeId,
+        index: chunk.index,
+        startSample: chunk.startSample,
+        endSample: chunk.endSample,
+        coreStartSample: chunk.coreStartSample ?? null,
+        coreEndSample: chunk.coreEndSample ?? null,
+        state: "queued",
+        createdAt: t,
+        updatedAt: t,
+      };
+      // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
+      if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
       await db.batch([
-        db.insert(chunks).values({
-          id: chunkId(episodeId, chunk.index),
-          episodeId,
-          index: chunk.index,
-          startSample: chunk.startSample,
-          endSample: chunk.endSample,
-          state: "queued",
-          createdAt: t,
-          updatedAt: t,
-        }),
+        db.insert(chunks).values(row),
         db
           .update(episodes)
-          .set({
-            status: "transcribing",
-            planJson: JSON.stringify(plan),
-            updatedAt: t,
-            ...(status === "ingesting" ? { transcribeStartedAt: t } : {}),
-          })
+          .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
           .where(eq(episodes.id, episodeId)),
       ]);
+      if (episodeEvent) emit(episodeEvent);
+      emit(chunkPlanned(row, t));
     });
   }
 
   /**
    * Streaming ingest reached the end of the audio: the plan is complete (`chunkCount` set), with
-   * the episode's length and the rendition of the bytes transcribed. Throws IngestStoppedError
-   * when the episode is no longer transcribing a growing plan.
+   * the episode's length and the rendition of the bytes transcribed. No state changes (the episode
+   * stays "transcribing"), so nothing is announced. Throws IngestStoppedError when the episode is
+   * no longer transcribing a growing plan.
    */
   async completePlan(episodeId: string, facts: Partial<EpisodeRow> & { durationSec: number; sampleCount: number }): Promise<EpisodeRow> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
@@ -261,9 +289,9 @@ export class EpisodeStore {
     });
   }
 
-  /** Download-retry bookkeeping for an episode that keeps its state (a transient failure mid-stream). */
+  /** Download-retry bookkeeping for an episode that keeps its state (a transient failure mid-stream): no transition, no event. */
   async noteFetchFailure(episodeId: string, facts: Pick<EpisodeRow, "fetchAttempts" | "fetchFirstFailedAt" | "fetchError">): Promise<void> {
-    await this.database.write((db) =>
+    await this.database.commit((db) =>
       db
         .update(episodes)
         .set({ ...facts, updatedAt: this.now() })
@@ -305,9 +333,33 @@ export class EpisodeStore {
     return Number(row?.n ?? 0);
   }
 
+  /**
+   * Applies a pull batch of worker events in ONE transaction, in order: one commit instead of one
+   * per event (the orchestrator's main cost per chunk). Outcomes are those of applyClaim,
+   * applyResult and applyFailure, index for index.
+   */
+  async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
+    // the state events go out once the whole transaction has committed (none if it rolls back)
+    return this.database.commit((db, emit) =>
+      db.transaction(async (tx) => {
+        const out: AppliedEvent[] = [];
+        for (const e of events) {
+          if (e.type === "claimed") out.push({ outcome: await this.#claim(tx, emit, e), chunkFailed: false });
+          else if (e.type === "result") out.push({ outcome: await this.#result(tx, emit, e), chunkFailed: false });
+          else out.push(await this.#failure(tx, emit, e, maxAttempts));
+        }
+        return out;
+      }),
+    );
+  }
+
   /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.commit((db, emit) => this.#claim(db, emit, event));
+  }
+
+  async #claim(db: Executor, emit: EmitStateEvent, event: ChunkClaimed): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
@@ -315,27 +367,35 @@ export class EpisodeStore {
       const order = compareAttempts(event, chunk);
       if (order < 0) return "stale";
       if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
-      assertChunkTransition(chunk.id, chunk.state as ChunkState, "leased");
+      const t = this.now();
+      const change = { generation: event.generation ?? 1, attempt: event.attempt, leaseOwner: event.machineId };
+      const transition = chunkTransition(chunk, "leased", t, change);
       await db
         .update(chunks)
         .set({
           state: "leased",
-          generation: event.generation ?? 1,
-          attempt: event.attempt,
-          leaseOwner: event.machineId,
+          ...change,
           leasedAt: event.at,
           // a holder that promises heartbeats is judged by them from now on (store/chunk-heartbeats.ts)
-          heartbeatAt: event.heartbeatMs === undefined ? null : this.now(),
-          updatedAt: this.now(),
+          heartbeatAt: event.heartbeatMs === undefined ? null : t,
+          updatedAt: t,
         })
         .where(eq(chunks.id, chunk.id));
+      emit(transition);
       return "accepted";
-    });
+    }
   }
 
-  /** A worker finished an attempt. Accepted only from the current lease holder of the current attempt. */
+  /**
+   * A worker finished an attempt. Accepted only from the current lease holder of the current
+   * attempt. Its words are kept in the row when they came inside the event.
+   */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.write(async (db) => {
+    return this.database.commit((db, emit) => this.#result(db, emit, event));
+  }
+
+  async #result(db: Executor, emit: EmitStateEvent, event: ChunkResult): Promise<EventOutcome> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return "unknown";
       if (chunk.state === "done") return "duplicate";
@@ -343,11 +403,13 @@ export class EpisodeStore {
         return "stale";
       }
       const t = this.now();
+      const transition = chunkTransition(chunk, "done", t, { lastError: null });
       await db
         .update(chunks)
         .set({
           state: "done",
-          resultObject: event.resultObject,
+          resultObject: event.resultObject ?? null,
+          resultWords: event.words ? JSON.stringify(event.words) : null,
           wordCount: event.wordCount,
           processingMs: Math.round(event.processingMs),
           lastError: null,
@@ -355,29 +417,34 @@ export class EpisodeStore {
           updatedAt: t,
         })
         .where(eq(chunks.id, chunk.id));
+      emit(transition);
       return "accepted";
-    });
+    }
   }
 
   /**
    * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
    * only records the error (the worker naks and the queue redelivers).
    */
-  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<{ outcome: EventOutcome; chunkFailed: boolean }> {
-    return this.database.write(async (db) => {
+  async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    return this.database.commit((db, emit) => this.#failure(db, emit, event, maxAttempts));
+  }
+
+  async #failure(db: Executor, emit: EmitStateEvent, event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
+    {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
       if (!chunk) return { outcome: "unknown", chunkFailed: false };
       if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
       if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
       const fail = event.permanent || event.attempt >= maxAttempts;
       const to: ChunkState = fail ? "failed" : "queued";
-      assertChunkTransition(chunk.id, chunk.state as ChunkState, to);
-      await db
-        .update(chunks)
-        .set({ state: to, lastError: `${event.code}: ${event.message}`, leaseOwner: null, updatedAt: this.now() })
-        .where(eq(chunks.id, chunk.id));
+      const t = this.now();
+      const lastError = `${event.code}: ${event.message}`;
+      const transition = chunkTransition(chunk, to, t, { lastError, leaseOwner: null });
+      await db.update(chunks).set({ state: to, lastError, leaseOwner: null, updatedAt: t }).where(eq(chunks.id, chunk.id));
+      emit(transition);
       return { outcome: "accepted", chunkFailed: fail };
-    });
+    }
   }
 
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
@@ -404,22 +471,17 @@ export class EpisodeStore {
    * generation newer, and any event of the old generation stale.
    */
   async requeueLeased(id: string, owner: string, generation: number, why = `machine ${owner} died`): Promise<boolean> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
       if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
-      assertChunkTransition(chunk.id, "leased", "queued");
+      const t = this.now();
+      const change = { generation, attempt: 0, leaseOwner: null, lastError: `${why}; re-queued` };
+      const transition = chunkTransition(chunk, "queued", t, change);
       await db
         .update(chunks)
-        .set({
-          state: "queued",
-          generation,
-          attempt: 0,
-          leaseOwner: null,
-          machineLosses: chunk.machineLosses + 1,
-          lastError: `${why}; re-queued`,
-          updatedAt: this.now(),
-        })
+        .set({ state: "queued", ...change, machineLosses: chunk.machineLosses + 1, updatedAt: t })
         .where(eq(chunks.id, id));
+      emit(transition);
       return true;
     });
   }
@@ -455,28 +517,26 @@ export class EpisodeStore {
    * still holds it. `jobs retry` re-runs it and resets the count.
    */
   async failLostChunk(id: string, owner: string, reason: string): Promise<boolean> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
       if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner) return false;
       const episode = await db.select().from(episodes).where(eq(episodes.id, chunk.episodeId)).get();
-      assertChunkTransition(chunk.id, "leased", "failed");
       const t = this.now();
+      const chunkEvent = chunkTransition(chunk, "failed", t, { leaseOwner: null, lastError: reason });
       const failEpisode = episode?.status === "transcribing";
-      if (episode && failEpisode) assertEpisodeTransition(episode.id, "transcribing", "failed");
+      const episodeError = `chunk ${id} failed: ${reason}`;
+      const episodeEvent = episode && failEpisode ? episodeTransition(episode, "failed", t, episodeError) : undefined;
       await db.batch([
         db
           .update(chunks)
           .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
           .where(eq(chunks.id, id)),
         ...(failEpisode
-          ? [
-              db
-                .update(episodes)
-                .set({ status: "failed", error: `chunk ${id} failed: ${reason}`, updatedAt: t, finishedAt: t })
-                .where(eq(episodes.id, chunk.episodeId)),
-            ]
+          ? [db.update(episodes).set({ status: "failed", error: episodeError, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
           : []),
       ]);
+      emit(chunkEvent);
+      if (episodeEvent) emit(episodeEvent);
       return true;
     });
   }
@@ -488,7 +548,7 @@ export class EpisodeStore {
    * the state that kept it from being cancelled.
    */
   async cancelEpisode(id: string): Promise<{ outcome: "cancelled" | "not_found" | "refused"; state?: EpisodeState; chunks: ChunkRow[] }> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
       const from = current.status as EpisodeState;
@@ -499,13 +559,16 @@ export class EpisodeStore {
         .from(chunks)
         .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"])))
         .all();
+      const error = "cancelled by an operator";
+      const events = [episodeTransition(current, "cancelled", t, error), ...open.map((c) => chunkTransition(c, "cancelled", t))];
       await db.batch([
-        db.update(episodes).set({ status: "cancelled", error: "cancelled by an operator", updatedAt: t, finishedAt: t }).where(eq(episodes.id, id)),
+        db.update(episodes).set({ status: "cancelled", error, updatedAt: t, finishedAt: t }).where(eq(episodes.id, id)),
         db
           .update(chunks)
           .set({ state: "cancelled", leaseOwner: null, updatedAt: t })
           .where(and(eq(chunks.episodeId, id), inArray(chunks.state, ["queued", "leased"]))),
       ]);
+      for (const e of events) emit(e);
       return { outcome: "cancelled", chunks: open };
     });
   }
@@ -521,14 +584,13 @@ export class EpisodeStore {
   async retryFailed(
     id: string,
   ): Promise<{ outcome: "retried" | "not_found" | "refused"; reason?: string; chunks: ChunkRow[]; redownload?: EpisodeRow }> {
-    return this.database.write(async (db) => {
+    return this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
       if (!current) return { outcome: "not_found", chunks: [] };
       if (current.status !== "failed")
         return { outcome: "refused", reason: `episode ${id} is ${current.status}; only failed episodes can be retried`, chunks: [] };
       if (current.chunkCount === null && current.sourceKind === "url") {
         // failed at download (or on the downloaded bytes): back to received, with a fresh retry window; the caller ingests it
-        assertEpisodeTransition(id, "failed", "received");
         const patch = {
           status: "received",
           error: null,
@@ -539,7 +601,9 @@ export class EpisodeStore {
           fetchError: null,
           updatedAt: this.now(),
         };
+        const event = episodeTransition(current, "received", patch.updatedAt);
         await db.update(episodes).set(patch).where(eq(episodes.id, id));
+        emit(event);
         return { outcome: "retried", chunks: [], redownload: { ...current, ...patch } };
       }
       if (current.chunkCount === null) {
@@ -555,7 +619,10 @@ export class EpisodeStore {
         .where(and(eq(chunks.episodeId, id), eq(chunks.state, "failed")))
         .all();
       const t = this.now();
-      for (const c of dead) assertChunkTransition(c.id, "failed", "queued");
+      const events = [
+        episodeTransition(current, "transcribing", t),
+        ...dead.map((c) => chunkTransition(c, "queued", t, { generation: c.generation + 1, attempt: 0, leaseOwner: null })),
+      ];
       await db.batch([
         db.update(episodes).set({ status: "transcribing", error: null, finishedAt: null, updatedAt: t }).where(eq(episodes.id, id)),
         ...dead.map((c) =>
@@ -565,6 +632,7 @@ export class EpisodeStore {
             .where(eq(chunks.id, c.id)),
         ),
       ]);
+      for (const e of events) emit(e);
       return { outcome: "retried", chunks: dead.map((c) => ({ ...c, state: "queued", generation: c.generation + 1, attempt: 0, leaseOwner: null })) };
     });
   }

@@ -71,9 +71,7 @@ export function renderText(words: readonly TimedWord[], options: RenderOptions =
  */
 export function renderSrt(words: readonly TimedWord[], options: RenderOptions = {}): string {
   return timedCues(words, { ...SRT_CUE_LIMITS, ...options.cues })
-    .map(({ cue, startMs, endMs }, i) =>
-      `${i + 1}\n${formatMs(startMs, ",")} --> ${formatMs(endMs, ",")}\n${cue.lines.join("\n")}\n`,
-    )
+    .map(({ cue, startMs, endMs }, i) => `${i + 1}\n${formatMs(startMs, ",")} --> ${formatMs(endMs, ",")}\n${cue.lines.join("\n")}\n`)
     .join("\n");
 }
 

@@ -67,9 +67,7 @@ const PHRASE_END_RE = /[,;:—–]["'”’)\]]*$/;
 /** Tokens glued to the previous word without a space (punctuation, English clitics). */
 const ATTACHED_RE = /^(?:[.,!?;:%…)\]}»”’]+|'(?:s|re|ve|ll|d|m|t)|n't)$/i;
 /** Words that usually open a new phrase, so breaking before them reads naturally. */
-const PHRASE_OPENERS = new Set(
-  "and but or so because which who when while where if then although though after before until since".split(" "),
-);
+const PHRASE_OPENERS = new Set("and but or so because which who when while where if then although though after before until since".split(" "));
 /** Words that should not end a line or a cue: they lean on the word after them. */
 const LEANING_WORDS = new Set(
   "a an the to of in on at by for from with into and but or nor so if as than that my your our their his her its".split(" "),

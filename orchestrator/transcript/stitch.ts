@@ -22,6 +22,13 @@ export interface StitchChunk {
   readonly startSample: number;
   /** One past the last sample of the chunk. */
   readonly endSample: number;
+  /**
+   * The part of the episode the chunk answers for, inside [startSample, endSample): its audio
+   * minus the context padding (ingest/chunk-context.ts). Absent for chunks planned before padding,
+   * which stitch by the middle of their overlap instead.
+   */
+  readonly coreStartSample?: number | null | undefined;
+  readonly coreEndSample?: number | null | undefined;
   /** Words with times relative to the chunk start. */
   readonly words: readonly Word[];
 }
@@ -49,33 +56,22 @@ export class StitchError extends Error {
 /**
  * Places every word of every chunk on the episode timeline.
  *
- * Chunks are ordered by `index` (never by arrival), each word is shifted by exactly
- * `startSample / sampleRate` seconds, and where chunk i+1 starts before chunk i ends the overlap is
- * cut at its middle (the seam): a word stays only in the chunk whose side of the seam holds the
- * word's midpoint, so a word spoken across the overlap appears once. Throws `StitchError` when an
- * index is missing or repeated, so an incomplete episode can never be published as complete.
+ * Chunks are ordered by `index` (never by arrival) and each word is shifted by exactly
+ * `startSample / sampleRate` seconds. Between two neighbours there is one seam: the core boundary
+ * when both chunks carry cores (context padding), else the middle of their overlap when they
+ * overlap (plans made before padding). A word stays only in the chunk whose side of the seam holds
+ * its midpoint, so a word heard by both chunks appears once. Throws `StitchError` when an index is
+ * missing or repeated, or cores do not join up, so an incomplete episode is never published as complete.
  */
-export function stitchChunks(
-  chunks: readonly StitchChunk[],
-  sampleRate: number,
-  options: StitchOptions = {},
-): TimedWord[] {
+export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number, options: StitchOptions = {}): TimedWord[] {
   if (!Number.isFinite(sampleRate) || sampleRate <= 0) {
     throw new StitchError(`sample rate must be a positive number, got ${sampleRate}`);
   }
   const ordered = orderByIndex(chunks, options.expectedChunks);
 
-  // Seam between chunk i and i+1, in seconds; NaN where the two chunks do not overlap.
+  // Seam between chunk i and i+1, in samples; NaN where there is none (no cores, no overlap).
   const seams: number[] = [];
-  for (let i = 0; i + 1 < ordered.length; i++) {
-    const current = ordered[i]!;
-    const next = ordered[i + 1]!;
-    seams.push(
-      next.startSample < current.endSample
-        ? (next.startSample + current.endSample) / 2 / sampleRate
-        : Number.NaN,
-    );
-  }
+  for (let i = 0; i + 1 < ordered.length; i++) seams.push(seamBetween(ordered[i]!, ordered[i + 1]!));
 
   const out: TimedWord[] = [];
   ordered.forEach((chunk, i) => {
@@ -86,13 +82,28 @@ export function stitchChunks(
     for (const word of words) {
       const start = offset + word.start;
       const end = offset + Math.max(word.start, word.end);
-      const mid = (start + end) / 2;
+      // The midpoint in samples, rounded so that two chunks computing the same instant from
+      // different offsets agree exactly on which side of a seam it lies.
+      const mid = roundSamples(chunk.startSample + ((word.start + Math.max(word.start, word.end)) / 2) * sampleRate);
       if (!Number.isNaN(lowerSeam) && mid < lowerSeam) continue;
       if (!Number.isNaN(upperSeam) && mid >= upperSeam) continue;
       out.push(toTimedWord(word, start, end));
     }
   });
   return out;
+}
+
+const roundSamples = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The seam between neighbours `a` and `b` (sample position), or NaN when they neither carry cores nor overlap. */
+function seamBetween(a: StitchChunk, b: StitchChunk): number {
+  const aEnd = a.coreEndSample ?? undefined;
+  const bStart = b.coreStartSample ?? undefined;
+  if (aEnd !== undefined && bStart !== undefined) {
+    if (aEnd !== bStart) throw new StitchError(`chunk ${a.index}'s core ends at sample ${aEnd} but chunk ${b.index}'s starts at ${bStart}`);
+    return aEnd;
+  }
+  return b.startSample < a.endSample ? (b.startSample + a.endSample) / 2 : Number.NaN;
 }
 
 function orderByIndex(chunks: readonly StitchChunk[], expected: number | undefined): StitchChunk[] {
@@ -110,6 +121,12 @@ function orderByIndex(chunks: readonly StitchChunk[], expected: number | undefin
     if (!Number.isInteger(startSample) || startSample < 0 || !(endSample > startSample)) {
       throw new StitchError(`chunk ${index} has bad sample range [${startSample}, ${endSample})`);
     }
+    const coreStart = chunk.coreStartSample ?? undefined;
+    const coreEnd = chunk.coreEndSample ?? undefined;
+    if ((coreStart === undefined) !== (coreEnd === undefined)) throw new StitchError(`chunk ${index} has only one end of its core`);
+    if (coreStart !== undefined && coreEnd !== undefined && !(startSample <= coreStart && coreStart < coreEnd && coreEnd <= endSample)) {
+      throw new StitchError(`chunk ${index}'s core [${coreStart}, ${coreEnd}) is not inside its audio [${startSample}, ${endSample})`);
+    }
     slots[index] = chunk;
   }
   const missing = slots.flatMap((slot, i) => (slot === undefined ? [i] : []));
@@ -121,7 +138,5 @@ function orderByIndex(chunks: readonly StitchChunk[], expected: number | undefin
 }
 
 function toTimedWord(word: Word, start: number, end: number): TimedWord {
-  return word.confidence === undefined
-    ? { text: word.text, start, end }
-    : { text: word.text, start, end, confidence: word.confidence };
+  return word.confidence === undefined ? { text: word.text, start, end } : { text: word.text, start, end, confidence: word.confidence };
 }

@@ -97,10 +97,7 @@ export function wordErrorRate(reference: string, hypothesis: string): WordErrorR
 }
 
 /** Maps words to small integers so the inner loop compares numbers, not strings. */
-function internWords(
-  words: readonly string[],
-  ids: Map<string, number> = new Map(),
-): { words: Int32Array; ids: Map<string, number> } {
+function internWords(words: readonly string[], ids: Map<string, number> = new Map()): { words: Int32Array; ids: Map<string, number> } {
   const out = new Int32Array(words.length);
   words.forEach((word, i) => {
     let id = ids.get(word);

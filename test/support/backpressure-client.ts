@@ -19,9 +19,21 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "backpressure-child-"));
 
 const calls: Record<string, () => Promise<unknown>> = {
   audio: () => fetchAudio(`${base}/a.mp3`, path.join(tmp, "a.mp3"), { allowPrivate: true, maxBytes: 64 << 20, timeoutMs: 30_000 }),
-  feed: () => fetchFeed(`${base}/feed.xml`, { etag: null, lastModified: null }, { allowPrivate: true, maxBytes: 64 << 20, maxRedirects: 5, timeoutMs: 30_000 }),
-  callback: () => sendCallback(`${base}/hook`, "msg_backpressure", '{"type":"episode.done"}', Date.now(), { secret: `whsec_${Buffer.from("k".repeat(32)).toString("base64")}`, allowPrivate: true, timeoutMs: 30_000 }),
-  model: () => pullModel({ name: "big", dir: path.join(tmp, "models"), baseUrl: `${base}/m/`, catalog: new Map([["big", { file: "ggml-big.bin", approxMiB: 8 }]]) }),
+  feed: () =>
+    fetchFeed(`${base}/feed.xml`, { etag: null, lastModified: null }, { allowPrivate: true, maxBytes: 64 << 20, maxRedirects: 5, timeoutMs: 30_000 }),
+  callback: () =>
+    sendCallback(`${base}/hook`, "msg_backpressure", '{"type":"episode.done"}', Date.now(), {
+      secret: `whsec_${Buffer.from("k".repeat(32)).toString("base64")}`,
+      allowPrivate: true,
+      timeoutMs: 30_000,
+    }),
+  model: () =>
+    pullModel({
+      name: "big",
+      dir: path.join(tmp, "models"),
+      baseUrl: `${base}/m/`,
+      catalog: new Map([["big", { file: "ggml-big.bin", approxMiB: 8 }]]),
+    }),
   machines: () => new MachinesClient({ baseUrl: base, app: "fleet", token: "test-token", retries: 0, requestTimeoutMs: 30_000 }).list(),
   cli: () => new ApiClient(base, "test-token").get("/v1/episodes"),
 };

@@ -31,6 +31,14 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
   });
 }
 
+/**
+ * The error lines of a CLI's stderr: what is left after its notes (`podfleet: note: …`, which
+ * orchestrator, what it started), progress lines and warnings. A failing command prints one.
+ */
+export function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.trim() && !/^podfleet: (note|progress|warning): /.test(l));
+}
+
 /** Pids of live processes whose command line mentions `needle` (a data directory, say). */
 export function processesMentioning(needle: string): number[] {
   const pids: number[] = [];

@@ -5,10 +5,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-
-export interface CleanupContext {
-  after(fn: () => Promise<void> | void): void;
-}
+import type { CleanupContext } from "./cleanup.ts";
 
 export async function serveFiles(
   t: CleanupContext,

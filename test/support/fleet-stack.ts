@@ -9,13 +9,16 @@ import os from "node:os";
 import path from "node:path";
 import { parseConfig } from "../../orchestrator/config.ts";
 import type { LocalMachinesRuntime } from "../../orchestrator/fleet/local-runtime.ts";
-import { sleeperLaunch, writeSleeperScript } from "../../orchestrator/fleet/local-runtime/sleeper-machine.ts";
+import { sleeperLaunch, writeSleeperScript } from "./sleeper-machine.ts";
 import type { Machine, MachineState } from "../../orchestrator/fleet/machine.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
 import { authHeaders, rememberToken } from "./auth.ts";
-import type { CleanupContext } from "./ingest-stack.ts";
+import type { CleanupContext } from "./cleanup.ts";
 import { synthesizeEpisode } from "./speech.ts";
+
+// Kept here for the tests that import it from this module; new code imports ./until.ts.
+export { until } from "./until.ts";
 
 /** Images the test launch understands: the real worker (default), a sleeper, and one that cannot start. */
 export const SLEEPER_IMAGE = "podfleet-test-sleeper";
@@ -37,6 +40,8 @@ export async function startFleetStack(t: CleanupContext, env: Record<string, str
       PODFLEET_LOG_LEVEL: "silent",
       PODFLEET_MAX_MACHINES: "2",
       PODFLEET_CHUNK_SECONDS: "4",
+      // tiny chunks for speed; context padding has its own test (padded-chunks) and would double every chunk here
+      PODFLEET_CHUNK_PAD_SECONDS: "0",
       PODFLEET_IDLE_TIMEOUT_SEC: "2",
       PODFLEET_AUTOSCALE_INTERVAL_MS: "500",
       PODFLEET_SWEEP_INTERVAL_MS: "1000",
@@ -97,17 +102,6 @@ export class RuntimeRecorder {
 
   stop(): void {
     this.runtime.off("state", this.#listener);
-  }
-}
-
-/** Polls `check` every 100 ms until it returns a value, or fails after `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

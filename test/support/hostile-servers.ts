@@ -11,16 +11,7 @@ import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 
-export type HostileKind =
-  | "http10"
-  | "keepalive"
-  | "trickle"
-  | "endless"
-  | "reset"
-  | "reset-once"
-  | "500-once"
-  | "429-once"
-  | "backpressure-close";
+export type HostileKind = "http10" | "keepalive" | "trickle" | "endless" | "reset" | "reset-once" | "500-once" | "429-once" | "backpressure-close";
 
 export interface RunningServer {
   kind: HostileKind | "raw";
@@ -54,7 +45,10 @@ function parseHead(head: string): RawRequest {
  * A TCP server that reads one request head (and its Content-Length body) per connection and hands
  * the socket to `respond`, which owns it from then on. Every socket is destroyed on close().
  */
-export async function rawHttpServer(respond: (req: RawRequest, socket: net.Socket, body: Buffer) => void, kind: RunningServer["kind"] = "raw"): Promise<RunningServer> {
+export async function rawHttpServer(
+  respond: (req: RawRequest, socket: net.Socket, body: Buffer) => void,
+  kind: RunningServer["kind"] = "raw",
+): Promise<RunningServer> {
   const sockets = new Set<net.Socket>();
   const hits = new Map<string, number>();
   const server = net.createServer((socket) => {
@@ -90,7 +84,9 @@ export async function rawHttpServer(respond: (req: RawRequest, socket: net.Socke
 }
 
 function head(status: string, headers: Record<string, string | number>): string {
-  return `HTTP/1.1 ${status}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  return `HTTP/1.1 ${status}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("")}\r\n`;
 }
 
 /** A whole response, then the connection closes. */
@@ -166,7 +162,7 @@ export async function startHostileServer(kind: Exclude<HostileKind, "http10">, l
         return;
     }
   }, kind);
-  const close = server.close;
+  const close = server.close.bind(server);
   server.close = async () => {
     for (const t of timers) clearInterval(t);
     await close();
@@ -201,7 +197,9 @@ async function keepAliveServer(lookup: ContentLookup): Promise<RunningServer> {
 
 /** `python3 -m http.server` on `dir` (HTTP/1.0: one response per connection, then close). */
 export async function startPythonHttpServer(dir: string): Promise<RunningServer> {
-  const child: ChildProcess = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";

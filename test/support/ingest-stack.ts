@@ -8,35 +8,24 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { parseConfig } from "../../orchestrator/config.ts";
+import { parseConfig, type Tuning } from "../../orchestrator/config.ts";
 import { createLogger } from "../../orchestrator/log.ts";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/orchestrator.ts";
 import { authHeaders, rememberToken } from "./auth.ts";
+import type { CleanupContext } from "./cleanup.ts";
+import { until } from "./until.ts";
 
-export interface CleanupContext {
-  after(fn: () => Promise<void> | void): void;
-}
+// Kept here for the tests that import them from this module; new code imports ./cleanup.ts and ./until.ts.
+export { suiteCleanup, type CleanupContext } from "./cleanup.ts";
 
-/**
- * A cleanup context for suite-level hooks (their context has no `after` on Node 20): register
- * with `.after(fn)`, and call `run()` from node:test's `after`.
- */
-export function suiteCleanup(): CleanupContext & { run(): Promise<void> } {
-  const fns: Array<() => Promise<void> | void> = [];
-  return {
-    after: (fn) => void fns.push(fn),
-    run: async () => {
-      for (const fn of fns.splice(0).reverse()) await fn();
-    },
-  };
-}
-
-export async function startStack(t: CleanupContext, env: Record<string, string> = {}): Promise<Orchestrator> {
+/** `tuning` overrides fixed tuning numbers no variable sets (e.g. a long callback scan period). */
+export async function startStack(t: CleanupContext, env: Record<string, string> = {}, tuning: Partial<Tuning> = {}): Promise<Orchestrator> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-ingest-"));
   const config = parseConfig(
     { PODFLEET_ALLOW_PRIVATE_URLS: "1", PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_CHUNK_SECONDS: "30", ...env },
     { dataDir, port: 0, host: "127.0.0.1" },
   );
+  Object.assign(config.tuning, tuning);
   const orchestrator = await startOrchestrator(config, createLogger("silent"));
   rememberToken(orchestrator.url, orchestrator.adminToken);
   t.after(async () => {
@@ -47,7 +36,13 @@ export async function startStack(t: CleanupContext, env: Record<string, string> 
 }
 
 /** JSON request against the orchestrator, with its admin token (test/support/auth.ts); returns status and parsed body. */
-export async function api<T = any>(base: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+export async function api<T = any>(
+  base: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(new URL(p, base), {
     method,
     headers: { ...authHeaders(new URL(p, base)), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
@@ -73,7 +68,10 @@ export interface RecordedRequest {
 export type Handler = (req: RecordedRequest, res: http.ServerResponse) => void;
 
 /** An HTTP server whose behaviour the test swaps at will; every request is recorded. */
-export async function programmableServer(t: CleanupContext, handler: Handler): Promise<{ url: string; requests: RecordedRequest[]; setHandler(h: Handler): void }> {
+export async function programmableServer(
+  t: CleanupContext,
+  handler: Handler,
+): Promise<{ url: string; requests: RecordedRequest[]; setHandler(h: Handler): void }> {
   const requests: RecordedRequest[] = [];
   let current = handler;
   const server = http.createServer((req, res) => {
@@ -115,13 +113,7 @@ export function silentWav(seconds = 1): Buffer {
   return Buffer.concat([header, Buffer.alloc(samples * 2)]);
 }
 
-/** Poll `check` until it returns a value (not undefined), or fail after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** `until` (./until.ts) with this module's shorter default timeout; kept for the tests that use it. */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  return until(what, check, timeoutMs);
 }

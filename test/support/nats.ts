@@ -6,11 +6,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNatsServer, type NatsServerHandle, type NatsUser } from "../../orchestrator/queue/nats-server.ts";
+import type { CleanupContext } from "./cleanup.ts";
 
-/** The part of node:test's TestContext (or a suite hook context) these helpers need. */
-export interface CleanupContext {
-  after(fn: () => Promise<void> | void): void;
-}
+// Kept here for the tests that import it from this module; new code imports ./cleanup.ts.
+export type { CleanupContext } from "./cleanup.ts";
 
 export interface TestNats {
   readonly url: string;

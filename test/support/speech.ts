@@ -36,7 +36,10 @@ export interface SynthesizedEpisode {
 /** A tool the fixtures need (flite, ffmpeg, ffprobe) is not installed. */
 export class FixtureToolMissingError extends Error {
   override readonly name = "FixtureToolMissingError";
-  constructor(readonly tool: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly tool: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${tool} is not installed or not on PATH; install it (Debian: apt-get install ${tool === "flite" ? "flite" : "ffmpeg"})`, options);
   }
 }
@@ -126,22 +129,26 @@ async function render(
   filters.push(`${inputsLabel}concat=n=${parts.length}:v=0:a=1[out]`);
   const out = join(work, `${key}.${format}`);
   const encode =
-    format === "wav"
-      ? ["-c:a", "pcm_s16le", "-ar", "16000", "-ac", "1"]
-      : ["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100", "-ac", "1"];
+    format === "wav" ? ["-c:a", "pcm_s16le", "-ar", "16000", "-ac", "1"] : ["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100", "-ac", "1"];
   await runTool("ffmpeg", [
-    "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-nostdin",
+    "-y",
     ...parts.flatMap((p) => ["-i", p]),
-    "-filter_complex", filters.join(";"),
-    "-map", "[out]", ...encode, out,
+    "-filter_complex",
+    filters.join(";"),
+    "-map",
+    "[out]",
+    ...encode,
+    out,
   ]);
   return out;
 }
 
 async function probeDuration(path: string): Promise<number> {
-  const stdout = await runTool("ffprobe", [
-    "-v", "error", "-show_entries", "format=duration", "-of", "default=noprint_wrappers=1:nokey=1", path,
-  ]);
+  const stdout = await runTool("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "default=noprint_wrappers=1:nokey=1", path]);
   const duration = Number.parseFloat(stdout.trim());
   if (!(duration > 0)) throw new FixtureToolError(`ffprobe reported no duration for ${path}: ${stdout.trim()}`);
   return duration;

@@ -29,7 +29,7 @@ export async function startTestSqld(t: CleanupContext, timeoutMs = 15_000): Prom
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -47,7 +47,10 @@ export async function startTestSqld(t: CleanupContext, timeoutMs = 15_000): Prom
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`sqld exited ${child.exitCode}: ${stderr}`);
     const ok = await Promise.race([
-      fetch(`${url}/health`).then((r) => r.ok, () => false),
+      fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ),
       spawnError,
     ]);
     if (ok) return { url, dbDir, process: child };

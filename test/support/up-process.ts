@@ -9,6 +9,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { authHeaders, rememberDataDirToken } from "./auth.ts";
+import { until } from "./until.ts";
+
+// Kept here for the tests that import it from this module; new code imports ./until.ts.
+export { until } from "./until.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/podfleet.js", import.meta.url));
 
@@ -17,16 +21,6 @@ export interface UpProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
   stderr: () => string;
-}
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 /** Starts `podfleet up --port 0` and resolves once it has written a fresh orchestrator.url. */
@@ -38,7 +32,7 @@ export async function startUp(dataDir: string, env: Record<string, string>): Pro
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
   const url = await until(
     "the orchestrator URL file",
@@ -82,13 +76,18 @@ export async function episodeStatus(url: string, id: string): Promise<EpisodeSta
 export async function waitFinished(url: string, id: string, timeoutMs: number, diagnose?: () => string): Promise<EpisodeStatus> {
   let last: EpisodeStatus | undefined;
   try {
-    return await until(`episode ${id} to finish`, async () => {
-      const s = await episodeStatus(url, id);
-      last = s ?? last;
-      return s && (s.status === "done" || s.status === "failed") ? s : undefined;
-    }, timeoutMs, 250);
+    return await until(
+      `episode ${id} to finish`,
+      async () => {
+        const s = await episodeStatus(url, id);
+        last = s ?? last;
+        return s && (s.status === "done" || s.status === "failed") ? s : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last)}${diagnose ? `\n${diagnose()}` : ""}`);
+    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last)}${diagnose ? `\n${diagnose()}` : ""}`, { cause: err });
   }
 }
 

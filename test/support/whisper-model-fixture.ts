@@ -76,7 +76,7 @@ export async function writeRandomWhisperModel(path: string, dims: FixtureModelDi
   const one = () => 1;
   const tensor = async (name: string, shape: number[], init: () => number = small) => {
     const nameBuf = Buffer.from(name, "utf8");
-    const f16 = /\.weight$/.test(name) && (shape.length >= 2 && shape[0]! > 1);
+    const f16 = /\.weight$/.test(name) && shape.length >= 2 && shape[0]! > 1;
     await write(Buffer.concat([ints(shape.length, nameBuf.length, f16 ? 1 : 0), ints(...shape), nameBuf]));
     const n = shape.reduce((a, b) => a * b, 1);
     await write(f16 ? halves(n, init) : floats(n, init));

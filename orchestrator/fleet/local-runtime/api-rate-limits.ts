@@ -18,7 +18,7 @@ export interface ApiRateLimits {
 export const FLY_RATE_LIMITS: Readonly<ApiRateLimits> = { perSec: 1, burst: 3, getPerSec: 5, getBurst: 10 };
 
 /** The actions the routes name; `get` and `list` use the read limits. */
-export type ApiAction = 'list' | 'create' | 'get' | 'wait' | 'start' | 'stop' | 'destroy' | 'events';
+export type ApiAction = "list" | "create" | "get" | "wait" | "start" | "stop" | "destroy" | "events";
 
 interface Bucket {
   tokens: number;
@@ -40,8 +40,8 @@ export class ActionRateLimiter {
   }
 
   /** Takes one request's token: undefined when allowed, else the whole seconds to wait before retrying. */
-  take(action: ApiAction, machineId = ''): number | undefined {
-    const read = action === 'get' || action === 'list';
+  take(action: ApiAction, machineId = ""): number | undefined {
+    const read = action === "get" || action === "list";
     const rate = read ? this.#limits.getPerSec : this.#limits.perSec;
     const burst = read ? this.#limits.getBurst : this.#limits.burst;
     const key = `${action}:${machineId}`;
@@ -61,7 +61,7 @@ export class ActionRateLimiter {
 
   #forgetFull(now: number): void {
     for (const [key, bucket] of this.#buckets) {
-      const read = key.startsWith('get:') || key.startsWith('list:');
+      const read = key.startsWith("get:") || key.startsWith("list:");
       const rate = read ? this.#limits.getPerSec : this.#limits.perSec;
       const burst = read ? this.#limits.getBurst : this.#limits.burst;
       if (bucket.tokens + ((now - bucket.at) / 1000) * rate >= burst) this.#buckets.delete(key);

@@ -8,18 +8,18 @@
  *
  * Linux only (it reads /proc); elsewhere it finds nothing.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { isLiveProcess } from '../../live-process.ts';
+import { readdirSync, readFileSync } from "node:fs";
+import { isLiveProcess } from "../../live-process.ts";
 
 /** Env variable naming the runtime owner a machine process belongs to. */
-export const RUNTIME_OWNER_ENV = 'PODFLEET_LOCAL_RUNTIME';
+export const RUNTIME_OWNER_ENV = "PODFLEET_LOCAL_RUNTIME";
 
 /** Processes (pids) whose environment carries `owner`'s tag, this process excluded. */
 export function leftoverMachineProcesses(owner: string): number[] {
   const wanted = `${RUNTIME_OWNER_ENV}=${owner}`;
   let entries: string[];
   try {
-    entries = readdirSync('/proc');
+    entries = readdirSync("/proc");
   } catch {
     return [];
   }
@@ -29,7 +29,7 @@ export function leftoverMachineProcesses(owner: string): number[] {
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
     try {
       // another user's process (EACCES) or one that just exited (ENOENT) is not ours
-      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(wanted)) found.push(pid);
+      if (readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(wanted)) found.push(pid);
     } catch {
       continue;
     }
@@ -46,10 +46,10 @@ export async function killLeftoverMachines(owner: string, waitMs = 5_000): Promi
   const pids = leftoverMachineProcesses(owner);
   for (const pid of pids) {
     try {
-      process.kill(-pid, 'SIGKILL');
+      process.kill(-pid, "SIGKILL");
     } catch {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, "SIGKILL");
       } catch {
         // exited meanwhile
       }

@@ -2,11 +2,11 @@
  * Starts the local process behind a machine: the launch spec's command with the env a Fly
  * machine would see, output appended to the machine's log file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Machine } from '../machine.ts';
-import { RUNTIME_OWNER_ENV } from './leftover-machines.ts';
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import type { Machine } from "../machine.ts";
+import { RUNTIME_OWNER_ENV } from "./leftover-machines.ts";
 
 /** What to run for a machine: the local stand-in for its image. */
 export interface LaunchSpec {
@@ -29,8 +29,8 @@ export function machineEnv(spec: LaunchSpec, machine: Machine, { app, owner }: M
   const platform: Record<string, string> = {
     FLY_MACHINE_ID: machine.id,
     FLY_APP_NAME: app,
-    FLY_REGION: 'local',
-    FLY_IMAGE_REF: machine.config?.image ?? '',
+    FLY_REGION: "local",
+    FLY_IMAGE_REF: machine.config?.image ?? "",
     FLY_PRIVATE_IP: machine.private_ip,
   };
   const memory = machine.config?.guest?.memory_mb;
@@ -64,13 +64,13 @@ export function signalMachine(child: ChildProcess | undefined, signal: NodeJS.Si
  */
 export function spawnMachineProcess(spec: LaunchSpec, machine: Machine, host: MachineHost): ChildProcess {
   const { logDir } = host;
-  const logFd = logDir ? openSync(join(logDir, `${machine.id}.log`), 'a', 0o600) : undefined;
+  const logFd = logDir ? openSync(join(logDir, `${machine.id}.log`), "a", 0o600) : undefined;
   try {
-    const out = logFd ?? 'ignore';
+    const out = logFd ?? "ignore";
     return spawn(spec.command, spec.args, {
       env: machineEnv(spec, machine, host),
       cwd: spec.cwd,
-      stdio: ['ignore', out, out],
+      stdio: ["ignore", out, out],
       // Its own process group: signalMachine reaches the whole tree, and a Ctrl-C at the
       // orchestrator's terminal does not hit workers behind the orchestrator's back.
       detached: true,

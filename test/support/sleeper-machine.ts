@@ -1,5 +1,5 @@
 /**
- * A stand-in machine image for tests and demos of the local runtime: a tiny node script
+ * A stand-in machine image for tests of the local runtime: a tiny node script
  * whose behaviour comes from the machine's env, so a test describes a machine purely
  * through its Fly config.
  *   SLEEP_MS        exit after this many ms (absent or negative: run until signalled)
@@ -8,10 +8,10 @@
  * On start it prints the FLY_* variables it was given, one `KEY=VALUE` a line, then
  * `READY` once its signal handlers are in place.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Machine } from '../machine.ts';
-import type { LaunchSpec } from './machine-process.ts';
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LaunchSpec } from "../../orchestrator/fleet/local-runtime.ts";
+import type { Machine } from "../../orchestrator/fleet/machine.ts";
 
 const SCRIPT = `
 const env = process.env;
@@ -26,7 +26,7 @@ else setInterval(() => {}, 1 << 30);
 
 /** Writes the sleeper script into `dir` and returns its path. */
 export function writeSleeperScript(dir: string): string {
-  const path = join(dir, 'sleeper-machine.cjs');
+  const path = join(dir, "sleeper-machine.cjs");
   writeFileSync(path, SCRIPT);
   return path;
 }
@@ -41,6 +41,6 @@ export function sleeperEnv(behaviour: { runMs?: number; exitCode?: number; ignor
   const env: Record<string, string> = {};
   if (behaviour.runMs !== undefined) env.SLEEP_MS = String(behaviour.runMs);
   if (behaviour.exitCode !== undefined) env.EXIT_CODE = String(behaviour.exitCode);
-  if (behaviour.ignoreSignals) env.IGNORE_SIGNALS = '1';
+  if (behaviour.ignoreSignals) env.IGNORE_SIGNALS = "1";
   return env;
 }

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench:event-path [-- EPISODES]`: the orchestrator's CPU per chunk while draining, with
+ * nothing else in the process. EPISODES hour-long episodes (60 chunks of 60 s each, default 10)
+ * are planned in a real libSQL store; for every chunk a `claimed` and a `result` event (150 words
+ * inside it, a minute of speech) are published to the events stream of a real nats-server
+ * beforehand; then the orchestrator's consumer (consumeChunkEvents → applyChunkEvents: batched
+ * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
+ * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk; the
+ * nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { eventMessageId, eventSubject, wireNames, type ChunkEvent, type Word } from "../contract/wire.ts";
+import { applyChunkEvents } from "../orchestrator/episodes/chunk-events.ts";
+import { createLogger } from "../orchestrator/log.ts";
+import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
+import { consumeChunkEvents, NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
+import { Database } from "../orchestrator/store/database.ts";
+import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
+import { round } from "./bench-stack.ts";
+import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
+
+const EPISODES = Number(process.argv[2] ?? 10);
+const CHUNKS = 60;
+const SPAN = 60 * 16_000;
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-event-path-"));
+  const server = await startNatsServer({ storeDir: path.join(dir, "nats") });
+  const nc = await connect({ servers: server.url });
+  const db = await Database.open(`file:${path.join(dir, "t.db")}`);
+  const stop = new AbortController();
+  try {
+    const names = wireNames("evbench");
+    const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 5, audioDir: path.join(dir, "audio") });
+    const store = new EpisodeStore(db);
+    const js = jetstream(nc);
+    const words: Word[] = Array.from({ length: 150 }, (_, i) => ({ text: `word${i}`, start: i * 0.4, end: i * 0.4 + 0.3, confidence: 0.9 }));
+    const ids: string[] = [];
+    for (let e = 0; e < EPISODES; e++) {
+      const id = `ep_bench${e}`;
+      ids.push(id);
+      await store.createEpisode({ id, title: null, sourceKind: "upload", sourceUrl: null, uploadPath: null, chunkSeconds: 60, language: "en" });
+      await store.transitionEpisode(id, "ingesting");
+      await store.recordPlan(
+        id,
+        Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })),
+        { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN },
+      );
+      for (let i = 0; i < CHUNKS; i++) {
+        const base = { v: 1 as const, episodeId: id, chunkId: chunkId(id, i), attempt: 1, machineId: `m${i % 32}`, at: Date.now() };
+        const evs: ChunkEvent[] = [
+          { ...base, type: "claimed", heartbeatMs: 10_000 },
+          { ...base, type: "result", words, wordCount: words.length, engine: "synthetic", processingMs: 6000 },
+        ];
+        for (const ev of evs) await js.publish(eventSubject(names, ev), JSON.stringify(ev), { msgID: eventMessageId(ev) });
+      }
+    }
+    const log = createLogger("silent");
+    const deps = { store, queue, log, maxAttempts: 3 };
+    const cpu0 = selfCpuMs();
+    const nats0 = processCpuMs(server.pid!);
+    const t0 = performance.now();
+    const loop = consumeChunkEvents(
+      nc,
+      names,
+      (batch) =>
+        applyChunkEvents(
+          batch.filter((e): e is ChunkEvent => e.type !== "boot_failed"),
+          deps,
+        ),
+      { signal: stop.signal, log },
+    );
+    for (;;) {
+      const open = await store.episodesInStates(["transcribing", "stitching"]);
+      if (open.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cpu = selfCpuMs() - cpu0;
+    const nats = processCpuMs(server.pid!) - nats0;
+    const wall = performance.now() - t0;
+    stop.abort();
+    await loop;
+    const done = (await store.listEpisodes(EPISODES + 1)).filter((e) => e.status === "done").length;
+    const chunks = EPISODES * CHUNKS;
+    process.stdout.write(
+      `${JSON.stringify({
+        episodes: EPISODES,
+        chunks,
+        episodes_done: done,
+        drain_wall_s: round(wall / 1000, 2),
+        orchestrator_cpu_ms_per_chunk: round(cpu / chunks, 3),
+        nats_server_cpu_ms_per_chunk: round(nats / chunks, 3),
+        load: os.loadavg().map((l) => round(l, 2)),
+      })}\n`,
+    );
+  } finally {
+    stop.abort();
+    db.close();
+    await nc.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench:event-path: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

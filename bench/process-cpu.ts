@@ -1,0 +1,39 @@
+/**
+ * CPU time from /proc, for benchmark figures that must count more than `process.cpuUsage()`:
+ * ffmpeg children the orchestrator spawned (ingest), and the nats-server child (a cost no
+ * orchestrator figure saw before). Linux only, like the rest of the benchmarks.
+ */
+import fs from "node:fs";
+
+const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
+
+/** Fields of /proc/PID/stat after the command name (which may hold spaces). */
+function statFields(pid: number | "self"): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** User + system CPU of a live process, ms (0 once it is gone). */
+export function processCpuMs(pid: number): number {
+  try {
+    const f = statFields(pid);
+    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime, stime
+  } catch {
+    return 0;
+  }
+}
+
+/** This process's own CPU, ms (microsecond resolution, unlike /proc). */
+export function selfCpuMs(): number {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+}
+
+/**
+ * CPU of this process's children that have exited and been reaped (cutime + cstime), ms: every
+ * ffmpeg/ffprobe run the orchestrator waited for. Resolution 10 ms per read.
+ */
+export function childCpuMs(): number {
+  const f = statFields("self");
+  return (Number(f[13]) + Number(f[14])) * TICK_MS;
+}

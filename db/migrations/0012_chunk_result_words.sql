@@ -1,0 +1,1 @@
+ALTER TABLE `chunks` ADD `result_words` text;

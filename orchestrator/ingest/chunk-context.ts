@@ -1,0 +1,81 @@
+/**
+ * Context padding: every chunk is transcribed with some audio before and after its core, the
+ * stride idea of chunked speech recognition. The recogniser then hears each word at a core's edge
+ * with its neighbours, as in the unchunked run, and stitching keeps only the words whose midpoint
+ * falls inside the core (transcript/stitch.ts), so every word is kept exactly once.
+ *
+ * A planned chunk's `startSample/endSample` stay the audio span that is cut, sent and that word
+ * times are relative to; `coreStartSample/coreEndSample` is the part of the episode it answers for.
+ * Cores tile the episode; audio spans overlap their neighbours by up to twice the padding.
+ */
+import type { PlannedChunk } from "../store/episode-store.ts";
+
+/**
+ * Default context padding on each side of a core, seconds (PODFLEET_CHUNK_PAD_SECONDS). Chosen by
+ * measurement with bench/accuracy.ts: see BENCHMARKS.md, "Seams".
+ */
+export const CHUNK_PAD_SECONDS = 2;
+
+/** The most padding the settings allow, seconds: more only decodes the same words again. */
+export const MAX_CHUNK_PAD_SECONDS = 30;
+
+/** A half-open sample range [start, end). */
+export interface SampleSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The audio span to cut for a core span: `padSamples` more on both sides, clamped to the
+ * episode (0..totalSamples). Throws on a core that is empty or outside the episode.
+ */
+export function paddedSpan(core: SampleSpan, padSamples: number, totalSamples: number): SampleSpan {
+  if (!Number.isInteger(padSamples) || padSamples < 0) throw new RangeError(`padding must be a whole number of samples >= 0, got ${padSamples}`);
+  if (!Number.isInteger(totalSamples) || totalSamples <= 0)
+    throw new RangeError(`episode length must be a positive whole number of samples, got ${totalSamples}`);
+  if (!Number.isInteger(core.start) || !Number.isInteger(core.end) || core.start < 0 || core.end > totalSamples || core.end <= core.start) {
+    throw new RangeError(`core [${core.start}, ${core.end}) is not a non-empty span inside 0..${totalSamples}`);
+  }
+  return { start: Math.max(0, core.start - padSamples), end: Math.min(totalSamples, core.end + padSamples) };
+}
+
+/**
+ * One core (a cut of chunk-plan.ts) as a padded chunk: its audio span is the core plus `padSamples`
+ * on both sides, clamped to 0..totalSamples. Streaming ingest pads each core as soon as the audio
+ * reaches its padded end, with the decoded length so far as `totalSamples`.
+ */
+export function padCore(
+  core: { index: number; startSample: number; endSample: number; reason: string },
+  padSamples: number,
+  totalSamples: number,
+): PlannedChunk {
+  const audio = paddedSpan({ start: core.startSample, end: core.endSample }, padSamples, totalSamples);
+  return {
+    index: core.index,
+    startSample: audio.start,
+    endSample: audio.end,
+    coreStartSample: core.startSample,
+    coreEndSample: core.endSample,
+    reason: core.reason,
+  };
+}
+
+/**
+ * Turns a plan whose chunks tile the episode (cut without overlap) into padded chunks: each
+ * chunk's span becomes its core and its audio span grows by `padSec` on both sides.
+ * Throws when the chunks do not tile 0..totalSamples exactly.
+ */
+export function padPlan(plan: readonly PlannedChunk[], padSec: number, totalSamples: number, sampleRate: number): PlannedChunk[] {
+  if (!(padSec >= 0) || !Number.isFinite(padSec)) throw new RangeError(`padding must be a number of seconds >= 0, got ${padSec}`);
+  const pad = Math.round(padSec * sampleRate);
+  let expectedStart = 0;
+  const out = plan.map((c) => {
+    if (c.startSample !== expectedStart) {
+      throw new RangeError(`chunk ${c.index} starts at sample ${c.startSample}, not ${expectedStart}: padding needs chunks that tile the episode`);
+    }
+    expectedStart = c.endSample;
+    return { ...c, ...padCore(c, pad, totalSamples) };
+  });
+  if (expectedStart !== totalSamples) throw new RangeError(`the chunks end at sample ${expectedStart}, not at the episode's end ${totalSamples}`);
+  return out;
+}

@@ -1,0 +1,125 @@
+/**
+ * Context padding through the real stack: an orchestrator (embedded nats-server, libSQL file,
+ * ffmpeg) plans an uploaded speech episode into 4 s cores padded by the default padding. Every
+ * chunk row keeps its core, and every job on the queue and every chunk WAV in the object store
+ * carries the widened span. Then real workers (local machines runtime, pocketsphinx) transcribe
+ * it, and the transcript has every word of the unchunked run exactly once at every seam.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
+import { connect } from "@nats-io/transport-node";
+import { ChunkJob, ChunkTranscript, SAMPLE_RATE, chunkAudioObjectName } from "../contract/wire.ts";
+import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
+import { decodeToPcm, readWavSlice } from "../orchestrator/ingest/audio-decode.ts";
+import { CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
+import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
+import { stitchChunks } from "../orchestrator/transcript/stitch.ts";
+import { normalizeWords } from "../orchestrator/transcript/wer.ts";
+import { measureSeams, seamTimes } from "../bench/seam-metrics.ts";
+import { SHORT_TEXT } from "./support/corpus.ts";
+import { startFleetStack, submitFile, until } from "./support/fleet-stack.ts";
+import { api } from "./support/ingest-stack.ts";
+import { synthesizeEpisode } from "./support/speech.ts";
+
+test("a padded chunk's job and audio carry the widened span, and no word is lost or doubled at a seam", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-padded-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // No machines until the plan has been inspected; sentences 0.2 s apart, so most cuts have no silence to use.
+  const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_CHUNK_SECONDS: "4" });
+  const episode = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.flatMap((p) => p.split(/(?<=\.) /)), pauseSec: 0.2, dir });
+  const id = await submitFile(orch.url, episode.path);
+  const row = await until("the plan", async () => {
+    const e = await orch.store.getEpisode(id);
+    return e?.status === "transcribing" ? e : undefined;
+  });
+  const total = row.sampleCount!;
+  const pad = Math.round(CHUNK_PAD_SECONDS * SAMPLE_RATE);
+  const chunks = await orch.store.listChunks(id);
+  assert.ok(chunks.length >= 4, `planned ${chunks.length} chunks`);
+
+  // Cores tile the episode; each audio span is its core widened by the padding, clamped.
+  chunks.forEach((c, i) => {
+    assert.equal(c.coreStartSample, i === 0 ? 0 : chunks[i - 1]!.coreEndSample, `chunk ${i}'s core starts where the last ended`);
+    assert.equal(c.startSample, Math.max(0, c.coreStartSample! - pad), `chunk ${i} audio start`);
+    assert.equal(c.endSample, Math.min(total, c.coreEndSample! + pad), `chunk ${i} audio end`);
+  });
+  assert.equal(chunks.at(-1)!.coreEndSample, total);
+
+  // The jobs on the queue and the WAVs in the object store carry the audio span, not the core.
+  const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info(orch.names.jobsStream);
+  const jobs: ChunkJob[] = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const msg = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
+    if (msg) jobs.push(ChunkJob.parse(msg.json()));
+  }
+  assert.deepEqual(
+    jobs
+      .filter((j) => j.episodeId === id)
+      .map((j) => [j.index, j.startSample, j.endSample])
+      .sort((a, b) => a[0]! - b[0]!),
+    chunks.map((c) => [c.index, c.startSample, c.endSample]),
+  );
+  const audio = await new Objm(nc).open(orch.names.audioBucket);
+  for (const c of chunks) {
+    const info = await audio.info(chunkAudioObjectName(id, c.index));
+    assert.equal(info?.size, 44 + 2 * (c.endSample - c.startSample), `chunk ${c.index}'s WAV holds its padded audio`);
+  }
+
+  // Now let real workers transcribe it.
+  assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
+  await until(
+    "the episode to finish",
+    async () => {
+      const e = await orch.store.getEpisode(id);
+      if (e?.status === "failed") throw new Error(`episode failed: ${e.error}`);
+      return e?.status === "done" ? e : undefined;
+    },
+    600_000,
+  );
+
+  // Each worker's words, from the results bucket, exactly as the orchestrator stitched them.
+  const results = await new Objm(nc).open(orch.names.resultsBucket);
+  const done = await orch.store.listChunks(id);
+  const withWords = [];
+  for (const c of done) {
+    const blob = await results.getBlob(c.resultObject!);
+    withWords.push({ ...c, words: ChunkTranscript.parse(JSON.parse(Buffer.from(blob!).toString("utf8"))).words });
+  }
+  const heardInPadding = withWords.filter((c) =>
+    c.words.some((w) => {
+      const mid = c.startSample + ((w.start + w.end) / 2) * SAMPLE_RATE;
+      return mid < c.coreStartSample! || mid >= c.coreEndSample!;
+    }),
+  );
+  assert.ok(heardInPadding.length >= 2, `workers decoded the padding (${heardInPadding.length} chunks have words there)`);
+  const stitched = stitchChunks(withWords, SAMPLE_RATE, { expectedChunks: done.length });
+  const txt = await api<string>(orch.url, "GET", `/v1/episodes/${id}/transcript.txt`);
+  assert.equal(txt.status, 200);
+  assert.deepEqual(normalizeWords(txt.body), normalizeWords(stitched.map((w) => w.text).join(" ")), "the transcript is the core-stitched words");
+
+  // Against the unchunked run of the same audio: nothing lost or doubled at any seam.
+  const pcm = path.join(dir, "episode.pcm");
+  await decodeToPcm(episode.path, pcm);
+  const wav = path.join(dir, "whole.wav");
+  fs.writeFileSync(wav, await readWavSlice(pcm, 0, total));
+  const direct = await new PocketsphinxEngine().transcribe(wav, { language: "en", signal: AbortSignal.timeout(600_000) });
+  const report = measureSeams(
+    stitchChunks([{ index: 0, startSample: 0, endSample: total, words: direct }], SAMPLE_RATE),
+    stitched,
+    seamTimes(
+      done.map((c) => ({ ...c, coreStartSample: c.coreStartSample ?? undefined })),
+      SAMPLE_RATE,
+    ),
+  );
+  assert.ok(report.seams >= 3);
+  assert.equal(report.lost, 0, "no word lost at a seam");
+  assert.equal(report.duplicated, 0, "no word doubled at a seam");
+});
