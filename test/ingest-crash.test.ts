@@ -125,5 +125,13 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
     at = c.coreEndSample!;
   }
   assert.equal(at, after.episode.sampleCount, "the cores tile the episode");
+  // the PCM kept for re-publishes: what the first run appended, continued (not appended again) by the second
+  const kept = fs.readFileSync(path.join(dataDir, "audio", `${id}.pcm`));
+  assert.equal(kept.length, after.episode.sampleCount! * 2, "the kept PCM is the episode's decode, once");
+  const fromFile = path.join(dir, "a.pcm");
+  await run("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", mp3, "-ac", "1", "-ar", "16000", "-f", "s16le", fromFile]);
+  // the same samples, but for the last frame (26 ms) that a streamed MP3 decode ends differently
+  const same = fs.statSync(fromFile).size - 0.03 * 16_000 * 2;
+  assert.ok(kept.subarray(0, same).equals(fs.readFileSync(fromFile).subarray(0, same)), "the kept PCM is the file's decode");
   assert.equal(requests, 2, "downloaded again once");
 });

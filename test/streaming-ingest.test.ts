@@ -18,7 +18,7 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { SAMPLE_RATE } from "../contract/wire.ts";
+import { InlineChunkJob, JOB_HEADER, SAMPLE_RATE } from "../contract/wire.ts";
 import { decodeToPcm } from "../orchestrator/ingest/audio-decode.ts";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";
 import { queueDepth } from "../orchestrator/queue/jetstream.ts";
@@ -140,6 +140,18 @@ test("the first job is published while the download is still running", async (t)
   assert.equal(during?.status, "transcribing");
   assert.equal(during?.chunkCount, null, "the plan is still growing");
   assert.ok(early.every((c) => c.state === "queued"));
+  // each job carries its chunk's WAV, cut from the episode's PCM the orchestrator keeps while it decodes
+  const kept = path.join(orch.config.dataDir, "audio", `${id}.pcm`);
+  const { first_seq } = (await jsm.streams.info(orch.names.jobsStream)).state;
+  for (let seq = first_seq; seq < first_seq + 2; seq++) {
+    const msg = (await jsm.streams.getMessage(orch.names.jobsStream, { seq }))!;
+    const job = InlineChunkJob.parse(JSON.parse(msg.header.get(JOB_HEADER)));
+    const chunk = early.find((c) => c.index === job.index)!;
+    assert.deepEqual([job.episodeId, job.startSample, job.endSample], [id, chunk.startSample, chunk.endSample]);
+    const pcmNow = fs.readFileSync(kept);
+    assert.ok(pcmNow.length >= chunk.endSample * 2, "the kept PCM holds the chunk's audio");
+    assert.deepEqual(Buffer.from(msg.data.subarray(44)), pcmNow.subarray(chunk.startSample * 2, chunk.endSample * 2), `job ${job.index}'s WAV`);
+  }
 
   release();
   const done = await planComplete(orch, id);
@@ -153,7 +165,12 @@ test("the first job is published while the download is still running", async (t)
   assert.equal(done.sha256, sha256(mp3));
   assert.equal(done.bytes, bytes.length);
   const pcm = path.join(dir, "a.pcm");
-  assertSameLength(done.sampleCount, await decodeToPcm(mp3, pcm));
+  const fromFile = await decodeToPcm(mp3, pcm);
+  assertSameLength(done.sampleCount, fromFile);
+  assert.equal(fs.statSync(kept).size, done.sampleCount * 2, "the kept PCM is the whole decode");
+  // the same samples as the file's decode, but for the last frame (26 ms) that a streamed MP3 decode ends differently
+  const same = (fromFile - Math.round(0.03 * SAMPLE_RATE)) * 2;
+  assert.ok(fs.readFileSync(kept).subarray(0, same).equals(fs.readFileSync(pcm).subarray(0, same)), "the kept PCM is the file's decode");
   assert.ok(Math.abs(done.sampleCount / SAMPLE_RATE - 150) < 1);
 });
 
