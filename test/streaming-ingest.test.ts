@@ -23,7 +23,11 @@ import { decodeToPcm } from "../orchestrator/ingest/audio-decode.ts";
 import type { Orchestrator } from "../orchestrator/orchestrator.ts";
 import { queueDepth } from "../orchestrator/queue/jetstream.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
-import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
+import { eq } from "drizzle-orm";
+import { chunks } from "../db/schema.ts";
+import { Database } from "../orchestrator/store/database.ts";
+import { EpisodeStore, chunkId, type PlannedChunk } from "../orchestrator/store/episode-store.ts";
+import { PartialTranscripts } from "../orchestrator/transcript/partial-transcript.ts";
 import { api, startStack, waitFor, type CleanupContext } from "./support/ingest-stack.ts";
 
 const run = promisify(execFile);
@@ -249,4 +253,68 @@ test("machines start when an episode is submitted, before its first chunk exists
   assert.equal(machines.length, 3, "bounded by the fleet limit");
   assert.equal((await orch.store.listChunks(id)).length, 0, "no chunk was published yet");
   assert.equal((await orch.store.getEpisode(id))?.status, "ingesting");
+});
+
+test("the partial transcript of a plan still growing (chunkCount null) holds its done chunks, cut at the last core's end", async (t) => {
+  const dir = tmpDir(t);
+  const database = await Database.open(`file:${path.join(dir, "podfleet.db")}`);
+  t.after(() => database.close());
+  const store = new EpisodeStore(database);
+  const id = "ep_growing";
+  const input = {
+    id,
+    title: null,
+    sourceKind: "url" as const,
+    sourceUrl: "http://127.0.0.1/a.mp3",
+    uploadPath: null,
+    chunkSeconds: 10,
+    language: "en",
+  };
+  await store.createEpisode(input);
+  await store.transitionEpisode(id, "ingesting");
+  const rate = SAMPLE_RATE;
+  // cores [0, 10 s) and [10 s, 20 s), each with 2 s of padding
+  await store.recordChunk(id, { index: 0, startSample: 0, endSample: 12 * rate, coreStartSample: 0, coreEndSample: 10 * rate, reason: "test" });
+  await store.recordChunk(id, {
+    index: 1,
+    startSample: 8 * rate,
+    endSample: 22 * rate,
+    coreStartSample: 10 * rate,
+    coreEndSample: 20 * rate,
+    reason: "test",
+  });
+  const words = {
+    0: [
+      { text: "one", start: 1, end: 1.5 },
+      { text: "two", start: 9.8, end: 10.4 }, // midpoint 10.1 s: past core 0, chunk 1's word
+    ],
+    1: [
+      { text: "two", start: 1.8, end: 2.4 }, // 9.8–10.4 s in the episode
+      { text: "three", start: 5, end: 5.5 },
+      { text: "four", start: 11.9, end: 12.5 }, // 19.9–20.5 s: midpoint 20.2 s, past the last core
+    ],
+  };
+  for (const [index, list] of Object.entries(words)) {
+    await database.db
+      .update(chunks)
+      .set({ state: "done", resultWords: JSON.stringify(list) })
+      .where(eq(chunks.id, chunkId(id, Number(index))));
+  }
+  const partials = new PartialTranscripts({
+    store,
+    results: {
+      getChunkTranscript: () => Promise.reject(new Error("every result is inline here")),
+    },
+  });
+  const p = (await partials.read(id))!;
+  assert.equal(p.chunkCount, null);
+  assert.equal(p.status, "transcribing");
+  assert.equal(p.complete, false);
+  assert.equal(p.chunksDone, 2);
+  assert.deepEqual(
+    p.words.map((w) => w.text),
+    ["one", "two", "three"],
+    "each word once, and none past the last core (the next chunk will hold it)",
+  );
+  assert.equal(p.throughSec, 20);
 });

@@ -26,7 +26,7 @@ export interface PartialTranscript {
   status: EpisodeState;
   /** True when this is the whole transcript: the episode is done. */
   complete: boolean;
-  /** Chunks in the plan (null before the audio is cut). */
+  /** Chunks in the plan (null until the audio is all cut: a streamed plan has chunks before). */
   chunkCount: number | null;
   /** Chunks 0..chunksDone-1 are done and stitched here; a done chunk after a gap waits for the gap. */
   chunksDone: number;
@@ -59,7 +59,10 @@ export class PartialTranscripts {
     const episode = await this.deps.store.getEpisode(episodeId);
     if (!episode) return undefined;
     const status = episode.status as EpisodeState;
-    const chunks = episode.chunkCount === null ? [] : await this.deps.store.listChunks(episodeId);
+    // a streamed plan has chunks (and done ones) while it grows, before chunkCount is known; before the
+    // first chunk of a (re-)ingest, rows left by an earlier run are not this run's
+    const beforePlan = status === "received" || status === "ingesting" || status === "fetch_wait";
+    const chunks = episode.chunkCount === null && beforePlan ? [] : await this.deps.store.listChunks(episodeId);
     const prefix: ChunkRow[] = [];
     for (const c of chunks) {
       if (c.index !== prefix.length || c.state !== "done" || !hasResult(c)) break;
@@ -71,8 +74,12 @@ export class PartialTranscripts {
     for (const c of prefix) inputs.push({ ...spans(c), words: await this.#words(c) });
     // the first unfinished chunk, without words, so its seam cuts the prefix where the final transcript will
     if (next && !all) inputs.push({ ...spans(next), words: [] });
+    // a growing plan whose every chunk is done: the next chunk, not cut yet, starts at the last core's end
+    const edge = !next && !all && episode.chunkCount === null ? prefix.at(-1)?.coreEndSample : undefined;
+    if (edge != null)
+      inputs.push({ index: prefix.length, startSample: edge, endSample: edge + 1, coreStartSample: edge, coreEndSample: edge + 1, words: [] });
     const words = inputs.length === 0 ? [] : stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: inputs.length });
-    const throughSec = all ? (episode.durationSec ?? lastEnd(words)) : next ? next.startSample / SAMPLE_RATE : 0;
+    const throughSec = all ? (episode.durationSec ?? lastEnd(words)) : next ? next.startSample / SAMPLE_RATE : edge != null ? edge / SAMPLE_RATE : 0;
     const segments = podcastJson(words).segments;
     const complete = status === "done" && all;
     return {
