@@ -1,9 +1,11 @@
 /**
  * Ingest one episode as one stream: the download (or the uploaded file) is decoded by ffmpeg as
  * its bytes arrive, the silence planner fixes each cut as soon as the audio past it is known, and
- * each chunk's PCM is kept for the episode, the chunk recorded and its job (carrying its WAV) published at once (chunk-publisher.ts). The
- * episode turns "transcribing" with its first chunk; the plan is complete (chunkCount set, with
- * the rendition of the bytes) when the audio ends. A crash resumes after the last recorded chunk.
+ * the decoded PCM is kept for the episode as it arrives (queue/chunk-jobs.ts); each chunk is
+ * recorded and its job, carrying its WAV, published at once once the audio reaches its padded end
+ * (chunk-publisher.ts). The episode turns "transcribing" with its first chunk; the plan is
+ * complete (chunkCount set, with the rendition of the bytes) when the audio ends. A crash resumes
+ * after the last recorded chunk.
  *
  * The bytes are also written to a file as they arrive: when ffmpeg cannot decode them as a
  * stream (an MP4 whose index is at the end, or not audio at all) the file is probed and decoded
