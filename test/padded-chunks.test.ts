@@ -31,7 +31,11 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   // No machines until the plan has been inspected; sentences 0.2 s apart, so most cuts have no silence to use.
   // the fleet stack turns padding off for its other tests; this one runs the default
-  const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_CHUNK_SECONDS: "4", PODFLEET_CHUNK_PAD_SECONDS: String(CHUNK_PAD_SECONDS) });
+  const orch = await startFleetStack(t, {
+    PODFLEET_MAX_MACHINES: "0",
+    PODFLEET_CHUNK_SECONDS: "4",
+    PODFLEET_CHUNK_PAD_SECONDS: String(CHUNK_PAD_SECONDS),
+  });
   const episode = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.flatMap((p) => p.split(/(?<=\.) /)), pauseSec: 0.2, dir });
   const id = await submitFile(orch.url, episode.path);
   const row = await until("the plan", async () => {
