@@ -38,10 +38,11 @@ export const FULL_SET: BenchEpisodeSpec[] = [
 
 export const QUICK_SET: BenchEpisodeSpec[] = [FULL_SET[0]!];
 
-/** Amplitude below which an edge sample counts as flite's lead-in/trail-out silence. */
+/** Amplitude below which an edge sample counts as the synthesizer's lead-in/trail-out silence. */
 const EDGE_SILENCE = 64;
 
-function trimEdges(pcm: Buffer): Buffer {
+/** The synthesized speech without its lead-in and trail-out silence (shared by the accuracy sets). */
+export function trimEdges(pcm: Buffer): Buffer {
   const n = pcm.length / BYTES_PER_SAMPLE;
   let a = 0;
   let b = n;

@@ -13,6 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { SAMPLE_RATE } from "../contract/wire.ts";
 import { BYTES_PER_SAMPLE, decodeToPcm } from "../orchestrator/ingest/audio-decode.ts";
+import { trimEdges } from "./bench-episodes.ts";
 import { generateScript, seededRandom, TOPIC_NAMES } from "./bench-text.ts";
 
 const run = promisify(execFile);
@@ -54,18 +55,6 @@ export const SEAM_SET: SetEpisodeSpec[] = [
   ep("library-ked", "festival", "ked_diphone", 505),
   ep("market-sltHts", "festival", "cmu_us_slt_arctic_hts", 606),
 ];
-
-/** Amplitude below which an edge sample counts as the synthesizer's lead-in/trail-out silence. */
-const EDGE_SILENCE = 64;
-
-function trimEdges(pcm: Buffer): Buffer {
-  const n = pcm.length / BYTES_PER_SAMPLE;
-  let a = 0;
-  let b = n;
-  while (a < b && Math.abs(pcm.readInt16LE(a * BYTES_PER_SAMPLE)) < EDGE_SILENCE) a++;
-  while (b > a && Math.abs(pcm.readInt16LE((b - 1) * BYTES_PER_SAMPLE)) < EDGE_SILENCE) b--;
-  return pcm.subarray(a * BYTES_PER_SAMPLE, b * BYTES_PER_SAMPLE);
-}
 
 const silence = (sec: number): Buffer => Buffer.alloc(Math.round(sec * SAMPLE_RATE) * BYTES_PER_SAMPLE);
 

@@ -13,11 +13,12 @@ import { test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
-import { ChunkJob, ChunkTranscript, SAMPLE_RATE, chunkAudioObjectName } from "../contract/wire.ts";
+import { ChunkTranscript, InlineChunkJob, JOB_HEADER, SAMPLE_RATE } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { decodeToPcm, readWavSlice } from "../orchestrator/ingest/audio-decode.ts";
 import { CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
+import { chunkWords } from "../orchestrator/transcript/chunk-words.ts";
 import { stitchChunks } from "../orchestrator/transcript/stitch.ts";
 import { normalizeWords } from "../orchestrator/transcript/wer.ts";
 import { measureSeams, seamTimes } from "../bench/seam-metrics.ts";
@@ -56,28 +57,24 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
   });
   assert.equal(chunks.at(-1)!.coreEndSample, total);
 
-  // The jobs on the queue and the WAVs in the object store carry the audio span, not the core.
+  // The jobs on the queue carry the audio span, not the core: the job in its header, the span's WAV as the payload.
   const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   t.after(() => nc.close());
   const jsm = await jetstreamManager(nc);
   const { state } = await jsm.streams.info(orch.names.jobsStream);
-  const jobs: ChunkJob[] = [];
+  const jobs: Array<{ job: InlineChunkJob; wavBytes: number }> = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
     const msg = await jsm.streams.getMessage(orch.names.jobsStream, { seq }).catch(() => null);
-    if (msg) jobs.push(ChunkJob.parse(msg.json()));
+    const header = msg?.header?.get(JOB_HEADER);
+    if (msg && header) jobs.push({ job: InlineChunkJob.parse(JSON.parse(header)), wavBytes: msg.data.length });
   }
+  const ours = jobs.filter(({ job }) => job.episodeId === id).sort((x, y) => x.job.index - y.job.index);
   assert.deepEqual(
-    jobs
-      .filter((j) => j.episodeId === id)
-      .map((j) => [j.index, j.startSample, j.endSample])
-      .sort((a, b) => a[0]! - b[0]!),
+    ours.map(({ job }) => [job.index, job.startSample, job.endSample]),
     chunks.map((c) => [c.index, c.startSample, c.endSample]),
   );
-  const audio = await new Objm(nc).open(orch.names.audioBucket);
-  for (const c of chunks) {
-    const info = await audio.info(chunkAudioObjectName(id, c.index));
-    assert.equal(info?.size, 44 + 2 * (c.endSample - c.startSample), `chunk ${c.index}'s WAV holds its padded audio`);
-  }
+  for (const { job, wavBytes } of ours)
+    assert.equal(wavBytes, 44 + 2 * (job.endSample - job.startSample), `chunk ${job.index}'s WAV holds its padded audio`);
 
   // Now let real workers transcribe it.
   assert.equal((await api(orch.url, "PUT", "/v1/fleet/limits", { maxMachines: 2 })).status, 200);
@@ -91,14 +88,15 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
     600_000,
   );
 
-  // Each worker's words, from the results bucket, exactly as the orchestrator stitched them.
+  // Each worker's words, exactly as the orchestrator stitched them.
   const results = await new Objm(nc).open(orch.names.resultsBucket);
   const done = await orch.store.listChunks(id);
   const withWords = [];
-  for (const c of done) {
-    const blob = await results.getBlob(c.resultObject!);
-    withWords.push({ ...c, words: ChunkTranscript.parse(JSON.parse(Buffer.from(blob!).toString("utf8"))).words });
-  }
+  const resultObjects = {
+    getChunkTranscript: async (name: string) => ChunkTranscript.parse(JSON.parse(Buffer.from((await results.getBlob(name))!).toString("utf8"))),
+  };
+  // small results ride in the result event and sit in the row; larger ones are objects
+  for (const c of done) withWords.push({ ...c, words: await chunkWords(c, resultObjects) });
   const heardInPadding = withWords.filter((c) =>
     c.words.some((w) => {
       const mid = c.startSample + ((w.start + w.end) / 2) * SAMPLE_RATE;

@@ -4,7 +4,7 @@
  * usage; see fleet-observation.ts) and the actions the pure plan (fleet-plan.ts, with autoscaler.ts,
  * sweeper.ts, recovery-plan.ts, boot-backoff.ts) returns for fleet-actions.ts to carry out.
  */
-import type { MachineState } from "./machine.ts";
+import { TRANSIENT_STATES, type MachineState } from "./machine.ts";
 
 /** One tagged machine as the Machines API lists it, joined with what the orchestrator knows. */
 export interface ObservedMachine {
@@ -178,17 +178,7 @@ const BOOTING: readonly MachineState[] = ["creating", "created", "starting", "re
 /** States in which a machine may run a worker process (and use machine-seconds). */
 const RUNNING: readonly MachineState[] = ["starting", "started", "stopping", "restarting"];
 /** States a machine should pass through quickly. */
-const TRANSIENT: readonly MachineState[] = [
-  "creating",
-  "starting",
-  "stopping",
-  "restarting",
-  "suspending",
-  "destroying",
-  "launch_failed",
-  "updating",
-  "replacing",
-];
+const TRANSIENT: readonly MachineState[] = TRANSIENT_STATES;
 
 export const isLive = (s: MachineState): boolean => !NOT_LIVE.includes(s);
 export const isBooting = (s: MachineState): boolean => BOOTING.includes(s);
