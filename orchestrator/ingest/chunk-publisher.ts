@@ -11,10 +11,17 @@
  * failed mid-way) resumes after the last one: the planner starts at that chunk's core end, so the
  * chunks published before are neither redone nor changed, and the PCM already kept is not
  * written again (only what lies past its end is appended).
+ *
+ * A job publish that meets a NATS outage (the server restarted by its supervisor, a cluster node
+ * lost) is tried again until NATS answers (queue/nats-retry.ts): the ingest waits the outage out
+ * instead of failing an episode that did nothing wrong. Repeating is safe: the job's message id
+ * makes JetStream drop a second copy.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { WorkQueue } from "../episodes/work-queue.ts";
+import type { Logger } from "../log.ts";
+import { retryThroughNatsOutage } from "../queue/nats-retry.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";
@@ -27,6 +34,8 @@ export interface PublisherDeps {
   onPublished?: (() => void) | undefined;
   /** Context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS); default CHUNK_PAD_SECONDS. */
   padSec?: number | undefined;
+  /** Where a publish retried through a NATS outage is reported. */
+  log?: Logger | undefined;
 }
 
 /** Where the plan recorded for `row` leaves off (index 0, sample 0 when none). */
@@ -107,7 +116,16 @@ export class ChunkPublisher {
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
     await store.recordChunk(this.episode.id, chunk);
+    const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, 1, wav), {
+      onRetry: (error, attempt) =>
+        this.deps.log?.warn("NATS unreachable while publishing a chunk job; trying again", {
+          episodeId: this.episode.id,
+          index: chunk.index,
+          attempt,
+          error,
+        }),
+    });
     // false: the episode was cancelled meanwhile; its ingest stops at the next chunk it records
-    if (await queue.publishChunk(this.episode, chunk, 1, wav)) this.deps.onPublished?.();
+    if (published) this.deps.onPublished?.();
   }
 }

@@ -150,8 +150,8 @@ interface IngestContext {
 }
 
 function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
-  const { store, queue, onPublished, chunkPadSec } = ctx.deps;
-  return new ChunkPublisher(row, { store, queue, onPublished, padSec: chunkPadSec ?? CHUNK_PAD_SECONDS });
+  const { store, queue, onPublished, chunkPadSec, log } = ctx.deps;
+  return new ChunkPublisher(row, { store, queue, onPublished, padSec: chunkPadSec ?? CHUNK_PAD_SECONDS, log });
 }
 
 /** Download, decode and publish as one stream; the file decode takes over if the stream cannot be decoded. */

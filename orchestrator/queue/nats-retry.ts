@@ -1,0 +1,55 @@
+/**
+ * Retrying a NATS operation through an outage of the server: a nats-server restarted by its
+ * supervisor, a cluster node lost, a JetStream that is not ready yet after a restart. Such an
+ * outage is the outside world failing for a while, not the episode being bad, so work that is in
+ * the middle of something (a streaming ingest publishing its chunks as they are cut) waits it out
+ * instead of failing the episode.
+ *
+ * Only what is safe to repeat may be retried: a chunk job publish is (its message id makes
+ * JetStream drop the copy when the first attempt did land but its ack was lost).
+ */
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
+import pRetry from "p-retry";
+
+/** How long an operation keeps trying through an outage before its error is final. */
+export const NATS_OUTAGE_WINDOW_MS = 120_000;
+
+/**
+ * Whether `err` says NATS is unreachable or not ready right now (and may be again soon): a request
+ * that timed out, a connection lost or re-connecting, nobody answering the JetStream API (the
+ * client's "JetStream not enabled" wraps that no-responders error as its cause), or the API
+ * answering 503 (a cluster electing its leaders). A closed connection is final (we closed it), and
+ * so are permission and API errors (a bad request stays bad).
+ */
+export function isTransientNatsError(err: unknown): boolean {
+  if (err instanceof errors.RequestError) return err.isNoResponders() || isTransientNatsError(err.cause);
+  if (err instanceof errors.TimeoutError || err instanceof errors.NoRespondersError || err instanceof errors.ConnectionError) return true;
+  if (err instanceof JetStreamApiError) return err.status === 503;
+  if (err instanceof JetStreamError) return isTransientNatsError(err.cause);
+  return false;
+}
+
+export interface NatsRetryOptions {
+  /** Give up (rethrowing the last error) this long after the first failure; default NATS_OUTAGE_WINDOW_MS. */
+  windowMs?: number;
+  signal?: AbortSignal;
+  /** Told about each failed attempt that will be retried (for a log line). */
+  onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/** Runs `op`, again after transient NATS failures (backing off 0.25 → 5 s) for up to the window. */
+export async function retryThroughNatsOutage<T>(op: () => Promise<T>, options: NatsRetryOptions = {}): Promise<T> {
+  return pRetry(op, {
+    retries: Number.POSITIVE_INFINITY,
+    maxRetryTime: options.windowMs ?? NATS_OUTAGE_WINDOW_MS,
+    minTimeout: 250,
+    maxTimeout: 5000,
+    factor: 2,
+    ...(options.signal ? { signal: options.signal } : {}),
+    shouldRetry: ({ error }) => isTransientNatsError(error),
+    onFailedAttempt: ({ error, attemptNumber }) => {
+      if (isTransientNatsError(error)) options.onRetry?.(error, attemptNumber);
+    },
+  });
+}

@@ -1,0 +1,65 @@
+// Retrying through a NATS outage (queue/nats-retry.ts) against a real nats-server: a server that
+// stops answering (SIGSTOP) makes a publish time out, the retry lands once it answers again, and
+// the message id keeps the stream at one copy; an error that is the request's own fault is final.
+import assert from "node:assert/strict";
+import test from "node:test";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import { isTransientNatsError, retryThroughNatsOutage } from "../orchestrator/queue/nats-retry.ts";
+import { startTestNats, uniquePrefix } from "./support/nats.ts";
+
+test("a publish retried through a server that stopped answering lands once when it answers again", async (t) => {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  t.after(() => nc.close());
+  const stream = uniquePrefix("retry");
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+  const js = jetstream(nc, { timeout: 500 });
+
+  const pid = nats.server.pid!;
+  process.kill(pid, "SIGSTOP");
+  let resumed = false;
+  t.after(() => {
+    if (!resumed) process.kill(pid, "SIGCONT");
+  });
+  const errors: unknown[] = [];
+  const ack = await retryThroughNatsOutage(() => js.publish(`${stream}.job`, "hello", { msgID: "job-1" }), {
+    windowMs: 30_000,
+    onRetry: (error) => {
+      errors.push(error);
+      if (!resumed) {
+        resumed = true;
+        process.kill(pid, "SIGCONT");
+      }
+    },
+  });
+  assert.ok(errors.length >= 1, "the first attempt failed while the server was stopped");
+  assert.ok(errors.every(isTransientNatsError), "every retried error is a transient one");
+  assert.equal(ack.stream, stream);
+  const info = await jsm.streams.info(stream);
+  assert.equal(info.state.messages, 1, "the retry did not add a second copy");
+});
+
+test("an error the request causes itself is not retried", async (t) => {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  const stream = uniquePrefix("final");
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+  const js = jetstream(nc);
+  let attempts = 0;
+  await assert.rejects(
+    retryThroughNatsOutage(
+      async () => {
+        attempts += 1;
+        // a stale expected sequence: the server refuses it (400), and it would refuse it again
+        return js.publish(`${stream}.job`, "x", { expect: { lastSequence: 42 } });
+      },
+      { windowMs: 10_000 },
+    ),
+    (err: unknown) => err instanceof JetStreamApiError && !isTransientNatsError(err),
+  );
+  assert.equal(attempts, 1);
+});
