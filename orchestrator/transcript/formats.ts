@@ -47,15 +47,29 @@ interface TimedCue {
  * Cues with whole-millisecond times that never go backwards: each cue starts no earlier than the
  * previous one ends and lasts at least 1 ms (WebVTT wants end > start).
  */
-function timedCues(words: readonly TimedWord[], cueOptions: CueOptions | undefined): TimedCue[] {
+function timedCues(words: readonly TimedWord[], cueOptions: CueOptions | undefined): readonly TimedCue[] {
+  const key = JSON.stringify(cueOptions ?? {});
+  const cached = cueCache.get(words)?.get(key);
+  if (cached) return cached;
   let previousEndMs = 0;
-  return buildCues(words, cueOptions).map((cue) => {
+  const timed = buildCues(words, cueOptions).map((cue) => {
     const startMs = Math.max(Math.round(cue.start * 1000), previousEndMs, 0);
     const endMs = Math.max(Math.round(cue.end * 1000), startMs + 1);
     previousEndMs = endMs;
     return { cue, startMs, endMs };
   });
+  const byOptions = cueCache.get(words) ?? new Map<string, readonly TimedCue[]>();
+  byOptions.set(key, timed);
+  cueCache.set(words, byOptions);
+  return timed;
 }
+
+/**
+ * Cues already built for a words array, by cue options: WebVTT and the Podcasting 2.0 JSON use
+ * the same cues, and a finished episode renders both from one array, so the second is free. Keyed
+ * weakly by the array (callers never mutate a stitched transcript), so nothing outlives it.
+ */
+const cueCache = new WeakMap<readonly TimedWord[], Map<string, readonly TimedCue[]>>();
 
 /** Plain text: one paragraph per stretch of speech between long pauses, blank line between. */
 export function renderText(words: readonly TimedWord[], options: RenderOptions = {}): string {

@@ -103,37 +103,87 @@ export function joinWords(words: readonly Pick<TimedWord, "text">[]): string {
 export function wrapLines(text: string, maxLineChars: number = CUE_LIMITS.maxLineChars): string[] {
   const tokens = text.split(" ").filter((t) => t !== "");
   if (tokens.length === 0) return [];
+  const lens = tokens.map(charCount);
+  // chars[k]: characters of tokens[0..k) joined by single spaces
+  const chars = [0];
+  for (let k = 0; k < lens.length; k++) chars.push(chars[k]! + lens[k]! + (k > 0 ? 1 : 0));
+  const total = chars[lens.length]!;
   if (charCount(text) <= maxLineChars) return [tokens.join(" ")];
-  const greedy = greedyWrap(tokens, maxLineChars);
-  if (greedy.length !== 2) return greedy;
-  let best: { cost: number; lines: string[] } | undefined;
+  if (greedyLines(lens, maxLineChars).lines !== 2) return greedyWrap(tokens, lens, maxLineChars);
+  let best: { cost: number; k: number } | undefined;
   for (let k = 1; k < tokens.length; k++) {
-    const first = tokens.slice(0, k).join(" ");
-    const second = tokens.slice(k).join(" ");
-    const longest = Math.max(charCount(first), charCount(second));
+    const longest = Math.max(chars[k]!, total - chars[k]! - 1);
     if (longest > maxLineChars) continue;
     const lastToken = tokens[k - 1]!;
     const bonus = PHRASE_END_RE.test(lastToken) || SENTENCE_END_RE.test(lastToken) ? 6 : 0;
     const cost = longest - bonus + (leansForward(lastToken) ? 6 : 0);
-    if (best === undefined || cost < best.cost) best = { cost, lines: [first, second] };
+    if (best === undefined || cost < best.cost) best = { cost, k };
   }
-  return best?.lines ?? greedy;
+  return best ? [tokens.slice(0, best.k).join(" "), tokens.slice(best.k).join(" ")] : greedyWrap(tokens, lens, maxLineChars);
 }
 
-function greedyWrap(tokens: readonly string[], maxLineChars: number): string[] {
-  const lines: string[] = [];
-  let line = "";
-  for (const token of tokens) {
-    const candidate = line === "" ? token : `${line} ${token}`;
-    if (line !== "" && charCount(candidate) > maxLineChars) {
-      lines.push(line);
-      line = token;
+/** Greedy wrapping, measured on token lengths only: how many lines, and whether one token alone is too long. */
+function greedyLines(lens: readonly number[], maxLineChars: number): { lines: number; tooLong: boolean } {
+  let lines = 0;
+  let line = -1; // characters on the current line; -1 before the first token
+  let tooLong = false;
+  for (const len of lens) {
+    if (line >= 0 && line + 1 + len <= maxLineChars) {
+      line += 1 + len;
     } else {
-      line = candidate;
+      lines += 1;
+      line = len;
+    }
+    if (len > maxLineChars) tooLong = true;
+  }
+  return { lines, tooLong };
+}
+
+function greedyWrap(tokens: readonly string[], lens: readonly number[], maxLineChars: number): string[] {
+  const lines: string[] = [];
+  let from = 0;
+  let line = -1;
+  for (let i = 0; i < tokens.length; i++) {
+    if (line >= 0 && line + 1 + lens[i]! > maxLineChars) {
+      lines.push(tokens.slice(from, i).join(" "));
+      from = i;
+      line = lens[i]!;
+    } else {
+      line = line < 0 ? lens[i]! : line + 1 + lens[i]!;
     }
   }
-  if (line !== "") lines.push(line);
+  if (from < tokens.length) lines.push(tokens.slice(from).join(" "));
   return lines;
+}
+
+/**
+ * A word as cue building measures it, computed once per word: whether it glues to the word before
+ * (`joinWords`), and the character count of each space-separated piece of its text. Cue building
+ * then works on numbers: it never joins or re-counts a run's text while deciding where cues end,
+ * which keeps rendering an hour of words linear.
+ */
+interface Measured {
+  readonly word: TimedWord;
+  readonly attached: boolean;
+  readonly lens: readonly number[];
+}
+
+function measure(word: TimedWord): Measured {
+  const token = word.text.replace(/\s+/g, " ").trim();
+  return { word, attached: ATTACHED_RE.test(token), lens: token.split(" ").map(charCount) };
+}
+
+/** Appends a word's pieces to the line tokens of a run, as `joinWords(...).split(" ")` would have them. */
+function appendPieces(tokens: number[], m: Measured): void {
+  if (m.attached && tokens.length > 0) tokens[tokens.length - 1]! += m.lens[0]!;
+  else tokens.push(...m.lens);
+}
+
+/** Characters of a run's joined text, from its line tokens. */
+function joinedChars(tokens: readonly number[]): number {
+  let n = tokens.length > 0 ? tokens.length - 1 : 0;
+  for (const len of tokens) n += len;
+  return n;
 }
 
 /**
@@ -146,31 +196,44 @@ export function buildCues(words: readonly TimedWord[], options: CueOptions = {})
   const overrides = Object.entries(options).filter(([, value]) => value !== undefined);
   const limits: CueLimits = { ...CUE_LIMITS, ...Object.fromEntries(overrides) };
   const cues: Cue[] = [];
-  let current: TimedWord[] = [];
+  let current: Measured[] = [];
+  let tokens: number[] = []; // line tokens of `current`
   const emit = (count: number): void => {
     const taken = current.slice(0, count);
     current = current.slice(count);
-    if (taken.length > 0) cues.push(makeCue(taken, cues.at(-1)?.end ?? 0, limits.maxLineChars));
+    tokens = [];
+    for (const m of current) appendPieces(tokens, m);
+    if (taken.length > 0)
+      cues.push(
+        makeCue(
+          taken.map((m) => m.word),
+          cues.at(-1)?.end ?? 0,
+          limits.maxLineChars,
+        ),
+      );
   };
-  const fits = (run: readonly TimedWord[]): boolean => {
-    if (run.length <= 1) return true;
-    const lines = greedyWrap(joinWords(run).split(" "), limits.maxLineChars);
-    const tooLong = lines.some((l) => charCount(l) > limits.maxLineChars);
-    const seconds = run.at(-1)!.end - run[0]!.start;
-    return lines.length <= limits.maxLines && !tooLong && seconds <= limits.maxCueSec;
+  const fitsWith = (next: Measured): boolean => {
+    if (current.length === 0) return true;
+    const candidate = [...tokens];
+    appendPieces(candidate, next);
+    const { lines, tooLong } = greedyLines(candidate, limits.maxLineChars);
+    const seconds = next.word.end - current[0]!.word.start;
+    return lines <= limits.maxLines && !tooLong && seconds <= limits.maxCueSec;
   };
 
   for (const word of words) {
     if (word.text.trim() === "") continue;
-    const last = current.at(-1);
+    const m = measure(word);
+    const last = current.at(-1)?.word;
     if (last !== undefined && (word.start - last.end >= limits.longPauseSec || word.speaker !== last.speaker)) {
       emit(current.length);
     }
-    while (current.length > 0 && !fits([...current, word])) {
+    while (current.length > 0 && !fitsWith(m)) {
       emit(chooseBreak(current, word, limits));
     }
-    current.push(word);
-    if (SENTENCE_END_RE.test(word.text.trim()) && charCount(joinWords(current)) >= limits.minSentenceCueChars) {
+    current.push(m);
+    appendPieces(tokens, m);
+    if (SENTENCE_END_RE.test(word.text.trim()) && joinedChars(tokens) >= limits.minSentenceCueChars) {
       emit(current.length);
     }
   }
@@ -184,12 +247,14 @@ export function buildCues(words: readonly TimedWord[], options: CueOptions = {})
  * else 0, never after a word like "the" that leans on the next) and keeps the latest one of the
  * best rank; breaking just before `next` is the fallback.
  */
-function chooseBreak(run: readonly TimedWord[], next: TimedWord, limits: CueLimits): number {
+function chooseBreak(run: readonly Measured[], next: TimedWord, limits: CueLimits): number {
   let best = { rank: 0, keep: run.length };
+  const kept: number[] = []; // line tokens of run[0..keep)
   for (let keep = 1; keep <= run.length; keep++) {
-    if (keep < run.length && charCount(joinWords(run.slice(0, keep))) < limits.minCueChars) continue;
-    const before = run[keep - 1]!;
-    const after = run[keep] ?? next;
+    appendPieces(kept, run[keep - 1]!);
+    if (keep < run.length && joinedChars(kept) < limits.minCueChars) continue;
+    const before = run[keep - 1]!.word;
+    const after = run[keep]?.word ?? next;
     const text = before.text.trim();
     let rank = 0;
     if (SENTENCE_END_RE.test(text)) rank = 4;
