@@ -106,7 +106,7 @@ before(async () => {
     PODFLEET_MAX_MACHINES: "0",
     PODFLEET_MAX_AUDIO_BYTES: String(MAX_AUDIO),
     PODFLEET_MAX_JSON_BYTES: String(MAX_JSON),
-    PODFLEET_FETCH_TIMEOUT_SEC: "1",
+    PODFLEET_FETCH_TIMEOUT_SEC: "3", // short, so the two hanging servers fail fast; not 1 s: a loaded machine can take that to answer a local request
     // timeouts are transient (retried for an hour by default): here they fail at once, with the reason
     PODFLEET_FETCH_RETRY_WINDOW_SEC: "0",
     PODFLEET_RATE_LIMIT_PER_MIN: "0",
@@ -161,8 +161,8 @@ describe("audio URLs that must fail their episode with a clear reason", () => {
     ["a 0-byte file", "/empty.mp3", /empty \(0 bytes\)/],
     ["a declared length over the cap", "/declared-huge.mp3", /over the 65536-byte limit/],
     ["an endless body (no length), cut at the cap", "/endless.mp3", /over the 65536-byte limit/],
-    ["a server that never sends headers", "/never-answers.mp3", /took longer than 1 s|timed out/],
-    ["a server that stalls mid-body", "/stalls.mp3", /took longer than 1 s|timed out/],
+    ["a server that never sends headers", "/never-answers.mp3", /took longer than 3 s|timed out/],
+    ["a server that stalls mid-body", "/stalls.mp3", /took longer than 3 s|timed out/],
     ["a redirect loop", "/loop", /more than 5 redirects/],
     ["a 404", "/missing.mp3", /answered HTTP 404/],
   ] as const) {
