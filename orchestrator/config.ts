@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { NatsServerListError, parseNatsServers } from "../contract/nats-servers.ts";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
 import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context.ts";
@@ -19,7 +20,15 @@ const flag = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
-const natsUrl = z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a nats://, tls://, ws:// or wss:// URL");
+/** One NATS URL or a comma-separated list of a cluster's servers (contract/nats-servers.ts); the error names the bad entry. */
+const natsUrl = z.string().superRefine((value, ctx) => {
+  try {
+    parseNatsServers(value);
+  } catch (err) {
+    if (!(err instanceof NatsServerListError)) throw err;
+    ctx.addIssue({ code: "custom", message: `${err.message} (a nats://host:port URL, or several separated by commas)` });
+  }
+});
 const databaseUrl = z
   .string()
   .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)\S+$/, "must be file:PATH, libsql://HOST, or http(s)://HOST of a sqld server");
@@ -37,6 +46,8 @@ const EnvSchema = z.object({
   PODFLEET_WORKER_NATS_URL: natsUrl.optional(),
   PODFLEET_WORKER_NATS_USER: z.string().min(1).optional(),
   PODFLEET_WORKER_NATS_PASSWORD: z.string().min(1).optional(),
+  // JetStream replicas of every stream and bucket; absent = min(3, cluster size) (queue/nats-replicas.ts)
+  PODFLEET_NATS_REPLICAS: z.coerce.number().int().min(1, "must be 1 to 5").max(5, "must be 1 to 5").optional(),
   PODFLEET_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").optional(),
   PODFLEET_NATS_PREFIX: z
     .string()
@@ -142,8 +153,13 @@ export interface Config {
   /** What one machine-second costs (any currency), for the dashboard's cost estimate; undefined: not shown. */
   pricePerMachineSecond: number | undefined;
   nats: {
+    /** NATS_URL as given: one URL or a comma-separated server list; undefined = the embedded nats-server. */
     url: string | undefined;
+    /** The same split into entries (each checked), what the client connects with; empty = embedded. */
+    servers: string[];
     workerUrl: string | undefined;
+    /** PODFLEET_NATS_REPLICAS: replicas of every stream and bucket; undefined = min(3, cluster size). */
+    replicas: number | undefined;
     prefix: string;
     /** How the orchestrator authenticates: NATS_USER/NATS_PASSWORD or NATS_TOKEN. With the embedded server, NATS_TOKEN is the orchestrator user's password. */
     auth: NatsAuth;
@@ -321,6 +337,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
   if (e.PODFLEET_WORKER_NATS_USER && !e.NATS_URL) {
     throw new ConfigError("invalid PODFLEET_WORKER_NATS_USER: the embedded nats-server makes its own worker account; set it only with NATS_URL");
   }
+  if (e.PODFLEET_NATS_REPLICAS !== undefined && e.PODFLEET_NATS_REPLICAS > 1 && !e.NATS_URL) {
+    throw new ConfigError("invalid PODFLEET_NATS_REPLICAS: the embedded nats-server is one node (replicas 1); more need a NATS cluster in NATS_URL");
+  }
   if (e.PODFLEET_HEARTBEAT_LIMIT_SEC !== undefined && e.PODFLEET_HEARTBEAT_LIMIT_SEC <= e.PODFLEET_HEARTBEAT_SEC) {
     throw new ConfigError(
       "invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk",
@@ -342,7 +361,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     pricePerMachineSecond: e.PODFLEET_PRICE_PER_MACHINE_SECOND,
     nats: {
       url: e.NATS_URL,
+      servers: e.NATS_URL ? parseNatsServers(e.NATS_URL) : [],
       workerUrl: e.PODFLEET_WORKER_NATS_URL,
+      replicas: e.PODFLEET_NATS_REPLICAS,
       prefix: e.PODFLEET_NATS_PREFIX,
       auth: e.NATS_USER ? { user: e.NATS_USER, password: e.NATS_PASSWORD! } : e.NATS_TOKEN ? { token: e.NATS_TOKEN } : {},
       workerAuth: e.PODFLEET_WORKER_NATS_USER ? { user: e.PODFLEET_WORKER_NATS_USER, password: e.PODFLEET_WORKER_NATS_PASSWORD! } : undefined,
