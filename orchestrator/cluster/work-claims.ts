@@ -69,8 +69,8 @@ export class WorkClaims {
   }
 
   /**
-   * Claims `kind` of `episodeId` if it is free (never claimed, released, expired) or already ours:
-   * one conditional upsert, so two orchestrators racing for it cannot both win.
+   * Claims `kind` of `episodeId` if it is free (never claimed, released, expired) or already ours
+   * (then it is only extended): one conditional upsert, so two orchestrators racing for it cannot both win.
    */
   async claim(kind: ClaimKind, episodeId: string): Promise<ClaimOutcome> {
     // the set clauses read the row as it was (SQLite evaluates them all against the old row)
@@ -83,14 +83,14 @@ export class WorkClaims {
          owner = excluded.owner,
          expires_at = excluded.expires_at,
          claimed_at = excluded.claimed_at,
-         attempts = work_claims.attempts + 1
+         attempts = work_claims.attempts + (work_claims.owner is null or work_claims.owner <> excluded.owner)
        where work_claims.owner is null or work_claims.owner = excluded.owner or work_claims.expires_at <= ${DB_NOW_MS}
        returning taken_from`,
       [kind, episodeId, this.owner, this.ttlMs],
     );
     const row = rows[0];
     if (!row) return { owned: false };
-    const takenFrom = row.taken_from == null ? undefined : String(row.taken_from);
+    const takenFrom = typeof row.taken_from === "string" ? row.taken_from : undefined;
     if (takenFrom !== undefined) this.log.info("work claim taken over", { kind, episodeId, from: takenFrom, owner: this.owner });
     return { owned: true, takenOver: takenFrom !== undefined };
   }
@@ -129,7 +129,10 @@ export class WorkClaims {
       args: [kind],
     });
     return new Map(
-      r.rows.map((row) => [String(row.episode_id), { episodeId: String(row.episode_id), owner: String(row.owner), expiresAt: Number(row.expires_at) }]),
+      r.rows.map((row) => {
+        const episodeId = row.episode_id as string;
+        return [episodeId, { episodeId, owner: row.owner as string, expiresAt: Number(row.expires_at) }];
+      }),
     );
   }
 
@@ -207,6 +210,6 @@ export class WorkClaims {
   /** A write, in the database's one-writer-at-a-time queue (store/database.ts). */
   async #execute(sql: string, args: Array<string | number>): Promise<Array<Record<string, unknown>>> {
     const r = await this.database.write(() => this.database.client.execute({ sql, args }));
-    return r.rows as Array<Record<string, unknown>>;
+    return r.rows;
   }
 }
