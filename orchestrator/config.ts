@@ -84,6 +84,7 @@ const EnvSchema = z.object({
   PODFLEET_FETCH_RETRY_DELAY_SEC: z.coerce.number().min(0.01).max(3600).default(30),
   PODFLEET_MAX_DOWNLOADS: positiveInt.default(4),
   PODFLEET_FEED_ITEM_ATTEMPTS: positiveInt.max(100).default(3),
+  PODFLEET_CLAIM_TTL_SEC: z.coerce.number().min(1).max(600).default(15),
   PODFLEET_FETCH_MIN_BYTES_PER_SEC: nonNegativeInt.default(8192),
   PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: positiveInt.default(30),
   PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
@@ -209,6 +210,11 @@ export interface Config {
   maxDownloads: number;
   /** Runs of a feed item's episode (first + retries by later polls) before the poller gives up on it. */
   feedItemAttempts: number;
+  /**
+   * How long an orchestrator's claim on an ingest or a stitch lasts without renewal (renewed every
+   * third of it): after this, another orchestrator takes the work over (cluster/work-claims.ts).
+   */
+  claimTtlSec: number;
   /** A download averaging less than bytesPerSec over any windowSec is aborted as too slow; bytesPerSec 0 = no check. */
   fetchMinRate: { bytesPerSec: number; windowSec: number };
   allowPrivateUrls: boolean;
@@ -394,6 +400,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     fetchRetry: { windowSec: e.PODFLEET_FETCH_RETRY_WINDOW_SEC, delaySec: e.PODFLEET_FETCH_RETRY_DELAY_SEC },
     maxDownloads: e.PODFLEET_MAX_DOWNLOADS,
     feedItemAttempts: e.PODFLEET_FEED_ITEM_ATTEMPTS,
+    claimTtlSec: e.PODFLEET_CLAIM_TTL_SEC,
     fetchMinRate: { bytesPerSec: e.PODFLEET_FETCH_MIN_BYTES_PER_SEC, windowSec: e.PODFLEET_FETCH_MIN_RATE_WINDOW_SEC },
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
     maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,

@@ -11,6 +11,7 @@ import path from "node:path";
 import { wireNames, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
 import type { StateEvents } from "./events/state-events.ts";
+import { newInstanceId } from "./cluster/instance-id.ts";
 import { lockDataDir, secureDataDir } from "./data-dir.ts";
 import type { FleetController } from "./fleet/fleet-controller.ts";
 import type { FleetLimitsStore } from "./fleet/fleet-limits.ts";
@@ -74,6 +75,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
   const tightened = secureDataDir(config.dataDir);
   if (tightened > 0)
     log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
+  // who this process is among the orchestrators sharing the database and NATS (work claims' owner)
+  const instanceId = newInstanceId();
   const closer = new Closer(log);
   return closer.guard(async () => {
     closer.add(lockDataDir(config.dataDir));
@@ -108,6 +111,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       queue,
       names,
       log,
+      instanceId,
       onQueued: () => fleet.autoscaler.wake(),
       onBootFailed: async (e) => {
         await fleet.bootFailures.record({ machineId: e.machineId, exitCode: e.exitCode, reason: e.reason, source: "worker" });
@@ -119,7 +123,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     closer.add(() => episodes.close());
     closer.add(fleet.start());
 
-    // Resume what a previous run left unfinished.
+    // Resume what a previous run, or a dead orchestrator, left unfinished (and keep looking: the takeover pass).
     await episodes.resume();
 
     // 6. HTTP, then the feed poller and callbacks (they need the public URL).

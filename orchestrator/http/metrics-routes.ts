@@ -8,6 +8,7 @@
  * ops/monitoring/ holds the alert rules and the Grafana dashboard built on them.
  */
 import { z } from "zod";
+import { CLAIM_KINDS } from "../cluster/work-claims.ts";
 import { EPISODE_STATES } from "../episodes/lifecycle.ts";
 import { escapedErrorCounts } from "../last-resort-handler.ts";
 import type { BootFailureLog } from "../fleet/boot-failure-log.ts";
@@ -116,6 +117,15 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     const budget = (await deps.limits.get()).dailyBudgetMachineSeconds;
     m.gauge("podfleet_daily_budget_machine_seconds", "The daily budget of machine-seconds (NaN: no budget).", [{ value: budget ?? Number.NaN }]);
   }
+  // cluster-wide, from the claims' own rows: every orchestrator reports the same count (cluster/work-claims.ts)
+  const takenOver = new Map<string, number>(CLAIM_KINDS.map((k) => [k, 0]));
+  for (const r of await rows(deps.database, "select kind, coalesce(sum(taken_over), 0) as n from work_claims group by kind"))
+    takenOver.set(String(r.kind), Number(r.n));
+  m.counter(
+    "podfleet_claims_taken_over_total",
+    "Ingests and stitches one orchestrator took over after another's claim expired unreleased (it died or stalled), all orchestrators together.",
+    [...takenOver].map(([kind, value]) => ({ labels: { kind }, value })),
+  );
   const escaped = escapedErrorCounts();
   m.counter(
     "podfleet_escaped_errors_total",

@@ -27,6 +27,8 @@ export interface PublisherDeps {
   onPublished?: (() => void) | undefined;
   /** Context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS); default CHUNK_PAD_SECONDS. */
   padSec?: number | undefined;
+  /** Throws when this run may no longer record chunks (its ingest claim was taken over); checked before each record. */
+  fence?: (() => Promise<void>) | undefined;
 }
 
 /** Where the plan recorded for `row` leaves off (index 0, sample 0 when none). */
@@ -106,6 +108,7 @@ export class ChunkPublisher {
 
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
+    await this.deps.fence?.();
     await store.recordChunk(this.episode.id, chunk);
     // false: the episode was cancelled meanwhile; its ingest stops at the next chunk it records
     if (await queue.publishChunk(this.episode, chunk, 1, wav)) this.deps.onPublished?.();
