@@ -57,6 +57,8 @@ export interface WireNames {
   readonly transcriptsBucket: string;
   /** Core NATS subject (not in any stream) of WorkerHeartbeat messages. */
   readonly heartbeatSubject: string;
+  /** KV bucket of the orchestrators' leader lease (orchestrator/cluster/leader-lease.ts); workers never touch it. */
+  readonly leaderBucket: string;
 }
 
 const PREFIX_RE = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -77,6 +79,7 @@ export function wireNames(prefix = "podfleet"): WireNames {
     resultsBucket: `${prefix}-results`,
     transcriptsBucket: `${prefix}-transcripts`,
     heartbeatSubject: `${prefix}.heartbeats`,
+    leaderBucket: `${prefix}_leader`,
   };
 }
 
