@@ -62,6 +62,8 @@ export interface WireNames {
   readonly keptSubjectPrefix: string;
   /** Core NATS subject (not in any stream) of WorkerHeartbeat messages. */
   readonly heartbeatSubject: string;
+  /** KV bucket of the orchestrators' leader lease (orchestrator/cluster/leader-lease.ts); workers never touch it. */
+  readonly leaderBucket: string;
 }
 
 const PREFIX_RE = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -85,6 +87,7 @@ export function wireNames(prefix = "podfleet"): WireNames {
     keptStream: `${upper}_KEPT_AUDIO`,
     keptSubjectPrefix: `${prefix}.kept`,
     heartbeatSubject: `${prefix}.heartbeats`,
+    leaderBucket: `${prefix}_leader`,
   };
 }
 

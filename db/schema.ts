@@ -151,6 +151,18 @@ export const fleetUsage = sqliteTable("fleet_usage", {
   machineSeconds: real("machine_seconds").notNull().default(0),
 });
 
+/**
+ * The fencing row (one row, id 1): the highest leader term any orchestrator was elected at. A new
+ * leader raises it on election; a leader's duty writes check it equals their term in the same
+ * transaction (store/leader-term.ts), so a deposed leader's late write changes nothing.
+ */
+export const leaderTerm = sqliteTable("leader_term", {
+  id: integer("id").primaryKey(),
+  term: integer("term").notNull(),
+  holder: text("holder").notNull(),
+  since: integer("since").notNull(),
+});
+
 /** Small key/value settings owned by the orchestrator (its fleet id, for one). */
 export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),

@@ -12,6 +12,12 @@ import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
+/**
+ * Leader lease TTL (cluster/leader-lease.ts): a SIGKILLed leader's key ages out after at most this,
+ * and a follower retries every quarter of it, so a successor leads within about 1.25 × this (7.5 s).
+ */
+export const DEFAULT_LEADER_LEASE_SEC = 6;
+
 /** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
 export const STOP_TIMEOUT_MARGIN_SEC = 5;
 
@@ -104,6 +110,7 @@ const EnvSchema = z.object({
     .optional(),
   PODFLEET_AUTOSCALE_INTERVAL_MS: positiveInt.default(2000),
   PODFLEET_SWEEP_INTERVAL_MS: positiveInt.default(10_000),
+  PODFLEET_LEADER_LEASE_SEC: z.coerce.number().int().min(2).max(600).default(DEFAULT_LEADER_LEASE_SEC),
   PODFLEET_MAX_STARTING: positiveInt.default(4),
   PODFLEET_MAX_LIFETIME_SEC: z.coerce.number().int().min(10).default(3600),
   PODFLEET_REGIONS: z
@@ -225,6 +232,8 @@ export interface Config {
   /** Whose forwarding headers name the client for the rate limit (PODFLEET_TRUST_PROXY); default none. */
   trustProxy: TrustProxy;
   autoscaleIntervalMs: number;
+  /** TTL of the leader lease (PODFLEET_LEADER_LEASE_SEC): singleton duties run on the orchestrator holding it. */
+  leaderLeaseSec: number;
   /** Fleet defaults: operator changes through PUT /v1/fleet/limits override them at runtime. */
   fleet: {
     maxStarting: number;
@@ -407,6 +416,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },
     trustProxy: e.PODFLEET_TRUST_PROXY ?? { kind: "none" },
     autoscaleIntervalMs: e.PODFLEET_AUTOSCALE_INTERVAL_MS,
+    leaderLeaseSec: e.PODFLEET_LEADER_LEASE_SEC,
     fleet: {
       maxStarting: e.PODFLEET_MAX_STARTING,
       maxLifetimeSec: e.PODFLEET_MAX_LIFETIME_SEC,
