@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
-    NATS_URL: natsUrls[0],
+    NATS_URL: natsUrls.join(","),
     FLY_API_URL: machinesUrl,
     FLY_API_TOKEN: fs.readFileSync(tokenFile, "utf8").trim(),
     FLY_APP: APP,

@@ -16,7 +16,7 @@ import { workerLaunchSpec } from "../../orchestrator/fleet/worker-launch.ts";
 import { rememberToken } from "./auth.ts";
 import { suiteCleanup, type CleanupContext } from "./cleanup.ts";
 import { RuntimeRecorder } from "./fleet-stack.ts";
-import { startJetStreamCluster, type JetStreamCluster } from "./jetstream-cluster.ts";
+import { startNatsCluster, type TestNatsCluster } from "./nats-cluster.ts";
 import { uniquePrefix } from "./nats.ts";
 import { startTestSqld, type TestSqld } from "./sqld.ts";
 import { logTails, startUp, type UpProcess } from "./up-process.ts";
@@ -45,7 +45,7 @@ export interface ClusterOrchestrator {
 }
 
 export interface ClusterStack {
-  readonly nats: JetStreamCluster;
+  readonly nats: TestNatsCluster;
   readonly sqld: TestSqld;
   readonly runtime: LocalMachinesRuntime;
   /** Live machines at every instant and every state, from the runtime's own events. */
@@ -82,7 +82,7 @@ export async function startClusterStack(test: CleanupContext, count = 2, opts: C
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-cluster-"));
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   const [nats, sqld, bundle] = await Promise.all([
-    startJetStreamCluster(t, { size: 3 }),
+    startNatsCluster(t, { size: 3 }),
     startTestSqld(t),
     buildWorkerBundle(path.join(root, "worker", "worker.mjs")),
   ]);
@@ -104,7 +104,7 @@ export async function startClusterStack(test: CleanupContext, count = 2, opts: C
   const adminToken = randomBytes(24).toString("hex");
   const env: Record<string, string> = {
     DATABASE_URL: sqld.url,
-    NATS_URL: opts.natsServers === "first" ? nats.urls[0]! : nats.urls.join(","),
+    NATS_URL: opts.natsServers === "first" ? nats.urls[0]! : nats.url,
     PODFLEET_NATS_PREFIX: uniquePrefix("cl"),
     FLY_API_URL: machinesUrl,
     FLY_API_TOKEN: machinesToken,
