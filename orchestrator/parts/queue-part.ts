@@ -69,6 +69,8 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       maxDeliver: config.maxAttempts,
       replicas: replicas.replicas,
       audioDir: path.join(config.dataDir, "audio"),
+      // with NATS_URL another orchestrator may re-publish a chunk: its audio is kept in NATS
+      keep: config.nats.url ? "nats" : "local",
     });
     return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, replicas, close: closer.close };
   });
