@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { and, asc, eq, inArray, lte, notInArray, sql } from "drizzle-orm";
 import { episodes, feedItems, feeds } from "../../db/schema.ts";
 import type { FeedPollEvent } from "../events/state-events.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Database } from "../store/database.ts";
 import type { PendingItem, PlannedItem } from "./poll-plan.ts";
 
@@ -123,6 +124,7 @@ export class FeedStore {
     items: PlannedItem[],
     now: number,
     outcome: FeedPollEvent["outcome"] = patch.lastError ? "error" : "ok",
+    fence?: Fence,
   ): Promise<{ urlChanged: boolean }> {
     return this.database.commit(async (db, emit) => {
       let urlChanged = false;
@@ -160,7 +162,7 @@ export class FeedStore {
         nextPollAt: patch.nextPollAt ?? null,
       });
       return { urlChanged };
-    });
+    }, { fence });
   }
 
   async pending(): Promise<Array<PendingItem & { row: FeedItemRow }>> {
@@ -190,9 +192,10 @@ export class FeedStore {
   async markItems(
     ids: string[],
     patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>,
+    fence?: Fence,
   ): Promise<void> {
     if (ids.length === 0) return;
-    await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)));
+    await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)), { fence });
   }
 
   async items(feedId: string): Promise<FeedItemRow[]> {
