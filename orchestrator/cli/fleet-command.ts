@@ -84,7 +84,11 @@ function formatFleet(f: FleetView): string {
   const budget = l.dailyBudgetMachineSeconds === null ? "no budget" : `budget ${l.dailyBudgetMachineSeconds}`;
   // an older orchestrator's answer has no leader field: say nothing rather than "nobody"
   const leader =
-    f.leader === undefined ? [] : ([["leader", f.leader ? `${f.leader.holder} (term ${f.leader.term}, since ${f.leader.since})` : "none (no orchestrator holds the lease)"]] as Array<[string, string]>);
+    f.leader === undefined
+      ? []
+      : ([
+          ["leader", f.leader ? `${f.leader.holder} (term ${f.leader.term}, since ${f.leader.since})` : "none (no orchestrator holds the lease)"],
+        ] as Array<[string, string]>);
   const rows: Array<[string, string]> = [
     ["fleet", f.fleetId],
     ...leader,

@@ -157,7 +157,14 @@ export class DeliveryService {
         db
           .update(deliveries)
           .set({ nextAttemptAt: until })
-          .where(and(eq(deliveries.id, d.id), eq(deliveries.state, "pending"), eq(deliveries.attempts, d.attempts), eq(deliveries.nextAttemptAt, d.nextAttemptAt!)))
+          .where(
+            and(
+              eq(deliveries.id, d.id),
+              eq(deliveries.state, "pending"),
+              eq(deliveries.attempts, d.attempts),
+              eq(deliveries.nextAttemptAt, d.nextAttemptAt!),
+            ),
+          )
           .run(),
       { fence },
     );
@@ -183,31 +190,34 @@ export class DeliveryService {
     const delaySec = Math.max(RETRY_DELAYS_SEC[attempt - 1] ?? 0, Math.min(result.retryAfterSec ?? 0, 24 * 3600));
     const state = result.ok ? "delivered" : giveUp ? "failed" : "pending";
     const nextAttemptAt = result.ok || giveUp ? null : at + delaySec * 1000;
-    await this.deps.database.commit(async (db, emit) => {
-      await db.batch([
-        db
-          .insert(deliveryAttempts)
-          .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
-        db
-          .update(deliveries)
-          .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
-          .where(eq(deliveries.id, d.id)),
-      ]);
-      const { httpStatus, error, ok } = result;
-      emit({
-        type: "delivery:attempt",
-        deliveryId: d.id,
-        episodeId: d.episodeId,
-        event: d.event,
-        attempt,
-        at,
-        ok,
-        httpStatus,
-        error: error ?? null,
-        state,
-        nextAttemptAt,
-      });
-    }, { fence });
+    await this.deps.database.commit(
+      async (db, emit) => {
+        await db.batch([
+          db
+            .insert(deliveryAttempts)
+            .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
+          db
+            .update(deliveries)
+            .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
+            .where(eq(deliveries.id, d.id)),
+        ]);
+        const { httpStatus, error, ok } = result;
+        emit({
+          type: "delivery:attempt",
+          deliveryId: d.id,
+          episodeId: d.episodeId,
+          event: d.event,
+          attempt,
+          at,
+          ok,
+          httpStatus,
+          error: error ?? null,
+          state,
+          nextAttemptAt,
+        });
+      },
+      { fence },
+    );
     const fields = { deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, httpStatus: result.httpStatus };
     if (result.ok) this.deps.log.info("callback delivered", fields);
     else

@@ -266,7 +266,11 @@ export class FeedService {
       fence?.check();
       const r = await this.deps.episodes.retry(item.episodeId!);
       if (r.outcome === "not_found") {
-        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason: `its episode ${item.episodeId} is gone` }, fence);
+        await this.deps.store.markItems(
+          [item.id],
+          { state: "failed", attempts, lastError: error, reason: `its episode ${item.episodeId} is gone` },
+          fence,
+        );
       } else if (r.outcome === "retried") {
         await this.deps.store.markItems([item.id], { state: "queued", attempts: attempts + 1, lastError: error }, fence);
         this.deps.log.info("feed item retried", { feedId: feed.id, itemId: item.id, episodeId: item.episodeId, attempt: attempts + 1 });
@@ -307,11 +311,15 @@ export class FeedService {
         });
       } catch (err) {
         if (err instanceof DuplicateEpisodeError) {
-          await this.deps.store.markItems([row.id], {
-            state: "duplicate",
-            episodeId: err.existingEpisodeId,
-            reason: "already submitted (webhook or earlier poll)",
-          }, fence);
+          await this.deps.store.markItems(
+            [row.id],
+            {
+              state: "duplicate",
+              episodeId: err.existingEpisodeId,
+              reason: "already submitted (webhook or earlier poll)",
+            },
+            fence,
+          );
         } else if (err instanceof BadInputError) {
           await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message }, fence);
         } else {

@@ -126,43 +126,46 @@ export class FeedStore {
     outcome: FeedPollEvent["outcome"] = patch.lastError ? "error" : "ok",
     fence?: Fence,
   ): Promise<{ urlChanged: boolean }> {
-    return this.database.commit(async (db, emit) => {
-      let urlChanged = false;
-      if (patch.url) {
-        const other = await db.select().from(feeds).where(eq(feeds.url, patch.url)).get();
-        if (other && other.id !== feedId) delete patch.url;
-        else urlChanged = true;
-      }
-      const rows = items.map((p) => ({
-        id: `fi_${randomBytes(8).toString("hex")}`,
-        feedId,
-        identity: p.identity,
-        guid: p.item.guid ?? null,
-        enclosureUrl: p.item.enclosureUrl ?? null,
-        title: p.item.title ?? null,
-        publishedAt: p.item.publishedAt ?? null,
-        language: p.item.language ?? null,
-        kind: p.kind,
-        state: p.state,
-        reason: p.reason,
-        episodeId: null,
-        discoveredAt: now,
-      }));
-      await db.batch([
-        db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
-        ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
-      ]);
-      emit({
-        type: "feed:poll",
-        feedId,
-        at: now,
-        outcome,
-        newItems: rows.length,
-        error: patch.lastError ?? null,
-        nextPollAt: patch.nextPollAt ?? null,
-      });
-      return { urlChanged };
-    }, { fence });
+    return this.database.commit(
+      async (db, emit) => {
+        let urlChanged = false;
+        if (patch.url) {
+          const other = await db.select().from(feeds).where(eq(feeds.url, patch.url)).get();
+          if (other && other.id !== feedId) delete patch.url;
+          else urlChanged = true;
+        }
+        const rows = items.map((p) => ({
+          id: `fi_${randomBytes(8).toString("hex")}`,
+          feedId,
+          identity: p.identity,
+          guid: p.item.guid ?? null,
+          enclosureUrl: p.item.enclosureUrl ?? null,
+          title: p.item.title ?? null,
+          publishedAt: p.item.publishedAt ?? null,
+          language: p.item.language ?? null,
+          kind: p.kind,
+          state: p.state,
+          reason: p.reason,
+          episodeId: null,
+          discoveredAt: now,
+        }));
+        await db.batch([
+          db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
+          ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
+        ]);
+        emit({
+          type: "feed:poll",
+          feedId,
+          at: now,
+          outcome,
+          newItems: rows.length,
+          error: patch.lastError ?? null,
+          nextPollAt: patch.nextPollAt ?? null,
+        });
+        return { urlChanged };
+      },
+      { fence },
+    );
   }
 
   async pending(): Promise<Array<PendingItem & { row: FeedItemRow }>> {

@@ -110,7 +110,10 @@ export class FleetActions {
       if (isDeposedError(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       log.warn("fleet action failed", { action: action.kind, machineId, error: err });
-      await registry.event({ machineId: machineId ?? null, kind: `${action.kind}_failed`, reason: action.reason, detail: message.slice(0, 500) }, fence);
+      await registry.event(
+        { machineId: machineId ?? null, kind: `${action.kind}_failed`, reason: action.reason, detail: message.slice(0, 500) },
+        fence,
+      );
       return { ...action, outcome: "failed", error: message };
     }
   }
@@ -131,12 +134,15 @@ export class FleetActions {
       } catch (err) {
         if (isDeposedError(err)) throw err;
         const capacity = err instanceof CapacityError;
-        await registry.event({
-          machineId: null,
-          kind: "create_failed",
-          reason: capacity ? "capacity" : "api_error",
-          detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500),
-        }, fence);
+        await registry.event(
+          {
+            machineId: null,
+            kind: "create_failed",
+            reason: capacity ? "capacity" : "api_error",
+            detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500),
+          },
+          fence,
+        );
         if (!capacity) {
           this.#backOff();
           throw err;
@@ -227,7 +233,10 @@ export class FleetActions {
         republished.push(c.id);
     }
     if (republished.length > 0) {
-      await this.#deps.registry.event({ machineId: null, kind: "republish", reason: action.reason, detail: republished.join(",").slice(0, 500) }, fence);
+      await this.#deps.registry.event(
+        { machineId: null, kind: "republish", reason: action.reason, detail: republished.join(",").slice(0, 500) },
+        fence,
+      );
       this.#deps.log.warn("queued chunks had no job in the queue; published again", { chunks: republished });
     }
   }

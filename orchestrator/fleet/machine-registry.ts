@@ -49,26 +49,29 @@ export class MachineRegistry {
   /** Records a machine this orchestrator just created (before anything else can see it as an orphan). */
   async recordCreated(m: Machine, fleetId: string, pool: boolean, reason: string, fence?: Fence): Promise<void> {
     const t = this.now();
-    await this.database.commit(async (db, emit) => {
-      const known = await db.select({ id: machines.id }).from(machines).where(eq(machines.id, m.id)).get();
-      await db.batch([
-        db
-          .insert(machines)
-          .values({
-            id: m.id,
-            state: m.state,
-            region: m.region,
-            image: m.config?.image ?? null,
-            createdAt: Date.parse(m.created_at) || t,
-            updatedAt: t,
-            fleetId,
-            pool,
-          })
-          .onConflictDoNothing(),
-        db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
-      ]);
-      if (!known) emit(machineTransition(m.id, null, m.state, t, "create", reason));
-    }, { fence });
+    await this.database.commit(
+      async (db, emit) => {
+        const known = await db.select({ id: machines.id }).from(machines).where(eq(machines.id, m.id)).get();
+        await db.batch([
+          db
+            .insert(machines)
+            .values({
+              id: m.id,
+              state: m.state,
+              region: m.region,
+              image: m.config?.image ?? null,
+              createdAt: Date.parse(m.created_at) || t,
+              updatedAt: t,
+              fleetId,
+              pool,
+            })
+            .onConflictDoNothing(),
+          db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
+        ]);
+        if (!known) emit(machineTransition(m.id, null, m.state, t, "create", reason));
+      },
+      { fence },
+    );
   }
 
   /** Machines not yet known to be destroyed. */
@@ -142,17 +145,20 @@ export class MachineRegistry {
   /** Marks a machine destroyed (by us) or gone (no longer listed), with an event saying which and why. */
   async markEnded(id: string, kind: "destroy" | "gone", reason: string, detail?: string, fence?: Fence): Promise<void> {
     const t = this.now();
-    await this.database.commit(async (db, emit) => {
-      const row = await db.select().from(machines).where(eq(machines.id, id)).get();
-      const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
-      await db.batch([
-        db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
-        db
-          .insert(machineEvents)
-          .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
-      ]);
-      emit(event);
-    }, { fence });
+    await this.database.commit(
+      async (db, emit) => {
+        const row = await db.select().from(machines).where(eq(machines.id, id)).get();
+        const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
+        await db.batch([
+          db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
+          db
+            .insert(machineEvents)
+            .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
+        ]);
+        emit(event);
+      },
+      { fence },
+    );
   }
 
   /** Machine-seconds used on the UTC day of `at`. */

@@ -79,7 +79,10 @@ export function fleetRoutes(deps: FleetRoutesDeps): ApiRoute[] {
       tag: "fleet",
       summary: "one sweeper pass now (`?dryRun=true`: only say what it would do)",
       query: z.object({ dryRun: z.string().optional() }),
-      responses: { 200: json("`{dryRun, actions}`"), ...errors({ ...ADMIN, 409: "this orchestrator does not lead (`not_leader`): ask the leader `podfleet fleet show` names" }) },
+      responses: {
+        200: json("`{dryRun, actions}`"),
+        ...errors({ ...ADMIN, 409: "this orchestrator does not lead (`not_leader`): ask the leader `podfleet fleet show` names" }),
+      },
       handler: async (c, { query }) => {
         const dryRun = ["1", "true", "yes"].includes(query.dryRun ?? "");
         try {
@@ -87,7 +90,8 @@ export function fleetRoutes(deps: FleetRoutesDeps): ApiRoute[] {
           const actions = await deps.controller.pass({ sweep: true, scale: false, dryRun, fence });
           return c.json({ dryRun, actions });
         } catch (err) {
-          if (isDeposedError(err)) throw new ApiError(409, "not_leader", `this orchestrator does not lead the fleet; only the leader reaps (${err.message})`);
+          if (isDeposedError(err))
+            throw new ApiError(409, "not_leader", `this orchestrator does not lead the fleet; only the leader reaps (${err.message})`);
           throw err;
         }
       },

@@ -147,9 +147,11 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     m.gauge("podfleet_leader", "1 on the orchestrator that holds the leader lease and runs the singleton duties, 0 on the others.", [
       { labels: { instance }, value: leadership.isLeader() ? 1 : 0 },
     ]);
-    m.gauge("podfleet_leader_term", "The leader term this orchestrator leads under (the lease revision it was elected at); 0 when it does not lead.", [
-      { labels: { instance }, value: leadership.term ?? 0 },
-    ]);
+    m.gauge(
+      "podfleet_leader_term",
+      "The leader term this orchestrator leads under (the lease revision it was elected at); 0 when it does not lead.",
+      [{ labels: { instance }, value: leadership.term ?? 0 }],
+    );
     m.counter(
       "podfleet_leader_lease_renewals_total",
       "Leader lease renewals by this orchestrator: ok, refused (another holder, or the key aged out) or error (NATS unreachable); any but ok steps it down.",
