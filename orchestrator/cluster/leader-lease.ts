@@ -42,7 +42,12 @@ export class LeaseRefusedError extends Error {
 }
 
 /** The stored value: `term` is absent on the write that elects (its own revision is the term). */
-const LeaseValue = z.object({ v: z.literal(1), holder: z.string().min(1), since: z.number().int().nonnegative(), term: z.number().int().positive().optional() });
+const LeaseValue = z.object({
+  v: z.literal(1),
+  holder: z.string().min(1),
+  since: z.number().int().nonnegative(),
+  term: z.number().int().positive().optional(),
+});
 type LeaseValue = z.infer<typeof LeaseValue>;
 
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
@@ -175,7 +180,11 @@ export class LeaderLease {
     const h = headers();
     h.set(OPERATION_HEADER, "DEL");
     try {
-      await this.#js.publish(this.#subject, new Uint8Array(0), { headers: h, expect: { lastSubjectSequence: lease.revision }, timeout: this.#timeout });
+      await this.#js.publish(this.#subject, new Uint8Array(0), {
+        headers: h,
+        expect: { lastSubjectSequence: lease.revision },
+        timeout: this.#timeout,
+      });
       return true;
     } catch (err) {
       if (isWrongSequence(err)) return false;

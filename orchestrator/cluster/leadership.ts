@@ -206,7 +206,9 @@ export class Leadership {
     const sentAt = this.#clock();
     let result: Acquired;
     try {
-      result = await this.#o.lease.acquire(this.#o.holder, (this.#o.wallClock ?? Date.now)(), { takeOver: first && this.#o.takeOverAtStart === true });
+      result = await this.#o.lease.acquire(this.#o.holder, (this.#o.wallClock ?? Date.now)(), {
+        takeOver: first && this.#o.takeOverAtStart === true,
+      });
     } catch (err) {
       // logged once per kind of failure: a NATS outage must not fill the log every few seconds
       const key = err instanceof Error ? err.name : "error";

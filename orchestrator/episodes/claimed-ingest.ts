@@ -68,8 +68,10 @@ async function unclaimedEarlierChunks(row: EpisodeRow, deps: IngestDeps): Promis
 
 function keptPcmCovers(episodeId: string, chunks: ReadonlyArray<{ endSample: number }>, deps: IngestDeps): boolean {
   const end = Math.max(...chunks.map((c) => c.endSample));
+  const file = deps.queue.episodeAudioPath(episodeId);
+  if (file === undefined) return false; // no local PCM (external NATS): republished once this run has decoded again
   try {
-    return fs.statSync(deps.queue.episodeAudioPath(episodeId)).size >= end * BYTES_PER_SAMPLE;
+    return fs.statSync(file).size >= end * BYTES_PER_SAMPLE;
   } catch {
     return false;
   }

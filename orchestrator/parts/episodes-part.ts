@@ -1,13 +1,15 @@
 /**
  * The episodes part: the ingest service (with episode links: origin, callback URL, identity), the
  * worker-event consumer, the feed poller, completion callbacks and host webhooks. The consumer
- * runs from the start; the feed and callback passes start with `startPasses()` once the HTTP
- * server knows its URL. Ingests and stitches run under work claims (cluster/work-claims.ts), and
- * the takeover pass (episodes/work-takeover.ts) resumes, on every orchestrator, what a dead one left.
+ * runs from the start on every orchestrator; the feed and callback passes are singleton duties:
+ * they run only on the leader, from `startPasses(fence)` on election to the stop it returns.
+ * Ingests and stitches run under work claims (cluster/work-claims.ts), and the takeover pass
+ * (episodes/work-takeover.ts) resumes, on every orchestrator, what a dead one left.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { ChunkEvent, WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Config } from "../config.ts";
 import { DeliveryService } from "../delivery/delivery-service.ts";
 import { WorkClaims } from "../cluster/work-claims.ts";
@@ -45,8 +47,8 @@ export interface EpisodesPart {
    * run of this data directory, or another orchestrator that died, left unfinished is resumed.
    */
   resume(): Promise<void>;
-  /** Starts the feed poller and the callback passes; returns what stops them. */
-  startPasses(): () => Promise<void>;
+  /** Starts the feed poller and the callback passes, their writes under `fence`; returns what stops them. */
+  startPasses(fence?: Fence): () => Promise<void>;
   /** Drains the ingests in flight, then stops the event consumer. */
   close(): Promise<void>;
 }
@@ -155,7 +157,8 @@ export async function openEpisodesPart(
       maxItemAttempts: config.feedItemAttempts,
       log: log.child({ component: "feeds" }),
     });
-    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), {
+    let fence: Fence | undefined;
+    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal, fence), {
       intervalMs: config.tuning.feedPollIntervalMs,
       timeoutMs: config.tuning.feedPollTimeoutMs,
       log,
@@ -175,7 +178,7 @@ export async function openEpisodesPart(
     const deliveryRunner: PassRunner = new PassRunner(
       "callbacks",
       async (signal) => {
-        const result = await deliveries.pass(signal);
+        const result = await deliveries.pass(signal, fence);
         const next = await deliveries.nextDueAt();
         clearTimeout(retryTimer);
         if (next !== null) retryTimer = setTimeout(() => deliveryRunner.wake(), Math.max(0, next - Date.now())).unref();
@@ -214,7 +217,8 @@ export async function openEpisodesPart(
         takeovers.start();
         closer.add(() => takeovers.stop());
       },
-      startPasses: () => {
+      startPasses: (termFence) => {
+        fence = termFence;
         feedRunner.start();
         deliveryRunner.start();
         const stopWaking = store.database.events.on("episode:transition", (e) => {

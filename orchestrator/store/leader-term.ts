@@ -100,9 +100,9 @@ export async function raiseLeaderTerm(database: Database, fence: Fence, holder: 
   fence.check();
   const rs = await database.write(() =>
     database.client.execute({
-    sql:
-      "INSERT INTO leader_term (id, term, holder, since) VALUES (1, ?, ?, ?) " +
-      "ON CONFLICT(id) DO UPDATE SET term = excluded.term, holder = excluded.holder, since = excluded.since WHERE excluded.term >= leader_term.term",
+      sql:
+        "INSERT INTO leader_term (id, term, holder, since) VALUES (1, ?, ?, ?) " +
+        "ON CONFLICT(id) DO UPDATE SET term = excluded.term, holder = excluded.holder, since = excluded.since WHERE excluded.term >= leader_term.term",
       args: [fence.term, holder, since],
     }),
   );
