@@ -42,7 +42,8 @@ export async function openLeaderPart(
 ): Promise<LeaderPart> {
   const instance = deps.instance ?? newInstanceId();
   const log = deps.log.child({ component: "leader", instance });
-  const lease = await LeaderLease.open(deps.queue.nc, deps.names, { ttlMs: config.leaderLeaseSec * 1000 });
+  // replicated like every other stream (min(3, cluster size)): an R1 lease bucket dies with its one node, and no one could lead again
+  const lease = await LeaderLease.open(deps.queue.nc, deps.names, { ttlMs: config.leaderLeaseSec * 1000, replicas: deps.queue.replicas.replicas });
   let duties: LeaderDuty[] = [];
   let stops: Array<() => Promise<void>> = [];
   const stopDuties = async (): Promise<void> => {
