@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { resultLine, type BenchContext, type ScenarioResult } from "./bench-result.ts";
 import { backlog } from "./scenarios/backlog.ts";
+import { clusterBacklog } from "./scenarios/cluster-backlog.ts";
 import { coldStart } from "./scenarios/cold-start.ts";
 import { dispatch } from "./scenarios/dispatch.ts";
 import { engineVsFarm } from "./scenarios/engine-vs-farm.ts";
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult | 
   cold_start: coldStart,
   metrics,
   hour_stream: hourStream, // issue 15: a real speech MP3 by URL, 32 machines, RTF 0.1 and 0.02
+  cluster_backlog: clusterBacklog, // issue 18: the backlog on a NATS cluster + sqld, one orchestrator vs two
 };
 
 async function main(): Promise<number> {

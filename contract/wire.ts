@@ -55,8 +55,15 @@ export interface WireNames {
   readonly audioBucket: string;
   readonly resultsBucket: string;
   readonly transcriptsBucket: string;
+  /** Object Store bucket of uploads received and not yet ingested (the orchestrators' only; no worker reads it). */
+  readonly uploadsBucket: string;
+  /** Stream of each chunk's WAV kept while its episode runs, when NATS is external (orchestrator only). */
+  readonly keptStream: string;
+  readonly keptSubjectPrefix: string;
   /** Core NATS subject (not in any stream) of WorkerHeartbeat messages. */
   readonly heartbeatSubject: string;
+  /** KV bucket of the orchestrators' leader lease (orchestrator/cluster/leader-lease.ts); workers never touch it. */
+  readonly leaderBucket: string;
 }
 
 const PREFIX_RE = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -76,7 +83,11 @@ export function wireNames(prefix = "podfleet"): WireNames {
     audioBucket: `${prefix}-audio`,
     resultsBucket: `${prefix}-results`,
     transcriptsBucket: `${prefix}-transcripts`,
+    uploadsBucket: `${prefix}-uploads`,
+    keptStream: `${upper}_KEPT_AUDIO`,
+    keptSubjectPrefix: `${prefix}.kept`,
     heartbeatSubject: `${prefix}.heartbeats`,
+    leaderBucket: `${prefix}_leader`,
   };
 }
 

@@ -3,7 +3,7 @@
  * transcripts live in NATS Object Store and rows hold their object names.
  * Times are epoch milliseconds. Change this file, then `npm run db:generate` and commit the migration.
  */
-import { sqliteTable, text, integer, real, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, real, index, primaryKey, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const episodes = sqliteTable(
   "episodes",
@@ -149,6 +149,18 @@ export const fleetLimits = sqliteTable("fleet_limits", {
 export const fleetUsage = sqliteTable("fleet_usage", {
   day: text("day").primaryKey(),
   machineSeconds: real("machine_seconds").notNull().default(0),
+});
+
+/**
+ * The fencing row (one row, id 1): the highest leader term any orchestrator was elected at. A new
+ * leader raises it on election; a leader's duty writes check it equals their term in the same
+ * transaction (store/leader-term.ts), so a deposed leader's late write changes nothing.
+ */
+export const leaderTerm = sqliteTable("leader_term", {
+  id: integer("id").primaryKey(),
+  term: integer("term").notNull(),
+  holder: text("holder").notNull(),
+  since: integer("since").notNull(),
 });
 
 /** Small key/value settings owned by the orchestrator (its fleet id, for one). */
@@ -362,4 +374,33 @@ export const chunkAttempts = sqliteTable(
     error: text("error"),
   },
   (t) => [index("chunk_attempts_episode_idx").on(t.episodeId, t.startedAt), index("chunk_attempts_chunk_idx").on(t.chunkId)],
+);
+
+/**
+ * Work that must run once and can be interrupted (an episode's ingest, its stitch), claimed by one
+ * orchestrator at a time (orchestrator/cluster/work-claims.ts). `expiresAt` is the database's own
+ * clock plus the TTL, written and compared by SQL the database runs, so orchestrators on hosts
+ * whose clocks disagree still agree on whether a claim is live. A released claim keeps its row
+ * (owner null) so `takenOver` counts takeovers for /metrics. No foreign key: an ingest is claimed
+ * before its episode row exists, so no other orchestrator can see the episode unclaimed.
+ */
+export const workClaims = sqliteTable(
+  "work_claims",
+  {
+    /** "ingest" | "stitch" (cluster/work-claims.ts ClaimKind). */
+    kind: text("kind").notNull(),
+    episodeId: text("episode_id").notNull(),
+    /** Instance id of the orchestrator holding it (cluster/instance-id.ts); null once released. */
+    owner: text("owner"),
+    /** Database time (epoch ms) after which the claim may be taken by another orchestrator. */
+    expiresAt: integer("expires_at").notNull(),
+    claimedAt: integer("claimed_at").notNull(),
+    /** Times the work was claimed (first run, restarts, takeovers). */
+    attempts: integer("attempts").notNull().default(0),
+    /** Times it was claimed while another owner's claim had expired unreleased (that owner died or stalled). */
+    takenOver: integer("taken_over").notNull().default(0),
+    /** The owner whose expired claim the last claim took over; null when the last claim was not a takeover. */
+    takenFrom: text("taken_from"),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.episodeId] }), index("work_claims_owner_idx").on(t.owner)],
 );

@@ -5,11 +5,18 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { NatsServerListError, parseNatsServers } from "../contract/nats-servers.ts";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
 import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context.ts";
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
+
+/**
+ * Leader lease TTL (cluster/leader-lease.ts): a SIGKILLed leader's key ages out after at most this,
+ * and a follower retries every quarter of it, so a successor leads within about 1.25 × this (7.5 s).
+ */
+export const DEFAULT_LEADER_LEASE_SEC = 6;
 
 /** The fleet controller stops a worker machine with stop_config.timeout = worker stop timeout + this. */
 export const STOP_TIMEOUT_MARGIN_SEC = 5;
@@ -19,7 +26,15 @@ const flag = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
-const natsUrl = z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a nats://, tls://, ws:// or wss:// URL");
+/** One NATS URL or a comma-separated list of a cluster's servers (contract/nats-servers.ts); the error names the bad entry. */
+const natsUrl = z.string().superRefine((value, ctx) => {
+  try {
+    parseNatsServers(value);
+  } catch (err) {
+    if (!(err instanceof NatsServerListError)) throw err;
+    ctx.addIssue({ code: "custom", message: `${err.message} (a nats://host:port URL, or several separated by commas)` });
+  }
+});
 const databaseUrl = z
   .string()
   .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)\S+$/, "must be file:PATH, libsql://HOST, or http(s)://HOST of a sqld server");
@@ -37,6 +52,8 @@ const EnvSchema = z.object({
   PODFLEET_WORKER_NATS_URL: natsUrl.optional(),
   PODFLEET_WORKER_NATS_USER: z.string().min(1).optional(),
   PODFLEET_WORKER_NATS_PASSWORD: z.string().min(1).optional(),
+  // JetStream replicas of every stream and bucket; absent = min(3, cluster size) (queue/nats-replicas.ts)
+  PODFLEET_NATS_REPLICAS: z.coerce.number().int().min(1, "must be 1 to 5").max(5, "must be 1 to 5").optional(),
   PODFLEET_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").optional(),
   PODFLEET_NATS_PREFIX: z
     .string()
@@ -73,6 +90,7 @@ const EnvSchema = z.object({
   PODFLEET_FETCH_RETRY_DELAY_SEC: z.coerce.number().min(0.01).max(3600).default(30),
   PODFLEET_MAX_DOWNLOADS: positiveInt.default(4),
   PODFLEET_FEED_ITEM_ATTEMPTS: positiveInt.max(100).default(3),
+  PODFLEET_CLAIM_TTL_SEC: z.coerce.number().min(1).max(600).default(15),
   PODFLEET_FETCH_MIN_BYTES_PER_SEC: nonNegativeInt.default(8192),
   PODFLEET_FETCH_MIN_RATE_WINDOW_SEC: positiveInt.default(30),
   PODFLEET_ALLOW_PRIVATE_URLS: flag.default(false),
@@ -92,6 +110,7 @@ const EnvSchema = z.object({
     .optional(),
   PODFLEET_AUTOSCALE_INTERVAL_MS: positiveInt.default(2000),
   PODFLEET_SWEEP_INTERVAL_MS: positiveInt.default(10_000),
+  PODFLEET_LEADER_LEASE_SEC: z.coerce.number().int().min(2).max(600).default(DEFAULT_LEADER_LEASE_SEC),
   PODFLEET_MAX_STARTING: positiveInt.default(4),
   PODFLEET_MAX_LIFETIME_SEC: z.coerce.number().int().min(10).default(3600),
   PODFLEET_REGIONS: z
@@ -142,8 +161,13 @@ export interface Config {
   /** What one machine-second costs (any currency), for the dashboard's cost estimate; undefined: not shown. */
   pricePerMachineSecond: number | undefined;
   nats: {
+    /** NATS_URL as given: one URL or a comma-separated server list; undefined = the embedded nats-server. */
     url: string | undefined;
+    /** The same split into entries (each checked), what the client connects with; empty = embedded. */
+    servers: string[];
     workerUrl: string | undefined;
+    /** PODFLEET_NATS_REPLICAS: replicas of every stream and bucket; undefined = min(3, cluster size). */
+    replicas: number | undefined;
     prefix: string;
     /** How the orchestrator authenticates: NATS_USER/NATS_PASSWORD or NATS_TOKEN. With the embedded server, NATS_TOKEN is the orchestrator user's password. */
     auth: NatsAuth;
@@ -193,6 +217,11 @@ export interface Config {
   maxDownloads: number;
   /** Runs of a feed item's episode (first + retries by later polls) before the poller gives up on it. */
   feedItemAttempts: number;
+  /**
+   * How long an orchestrator's claim on an ingest or a stitch lasts without renewal (renewed every
+   * third of it): after this, another orchestrator takes the work over (cluster/work-claims.ts).
+   */
+  claimTtlSec: number;
   /** A download averaging less than bytesPerSec over any windowSec is aborted as too slow; bytesPerSec 0 = no check. */
   fetchMinRate: { bytesPerSec: number; windowSec: number };
   allowPrivateUrls: boolean;
@@ -203,6 +232,8 @@ export interface Config {
   /** Whose forwarding headers name the client for the rate limit (PODFLEET_TRUST_PROXY); default none. */
   trustProxy: TrustProxy;
   autoscaleIntervalMs: number;
+  /** TTL of the leader lease (PODFLEET_LEADER_LEASE_SEC): singleton duties run on the orchestrator holding it. */
+  leaderLeaseSec: number;
   /** Fleet defaults: operator changes through PUT /v1/fleet/limits override them at runtime. */
   fleet: {
     maxStarting: number;
@@ -321,6 +352,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
   if (e.PODFLEET_WORKER_NATS_USER && !e.NATS_URL) {
     throw new ConfigError("invalid PODFLEET_WORKER_NATS_USER: the embedded nats-server makes its own worker account; set it only with NATS_URL");
   }
+  if (e.PODFLEET_NATS_REPLICAS !== undefined && e.PODFLEET_NATS_REPLICAS > 1 && !e.NATS_URL) {
+    throw new ConfigError("invalid PODFLEET_NATS_REPLICAS: the embedded nats-server is one node (replicas 1); more need a NATS cluster in NATS_URL");
+  }
   if (e.PODFLEET_HEARTBEAT_LIMIT_SEC !== undefined && e.PODFLEET_HEARTBEAT_LIMIT_SEC <= e.PODFLEET_HEARTBEAT_SEC) {
     throw new ConfigError(
       "invalid PODFLEET_HEARTBEAT_LIMIT_SEC: must be longer than PODFLEET_HEARTBEAT_SEC (e.g. 3 × it), or a live worker loses its chunk",
@@ -342,7 +376,9 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     pricePerMachineSecond: e.PODFLEET_PRICE_PER_MACHINE_SECOND,
     nats: {
       url: e.NATS_URL,
+      servers: e.NATS_URL ? parseNatsServers(e.NATS_URL) : [],
       workerUrl: e.PODFLEET_WORKER_NATS_URL,
+      replicas: e.PODFLEET_NATS_REPLICAS,
       prefix: e.PODFLEET_NATS_PREFIX,
       auth: e.NATS_USER ? { user: e.NATS_USER, password: e.NATS_PASSWORD! } : e.NATS_TOKEN ? { token: e.NATS_TOKEN } : {},
       workerAuth: e.PODFLEET_WORKER_NATS_USER ? { user: e.PODFLEET_WORKER_NATS_USER, password: e.PODFLEET_WORKER_NATS_PASSWORD! } : undefined,
@@ -373,12 +409,14 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     fetchRetry: { windowSec: e.PODFLEET_FETCH_RETRY_WINDOW_SEC, delaySec: e.PODFLEET_FETCH_RETRY_DELAY_SEC },
     maxDownloads: e.PODFLEET_MAX_DOWNLOADS,
     feedItemAttempts: e.PODFLEET_FEED_ITEM_ATTEMPTS,
+    claimTtlSec: e.PODFLEET_CLAIM_TTL_SEC,
     fetchMinRate: { bytesPerSec: e.PODFLEET_FETCH_MIN_BYTES_PER_SEC, windowSec: e.PODFLEET_FETCH_MIN_RATE_WINDOW_SEC },
     allowPrivateUrls: e.PODFLEET_ALLOW_PRIVATE_URLS,
     maxJsonBytes: e.PODFLEET_MAX_JSON_BYTES,
     rateLimit: { perMinute: e.PODFLEET_RATE_LIMIT_PER_MIN, burst: e.PODFLEET_RATE_LIMIT_BURST },
     trustProxy: e.PODFLEET_TRUST_PROXY ?? { kind: "none" },
     autoscaleIntervalMs: e.PODFLEET_AUTOSCALE_INTERVAL_MS,
+    leaderLeaseSec: e.PODFLEET_LEADER_LEASE_SEC,
     fleet: {
       maxStarting: e.PODFLEET_MAX_STARTING,
       maxLifetimeSec: e.PODFLEET_MAX_LIFETIME_SEC,

@@ -2,15 +2,17 @@
  * Assembles a running orchestrator from a Config, one part at a time (orchestrator/parts/):
  * queue (NATS: embedded nats-server child, or NATS_URL), store (libSQL: a file in the data
  * directory, or DATABASE_URL), machines (Fly, or the embedded local runtime, loaded only then),
- * fleet (autoscaler and sweeper), episodes (ingest, worker events, feeds, callbacks, webhooks)
- * and http. Each part hands back what it opened and its `close`; `close()` shuts everything down
- * in the reverse order.
+ * leader (the lease in NATS KV), fleet (autoscaler and sweeper), episodes (ingest, worker events,
+ * feeds, callbacks, webhooks) and http. The autoscaler, sweeper, feed poller and callbacks are
+ * singleton duties: they run only while this orchestrator holds the leader lease. Each part hands
+ * back what it opened and its `close`; `close()` shuts everything down in the reverse order.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { wireNames, type WireNames } from "../contract/wire.ts";
 import type { Config } from "./config.ts";
 import type { StateEvents } from "./events/state-events.ts";
+import { newInstanceId } from "./cluster/instance-id.ts";
 import { lockDataDir, secureDataDir } from "./data-dir.ts";
 import type { FleetController } from "./fleet/fleet-controller.ts";
 import type { FleetLimitsStore } from "./fleet/fleet-limits.ts";
@@ -25,6 +27,7 @@ import { openEpisodesPart } from "./parts/episodes-part.ts";
 import { buildFleetPart } from "./parts/fleet-part.ts";
 import type { Api } from "./http/api.ts";
 import { openHttpPart } from "./parts/http-part.ts";
+import { openLeaderPart, type LeaderInfo } from "./parts/leader-part.ts";
 import { killLeftoverLocalMachines, openMachinesPart, type LaunchHook } from "./parts/machines-part.ts";
 import { openQueuePart } from "./parts/queue-part.ts";
 import { openStorePart } from "./parts/store-part.ts";
@@ -55,6 +58,11 @@ export interface Orchestrator {
   api: Api;
   /** The fleet: one pass on demand (`controller.pass`), limits, and the machine records and events. */
   fleet: { controller: FleetController; limits: FleetLimitsStore; registry: MachineRegistry };
+  /**
+   * This orchestrator's instance id and leadership (`leadership.isLeader()`, `.term`, `.since`,
+   * `.fence()`), and `current()`: who leads according to the lease key.
+   */
+  leader: LeaderInfo;
   close(): Promise<void>;
 }
 
@@ -74,6 +82,8 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
   const tightened = secureDataDir(config.dataDir);
   if (tightened > 0)
     log.warn("the data directory was readable by other users: tightened to owner-only", { dataDir: config.dataDir, entries: tightened });
+  // who this process is among the orchestrators sharing the database and NATS (work claims' owner)
+  const instanceId = newInstanceId();
   const closer = new Closer(log);
   return closer.guard(async () => {
     closer.add(lockDataDir(config.dataDir));
@@ -92,6 +102,9 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     const store = await openStorePart(config, log);
     closer.add(() => store.close());
 
+    // 2b. The leader lease (started once everything the duties need is up).
+    const leader = await openLeaderPart(config, { queue, names, store, log });
+
     // 3. Machines API: the embedded local runtime unless Fly is configured.
     const machines = await openMachinesPart(config, logDir, log, hooks.launch);
     closer.add(() => machines.close());
@@ -101,13 +114,14 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     let expectedChunks = (): number => 0;
     const fleet = buildFleetPart(config, { store, queue, names, machines: machines.machines, log, expectedChunks: () => expectedChunks() });
 
-    // 5. Episodes: ingest service and the worker-event consumer; then the fleet's passes start.
+    // 5. Episodes: ingest service and the worker-event consumer.
     let publicUrl = config.publicUrl;
     const episodes = await openEpisodesPart(config, {
       store,
       queue,
       names,
       log,
+      instanceId,
       onQueued: () => fleet.autoscaler.wake(),
       onBootFailed: async (e) => {
         await fleet.bootFailures.record({ machineId: e.machineId, exitCode: e.exitCode, reason: e.reason, source: "worker" });
@@ -117,21 +131,24 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
     });
     expectedChunks = () => episodes.episodes.expectedChunks();
     closer.add(() => episodes.close());
-    closer.add(fleet.start());
 
-    // Resume what a previous run left unfinished.
+    // Resume what a previous run, or a dead orchestrator, left unfinished (and keep looking: the takeover pass).
     await episodes.resume();
 
-    // 6. HTTP, then the feed poller and callbacks (they need the public URL).
-    const http = await openHttpPart(config, { store, queue, fleet, episodes, log });
+    // 6. HTTP; then leadership, whose duties (the fleet's passes, the feed poller and callbacks,
+    // which need the public URL) start on election: at once when nobody else leads.
+    const http = await openHttpPart(config, { store, queue, fleet, episodes, leader, log });
     closer.add(() => http.close());
     publicUrl ??= http.url;
-    closer.add(episodes.startPasses());
+    closer.add(() => leader.close());
+    await leader.start([(fence) => fleet.start(fence), (fence) => episodes.startPasses(fence)]);
     log.info("orchestrator listening", {
       url: http.url,
       dataDir: config.dataDir,
       nats: queue.embedded ? "embedded" : "external",
       machines: config.machines.kind,
+      instance: leader.instance,
+      leader: leader.leadership.isLeader(),
     });
 
     return {
@@ -147,6 +164,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       natsAuth: queue.natsAuth,
       adminToken: store.adminToken,
       fleet: { controller: fleet.controller, limits: fleet.limits, registry: fleet.registry },
+      leader: { instance: leader.instance, leadership: leader.leadership, current: leader.current },
       close: closer.close,
     };
   });

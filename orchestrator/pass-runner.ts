@@ -1,7 +1,9 @@
 /**
  * Runs a background pass (autoscaler, sweeper, feed poller) every `intervalMs`, one at a time,
  * each bounded by a timeout. `wake()` runs the next pass now (a new backlog should not wait for
- * the timer); `stop()` waits for a pass in flight to end.
+ * the timer); `stop()` waits for a pass in flight to end. A stopped runner can be started again
+ * (a leader's duties stop when it is deposed and start when it is elected again); before `start()`
+ * and after `stop()`, `wake()` does nothing.
  */
 import type { Logger } from "./log.ts";
 
@@ -9,7 +11,7 @@ export class PassRunner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private stopped = false;
+  private stopped = true;
 
   constructor(
     private readonly name: string,
@@ -18,6 +20,7 @@ export class PassRunner {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.schedule(0);
   }
 

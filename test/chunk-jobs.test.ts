@@ -17,6 +17,7 @@ import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
+import { LocalKeptAudio } from "../orchestrator/queue/kept-audio.ts";
 import { ensureWireResources, putObject } from "../orchestrator/queue/jetstream.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
 
@@ -32,7 +33,8 @@ async function setup(t: TestContext, maxPayload?: number) {
   const jsm = await jetstreamManager(nc);
   const dir = await mkdtemp(join(tmpdir(), "podfleet-chunk-jobs-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const jobs = new ChunkJobs(js, jsm, names, buckets.audio, join(dir, "audio"), () => maxPayload ?? nc.info!.max_payload);
+  const kept = new LocalKeptAudio(join(dir, "audio"));
+  const jobs = new ChunkJobs(js, jsm, names, buckets.audio, kept, () => maxPayload ?? nc.info!.max_payload);
   const events = await js.consumers.get(names.eventsStream, names.eventsConsumer);
   const jobsConsumer = await js.consumers.get(names.jobsStream, names.jobsConsumer);
   /** Keeps `seconds` of PCM for `episodeId` as ingest would. */
@@ -41,7 +43,7 @@ async function setup(t: TestContext, maxPayload?: number) {
     const samples = Buffer.alloc(seconds * SECOND * 2);
     for (let i = 0; i < samples.length; i += 2) samples.writeInt16LE(((i * 7919) % 2000) - 1000, i);
     fs.writeFileSync(pcm, samples);
-    await jobs.keepAudio(episodeId, pcm);
+    await kept.keepPcmFile(episodeId, pcm);
   };
   const work = (opts: { idleTimeoutMs?: number } = {}) =>
     runWorker({
@@ -107,7 +109,7 @@ test("purging an episode cancels its queued jobs: the worker drops them without 
     { index: 1, startSample: SECOND, endSample: 2 * SECOND },
   ]);
   assert.equal(await s.buckets.audio.info(episodeLiveObjectName("ep2")), null, "one purge removes the marker");
-  assert.equal(fs.existsSync(s.jobs.audioPath("ep2")), false, "and the kept PCM");
+  assert.equal(fs.existsSync(s.jobs.audioPath("ep2")!), false, "and the kept PCM");
   assert.deepEqual(await s.work(), { processed: 0, failed: 2, reason: "idle" });
   assert.equal(await s.jobsLeft(), 0, "both jobs termed");
   assert.equal(await s.events.next({ expires: 1_000 }), null, "no event: the store fences cancelled chunks anyway");

@@ -27,6 +27,7 @@ import {
 import { ensureWireResources, getObjectJson, publishChunkJob, putObject } from "../orchestrator/queue/jetstream.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
 import { ChunkJobs } from "../orchestrator/queue/chunk-jobs.ts";
+import { LocalKeptAudio } from "../orchestrator/queue/kept-audio.ts";
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker } from "../machine-image/worker/worker.ts";
 import { buildWorkerBundle } from "../machine-image/build-worker.ts";
@@ -85,7 +86,14 @@ test("the worker user can process a chunk, and is refused everything else", { ti
   // and a job that carries its audio, behind its episode's live marker (queue/chunk-jobs.ts)
   const audioDir = await mkdtemp(join(tmpdir(), "podfleet-perm-audio-"));
   t.after(() => rm(audioDir, { recursive: true, force: true }));
-  const chunkJobs = new ChunkJobs(adminJs, await jetstreamManager(admin), names, buckets.audio, audioDir, () => admin.info!.max_payload);
+  const chunkJobs = new ChunkJobs(
+    adminJs,
+    await jetstreamManager(admin),
+    names,
+    buckets.audio,
+    new LocalKeptAudio(audioDir),
+    () => admin.info!.max_payload,
+  );
   assert.equal(await chunkJobs.publish({ id: "ep2", language: "en" }, { index: 0, startSample: 0, endSample: 32_000 }, 1, silentWav(2)), true);
   await putObject(buckets.transcripts, "ep1/transcript.txt", new TextEncoder().encode("secret transcript"));
 

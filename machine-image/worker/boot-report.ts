@@ -4,6 +4,7 @@
  * that all die the same way. Best effort and bounded: a worker that cannot reach NATS (or whose
  * configuration names no usable NATS) just exits, and the machine's exit event is all that is seen.
  */
+import { parseNatsServers } from "../../contract/nats-servers.ts";
 import { hostname } from "node:os";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -59,7 +60,7 @@ export async function reportBootFailure(target: BootReportTarget | undefined, ex
   let nc;
   try {
     nc = await connect({
-      servers: target.natsUrl,
+      servers: parseNatsServers(target.natsUrl),
       name: `podfleet-worker ${target.machineId} (boot report)`,
       inboxPrefix: workerInboxPrefix(names),
       timeout: REPORT_TIMEOUT_MS,

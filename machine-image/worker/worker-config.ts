@@ -4,6 +4,7 @@
  */
 import { availableParallelism, hostname } from "node:os";
 import { z } from "zod";
+import { NatsServerListError, parseNatsServers } from "../../contract/nats-servers.ts";
 import { DEFAULT_HEARTBEAT_MS, WORKER_ENV, wireNames } from "../../contract/wire.ts";
 
 /** Engines this image can run; anything else is refused at startup. */
@@ -78,16 +79,18 @@ const seconds = z
   .transform(Number)
   .refine((n) => n > 0, "must be greater than 0");
 
+/** One NATS URL or a comma-separated list of a cluster's servers; the message names the bad entry. */
 const natsServer = z
   .string()
   .trim()
-  .refine(
-    (s) =>
-      s
-        .split(",")
-        .every((part) => /^((nats|tls|ws|wss):\/\/)?(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+)(:\d+)?\/?$/.test(part.replace(/\/\/[^@/]*@/, "//").trim())),
-    "must be a NATS server URL such as nats://host:4222 (comma-separate several)",
-  );
+  .superRefine((value, ctx) => {
+    try {
+      parseNatsServers(value);
+    } catch (err) {
+      if (!(err instanceof NatsServerListError)) throw err;
+      ctx.addIssue({ code: "custom", message: `${err.message} (a NATS server URL such as nats://host:4222; comma-separate several)` });
+    }
+  });
 
 const prefix = z.string().refine((p) => {
   try {

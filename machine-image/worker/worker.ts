@@ -4,6 +4,7 @@
  * when `maxLifetimeMs` is reached, or when told to stop. A stopping worker never loses a chunk:
  * it finishes it within `stopTimeoutMs` or hands it back with an immediate nak.
  */
+import { parseNatsServers } from "../../contract/nats-servers.ts";
 import { mkdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
@@ -19,7 +20,7 @@ export type { WorkerLog } from "./chunk-attempt.ts";
 export interface WorkerOptions {
   /**
    * An open connection the caller owns (opened with `inboxPrefix: workerInboxPrefix(names)` if the
-   * worker's NATS user has workerPermissions()); or `natsUrl` plus credentials (a user and password,
+   * worker's NATS user has workerPermissions()); or `natsUrl` (one URL or a comma-separated server list) plus credentials (a user and password,
    * or a token) for the worker to open and drain itself.
    */
   readonly nc?: NatsConnection;
@@ -78,7 +79,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerResult> {
   if (!nc) {
     if (!opts.natsUrl) throw new TypeError("runWorker needs nc or natsUrl");
     nc = await connect({
-      servers: opts.natsUrl,
+      servers: parseNatsServers(opts.natsUrl),
       name: `podfleet-worker ${opts.machineId}`,
       inboxPrefix: workerInboxPrefix(opts.names),
       ...(opts.natsUser ? { user: opts.natsUser, pass: opts.natsPassword ?? "" } : {}),

@@ -82,8 +82,16 @@ function formatFleet(f: FleetView): string {
       .map(([s, n]) => `${n} ${s}`)
       .join(", ") || "none";
   const budget = l.dailyBudgetMachineSeconds === null ? "no budget" : `budget ${l.dailyBudgetMachineSeconds}`;
+  // an older orchestrator's answer has no leader field: say nothing rather than "nobody"
+  const leader =
+    f.leader === undefined
+      ? []
+      : ([
+          ["leader", f.leader ? `${f.leader.holder} (term ${f.leader.term}, since ${f.leader.since})` : "none (no orchestrator holds the lease)"],
+        ] as Array<[string, string]>);
   const rows: Array<[string, string]> = [
     ["fleet", f.fleetId],
+    ...leader,
     ["machines", `${f.machines.live} live of max ${l.maxMachines} (${states})`],
     ["queue", `${f.queue.queued} queued, ${f.queue.leased} running`],
     ["usage", `${f.usage.machineSeconds} machine-seconds today (${f.usage.day} UTC), ${budget}`],

@@ -6,10 +6,15 @@
  *    between "done" and "sent" loses nothing;
  * 2. every due delivery is attempted; each attempt is recorded; a failure is retried on the
  *    backoff schedule (about a day in all) and the delivery is given up after the last one.
+ * On the leader the pass runs under its fence (cluster/fence.ts): each delivery is first claimed
+ * by a fenced write (its next attempt moved past this attempt's timeout), so a deposed leader's
+ * late pass sends nothing, and a successor does not send it again while this attempt may still run.
  */
 import { randomBytes } from "node:crypto";
 import { and, asc, eq, inArray, isNotNull, isNull, lte, min } from "drizzle-orm";
 import { deliveries, deliveryAttempts, episodeLinks, episodes } from "../../db/schema.ts";
+import type { Fence } from "../cluster/fence.ts";
+import { isDeposedError } from "../cluster/fence.ts";
 import type { Logger } from "../log.ts";
 import type { Database } from "../store/database.ts";
 import { sendCallback, type SendResult } from "./callback-sender.ts";
@@ -54,16 +59,18 @@ export class DeliveryService {
   }
 
   /** One pass: create deliveries for newly finished episodes, then attempt the due ones. */
-  async pass(signal?: AbortSignal): Promise<{ created: number; attempted: number; delivered: number }> {
-    const created = await this.enqueueFinished();
+  async pass(signal?: AbortSignal, fence?: Fence): Promise<{ created: number; attempted: number; delivered: number }> {
+    const created = await this.enqueueFinished(fence);
     let attempted = 0;
     let delivered = 0;
     for (const d of await this.due()) {
       if (signal?.aborted) break;
-      attempted++;
       try {
-        if (await this.attempt(d)) delivered++;
+        if (fence && !(await this.claim(d, fence))) continue;
+        attempted++;
+        if (await this.attempt(d, fence)) delivered++;
       } catch (err) {
+        if (isDeposedError(err)) throw err;
         // The send itself never throws (a failure is a recorded attempt); this is the record being
         // refused. The delivery stays due and is tried next pass; the other deliveries go on.
         this.deps.log.error("callback attempt could not be recorded", { deliveryId: d.id, episodeId: d.episodeId, error: err });
@@ -73,7 +80,7 @@ export class DeliveryService {
   }
 
   /** Create the delivery of every finished episode that has a callback URL and none yet. */
-  async enqueueFinished(): Promise<number> {
+  async enqueueFinished(fence?: Fence): Promise<number> {
     const db = this.deps.database.db;
     const rows = await db
       .select({ episode: episodes, callbackUrl: episodeLinks.callbackUrl })
@@ -115,7 +122,7 @@ export class DeliveryService {
         deliveredAt: null,
       };
     });
-    await this.deps.database.write((w) => w.insert(deliveries).values(values).onConflictDoNothing());
+    await this.deps.database.write((w) => w.insert(deliveries).values(values).onConflictDoNothing(), { fence });
     return values.length;
   }
 
@@ -139,8 +146,33 @@ export class DeliveryService {
       .all();
   }
 
+  /**
+   * Takes a due delivery for one attempt (fenced): moves its next attempt past the attempt's
+   * timeout, only if nobody moved it since `d` was read. False when it was taken or changed.
+   */
+  private async claim(d: DeliveryRow, fence: Fence): Promise<boolean> {
+    const until = this.now() + (this.deps.timeoutMs ?? 15_000) + 5_000;
+    const taken = await this.deps.database.write(
+      (db) =>
+        db
+          .update(deliveries)
+          .set({ nextAttemptAt: until })
+          .where(
+            and(
+              eq(deliveries.id, d.id),
+              eq(deliveries.state, "pending"),
+              eq(deliveries.attempts, d.attempts),
+              eq(deliveries.nextAttemptAt, d.nextAttemptAt!),
+            ),
+          )
+          .run(),
+      { fence },
+    );
+    return taken.rowsAffected > 0;
+  }
+
   /** One attempt at one delivery, recorded. Returns whether it was delivered. */
-  private async attempt(d: DeliveryRow): Promise<boolean> {
+  private async attempt(d: DeliveryRow, fence?: Fence): Promise<boolean> {
     const at = this.now();
     const send = this.deps.send ?? sendCallback;
     let result: SendResult;
@@ -158,31 +190,34 @@ export class DeliveryService {
     const delaySec = Math.max(RETRY_DELAYS_SEC[attempt - 1] ?? 0, Math.min(result.retryAfterSec ?? 0, 24 * 3600));
     const state = result.ok ? "delivered" : giveUp ? "failed" : "pending";
     const nextAttemptAt = result.ok || giveUp ? null : at + delaySec * 1000;
-    await this.deps.database.commit(async (db, emit) => {
-      await db.batch([
-        db
-          .insert(deliveryAttempts)
-          .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
-        db
-          .update(deliveries)
-          .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
-          .where(eq(deliveries.id, d.id)),
-      ]);
-      const { httpStatus, error, ok } = result;
-      emit({
-        type: "delivery:attempt",
-        deliveryId: d.id,
-        episodeId: d.episodeId,
-        event: d.event,
-        attempt,
-        at,
-        ok,
-        httpStatus,
-        error: error ?? null,
-        state,
-        nextAttemptAt,
-      });
-    });
+    await this.deps.database.commit(
+      async (db, emit) => {
+        await db.batch([
+          db
+            .insert(deliveryAttempts)
+            .values({ deliveryId: d.id, attempt, at, httpStatus: result.httpStatus, error: result.error, durationMs: result.durationMs }),
+          db
+            .update(deliveries)
+            .set({ attempts: attempt, state, nextAttemptAt, deliveredAt: result.ok ? at : null })
+            .where(eq(deliveries.id, d.id)),
+        ]);
+        const { httpStatus, error, ok } = result;
+        emit({
+          type: "delivery:attempt",
+          deliveryId: d.id,
+          episodeId: d.episodeId,
+          event: d.event,
+          attempt,
+          at,
+          ok,
+          httpStatus,
+          error: error ?? null,
+          state,
+          nextAttemptAt,
+        });
+      },
+      { fence },
+    );
     const fields = { deliveryId: d.id, episodeId: d.episodeId, event: d.event, attempt, httpStatus: result.httpStatus };
     if (result.ok) this.deps.log.info("callback delivered", fields);
     else

@@ -5,6 +5,7 @@
  * store's fencing makes a repeated event a no-op.
  */
 import type { ChunkEvent, ChunkFailed } from "../../contract/wire.ts";
+import type { WorkClaims } from "../cluster/work-claims.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore, EventOutcome } from "../store/episode-store.ts";
 import { finishEpisode } from "./finish-episode.ts";
@@ -15,6 +16,8 @@ export interface ChunkEventDeps {
   queue: WorkQueue;
   log: Logger;
   maxAttempts: number;
+  /** The stitch of a finished episode runs under a claim (episodes/finish-episode.ts). */
+  claims?: WorkClaims | undefined;
 }
 
 /**

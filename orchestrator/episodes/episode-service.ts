@@ -4,6 +4,11 @@
  * and processing in separate slots: ingest-slots.ts), so a submission returns as soon as the
  * episode is recorded. Downloads that failed in a way that may pass wait in "fetch_wait";
  * `retryDueFetches` is the pass that starts them again when due.
+ *
+ * With several orchestrators on one database every ingest runs under the episode's "ingest" claim
+ * (claimed-ingest.ts): a submission is claimed before its episode row exists, a download retry
+ * only starts when it can be claimed, and `takeOver` is how another orchestrator's takeover pass
+ * (work-takeover.ts) resumes an ingest whose owner died.
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -11,13 +16,15 @@ import path from "node:path";
 import type { Logger } from "../log.ts";
 import { checkUrl } from "../outbound/url-policy.ts";
 import type { FetchRetryPolicy } from "../ingest/fetch-retry.ts";
-import { ingestEpisode, type IngestDeps } from "../ingest/ingest-episode.ts";
+import type { WorkClaims } from "../cluster/work-claims.ts";
+import type { IngestDeps } from "../ingest/ingest-episode.ts";
 import type { ChunkCounts, ChunkRow, EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
+import { runClaimedIngest } from "./claimed-ingest.ts";
 import { ingestSlots } from "./ingest-slots.ts";
 import { DEFAULT_LANGUAGE, normalizeLanguageTag } from "./language-tag.ts";
 
@@ -162,6 +169,10 @@ export class EpisodeService {
        * transaction, identity claim included.
        */
       links?: { prepare(episodeId: string, opts: SubmitOptions): Promise<EpisodeLinkRow | undefined> };
+      /** Ingests and stitches run under work claims (cluster/work-claims.ts); absent: this process is the only one. */
+      claims?: WorkClaims | undefined;
+      /** Where an upload's bytes are read at ingest (ingest/ingest-episode.ts `uploadFile`); default: its local file. */
+      uploadFile?: IngestDeps["uploadFile"];
     },
   ) {
     this.slots = ingestSlots({ downloads: deps.maxConcurrentDownloads, processing: deps.maxConcurrentIngests });
@@ -172,17 +183,19 @@ export class EpisodeService {
     checkUrl(audioUrl, this.deps.ingest.fetch.allowPrivate);
     const id = newEpisodeId();
     const link = await this.deps.links?.prepare(id, opts);
-    const row = await this.deps.store.createEpisode(
-      {
-        id,
-        title: opts.title ?? null,
-        sourceKind: "url",
-        sourceUrl: audioUrl,
-        uploadPath: null,
-        chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-        language: episodeLanguage(opts.language),
-      },
-      link,
+    const row = await this.claimedCreate(id, () =>
+      this.deps.store.createEpisode(
+        {
+          id,
+          title: opts.title ?? null,
+          sourceKind: "url",
+          sourceUrl: audioUrl,
+          uploadPath: null,
+          chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+          language: episodeLanguage(opts.language),
+        },
+        link,
+      ),
     );
     this.startIngest(row);
     return row;
@@ -200,17 +213,19 @@ export class EpisodeService {
     let row: EpisodeRow;
     try {
       await writeTo(uploadPath);
-      row = await this.deps.store.createEpisode(
-        {
-          id,
-          title: opts.title ?? null,
-          sourceKind: "upload",
-          sourceUrl: null,
-          uploadPath,
-          chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
-          language: episodeLanguage(opts.language),
-        },
-        link,
+      row = await this.claimedCreate(id, () =>
+        this.deps.store.createEpisode(
+          {
+            id,
+            title: opts.title ?? null,
+            sourceKind: "upload",
+            sourceUrl: null,
+            uploadPath,
+            chunkSeconds: opts.chunkSeconds ?? this.deps.defaultChunkSeconds,
+            language: episodeLanguage(opts.language),
+          },
+          link,
+        ),
       );
     } catch (err) {
       fs.rmSync(uploadPath, { force: true });
@@ -220,12 +235,41 @@ export class EpisodeService {
     return row;
   }
 
-  /** Resume episodes a previous run left before all their chunks were queued (a plan still growing: chunkCount null). */
-  async resumeIngests(): Promise<number> {
-    const growing = (await this.deps.store.episodesInStates(["transcribing"])).filter((r) => r.chunkCount === null);
-    const rows = [...(await this.deps.store.episodesInStates(["received", "ingesting"])), ...growing];
-    for (const row of rows) this.startIngest(row);
-    return rows.length;
+  /**
+   * Claims a new episode's ingest before its row is written, so no other orchestrator's takeover
+   * pass ever sees the episode unclaimed (its upload is on this machine); released if the row is refused.
+   */
+  private async claimedCreate(id: string, create: () => Promise<EpisodeRow>): Promise<EpisodeRow> {
+    const claims = this.deps.claims;
+    if (!claims) return create();
+    if (!(await claims.claim("ingest", id)).owned) throw new Error(`episode id ${id} is already claimed`);
+    try {
+      return await create();
+    } catch (err) {
+      await claims.release("ingest", id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Resume an ingest left unfinished (received, ingesting, or a plan still growing) by a run that
+   * died, this process's previous life or another orchestrator: it runs once its claim is ours (a
+   * live claim of someone else's makes it a no-op). False when one is already running here.
+   */
+  takeOver(row: EpisodeRow): boolean {
+    if (this.running.has(row.id)) return false;
+    this.startIngest(row);
+    return true;
+  }
+
+  /** Ingests running (or waiting for a slot) in this process: the takeover pass leaves ingest slots for them. */
+  get ingestsInFlight(): number {
+    return this.running.size;
+  }
+
+  /** Whether this process is ingesting `episodeId` now. */
+  isIngesting(episodeId: string): boolean {
+    return this.running.has(episodeId);
   }
 
   /**
@@ -237,28 +281,18 @@ export class EpisodeService {
     let started = 0;
     for (const due of await this.deps.store.dueFetchRetries(now)) {
       if (this.running.has(due.id)) continue;
+      // only a retry this orchestrator can claim: with several, one of them runs it
+      if (this.deps.claims && !(await this.deps.claims.claim("ingest", due.id)).owned) continue;
       const row = await this.deps.store.claimFetchRetry(due.id);
-      if (!row) continue;
+      if (!row) {
+        await this.deps.claims?.release("ingest", due.id);
+        continue;
+      }
       this.deps.log.info("retrying download", { episodeId: row.id, attempt: row.fetchAttempts + 1 });
       this.startIngest(row);
       started++;
     }
     return started;
-  }
-
-  /**
-   * Re-publish the jobs of a transcribing episode's chunks that no worker ever claimed: a crash
-   * between recording the plan and publishing the last job would otherwise leave them unqueued
-   * for good. The job msgID (chunk + generation) makes a repeat inside the stream's duplicate
-   * window a no-op; a repeat outside it is a second delivery, which the store's fencing absorbs.
-   */
-  async republishUnclaimed(episodeId: string): Promise<number> {
-    const row = await this.deps.store.getEpisode(episodeId);
-    if (!row || row.status !== "transcribing") return 0;
-    const unclaimed = (await this.deps.store.listChunks(episodeId)).filter((c) => c.state === "queued" && c.attempt === 0);
-    for (const c of unclaimed) await this.deps.queue.publishChunk(row, c, c.generation);
-    if (unclaimed.length > 0) this.deps.onQueued?.();
-    return unclaimed.length;
   }
 
   /**
@@ -295,7 +329,7 @@ export class EpisodeService {
     for (const c of r.chunks) await this.deps.queue.publishChunk(row, c, c.generation);
     this.deps.log.info("episode retried", { episodeId: id, requeued: r.chunks.length });
     if (r.chunks.length > 0) this.deps.onQueued?.();
-    else await finishEpisode(id, { store: this.deps.store, queue: this.deps.queue, log: this.deps.log });
+    else await finishEpisode(id, { store: this.deps.store, queue: this.deps.queue, log: this.deps.log, claims: this.deps.claims });
     return { outcome: "retried", reason: "", requeued: r.chunks.length, redownload: false };
   }
 
@@ -334,13 +368,16 @@ export class EpisodeService {
     this.expected.set(row.id, hint);
     this.deps.onQueued?.();
     const run = async () => {
-      await ingestEpisode(row, {
+      await runClaimedIngest(row, {
         ...this.deps.ingest,
         store: this.deps.store,
         queue: this.deps.queue,
         log: this.deps.log,
         slots: this.slots,
         fetchRetry: this.deps.fetchRetry,
+        claims: this.deps.claims,
+        uploadFile: this.deps.uploadFile,
+        onSkipped: (reason) => this.deps.log.debug("ingest not run here", { episodeId: row.id, reason }),
         onPublished: () => {
           hint.published++;
           this.deps.onQueued?.();

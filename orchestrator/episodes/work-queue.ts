@@ -9,10 +9,13 @@ import type { EventsProgress, QueueDepth } from "../queue/jetstream.ts";
 export type { ChunkSpan, EventsProgress, JobEpisode, QueueDepth };
 
 export interface WorkQueue {
-  /** Moves an episode's decoded PCM into the queue's keeping (before its plan is recorded). */
-  keepEpisodeAudio(episodeId: string, pcmPath: string): Promise<void>;
-  /** Where an episode's decoded PCM is kept (streaming ingest appends to it as it decodes, before recording each chunk). */
-  episodeAudioPath(episodeId: string): string;
+  /**
+   * Where an episode's decoded PCM is kept (streaming ingest appends to it as it decodes, before
+   * recording each chunk); undefined when chunk audio is kept chunk by chunk (keepChunkAudio).
+   */
+  episodeAudioPath(episodeId: string): string | undefined;
+  /** Keeps one chunk's WAV for later re-publishing, before the chunk is recorded (queue/kept-audio.ts). */
+  keepChunkAudio(episodeId: string, chunk: ChunkSpan, wav: Uint8Array): Promise<void>;
   /** Builds and publishes one chunk's job at `generation` (queue/chunk-jobs.ts); false for a finished episode. */
   publishChunk(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean>;
   /** An episode ended: cancels its chunks for workers and frees its audio, once for the whole episode. */

@@ -8,7 +8,12 @@
  *
  * Each item's language (the item's own, else the channel's) is stored with the item when a poll
  * finds it, and rides from there to its episode.
+ *
+ * The background pass is a leader duty: its records (poll results, item states) are fenced writes
+ * (cluster/fence.ts) and it checks the fence before submitting an episode, so a deposed leader's
+ * late pass changes nothing. A manual poll (`feeds poll`, a webhook hint) runs on any orchestrator.
  */
+import { isDeposedError, type Fence } from "../cluster/fence.ts";
 import type { EpisodeService } from "../episodes/episode-service.ts";
 import { checkUrl } from "../outbound/url-policy.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
@@ -114,21 +119,22 @@ export class FeedService {
   }
 
   /** The background pass: poll every due feed, then release pending items. */
-  async pass(signal?: AbortSignal): Promise<PollSummary[]> {
+  async pass(signal?: AbortSignal, fence?: Fence): Promise<PollSummary[]> {
     return this.exclusive(async () => {
       const out: PollSummary[] = [];
       const due = await this.deps.store.due(this.now());
       for (const feed of due) {
         if (signal?.aborted) break;
         try {
-          out.push(await this.pollOne(feed));
+          out.push(await this.pollOne(feed, fence));
         } catch (err) {
           // pollOne records every fetch and parse failure itself; this is what escaped even that
           // (the store refused the record): this feed is retried next pass, the others go on.
+          if (isDeposedError(err)) throw err;
           this.deps.log.error("feed poll crashed", { feedId: feed.id, error: err });
         }
       }
-      await this.release();
+      await this.release(fence);
       return out;
     });
   }
@@ -151,7 +157,7 @@ export class FeedService {
     );
   }
 
-  private async pollOne(feed: FeedRow): Promise<PollSummary> {
+  private async pollOne(feed: FeedRow, fence?: Fence): Promise<PollSummary> {
     const now = this.now();
     const base = { feedId: feed.id, url: feed.url, items: 0, new: 0, backfill: 0, skipped: 0, queued: 0 };
     try {
@@ -192,7 +198,7 @@ export class FeedService {
       }
       const delaySec = nextPollDelaySec(feed.intervalSec, { ok: true, errorCount: 0, ...res.hints });
       patch.nextPollAt = now + delaySec * 1000;
-      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now, res.kind);
+      const { urlChanged } = await this.deps.store.recordPoll(feed.id, patch, planned, now, res.kind, fence);
       if (movedTo && !urlChanged && movedTo !== feed.url)
         this.deps.log.warn("feed moved onto another registered feed; kept the old URL", { feedId: feed.id });
       if (urlChanged) this.deps.log.info("feed moved", { feedId: feed.id, from: feed.url, to: movedTo });
@@ -207,6 +213,7 @@ export class FeedService {
         nextPollAt: new Date(patch.nextPollAt).toISOString(),
       };
     } catch (err) {
+      if (isDeposedError(err)) throw err;
       const fetchErr = err instanceof FeedFetchError ? err : undefined;
       const errorCount = feed.errorCount + 1;
       const delaySec = nextPollDelaySec(feed.intervalSec, {
@@ -222,6 +229,7 @@ export class FeedService {
         [],
         now,
         "error",
+        fence,
       );
       this.deps.log.warn("feed poll failed", { feedId: feed.id, error: err, errorCount, nextPollInSec: delaySec });
       return { ...base, status: "error", httpStatus: fetchErr?.status, error: message, nextPollAt: new Date(nextPollAt).toISOString() };
@@ -236,7 +244,7 @@ export class FeedService {
    * Items whose episode failed: retried once a poll after the failure succeeded (within the
    * in-flight budget), or given up on after `maxItemAttempts` runs. Returns how many were retried.
    */
-  private async retryFailedItems(): Promise<number> {
+  private async retryFailedItems(fence: Fence | undefined): Promise<number> {
     const failed = await this.deps.store.failedQueued();
     if (failed.length === 0) return 0;
     const inFlight = await this.deps.store.inFlightByFeed();
@@ -250,16 +258,21 @@ export class FeedService {
       );
       if (action === "give_up") {
         const reason = `gave up after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}: ${error ?? "its episode failed"}`;
-        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason });
+        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason }, fence);
         this.deps.log.warn("feed item failed for good", { feedId: feed.id, itemId: item.id, episodeId: item.episodeId, attempts });
         continue;
       }
       if (action === "wait" || budget <= 0) continue;
+      fence?.check();
       const r = await this.deps.episodes.retry(item.episodeId!);
       if (r.outcome === "not_found") {
-        await this.deps.store.markItems([item.id], { state: "failed", attempts, lastError: error, reason: `its episode ${item.episodeId} is gone` });
+        await this.deps.store.markItems(
+          [item.id],
+          { state: "failed", attempts, lastError: error, reason: `its episode ${item.episodeId} is gone` },
+          fence,
+        );
       } else if (r.outcome === "retried") {
-        await this.deps.store.markItems([item.id], { state: "queued", attempts: attempts + 1, lastError: error });
+        await this.deps.store.markItems([item.id], { state: "queued", attempts: attempts + 1, lastError: error }, fence);
         this.deps.log.info("feed item retried", { feedId: feed.id, itemId: item.id, episodeId: item.episodeId, attempt: attempts + 1 });
         budget--;
         retried++;
@@ -269,8 +282,8 @@ export class FeedService {
   }
 
   /** Retry failed items, then turn pending items into jobs, within the in-flight budget. Returns how many jobs were created or re-run. */
-  private async release(): Promise<number> {
-    const retried = await this.retryFailedItems();
+  private async release(fence?: Fence): Promise<number> {
+    const retried = await this.retryFailedItems(fence);
     const pending = await this.deps.store.pending();
     if (pending.length === 0) return retried;
     const inFlight = await this.deps.store.inFlightByFeed();
@@ -283,6 +296,7 @@ export class FeedService {
       const feed = feedsById.get(row.feedId);
       if (!feed) continue;
       let episode;
+      fence?.check();
       try {
         episode = await this.deps.episodes.submitUrl(row.enclosureUrl!, {
           title: row.title ?? undefined,
@@ -297,26 +311,30 @@ export class FeedService {
         });
       } catch (err) {
         if (err instanceof DuplicateEpisodeError) {
-          await this.deps.store.markItems([row.id], {
-            state: "duplicate",
-            episodeId: err.existingEpisodeId,
-            reason: "already submitted (webhook or earlier poll)",
-          });
+          await this.deps.store.markItems(
+            [row.id],
+            {
+              state: "duplicate",
+              episodeId: err.existingEpisodeId,
+              reason: "already submitted (webhook or earlier poll)",
+            },
+            fence,
+          );
         } else if (err instanceof BadInputError) {
-          await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message });
+          await this.deps.store.markItems([row.id], { state: "skipped", reason: err.message }, fence);
         } else {
           // Unexpected: this item ends with the reason instead of blocking every later release.
           this.deps.log.error("feed item could not be submitted", { feedId: row.feedId, itemId: row.id, error: err });
           const reason = `could not be submitted: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
           await this.deps.store
-            .markItems([row.id], { state: "skipped", reason })
+            .markItems([row.id], { state: "skipped", reason }, fence)
             .catch((markErr: unknown) =>
               this.deps.log.error("could not record a feed item's failure; it is tried again next pass", { itemId: row.id, error: markErr }),
             );
         }
         continue;
       }
-      await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id, attempts: 1 });
+      await this.deps.store.markItems([row.id], { state: "queued", episodeId: episode.id, attempts: 1 }, fence);
       queued++;
     }
     if (queued > 0) this.deps.log.info("feed items queued", { count: queued });

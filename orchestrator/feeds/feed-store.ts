@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { and, asc, eq, inArray, lte, notInArray, sql } from "drizzle-orm";
 import { episodes, feedItems, feeds } from "../../db/schema.ts";
 import type { FeedPollEvent } from "../events/state-events.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Database } from "../store/database.ts";
 import type { PendingItem, PlannedItem } from "./poll-plan.ts";
 
@@ -123,44 +124,48 @@ export class FeedStore {
     items: PlannedItem[],
     now: number,
     outcome: FeedPollEvent["outcome"] = patch.lastError ? "error" : "ok",
+    fence?: Fence,
   ): Promise<{ urlChanged: boolean }> {
-    return this.database.commit(async (db, emit) => {
-      let urlChanged = false;
-      if (patch.url) {
-        const other = await db.select().from(feeds).where(eq(feeds.url, patch.url)).get();
-        if (other && other.id !== feedId) delete patch.url;
-        else urlChanged = true;
-      }
-      const rows = items.map((p) => ({
-        id: `fi_${randomBytes(8).toString("hex")}`,
-        feedId,
-        identity: p.identity,
-        guid: p.item.guid ?? null,
-        enclosureUrl: p.item.enclosureUrl ?? null,
-        title: p.item.title ?? null,
-        publishedAt: p.item.publishedAt ?? null,
-        language: p.item.language ?? null,
-        kind: p.kind,
-        state: p.state,
-        reason: p.reason,
-        episodeId: null,
-        discoveredAt: now,
-      }));
-      await db.batch([
-        db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
-        ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
-      ]);
-      emit({
-        type: "feed:poll",
-        feedId,
-        at: now,
-        outcome,
-        newItems: rows.length,
-        error: patch.lastError ?? null,
-        nextPollAt: patch.nextPollAt ?? null,
-      });
-      return { urlChanged };
-    });
+    return this.database.commit(
+      async (db, emit) => {
+        let urlChanged = false;
+        if (patch.url) {
+          const other = await db.select().from(feeds).where(eq(feeds.url, patch.url)).get();
+          if (other && other.id !== feedId) delete patch.url;
+          else urlChanged = true;
+        }
+        const rows = items.map((p) => ({
+          id: `fi_${randomBytes(8).toString("hex")}`,
+          feedId,
+          identity: p.identity,
+          guid: p.item.guid ?? null,
+          enclosureUrl: p.item.enclosureUrl ?? null,
+          title: p.item.title ?? null,
+          publishedAt: p.item.publishedAt ?? null,
+          language: p.item.language ?? null,
+          kind: p.kind,
+          state: p.state,
+          reason: p.reason,
+          episodeId: null,
+          discoveredAt: now,
+        }));
+        await db.batch([
+          db.update(feeds).set(patch).where(eq(feeds.id, feedId)),
+          ...(rows.length > 0 ? [db.insert(feedItems).values(rows).onConflictDoNothing()] : []),
+        ]);
+        emit({
+          type: "feed:poll",
+          feedId,
+          at: now,
+          outcome,
+          newItems: rows.length,
+          error: patch.lastError ?? null,
+          nextPollAt: patch.nextPollAt ?? null,
+        });
+        return { urlChanged };
+      },
+      { fence },
+    );
   }
 
   async pending(): Promise<Array<PendingItem & { row: FeedItemRow }>> {
@@ -190,9 +195,10 @@ export class FeedStore {
   async markItems(
     ids: string[],
     patch: Pick<FeedItemRow, "state"> & Partial<Pick<FeedItemRow, "episodeId" | "reason" | "attempts" | "lastError">>,
+    fence?: Fence,
   ): Promise<void> {
     if (ids.length === 0) return;
-    await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)));
+    await this.database.write((db) => db.update(feedItems).set(patch).where(inArray(feedItems.id, ids)), { fence });
   }
 
   async items(feedId: string): Promise<FeedItemRow[]> {

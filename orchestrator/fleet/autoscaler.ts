@@ -12,6 +12,14 @@ import { DEFAULT_BOOT_BACKOFF, isBooting, isLive, type BootBackoffTuning, type F
 export const FLEET_METADATA_KEY = "podfleet_fleet";
 export const ROLE_METADATA_KEY = "podfleet_role";
 export const POOL_METADATA_KEY = "podfleet_pool";
+/** Metadata naming the leader term a machine was created under (cluster/fence.ts). */
+export const TERM_METADATA_KEY = "podfleet_term";
+
+/** The leader term in a machine's metadata; 0 when it has none (created before terms, or unfenced). */
+export function machineTerm(metadata: Readonly<Record<string, string>> | undefined): number {
+  const n = Number(metadata?.[TERM_METADATA_KEY]);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
 
 /** Metadata every worker machine of `fleetId` carries; `list` filters on it. */
 export function fleetMetadata(fleetId: string): Record<string, string> {
@@ -35,15 +43,22 @@ export function planScale(fleet: ObservedFleet, limits: FleetLimits, now: number
   const booting = live.filter((m) => isBooting(m.state)).length;
   const backlog = backlogOf(fleet);
 
-  // Over the cap (it was lowered): stop the surplus, idle and newest first. SIGTERM lets each
-  // finish its chunk within the stop timeout or hand it back.
+  // Over the cap (it was lowered, or a deposed leader created a machine late): stop the surplus,
+  // oldest leader term first, then idle and newest first. SIGTERM lets each finish its chunk within
+  // the stop timeout or hand it back. A machine of an older term still booting cannot be stopped
+  // yet: it is destroyed (it holds no chunk).
   const surplus = live.length - leaving - limits.maxMachines;
   if (surplus > 0) {
-    const stoppable = live
-      .filter((m) => m.state === "started")
-      .sort((a, b) => a.leasedChunks - b.leasedChunks || b.createdAt - a.createdAt)
+    const newest = Math.max(0, ...live.map((m) => m.term ?? 0));
+    const reapable = live
+      .filter((m) => m.state === "started" || (isBooting(m.state) && (m.term ?? 0) < newest))
+      .sort((a, b) => (a.term ?? 0) - (b.term ?? 0) || a.leasedChunks - b.leasedChunks || b.createdAt - a.createdAt)
       .slice(0, surplus);
-    for (const m of stoppable) actions.push({ kind: "stop", machineId: m.id, reason: `over the cap of ${limits.maxMachines}` });
+    for (const m of reapable) {
+      const older = (m.term ?? 0) < newest ? `; created under an older leader term (${m.term ?? 0} < ${newest})` : "";
+      const reason = `over the cap of ${limits.maxMachines}${older}`;
+      actions.push(m.state === "started" ? { kind: "stop", machineId: m.id, reason } : { kind: "destroy", machineId: m.id, reason: "over_cap" });
+    }
   }
 
   const wanted = Math.min(backlog, limits.maxMachines);

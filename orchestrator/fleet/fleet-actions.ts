@@ -3,12 +3,18 @@
  * records each one (machine events, log). It decides nothing about the fleet; what it keeps is the
  * Machines API's own answer: when creates fail (API errors, no capacity in any region) it backs
  * creates off, 2 s doubling to 60 s, which the next observation reports.
+ *
+ * Under a leader's fence (cluster/fence.ts) every Machines API call is preceded by the fence's
+ * local check (a paused-then-resumed leader acts no more), machines are created tagged with the
+ * term, and every record is a fenced write. A deposed leader's action ends the pass (the error is
+ * rethrown, not recorded as a failed action: recording it would be refused too).
  */
 import { WORKER_ENV } from "../../contract/wire.ts";
+import { isDeposedError, type Fence } from "../cluster/fence.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
-import { fleetMetadata, POOL_METADATA_KEY } from "./autoscaler.ts";
+import { fleetMetadata, POOL_METADATA_KEY, TERM_METADATA_KEY } from "./autoscaler.ts";
 import type { BootFailureLog } from "./boot-failure-log.ts";
 import { machineSizeConfig, type FleetLimits } from "./fleet-limits.ts";
 import type { FleetAction } from "./fleet-state.ts";
@@ -56,36 +62,38 @@ export class FleetActions {
   }
 
   /** Carries out one action; a failure is recorded and returned, never thrown. */
-  async run(action: Exclude<FleetAction, { kind: "blocked" }>, limits: FleetLimits): Promise<ActionOutcome> {
+  async run(action: Exclude<FleetAction, { kind: "blocked" }>, limits: FleetLimits, fence?: Fence): Promise<ActionOutcome> {
     const { machines, registry, log } = this.#deps;
     const machineId = "machineId" in action ? action.machineId : undefined;
     try {
       switch (action.kind) {
         case "create": {
-          const machine = await this.#create(action.pool, limits, action.reason);
+          const machine = await this.#create(action.pool, limits, action.reason, fence);
           return machine ? { ...action, outcome: "done", machineId: machine.id } : { ...action, outcome: "failed", error: "no region had capacity" };
         }
         case "start":
+          fence?.check();
           await machines.start(action.machineId);
-          await registry.event({ machineId: action.machineId, kind: "start", reason: action.reason });
+          await registry.event({ machineId: action.machineId, kind: "start", reason: action.reason }, fence);
           log.info("machine started from the warm pool", { machineId: action.machineId, reason: action.reason });
           break;
         case "stop":
+          fence?.check();
           await machines.stop(action.machineId, { signal: "SIGTERM", timeout: this.#deps.stopTimeoutSec + 5 });
-          await registry.event({ machineId: action.machineId, kind: "stop", reason: action.reason });
+          await registry.event({ machineId: action.machineId, kind: "stop", reason: action.reason }, fence);
           log.info("machine stopped", { machineId: action.machineId, reason: action.reason });
           break;
         case "destroy":
-          await this.#destroy(action.machineId, action.reason);
+          await this.#destroy(action.machineId, action.reason, fence);
           break;
         case "requeue":
-          await this.#recover(action);
+          await this.#recover(action, fence);
           break;
         case "republish":
-          await this.#republish(action);
+          await this.#republish(action, fence);
           break;
         case "mark_gone":
-          await registry.markEnded(action.machineId, "gone", action.reason);
+          await registry.markEnded(action.machineId, "gone", action.reason, undefined, fence);
           break;
         case "note_boot_failure":
           await this.#deps.bootFailures.record({
@@ -99,33 +107,42 @@ export class FleetActions {
       }
       return { ...action, outcome: "done" };
     } catch (err) {
+      if (isDeposedError(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       log.warn("fleet action failed", { action: action.kind, machineId, error: err });
-      await registry.event({ machineId: machineId ?? null, kind: `${action.kind}_failed`, reason: action.reason, detail: message.slice(0, 500) });
+      await registry.event(
+        { machineId: machineId ?? null, kind: `${action.kind}_failed`, reason: action.reason, detail: message.slice(0, 500) },
+        fence,
+      );
       return { ...action, outcome: "failed", error: message };
     }
   }
 
   /** Creates one worker, trying each configured region on capacity errors; backs off when all fail. */
-  async #create(pool: boolean, limits: FleetLimits, reason: string): Promise<Machine | undefined> {
+  async #create(pool: boolean, limits: FleetLimits, reason: string, fence: Fence | undefined): Promise<Machine | undefined> {
     const { machines, registry, fleetId, log } = this.#deps;
     const regions: Array<string | undefined> = limits.regions.length > 0 ? limits.regions : [undefined];
     for (const region of regions) {
       try {
-        const machine = await machines.create(this.#request(pool, limits, region));
-        await registry.recordCreated(machine, fleetId, pool, reason);
+        fence?.check();
+        const machine = await machines.create(this.#request(pool, limits, region, fence));
+        await registry.recordCreated(machine, fleetId, pool, reason, fence);
         this.#createFailures = 0;
         this.#createBackoffUntil = 0;
         log.info("machine created", { machineId: machine.id, region: machine.region, pool, reason });
         return machine;
       } catch (err) {
+        if (isDeposedError(err)) throw err;
         const capacity = err instanceof CapacityError;
-        await registry.event({
-          machineId: null,
-          kind: "create_failed",
-          reason: capacity ? "capacity" : "api_error",
-          detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500),
-        });
+        await registry.event(
+          {
+            machineId: null,
+            kind: "create_failed",
+            reason: capacity ? "capacity" : "api_error",
+            detail: `${region ?? "default region"}: ${(err as Error).message}`.slice(0, 500),
+          },
+          fence,
+        );
         if (!capacity) {
           this.#backOff();
           throw err;
@@ -143,7 +160,7 @@ export class FleetActions {
     this.#createBackoffUntil = this.#deps.now() + delay;
   }
 
-  #request(pool: boolean, limits: FleetLimits, region: string | undefined): CreateMachineRequest {
+  #request(pool: boolean, limits: FleetLimits, region: string | undefined, fence: Fence | undefined): CreateMachineRequest {
     const stop = this.#deps.stopTimeoutSec;
     return {
       ...(region ? { region } : {}),
@@ -159,21 +176,26 @@ export class FleetActions {
         restart: { policy: "no" },
         // A pool machine rests stopped after idling out, so the next backlog can start it quickly.
         auto_destroy: !pool,
-        metadata: { ...fleetMetadata(this.#deps.fleetId), ...(pool ? { [POOL_METADATA_KEY]: "1" } : {}) },
+        metadata: {
+          ...fleetMetadata(this.#deps.fleetId),
+          ...(pool ? { [POOL_METADATA_KEY]: "1" } : {}),
+          ...(fence ? { [TERM_METADATA_KEY]: String(fence.term) } : {}),
+        },
         stop_config: { signal: "SIGTERM", timeout: `${stop + 5}s` },
       },
     };
   }
 
-  async #destroy(id: string, reason: string): Promise<void> {
+  async #destroy(id: string, reason: string, fence: Fence | undefined): Promise<void> {
     try {
+      fence?.check();
       await this.#deps.machines.destroy(id, { force: true });
     } catch (err) {
       if (!(err instanceof MachinesApiError && err.status === 404)) throw err;
-      await this.#deps.registry.markEnded(id, "gone", reason, "already gone when destroyed");
+      await this.#deps.registry.markEnded(id, "gone", reason, "already gone when destroyed", fence);
       return;
     }
-    await this.#deps.registry.markEnded(id, "destroy", reason);
+    await this.#deps.registry.markEnded(id, "destroy", reason, undefined, fence);
     this.#deps.log.info("machine destroyed", { machineId: id, reason });
   }
 
@@ -182,44 +204,48 @@ export class FleetActions {
    * first, record after: if the store update then fails, the new job still wins, its claim being
    * newer), or dead, failing its episode. The store acts only if the holder still holds it.
    */
-  async #recover(action: Extract<FleetAction, { kind: "requeue" }>): Promise<void> {
+  async #recover(action: Extract<FleetAction, { kind: "requeue" }>, fence: Fence | undefined): Promise<void> {
     const { store, registry, log } = this.#deps;
     const owner = action.machineId;
     const done: string[] = [];
     for (const chunk of action.chunks) {
       if (chunk.to === "dead") {
-        if (await store.failLostChunk(chunk.chunkId, owner, chunk.why))
+        if (await store.failLostChunk(chunk.chunkId, owner, chunk.why, fence))
           log.warn("chunk dead: its machines keep dying", { chunkId: chunk.chunkId, episodeId: chunk.episodeId, reason: chunk.why });
         continue;
       }
       const why = action.lost === "silent" ? `${owner} sent ${action.reason}` : `machine ${owner} died`;
       if (
-        (await this.#publish(chunk.chunkId, chunk.episodeId, chunk.generation)) &&
-        (await store.requeueLeased(chunk.chunkId, owner, chunk.generation, why))
+        (await this.#publish(chunk.chunkId, chunk.episodeId, chunk.generation, fence)) &&
+        (await store.requeueLeased(chunk.chunkId, owner, chunk.generation, why, fence))
       )
         done.push(chunk.chunkId);
     }
-    await registry.event({ machineId: owner, kind: "requeue", reason: action.reason, detail: done.join(",") || null });
+    await registry.event({ machineId: owner, kind: "requeue", reason: action.reason, detail: done.join(",") || null }, fence);
     if (done.length > 0) log.warn("chunks of a lost holder re-queued", { machineId: owner, reason: action.reason, chunks: done });
   }
 
   /** Queued chunks whose job the queue lost: published again at the next generation (the lost job, should it come back, is then stale). */
-  async #republish(action: Extract<FleetAction, { kind: "republish" }>): Promise<void> {
+  async #republish(action: Extract<FleetAction, { kind: "republish" }>, fence: Fence | undefined): Promise<void> {
     const republished: string[] = [];
     for (const c of action.chunks) {
-      if ((await this.#publish(c.id, c.episodeId, c.next)) && (await this.#deps.store.requeueStranded(c.id, c.generation, c.next)))
+      if ((await this.#publish(c.id, c.episodeId, c.next, fence)) && (await this.#deps.store.requeueStranded(c.id, c.generation, c.next, fence)))
         republished.push(c.id);
     }
     if (republished.length > 0) {
-      await this.#deps.registry.event({ machineId: null, kind: "republish", reason: action.reason, detail: republished.join(",").slice(0, 500) });
+      await this.#deps.registry.event(
+        { machineId: null, kind: "republish", reason: action.reason, detail: republished.join(",").slice(0, 500) },
+        fence,
+      );
       this.#deps.log.warn("queued chunks had no job in the queue; published again", { chunks: republished });
     }
   }
 
   /** Publishes a chunk's job at `generation`; false when its episode or chunk is gone. */
-  async #publish(chunkId: string, episodeId: string, generation: number): Promise<boolean> {
+  async #publish(chunkId: string, episodeId: string, generation: number, fence: Fence | undefined): Promise<boolean> {
     const [episode, chunk] = await Promise.all([this.#deps.store.getEpisode(episodeId), this.#deps.store.getChunk(chunkId)]);
     if (!episode || !chunk) return false;
+    fence?.check();
     return await this.#deps.queue.publishChunk(episode, chunk, generation);
   }
 }

@@ -5,6 +5,7 @@
  * decisions can never both spend the same free slot under the cap. A pass stops between actions
  * when the pass runner's timeout signal fires.
  */
+import type { Fence } from "../cluster/fence.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import type { ChunkHeartbeats } from "../store/chunk-heartbeats.ts";
@@ -69,6 +70,11 @@ export interface PassOptions {
   dryRun?: boolean;
   /** The pass runner's timeout: no further action starts once it fires. */
   signal?: AbortSignal | undefined;
+  /**
+   * The leader's fence (cluster/fence.ts): machines are created tagged with its term, every
+   * machine action checks it first, and the pass's writes are fenced. Absent: unfenced (tests, tools).
+   */
+  fence?: Fence | undefined;
 }
 
 export class FleetController {
@@ -138,7 +144,8 @@ export class FleetController {
   }
 
   async #pass(options: PassOptions): Promise<ActionOutcome[]> {
-    const { fleet, limits } = await this.#observer.observe({ record: !options.dryRun, sweep: options.sweep, signal: options.signal });
+    const fence = options.dryRun ? undefined : options.fence;
+    const { fleet, limits } = await this.#observer.observe({ record: !options.dryRun, sweep: options.sweep, signal: options.signal, fence });
     const now = this.#now();
     const { tuning, maxMachineLosses, strandedAfterMs } = this.#deps;
     const actions = plan(fleet, limits, now, {
@@ -155,13 +162,16 @@ export class FleetController {
         a.kind === "note_boot_failure" ? [{ machineId: a.machineId, at: now, exitCode: a.exitCode, reason: a.reason }] : [],
       );
       this.#noteFailing(bootBackoff({ ...fleet, bootFailures: [...notes, ...fleet.bootFailures] }, this.#boot));
-      await this.#noteBlocked(actions.find((a) => a.kind === "blocked"));
+      await this.#noteBlocked(
+        actions.find((a) => a.kind === "blocked"),
+        fence,
+      );
     }
     const outcomes: ActionOutcome[] = [];
     for (const action of actions) {
       if (action.kind === "blocked") continue;
       options.signal?.throwIfAborted();
-      outcomes.push(await this.#actions.run(action, limits));
+      outcomes.push(await this.#actions.run(action, limits, fence));
     }
     return outcomes;
   }
@@ -183,7 +193,7 @@ export class FleetController {
     }
   }
 
-  async #noteBlocked(action: Extract<FleetAction, { kind: "blocked" }> | undefined): Promise<void> {
+  async #noteBlocked(action: Extract<FleetAction, { kind: "blocked" }> | undefined, fence: Fence | undefined): Promise<void> {
     const previous = this.#blocked;
     if (!action) {
       this.#blocked = null;
@@ -194,7 +204,7 @@ export class FleetController {
       return;
     }
     this.#blocked = { reason: action.reason, detail: action.detail, since: this.#now() };
-    await this.#deps.registry.event({ machineId: null, kind: "blocked", reason: action.reason, detail: action.detail });
+    await this.#deps.registry.event({ machineId: null, kind: "blocked", reason: action.reason, detail: action.detail }, fence);
     // a boot failure is logged by #noteFailing, once per reason
     if (action.reason !== "boot_failure") this.#deps.log.warn("fleet blocked", { reason: action.reason, detail: action.detail });
   }

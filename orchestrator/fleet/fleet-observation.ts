@@ -7,10 +7,11 @@
  * then has been applied), each vanished machine's exit event (fetched once), and when the settings
  * that decide whether a worker boots last changed.
  */
+import type { Fence } from "../cluster/fence.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { ChunkHeartbeats } from "../store/chunk-heartbeats.ts";
 import type { EpisodeStore } from "../store/episode-store.ts";
-import { fleetMetadata, POOL_METADATA_KEY } from "./autoscaler.ts";
+import { fleetMetadata, machineTerm, POOL_METADATA_KEY } from "./autoscaler.ts";
 import type { BootFailureLog } from "./boot-failure-log.ts";
 import type { FleetLimits, FleetLimitsStore } from "./fleet-limits.ts";
 import { isRunning, type MachineExit, type ObservedFleet, type ObservedMachine, type QueuedChunk, type VanishedMachine } from "./fleet-state.ts";
@@ -61,6 +62,8 @@ export interface ObserveOptions {
   /** Also read what only the sweep decides on (stranded chunks). */
   sweep: boolean;
   signal?: AbortSignal | undefined;
+  /** The leader's fence the records are written under (FleetController PassOptions.fence). */
+  fence?: Fence | undefined;
 }
 
 /** The latest exit event in a machine's events (newest first, as Fly lists them). */
@@ -92,7 +95,7 @@ export class FleetObserver {
     const { machines, registry, fleetId } = this.#deps;
     const [listed, limits] = await Promise.all([machines.list({ metadata: fleetMetadata(fleetId) }), this.#deps.limits.get()]);
     options.signal?.throwIfAborted();
-    if (options.record) await registry.observe(listed);
+    if (options.record) await registry.observe(listed, options.fence);
     const rows = new Map((await registry.active()).map((r) => [r.id, r]));
     const listedIds = new Set(listed.map((m) => m.id));
     const vanishedIds = [...rows.keys()].filter((id) => !listedIds.has(id));
@@ -120,6 +123,7 @@ export class FleetObserver {
           startedAt: row?.startedAt ?? null,
           known: row !== undefined,
           pool: row?.pool ?? m.config?.metadata?.[POOL_METADATA_KEY] === "1",
+          term: machineTerm(m.config?.metadata),
           lastClaimAt: lease?.lastClaimAt ?? null,
           leasedChunks: lease?.leased.length ?? 0,
           exit: latestExit(m.events),

@@ -21,6 +21,12 @@ export interface ObservedMachine {
   known: boolean;
   /** Created for the warm pool (no auto_destroy): it rests stopped after idling out. */
   pool: boolean;
+  /**
+   * Leader term it was created under (its `podfleet_term` metadata); 0 for machines from before
+   * terms. Over the cap, the oldest term goes first: a deposed leader's late create is reaped.
+   * Absent: 0.
+   */
+  term?: number;
   /** Latest chunk lease it took, epoch ms; null if never. */
   lastClaimAt: number | null;
   /** Chunks it holds a lease on right now. */
@@ -151,7 +157,7 @@ export interface SweepTuning {
 
 export const DEFAULT_SWEEP_TUNING: SweepTuning = { wedgedSec: 300, bootDeadlineSec: 120, lifetimeGraceSec: 120, maxDestroysPerPass: 20 };
 
-export type DestroyReason = "orphan" | "failed" | "wedged" | "lifetime" | "boot_deadline" | "pool_trim" | "pool_expired" | "leftover";
+export type DestroyReason = "orphan" | "failed" | "wedged" | "lifetime" | "boot_deadline" | "pool_trim" | "pool_expired" | "leftover" | "over_cap";
 export type BlockedReason = "drain" | "budget" | "backoff" | "boot_failure";
 
 /** What becomes of one chunk of a lost holder: published again at `generation`, or dead. */

@@ -25,6 +25,8 @@ export interface FleetView {
   waiting: { cause: string; detail: string } | null;
   createBackoffUntil: string | null;
   lastPassAt: string | null;
+  /** Who runs the fleet (the leader lease's holder), its term and since when; null while nobody leads. */
+  leader: { holder: string; term: number; since: string } | null;
 }
 
 export interface MachineView {
@@ -45,6 +47,8 @@ export interface FleetViewDeps {
   limits: FleetLimitsStore;
   depth: () => Promise<QueueDepth>;
   fleetId: string;
+  /** Who leads, as the lease key says (cluster/leader-lease.ts); absent: reported as null. */
+  leader?: () => Promise<{ holder: string; term: number; since: number } | null>;
   now?: () => number;
 }
 
@@ -65,6 +69,7 @@ export class FleetViews {
     const blocked = this.deps.controller.blocked;
     const failing = this.deps.controller.bootBackoff;
     const now = this.now();
+    const leader = this.deps.leader ? await this.deps.leader() : null;
     return {
       fleetId: this.deps.fleetId,
       limits,
@@ -84,6 +89,7 @@ export class FleetViews {
       waiting: this.deps.controller.waitingReason(now),
       createBackoffUntil: iso(this.deps.controller.createBackoffUntil > now ? this.deps.controller.createBackoffUntil : 0),
       lastPassAt: iso(this.deps.controller.lastPassAt),
+      leader: leader ? { holder: leader.holder, term: leader.term, since: new Date(leader.since).toISOString() } : null,
     };
   }
 

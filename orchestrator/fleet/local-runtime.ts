@@ -52,6 +52,8 @@ export interface LocalMachinesRuntimeOptions {
    * numbers (FLY_RATE_LIMITS); `false` turns them off.
    */
   rateLimits?: ApiRateLimits | false;
+  /** 127.0.0.1 port to listen on; default 0 (any free one). A fixed port lets a standalone runtime keep its URL across restarts. */
+  port?: number;
 }
 
 /** Supervisors with children to SIGKILL if this process exits without close(); one listener for all. */
@@ -97,7 +99,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
     });
   }
 
-  /** Listens on a free 127.0.0.1 port; `url` is the API base (ends in `/v1`). */
+  /** Listens on 127.0.0.1 (options.port, else a free port); `url` is the API base (ends in `/v1`). */
   async start(): Promise<{ url: string; token: string }> {
     if (this.#server) throw new Error("LocalMachinesRuntime already started");
     const routes = createMachinesRoutes({
@@ -109,7 +111,7 @@ export class LocalMachinesRuntime extends EventEmitter<LocalRuntimeEvents> {
       onRateLimited: () => (this.#rateLimited += 1),
     });
     const port = await new Promise<number>((resolve, reject) => {
-      const server = serve({ fetch: routes.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => resolve(info.port));
+      const server = serve({ fetch: routes.fetch, hostname: "127.0.0.1", port: this.#options.port ?? 0 }, (info: AddressInfo) => resolve(info.port));
       server.once("error", reject);
       this.#server = server;
     });

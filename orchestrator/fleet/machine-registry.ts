@@ -4,11 +4,14 @@
  * reason) and daily machine-seconds (`fleet_usage`). All writes go through Database.write; state
  * changes through Database.commit, which announces each as a `machine:transition` event once
  * committed (events/state-transitions.ts checks it: a destroyed machine never comes back).
+ * The fleet's passes write with the leader's fence (cluster/fence.ts): a deposed leader's late
+ * write throws FencedError and changes nothing.
  */
 import { and, desc, eq, inArray, isNotNull, isNull, max, sql } from "drizzle-orm";
 import { chunks, episodes, fleetUsage, machineEvents, machines } from "../../db/schema.ts";
 import type { MachineTransitionEvent } from "../events/state-events.ts";
 import { machineTransition } from "../events/state-transitions.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Database } from "../store/database.ts";
 import { isRunning, type LeasedChunk } from "./fleet-state.ts";
 import type { Machine, MachineState } from "./machine.ts";
@@ -44,28 +47,31 @@ export class MachineRegistry {
   }
 
   /** Records a machine this orchestrator just created (before anything else can see it as an orphan). */
-  async recordCreated(m: Machine, fleetId: string, pool: boolean, reason: string): Promise<void> {
+  async recordCreated(m: Machine, fleetId: string, pool: boolean, reason: string, fence?: Fence): Promise<void> {
     const t = this.now();
-    await this.database.commit(async (db, emit) => {
-      const known = await db.select({ id: machines.id }).from(machines).where(eq(machines.id, m.id)).get();
-      await db.batch([
-        db
-          .insert(machines)
-          .values({
-            id: m.id,
-            state: m.state,
-            region: m.region,
-            image: m.config?.image ?? null,
-            createdAt: Date.parse(m.created_at) || t,
-            updatedAt: t,
-            fleetId,
-            pool,
-          })
-          .onConflictDoNothing(),
-        db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
-      ]);
-      if (!known) emit(machineTransition(m.id, null, m.state, t, "create", reason));
-    });
+    await this.database.commit(
+      async (db, emit) => {
+        const known = await db.select({ id: machines.id }).from(machines).where(eq(machines.id, m.id)).get();
+        await db.batch([
+          db
+            .insert(machines)
+            .values({
+              id: m.id,
+              state: m.state,
+              region: m.region,
+              image: m.config?.image ?? null,
+              createdAt: Date.parse(m.created_at) || t,
+              updatedAt: t,
+              fleetId,
+              pool,
+            })
+            .onConflictDoNothing(),
+          db.insert(machineEvents).values({ at: t, machineId: m.id, kind: "create", toState: m.state, reason, detail: m.region }),
+        ]);
+        if (!known) emit(machineTransition(m.id, null, m.state, t, "create", reason));
+      },
+      { fence },
+    );
   }
 
   /** Machines not yet known to be destroyed. */
@@ -77,8 +83,8 @@ export class MachineRegistry {
     return this.db.select().from(machines).orderBy(desc(machines.createdAt)).limit(limit).all();
   }
 
-  async event(e: MachineEventInput): Promise<void> {
-    await this.database.write((db) => db.insert(machineEvents).values({ at: this.now(), ...e }));
+  async event(e: MachineEventInput, fence?: Fence): Promise<void> {
+    await this.database.write((db) => db.insert(machineEvents).values({ at: this.now(), ...e }), { fence });
   }
 
   async events(limit = 100, machineId?: string): Promise<MachineEventRow[]> {
@@ -91,7 +97,7 @@ export class MachineRegistry {
    * Applies one observation of the listed machines: records every state change as an event,
    * notes starts, and adds the machine-seconds run since the last observation to today's usage.
    */
-  async observe(listed: Machine[]): Promise<void> {
+  async observe(listed: Machine[], fence?: Fence): Promise<void> {
     const t = this.now();
     const rows = new Map((await this.active()).map((r) => [r.id, r]));
     let accrued = 0;
@@ -127,26 +133,32 @@ export class MachineRegistry {
     }
     if (statements.length === 0) return;
     const [first, ...rest] = statements;
-    await this.database.commit(async (db, emit) => {
-      await db.batch([first!, ...rest]);
-      for (const e of transitions) emit(e);
-    });
+    await this.database.commit(
+      async (db, emit) => {
+        await db.batch([first!, ...rest]);
+        for (const e of transitions) emit(e);
+      },
+      { fence },
+    );
   }
 
   /** Marks a machine destroyed (by us) or gone (no longer listed), with an event saying which and why. */
-  async markEnded(id: string, kind: "destroy" | "gone", reason: string, detail?: string): Promise<void> {
+  async markEnded(id: string, kind: "destroy" | "gone", reason: string, detail?: string, fence?: Fence): Promise<void> {
     const t = this.now();
-    await this.database.commit(async (db, emit) => {
-      const row = await db.select().from(machines).where(eq(machines.id, id)).get();
-      const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
-      await db.batch([
-        db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
-        db
-          .insert(machineEvents)
-          .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
-      ]);
-      emit(event);
-    });
+    await this.database.commit(
+      async (db, emit) => {
+        const row = await db.select().from(machines).where(eq(machines.id, id)).get();
+        const event = machineTransition(id, row?.state ?? null, "destroyed", t, kind, reason);
+        await db.batch([
+          db.update(machines).set({ state: "destroyed", destroyedAt: t, updatedAt: t, accruedAt: null, pid: null }).where(eq(machines.id, id)),
+          db
+            .insert(machineEvents)
+            .values({ at: t, machineId: id, kind, fromState: row?.state ?? null, toState: "destroyed", reason, detail: detail ?? null }),
+        ]);
+        emit(event);
+      },
+      { fence },
+    );
   }
 
   /** Machine-seconds used on the UTC day of `at`. */

@@ -2,10 +2,11 @@
  * The fleet on the API app:
  *   GET  /v1/fleet                      limits, machines by state, queue depth, usage, why nothing starts
  *   PUT  /v1/fleet/limits {…}           change any limits (validated; 400 names the bad field); next pass applies them
- *   POST /v1/fleet/reap?dryRun=true     one sweeper pass now; returns what it did (or would do)
+ *   POST /v1/fleet/reap?dryRun=true     one sweeper pass now; returns what it did (or would do); only the leader acts (409 not_leader elsewhere)
  *   GET  /v1/fleet/events?limit=&machine=   machine state changes and fleet actions, newest first
  *   GET  /v1/machines                   this fleet's worker machines
  */
+import { isDeposedError, type Fence } from "../cluster/fence.ts";
 import type { FleetController } from "../fleet/fleet-controller.ts";
 import { InvalidLimitsError, LimitsPatch, type FleetLimitsStore } from "../fleet/fleet-limits.ts";
 import type { FleetViews } from "../fleet/fleet-view.ts";
@@ -24,6 +25,8 @@ export interface FleetRoutesDeps {
   registry: MachineRegistry;
   /** Called after limits change, so the next pass runs now rather than on the timer. */
   onLimitsChanged?: () => void;
+  /** The leader's fence for a reap (throws NotLeaderError elsewhere); absent: reaps run unfenced. */
+  fence?: () => Fence;
 }
 
 const ADMIN = { 401: "no live admin token" };
@@ -76,11 +79,21 @@ export function fleetRoutes(deps: FleetRoutesDeps): ApiRoute[] {
       tag: "fleet",
       summary: "one sweeper pass now (`?dryRun=true`: only say what it would do)",
       query: z.object({ dryRun: z.string().optional() }),
-      responses: { 200: json("`{dryRun, actions}`"), ...errors(ADMIN) },
+      responses: {
+        200: json("`{dryRun, actions}`"),
+        ...errors({ ...ADMIN, 409: "this orchestrator does not lead (`not_leader`): ask the leader `podfleet fleet show` names" }),
+      },
       handler: async (c, { query }) => {
         const dryRun = ["1", "true", "yes"].includes(query.dryRun ?? "");
-        const actions = await deps.controller.pass({ sweep: true, scale: false, dryRun });
-        return c.json({ dryRun, actions });
+        try {
+          const fence = dryRun ? undefined : deps.fence?.();
+          const actions = await deps.controller.pass({ sweep: true, scale: false, dryRun, fence });
+          return c.json({ dryRun, actions });
+        } catch (err) {
+          if (isDeposedError(err))
+            throw new ApiError(409, "not_leader", `this orchestrator does not lead the fleet; only the leader reaps (${err.message})`);
+          throw err;
+        }
       },
     }),
     route({

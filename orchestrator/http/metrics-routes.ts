@@ -8,8 +8,10 @@
  * ops/monitoring/ holds the alert rules and the Grafana dashboard built on them.
  */
 import { z } from "zod";
+import { CLAIM_KINDS } from "../cluster/work-claims.ts";
 import { EPISODE_STATES } from "../episodes/lifecycle.ts";
 import { escapedErrorCounts } from "../last-resort-handler.ts";
+import type { Leadership } from "../cluster/leadership.ts";
 import type { BootFailureLog } from "../fleet/boot-failure-log.ts";
 import type { FleetController } from "../fleet/fleet-controller.ts";
 import type { FleetLimitsStore } from "../fleet/fleet-limits.ts";
@@ -29,6 +31,8 @@ export interface MetricsDeps {
   fleet?: Pick<FleetController, "bootBackoff">;
   /** The daily budget in force (podfleet_daily_budget_machine_seconds). */
   limits?: Pick<FleetLimitsStore, "get">;
+  /** This orchestrator's leadership (podfleet_leader, podfleet_leader_term, podfleet_leader_lease_renewals_total). */
+  leader?: { instance: string; leadership: Pick<Leadership, "isLeader" | "term" | "renewals"> };
   now?: () => number;
 }
 
@@ -116,6 +120,15 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     const budget = (await deps.limits.get()).dailyBudgetMachineSeconds;
     m.gauge("podfleet_daily_budget_machine_seconds", "The daily budget of machine-seconds (NaN: no budget).", [{ value: budget ?? Number.NaN }]);
   }
+  // cluster-wide, from the claims' own rows: every orchestrator reports the same count (cluster/work-claims.ts)
+  const takenOver = new Map<string, number>(CLAIM_KINDS.map((k) => [k, 0]));
+  for (const r of await rows(deps.database, "select kind, coalesce(sum(taken_over), 0) as n from work_claims group by kind"))
+    takenOver.set(String(r.kind), Number(r.n));
+  m.counter(
+    "podfleet_claims_taken_over_total",
+    "Ingests and stitches one orchestrator took over after another's claim expired unreleased (it died or stalled), all orchestrators together.",
+    [...takenOver].map(([kind, value]) => ({ labels: { kind }, value })),
+  );
   const escaped = escapedErrorCounts();
   m.counter(
     "podfleet_escaped_errors_total",
@@ -138,6 +151,22 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
     m.gauge("podfleet_boot_failures_consecutive", "Boot failures since workers last booted or the settings last changed.", [
       { value: failing?.failures ?? 0 },
     ]);
+  }
+  if (deps.leader) {
+    const { instance, leadership } = deps.leader;
+    m.gauge("podfleet_leader", "1 on the orchestrator that holds the leader lease and runs the singleton duties, 0 on the others.", [
+      { labels: { instance }, value: leadership.isLeader() ? 1 : 0 },
+    ]);
+    m.gauge(
+      "podfleet_leader_term",
+      "The leader term this orchestrator leads under (the lease revision it was elected at); 0 when it does not lead.",
+      [{ labels: { instance }, value: leadership.term ?? 0 }],
+    );
+    m.counter(
+      "podfleet_leader_lease_renewals_total",
+      "Leader lease renewals by this orchestrator: ok, refused (another holder, or the key aged out) or error (NATS unreachable); any but ok steps it down.",
+      (["ok", "refused", "error"] as const).map((result) => ({ labels: { instance, result }, value: leadership.renewals[result] })),
+    );
   }
   return m.render();
 }

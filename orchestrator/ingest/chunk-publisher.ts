@@ -4,8 +4,9 @@
  * their audio there); every chunk the ChunkStream hands out is then recorded (one row and one plan
  * entry, in one commit) and its job published through the chunk-jobs module with its WAV inline,
  * in that order and at once. The order is what makes a crash safe: a recorded chunk has its audio
- * in the kept PCM, and a recorded chunk whose job never went out is published again at the next
- * start (EpisodeService.republishUnclaimed).
+ * kept (in the kept PCM, or, with an external NATS, its WAV kept through `keepChunkAudio` just
+ * before it is recorded), and a recorded chunk whose job never went out is published again at
+ * the next start (EpisodeService.republishUnclaimed), by whichever orchestrator resumes it.
  *
  * A publisher opened on an episode whose plan already holds chunks (a crash, or a download that
  * failed mid-way) resumes after the last one: the planner starts at that chunk's core end, so the
@@ -36,6 +37,8 @@ export interface PublisherDeps {
   padSec?: number | undefined;
   /** Where a publish retried through a NATS outage is reported. */
   log?: Logger | undefined;
+  /** Throws when this run may no longer record chunks (its ingest claim was taken over); checked before each record. */
+  fence?: (() => Promise<void>) | undefined;
 }
 
 /** Where the plan recorded for `row` leaves off (index 0, sample 0 when none). */
@@ -101,6 +104,7 @@ export class ChunkPublisher {
   private async keep(pcm: Buffer): Promise<void> {
     if (!this.file) {
       const at = this.deps.queue.episodeAudioPath(this.episode.id);
+      if (at === undefined) return; // chunks are kept one by one (publish)
       await fs.promises.mkdir(path.dirname(at), { recursive: true, mode: 0o700 });
       const fresh = this.resume.index === 0;
       this.file = await fs.promises.open(at, fresh ? "w" : "a", 0o600);
@@ -115,6 +119,8 @@ export class ChunkPublisher {
 
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
+    await this.deps.fence?.();
+    await queue.keepChunkAudio(this.episode.id, chunk, wav);
     await store.recordChunk(this.episode.id, chunk);
     const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, 1, wav), {
       onRetry: (error, attempt) =>

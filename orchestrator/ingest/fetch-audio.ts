@@ -24,6 +24,8 @@ export interface FetchAudioOptions extends AddressPolicy {
   tee?: Writable;
   /** Told the declared length (Content-Length) once the response headers are in; undefined when none. */
   onLength?: (bytes: number | undefined) => void;
+  /** Aborts the download (its ingest claim was lost); the caller knows why, so the error it throws then says little. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface FetchedAudio {
@@ -41,7 +43,8 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
     headersTimeoutMs: Math.min(30_000, opts.timeoutMs),
     bodyTimeoutMs: Math.min(60_000, opts.timeoutMs),
   });
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   try {
     const { res, url } = await getFollowingRedirects(start, {
       dispatcher: agent,
@@ -72,7 +75,7 @@ export async function fetchAudio(rawUrl: string, destPath: string, opts: FetchAu
         ...(opts.tee ? { tee: opts.tee } : {}),
       });
     } catch (err) {
-      throw failureFromError(err, url.host, signal.aborted, opts.timeoutMs);
+      throw failureFromError(err, url.host, timeout.aborted, opts.timeoutMs);
     }
     const ct = res.headers["content-type"];
     return { finalUrl: url.toString(), bytes, contentType: typeof ct === "string" ? ct : undefined };

@@ -17,11 +17,17 @@
  *
  * A streamed download holds a download slot (its decode runs at the network's pace); decoding a
  * file (uploads, the fallback) takes a processing slot, so an upload never waits behind a slow host.
+ *
+ * Run under an "ingest" claim (cluster/work-claims.ts, `deps.held`), the ingest stops when the
+ * claim is lost (its signal aborts the download; each chunk record and the plan's completion are
+ * fenced by a check of the claim), and a run that lost its claim writes no outcome: the episode is
+ * the new owner's.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
+import { ClaimLostError, type HeldClaim, type WorkClaims } from "../cluster/work-claims.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
@@ -60,6 +66,32 @@ export interface IngestDeps {
   onPublished?: (() => void) | undefined;
   /** Told how many chunks the audio will likely give, once its byte length is known (the autoscaler's demand hint). */
   onExpected?: ((chunks: number) => void) | undefined;
+  /** The ingest claim this run holds (absent: this process is the only one, as in unit tests). */
+  held?: HeldClaim | undefined;
+  /** Claims for the stitch the end of the ingest may start (episodes/finish-episode.ts). */
+  claims?: WorkClaims | undefined;
+  /**
+   * Where an upload's bytes can be read: a local file path, or undefined when they are gone.
+   * Default: the episode's `uploadPath` (the data directory of the orchestrator that received it).
+   * The seam for an upload store shared by every orchestrator (bytes fetched by episode id).
+   */
+  uploadFile?: ((episode: EpisodeRow) => Promise<string | undefined>) | undefined;
+}
+
+/** The upload's local file, when it is still there (the default `uploadFile`). */
+function localUploadFile(episode: EpisodeRow): Promise<string | undefined> {
+  return Promise.resolve(episode.uploadPath && fs.existsSync(episode.uploadPath) ? episode.uploadPath : undefined);
+}
+
+/** Whether this run may still write the episode's outcome: no claim, or the claim is still ours. */
+async function stillOurs(deps: IngestDeps): Promise<boolean> {
+  try {
+    await deps.held?.check();
+    return true;
+  } catch (err) {
+    if (err instanceof ClaimLostError) return false;
+    throw err;
+  }
 }
 
 /** Bit rate assumed to guess an episode's length from its bytes (a typical podcast MP3): only decides how many machines start early. */
@@ -85,12 +117,11 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         if (episode.sourceKind === "upload") {
           await slots.process(async () => {
             const row = await begin(episode, deps);
-            if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
-              throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
-            }
-            await decodeFile(row, episode.uploadPath, { finalUrl: null, contentType: undefined }, ctx);
+            const file = await (deps.uploadFile ?? localUploadFile)(episode);
+            if (!file) throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
+            await decodeFile(row, file, { finalUrl: null, contentType: undefined }, ctx);
           });
-          fs.rmSync(episode.uploadPath!, { force: true });
+          if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
         } else {
           await streamDownload(episode, downloadPath, ctx);
         }
@@ -101,7 +132,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         if (current?.status === "transcribing" && current.chunkCount === null && isTransientFetchError(err)) {
           const waitMs = await retryMidStream(current, err, deps);
           if (waitMs !== undefined) {
-            await sleep(waitMs);
+            await sleep(waitMs, undefined, deps.held ? { signal: deps.held.signal } : {});
             continue;
           }
         }
@@ -109,6 +140,11 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       }
     }
   } catch (err) {
+    // lost the claim: another orchestrator ingests it now, and the episode's outcome is its to write
+    if (err instanceof ClaimLostError || deps.held?.signal.aborted || !(await stillOurs(deps))) {
+      log.warn("ingest stopped: its claim was taken over", { episodeId: id });
+      return;
+    }
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
       // cancelled mid-ingest: the live marker goes (workers drop its chunks) and the kept PCM with it
@@ -150,8 +186,15 @@ interface IngestContext {
 }
 
 function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
-  const { store, queue, onPublished, chunkPadSec, log } = ctx.deps;
-  return new ChunkPublisher(row, { store, queue, onPublished, padSec: chunkPadSec ?? CHUNK_PAD_SECONDS, log });
+  const { store, queue, onPublished, chunkPadSec, held, log } = ctx.deps;
+  return new ChunkPublisher(row, {
+    store,
+    queue,
+    onPublished,
+    padSec: chunkPadSec ?? CHUNK_PAD_SECONDS,
+    log,
+    fence: held && (() => held.check()),
+  });
 }
 
 /** Download, decode and publish as one stream; the file decode takes over if the stream cannot be decoded. */
@@ -189,6 +232,7 @@ async function streamInto(
       ...deps.fetch,
       tee: decode.stdin!,
       onLength: (bytes) => expectChunks(row, bytes, deps),
+      signal: deps.held?.signal,
     });
   } catch (err) {
     decode.kill();
@@ -247,9 +291,10 @@ async function completePlan(
   // exactly which bytes were transcribed (see rendition.ts)
   const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
   const durationSec = sampleCount / SAMPLE_RATE;
+  await ctx.deps.held?.check();
   const done = await store.completePlan(row.id, { ...rendition, durationSec, sampleCount });
   log.info("audio planned", { episodeId: row.id, codec: probe.codec, durationSec, chunks: done.chunkCount });
-  await finishEpisode(row.id, { store, queue, log });
+  await finishEpisode(row.id, { store, queue, log, claims: ctx.deps.claims });
 }
 
 /** Purge a cancelled episode's audio once (queue/chunk-jobs.ts): its live marker, the kept PCM, any chunk objects. */

@@ -1,16 +1,22 @@
 /**
  * The episodes part: the ingest service (with episode links: origin, callback URL, identity), the
  * worker-event consumer, the feed poller, completion callbacks and host webhooks. The consumer
- * runs from the start; the feed and callback passes start with `startPasses()` once the HTTP
- * server knows its URL.
+ * runs from the start on every orchestrator; the feed and callback passes are singleton duties:
+ * they run only on the leader, from `startPasses(fence)` on election to the stop it returns.
+ * Ingests and stitches run under work claims (cluster/work-claims.ts), and the takeover pass
+ * (episodes/work-takeover.ts) resumes, on every orchestrator, what a dead one left.
  */
+import fs from "node:fs";
 import path from "node:path";
 import type { ChunkEvent, WireNames, WorkerBootFailed, WorkerEvent } from "../../contract/wire.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Config } from "../config.ts";
 import { DeliveryService } from "../delivery/delivery-service.ts";
+import { WorkClaims } from "../cluster/work-claims.ts";
 import { applyChunkEvents } from "../episodes/chunk-events.ts";
 import { EpisodeService } from "../episodes/episode-service.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
+import { takeoverPass } from "../episodes/work-takeover.ts";
 import { MAX_FETCH_RETRY_DELAY_MS } from "../ingest/fetch-retry.ts";
 import { DEFAULT_FEED_FETCH } from "../feeds/feed-fetch.ts";
 import { FeedService } from "../feeds/feed-service.ts";
@@ -34,10 +40,15 @@ export interface EpisodesPart {
   sources: SourceStore;
   webhooks: WebhookService;
   callbackSecret: string;
-  /** Resumes what a previous run left unfinished (ingests, transcribing and stitching episodes). */
+  /** This orchestrator's claims on ingests and stitches. */
+  claims: WorkClaims;
+  /**
+   * Starts the download retries and the takeover pass (at once, then every TTL/2): what a previous
+   * run of this data directory, or another orchestrator that died, left unfinished is resumed.
+   */
   resume(): Promise<void>;
-  /** Starts the feed poller and the callback passes; returns what stops them. */
-  startPasses(): () => Promise<void>;
+  /** Starts the feed poller and the callback passes, their writes under `fence`; returns what stops them. */
+  startPasses(fence?: Fence): () => Promise<void>;
   /** Drains the ingests in flight, then stops the event consumer. */
   close(): Promise<void>;
 }
@@ -50,6 +61,8 @@ export async function openEpisodesPart(
     names: WireNames;
     log: Logger;
     onQueued: () => void;
+    /** Who this orchestrator is among several (cluster/instance-id.ts): the owner its work claims name. */
+    instanceId: string;
     /** A worker said why it could not start (the fleet's boot-failure back-off). */
     onBootFailed: (e: WorkerBootFailed) => Promise<void>;
     publicUrl: () => string;
@@ -59,6 +72,7 @@ export async function openEpisodesPart(
   const closer = new Closer(log);
   return closer.guard(async () => {
     const links = new EpisodeLinks(store.database, { allowPrivateUrls: config.allowPrivateUrls });
+    const claims = new WorkClaims(store.database, deps.instanceId, config.claimTtlSec * 1000, log.child({ component: "claims" }));
     const episodes = new EpisodeService({
       store: store.store,
       queue: queue.queue,
@@ -84,9 +98,10 @@ export async function openEpisodesPart(
       log,
       onQueued: deps.onQueued,
       links,
+      claims,
     });
     const eventsAbort = new AbortController();
-    const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts };
+    const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts, claims };
     // a pull batch of chunk events is applied in one transaction; boot failures go to the fleet
     const onWorkerEvents = async (batch: WorkerEvent[]): Promise<void> => {
       const chunkEvents = batch.filter((e): e is ChunkEvent => e.type !== "boot_failed");
@@ -115,6 +130,23 @@ export async function openEpisodesPart(
     closer.add(() => episodes.drain());
     // Download retries: a pass every second starts those whose back-off is over (at boot too).
     const fetchRetries = new PassRunner("download retries", () => episodes.retryDueFetches(), { intervalMs: 1000, timeoutMs: 60_000, log });
+    // Takeover: every orchestrator looks for work whose claim expired (at boot too), twice per TTL.
+    const takeovers = new PassRunner(
+      "takeover",
+      (signal) =>
+        takeoverPass(
+          {
+            store: store.store,
+            claims,
+            episodes,
+            finish: (id) => finishEpisode(id, eventDeps),
+            maxIngests: config.tuning.maxConcurrentIngests,
+            log,
+          },
+          signal,
+        ),
+      { intervalMs: Math.max(500, Math.floor(claims.ttlMs / 2)), timeoutMs: 120_000, log },
+    );
 
     const feedStore = new FeedStore(store.database);
     const feeds = new FeedService({
@@ -125,7 +157,8 @@ export async function openEpisodesPart(
       maxItemAttempts: config.feedItemAttempts,
       log: log.child({ component: "feeds" }),
     });
-    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal), {
+    let fence: Fence | undefined;
+    const feedRunner = new PassRunner("feed poller", (signal) => feeds.pass(signal, fence), {
       intervalMs: config.tuning.feedPollIntervalMs,
       timeoutMs: config.tuning.feedPollTimeoutMs,
       log,
@@ -145,7 +178,7 @@ export async function openEpisodesPart(
     const deliveryRunner: PassRunner = new PassRunner(
       "callbacks",
       async (signal) => {
-        const result = await deliveries.pass(signal);
+        const result = await deliveries.pass(signal, fence);
         const next = await deliveries.nextDueAt();
         clearTimeout(retryTimer);
         if (next !== null) retryTimer = setTimeout(() => deliveryRunner.wake(), Math.max(0, next - Date.now())).unref();
@@ -164,23 +197,28 @@ export async function openEpisodesPart(
       sources,
       webhooks,
       callbackSecret,
+      claims,
       resume: async () => {
+        // The data-dir lock proves this directory's previous run is dead: its claims are free now,
+        // not a TTL from now (a restart resumes at once, as with one orchestrator).
+        const ownerFile = path.join(config.dataDir, "claims-owner");
+        const previous = fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, "utf8").trim() : "";
+        fs.writeFileSync(ownerFile, claims.owner, { mode: 0o600 });
+        if (previous && previous !== claims.owner) {
+          const freed = await claims.releaseOwner(previous).catch((err: unknown) => {
+            log.warn("could not release the previous run's work claims; they expire by themselves", { error: err });
+            return 0;
+          });
+          if (freed > 0) log.info("released the previous run's work claims", { count: freed, previous });
+        }
         // downloads waiting to retry resume on their schedule (the download-retries pass)
-        const resumed = await episodes.resumeIngests();
         fetchRetries.start();
         closer.add(() => fetchRetries.stop());
-        for (const ep of await store.store.episodesInStates(["transcribing", "stitching"])) {
-          try {
-            await episodes.republishUnclaimed(ep.id);
-            await finishEpisode(ep.id, eventDeps);
-          } catch (err) {
-            // one episode must not keep the orchestrator from starting; the sweeper re-queues what it lost
-            log.error("could not resume an episode", { episodeId: ep.id, error: err });
-          }
-        }
-        if (resumed > 0) log.info("resumed ingests", { count: resumed });
+        takeovers.start();
+        closer.add(() => takeovers.stop());
       },
-      startPasses: () => {
+      startPasses: (termFence) => {
+        fence = termFence;
         feedRunner.start();
         deliveryRunner.start();
         const stopWaking = store.database.events.on("episode:transition", (e) => {

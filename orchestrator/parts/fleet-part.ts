@@ -1,10 +1,12 @@
 /**
  * The fleet part: limits (env defaults, operator overrides in libSQL), the machine registry, and
  * the one controller whose passes are the autoscaler and the sweeper, each on its own runner.
- * The runners start when the orchestrator calls `start()` (after the episode service is up).
+ * They are singleton duties: the runners (and the heartbeat listener the sweeper reads) run only
+ * while this orchestrator leads, from `start(fence)` on election to the stop it returns.
  */
 import { localWorkerEnv } from "../fleet/local-worker-env.ts";
 import { WORKER_ENV, type WireNames } from "../../contract/wire.ts";
+import type { Fence } from "../cluster/fence.ts";
 import type { Config } from "../config.ts";
 import { BootFailureLog } from "../fleet/boot-failure-log.ts";
 import { FleetController } from "../fleet/fleet-controller.ts";
@@ -26,10 +28,11 @@ export interface FleetPart {
   registry: MachineRegistry;
   /** Machines that ended before claiming work (fed by workers' boot_failed events and exit events). */
   bootFailures: BootFailureLog;
-  autoscaler: PassRunner;
-  sweeper: PassRunner;
-  /** Starts the heartbeat listener and both runners; returns what stops them. */
-  start(): () => Promise<void>;
+  /** `wake()` runs a pass now (a no-op while this orchestrator does not lead). */
+  autoscaler: Pick<PassRunner, "wake">;
+  sweeper: Pick<PassRunner, "wake">;
+  /** Starts the heartbeat listener and both runners, their writes and machine actions under `fence`; returns what stops them. */
+  start(fence?: Fence): () => Promise<void>;
 }
 
 /** Fleet limits from settings: the defaults until an operator changes them at runtime. */
@@ -69,7 +72,9 @@ export function buildFleetPart(
   const registry = new MachineRegistry(store.database);
   const bootFailures = new BootFailureLog(store.database);
   const chunkHeartbeats = new ChunkHeartbeats(store.database);
-  const heartbeats = new HeartbeatListener(chunkHeartbeats, fleetLog);
+  // a fresh listener per term: since() must count from when this leader started listening
+  let heartbeats = new HeartbeatListener(chunkHeartbeats, fleetLog);
+  let fence: Fence | undefined;
   const controller = new FleetController({
     machines: deps.machines,
     registry,
@@ -96,12 +101,12 @@ export function buildFleetPart(
     },
     log: fleetLog,
   });
-  const autoscaler = new PassRunner("autoscaler", (signal) => controller.pass({ sweep: false, scale: true, signal }), {
+  const autoscaler = new PassRunner("autoscaler", (signal) => controller.pass({ sweep: false, scale: true, signal, fence }), {
     intervalMs: config.autoscaleIntervalMs,
     timeoutMs: config.tuning.autoscalePassTimeoutMs,
     log,
   });
-  const sweeper = new PassRunner("sweeper", (signal) => controller.pass({ sweep: true, scale: false, signal }), {
+  const sweeper = new PassRunner("sweeper", (signal) => controller.pass({ sweep: true, scale: false, signal, fence }), {
     intervalMs: config.fleet.sweepIntervalMs,
     timeoutMs: config.tuning.sweepPassTimeoutMs,
     log,
@@ -113,14 +118,17 @@ export function buildFleetPart(
     bootFailures,
     autoscaler,
     sweeper,
-    start: () => {
-      heartbeats.start(queue.nc, deps.names);
+    start: (termFence) => {
+      fence = termFence;
+      const listener = new HeartbeatListener(chunkHeartbeats, fleetLog);
+      heartbeats = listener;
+      listener.start(queue.nc, deps.names);
       autoscaler.start();
       sweeper.start();
       return async () => {
         await sweeper.stop();
         await autoscaler.stop();
-        await heartbeats.close();
+        await listener.close();
       };
     },
   };

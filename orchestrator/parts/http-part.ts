@@ -20,6 +20,7 @@ import { PartialTranscripts } from "../transcript/partial-transcript.ts";
 import { Closer } from "./closer.ts";
 import type { EpisodesPart } from "./episodes-part.ts";
 import type { FleetPart } from "./fleet-part.ts";
+import type { LeaderInfo } from "./leader-part.ts";
 import type { QueuePart } from "./queue-part.ts";
 import type { StorePart } from "./store-part.ts";
 
@@ -33,9 +34,9 @@ export interface HttpPart {
 
 export async function openHttpPart(
   config: Config,
-  deps: { store: StorePart; queue: QueuePart; fleet: FleetPart; episodes: EpisodesPart; log: Logger },
+  deps: { store: StorePart; queue: QueuePart; fleet: FleetPart; episodes: EpisodesPart; leader: LeaderInfo; log: Logger },
 ): Promise<HttpPart> {
-  const { store, queue, fleet, episodes: ep, log } = deps;
+  const { store, queue, fleet, episodes: ep, leader, log } = deps;
   const closer = new Closer(log);
   return closer.guard(async () => {
     const views = new FleetViews({
@@ -44,6 +45,8 @@ export async function openHttpPart(
       limits: fleet.limits,
       depth: () => queue.queue.depth(),
       fleetId: store.fleetId,
+      // read from the lease key, so any orchestrator can say who leads; NATS trouble reads as "nobody"
+      leader: () => leader.current().catch(() => null),
     });
     const partials = new PartialTranscripts({ store: store.store, results: queue.queue });
     const partialRoutes = partialTranscriptRoutes({ partials, episodes: ep.episodes, events: store.database.events, log });
@@ -72,6 +75,7 @@ export async function openHttpPart(
           views,
           registry: fleet.registry,
           onLimitsChanged: () => fleet.autoscaler.wake(),
+          fence: () => leader.leadership.fence(),
         },
         metrics: {
           database: store.database,
@@ -79,6 +83,7 @@ export async function openHttpPart(
           bootFailures: fleet.bootFailures,
           fleet: fleet.controller,
           limits: fleet.limits,
+          leader: { instance: leader.instance, leadership: leader.leadership },
         },
       },
       {

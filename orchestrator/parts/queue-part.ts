@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { WireNames } from "../../contract/wire.ts";
 import type { Config } from "../config.ts";
 import { registerSecret, type Logger } from "../log.ts";
+import { replicasFor, type StoreReplicas } from "../queue/nats-replicas.ts";
 import { startNatsServer } from "../queue/nats-server.ts";
 import { connectAuth, ensureEmbeddedNatsCredentials, type NatsAuth } from "../queue/nats-credentials.ts";
 import { NatsWorkQueue } from "../queue/nats-work-queue.ts";
@@ -20,6 +21,8 @@ export interface QueuePart {
   /** How to connect as the orchestrator, and as a worker (what the machines get in their env). */
   natsAuth: { orchestrator: NatsAuth; worker: NatsAuth };
   embedded: boolean;
+  /** Replicas of every stream and bucket (min(3, cluster size), or PODFLEET_NATS_REPLICAS): the lease bucket uses the same. */
+  replicas: StoreReplicas;
   close(): Promise<void>;
 }
 
@@ -51,18 +54,24 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       }
     }
     const nc = await connect({
-      servers: natsUrl,
+      // NATS_URL may list a cluster's servers: the client connects to one and fails over to the others
+      servers: config.nats.servers.length > 0 ? config.nats.servers : [natsUrl],
       ...connectAuth(natsAuth.orchestrator),
       name: "podfleet-orchestrator",
       maxReconnectAttempts: -1,
       reconnectTimeWait: config.tuning.natsReconnectWaitMs,
     });
     closer.add(() => nc.drain());
+    const replicas = replicasFor(nc, config.nats.replicas);
+    log.info("nats streams and buckets", { replicas: replicas.replicas, why: replicas.why });
     const queue = await NatsWorkQueue.open(nc, names, {
       ackWaitMs: config.ackWaitSec * 1000,
       maxDeliver: config.maxAttempts,
+      replicas: replicas.replicas,
       audioDir: path.join(config.dataDir, "audio"),
+      // with NATS_URL another orchestrator may re-publish a chunk: its audio is kept in NATS
+      keep: config.nats.url ? "nats" : "local",
     });
-    return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, close: closer.close };
+    return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, replicas, close: closer.close };
   });
 }

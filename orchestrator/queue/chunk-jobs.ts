@@ -5,18 +5,18 @@
  * Chunk audio rides in the job message (contract/wire.ts InlineChunkJob): measured against the
  * Object Store (pure-JS SHA-256 on both sides, several round trips per chunk) and FLAC (ffmpeg on
  * both sides), it is the cheapest for the orchestrator, the worker and the wire (BENCHMARKS.md,
- * "Chunk audio"). To publish a chunk again at a later generation the orchestrator keeps the
- * episode's decoded PCM in its data directory (`<audioDir>/<episodeId>.pcm`) until the episode is
- * done or cancelled: the same bytes the audio bucket used to hold, on the orchestrator's disk.
+ * "Chunk audio"). To publish a chunk again at a later generation its audio is kept until the
+ * episode is done or cancelled (queue/kept-audio.ts): with the embedded NATS as the episode's
+ * decoded PCM in the data directory (`<audioDir>/<episodeId>.pcm`); with an external NATS (where
+ * another orchestrator may be the one that re-publishes) as each chunk's WAV in the replicated
+ * kept-audio stream, kept before the chunk is recorded (`keepChunk`).
  *
  * Fallbacks, so nothing breaks across an upgrade or on a small NATS: a chunk whose WAV does not fit
  * the connection's max_payload goes to the audio bucket with a JSON ChunkJob; an episode without
- * local PCM (ingested before this format: its chunk objects are in the bucket) is re-published as
+ * kept audio (ingested before this format: its chunk objects are in the bucket) is re-published as
  * JSON jobs naming those objects.
  */
 import { createHash } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
 import {
@@ -28,9 +28,10 @@ import {
   type InlineChunkJob,
   type WireNames,
 } from "../../contract/wire.ts";
-import { BYTES_PER_SAMPLE, readWavSlice } from "../ingest/audio-decode.ts";
+import { BYTES_PER_SAMPLE } from "../ingest/audio-decode.ts";
 import { chunkId } from "../store/episode-store.ts";
 import { publishChunkJob, publishInlineChunkJob, putObject } from "./jetstream.ts";
+import type { KeptAudio } from "./kept-audio.ts";
 
 /** What a job needs of its episode; `status` lets a re-publish of a finished episode be refused. */
 export interface JobEpisode {
@@ -64,45 +65,42 @@ export class ChunkJobs {
     private readonly jsm: JetStreamManager,
     private readonly names: WireNames,
     private readonly audio: ObjectStore,
-    /** Directory of the kept episode PCM files (created on first use). */
-    private readonly audioDir: string,
+    /** Where chunk audio is kept for re-publishing (queue/kept-audio.ts). */
+    private readonly kept: KeptAudio,
     /** The connection's max_payload now (it may change with a reconnect). */
     private readonly maxPayload: () => number,
   ) {}
 
-  /** Where an episode's decoded PCM (16 kHz mono s16le) is kept while it has chunks to run. */
-  audioPath(episodeId: string): string {
-    return path.join(this.audioDir, `${episodeId}.pcm`);
+  /** Where streaming ingest appends an episode's decoded PCM (16 kHz mono s16le); undefined when chunks are kept one by one. */
+  audioPath(episodeId: string): string | undefined {
+    return this.kept.pcmPath(episodeId);
   }
 
-  /** Moves a decoded PCM file to the episode's kept audio (before its plan is recorded). */
-  async keepAudio(episodeId: string, pcmPath: string): Promise<void> {
-    fs.mkdirSync(this.audioDir, { recursive: true, mode: 0o700 });
-    const to = this.audioPath(episodeId);
-    try {
-      await fs.promises.rename(pcmPath, to);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-      await fs.promises.copyFile(pcmPath, to);
-      await fs.promises.rm(pcmPath, { force: true });
-    }
+  /**
+   * Keeps one chunk's WAV for later re-publishing, before the chunk is recorded (chunk-publisher.ts).
+   * Local keeping has it in the PCM already; NATS keeping puts it in the kept-audio stream, or, for
+   * a chunk too big for a message, as its object in the audio bucket (what its JSON job names).
+   */
+  async keepChunk(episodeId: string, chunk: ChunkSpan, wav: Uint8Array): Promise<void> {
+    if (this.kept.kind === "local") return;
+    if (this.#fitsInline(chunk)) await this.kept.keepChunk(episodeId, chunk, wav);
+    else await putObject(this.audio, chunkAudioObjectName(episodeId, chunk.index), wav);
   }
 
   /**
    * Publishes one chunk's job at `generation` (1 when planned; the sweeper and retries pass the next
    * one): the one entry point for every publication. `wav` is the chunk's WAV when the caller holds
-   * it; otherwise it is read from the kept PCM. Returns false, publishing nothing, for an episode
+   * it; otherwise it is read from the kept audio. Returns false, publishing nothing, for an episode
    * that is done or cancelled (its audio is purged, or being purged).
    */
   async publish(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean> {
     if (episode.status === "done" || episode.status === "cancelled" || this.#purged.has(episode.id)) return false;
-    const pcm = this.audioPath(episode.id);
-    if (wav === undefined && !fs.existsSync(pcm)) {
-      // ingested before jobs carried audio: its chunk objects are in the bucket
+    const bytes = wav ?? (await this.kept.readChunk(episode.id, chunk));
+    if (bytes === null) {
+      // its chunk object is the audio: ingested before jobs carried audio, or too big for a message
       await publishChunkJob(this.js, this.names, this.#objectJob(episode, chunk, generation));
       return true;
     }
-    const bytes = wav ?? (await readWavSlice(pcm, chunk.startSample, chunk.endSample));
     if (!this.#fitsInline(chunk)) {
       const job = this.#objectJob(episode, chunk, generation);
       await putObject(this.audio, job.audioObject, bytes);
@@ -133,20 +131,19 @@ export class ChunkJobs {
 
   /**
    * An episode ended (done, cancelled, or cancelled mid-ingest): its live marker goes first (the
-   * workers' cancellation signal: one delete for the whole episode), then the kept PCM, and the
+   * workers' cancellation signal: one delete for the whole episode), then the kept audio, and the
    * chunk objects of chunks that went through the bucket (too big, or ingested before this format).
    */
   async purge(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void> {
-    const pcm = this.audioPath(episodeId);
-    const local = fs.existsSync(pcm);
+    const kept = await this.kept.holds(episodeId);
     this.#purged.add(episodeId);
     this.#live.delete(episodeId);
     await this.#dropMarker(episodeId);
     for (const c of chunks) {
-      if (local && this.#fitsInline(c)) continue;
+      if (kept && this.#fitsInline(c)) continue;
       await this.audio.delete(chunkAudioObjectName(episodeId, c.index)).catch(() => undefined);
     }
-    await fs.promises.rm(pcm, { force: true });
+    await this.kept.purge(episodeId);
   }
 
   /** Removes the episode's live marker, metadata and all (one purge of its subject). */

@@ -4,6 +4,12 @@
  * autoscaler needs, and small Object Store helpers.
  *
  * Everything stays inside the NATS 2.9 feature set (no stream/consumer metadata, no per-message TTL).
+ *
+ * Replicas: every stream and bucket is made with `opts.replicas` (queue/nats-replicas.ts:
+ * min(3, cluster size), 1 on one server); one that exists with fewer is raised in place (2.9
+ * allows changing num_replicas on a stream update). Consumers are left at num_replicas 0, which
+ * means "as many as the stream": they follow the stream when it is raised (checked on 2.9.10).
+ * Object Store and KV clients do not change an existing bucket, so their streams are raised here.
  */
 import {
   AckPolicy,
@@ -22,6 +28,8 @@ import {
 } from "@nats-io/jetstream";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ensureReplicas, waitPlaced } from "./nats-replicas.ts";
+export { clusterSize, ensureReplicas, replicasFor, type StoreReplicas } from "./nats-replicas.ts";
 import { headers } from "@nats-io/transport-node";
 import { JOB_HEADER, jobMessageId, type ChunkJob, type InlineChunkJob, type WireNames } from "../../contract/wire.ts";
 
@@ -32,12 +40,16 @@ export interface WireResourceOptions {
   readonly maxDeliver: number;
   /** Window in which a repeated job msgID is dropped; default 2 min. */
   readonly duplicateWindowMs?: number;
+  /** JetStream replicas of every stream and bucket (replicasFor()); default 1. */
+  readonly replicas?: number;
 }
 
 export interface WireResources {
   readonly audio: ObjectStore;
   readonly results: ObjectStore;
   readonly transcripts: ObjectStore;
+  /** Uploads received and not yet ingested, for any orchestrator to read (episodes/upload-store.ts). */
+  readonly uploads: ObjectStore;
 }
 
 export interface QueueDepth {
@@ -59,6 +71,7 @@ const ms = (n: number): number => Math.round(n * 1_000_000);
 export async function ensureWireResources(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
   const jsm = await jetstreamManager(nc);
   const duplicateWindow = ms(opts.duplicateWindowMs ?? 120_000);
+  const replicas = opts.replicas ?? 1;
 
   await ensureStream(jsm, {
     name: names.jobsStream,
@@ -66,6 +79,7 @@ export async function ensureWireResources(nc: NatsConnection, names: WireNames, 
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: duplicateWindow,
+    num_replicas: replicas,
   });
   await ensureConsumer(jsm, names.jobsStream, {
     durable_name: names.jobsConsumer,
@@ -80,6 +94,7 @@ export async function ensureWireResources(nc: NatsConnection, names: WireNames, 
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     duplicate_window: duplicateWindow,
+    num_replicas: replicas,
   });
   await ensureConsumer(jsm, names.eventsStream, {
     durable_name: names.eventsConsumer,
@@ -87,13 +102,29 @@ export async function ensureWireResources(nc: NatsConnection, names: WireNames, 
     deliver_policy: DeliverPolicy.All,
   });
 
+  await ensureStream(jsm, {
+    name: names.keptStream,
+    subjects: [`${names.keptSubjectPrefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: duplicateWindow,
+    num_replicas: replicas,
+    // one WAV per chunk: a chunk kept again (a resumed ingest) replaces the copy before
+    max_msgs_per_subject: 1,
+  });
+
   const objm = new Objm(nc);
-  const bucket = (name: string): Promise<ObjectStore> => objm.create(name, { storage: StorageType.File });
-  await ensureResultsStream(jsm, names.resultsBucket);
+  const bucket = async (name: string): Promise<ObjectStore> => {
+    const os = await objm.create(name, { storage: StorageType.File, replicas });
+    await ensureReplicas(jsm, `OBJ_${name}`, replicas);
+    return os;
+  };
+  await ensureResultsStream(jsm, names.resultsBucket, replicas);
   return {
     audio: await bucket(names.audioBucket),
     results: await bucket(names.resultsBucket),
     transcripts: await bucket(names.transcriptsBucket),
+    uploads: await bucket(names.uploadsBucket),
   };
 }
 
@@ -104,7 +135,7 @@ export async function ensureWireResources(nc: NatsConnection, names: WireNames, 
  * once under fresh names and never replaced or deleted, so nothing of ours needs a rollup here.
  * An existing bucket made with rollups allowed is changed in place.
  */
-async function ensureResultsStream(jsm: JetStreamManager, bucket: string): Promise<void> {
+async function ensureResultsStream(jsm: JetStreamManager, bucket: string, replicas: number): Promise<void> {
   const name = `OBJ_${bucket}`;
   let current: StreamConfig;
   try {
@@ -119,7 +150,7 @@ async function ensureResultsStream(jsm: JetStreamManager, bucket: string): Promi
       allow_direct: true,
       allow_rollup_hdrs: false,
       max_age: 0,
-      num_replicas: 1,
+      num_replicas: replicas,
     });
     return;
   }
@@ -130,7 +161,8 @@ function isApiError(err: unknown, code: number): boolean {
   return err instanceof JetStreamApiError && err.code === code;
 }
 
-type StreamSettings = Pick<StreamConfig, "name" | "subjects" | "retention" | "storage" | "duplicate_window">;
+type StreamSettings = Pick<StreamConfig, "name" | "subjects" | "retention" | "storage" | "duplicate_window" | "num_replicas"> &
+  Partial<Pick<StreamConfig, "max_msgs_per_subject">>;
 
 async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promise<void> {
   let current: StreamConfig;
@@ -148,8 +180,15 @@ async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promis
     );
   }
   const sameSubjects = JSON.stringify([...(current.subjects ?? [])].sort()) === JSON.stringify([...want.subjects].sort());
-  if (!sameSubjects || current.duplicate_window !== want.duplicate_window) {
-    await jsm.streams.update(want.name, { subjects: want.subjects, duplicate_window: want.duplicate_window });
+  const raise = (current.num_replicas ?? 1) < want.num_replicas;
+  if (!sameSubjects || current.duplicate_window !== want.duplicate_window || raise) {
+    await jsm.streams.update(want.name, {
+      ...current,
+      subjects: want.subjects,
+      duplicate_window: want.duplicate_window,
+      num_replicas: Math.max(current.num_replicas ?? 1, want.num_replicas),
+    });
+    if (raise) await waitPlaced(jsm, want.name, want.num_replicas);
   }
 }
 

@@ -41,6 +41,11 @@ export interface NatsServerOptions {
    * job can carry its audio (contract/wire.ts). NATS allows up to 64 MiB; 1 MiB is its default.
    */
   readonly maxPayloadBytes?: number;
+  /**
+   * More nats-server config appended to the generated file (e.g. `server_name` and a `cluster`
+   * block: test/support/nats-cluster.ts starts a JetStream cluster this way).
+   */
+  readonly extraConfig?: string;
   /** Path or name of the binary; default `nats-server`. */
   readonly binary?: string;
   /** How long to wait for the server to accept connections; default 10 s. */
@@ -76,10 +81,10 @@ export function authorizationConfig(auth: { token?: string; users?: readonly Nat
  */
 export const NATS_MAX_PAYLOAD = 8 * 1024 * 1024;
 
-/** The server config the child gets: max_payload, and the authorization block when there is one. */
-export function serverConfig(opts: Pick<NatsServerOptions, "token" | "users" | "maxPayloadBytes">): string {
+/** The server config the child gets: max_payload, the authorization block when there is one, and any extra config. */
+export function serverConfig(opts: Pick<NatsServerOptions, "token" | "users" | "maxPayloadBytes" | "extraConfig">): string {
   const auth = opts.token || opts.users?.length ? authorizationConfig(opts) : "";
-  return `max_payload: ${opts.maxPayloadBytes ?? NATS_MAX_PAYLOAD}\n${auth}`;
+  return `max_payload: ${opts.maxPayloadBytes ?? NATS_MAX_PAYLOAD}\n${auth}${opts.extraConfig ?? ""}`;
 }
 
 /** Events: `exit` (code, signal) on every child exit, `restart` (pid) after a supervised restart, `failed` (Error) when supervision gives up. */

@@ -9,6 +9,7 @@ import { ChunkTranscript, WorkerEvent, type WireNames } from "../../contract/wir
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
+import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
 import {
   ensureWireResources,
   eventsProgress,
@@ -32,21 +33,35 @@ export class NatsWorkQueue implements WorkQueue {
     private readonly jobs: ChunkJobs,
   ) {}
 
-  /** `audioDir`: where episodes' decoded PCM is kept while they have chunks to run (queue/chunk-jobs.ts). */
-  static async open(nc: NatsConnection, names: WireNames, opts: WireResourceOptions & { audioDir: string }): Promise<NatsWorkQueue> {
+  /**
+   * `keep`: how chunk audio is kept for re-publishing (queue/kept-audio.ts): "local" = episodes'
+   * decoded PCM in `audioDir` (the embedded NATS), "nats" = each chunk's WAV in the kept-audio
+   * stream, readable by every orchestrator (NATS_URL).
+   */
+  static async open(
+    nc: NatsConnection,
+    names: WireNames,
+    opts: WireResourceOptions & { audioDir: string; keep?: "local" | "nats" },
+  ): Promise<NatsWorkQueue> {
     const buckets = await ensureWireResources(nc, names, opts);
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    const jobs = new ChunkJobs(js, jsm, names, buckets.audio, opts.audioDir, () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD);
+    const kept = opts.keep === "nats" ? new NatsKeptAudio(js, jsm, names) : new LocalKeptAudio(opts.audioDir);
+    const jobs = new ChunkJobs(js, jsm, names, buckets.audio, kept, () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD);
     return new NatsWorkQueue(js, jsm, names, buckets, jobs);
   }
 
-  keepEpisodeAudio(episodeId: string, pcmPath: string): Promise<void> {
-    return this.jobs.keepAudio(episodeId, pcmPath);
+  /** The buckets this queue made (the upload store uses `uploads`). */
+  get resources(): WireResources {
+    return this.buckets;
   }
 
-  episodeAudioPath(episodeId: string): string {
+  episodeAudioPath(episodeId: string): string | undefined {
     return this.jobs.audioPath(episodeId);
+  }
+
+  keepChunkAudio(episodeId: string, chunk: ChunkSpan, wav: Uint8Array): Promise<void> {
+    return this.jobs.keepChunk(episodeId, chunk, wav);
   }
 
   publishChunk(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean> {

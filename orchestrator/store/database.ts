@@ -11,7 +11,9 @@ import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "../../db/schema.ts";
+import type { Fence } from "../cluster/fence.ts";
 import { StateEvents, type StateEvent } from "../events/state-events.ts";
+import { fencedWrite } from "./leader-term.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
@@ -37,6 +39,15 @@ function redactUrl(url: string): string {
 
 /** What a `Database.commit` body calls to announce a change; the event goes out once the write has committed. */
 export type EmitStateEvent = (event: StateEvent) => void;
+
+/**
+ * `fence`: the write is a leader duty's (cluster/fence.ts). It runs in one transaction that first
+ * checks the stored leader term equals the fence's, else throws FencedError and writes nothing
+ * (store/leader-term.ts). The body must then use only the `db` it is given. Absent: a plain write.
+ */
+export interface WriteOptions {
+  fence?: Fence | undefined;
+}
 
 export class Database {
   private queue: Promise<unknown> = Promise.resolve();
@@ -89,10 +100,8 @@ export class Database {
   }
 
   /** Run `fn` after every earlier write has finished: one writer at a time in this process. */
-  write<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => fn(this.db));
-    this.queue = run.catch(() => undefined);
-    return run;
+  write<T>(fn: (db: Db) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    return this.#serialized(fn, options, () => undefined);
   }
 
   /**
@@ -100,13 +109,27 @@ export class Database {
    * in order, after `fn` has resolved (its statements committed) and before the next write starts;
    * if `fn` throws, none do.
    */
-  commit<T>(fn: (db: Db, emit: EmitStateEvent) => Promise<T>): Promise<T> {
-    return this.write(async (db) => {
-      const pending: StateEvent[] = [];
-      const result = await fn(db, (event) => void pending.push(event));
-      for (const event of pending) this.events.emit(event);
+  commit<T>(fn: (db: Db, emit: EmitStateEvent) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    const pending: StateEvent[] = [];
+    return this.#serialized(
+      (db) => fn(db, (event) => void pending.push(event)),
+      options,
+      () => {
+        for (const event of pending) this.events.emit(event);
+      },
+    );
+  }
+
+  /** Queues `fn` behind every earlier write; `committed` runs once its statements are committed, still before the next write. */
+  #serialized<T>(fn: (db: Db) => Promise<T>, options: WriteOptions, committed: () => void): Promise<T> {
+    const fence = options.fence;
+    const run = this.queue.then(async () => {
+      const result = fence ? await fencedWrite(this.client, fence, fn) : await fn(this.db);
+      committed();
       return result;
     });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   close(): void {

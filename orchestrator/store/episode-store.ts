@@ -16,6 +16,7 @@ import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../epi
 import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database, Db, EmitStateEvent } from "./database.ts";
+import type { Fence } from "../cluster/fence.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -470,20 +471,23 @@ export class EpisodeStore {
    * generation: a newer claim that got there first wins. Attempt 0 makes any claim of the new
    * generation newer, and any event of the old generation stale.
    */
-  async requeueLeased(id: string, owner: string, generation: number, why = `machine ${owner} died`): Promise<boolean> {
-    return this.database.commit(async (db, emit) => {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
-      if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
-      const t = this.now();
-      const change = { generation, attempt: 0, leaseOwner: null, lastError: `${why}; re-queued` };
-      const transition = chunkTransition(chunk, "queued", t, change);
-      await db
-        .update(chunks)
-        .set({ state: "queued", ...change, machineLosses: chunk.machineLosses + 1, updatedAt: t })
-        .where(eq(chunks.id, id));
-      emit(transition);
-      return true;
-    });
+  async requeueLeased(id: string, owner: string, generation: number, why = `machine ${owner} died`, fence?: Fence): Promise<boolean> {
+    return this.database.commit(
+      async (db, emit) => {
+        const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+        if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner || chunk.generation >= generation) return false;
+        const t = this.now();
+        const change = { generation, attempt: 0, leaseOwner: null, lastError: `${why}; re-queued` };
+        const transition = chunkTransition(chunk, "queued", t, change);
+        await db
+          .update(chunks)
+          .set({ state: "queued", ...change, machineLosses: chunk.machineLosses + 1, updatedAt: t })
+          .where(eq(chunks.id, id));
+        emit(transition);
+        return true;
+      },
+      { fence },
+    );
   }
 
   /**
@@ -498,16 +502,19 @@ export class EpisodeStore {
    * Moves a stranded queued chunk to `generation` (its job was just published again at it), only if
    * it is still queued at the generation the caller saw: a claim that arrived meanwhile wins.
    */
-  async requeueStranded(id: string, seenGeneration: number, generation: number): Promise<boolean> {
-    return this.database.write(async (db) => {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
-      if (!chunk || chunk.state !== "queued" || chunk.generation !== seenGeneration) return false;
-      await db
-        .update(chunks)
-        .set({ generation, attempt: 0, lastError: "its job was lost by the queue; published again", updatedAt: this.now() })
-        .where(eq(chunks.id, id));
-      return true;
-    });
+  async requeueStranded(id: string, seenGeneration: number, generation: number, fence?: Fence): Promise<boolean> {
+    return this.database.write(
+      async (db) => {
+        const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+        if (!chunk || chunk.state !== "queued" || chunk.generation !== seenGeneration) return false;
+        await db
+          .update(chunks)
+          .set({ generation, attempt: 0, lastError: "its job was lost by the queue; published again", updatedAt: this.now() })
+          .where(eq(chunks.id, id));
+        return true;
+      },
+      { fence },
+    );
   }
 
   /**
@@ -516,29 +523,37 @@ export class EpisodeStore {
    * fails with the reason, in one batch, like a chunk that failed maxAttempts times. Only if `owner`
    * still holds it. `jobs retry` re-runs it and resets the count.
    */
-  async failLostChunk(id: string, owner: string, reason: string): Promise<boolean> {
-    return this.database.commit(async (db, emit) => {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
-      if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner) return false;
-      const episode = await db.select().from(episodes).where(eq(episodes.id, chunk.episodeId)).get();
-      const t = this.now();
-      const chunkEvent = chunkTransition(chunk, "failed", t, { leaseOwner: null, lastError: reason });
-      const failEpisode = episode?.status === "transcribing";
-      const episodeError = `chunk ${id} failed: ${reason}`;
-      const episodeEvent = episode && failEpisode ? episodeTransition(episode, "failed", t, episodeError) : undefined;
-      await db.batch([
-        db
-          .update(chunks)
-          .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
-          .where(eq(chunks.id, id)),
-        ...(failEpisode
-          ? [db.update(episodes).set({ status: "failed", error: episodeError, updatedAt: t, finishedAt: t }).where(eq(episodes.id, chunk.episodeId))]
-          : []),
-      ]);
-      emit(chunkEvent);
-      if (episodeEvent) emit(episodeEvent);
-      return true;
-    });
+  async failLostChunk(id: string, owner: string, reason: string, fence?: Fence): Promise<boolean> {
+    return this.database.commit(
+      async (db, emit) => {
+        const chunk = await db.select().from(chunks).where(eq(chunks.id, id)).get();
+        if (!chunk || chunk.state !== "leased" || chunk.leaseOwner !== owner) return false;
+        const episode = await db.select().from(episodes).where(eq(episodes.id, chunk.episodeId)).get();
+        const t = this.now();
+        const chunkEvent = chunkTransition(chunk, "failed", t, { leaseOwner: null, lastError: reason });
+        const failEpisode = episode?.status === "transcribing";
+        const episodeError = `chunk ${id} failed: ${reason}`;
+        const episodeEvent = episode && failEpisode ? episodeTransition(episode, "failed", t, episodeError) : undefined;
+        await db.batch([
+          db
+            .update(chunks)
+            .set({ state: "failed", leaseOwner: null, machineLosses: chunk.machineLosses + 1, lastError: reason, updatedAt: t })
+            .where(eq(chunks.id, id)),
+          ...(failEpisode
+            ? [
+                db
+                  .update(episodes)
+                  .set({ status: "failed", error: episodeError, updatedAt: t, finishedAt: t })
+                  .where(eq(episodes.id, chunk.episodeId)),
+              ]
+            : []),
+        ]);
+        emit(chunkEvent);
+        if (episodeEvent) emit(episodeEvent);
+        return true;
+      },
+      { fence },
+    );
   }
 
   /**

@@ -1,6 +1,7 @@
 /** `podfleet fleet show|events|limits set`. Implementation: cli/fleet-command.ts. */
 import type { Command } from "commander";
 import { action, bounded, examples } from "../command-action.ts";
+import { registerMachinesServe } from "./machines-serve.ts";
 
 const load = () => import("../fleet-command.ts");
 
@@ -46,7 +47,7 @@ export function registerFleet(program: Command): void {
 }
 
 export function registerMachines(program: Command): void {
-  const machines = program.command("machines").description("worker machines: list, reap");
+  const machines = program.command("machines").description("worker machines: list, reap, serve a local Machines API");
   machines
     .command("list")
     .description("worker machines: age, state, current chunk (read-only)")
@@ -58,4 +59,5 @@ export function registerMachines(program: Command): void {
     .option("--dry-run", "only print what it would do")
     .addHelpText("after", examples(["podfleet machines reap --dry-run"]))
     .action(action(load, (m, ctx) => m.machinesReap(ctx)));
+  registerMachinesServe(machines);
 }
