@@ -130,13 +130,13 @@ test("a chunk whose machine dies every time is dead after maxAttempts losses; re
 test("jobs the queue lost are published again once it has had nothing to deliver for the stranded period", async (t) => {
   const orch = await startFleetStack(t, { PODFLEET_MAX_MACHINES: "0", PODFLEET_STRANDED_SEC: "2", PODFLEET_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
   const id = await submitFile(orch.url, four);
-  await until("the chunks queued", async () => ((await orch.store.getEpisode(id))?.status === "transcribing" ? true : undefined));
+  // a streamed plan grows after its first chunk ("transcribing"): wait for the complete plan (chunkCount)
+  const planned = await until("the whole plan", async () => (await orch.store.getEpisode(id))?.chunkCount ?? undefined);
   // Lose every job, as a broker crash between a nak and its redelivery can: purge the jobs stream.
   const nc = await connect({ servers: orch.natsUrl, ...connectAuth(orch.natsAuth.orchestrator) });
   t.after(() => nc.close());
   const jsm = await jetstreamManager(nc);
-  // "transcribing" is recorded before the jobs go out: wait for all of them
-  const planned = (await orch.store.listChunks(id)).length;
+  // the plan is recorded before each job goes out: wait for all of them
   await until("every job published", async () => ((await jsm.streams.info(orch.names.jobsStream)).state.messages === planned ? true : undefined));
   await jsm.streams.purge(orch.names.jobsStream);
   assert.equal((await jsm.streams.info(orch.names.jobsStream)).state.messages, 0);

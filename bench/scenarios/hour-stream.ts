@@ -8,13 +8,17 @@
  *   file + one round of the engine per chunk wave (waves = ceil(chunks / machines), each as long as
  *   the longest chunk × RTF);
  * - ingest CPU per audio hour, from submit to the plan's completion: the orchestrator process
- *   (this one) plus its waited-for children (ffmpeg, ffprobe: /proc/self/stat cutime+cstime).
+ *   (this one) plus its waited-for children (ffmpeg, ffprobe: /proc/self/stat cutime+cstime);
+ * - nats-server CPU (its own process, /proc/PID/stat) from submit to the plan's completion and to
+ *   the transcript, per audio hour and per chunk.
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { BenchContext, ScenarioResult } from "../bench-result.ts";
+import { processCpuMs } from "../process-cpu.ts";
 import { benchApi, round, startBenchFarm, until, waitDone, warmFleet, type BenchFarm } from "../bench-stack.ts";
 import { speechMp3 } from "../speech-mp3.ts";
 
@@ -71,6 +75,8 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
     ctx.log(`  rtf ${rtf}: warming ${MACHINES} machines`);
     await warmFleet(farm, ctx.dir, MACHINES);
     const decodeS = await decodeSeconds(mp3);
+    const natsPid = Number(fs.readFileSync(path.join(farm.dataDir, "nats-server.pid"), "utf8"));
+    const nats0 = processCpuMs(natsPid);
     const cpu0 = process.cpuUsage();
     const child0 = childrenCpuS();
     const submitAt = Date.now();
@@ -81,6 +87,8 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
     });
     if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
     const id = ((await res.json()) as { id: string }).id;
+    // both times come from the rows (the chunk's createdAt, the plan's completion updatedAt), so a
+    // slow poll loses no precision, and it costs this process (the orchestrator's) little CPU
     const firstJobAt = await until(
       "first job",
       async () => {
@@ -88,21 +96,25 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
         return first?.createdAt;
       },
       600_000,
-      5,
+      100,
     );
     const planned = await until(
       "plan complete",
       async () => {
         const ep = await farm.orch.store.getEpisode(id);
         if (ep?.status === "failed") throw new Error(`episode failed: ${ep.error}`);
-        return ep?.chunkCount != null ? Date.now() : undefined;
+        if (ep?.chunkCount == null) return undefined;
+        // completePlan writes updatedAt; a later state change would too, so past "transcribing" only the poll's time is known
+        return ep.status === "transcribing" ? ep.updatedAt : Date.now();
       },
       600_000,
-      20,
+      250,
     );
     const cpu = process.cpuUsage(cpu0);
     const childS = childrenCpuS() - child0;
+    const natsIngestMs = processCpuMs(natsPid) - nats0;
     const doneAt = await waitDone(farm, id, 1_800_000);
+    const natsMs = processCpuMs(natsPid) - nats0;
     const ep = (await farm.orch.store.getEpisode(id))!;
     const chunks = await farm.orch.store.listChunks(id);
     const longest = Math.max(...chunks.map((c) => (c.endSample - c.startSample) / 16_000));
@@ -122,6 +134,10 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
       ratio_to_floor: round(totalS / floorS, 2),
       ingest_cpu_s_per_audio_h: round(((cpu.user + cpu.system) / 1e6 + childS) / audioH, 2),
       ffmpeg_cpu_s_per_audio_h: round(childS / audioH, 2),
+      nats_cpu_s_per_audio_h_ingest: round(natsIngestMs / 1000 / audioH, 2),
+      nats_cpu_s_per_audio_h: round(natsMs / 1000 / audioH, 2),
+      nats_cpu_ms_per_chunk: round(natsMs / chunks.length, 1),
+      load_avg_1m: round(os.loadavg()[0]!, 1),
     };
     ctx.log(`  rtf ${rtf}: ${JSON.stringify(figures)}`);
     return figures;

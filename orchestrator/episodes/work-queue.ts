@@ -18,8 +18,11 @@ export interface WorkQueue {
   keepChunkAudio(episodeId: string, chunk: ChunkSpan, wav: Uint8Array): Promise<void>;
   /** Builds and publishes one chunk's job at `generation` (queue/chunk-jobs.ts); false for a finished episode. */
   publishChunk(episode: JobEpisode, chunk: ChunkSpan, generation: number, wav?: Uint8Array): Promise<boolean>;
-  /** An episode ended: cancels its chunks for workers and frees its audio, once for the whole episode. */
-  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void>;
+  /**
+   * An episode ended: cancels its chunks for workers and frees its audio, once for the whole episode.
+   * `final` (default): done or cancelled, nothing is published for it again; false for a failed ingest (a retry publishes afresh).
+   */
+  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[], opts?: { final?: boolean }): Promise<void>;
   getChunkTranscript(objectName: string): Promise<ChunkTranscript>;
   putTranscriptFile(objectName: string, body: string): Promise<void>;
   getTranscriptFile(objectName: string): Promise<Uint8Array | null>;

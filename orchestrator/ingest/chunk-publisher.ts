@@ -1,7 +1,8 @@
 /**
- * The output end of streaming ingest: decoded PCM goes in and is appended at once to the episode's
- * kept PCM (queue/chunk-jobs.ts keeps it until the episode ends, so re-publishes and retries read
- * their audio there); every chunk the ChunkStream hands out is then recorded (one row and one plan
+ * The output end of streaming ingest: decoded PCM goes in and is appended to the episode's kept PCM
+ * (queue/chunk-jobs.ts keeps it until the episode ends, so re-publishes and retries read their
+ * audio there), in writes of about 1 MiB and always before a chunk is recorded; every chunk the
+ * ChunkStream hands out is then recorded (one row and one plan
  * entry, in one commit) and its job published through the chunk-jobs module with its WAV inline,
  * in that order and at once. The order is what makes a crash safe: a recorded chunk has its audio
  * kept (in the kept PCM, or, with an external NATS, its WAV kept through `keepChunkAudio` just
@@ -51,14 +52,24 @@ export function resumePoint(row: Pick<EpisodeRow, "id" | "planJson" | "chunkCoun
   return { index: last.index + 1, startSample: last.coreEndSample };
 }
 
+/**
+ * Decoded PCM is appended to the kept file in writes of about this size (ffmpeg hands it over in
+ * pieces of a few KiB: one write each cost more CPU than the rest of the cutting), and always
+ * before a chunk is recorded, so a recorded chunk's audio is in the file.
+ */
+const KEEP_WRITE_BYTES = 1024 * 1024;
+
 export class ChunkPublisher {
   private readonly stream: ChunkStream;
   readonly resume: PlanResume;
   /** The kept PCM file, opened on the first push. */
   private file: fs.promises.FileHandle | undefined;
-  /** Bytes of decoded PCM seen so far, and bytes the kept file already holds. */
+  /** Bytes of decoded PCM seen so far, and bytes the kept file holds once `pending` is written. */
   private seen = 0;
   private kept = 0;
+  /** PCM not yet written to the kept file. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(
     private readonly episode: Pick<EpisodeRow, "id" | "language" | "chunkSeconds" | "planJson" | "chunkCount">,
@@ -75,7 +86,9 @@ export class ChunkPublisher {
 
   async push(pcm: Buffer): Promise<void> {
     await this.keep(pcm);
-    for (const ready of this.stream.push(pcm)) await this.publish(ready);
+    const ready = this.stream.push(pcm);
+    if (ready.length > 0) await this.flush();
+    for (const chunk of ready) await this.publish(chunk);
   }
 
   /** The audio ended: publish the rest. */
@@ -90,11 +103,15 @@ export class ChunkPublisher {
     for (const ready of rest) await this.publish(ready);
   }
 
-  /** Close the kept PCM file (also when the ingest fails). */
+  /** Write what is pending and close the kept PCM file (also when the ingest fails). */
   async close(): Promise<void> {
     const file = this.file;
-    this.file = undefined;
-    await file?.close();
+    try {
+      await this.flush();
+    } finally {
+      this.file = undefined;
+      await file?.close();
+    }
   }
 
   /**
@@ -113,8 +130,20 @@ export class ChunkPublisher {
     const from = this.seen;
     this.seen += pcm.length;
     if (this.seen <= this.kept) return;
-    await this.file.write(pcm.subarray(Math.max(0, this.kept - from)));
+    const fresh = pcm.subarray(Math.max(0, this.kept - from));
+    this.pending.push(fresh);
+    this.pendingBytes += fresh.length;
     this.kept = this.seen;
+    if (this.pendingBytes >= KEEP_WRITE_BYTES) await this.flush();
+  }
+
+  /** Append the pending PCM to the kept file. */
+  private async flush(): Promise<void> {
+    if (!this.file || this.pendingBytes === 0) return;
+    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.file.write(bytes);
   }
 
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {

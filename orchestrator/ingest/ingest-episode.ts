@@ -13,7 +13,9 @@
  * are the file path's (probeAudio). A failure on the submitter's side (BadInputError) fails the
  * episode with a clear message; a download failure that may pass (TransientFetchError) puts it in
  * "fetch_wait" until the retry decided by fetch-retry.ts is due, or, once chunks are out, retries
- * in place after the same back-off; it fails once the retry window is spent.
+ * in place after the same back-off; it fails once the retry window is spent. An episode that fails
+ * before its plan is complete takes its partial plan with it (failIngest): chunks already out are
+ * stopped for the workers, their rows, the plan and the kept PCM removed; a retry starts afresh.
  *
  * A streamed download holds a download slot (its decode runs at the network's pace); decoding a
  * file (uploads, the fallback) takes a processing slot, so an upload never waits behind a slow host.
@@ -29,7 +31,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import { ClaimLostError, type HeldClaim, type WorkClaims } from "../cluster/work-claims.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
-import type { WorkQueue } from "../episodes/work-queue.ts";
+import type { ChunkSpan, WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
@@ -149,7 +151,8 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     if (current?.status === "cancelled") {
       // cancelled mid-ingest: the live marker goes (workers drop its chunks) and the kept PCM with it
       log.info("ingest stopped: episode cancelled", { episodeId: id });
-      await purgeAudio(id, deps);
+      const planned = current.planJson ? (JSON.parse(current.planJson) as PlannedChunk[]) : [];
+      await purgeAudio(id, planned, deps);
       if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
       return;
     }
@@ -160,10 +163,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     const message =
       err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
-    if (current && (current.status === "received" || current.status === "ingesting" || current.status === "transcribing")) {
-      await store.transitionEpisode(id, "failed", { error: message });
-    }
-    // a failed episode keeps its audio like any other (a retry may run its chunks again); a retry that downloads it afresh rewrites it
+    await failIngest(id, { error: message }, deps);
     if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
   } finally {
     fs.rmSync(downloadPath, { force: true });
@@ -297,13 +297,25 @@ async function completePlan(
   await finishEpisode(row.id, { store, queue, log, claims: ctx.deps.claims });
 }
 
-/** Purge a cancelled episode's audio once (queue/chunk-jobs.ts): its live marker, the kept PCM, any chunk objects. */
-async function purgeAudio(episodeId: string, deps: IngestDeps): Promise<void> {
-  const row = await deps.store.getEpisode(episodeId);
-  const planned = row?.planJson ? (JSON.parse(row.planJson) as PlannedChunk[]) : [];
+/**
+ * Purge an episode's audio once (queue/chunk-jobs.ts): its live marker (the workers drop its
+ * chunks), the kept PCM, any chunk objects. `final` for a cancelled episode; a failed ingest's
+ * purge is not (a retry downloads the episode afresh and publishes it again).
+ */
+async function purgeAudio(episodeId: string, chunks: readonly ChunkSpan[], deps: IngestDeps, final = true): Promise<void> {
   await deps.queue
-    .purgeEpisodeAudio(episodeId, planned)
-    .catch((e: unknown) => deps.log.warn("could not purge the audio of a cancelled episode", { episodeId, error: e }));
+    .purgeEpisodeAudio(episodeId, chunks, { final })
+    .catch((e: unknown) => deps.log.warn("could not purge the audio of an episode whose ingest stopped", { episodeId, error: e }));
+}
+
+/**
+ * The ingest failed before its plan was complete: the episode fails with the reason and its
+ * partial plan goes with it (EpisodeStore.failIngest), so chunks already published are stopped
+ * for the workers and their kept PCM freed; nothing keeps running or lies half-written for it.
+ */
+async function failIngest(episodeId: string, patch: Parameters<EpisodeStore["failIngest"]>[1], deps: IngestDeps): Promise<void> {
+  const dropped = await deps.store.failIngest(episodeId, patch);
+  if (dropped) await purgeAudio(episodeId, dropped, deps, false);
 }
 
 /**
@@ -352,7 +364,7 @@ async function downloadFailed(current: EpisodeRow, err: TransientFetchError, dep
   const facts = { fetchAttempts: decision.attempts, fetchFirstFailedAt: decision.firstFailedAt, fetchError: `${err.code}: ${err.message}` };
   if (decision.kind === "give_up") {
     log.warn("download failed; no retry left", { episodeId: current.id, error: err, attempts: decision.attempts });
-    await store.transitionEpisode(current.id, "failed", { ...facts, nextFetchAt: null, error: deps.fetchRetry ? decision.message : err.message });
+    await failIngest(current.id, { ...facts, nextFetchAt: null, error: deps.fetchRetry ? decision.message : err.message }, deps);
     return;
   }
   log.warn("download failed; will retry", {

@@ -133,10 +133,11 @@ export class ChunkJobs {
    * An episode ended (done, cancelled, or cancelled mid-ingest): its live marker goes first (the
    * workers' cancellation signal: one delete for the whole episode), then the kept audio, and the
    * chunk objects of chunks that went through the bucket (too big, or ingested before this format).
+   * Not `final` for an ingest that failed: a retry downloads it afresh and publishes its chunks again.
    */
-  async purge(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void> {
+  async purge(episodeId: string, chunks: readonly ChunkSpan[], final = true): Promise<void> {
     const kept = await this.kept.holds(episodeId);
-    this.#purged.add(episodeId);
+    if (final) this.#purged.add(episodeId);
     this.#live.delete(episodeId);
     await this.#dropMarker(episodeId);
     for (const c of chunks) {

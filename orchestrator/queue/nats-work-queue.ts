@@ -68,8 +68,8 @@ export class NatsWorkQueue implements WorkQueue {
     return this.jobs.publish(episode, chunk, generation, wav);
   }
 
-  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[]): Promise<void> {
-    return this.jobs.purge(episodeId, chunks);
+  purgeEpisodeAudio(episodeId: string, chunks: readonly ChunkSpan[], opts: { final?: boolean } = {}): Promise<void> {
+    return this.jobs.purge(episodeId, chunks, opts.final ?? true);
   }
 
   async getChunkTranscript(objectName: string): Promise<ChunkTranscript> {

@@ -290,6 +290,38 @@ export class EpisodeStore {
     });
   }
 
+  /**
+   * An ingest ended before its plan was complete (the download was cut or ran past a limit, the
+   * audio would not decode, or the episode failed meanwhile): the episode fails with `patch` (one
+   * already failed keeps its own error), and its partial plan goes in the same batch, the open
+   * chunks announced cancelled, the chunk rows and the plan dropped, so nothing is left
+   * half-written; a retry downloads the episode afresh (retryFailed). Returns the dropped chunks
+   * (the caller purges their audio), or undefined when no ingest can fail it (cancelled, planned whole).
+   */
+  async failIngest(episodeId: string, patch: Partial<Omit<EpisodeRow, "id" | "status">> & { error: string }): Promise<ChunkRow[] | undefined> {
+    return this.database.commit(async (db, emit) => {
+      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+      const status = current?.status as EpisodeState | undefined;
+      if (!current || current.chunkCount !== null || !(status === "failed" || canTransitionEpisode(status!, "failed"))) return undefined;
+      const t = this.now();
+      const dropped = await db.select().from(chunks).where(eq(chunks.episodeId, episodeId)).all();
+      const events = [
+        ...(status === "failed" ? [] : [episodeTransition(current, "failed", t, patch.error)]),
+        ...dropped.filter((c) => c.state === "queued" || c.state === "leased").map((c) => chunkTransition(c, "cancelled", t, { leaseOwner: null })),
+      ];
+      const failed = status === "failed" ? {} : { ...patch, status: "failed", finishedAt: t };
+      await db.batch([
+        db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
+        db
+          .update(episodes)
+          .set({ ...failed, planJson: null, updatedAt: t })
+          .where(eq(episodes.id, episodeId)),
+      ]);
+      for (const e of events) emit(e);
+      return dropped;
+    });
+  }
+
   /** Download-retry bookkeeping for an episode that keeps its state (a transient failure mid-stream): no transition, no event. */
   async noteFetchFailure(episodeId: string, facts: Pick<EpisodeRow, "fetchAttempts" | "fetchFirstFailedAt" | "fetchError">): Promise<void> {
     await this.database.commit((db) =>
