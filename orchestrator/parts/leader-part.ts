@@ -44,7 +44,7 @@ export async function openLeaderPart(
   const log = deps.log.child({ component: "leader", instance });
   const lease = await LeaderLease.open(deps.queue.nc, deps.names, { ttlMs: config.leaderLeaseSec * 1000 });
   let duties: LeaderDuty[] = [];
-  let stops: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<void>> = [];
   const stopDuties = async (): Promise<void> => {
     for (const stop of stops.splice(0).reverse()) {
       try {
