@@ -30,6 +30,7 @@ import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { raiseLeaderTerm, readLeaderTerm } from "../orchestrator/store/leader-term.ts";
 import { EpisodeLinks } from "../orchestrator/sources/episode-links.ts";
 import { programmableServer } from "./support/ingest-stack.ts";
+import { startTestSqld } from "./support/sqld.ts";
 import { startTestNats, uniquePrefix, type CleanupContext } from "./support/nats.ts";
 import { until } from "./support/until.ts";
 
@@ -212,6 +213,22 @@ test("a write under an old term throws FencedError and writes nothing", async (t
   assert.deepEqual(
     (await registry.recent()).map((m) => m.id),
     ["m_late"],
+  );
+});
+
+test("fenced writes against a sqld server: the same refusal over HTTP transactions", async (t) => {
+  const sqld = await startTestSqld(t);
+  const db = await Database.open(sqld.url);
+  t.after(() => db.close());
+  const registry = new MachineRegistry(db);
+  const old: Fence = { term: 3, check: () => undefined };
+  await raiseLeaderTerm(db, old, "or_old", 1);
+  await registry.event({ machineId: null, kind: "old_ok" }, old);
+  await raiseLeaderTerm(db, { term: 4, check: () => undefined }, "or_new", 2);
+  await assert.rejects(registry.event({ machineId: null, kind: "old_late" }, old), FencedError);
+  assert.deepEqual(
+    (await registry.events()).map((e) => e.kind),
+    ["old_ok"],
   );
 });
 
