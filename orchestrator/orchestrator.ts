@@ -164,7 +164,7 @@ export async function startOrchestrator(config: Config, log: Logger, hooks: Orch
       natsAuth: queue.natsAuth,
       adminToken: store.adminToken,
       fleet: { controller: fleet.controller, limits: fleet.limits, registry: fleet.registry },
-      leader: { instance: leader.instance, leadership: leader.leadership, current: leader.current },
+      leader: { instance: leader.instance, leadership: leader.leadership, current: () => leader.current() },
       close: closer.close,
     };
   });

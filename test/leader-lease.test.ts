@@ -18,6 +18,7 @@ import { FencedError, NotLeaderError, type Fence } from "../orchestrator/cluster
 import { LeaderLease } from "../orchestrator/cluster/leader-lease.ts";
 import { Leadership, type LeadershipOptions } from "../orchestrator/cluster/leadership.ts";
 import { parseConfig } from "../orchestrator/config.ts";
+import { DeliveryService, RETRY_DELAYS_SEC } from "../orchestrator/delivery/delivery-service.ts";
 import { plan } from "../orchestrator/fleet/fleet-plan.ts";
 import type { FleetLimits } from "../orchestrator/fleet/fleet-limits.ts";
 import type { ObservedFleet, ObservedMachine } from "../orchestrator/fleet/fleet-state.ts";
@@ -25,7 +26,11 @@ import { MachineRegistry } from "../orchestrator/fleet/machine-registry.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startOrchestrator } from "../orchestrator/orchestrator.ts";
 import { Database } from "../orchestrator/store/database.ts";
+import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { raiseLeaderTerm, readLeaderTerm } from "../orchestrator/store/leader-term.ts";
+import { EpisodeLinks } from "../orchestrator/sources/episode-links.ts";
+import { programmableServer } from "./support/ingest-stack.ts";
+import { startTestSqld } from "./support/sqld.ts";
 import { startTestNats, uniquePrefix, type CleanupContext } from "./support/nats.ts";
 import { until } from "./support/until.ts";
 
@@ -209,6 +214,58 @@ test("a write under an old term throws FencedError and writes nothing", async (t
     (await registry.recent()).map((m) => m.id),
     ["m_late"],
   );
+});
+
+test("fenced writes against a sqld server: the same refusal over HTTP transactions", async (t) => {
+  const sqld = await startTestSqld(t);
+  const db = await Database.open(sqld.url);
+  t.after(() => db.close());
+  const registry = new MachineRegistry(db);
+  const old: Fence = { term: 3, check: () => undefined };
+  await raiseLeaderTerm(db, old, "or_old", 1);
+  await registry.event({ machineId: null, kind: "old_ok" }, old);
+  await raiseLeaderTerm(db, { term: 4, check: () => undefined }, "or_new", 2);
+  await assert.rejects(registry.event({ machineId: null, kind: "old_late" }, old), FencedError);
+  assert.deepEqual(
+    (await registry.events()).map((e) => e.kind),
+    ["old_ok"],
+  );
+});
+
+test("a deposed leader's callback pass claims nothing and sends nothing", async (t) => {
+  const db = await openDb(t);
+  let calls = 0;
+  const receiver = await programmableServer(t, (_req, res) => {
+    calls++;
+    res.writeHead(500).end();
+  });
+  const store = new EpisodeStore(db);
+  const link = await new EpisodeLinks(db, { allowPrivateUrls: true }).prepare("ep_fence", { callbackUrl: `${receiver.url}/hook` });
+  await store.createEpisode(
+    { id: "ep_fence", title: "t", sourceKind: "url", sourceUrl: "https://example.com/a.mp3", uploadPath: null, chunkSeconds: 60, language: "en" },
+    link,
+  );
+  await store.transitionEpisode("ep_fence", "failed", { error: "audio could not be fetched" });
+  let now = Date.now();
+  const deliveries = new DeliveryService({
+    database: db,
+    secret: "whsec_" + Buffer.alloc(24, 7).toString("base64"),
+    publicUrl: () => "https://pf.example",
+    allowPrivateUrls: true,
+    log: createLogger("silent"),
+    now: () => now,
+  });
+  const old: Fence = { term: 5, check: () => undefined };
+  await raiseLeaderTerm(db, old, "or_old", 1);
+  assert.deepEqual(await deliveries.pass(undefined, old), { created: 1, attempted: 1, delivered: 0 });
+  assert.equal(calls, 1);
+
+  await raiseLeaderTerm(db, { term: 9, check: () => undefined }, "or_new", 2);
+  now += RETRY_DELAYS_SEC[0] * 1000; // the retry is due
+  await assert.rejects(deliveries.pass(undefined, old), FencedError);
+  assert.equal(calls, 1, "the deposed leader did not POST again");
+  assert.deepEqual(await deliveries.pass(undefined, { term: 9, check: () => undefined }), { created: 0, attempted: 1, delivered: 0 });
+  assert.equal(calls, 2, "the new leader sends the retry");
 });
 
 const NOW = Date.parse("2025-03-01T12:00:00Z");

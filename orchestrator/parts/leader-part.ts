@@ -45,7 +45,7 @@ export async function openLeaderPart(
   // replicated like every other stream (min(3, cluster size)): an R1 lease bucket dies with its one node, and no one could lead again
   const lease = await LeaderLease.open(deps.queue.nc, deps.names, { ttlMs: config.leaderLeaseSec * 1000, replicas: deps.queue.replicas.replicas });
   let duties: LeaderDuty[] = [];
-  let stops: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<void>> = [];
   const stopDuties = async (): Promise<void> => {
     for (const stop of stops.splice(0).reverse()) {
       try {

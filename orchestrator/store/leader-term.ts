@@ -67,7 +67,7 @@ class TransactionClient implements Client {
 
 function rowTerm(rs: ResultSet): StoredLeaderTerm | null {
   const row = rs.rows[0];
-  return row ? { term: Number(row.term), holder: String(row.holder), since: Number(row.since) } : null;
+  return row ? { term: Number(row.term), holder: typeof row.holder === "string" ? row.holder : "", since: Number(row.since) } : null;
 }
 
 /**
