@@ -34,6 +34,7 @@ import { fetchAudio, type FetchAudioOptions, type FetchedAudio } from "./fetch-a
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
 import { BadInputError } from "./ingest-errors.ts";
 import { describeRendition } from "./rendition.ts";
+import { releaseUpload, uploadedFile, type UploadStore } from "../episodes/upload-store.ts";
 
 /** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
 export interface IngestSlots {
@@ -56,6 +57,8 @@ export interface IngestDeps {
   chunkPadSec?: number | undefined;
   log: Logger;
   now?: () => number;
+  /** Uploads kept for any orchestrator (episodes/upload-store.ts): read when the local file is missing, freed when the ingest ends. */
+  uploads?: UploadStore | undefined;
   /** Called after each chunk's job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
   /** Told how many chunks the audio will likely give, once its byte length is known (the autoscaler's demand hint). */
@@ -78,6 +81,8 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   const id = episode.id;
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
+  // where an upload received by another orchestrator is fetched to (upload-store.ts)
+  const fetchedUploadPath = path.join(deps.workDir, `${id}.upload`);
   const ctx: IngestContext = { deps };
   try {
     for (;;) {
@@ -85,12 +90,10 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         if (episode.sourceKind === "upload") {
           await slots.process(async () => {
             const row = await begin(episode, deps);
-            if (!episode.uploadPath || !fs.existsSync(episode.uploadPath)) {
-              throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
-            }
-            await decodeFile(row, episode.uploadPath, { finalUrl: null, contentType: undefined }, ctx);
+            const source = await uploadedFile(episode, fetchedUploadPath, deps.uploads, deps.log);
+            await decodeFile(row, source, { finalUrl: null, contentType: undefined }, ctx);
           });
-          fs.rmSync(episode.uploadPath!, { force: true });
+          await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
         } else {
           await streamDownload(episode, downloadPath, ctx);
         }
@@ -114,7 +117,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       // cancelled mid-ingest: the live marker goes (workers drop its chunks) and the kept PCM with it
       log.info("ingest stopped: episode cancelled", { episodeId: id });
       await purgeAudio(id, deps);
-      if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+      await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
       return;
     }
     if (current && isTransientFetchError(err) && current.status !== "transcribing" && current.status !== "failed") {
@@ -128,7 +131,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       await store.transitionEpisode(id, "failed", { error: message });
     }
     // a failed episode keeps its audio like any other (a retry may run its chunks again); a retry that downloads it afresh rewrites it
-    if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+    await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
   } finally {
     fs.rmSync(downloadPath, { force: true });
   }
