@@ -22,6 +22,7 @@ import type { ChunkCounts, ChunkRow, EpisodeRow, EpisodeStore, PlannedChunk } fr
 import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
+import type { UploadStore } from "./upload-store.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { runClaimedIngest } from "./claimed-ingest.ts";
@@ -153,6 +154,11 @@ export class EpisodeService {
       queue: WorkQueue;
       ingest: Omit<IngestDeps, "store" | "queue" | "log">;
       uploadDir: string;
+      /**
+       * Where a received upload is kept for any orchestrator until its ingest ends (upload-store.ts);
+       * absent = only the file in uploadDir (one orchestrator, embedded NATS).
+       */
+      uploads?: UploadStore | undefined;
       defaultChunkSeconds: number;
       /** Episodes probed, decoded and cut at once (CPU-bound). */
       maxConcurrentIngests: number;
@@ -171,8 +177,6 @@ export class EpisodeService {
       links?: { prepare(episodeId: string, opts: SubmitOptions): Promise<EpisodeLinkRow | undefined> };
       /** Ingests and stitches run under work claims (cluster/work-claims.ts); absent: this process is the only one. */
       claims?: WorkClaims | undefined;
-      /** Where an upload's bytes are read at ingest (ingest/ingest-episode.ts `uploadFile`); default: its local file. */
-      uploadFile?: IngestDeps["uploadFile"];
     },
   ) {
     this.slots = ingestSlots({ downloads: deps.maxConcurrentDownloads, processing: deps.maxConcurrentIngests });
@@ -202,18 +206,32 @@ export class EpisodeService {
   }
 
   /**
-   * Record an upload. `writeTo` streams the body to the path it is given (and enforces the size
-   * cap); if it throws, nothing is recorded and the partial file is removed.
+   * Record an upload and start its ingest. `writeTo` streams the body to the path it is given (and
+   * enforces the size cap); if it throws, nothing is recorded and the partial file is removed.
    */
   async submitUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    const row = await this.receiveUpload(writeTo, opts);
+    this.startIngest(row);
+    return row;
+  }
+
+  /**
+   * The receiving half of submitUpload: the body is written to the upload directory, kept in the
+   * upload store (when there is one: before the episode exists, so a recorded upload episode always
+   * has its bytes where any orchestrator can read them), then recorded. Its ingest is not started:
+   * whoever resumes the episode runs it (resumeIngest).
+   */
+  async receiveUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     const id = newEpisodeId();
     const link = await this.deps.links?.prepare(id, opts);
     fs.mkdirSync(this.deps.uploadDir, { recursive: true });
     const uploadPath = path.join(this.deps.uploadDir, `${id}.upload`);
-    let row: EpisodeRow;
+    let kept = false;
     try {
       await writeTo(uploadPath);
-      row = await this.claimedCreate(id, () =>
+      await this.deps.uploads?.keep(id, uploadPath);
+      kept = true;
+      return await this.claimedCreate(id, () =>
         this.deps.store.createEpisode(
           {
             id,
@@ -229,10 +247,28 @@ export class EpisodeService {
       );
     } catch (err) {
       fs.rmSync(uploadPath, { force: true });
+      if (kept) {
+        await this.deps.uploads
+          ?.remove(id)
+          .catch((e: unknown) => this.deps.log.warn("could not remove the kept copy of a refused upload", { episodeId: id, error: e }));
+      }
       throw err;
     }
+  }
+
+  /**
+   * Start (again) the ingest of one episode that is received, ingesting, or transcribing with its
+   * plan still growing: e.g. one another orchestrator began and did not finish. An upload this
+   * orchestrator never received is read from the upload store. False when there is nothing to run
+   * (unknown, finished, or already running here).
+   */
+  async resumeIngest(episodeId: string): Promise<boolean> {
+    const row = await this.deps.store.getEpisode(episodeId);
+    if (!row || this.running.has(episodeId)) return false;
+    const resumable = row.status === "received" || row.status === "ingesting" || (row.status === "transcribing" && row.chunkCount === null);
+    if (!resumable) return false;
     this.startIngest(row);
-    return row;
+    return true;
   }
 
   /**
@@ -373,10 +409,10 @@ export class EpisodeService {
         store: this.deps.store,
         queue: this.deps.queue,
         log: this.deps.log,
+        uploads: this.deps.uploads,
         slots: this.slots,
         fetchRetry: this.deps.fetchRetry,
         claims: this.deps.claims,
-        uploadFile: this.deps.uploadFile,
         onSkipped: (reason) => this.deps.log.debug("ingest not run here", { episodeId: row.id, reason }),
         onPublished: () => {
           hint.published++;

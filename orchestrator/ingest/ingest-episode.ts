@@ -42,6 +42,7 @@ import { fetchAudio, type FetchAudioOptions, type FetchedAudio } from "./fetch-a
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
 import { BadInputError } from "./ingest-errors.ts";
 import { describeRendition } from "./rendition.ts";
+import { releaseUpload, uploadedFile, type UploadStore } from "../episodes/upload-store.ts";
 
 /** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
 export interface IngestSlots {
@@ -64,6 +65,8 @@ export interface IngestDeps {
   chunkPadSec?: number | undefined;
   log: Logger;
   now?: () => number;
+  /** Uploads kept for any orchestrator (episodes/upload-store.ts): read when the local file is missing, freed when the ingest ends. */
+  uploads?: UploadStore | undefined;
   /** Called after each chunk's job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
   /** Told how many chunks the audio will likely give, once its byte length is known (the autoscaler's demand hint). */
@@ -72,17 +75,6 @@ export interface IngestDeps {
   held?: HeldClaim | undefined;
   /** Claims for the stitch the end of the ingest may start (episodes/finish-episode.ts). */
   claims?: WorkClaims | undefined;
-  /**
-   * Where an upload's bytes can be read: a local file path, or undefined when they are gone.
-   * Default: the episode's `uploadPath` (the data directory of the orchestrator that received it).
-   * The seam for an upload store shared by every orchestrator (bytes fetched by episode id).
-   */
-  uploadFile?: ((episode: EpisodeRow) => Promise<string | undefined>) | undefined;
-}
-
-/** The upload's local file, when it is still there (the default `uploadFile`). */
-function localUploadFile(episode: EpisodeRow): Promise<string | undefined> {
-  return Promise.resolve(episode.uploadPath && fs.existsSync(episode.uploadPath) ? episode.uploadPath : undefined);
 }
 
 /** Whether this run may still write the episode's outcome: no claim, or the claim is still ours. */
@@ -112,6 +104,8 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
   const id = episode.id;
   fs.mkdirSync(deps.workDir, { recursive: true });
   const downloadPath = path.join(deps.workDir, `${id}.source`);
+  // where an upload received by another orchestrator is fetched to (upload-store.ts)
+  const fetchedUploadPath = path.join(deps.workDir, `${id}.upload`);
   const ctx: IngestContext = { deps };
   try {
     for (;;) {
@@ -119,11 +113,10 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
         if (episode.sourceKind === "upload") {
           await slots.process(async () => {
             const row = await begin(episode, deps);
-            const file = await (deps.uploadFile ?? localUploadFile)(episode);
-            if (!file) throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
-            await decodeFile(row, file, { finalUrl: null, contentType: undefined }, ctx);
+            const source = await uploadedFile(episode, fetchedUploadPath, deps.uploads, deps.log);
+            await decodeFile(row, source, { finalUrl: null, contentType: undefined }, ctx);
           });
-          if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+          await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
         } else {
           await streamDownload(episode, downloadPath, ctx);
         }
@@ -153,7 +146,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       log.info("ingest stopped: episode cancelled", { episodeId: id });
       const planned = current.planJson ? (JSON.parse(current.planJson) as PlannedChunk[]) : [];
       await purgeAudio(id, planned, deps);
-      if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+      await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
       return;
     }
     if (current && isTransientFetchError(err) && current.status !== "transcribing" && current.status !== "failed") {
@@ -164,7 +157,7 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
     await failIngest(id, { error: message }, deps);
-    if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+    await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
   } finally {
     fs.rmSync(downloadPath, { force: true });
   }

@@ -17,6 +17,7 @@ import { applyChunkEvents } from "../episodes/chunk-events.ts";
 import { EpisodeService } from "../episodes/episode-service.ts";
 import { finishEpisode } from "../episodes/finish-episode.ts";
 import { takeoverPass } from "../episodes/work-takeover.ts";
+import { NatsUploadStore } from "../episodes/upload-store.ts";
 import { MAX_FETCH_RETRY_DELAY_MS } from "../ingest/fetch-retry.ts";
 import { DEFAULT_FEED_FETCH } from "../feeds/feed-fetch.ts";
 import { FeedService } from "../feeds/feed-service.ts";
@@ -87,6 +88,8 @@ export async function openEpisodesPart(
         },
       },
       uploadDir: path.join(config.dataDir, "uploads"),
+      // with NATS_URL another orchestrator may run the ingest: uploads are kept in NATS until it ends
+      uploads: config.nats.url ? new NatsUploadStore(queue.queue.resources.uploads) : undefined,
       defaultChunkSeconds: config.chunkSeconds,
       maxConcurrentIngests: config.tuning.maxConcurrentIngests,
       maxConcurrentDownloads: config.maxDownloads,

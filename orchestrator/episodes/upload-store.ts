@@ -1,0 +1,115 @@
+/**
+ * Uploaded audio between its receipt and the end of its ingest, where every orchestrator can read it.
+ *
+ * An upload is written to the receiving orchestrator's `<data-dir>/uploads` first (ingest reads it
+ * there). With an external NATS (NATS_URL: possibly several orchestrators, one of which may die
+ * before the ingest ends) its bytes are also put in the uploads Object Store bucket (replicated
+ * like every bucket) before the episode is recorded and acknowledged, so another orchestrator that
+ * resumes the ingest materializes the file with `fetchTo`; the copy is deleted when the ingest
+ * ends (planned, failed or cancelled). With the embedded NATS there is one orchestrator and one
+ * disk: LocalUploadStore keeps nothing more.
+ */
+import fs from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import type { ObjectStore } from "@nats-io/obj";
+import { BadInputError } from "../ingest/ingest-errors.ts";
+import type { Logger } from "../log.ts";
+import type { EpisodeRow } from "../store/episode-store.ts";
+
+/** The upload store port EpisodeService and ingest use. */
+export interface UploadStore {
+  /** Keeps the received upload (already at `filePath`) for any orchestrator; resolves once it is stored. */
+  keep(episodeId: string, filePath: string): Promise<void>;
+  /**
+   * Writes the kept upload of `episodeId` to `toPath` (an orchestrator that did not receive it, or
+   * lost its file); false when none is kept.
+   */
+  fetchTo(episodeId: string, toPath: string): Promise<boolean>;
+  /** The ingest ended: the kept copy is no longer needed. Safe to repeat. */
+  remove(episodeId: string): Promise<void>;
+}
+
+/** One orchestrator, one disk: the file in the data directory is all there is. */
+export class LocalUploadStore implements UploadStore {
+  async keep(): Promise<void> {}
+  async fetchTo(): Promise<boolean> {
+    return false;
+  }
+  async remove(): Promise<void> {}
+}
+
+/** Object size of each stored piece: well under NATS's default 1 MiB max_payload. */
+const PIECE_BYTES = 512 * 1024;
+
+/** Uploads in the uploads Object Store bucket (contract/wire.ts WireNames.uploadsBucket), one object per episode. */
+export class NatsUploadStore implements UploadStore {
+  constructor(private readonly bucket: ObjectStore) {}
+
+  /** The object of an episode's upload. */
+  static objectName(episodeId: string): string {
+    return `${episodeId}.upload`;
+  }
+
+  async keep(episodeId: string, filePath: string): Promise<void> {
+    const body = Readable.toWeb(fs.createReadStream(filePath)) as unknown as ReadableStream<Uint8Array>;
+    await this.bucket.put({ name: NatsUploadStore.objectName(episodeId), options: { max_chunk_size: PIECE_BYTES } }, body);
+  }
+
+  async fetchTo(episodeId: string, toPath: string): Promise<boolean> {
+    const got = await this.bucket.get(NatsUploadStore.objectName(episodeId));
+    if (!got) return false;
+    const tmp = `${toPath}.${process.pid}.part`;
+    try {
+      await pipeline(Readable.fromWeb(got.data as unknown as WebReadableStream<Uint8Array>), fs.createWriteStream(tmp, { mode: 0o600 }));
+      // the digest is checked as the last piece arrives: a damaged copy is an error, never a file
+      const err = await got.error;
+      if (err) throw err;
+      await fs.promises.rename(tmp, toPath);
+      return true;
+    } finally {
+      await fs.promises.rm(tmp, { force: true });
+    }
+  }
+
+  async remove(episodeId: string): Promise<void> {
+    const name = NatsUploadStore.objectName(episodeId);
+    const info = await this.bucket.info(name);
+    if (info && !info.deleted) await this.bucket.delete(name);
+  }
+}
+
+/**
+ * The uploaded file an ingest decodes: the one this orchestrator received, else the copy in the
+ * upload store (received by another orchestrator, or the data directory was lost), fetched to
+ * `fetchTo`. Neither: the episode fails with a clear reason.
+ */
+export async function uploadedFile(
+  episode: Pick<EpisodeRow, "id" | "uploadPath">,
+  fetchTo: string,
+  uploads: UploadStore | undefined,
+  log: Logger,
+): Promise<string> {
+  if (episode.uploadPath && fs.existsSync(episode.uploadPath)) return episode.uploadPath;
+  if (uploads && (await uploads.fetchTo(episode.id, fetchTo))) {
+    log.info("upload read from the upload store", { episodeId: episode.id });
+    return fetchTo;
+  }
+  throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
+}
+
+/** An upload's ingest ended (planned, failed or cancelled): its local file, fetched copy and kept copy go. */
+export async function releaseUpload(
+  episode: Pick<EpisodeRow, "id" | "sourceKind" | "uploadPath">,
+  fetchedPath: string,
+  uploads: UploadStore | undefined,
+  log: Logger,
+): Promise<void> {
+  if (episode.sourceKind !== "upload") return;
+  if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+  fs.rmSync(fetchedPath, { force: true });
+  await uploads
+    ?.remove(episode.id)
+    .catch((err: unknown) => log.warn("could not remove the kept copy of an upload", { episodeId: episode.id, error: err }));
+}

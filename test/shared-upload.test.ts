@@ -1,0 +1,110 @@
+/**
+ * Uploads and chunk audio that any orchestrator can use (episodes/upload-store.ts,
+ * queue/kept-audio.ts): orchestrator A's episode service receives an upload (its bytes kept in the
+ * uploads bucket before the episode is recorded) and "dies" with its data directory; a second
+ * service with its own data directory, on the same nats-server and the same libSQL file, resumes
+ * the ingest from the bucket and completes it, the chunks' audio kept in NATS and the upload's
+ * copy deleted. Without the upload store the same resume fails the episode with a clear reason.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test, type TestContext } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { wireNames, type WireNames } from "../contract/wire.ts";
+import { EpisodeService } from "../orchestrator/episodes/episode-service.ts";
+import { NatsUploadStore } from "../orchestrator/episodes/upload-store.ts";
+import { createLogger } from "../orchestrator/log.ts";
+import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
+import { Database } from "../orchestrator/store/database.ts";
+import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
+import { silentWav } from "./support/ingest-stack.ts";
+import { startTestNats, uniquePrefix } from "./support/nats.ts";
+
+/** One orchestrator's episode service: its own data directory, NATS connection and database handle. */
+async function orchestratorService(t: TestContext, natsUrl: string, names: WireNames, dbFile: string, opts: { uploadStore: boolean }) {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "podfleet-shared-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const nc = await connect({ servers: natsUrl });
+  t.after(() => nc.close());
+  const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 3, audioDir: path.join(dataDir, "audio"), keep: "nats" });
+  const database = await Database.open(`file:${dbFile}`);
+  t.after(() => database.close());
+  const store = new EpisodeStore(database);
+  const episodes = new EpisodeService({
+    store,
+    queue,
+    ingest: { workDir: path.join(dataDir, "work"), fetch: { allowPrivate: true, maxBytes: 50_000_000, timeoutMs: 10_000 } },
+    uploadDir: path.join(dataDir, "uploads"),
+    uploads: opts.uploadStore ? new NatsUploadStore(queue.resources.uploads) : undefined,
+    defaultChunkSeconds: 2,
+    maxConcurrentIngests: 1,
+    maxConcurrentDownloads: 1,
+    log: createLogger("silent"),
+  });
+  t.after(() => episodes.drain());
+  return { dataDir, episodes, store, queue, nc };
+}
+
+async function setup(t: TestContext, opts: { uploadStoreOnB: boolean }) {
+  const nats = await startTestNats(t);
+  const names = wireNames(uniquePrefix("up"));
+  const dbDir = await mkdtemp(path.join(tmpdir(), "podfleet-shared-db-"));
+  t.after(() => rm(dbDir, { recursive: true, force: true }));
+  const dbFile = path.join(dbDir, "podfleet.db");
+  const a = await orchestratorService(t, nats.url, names, dbFile, { uploadStore: true });
+  const b = await orchestratorService(t, nats.url, names, dbFile, { uploadStore: opts.uploadStoreOnB });
+  return { names, a, b };
+}
+
+/** A's half: receive the upload (kept, recorded, 202), then lose the data directory before any ingest runs. */
+async function receiveOnAThenDie(s: Awaited<ReturnType<typeof setup>>, audio: Buffer): Promise<string> {
+  const row = await s.a.episodes.receiveUpload(async (to) => {
+    fs.writeFileSync(to, audio);
+    return audio.length;
+  });
+  fs.rmSync(path.join(s.a.dataDir, "uploads"), { recursive: true, force: true });
+  return row.id;
+}
+
+test("an upload received by one orchestrator is ingested by another from the uploads bucket", async (t) => {
+  const s = await setup(t, { uploadStoreOnB: true });
+  const audio = silentWav(7);
+  const id = await receiveOnAThenDie(s, audio);
+  const object = await s.a.queue.resources.uploads.getBlob(NatsUploadStore.objectName(id));
+  assert.ok(object && Buffer.from(object).equals(audio), "the bytes are in the bucket once the upload is acknowledged");
+
+  assert.equal(await s.b.episodes.resumeIngest(id), true);
+  await s.b.episodes.drain();
+  const row = await s.b.store.getEpisode(id);
+  assert.equal(row?.error, null);
+  assert.equal(row?.status, "transcribing", "planned and queued");
+  assert.ok(row.chunkCount !== null && row.chunkCount >= 3, `7 s in 2 s chunks: ${row.chunkCount}`);
+
+  const jsm = await jetstreamManager(s.b.nc);
+  assert.equal((await jsm.streams.info(s.names.jobsStream)).state.messages, row.chunkCount, "every chunk's job is queued");
+  const kept = await jsm.streams.info(s.names.keptStream, { subjects_filter: `${s.names.keptSubjectPrefix}.${id}.>` });
+  assert.equal(Object.keys(kept.state.subjects ?? {}).length, row.chunkCount, "every chunk's audio is kept in NATS");
+  assert.equal(fs.existsSync(path.join(s.b.dataDir, "audio")), false, "and no PCM in B's data directory");
+  const info = await s.b.queue.resources.uploads.info(NatsUploadStore.objectName(id));
+  assert.equal(info === null || info.deleted, true, "the upload's copy is deleted once its ingest ended");
+  assert.deepEqual(fs.readdirSync(path.join(s.b.dataDir, "work")), [], "the fetched copy is gone too");
+
+  // A re-publishes a chunk it never saw: its audio comes from the kept-audio stream
+  const chunk = (await s.a.store.listChunks(id))[1]!;
+  assert.equal(await s.a.queue.publishChunk(row, chunk, 2), true);
+  assert.equal((await jsm.streams.info(s.names.jobsStream)).state.messages, row.chunkCount + 1);
+});
+
+test("without the upload store, the other orchestrator cannot find the upload and fails the episode saying so", async (t) => {
+  const s = await setup(t, { uploadStoreOnB: false });
+  const id = await receiveOnAThenDie(s, silentWav(3));
+  assert.equal(await s.b.episodes.resumeIngest(id), true);
+  await s.b.episodes.drain();
+  const row = await s.b.store.getEpisode(id);
+  assert.equal(row?.status, "failed");
+  assert.match(row.error ?? "", /uploaded file is gone/);
+});
