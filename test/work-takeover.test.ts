@@ -88,7 +88,9 @@ test("an ingest whose orchestrator dies is taken over by another; a second orche
   const id = ((await res.json()) as { id: string }).id;
   await until("two chunks recorded by A", async () => (((await episodeStatus(a.url, id))?.chunks.total ?? 0) >= 2 ? true : undefined), 90_000);
 
-  const b = await startFleetStack(t, { ...common, PODFLEET_MAX_MACHINES: "2" });
+  // no machines while both live: until the leader lease decides whose fleet runs, two fleets on one
+  // database would each take the other's machines for orphans
+  const b = await startFleetStack(t, { ...common, PODFLEET_MAX_MACHINES: "0" });
   const database = await Database.open(dbUrl);
   t.after(() => database.close());
   const aOwner = String((await claimRow(database, "ingest", id))?.owner);
@@ -107,6 +109,12 @@ test("an ingest whose orchestrator dies is taken over by another; a second orche
   const before = await store.listChunks(id);
   a.child.kill("SIGKILL");
   await a.exited;
+  const limits = await fetch(`${b.url}/v1/fleet/limits`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", ...authHeaders(b.url) },
+    body: JSON.stringify({ maxMachines: 2 }),
+  });
+  assert.equal(limits.status, 200, await limits.text());
 
   const done = await until(
     "B to finish the episode",

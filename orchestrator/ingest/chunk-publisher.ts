@@ -95,7 +95,8 @@ export class ChunkPublisher {
   async end(): Promise<void> {
     await this.close();
     const rest = this.stream.end();
-    if (this.samples <= this.resume.startSample) {
+    // equal: the run before recorded the plan to the very end and died before completing it (a takeover finishes it)
+    if (this.samples < this.resume.startSample || this.samples === 0) {
       throw new Error(
         `the audio decoded to ${this.samples} samples, short of the ${this.resume.startSample} already planned: it changed since the last attempt`,
       );

@@ -61,7 +61,8 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       maxReconnectAttempts: -1,
       reconnectTimeWait: config.tuning.natsReconnectWaitMs,
     });
-    closer.add(() => nc.drain());
+    // a drain that fails (a request cut short by it) must still close: a connection left open reconnects forever
+    closer.add(() => nc.drain().finally(() => (nc.isClosed() ? undefined : nc.close())));
     const replicas = replicasFor(nc, config.nats.replicas);
     log.info("nats streams and buckets", { replicas: replicas.replicas, why: replicas.why });
     const queue = await NatsWorkQueue.open(nc, names, {
