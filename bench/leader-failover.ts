@@ -28,7 +28,7 @@ async function pair(prefix: string): Promise<{ a: Leadership; b: Leadership; ele
   const make = async (holder: string, onElected: () => void): Promise<Leadership> => {
     const nc = await connect({ servers: server.url });
     const lease = await LeaderLease.open(nc, wireNames(prefix), { ttlMs });
-    return new Leadership({ lease, holder, ttlMs, log: createLogger("silent"), onElected: async () => onElected() });
+    return new Leadership({ lease, holder, ttlMs, log: createLogger("silent"), onElected: () => Promise.resolve(onElected()) });
   };
   const a = await make("a", () => undefined);
   const b = await make("b", () => void (electedAt = performance.now()));
