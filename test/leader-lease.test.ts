@@ -104,9 +104,11 @@ test("two candidates on one NATS: exactly one leads, and a release hands over at
   assert.equal(held?.holder, "or_a");
   assert.equal(held?.term, a.leadership.term);
 
+  const releasedAt = performance.now();
   await a.leadership.stop();
   assert.equal(a.deposed, 1, "stopping stops the duties");
   const fence = await until("B elected after A released", () => b.elected[0], 10_000, 20);
+  t.diagnostic(`hand-over after a clean stop: ${Math.round(performance.now() - releasedAt)} ms`);
   assert.ok(fence.term > a.elected[0]!.term, "the new term is higher");
   assert.equal((await b.lease.read())?.holder, "or_b");
   assert.equal(a.leadership.isLeader(), false);
@@ -123,6 +125,7 @@ test("a leader killed without releasing is replaced once its lease ages out, und
   await a.leadership.abandon(); // a SIGKILL: no release, no hook
   const fence = await until("B elected after A's lease aged out", () => b.elected[0], 20_000, 20);
   const waited = performance.now() - killedAt;
+  t.diagnostic(`killed leader replaced after ${Math.round(waited)} ms (TTL ${TTL_MS} ms)`);
   // A's last renewal was at most one renewal period (TTL/4) before the kill
   assert.ok(waited >= TTL_MS - TTL_MS / 4 - 100, `B waited out A's lease (${Math.round(waited)} ms)`);
   assert.ok(fence.term > oldTerm, `term ${fence.term} > ${oldTerm}`);
