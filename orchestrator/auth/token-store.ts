@@ -113,20 +113,27 @@ export class TokenStore {
    * data directory nobody can read still has a credential the operator knows. Changing the variable
    * revokes the previous environment token; revoking it through the API sticks (the same value is
    * not revived on restart; set a new one). Returns false when this value was revoked.
+   *
+   * Several orchestrators share one database and start at any time: this runs in one transaction
+   * (BEGIN IMMEDIATE, so two of them starting at once take turns), and a value with any live row is
+   * live, so orchestrators given the same value never revoke each other. Each orchestrator's
+   * data-dir token (ensureAdminTokenFile) is its own row and is never touched here.
    */
   async ensureEnvAdminToken(token: string): Promise<boolean> {
     const hash = hashToken(token);
-    return this.database.write(async (db) => {
-      const same = await db.select().from(apiTokens).where(eq(apiTokens.hash, hash)).get();
-      if (same) return same.revokedAt === null;
-      const t = this.now();
-      await db
-        .update(apiTokens)
-        .set({ revokedAt: t })
-        .where(and(eq(apiTokens.name, ENV_TOKEN_NAME), isNull(apiTokens.revokedAt)));
-      await db.insert(apiTokens).values({ id: `tok_${randomBytes(6).toString("hex")}`, name: ENV_TOKEN_NAME, hash, createdAt: t });
-      return true;
-    });
+    return this.database.write((db) =>
+      db.transaction(async (tx) => {
+        const same = await tx.select({ revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.hash, hash)).all();
+        if (same.length > 0) return same.some((r) => r.revokedAt === null);
+        const t = this.now();
+        await tx
+          .update(apiTokens)
+          .set({ revokedAt: t })
+          .where(and(eq(apiTokens.name, ENV_TOKEN_NAME), isNull(apiTokens.revokedAt)));
+        await tx.insert(apiTokens).values({ id: `tok_${randomBytes(6).toString("hex")}`, name: ENV_TOKEN_NAME, hash, createdAt: t });
+        return true;
+      }),
+    );
   }
 }
 

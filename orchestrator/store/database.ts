@@ -88,7 +88,7 @@ export class Database {
         await client.execute("PRAGMA foreign_keys=ON");
       }
       const db = drizzle(client, { schema });
-      await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+      await migrateShared(db, local);
       return new Database(client, db);
     } catch (err) {
       client.close();
@@ -134,5 +134,24 @@ export class Database {
 
   close(): void {
     this.client.close();
+  }
+}
+
+/**
+ * Runs the migrations. Several orchestrators starting together against one sqld race here: the
+ * migrator's batches are not serialized between clients, so the loser fails ("table ... already
+ * exists") while the winner commits. The migrations it then finds recorded are skipped, so a
+ * remote database is migrated again a few times, a moment apart, before the error is believed.
+ */
+async function migrateShared(db: Parameters<typeof migrate>[0], local: boolean): Promise<void> {
+  const attempts = local ? 1 : 5;
+  for (let i = 1; ; i++) {
+    try {
+      await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+      return;
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 200 * i + Math.floor(Math.random() * 200)));
+    }
   }
 }
