@@ -131,7 +131,9 @@ export async function clusterBacklog(ctx: BenchContext): Promise<ScenarioResult>
   const one = await runOnCluster(ctx, 1, episodes, machines);
   ctx.log(`  1 orchestrator: ${one.chunks} chunks queued in ${round(one.ingestWallS, 1)} s, drained in ${round(one.drainWallS, 1)} s; ${one.detail}`);
   const two = await runOnCluster(ctx, 2, episodes, machines);
-  ctx.log(`  2 orchestrators: ${two.chunks} chunks queued in ${round(two.ingestWallS, 1)} s, drained in ${round(two.drainWallS, 1)} s; ${two.detail}`);
+  ctx.log(
+    `  2 orchestrators: ${two.chunks} chunks queued in ${round(two.ingestWallS, 1)} s, drained in ${round(two.drainWallS, 1)} s; ${two.detail}`,
+  );
   return {
     scenario: "cluster_backlog",
     figures: {

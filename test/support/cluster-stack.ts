@@ -62,6 +62,16 @@ export interface ClusterStack {
   logs(): string;
 }
 
+/** Runs `body`; when it throws, every orchestrator's log tails go to stderr first (a failure on this stack needs them). */
+export async function withStackLogs<T>(stack: ClusterStack, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    process.stderr.write(`\n${stack.logs()}\n`);
+    throw err;
+  }
+}
+
 /** SIGTERM (SIGKILL after 15 s) and wait, unless it is already gone. */
 async function stopUp(up: UpProcess): Promise<void> {
   if (up.child.exitCode !== null || up.child.signalCode !== null) return;
