@@ -12,7 +12,6 @@
 import fs from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { ObjectStore } from "@nats-io/obj";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
@@ -33,11 +32,15 @@ export interface UploadStore {
 
 /** One orchestrator, one disk: the file in the data directory is all there is. */
 export class LocalUploadStore implements UploadStore {
-  async keep(): Promise<void> {}
-  async fetchTo(): Promise<boolean> {
-    return false;
+  keep(): Promise<void> {
+    return Promise.resolve();
   }
-  async remove(): Promise<void> {}
+  fetchTo(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  remove(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Object size of each stored piece: well under NATS's default 1 MiB max_payload. */
@@ -62,7 +65,7 @@ export class NatsUploadStore implements UploadStore {
     if (!got) return false;
     const tmp = `${toPath}.${process.pid}.part`;
     try {
-      await pipeline(Readable.fromWeb(got.data as unknown as WebReadableStream<Uint8Array>), fs.createWriteStream(tmp, { mode: 0o600 }));
+      await pipeline(Readable.fromWeb(got.data), fs.createWriteStream(tmp, { mode: 0o600 }));
       // the digest is checked as the last piece arrives: a damaged copy is an error, never a file
       const err = await got.error;
       if (err) throw err;

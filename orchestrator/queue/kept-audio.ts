@@ -80,8 +80,8 @@ export class LocalKeptAudio implements KeptAudio {
     return await readWavSlice(pcm, chunk.startSample, chunk.endSample);
   }
 
-  async holds(episodeId: string): Promise<boolean> {
-    return fs.existsSync(this.pcmPath(episodeId));
+  holds(episodeId: string): Promise<boolean> {
+    return Promise.resolve(fs.existsSync(this.pcmPath(episodeId)));
   }
 
   async purge(episodeId: string): Promise<void> {

@@ -67,7 +67,7 @@ export async function startNatsCluster(t: CleanupContext, opts: NatsClusterOptio
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.allSettled(handles.map((h) => h?.stop()));
+    await Promise.allSettled(handles.flatMap((h) => (h ? [h.stop()] : [])));
     await rm(root, { recursive: true, force: true });
   };
   t.after(stop);
@@ -101,7 +101,6 @@ export async function startNatsCluster(t: CleanupContext, opts: NatsClusterOptio
   const waitForJetStream = async (timeoutMs = 30_000, only?: number): Promise<void> => {
     if (size === 1) return; // a lone server runs JetStream standalone: ready once it listens
     const deadline = Date.now() + timeoutMs;
-    let last = "no node answered";
     for (;;) {
       const up = handles.map((_, i) => i).filter(running);
       const names = new Set(up.map((i) => `n${i + 1}`));
@@ -114,7 +113,7 @@ export async function startNatsCluster(t: CleanupContext, opts: NatsClusterOptio
       const current = new Set([leaderName, ...(leader?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name)]);
       const behind = [...names].filter((n) => !current.has(n));
       if (blind.length === 0 && leader && behind.length === 0) return;
-      last = blind.length > 0 ? `no meta leader seen by ${blind.join(", ")}` : `not current at the leader ${leaderName}: ${behind.join(", ")}`;
+      const last = blind.length > 0 ? `no meta leader seen by ${blind.join(", ")}` : `not current at the leader ${leaderName}: ${behind.join(", ")}`;
       if (Date.now() > deadline) throw new Error(`the NATS cluster's JetStream is not ready: ${last} (logs in ${root})`);
       await sleep(100);
     }
