@@ -1,9 +1,13 @@
 // Retrying through a NATS outage (queue/nats-retry.ts) against a real nats-server: a server that
 // stops answering (SIGSTOP) makes a publish time out, the retry lands once it answers again, and
 // the message id keeps the stream at one copy; an error that is the request's own fault is final.
+// An API request that meets such an outage answers 503, so clients retry.
 import assert from "node:assert/strict";
 import test from "node:test";
-import { connect } from "@nats-io/transport-node";
+import { connect, errors } from "@nats-io/transport-node";
+import { Hono } from "hono";
+import { renderError } from "../orchestrator/http/api-error.ts";
+import { createLogger } from "../orchestrator/log.ts";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { isTransientNatsError, retryThroughNatsOutage } from "../orchestrator/queue/nats-retry.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
@@ -62,4 +66,20 @@ test("an error the request causes itself is not retried", async (t) => {
     (err: unknown) => err instanceof JetStreamApiError && !isTransientNatsError(err),
   );
   assert.equal(attempts, 1);
+});
+
+test("an API request that meets a NATS outage answers 503 with Retry-After, not 500", async () => {
+  const app = new Hono();
+  app.onError(renderError(createLogger("silent")));
+  app.get("/outage", () => {
+    throw new errors.TimeoutError();
+  });
+  app.get("/bug", () => {
+    throw new Error("a bug");
+  });
+  const outage = await app.request("/outage");
+  assert.equal(outage.status, 503);
+  assert.equal(outage.headers.get("retry-after"), "2");
+  assert.equal(((await outage.json()) as { error: { code: string } }).error.code, "unavailable");
+  assert.equal((await app.request("/bug")).status, 500, "anything else is still an internal error");
 });

@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
+import { isTransientNatsError } from "../queue/nats-retry.ts";
 
 export class ApiError extends HTTPException {
   constructor(
@@ -41,6 +42,11 @@ export function renderError(log: Logger): (err: Error, c: Context) => Response {
       return c.json({ error: { code: err.code, message: err.message } }, 400);
     }
     if (err instanceof HTTPException) return c.json({ error: { code: "http_error", message: err.message } }, err.status);
+    if (isTransientNatsError(err)) {
+      // NATS unreachable or electing (a cluster node lost): nothing is wrong with the request; ask again soon
+      log.warn("API request failed while NATS is unavailable", { path: c.req.path, error: err });
+      return c.json({ error: { code: "unavailable", message: "the message store is unavailable for a moment; retry" } }, 503, { "retry-after": "2" });
+    }
     log.error("unhandled API error", { path: c.req.path, error: err });
     return c.json({ error: { code: "internal", message: "internal error" } }, 500);
   };

@@ -10,6 +10,7 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
+import { retryThroughNatsOutage } from "./nats-retry.ts";
 import {
   ensureWireResources,
   eventsProgress,
@@ -23,6 +24,9 @@ import {
 
 /** NATS's default max_payload: what a connection that reports none is assumed to allow. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/** How long a transcript read keeps trying through a NATS outage: well inside an HTTP client's patience. */
+const TRANSCRIPT_READ_WINDOW_MS = 15_000;
 
 export class NatsWorkQueue implements WorkQueue {
   private constructor(
@@ -84,8 +88,9 @@ export class NatsWorkQueue implements WorkQueue {
     await putObject(this.buckets.transcripts, objectName, new TextEncoder().encode(body));
   }
 
+  /** A transcript read waits out a short NATS outage (a cluster node lost, its streams electing) before it fails. */
   async getTranscriptFile(objectName: string): Promise<Uint8Array | null> {
-    return getObjectBytes(this.buckets.transcripts, objectName);
+    return retryThroughNatsOutage(() => getObjectBytes(this.buckets.transcripts, objectName), { windowMs: TRANSCRIPT_READ_WINDOW_MS });
   }
 
   depth() {
