@@ -1,8 +1,8 @@
 /**
  * The episodes part: the ingest service (with episode links: origin, callback URL, identity), the
- * worker-event consumer, the feed poller, completion callbacks and host webhooks. The consumer
- * runs from the start on every orchestrator; the feed and callback passes are singleton duties:
- * they run only on the leader, from `startPasses(fence)` on election to the stop it returns.
+ * worker-event consumer, the feed poller, completion callbacks and host webhooks. The worker-event
+ * consumer, the feed poller and the callback passes are singleton duties: they run only on the
+ * leader, from `startPasses(fence)` on election to the stop it returns.
  * Ingests and stitches run under work claims (cluster/work-claims.ts), and the takeover pass
  * (episodes/work-takeover.ts) resumes, on every orchestrator, what a dead one left.
  */
@@ -48,7 +48,7 @@ export interface EpisodesPart {
    * run of this data directory, or another orchestrator that died, left unfinished is resumed.
    */
   resume(): Promise<void>;
-  /** Starts the feed poller and the callback passes, their writes under `fence`; returns what stops them. */
+  /** Starts the worker-event consumer, the feed poller and the callback passes (their writes under `fence`); returns what stops them. */
   startPasses(fence?: Fence): () => Promise<void>;
   /** Drains the ingests in flight, then stops the event consumer. */
   close(): Promise<void>;
@@ -103,7 +103,6 @@ export async function openEpisodesPart(
       links,
       claims,
     });
-    const eventsAbort = new AbortController();
     const eventDeps = { store: store.store, queue: queue.queue, log, maxAttempts: config.maxAttempts, claims };
     // a pull batch of chunk events is applied in one transaction; boot failures go to the fleet
     const onWorkerEvents = async (batch: WorkerEvent[]): Promise<void> => {
@@ -115,21 +114,29 @@ export async function openEpisodesPart(
         await deps.onBootFailed(e);
       }
     };
-    // The loop survives any one event; should the loop itself fail (its consumer gone), it is started again.
-    const eventsLoop = (async () => {
-      while (!eventsAbort.signal.aborted) {
-        try {
-          await consumeChunkEvents(queue.nc, names, onWorkerEvents, { signal: eventsAbort.signal, log });
-        } catch (err) {
-          log.error("worker events loop failed; starting it again", { error: err });
-          await new Promise((r) => setTimeout(r, 1000));
+    // Worker events are applied by the leader alone (a duty started from startPasses): a shared
+    // consumer pulled by several orchestrators would apply one chunk's events out of order (its
+    // result before its claim), and the chunk would be re-queued as lost. One applier keeps each
+    // chunk's events in the order the workers published them; the durable consumer keeps its place
+    // across a change of leader. The loop survives any one event; should the loop itself fail (its
+    // consumer gone), it is started again.
+    const startEvents = (): (() => Promise<void>) => {
+      const eventsAbort = new AbortController();
+      const eventsLoop = (async () => {
+        while (!eventsAbort.signal.aborted) {
+          try {
+            await consumeChunkEvents(queue.nc, names, onWorkerEvents, { signal: eventsAbort.signal, log });
+          } catch (err) {
+            log.error("worker events loop failed; starting it again", { error: err });
+            await new Promise((r) => setTimeout(r, 1000));
+          }
         }
-      }
-    })();
-    closer.add(async () => {
-      eventsAbort.abort();
-      await eventsLoop;
-    });
+      })();
+      return async () => {
+        eventsAbort.abort();
+        await eventsLoop;
+      };
+    };
     closer.add(() => episodes.drain());
     // Download retries: a pass every second starts those whose back-off is over (at boot too).
     const fetchRetries = new PassRunner("download retries", () => episodes.retryDueFetches(), { intervalMs: 1000, timeoutMs: 60_000, log });
@@ -222,6 +229,7 @@ export async function openEpisodesPart(
       },
       startPasses: (termFence) => {
         fence = termFence;
+        const stopEvents = startEvents();
         feedRunner.start();
         deliveryRunner.start();
         const stopWaking = store.database.events.on("episode:transition", (e) => {
@@ -232,6 +240,7 @@ export async function openEpisodesPart(
           clearTimeout(retryTimer);
           await deliveryRunner.stop();
           await feedRunner.stop();
+          await stopEvents();
         };
       },
       close: closer.close,
