@@ -264,11 +264,9 @@ export class EpisodeService {
    */
   async resumeIngest(episodeId: string): Promise<boolean> {
     const row = await this.deps.store.getEpisode(episodeId);
-    if (!row || this.running.has(episodeId)) return false;
+    if (!row) return false;
     const resumable = row.status === "received" || row.status === "ingesting" || (row.status === "transcribing" && row.chunkCount === null);
-    if (!resumable) return false;
-    this.startIngest(row);
-    return true;
+    return resumable && this.takeOver(row);
   }
 
   /**

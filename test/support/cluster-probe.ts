@@ -135,13 +135,21 @@ export async function dbRows<T>(databaseUrl: string, statement: InStatement): Pr
   }
 }
 
-/** Chunks of these episodes whose attempts did not end in exactly one `done`: each result applied once. */
+/**
+ * Chunks of these episodes that are not done, or that have more than one attempt recorded as done
+ * (a result applied twice). The attempt log (`chunk_attempts`, the dashboard's timeline) is written
+ * after the transition commits, by the orchestrator that applied it: an applier SIGKILLed between
+ * the two leaves that one attempt unrecorded, so "no done attempt" alone is not a double or a loss;
+ * the chunk's own state is what says it is done.
+ */
 export async function chunksNotDoneOnce(databaseUrl: string, episodeIds: readonly string[]): Promise<string[]> {
   const marks = episodeIds.map(() => "?").join(",");
-  const rows = await dbRows<{ id: string; idx: number; episode_id: string; done: number }>(databaseUrl, {
-    sql: `SELECT c.id, c.idx, c.episode_id, (SELECT count(*) FROM chunk_attempts a WHERE a.chunk_id = c.id AND a.outcome = 'done') AS done
+  const rows = await dbRows<{ id: string; idx: number; episode_id: string; state: string; done: number }>(databaseUrl, {
+    sql: `SELECT c.id, c.idx, c.episode_id, c.state, (SELECT count(*) FROM chunk_attempts a WHERE a.chunk_id = c.id AND a.outcome = 'done') AS done
           FROM chunks c WHERE c.episode_id IN (${marks}) ORDER BY c.episode_id, c.idx`,
     args: [...episodeIds],
   });
-  return rows.filter((r) => Number(r.done) !== 1).map((r) => `${r.episode_id}#${r.idx}: ${r.done} done attempts`);
+  return rows
+    .filter((r) => r.state !== "done" || Number(r.done) > 1)
+    .map((r) => `${r.episode_id}#${r.idx}: state ${r.state}, ${r.done} done attempts`);
 }
