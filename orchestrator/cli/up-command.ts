@@ -20,21 +20,31 @@ export async function runUp(ctx: CommandContext): Promise<number> {
   // What no item boundary caught is logged and survived; a burst of it stops the service (see last-resort-handler.ts).
   let broken: ((summary: string) => void) | undefined;
   const uninstall = installLastResortHandler({ log, onTooMany: (summary) => broken?.(summary) });
+  // Ctrl-C is heard from the first moment: the API (and its URL file) is up before the start has
+  // finished (leadership comes last), so a stop asked for then is kept and honoured once started.
+  let stop: ((code: number) => void) | undefined;
+  let stopAsked: number | undefined;
+  const onSignal = (): void => (stop ? stop(EXIT.ok) : void (stopAsked ??= EXIT.ok));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const orchestrator = await startOrchestrator(config, log);
     process.stderr.write(`podfleet orchestrator on ${orchestrator.url} (data: ${config.dataDir}, logs: ${config.dataDir}/logs); Ctrl-C to stop\n`);
-    const exitCode = await new Promise<number>((resolve) => {
-      process.once("SIGINT", () => resolve(EXIT.ok));
-      process.once("SIGTERM", () => resolve(EXIT.ok));
-      broken = (summary) => {
-        process.stderr.write(`podfleet: stopping, too many unexpected errors: ${summary}\n`);
-        resolve(EXIT.internal);
-      };
-    });
+    const exitCode =
+      stopAsked ??
+      (await new Promise<number>((resolve) => {
+        stop = resolve;
+        broken = (summary) => {
+          process.stderr.write(`podfleet: stopping, too many unexpected errors: ${summary}\n`);
+          resolve(EXIT.internal);
+        };
+      }));
     process.stderr.write("podfleet: shutting down\n");
     await orchestrator.close();
     return exitCode;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     uninstall();
   }
 }
