@@ -8,56 +8,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { plan, type PlanOptions } from "../orchestrator/fleet/fleet-plan.ts";
 import { applyLimitsPatch, InvalidLimitsError, type FleetLimits } from "../orchestrator/fleet/fleet-limits.ts";
-import type { BootFailure, FleetAction, LeasedChunk, ObservedFleet, ObservedMachine } from "../orchestrator/fleet/fleet-state.ts";
+import type { BootFailure, FleetAction, LeasedChunk, ObservedFleet } from "../orchestrator/fleet/fleet-state.ts";
+import { fleet, LIMITS, machine, NOW } from "./support/fleet-fixtures.ts";
 
-const NOW = Date.parse("2025-03-01T12:00:00Z");
-const LIMITS: FleetLimits = {
-  maxMachines: 2,
-  maxStarting: 2,
-  idleTimeoutSec: 30,
-  maxLifetimeSec: 3600,
-  regions: [],
-  guest: { cpuKind: "shared", cpus: 1, memoryMb: 1024 },
-  image: "img",
-  warmPool: 0,
-  dailyBudgetMachineSeconds: null,
-};
 const TUNING = { wedgedSec: 300, bootDeadlineSec: 120, lifetimeGraceSec: 60, maxDestroysPerPass: 20 };
 
-function machine(id: string, patch: Partial<ObservedMachine> = {}): ObservedMachine {
-  return {
-    id,
-    state: "started",
-    region: "local",
-    createdAt: NOW - 60_000,
-    stateSince: NOW - 50_000,
-    startedAt: NOW - 50_000,
-    known: true,
-    pool: false,
-    lastClaimAt: NOW - 40_000,
-    leasedChunks: 1,
-    ...patch,
-  };
-}
-function fleet(patch: Partial<ObservedFleet> = {}): ObservedFleet {
-  return {
-    machines: [],
-    vanished: [],
-    endedHolders: [],
-    queued: 0,
-    leased: 0,
-    usageTodaySec: 0,
-    createBackoffUntil: 0,
-    leases: [],
-    silentLeases: [],
-    queueDrainedSince: null,
-    staleQueued: [],
-    bootFailures: [],
-    lastFleetClaimAt: null,
-    settingsChangedAt: NOW - 3_600_000,
-    ...patch,
-  };
-}
 function summarize(a: FleetAction): string {
   switch (a.kind) {
     case "blocked":

@@ -20,7 +20,6 @@ import { Leadership, type LeadershipOptions } from "../orchestrator/cluster/lead
 import { parseConfig } from "../orchestrator/config.ts";
 import { DeliveryService, RETRY_DELAYS_SEC } from "../orchestrator/delivery/delivery-service.ts";
 import { plan } from "../orchestrator/fleet/fleet-plan.ts";
-import type { FleetLimits } from "../orchestrator/fleet/fleet-limits.ts";
 import type { ObservedFleet, ObservedMachine } from "../orchestrator/fleet/fleet-state.ts";
 import { MachineRegistry } from "../orchestrator/fleet/machine-registry.ts";
 import { createLogger } from "../orchestrator/log.ts";
@@ -29,6 +28,7 @@ import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { raiseLeaderTerm, readLeaderTerm } from "../orchestrator/store/leader-term.ts";
 import { EpisodeLinks } from "../orchestrator/sources/episode-links.ts";
+import { fleet, LIMITS, machine, NOW } from "./support/fleet-fixtures.ts";
 import { programmableServer } from "./support/ingest-stack.ts";
 import { startTestSqld } from "./support/sqld.ts";
 import { startTestNats, uniquePrefix, type CleanupContext } from "./support/nats.ts";
@@ -271,47 +271,7 @@ test("a deposed leader's callback pass claims nothing and sends nothing", async 
   assert.equal(calls, 2, "the new leader sends the retry");
 });
 
-const NOW = Date.parse("2025-03-01T12:00:00Z");
-const LIMITS: FleetLimits = {
-  maxMachines: 2,
-  maxStarting: 2,
-  idleTimeoutSec: 30,
-  maxLifetimeSec: 3600,
-  regions: [],
-  guest: { cpuKind: "shared", cpus: 1, memoryMb: 1024 },
-  image: "img",
-  warmPool: 0,
-  dailyBudgetMachineSeconds: null,
-};
-const machine = (id: string, patch: Partial<ObservedMachine>): ObservedMachine => ({
-  id,
-  state: "started",
-  region: "local",
-  createdAt: NOW - 60_000,
-  stateSince: NOW - 50_000,
-  startedAt: NOW - 50_000,
-  known: true,
-  pool: false,
-  lastClaimAt: NOW - 40_000,
-  leasedChunks: 1,
-  ...patch,
-});
-const fleetOf = (machines: ObservedMachine[]): ObservedFleet => ({
-  machines,
-  vanished: [],
-  endedHolders: [],
-  queued: 4,
-  leased: 3,
-  usageTodaySec: 0,
-  createBackoffUntil: 0,
-  leases: [],
-  silentLeases: [],
-  queueDrainedSince: null,
-  staleQueued: [],
-  bootFailures: [],
-  lastFleetClaimAt: null,
-  settingsChangedAt: NOW - 3_600_000,
-});
+const fleetOf = (machines: ObservedMachine[]): ObservedFleet => fleet({ machines, queued: 4, leased: 3 });
 
 test("over the cap, a machine created under an older leader term is reaped first", () => {
   // the oldest machine is the old term's: idle-and-newest-first alone would stop "b" instead
