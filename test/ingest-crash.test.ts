@@ -8,8 +8,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -17,6 +15,7 @@ import { promisify } from "node:util";
 import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore, type PlannedChunk } from "../orchestrator/store/episode-store.ts";
 import { authHeaders } from "./support/auth.ts";
+import { stallFirstRequest } from "./support/stalling-server.ts";
 import { episodeStatus, killAllUsing, startUp, until } from "./support/up-process.ts";
 
 const run = promisify(execFile);
@@ -57,19 +56,8 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   const bytes = fs.readFileSync(mp3);
 
   // first request: 60 % of the file, then nothing; later requests: the whole file
-  let requests = 0;
-  const server = http.createServer((_req, res) => {
-    requests++;
-    res.writeHead(200, { "content-type": "audio/mpeg", "content-length": bytes.length });
-    if (requests === 1) res.write(bytes.subarray(0, Math.floor(bytes.length * 0.6)));
-    else res.end(bytes);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  const audioUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/a.mp3`;
+  const audio = await stallFirstRequest(t, bytes);
+  const audioUrl = audio.url;
 
   const first = await startUp(dataDir, ENV);
   const res = await fetch(`${first.url}/v1/episodes`, {
@@ -133,5 +121,5 @@ test("SIGKILL mid-ingest: the next start resumes after the published chunks, wit
   // the same samples, but for the last frame (26 ms) that a streamed MP3 decode ends differently
   const same = fs.statSync(fromFile).size - 0.03 * 16_000 * 2;
   assert.ok(kept.subarray(0, same).equals(fs.readFileSync(fromFile).subarray(0, same)), "the kept PCM is the file's decode");
-  assert.equal(requests, 2, "downloaded again once");
+  assert.equal(audio.requests(), 2, "downloaded again once");
 });

@@ -10,8 +10,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -21,6 +19,7 @@ import { createLogger } from "../orchestrator/log.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore, type PlannedChunk } from "../orchestrator/store/episode-store.ts";
 import { authHeaders } from "./support/auth.ts";
+import { stallFirstRequest } from "./support/stalling-server.ts";
 import { startFleetStack } from "./support/fleet-stack.ts";
 import { startStack } from "./support/ingest-stack.ts";
 import { startTestNats } from "./support/nats.ts";
@@ -53,19 +52,8 @@ test("an ingest whose orchestrator dies is taken over by another; a second orche
   ]);
   const bytes = fs.readFileSync(mp3);
   // first request: 60 % of the file, then nothing (A is stuck mid-ingest); later requests: the whole file
-  let requests = 0;
-  const server = http.createServer((_req, res) => {
-    requests++;
-    res.writeHead(200, { "content-type": "audio/mpeg", "content-length": bytes.length });
-    if (requests === 1) res.write(bytes.subarray(0, Math.floor(bytes.length * 0.6)));
-    else res.end(bytes);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  const audioUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/a.mp3`;
+  const audio = await stallFirstRequest(t, bytes);
+  const audioUrl = audio.url;
 
   const nats = await startTestNats(t);
   const dbUrl = `file:${path.join(dir, "shared.db")}`;
@@ -103,7 +91,7 @@ test("an ingest whose orchestrator dies is taken over by another; a second orche
   const live = await claimRow(database, "ingest", id);
   assert.equal(live?.owner, aOwner, "the ingest is still A's");
   assert.equal(Number(live?.attempts), 1, "B never claimed it");
-  assert.equal(requests, 1, "B did not download it too");
+  assert.equal(audio.requests(), 1, "B did not download it too");
 
   const store = new EpisodeStore(database);
   const before = await store.listChunks(id);
@@ -125,7 +113,7 @@ test("an ingest whose orchestrator dies is taken over by another; a second orche
     },
     180_000,
   );
-  assert.equal(requests, 2, "B downloaded the audio once");
+  assert.equal(audio.requests(), 2, "B downloaded the audio once");
   const claim = await claimRow(database, "ingest", id);
   assert.deepEqual([claim?.owner, claim?.taken_from, Number(claim?.taken_over)], [null, aOwner, 1], "taken over from A, released at the end");
 
