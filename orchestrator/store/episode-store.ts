@@ -192,18 +192,7 @@ export class EpisodeStore {
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       const t = this.now();
       const event = episodeTransition(current, "transcribing", t, current.error);
-      const rows = plan.map((c) => ({
-        id: chunkId(episodeId, c.index),
-        episodeId,
-        index: c.index,
-        startSample: c.startSample,
-        endSample: c.endSample,
-        coreStartSample: c.coreStartSample ?? null,
-        coreEndSample: c.coreEndSample ?? null,
-        state: "queued",
-        createdAt: t,
-        updatedAt: t,
-      }));
+      const rows = plan.map((c) => queuedChunkRow(episodeId, c, t));
       await db.batch([
         // A re-ingest after a crash replaces a partial plan.
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
@@ -246,18 +235,7 @@ export class EpisodeStore {
       if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
       plan.push(chunk);
       const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
-      const row = {
-        id: chunkId(episodeId, chunk.index),
-        episodeId,
-        index: chunk.index,
-        startSample: chunk.startSample,
-        endSample: chunk.endSample,
-        coreStartSample: chunk.coreStartSample ?? null,
-        coreEndSample: chunk.coreEndSample ?? null,
-        state: "queued",
-        createdAt: t,
-        updatedAt: t,
-      };
+      const row = queuedChunkRow(episodeId, chunk, t);
       // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
       if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
       await db.batch([
@@ -693,4 +671,20 @@ export class EpisodeStore {
     await this.database.write((db) => db.insert(settings).values({ key, value }).onConflictDoNothing());
     return (await this.getSetting(key))!;
   }
+}
+
+/** The row of a planned chunk, queued at `t` (a whole plan recorded at once, or a streamed plan's next chunk). */
+function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number) {
+  return {
+    id: chunkId(episodeId, c.index),
+    episodeId,
+    index: c.index,
+    startSample: c.startSample,
+    endSample: c.endSample,
+    coreStartSample: c.coreStartSample ?? null,
+    coreEndSample: c.coreEndSample ?? null,
+    state: "queued",
+    createdAt: t,
+    updatedAt: t,
+  };
 }
