@@ -43,8 +43,10 @@ async function clusterStack(t: TestContext) {
   };
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-cluster-work-"));
   t.after(() => rm(workDir, { recursive: true, force: true }));
+  const log: string[] = [];
   const work = () =>
     runWorker({
+      log: (event, fields) => log.push(`${event} ${JSON.stringify(fields ?? {})}`),
       natsUrl: cluster.url,
       natsUser: WORKER.user,
       natsPassword: WORKER.password,
@@ -55,7 +57,7 @@ async function clusterStack(t: TestContext) {
       workDir,
       inlineResultMaxBytes: 0, // results go through the results bucket, write-only for the worker
     });
-  return { names, cluster, orchestrator, work };
+  return { names, cluster, orchestrator, work, log };
 }
 
 /** A WAV whose samples are not all equal, so a copy is checked byte for byte. */
@@ -134,13 +136,15 @@ test("with the jobs stream's leader node SIGKILLed, the job is consumed and anot
   const node = s.cluster.servers.find((n) => n.name === leader);
   assert.ok(node, `the jobs stream has a leader (${leader})`);
   node.kill("SIGKILL");
-  // the surviving two elect a new leader for the stream
+  // the surviving two elect a new leader for the stream and its work-queue consumer (the worker
+  // pulls for only 2 s of idleness; its claim and result publishes ride out the events stream's election)
   for (;;) {
     const info = await a.jsm.streams.info(s.names.jobsStream).catch(() => undefined);
-    if (info?.cluster?.leader && info.cluster.leader !== leader) break;
+    const consumer = await a.jsm.consumers.info(s.names.jobsStream, s.names.jobsConsumer).catch(() => undefined);
+    if (info?.cluster?.leader && info.cluster.leader !== leader && consumer?.cluster?.leader && consumer.cluster.leader !== leader) break;
     await sleep(200);
   }
-  assert.deepEqual(await s.work(), { processed: 1, failed: 0, reason: "idle" }, "the job survived its leader");
+  assert.deepEqual(await s.work(), { processed: 1, failed: 0, reason: "idle" }, `the job survived its leader; worker log:\n${s.log.join("\n")}`);
 
   // another orchestrator (its own connection, no local files) publishes the chunk again from the kept audio
   const b = await s.orchestrator();

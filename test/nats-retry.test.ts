@@ -1,4 +1,4 @@
-// Retrying through a NATS outage (queue/nats-retry.ts) against a real nats-server: a server that
+// Retrying through a NATS outage (contract/nats-retry.ts) against a real nats-server: a server that
 // stops answering (SIGSTOP) makes a publish time out, the retry lands once it answers again, and
 // the message id keeps the stream at one copy; an error that is the request's own fault is final.
 // An API request that meets such an outage answers 503, so clients retry.
@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import { renderError } from "../orchestrator/http/api-error.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
-import { isTransientNatsError, retryThroughNatsOutage } from "../orchestrator/queue/nats-retry.ts";
+import { isTransientNatsError, retryThroughNatsOutage } from "../contract/nats-retry.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
 
 test("a publish retried through a server that stopped answering lands once when it answers again", async (t) => {

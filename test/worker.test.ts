@@ -17,6 +17,7 @@ import { ensureWireResources, getObjectJson, publishChunkJob, putObject, type Wi
 import type { SpeechEngine } from "../machine-image/worker/engine.ts";
 import { PermanentChunkError, TransientChunkError } from "../machine-image/worker/errors.ts";
 import { parsePocketsphinxOutput, PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
+import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker, type WorkerOptions, type WorkerResult } from "../machine-image/worker/worker.ts";
 import { startTestNats, uniquePrefix, type CleanupContext } from "./support/nats.ts";
 
@@ -52,6 +53,8 @@ after(async () => {
 
 interface Fleet {
   readonly url: string;
+  /** The nats-server process (for a test that stops it answering). */
+  readonly pid: number;
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly prefix: string;
@@ -62,7 +65,7 @@ interface Fleet {
 }
 
 async function setupFleet(t: CleanupContext, opts: { ackWaitMs?: number; maxDeliver?: number } = {}): Promise<Fleet> {
-  const { url } = await startTestNats(t);
+  const { url, server } = await startTestNats(t);
   const nc = await connect({ servers: url });
   t.after(async () => {
     if (!nc.isClosed()) await nc.close();
@@ -74,7 +77,7 @@ async function setupFleet(t: CleanupContext, opts: { ackWaitMs?: number; maxDeli
   const events = await js.consumers.get(names.eventsStream, names.eventsConsumer);
   const workDir = await mkdtemp(join(tmpdir(), "podfleet-workdir-"));
   t.after(() => rm(workDir, { recursive: true, force: true }));
-  return { url, nc, js, prefix, names, buckets, events, workDir };
+  return { url, pid: server.pid!, nc, js, prefix, names, buckets, events, workDir };
 }
 
 async function enqueue(f: Fleet, chunkId: string, wav: Uint8Array, generation = 1): Promise<ChunkJob> {
@@ -122,7 +125,8 @@ async function takeEvents(f: Fleet, count: number, timeoutMs = 30_000): Promise<
   while (got.length < count) {
     const left = deadline - Date.now();
     assert.ok(left > 0, `timed out waiting for events; got ${JSON.stringify(got)}`);
-    const m = await f.events.next({ expires: Math.max(1_000, Math.min(left, 5_000)) });
+    // a pull that meets a server that stopped answering ends in "heartbeats missed": pull again
+    const m = await f.events.next({ expires: Math.max(1_000, Math.min(left, 5_000)) }).catch(() => null);
     if (!m) continue;
     got.push(ChunkEvent.parse(m.json()));
     m.ack();
@@ -363,6 +367,55 @@ test("a transient engine error naks with backoff and the retry succeeds", async 
   assert.ok(failed?.type === "failed" && !failed.permanent && failed.message.includes("simulated overload"));
   assert.deepEqual(delays, [1]);
   assert.deepEqual(await w.done, { processed: 1, failed: 1, reason: "idle" });
+});
+
+test("a result finished while NATS stopped answering is recorded once NATS is back: no failed attempt, nothing stored twice", async (t) => {
+  // once with the words in the event (the event publish is retried), once through the results bucket (each piece is)
+  for (const inlineResultMaxBytes of [64 * 1024, 0]) {
+    const f = await setupFleet(t);
+    const chunkId = `outage-${inlineResultMaxBytes}`;
+    await enqueue(f, chunkId, shortWav);
+    const real = new SyntheticEngine({ realTimeFactor: 0 });
+    let resumed = false;
+    t.after(() => {
+      if (!resumed) process.kill(f.pid, "SIGCONT");
+    });
+    // the server stops answering as the words come back, for longer than a publish waits for its ack (5 s)
+    const pausing: SpeechEngine = {
+      name: "synthetic",
+      async transcribe(path, opts) {
+        const words = await real.transcribe(path, opts);
+        process.kill(f.pid, "SIGSTOP");
+        setTimeout(() => {
+          resumed = true;
+          process.kill(f.pid, "SIGCONT");
+        }, 7_000).unref();
+        return words;
+      },
+    };
+    const logged: string[] = [];
+    const w = startWorker(t, f, { engine: pausing, inlineResultMaxBytes, log: (event) => logged.push(event) });
+    const events = await takeEvents(f, 2, 60_000);
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.attempt}`),
+      ["claimed:1", "result:1"],
+      `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
+    );
+    assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
+    const result = events[1]!;
+    assert.ok(result.type === "result");
+    if (inlineResultMaxBytes === 0) {
+      const transcript = ChunkTranscript.parse(await getObjectJson(f.buckets.results, result.resultObject!));
+      assert.deepEqual(
+        transcript.words.map((x) => x.text),
+        ["synthetic"],
+        "the object reads back whole",
+      );
+    } else {
+      assert.equal(result.words?.[0]?.text, "synthetic");
+    }
+    assert.ok(resumed, "the server was stopped past the publish's ack wait");
+  }
 });
 
 test("a permanent engine error is recorded before term", async (t) => {

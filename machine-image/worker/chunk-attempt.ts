@@ -26,6 +26,7 @@ import {
   type WorkerHeartbeat,
   type Word,
 } from "../../contract/wire.ts";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
 import type { ResultSink } from "./result-writer.ts";
@@ -72,6 +73,14 @@ export class ChunkCancelledError extends Error {
 }
 
 const MAX_MESSAGE = 2000;
+
+/**
+ * How long a claim or result publish is retried through a NATS outage (a cluster node lost and
+ * its streams electing new leaders; the job's ack wait is kept alive meanwhile). A failure event
+ * on the way out is given less: the job goes back to the queue either way.
+ */
+const PUBLISH_OUTAGE_MS = 60_000;
+const FAILURE_PUBLISH_OUTAGE_MS = 5_000;
 
 /** Processes one delivered job message to a final verb (ack, term or nak). Rejects only on EngineUnavailableError. */
 export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg): Promise<ChunkOutcome> {
@@ -142,7 +151,11 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
   let beats: NodeJS.Timeout | undefined;
 
   try {
-    await publishEvent(ctx, { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now(), heartbeatMs: ctx.heartbeatEventMs });
+    await publishEvent(
+      ctx,
+      { v: 1, type: "claimed", ...ids, attempt, machineId: ctx.machineId, at: Date.now(), heartbeatMs: ctx.heartbeatEventMs },
+      giveUp.signal,
+    );
     beats = setInterval(beat, ctx.heartbeatEventMs);
     ctx.onClaim();
     ctx.log("chunk.claimed", { ...ids, attempt });
@@ -160,22 +173,26 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     } else {
       const resultObject = resultObjectName(job.chunkId, attempt, job.generation ?? 1, randomBytes(16).toString("base64url"));
       const transcript: ChunkTranscript = { v: 1, chunkId: job.chunkId, attempt, engine: ctx.engine.name, words };
-      await ctx.results.put(resultObject, new TextEncoder().encode(JSON.stringify(transcript)));
+      await ctx.results.put(resultObject, new TextEncoder().encode(JSON.stringify(transcript)), giveUp.signal);
       where = { resultObject };
     }
     const processingMs = Date.now() - started;
-    await publishEvent(ctx, {
-      v: 1,
-      type: "result",
-      ...ids,
-      attempt,
-      machineId: ctx.machineId,
-      at: Date.now(),
-      ...where,
-      wordCount: words.length,
-      engine: ctx.engine.name,
-      processingMs,
-    });
+    await publishEvent(
+      ctx,
+      {
+        v: 1,
+        type: "result",
+        ...ids,
+        attempt,
+        machineId: ctx.machineId,
+        at: Date.now(),
+        ...where,
+        wordCount: words.length,
+        engine: ctx.engine.name,
+        processingMs,
+      },
+      giveUp.signal,
+    );
     clearInterval(heartbeat);
     try {
       await msg.ackAck();
@@ -274,15 +291,22 @@ function failedEvent(
 
 async function bestEffort(ctx: ChunkAttemptContext, event: ChunkEvent): Promise<void> {
   try {
-    await publishEvent(ctx, event);
+    await publishEvent(ctx, event, undefined, FAILURE_PUBLISH_OUTAGE_MS);
   } catch (err) {
     ctx.log("event.publish_failed", { chunkId: event.chunkId, type: event.type, error: String(err) });
   }
 }
 
-/** Publishes an event on the events stream and waits for its PubAck (de-duplicated by msgID). */
-async function publishEvent(ctx: ChunkAttemptContext, event: ChunkEvent): Promise<void> {
-  await ctx.js.publish(eventSubject(ctx.names, event), JSON.stringify(event), { msgID: eventMessageId(event) });
+/**
+ * Publishes an event on the events stream and waits for its PubAck, again through a NATS outage
+ * (safe: the msgID de-duplicates a copy whose first ack was lost) until `signal` gives up.
+ */
+async function publishEvent(ctx: ChunkAttemptContext, event: ChunkEvent, signal?: AbortSignal, windowMs = PUBLISH_OUTAGE_MS): Promise<void> {
+  await retryThroughNatsOutage(() => ctx.js.publish(eventSubject(ctx.names, event), JSON.stringify(event), { msgID: eventMessageId(event) }), {
+    windowMs,
+    ...(signal ? { signal } : {}),
+    onRetry: (error, attempt) => ctx.log("event.publish_retry", { chunkId: event.chunkId, type: event.type, attempt, error: String(error) }),
+  });
 }
 
 /** What a worker needs of a job, whichever form it came in. */

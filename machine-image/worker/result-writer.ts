@@ -8,10 +8,12 @@
  * publishes the data to `$O.<bucket>.C.<nuid>` and then the metadata to
  * `$O.<bucket>.M.<base64url(name)>`, the Object Store layout (NATS ADR-20) that the orchestrator's
  * client reads back as usual. Every publish waits for the stream's ack, so the object is durable
- * once put() resolves.
+ * once put() resolves. Each publish carries a message id and is retried through a NATS outage, so
+ * a piece whose ack was lost is not stored twice.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import { objectMetaSubject } from "../../contract/wire.ts";
 
 /** The slice of the JetStream client this needs (publish with a stream ack). */
@@ -19,10 +21,14 @@ export type ResultPublisher = Pick<JetStreamClient, "publish">;
 
 /** Where a worker puts results; the real one is ResultWriter. */
 export interface ResultSink {
-  put(name: string, bytes: Uint8Array): Promise<void>;
+  /** Durable once it resolves; `signal` gives up (the attempt was cancelled or handed back). */
+  put(name: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
 const MAX_CHUNK = 128 * 1024;
+
+/** How long one piece's publish is retried through a NATS outage. */
+const OUTAGE_WINDOW_MS = 60_000;
 
 /** Base64url with padding: how Object Store names and digests are encoded on the wire. */
 function base64UrlPadded(bytes: Uint8Array): string {
@@ -41,16 +47,19 @@ export class ResultWriter implements ResultSink {
     this.#chunkSize = Math.min(MAX_CHUNK, maxPayload);
   }
 
-  async put(name: string, bytes: Uint8Array): Promise<void> {
+  async put(name: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     // a nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token
     const nuid = randomBytes(16)
       .toString("base64")
       .replace(/[^A-Za-z0-9]/g, "")
       .slice(0, 22)
       .padEnd(22, "0");
+    const retrying = (op: () => Promise<unknown>) => retryThroughNatsOutage(op, { windowMs: OUTAGE_WINDOW_MS, ...(signal ? { signal } : {}) });
     let chunks = 0;
     for (let at = 0; at < bytes.length; at += this.#chunkSize) {
-      await this.js.publish(`$O.${this.bucket}.C.${nuid}`, bytes.subarray(at, at + this.#chunkSize));
+      const piece = bytes.subarray(at, at + this.#chunkSize);
+      const msgID = `${nuid}.${chunks}`;
+      await retrying(() => this.js.publish(`$O.${this.bucket}.C.${nuid}`, piece, { msgID }));
       chunks += 1;
     }
     const info = {
@@ -66,6 +75,7 @@ export class ResultWriter implements ResultSink {
       deleted: false,
     };
     // expect no earlier metadata under this name: a result is written once and never replaced
-    await this.js.publish(objectMetaSubject(this.bucket, name), JSON.stringify(info), { expect: { lastSubjectSequence: 0 } });
+    const meta = JSON.stringify(info);
+    await retrying(() => this.js.publish(objectMetaSubject(this.bucket, name), meta, { msgID: `${nuid}.meta`, expect: { lastSubjectSequence: 0 } }));
   }
 }

@@ -4,6 +4,7 @@
  * when `maxLifetimeMs` is reached, or when told to stop. A stopping worker never loses a chunk:
  * it finishes it within `stopTimeoutMs` or hands it back with an immediate nak.
  */
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import { parseNatsServers } from "../../contract/nats-servers.ts";
 import { mkdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -66,6 +67,9 @@ export interface WorkerResult {
 
 const MIN_PULL_MS = 1_000;
 
+/** How long a starting worker waits for NATS to answer its first JetStream requests. */
+const BOOT_OUTAGE_MS = 60_000;
+
 /** Default transient-failure backoff: 1 s, 2 s, 4 s … capped at 60 s. */
 export function defaultNakDelayMs(deliveryCount: number): number {
   return Math.min(1_000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
@@ -96,12 +100,19 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerResult> {
 async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSignal, log: WorkerLog): Promise<WorkerResult> {
   const { names } = opts;
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(names.jobsStream, names.jobsConsumer);
-  const info = await consumer.info(true);
+  // a cluster electing its leaders (a node just lost) answers late or 503: wait that out, but a
+  // missing consumer or bucket is final
+  const { consumer, info, audio } = await retryThroughNatsOutage(
+    async () => {
+      const consumer = await js.consumers.get(names.jobsStream, names.jobsConsumer);
+      const info = await consumer.info(true);
+      const audio = await new Objm(js).open(names.audioBucket);
+      return { consumer, info, audio };
+    },
+    { windowMs: BOOT_OUTAGE_MS, signal, onRetry: (error, attempt) => log("boot.nats_retry", { attempt, error: String(error) }) },
+  );
   const ackWaitMs = (info.config.ack_wait ?? 30_000_000_000) / 1_000_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(ackWaitMs / 3));
-  const objm = new Objm(js);
-  const audio = await objm.open(names.audioBucket);
   const results = new ResultWriter(js, names.resultsBucket, nc.info?.max_payload);
   await mkdir(opts.workDir, { recursive: true });
 

@@ -9,7 +9,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
-import { isTransientNatsError } from "../queue/nats-retry.ts";
+import { isTransientNatsError } from "../../contract/nats-retry.ts";
 
 export class ApiError extends HTTPException {
   constructor(

@@ -15,7 +15,7 @@
  * written again (only what lies past its end is appended).
  *
  * A job publish that meets a NATS outage (the server restarted by its supervisor, a cluster node
- * lost) is tried again until NATS answers (queue/nats-retry.ts): the ingest waits the outage out
+ * lost) is tried again until NATS answers (contract/nats-retry.ts): the ingest waits the outage out
  * instead of failing an episode that did nothing wrong. Repeating is safe: the job's message id
  * makes JetStream drop a second copy.
  */
@@ -23,7 +23,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
-import { retryThroughNatsOutage } from "../queue/nats-retry.ts";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";

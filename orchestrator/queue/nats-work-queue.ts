@@ -10,7 +10,7 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
-import { retryThroughNatsOutage } from "./nats-retry.ts";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import {
   ensureWireResources,
   eventsProgress,

@@ -87,7 +87,8 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
         {d.failures.length === 0 ? (
           <p class="empty">No chunk has failed.</p>
         ) : (
-          d.failures.map((f) => (
+          // the earliest failure is usually the cause, and a chunk that is failed for good shows why
+          d.failures.map((f, i) => (
             <article class="failure">
               <h3>
                 Chunk {f.chunkIndex}
@@ -96,7 +97,7 @@ export function EpisodePage(props: { csrf: string; d: EpisodeDetail; now: number
               </h3>
               <p class="error-text">{f.reason}</p>
               {f.logTail !== null ? (
-                <details open={f.state === "failed"}>
+                <details open={i === 0 || f.state === "failed"}>
                   <summary>Machine log (last lines)</summary>
                   <pre class="log" tabindex={0}>
                     {f.logTail || "(empty)"}

@@ -3,10 +3,12 @@
  * supervisor, a cluster node lost, a JetStream that is not ready yet after a restart. Such an
  * outage is the outside world failing for a while, not the episode being bad, so work that is in
  * the middle of something (a streaming ingest publishing its chunks as they are cut) waits it out
- * instead of failing the episode.
+ * instead of failing the episode, and a worker holding a chunk (its stream's leader node lost, a
+ * new one being elected) records its claim and result a moment late instead of failing the attempt.
  *
- * Only what is safe to repeat may be retried: a chunk job publish is (its message id makes
- * JetStream drop the copy when the first attempt did land but its ack was lost).
+ * Only what is safe to repeat may be retried: a publish with a message id is (JetStream drops the
+ * copy when the first attempt did land but its ack was lost). Used by the orchestrator and the
+ * worker alike, so it lives with the wire contract.
  */
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
