@@ -12,7 +12,9 @@ import path from "node:path";
 import { test } from "node:test";
 import { ClaimLostError, WorkClaims, type HeldClaim } from "../orchestrator/cluster/work-claims.ts";
 import { createLogger } from "../orchestrator/log.ts";
+import { SAMPLE_RATE } from "../contract/wire.ts";
 import { Database } from "../orchestrator/store/database.ts";
+import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import type { CleanupContext } from "./support/cleanup.ts";
 import { until } from "./support/until.ts";
 
@@ -107,6 +109,58 @@ test("hold: a renewal that finds the claim taken over aborts the work's signal w
   assert.equal(r.ran, true);
   if (r.ran) assert.ok(r.value instanceof ClaimLostError, "the signal's reason says the claim was lost");
   assert.equal((await claimRow(dbB, "stitch", "ep_3"))?.owner, "or_b", "the lost claim is not released by A");
+});
+
+test("a holder whose claim was taken over between its check and its write records nothing: the claim is checked in the write's transaction", async (t) => {
+  const { a: dbA, b: dbB } = await openShared(t);
+  const a = new WorkClaims(dbA, "or_a", 60_000, log);
+  const b = new WorkClaims(dbB, "or_b", 60_000, log);
+  const storeA = new EpisodeStore(dbA);
+  const id = "ep_4";
+  await storeA.createEpisode({
+    id,
+    title: null,
+    sourceKind: "url",
+    sourceUrl: "http://127.0.0.1/a.mp3",
+    uploadPath: null,
+    chunkSeconds: 10,
+    language: "en",
+  });
+  await storeA.transitionEpisode(id, "ingesting");
+  const chunk = (index: number) => ({
+    index,
+    startSample: index * 10 * SAMPLE_RATE,
+    endSample: (index + 1) * 10 * SAMPLE_RATE,
+    coreStartSample: index * 10 * SAMPLE_RATE,
+    coreEndSample: (index + 1) * 10 * SAMPLE_RATE,
+    reason: "test",
+  });
+  const facts = { durationSec: 20, sampleCount: 20 * SAMPLE_RATE };
+
+  const outcome = await a.hold("ingest", id, async (held) => {
+    await held.check();
+    await storeA.recordChunk(id, chunk(0), held);
+    // A passed its check and is about to write when it stalls past its TTL and B takes the claim
+    // (forced in the database: A's renewal timer has not run yet, as in a process paused mid-step)
+    await dbB.client.execute({ sql: "update work_claims set expires_at = 0 where kind = 'ingest' and episode_id = ?", args: [id] });
+    assert.deepEqual(await b.claim("ingest", id), { owned: true, takenOver: true });
+    await assert.rejects(storeA.recordChunk(id, chunk(1), held), ClaimLostError, "A's late chunk is refused");
+    await assert.rejects(storeA.completePlan(id, facts, held), ClaimLostError, "and so is its end of the plan");
+    await assert.rejects(storeA.transitionEpisode(id, "failed", { error: "late" }, held), ClaimLostError);
+    return true;
+  });
+  assert.equal(outcome.ran, true);
+  const episode = await storeA.getEpisode(id);
+  assert.equal(episode?.status, "transcribing", "nothing A wrote after losing the claim is there");
+  assert.equal(episode?.chunkCount, null);
+  assert.deepEqual(
+    (await storeA.listChunks(id)).map((c) => c.index),
+    [0],
+  );
+  // the new holder carries on from where the plan left off
+  const storeB = new EpisodeStore(dbB);
+  await storeB.recordChunk(id, chunk(1), { kind: "ingest", episodeId: id, owner: "or_b" });
+  assert.equal((await storeB.completePlan(id, facts, { kind: "ingest", episodeId: id, owner: "or_b" })).chunkCount, 2);
 });
 
 test("hold: a holder that cannot reach the database stops its work before the claim expires", async (t) => {

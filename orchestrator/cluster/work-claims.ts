@@ -12,6 +12,7 @@
  * renewals fail (lost, or the database unreachable) the work is aborted before anyone else can
  * take the claim over.
  */
+import type { Transaction } from "@libsql/client";
 import type { Logger } from "../log.ts";
 import type { Database } from "../store/database.ts";
 
@@ -36,10 +37,25 @@ export class ClaimLostError extends Error {
 /** The result of a claim attempt. `takenOver`: it had expired under another owner who never released it. */
 export type ClaimOutcome = { owned: true; takenOver: boolean } | { owned: false };
 
-/** A claim being held while its work runs (`WorkClaims.hold`). */
-export interface HeldClaim {
+/** Whose claim on what: the guard of a write that only the claim's holder may make (store/guarded-write.ts). */
+export interface ClaimRef {
   readonly kind: ClaimKind;
   readonly episodeId: string;
+  /** The holder's instance id. */
+  readonly owner: string;
+}
+
+/** Inside a write transaction: throws ClaimLostError unless `claim.owner` holds a live claim (by the database's clock). */
+export async function checkClaim(tx: Pick<Transaction, "execute">, claim: ClaimRef): Promise<void> {
+  const r = await tx.execute({
+    sql: `select 1 as ok from work_claims where kind = ? and episode_id = ? and owner = ? and expires_at > ${DB_NOW_MS}`,
+    args: [claim.kind, claim.episodeId, claim.owner],
+  });
+  if (r.rows.length === 0) throw new ClaimLostError(claim.kind, claim.episodeId);
+}
+
+/** A claim being held while its work runs (`WorkClaims.hold`); as a ClaimRef it guards the work's writes. */
+export interface HeldClaim extends ClaimRef {
   /** Aborted (with a ClaimLostError as reason) when a renewal fails: the work must stop. */
   readonly signal: AbortSignal;
   /** Throws ClaimLostError unless the database still names us as the owner (a fence before a write that matters). */
@@ -184,6 +200,7 @@ export class WorkClaims {
     const held: HeldClaim = {
       kind,
       episodeId,
+      owner: this.owner,
       signal: abort.signal,
       check: async () => {
         if (abort.signal.aborted || !(await this.holds(kind, episodeId))) {

@@ -85,7 +85,7 @@ async function stitchEpisode(episodeId: string, deps: FinishDeps, claim?: HeldCl
     await queue
       .purgeEpisodeAudio(episodeId, chunkRows)
       .catch((err: unknown) => log.warn("could not purge the audio of a finished episode", { episodeId, error: err }));
-    await store.transitionEpisode(episodeId, "done");
+    await store.transitionEpisode(episodeId, "done", {}, claim);
     log.info("episode done", { episodeId, words: words.length, chunks: chunkRows.length });
   } catch (err) {
     if (err instanceof ClaimLostError || claim?.signal.aborted) {

@@ -25,6 +25,7 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
+import type { HeldClaim } from "../cluster/work-claims.ts";
 import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";
 import { ChunkStream, type ReadyChunk } from "./chunk-stream.ts";
@@ -38,8 +39,12 @@ export interface PublisherDeps {
   padSec?: number | undefined;
   /** Where a publish retried through a NATS outage is reported. */
   log?: Logger | undefined;
-  /** Throws when this run may no longer record chunks (its ingest claim was taken over); checked before each record. */
-  fence?: (() => Promise<void>) | undefined;
+  /**
+   * The ingest claim this run holds (cluster/work-claims.ts): each chunk is recorded only while the
+   * database still names us its holder, in the record's own transaction (ClaimLostError otherwise),
+   * and a claim already known lost stops the run before it keeps any audio.
+   */
+  claim?: HeldClaim | undefined;
 }
 
 /** Where the plan recorded for `row` leaves off (index 0, sample 0 when none). */
@@ -149,9 +154,9 @@ export class ChunkPublisher {
 
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
-    await this.deps.fence?.();
+    this.deps.claim?.signal.throwIfAborted();
     await queue.keepChunkAudio(this.episode.id, chunk, wav);
-    await store.recordChunk(this.episode.id, chunk);
+    await store.recordChunk(this.episode.id, chunk, this.deps.claim);
     const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, 1, wav), {
       onRetry: (error, attempt) =>
         this.deps.log?.warn("NATS unreachable while publishing a chunk job; trying again", {

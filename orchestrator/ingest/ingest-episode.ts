@@ -186,7 +186,7 @@ function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
     onPublished,
     padSec: chunkPadSec ?? CHUNK_PAD_SECONDS,
     log,
-    fence: held && (() => held.check()),
+    claim: held,
   });
 }
 
@@ -284,8 +284,7 @@ async function completePlan(
   // exactly which bytes were transcribed (see rendition.ts)
   const rendition = await describeRendition(sourcePath, fetched, probe.formatName);
   const durationSec = sampleCount / SAMPLE_RATE;
-  await ctx.deps.held?.check();
-  const done = await store.completePlan(row.id, { ...rendition, durationSec, sampleCount });
+  const done = await store.completePlan(row.id, { ...rendition, durationSec, sampleCount }, ctx.deps.held);
   log.info("audio planned", { episodeId: row.id, codec: probe.codec, durationSec, chunks: done.chunkCount });
   await finishEpisode(row.id, { store, queue, log, claims: ctx.deps.claims });
 }

@@ -12,8 +12,9 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "../../db/schema.ts";
 import type { Fence } from "../cluster/fence.ts";
+import type { ClaimRef } from "../cluster/work-claims.ts";
 import { StateEvents, type StateEvent } from "../events/state-events.ts";
-import { fencedWrite } from "./leader-term.ts";
+import { guardedWrite } from "./guarded-write.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
@@ -41,12 +42,15 @@ function redactUrl(url: string): string {
 export type EmitStateEvent = (event: StateEvent) => void;
 
 /**
- * `fence`: the write is a leader duty's (cluster/fence.ts). It runs in one transaction that first
- * checks the stored leader term equals the fence's, else throws FencedError and writes nothing
- * (store/leader-term.ts). The body must then use only the `db` it is given. Absent: a plain write.
+ * `fence`: the write is a leader duty's (cluster/fence.ts). `claim`: the write is part of work held
+ * under a claim (cluster/work-claims.ts). With either, it runs in one transaction that first checks
+ * the stored leader term equals the fence's (else FencedError) and the claim is still the writer's
+ * (else ClaimLostError), and writes nothing when one fails (store/guarded-write.ts). The body must
+ * then use only the `db` it is given. Neither: a plain write.
  */
 export interface WriteOptions {
   fence?: Fence | undefined;
+  claim?: ClaimRef | undefined;
 }
 
 export class Database {
@@ -122,9 +126,9 @@ export class Database {
 
   /** Queues `fn` behind every earlier write; `committed` runs once its statements are committed, still before the next write. */
   #serialized<T>(fn: (db: Db) => Promise<T>, options: WriteOptions, committed: () => void): Promise<T> {
-    const fence = options.fence;
+    const guarded = options.fence !== undefined || options.claim !== undefined;
     const run = this.queue.then(async () => {
-      const result = fence ? await fencedWrite(this.client, fence, fn) : await fn(this.db);
+      const result = guarded ? await guardedWrite(this.client, options, fn) : await fn(this.db);
       committed();
       return result;
     });

@@ -17,6 +17,7 @@ import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database, Db, EmitStateEvent } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
+import type { ClaimRef } from "../cluster/work-claims.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -166,20 +167,29 @@ export class EpisodeStore {
   }
 
   /** Move an episode to `to`, checking the lifecycle; extra columns are written in the same statement. */
-  async transitionEpisode(id: string, to: EpisodeState, patch: Partial<Omit<EpisodeRow, "id" | "status">> = {}): Promise<EpisodeRow> {
-    return this.database.commit(async (db, emit) => {
-      const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
-      if (!current) throw new Error(`episode ${id} does not exist`);
-      const t = this.now();
-      const event = episodeTransition(current, to, t, patch.error === undefined ? current.error : patch.error);
-      const terminal = to === "done" || to === "failed" || to === "cancelled";
-      await db
-        .update(episodes)
-        .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
-        .where(eq(episodes.id, id));
-      emit(event);
-      return { ...current, ...patch, status: to, updatedAt: t };
-    });
+  async transitionEpisode(
+    id: string,
+    to: EpisodeState,
+    patch: Partial<Omit<EpisodeRow, "id" | "status">> = {},
+    /** A claim the writer must still hold (a stitch marking its episode done). */
+    claim?: ClaimRef,
+  ): Promise<EpisodeRow> {
+    return this.database.commit(
+      async (db, emit) => {
+        const current = await db.select().from(episodes).where(eq(episodes.id, id)).get();
+        if (!current) throw new Error(`episode ${id} does not exist`);
+        const t = this.now();
+        const event = episodeTransition(current, to, t, patch.error === undefined ? current.error : patch.error);
+        const terminal = to === "done" || to === "failed" || to === "cancelled";
+        await db
+          .update(episodes)
+          .set({ ...patch, status: to, updatedAt: t, ...(terminal ? { finishedAt: t } : {}) })
+          .where(eq(episodes.id, id));
+        emit(event);
+        return { ...current, ...patch, status: to, updatedAt: t };
+      },
+      { claim },
+    );
   }
 
   /**
@@ -222,50 +232,62 @@ export class EpisodeStore {
    * fencing treat its chunks like any others, while `chunkCount` stays null until `completePlan`,
    * which is what keeps the episode from finishing early. Emits the chunk's (and on the first chunk
    * the episode's) transition after commit. Throws IngestStoppedError when the episode was
-   * cancelled or failed meanwhile (its ingest must stop).
+   * cancelled or failed meanwhile (its ingest must stop), and ClaimLostError (writing nothing) when
+   * `claim` is given and no longer the writer's.
    */
-  async recordChunk(episodeId: string, chunk: PlannedChunk): Promise<void> {
-    await this.database.commit(async (db, emit) => {
-      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
-      if (!current) throw new Error(`episode ${episodeId} does not exist`);
-      const status = current.status as EpisodeState;
-      if ((status !== "ingesting" && status !== "transcribing") || current.chunkCount !== null) throw new IngestStoppedError(episodeId, status);
-      const t = this.now();
-      const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
-      if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
-      plan.push(chunk);
-      const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
-      const row = queuedChunkRow(episodeId, chunk, t);
-      // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
-      if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
-      await db.batch([
-        db.insert(chunks).values(row),
-        db
-          .update(episodes)
-          .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
-          .where(eq(episodes.id, episodeId)),
-      ]);
-      if (episodeEvent) emit(episodeEvent);
-      emit(chunkPlanned(row, t));
-    });
+  async recordChunk(episodeId: string, chunk: PlannedChunk, claim?: ClaimRef): Promise<void> {
+    await this.database.commit(
+      async (db, emit) => {
+        const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+        if (!current) throw new Error(`episode ${episodeId} does not exist`);
+        const status = current.status as EpisodeState;
+        if ((status !== "ingesting" && status !== "transcribing") || current.chunkCount !== null) throw new IngestStoppedError(episodeId, status);
+        const t = this.now();
+        const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
+        if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
+        plan.push(chunk);
+        const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
+        const row = queuedChunkRow(episodeId, chunk, t);
+        // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
+        if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
+        await db.batch([
+          db.insert(chunks).values(row),
+          db
+            .update(episodes)
+            .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
+            .where(eq(episodes.id, episodeId)),
+        ]);
+        if (episodeEvent) emit(episodeEvent);
+        emit(chunkPlanned(row, t));
+      },
+      { claim },
+    );
   }
 
   /**
    * Streaming ingest reached the end of the audio: the plan is complete (`chunkCount` set), with
    * the episode's length and the rendition of the bytes transcribed. No state changes (the episode
    * stays "transcribing"), so nothing is announced. Throws IngestStoppedError when the episode is
-   * no longer transcribing a growing plan.
+   * no longer transcribing a growing plan, and ClaimLostError (writing nothing) when `claim` is given
+   * and no longer the writer's.
    */
-  async completePlan(episodeId: string, facts: Partial<EpisodeRow> & { durationSec: number; sampleCount: number }): Promise<EpisodeRow> {
-    return this.database.commit(async (db) => {
-      const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
-      if (!current) throw new Error(`episode ${episodeId} does not exist`);
-      if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
-      const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
-      const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
-      await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
-      return { ...current, ...patch };
-    });
+  async completePlan(
+    episodeId: string,
+    facts: Partial<EpisodeRow> & { durationSec: number; sampleCount: number },
+    claim?: ClaimRef,
+  ): Promise<EpisodeRow> {
+    return this.database.commit(
+      async (db) => {
+        const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
+        if (!current) throw new Error(`episode ${episodeId} does not exist`);
+        if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
+        const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
+        const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
+        await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
+        return { ...current, ...patch };
+      },
+      { claim },
+    );
   }
 
   /**

@@ -6,11 +6,9 @@
  * libSQL serialises write transactions (BEGIN IMMEDIATE, or sqld's queue), so every write of a
  * deposed leader is either ordered before its successor's raise or refused.
  */
-import type { Client, InArgs, InStatement, ResultSet, Transaction, TransactionMode } from "@libsql/client";
-import { drizzle } from "drizzle-orm/libsql";
-import * as schema from "../../db/schema.ts";
+import type { Client, ResultSet, Transaction } from "@libsql/client";
 import { FencedError, type Fence } from "../cluster/fence.ts";
-import type { Database, Db } from "./database.ts";
+import type { Database } from "./database.ts";
 
 /** The fencing row as stored; null before any orchestrator was elected. */
 export interface StoredLeaderTerm {
@@ -21,74 +19,15 @@ export interface StoredLeaderTerm {
 
 const READ_TERM = "SELECT term, holder, since FROM leader_term WHERE id = 1";
 
-/**
- * A libSQL Client over one open transaction, so drizzle statements (batches included) run inside
- * it. Only what drizzle calls is supported; the rest throws, since a write body must not open
- * transactions of its own or close the connection.
- */
-class TransactionClient implements Client {
-  readonly protocol: string;
-  constructor(
-    private readonly tx: Transaction,
-    outer: Client,
-  ) {
-    this.protocol = outer.protocol;
-  }
-  get closed(): boolean {
-    return this.tx.closed;
-  }
-  execute(stmt: InStatement): Promise<ResultSet>;
-  execute(sql: string, args?: InArgs): Promise<ResultSet>;
-  execute(stmt: InStatement | string, args?: InArgs): Promise<ResultSet> {
-    return this.tx.execute(typeof stmt === "string" ? { sql: stmt, args: args ?? [] } : stmt);
-  }
-  batch(stmts: Array<InStatement | [string, InArgs?]>, _mode?: TransactionMode): Promise<ResultSet[]> {
-    return this.tx.batch(stmts.map((s) => (Array.isArray(s) ? { sql: s[0], args: s[1] ?? [] } : s)));
-  }
-  executeMultiple(sql: string): Promise<void> {
-    return this.tx.executeMultiple(sql);
-  }
-  migrate(): Promise<ResultSet[]> {
-    return Promise.reject(new TypeError("no migrations inside a fenced write"));
-  }
-  transaction(): Promise<Transaction> {
-    return Promise.reject(new TypeError("a fenced write is already a transaction"));
-  }
-  sync(): Promise<never> {
-    return Promise.reject(new TypeError("no sync inside a fenced write"));
-  }
-  close(): void {
-    throw new TypeError("a fenced write does not close the connection");
-  }
-  reconnect(): void {
-    throw new TypeError("a fenced write does not reconnect");
-  }
-}
-
 function rowTerm(rs: ResultSet): StoredLeaderTerm | null {
   const row = rs.rows[0];
   return row ? { term: Number(row.term), holder: typeof row.holder === "string" ? row.holder : "", since: Number(row.since) } : null;
 }
 
-/**
- * Runs `fn` in a write transaction that first checks the stored term is `fence.term`. The fence's
- * own clock check runs before anything touches the database.
- */
-export async function fencedWrite<T>(client: Client, fence: Fence, fn: (db: Db) => Promise<T>): Promise<T> {
-  fence.check();
-  const tx = await client.transaction("write");
-  try {
-    const stored = rowTerm(await tx.execute(READ_TERM));
-    if (stored?.term !== fence.term) throw new FencedError(fence.term, stored?.term ?? null);
-    const result = await fn(drizzle(new TransactionClient(tx, client), { schema }));
-    await tx.commit();
-    return result;
-  } catch (err) {
-    if (!tx.closed) await tx.rollback().catch(() => undefined);
-    throw err;
-  } finally {
-    tx.close();
-  }
+/** Throws FencedError unless the stored term is `fence.term`: the first statement of a fenced write (store/guarded-write.ts). */
+export async function checkLeaderTerm(tx: Pick<Transaction, "execute">, fence: Fence): Promise<void> {
+  const stored = rowTerm(await tx.execute(READ_TERM));
+  if (stored?.term !== fence.term) throw new FencedError(fence.term, stored?.term ?? null);
 }
 
 /**
