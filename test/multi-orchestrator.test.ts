@@ -38,10 +38,11 @@ const SWEEP_MS = 1000;
 const LEASE_SEC = DEFAULT_LEADER_LEASE_SEC;
 /**
  * Past the idle timeout and one sweep: a worker's last pull may outlast its idle deadline by up to
- * its minimum pull (1 s, machine-image/worker/worker.ts), then the process drains NATS, closes its
- * engine and exits, and the runtime auto-destroys it, on a 2-core box shared with other suites.
- * Measured from the runtime's event times: 2.4 s after the last episode in five runs (see README
- * "Topologies"). The 17.5–65 s measured before also counted the transcript reads that follow.
+ * its minimum pull (1 s, machine-image/worker/worker.ts), a machine booted for the last chunks
+ * idles out from its start, and a process drains NATS and exits before the runtime auto-destroys
+ * it, on a 2-core box shared with other suites. Measured from the runtime's event times: 2.4–2.9 s
+ * after the last episode in six runs (README "Topologies"); the 17.5–65 s noted before also
+ * counted the transcript reads below, which take 5–38 s while a NATS node is down (BENCHMARKS.md).
  */
 const IDLE_SLACK_MS = 5_000;
 /** README "Topologies": a killed leader is replaced within about ten seconds (lease TTL + a follower's retry, plus a NATS stream leader election). */
