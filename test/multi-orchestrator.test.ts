@@ -37,11 +37,14 @@ const IDLE_SEC = 3;
 const SWEEP_MS = 1000;
 const LEASE_SEC = DEFAULT_LEADER_LEASE_SEC;
 /**
- * Worker exit and machine destroy on a 2-core box shared with other suites: measured 17.5 s and 32 s
- * after the last episode in two runs, and 65 s in one run at a higher load (cause not found; issue 18
- * asks for one sweeper period and stays open on it). The test still fails on a machine left behind.
+ * Past the idle timeout and one sweep: a worker's last pull may outlast its idle deadline by up to
+ * its minimum pull (1 s, machine-image/worker/worker.ts), a machine booted for the last chunks
+ * idles out from its start, and a process drains NATS and exits before the runtime auto-destroys
+ * it, on a 2-core box shared with other suites. Measured from the runtime's event times: 2.4–2.9 s
+ * after the last episode in six runs (README "Topologies"); the 17.5–65 s noted before also
+ * counted the transcript reads below, which take 5–38 s while a NATS node is down (BENCHMARKS.md).
  */
-const IDLE_SLACK_MS = 90_000;
+const IDLE_SLACK_MS = 5_000;
 /** README "Topologies": a killed leader is replaced within about ten seconds (lease TTL + a follower's retry, plus a NATS stream leader election). */
 const FAILOVER_BOUND_MS = 15_000;
 
@@ -121,18 +124,24 @@ test("episodes submitted through the follower complete while the leader and one 
     assert.deepEqual(await transcriptSet(follower.url, late), expected[0], "the taken-over episode's transcript");
     if (transcriptRetries.length > 0) t.diagnostic(`transcript reads retried after a 5xx: ${transcriptRetries.join("; ")}`);
     assert.deepEqual(await chunksNotDoneOnce(stack.sqld.url, [...clean, ...fault, late]), [], "every chunk result applied exactly once");
+    t.diagnostic(`transcript and chunk checks after the last episode took ${Date.now() - allDoneAt} ms`);
 
-    // 3. Fleet cap at every instant, and nothing left once idle.
+    // 3. Fleet cap at every instant, and nothing left once idle. The idle-out is read from the
+    // runtime's own event times, so the checks above (seconds of HTTP reads) are not counted in it.
     await until("every machine destroyed", () => (stack.runtime.snapshot().every((m) => m.state === "destroyed") ? true : undefined), 60_000, 100);
-    const idleMs = Date.now() - allDoneAt;
+    const idleMs = Math.max(...stack.recorder.log.filter((e) => e.state === "destroyed").map((e) => e.at)) - allDoneAt;
+    const timeline = stack.recorder.log
+      .filter((e) => e.at >= killedAt && ["created", "started", "stopped", "destroyed"].includes(e.state))
+      .map((e) => `${((e.at - allDoneAt) / 1000).toFixed(2)} s ${e.id} ${e.state}`)
+      .join("\n");
     t.diagnostic(
-      `machines created ${stack.recorder.created}, most live at once ${stack.recorder.maxLive}; all destroyed ${idleMs} ms after the last episode finished`,
+      `machines created ${stack.recorder.created}, most live at once ${stack.recorder.maxLive}; the last destroyed ${idleMs} ms after the last episode finished`,
     );
     assert.ok(stack.recorder.maxLive <= MAX_MACHINES, `at most ${MAX_MACHINES} live machines, saw ${stack.recorder.maxLive}`);
     assert.ok(stack.recorder.created >= 1);
     assert.ok(
       idleMs <= IDLE_SEC * 1000 + SWEEP_MS + IDLE_SLACK_MS,
-      `machines gone within idle timeout + one sweep (+ slack for a loaded machine), took ${idleMs} ms`,
+      `machines gone within idle timeout + one sweep + slack, took ${idleMs} ms; runtime events since the SIGKILL, relative to the last episode finishing:\n${timeline}`,
     );
   });
 });
