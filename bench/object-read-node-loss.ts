@@ -4,13 +4,18 @@
  * after the node leading the store's stream is SIGKILLed and left down, then once it is back.
  * Each read goes through the client's `getBlob`, which creates an ephemeral ordered consumer; a
  * read whose create request gets no answer fails with the client's request timeout (5 s), and
- * this script counts those.
+ * this script counts those. Each round then reads the same objects the way the orchestrator reads
+ * results and transcripts (queue/object-reader.ts: message gets answered by the stream's leader,
+ * no consumer; a 1.5 s API timeout, retried through the outage).
  * It explains the slow transcript reads after the faults of test/multi-orchestrator.test.ts.
  * Usage: `npm run bench:object-read-node-loss [-- ROUNDS]` (default 5 rounds of 4 reads after the loss).
  */
 import { jetstream } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
+import { retryThroughNatsOutage } from "../contract/nats-retry.ts";
+import { READ_API_TIMEOUT_MS } from "../orchestrator/queue/nats-work-queue.ts";
+import { ObjectReader } from "../orchestrator/queue/object-reader.ts";
 import { suiteCleanup } from "../test/support/cleanup.ts";
 import { streamLeader } from "../test/support/cluster-probe.ts";
 import { startNatsCluster } from "../test/support/nats-cluster.ts";
@@ -25,14 +30,18 @@ try {
   cleanup.after(() => nc.close());
   const store = await new Objm(jetstream(nc)).create("bench_reads", { replicas: 3 });
   for (let i = 0; i < OBJECTS; i++) await store.putBlob({ name: `o${i}` }, new TextEncoder().encode("x".repeat(4000)));
+  const readJs = jetstream(nc, { timeout: READ_API_TIMEOUT_MS });
+  const reader = new ObjectReader(await new Objm(readJs).open("bench_reads"), await readJs.jetstreamManager(), "bench_reads");
+  const plainRead = (name: string) => store.getBlob(name);
+  const orchestratorRead = (name: string) => retryThroughNatsOutage(() => reader.read(name), { windowMs: 15_000 });
 
   /** Times one read of every object: milliseconds, and the reads that failed. */
-  const round = async (): Promise<{ ms: number[]; failed: number }> => {
+  const timed = async (read: (name: string) => Promise<Uint8Array | null>): Promise<{ ms: number[]; failed: number }> => {
     const ms: number[] = [];
     let failed = 0;
     for (let i = 0; i < OBJECTS; i++) {
       const start = performance.now();
-      const ok = await store.getBlob(`o${i}`).then(
+      const ok = await read(`o${i}`).then(
         (b) => b !== null,
         () => false,
       );
@@ -41,6 +50,7 @@ try {
     }
     return { ms, failed };
   };
+  const round = () => timed(plainRead);
   const report = (label: string, r: { ms: number[]; failed: number }) =>
     console.log(`${label.padEnd(22)} ${r.ms.map((m) => `${m}`.padStart(5)).join(" ")} ms   failed ${r.failed}/${OBJECTS}`);
 
@@ -60,12 +70,18 @@ try {
   );
   console.log(`SIGKILLed ${victim.name} (leading the store's stream); the store answers again`);
   let failed = 0;
+  let orchestratorFailed = 0;
   for (let r = 1; r <= rounds; r++) {
     const result = await round();
     failed += result.failed;
     report(`after, round ${r}`, result);
+    const ours = await timed(orchestratorRead);
+    orchestratorFailed += ours.failed;
+    report(`  orchestrator's read`, ours);
   }
-  console.log(`reads failed after the loss: ${failed} of ${rounds * OBJECTS}`);
+  console.log(
+    `reads failed after the loss: ${failed} of ${rounds * OBJECTS} plain, ${orchestratorFailed} of ${rounds * OBJECTS} the orchestrator's way`,
+  );
   await victim.restart();
   await until(
     "the store to answer",

@@ -31,6 +31,7 @@
  * max_deliver), or that fails permanently, is dead and fails its episode. A retry re-publishes
  * only dead chunks, each at its next generation (attempt 0), like the sweeper's re-queue.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 /** Sample rate of all chunk audio: 16 kHz mono signed 16-bit little-endian PCM in a WAV file. */
@@ -166,8 +167,17 @@ export function chunkAudioObjectName(episodeId: string, index: number): string {
  * padded>`): where writers that skip the client library (results, episode markers) publish it.
  */
 export function objectMetaSubject(bucket: string, name: string): string {
-  const token = Buffer.from(name, "utf8").toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
-  return `$O.${bucket}.M.${token}`;
+  return `$O.${bucket}.M.${base64UrlPadded(Buffer.from(name, "utf8"))}`;
+}
+
+/** An Object Store object's `digest` for its bytes (ADR-20: `SHA-256=<base64url, padded>`), as writers set it and readers check it. */
+export function objectDigest(bytes: Uint8Array): string {
+  return `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`;
+}
+
+/** Base64url with padding: how the Object Store layout writes names and digests. */
+function base64UrlPadded(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 /** Object name of an episode's liveness marker in the audio bucket (InlineChunkJob.liveObject): deleted = cancelled or finished. */

@@ -1,8 +1,12 @@
 // Retrying through a NATS outage (contract/nats-retry.ts) against a real nats-server: a server that
 // stops answering (SIGSTOP) makes a publish time out, the retry lands once it answers again, and
-// the message id keeps the stream at one copy; an error that is the request's own fault is final.
+// the message id keeps the stream at one copy, and the orchestrator's result and transcript reads wait it
+// out; an error that is the request's own fault is final.
 // An API request that meets such an outage answers 503, so clients retry.
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import test from "node:test";
 import { connect, errors } from "@nats-io/transport-node";
 import { Hono } from "hono";
@@ -10,6 +14,9 @@ import { renderError } from "../orchestrator/http/api-error.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { isTransientNatsError, retryThroughNatsOutage } from "../contract/nats-retry.ts";
+import { wireNames, type ChunkTranscript } from "../contract/wire.ts";
+import { ResultWriter } from "../machine-image/worker/result-writer.ts";
+import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
 
 test("a publish retried through a server that stopped answering lands once when it answers again", async (t) => {
@@ -43,6 +50,46 @@ test("a publish retried through a server that stopped answering lands once when 
   assert.equal(ack.stream, stream);
   const info = await jsm.streams.info(stream);
   assert.equal(info.state.messages, 1, "the retry did not add a second copy");
+});
+
+test("a result or transcript read from a server that stopped answering for longer than a request waits succeeds once it answers again", async (t) => {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  t.after(() => nc.close());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-read-retry-"));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const names = wireNames(uniquePrefix("read"));
+  const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 3, audioDir: path.join(dataDir, "audio") });
+  const transcript: ChunkTranscript = { v: 1, chunkId: "ep1-c0000", attempt: 1, engine: "synthetic", words: [{ text: "hello", start: 0, end: 0.5 }] };
+  await queue.putTranscriptFile("ep1/transcript.txt", "hello\n");
+  // written as a worker writes it
+  await new ResultWriter(jetstream(nc), names.resultsBucket).put("ep1-c0000/result.json", new TextEncoder().encode(JSON.stringify(transcript)));
+
+  // each read meets a server that stays stopped past the client's default request timeout (5 s)
+  const pid = nats.server.pid!;
+  let stopped = false;
+  t.after(() => {
+    if (stopped) process.kill(pid, "SIGCONT");
+  });
+  const outage = async <T>(read: () => Promise<T>): Promise<T> => {
+    process.kill(pid, "SIGSTOP");
+    stopped = true;
+    const resume = setTimeout(() => {
+      stopped = false;
+      process.kill(pid, "SIGCONT");
+    }, 6_000);
+    try {
+      return await read();
+    } finally {
+      clearTimeout(resume);
+      if (stopped) {
+        stopped = false;
+        process.kill(pid, "SIGCONT");
+      }
+    }
+  };
+  assert.deepEqual(await outage(() => queue.getChunkTranscript("ep1-c0000/result.json")), transcript);
+  assert.equal(Buffer.from((await outage(() => queue.getTranscriptFile("ep1/transcript.txt")))!).toString("utf8"), "hello\n");
 });
 
 test("an error the request causes itself is not retried", async (t) => {

@@ -11,10 +11,10 @@
  * once put() resolves. Each publish carries a message id and is retried through a NATS outage, so
  * a piece whose ack was lost is not stored twice.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
-import { objectMetaSubject } from "../../contract/wire.ts";
+import { objectDigest, objectMetaSubject } from "../../contract/wire.ts";
 
 /** The slice of the JetStream client this needs (publish with a stream ack). */
 export type ResultPublisher = Pick<JetStreamClient, "publish">;
@@ -29,11 +29,6 @@ const MAX_CHUNK = 128 * 1024;
 
 /** How long one piece's publish is retried through a NATS outage. */
 const OUTAGE_WINDOW_MS = 60_000;
-
-/** Base64url with padding: how Object Store names and digests are encoded on the wire. */
-function base64UrlPadded(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
-}
 
 export class ResultWriter implements ResultSink {
   readonly #chunkSize: number;
@@ -71,7 +66,7 @@ export class ResultWriter implements ResultSink {
       size: bytes.length,
       chunks,
       mtime: new Date().toISOString(),
-      digest: `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`,
+      digest: objectDigest(bytes),
       deleted: false,
     };
     // expect no earlier metadata under this name: a result is written once and never replaced

@@ -23,6 +23,7 @@ import {
   SAMPLE_RATE,
   chunkAudioObjectName,
   episodeLiveObjectName,
+  objectDigest,
   objectMetaSubject,
   type ChunkJob,
   type InlineChunkJob,
@@ -190,7 +191,7 @@ export class ChunkJobs {
       size: 0,
       chunks: 0,
       mtime: new Date().toISOString(),
-      digest: `SHA-256=${createHash("sha256").digest("base64").replace(/\+/g, "-").replace(/\//g, "_")}`,
+      digest: objectDigest(new Uint8Array()),
       deleted: false,
     };
     await this.js.publish(objectMetaSubject(bucket, name), JSON.stringify(info));

@@ -4,29 +4,35 @@
  * each one only after the handler has applied it.
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ChunkTranscript, WorkerEvent, type WireNames } from "../../contract/wire.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
+import { ObjectReader } from "./object-reader.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
-import {
-  ensureWireResources,
-  eventsProgress,
-  getObjectBytes,
-  getObjectJson,
-  putObject,
-  queueDepth,
-  type WireResourceOptions,
-  type WireResources,
-} from "./jetstream.ts";
+import { ensureWireResources, eventsProgress, putObject, queueDepth, type WireResourceOptions, type WireResources } from "./jetstream.ts";
 
 /** NATS's default max_payload: what a connection that reports none is assumed to allow. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /** How long a transcript read keeps trying through a NATS outage: well inside an HTTP client's patience. */
 const TRANSCRIPT_READ_WINDOW_MS = 15_000;
+
+/**
+ * The JetStream API timeout of result and transcript reads (the client's default is 5 s): such a
+ * read is a few message gets (queue/object-reader.ts), each answered within milliseconds by a live
+ * stream leader, so one that is not answered in 1.5 s is tried again instead of waited for.
+ */
+export const READ_API_TIMEOUT_MS = 1_500;
+
+/** Result and transcript reads, without consumers, on a JetStream context with READ_API_TIMEOUT_MS. */
+interface Readers {
+  readonly results: ObjectReader;
+  readonly transcripts: ObjectReader;
+}
 
 export class NatsWorkQueue implements WorkQueue {
   private constructor(
@@ -35,6 +41,7 @@ export class NatsWorkQueue implements WorkQueue {
     private readonly names: WireNames,
     private readonly buckets: WireResources,
     private readonly jobs: ChunkJobs,
+    private readonly reads: Readers,
   ) {}
 
   /**
@@ -52,7 +59,11 @@ export class NatsWorkQueue implements WorkQueue {
     const jsm = await jetstreamManager(nc);
     const kept = opts.keep === "nats" ? new NatsKeptAudio(js, jsm, names) : new LocalKeptAudio(opts.audioDir);
     const jobs = new ChunkJobs(js, jsm, names, buckets.audio, kept, () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD);
-    return new NatsWorkQueue(js, jsm, names, buckets, jobs);
+    const readJs = jetstream(nc, { timeout: READ_API_TIMEOUT_MS });
+    const readJsm = await readJs.jetstreamManager();
+    const reader = async (bucket: string) => new ObjectReader(await new Objm(readJs).open(bucket), readJsm, bucket);
+    const reads = { results: await reader(names.resultsBucket), transcripts: await reader(names.transcriptsBucket) };
+    return new NatsWorkQueue(js, jsm, names, buckets, jobs, reads);
   }
 
   /** The buckets this queue made (the upload store uses `uploads`). */
@@ -76,12 +87,12 @@ export class NatsWorkQueue implements WorkQueue {
     return this.jobs.purge(episodeId, chunks, opts.final ?? true);
   }
 
+  /** A chunk's result object (for a stitch), read through a NATS outage (contract/nats-retry.ts). */
   async getChunkTranscript(objectName: string): Promise<ChunkTranscript> {
-    // a worker wrote this metadata: a link would make us read another object in its place
-    if ((await this.buckets.results.info(objectName))?.options?.link) throw new Error(`result object ${objectName} is a link, not a result`);
-    const value = await getObjectJson(this.buckets.results, objectName);
-    if (value === null) throw new Error(`result object ${objectName} is missing`);
-    return ChunkTranscript.parse(value);
+    // a worker wrote this metadata: the reader refuses a link, which would make us read another object in its place
+    const bytes = await retryThroughNatsOutage(() => this.reads.results.read(objectName));
+    if (bytes === null) throw new Error(`result object ${objectName} is missing`);
+    return ChunkTranscript.parse(JSON.parse(new TextDecoder().decode(bytes)));
   }
 
   async putTranscriptFile(objectName: string, body: string): Promise<void> {
@@ -90,7 +101,7 @@ export class NatsWorkQueue implements WorkQueue {
 
   /** A transcript read waits out a short NATS outage (a cluster node lost, its streams electing) before it fails. */
   async getTranscriptFile(objectName: string): Promise<Uint8Array | null> {
-    return retryThroughNatsOutage(() => getObjectBytes(this.buckets.transcripts, objectName), { windowMs: TRANSCRIPT_READ_WINDOW_MS });
+    return retryThroughNatsOutage(() => this.reads.transcripts.read(objectName), { windowMs: TRANSCRIPT_READ_WINDOW_MS });
   }
 
   depth() {
