@@ -17,6 +17,7 @@ import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database, Db, EmitStateEvent } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
+import { forgetPlanGeneration, freshPlanGeneration, generationAfter, keepPlanGeneration, planGeneration } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -192,9 +193,11 @@ export class EpisodeStore {
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       const t = this.now();
       const event = episodeTransition(current, "transcribing", t, current.error);
-      const rows = plan.map((c) => queuedChunkRow(episodeId, c, t));
+      // A re-ingest after a crash replaces a partial plan, past its generations (store/plan-generation.ts).
+      const generation = await freshPlanGeneration(db, episodeId);
+      const rows = plan.map((c) => queuedChunkRow(episodeId, c, t, generation));
       await db.batch([
-        // A re-ingest after a crash replaces a partial plan.
+        forgetPlanGeneration(db, episodeId),
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         ...(rows.length > 0 ? [db.insert(chunks).values(rows)] : []),
         db
@@ -222,10 +225,12 @@ export class EpisodeStore {
    * fencing treat its chunks like any others, while `chunkCount` stays null until `completePlan`,
    * which is what keeps the episode from finishing early. Emits the chunk's (and on the first chunk
    * the episode's) transition after commit. Throws IngestStoppedError when the episode was
-   * cancelled or failed meanwhile (its ingest must stop).
+   * cancelled or failed meanwhile (its ingest must stop). Returns the generation the chunk is
+   * queued at, which its job must carry: 1, or past every generation of a plan dropped before
+   * (store/plan-generation.ts).
    */
-  async recordChunk(episodeId: string, chunk: PlannedChunk): Promise<void> {
-    await this.database.commit(async (db, emit) => {
+  async recordChunk(episodeId: string, chunk: PlannedChunk): Promise<number> {
+    return await this.database.commit(async (db, emit) => {
       const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       const status = current.status as EpisodeState;
@@ -235,7 +240,9 @@ export class EpisodeStore {
       if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
       plan.push(chunk);
       const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
-      const row = queuedChunkRow(episodeId, chunk, t);
+      const fresh = chunk.index === 0;
+      const generation = fresh ? await freshPlanGeneration(db, episodeId) : await planGeneration(db, episodeId);
+      const row = queuedChunkRow(episodeId, chunk, t, generation);
       // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
       if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
       await db.batch([
@@ -244,9 +251,11 @@ export class EpisodeStore {
           .update(episodes)
           .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
           .where(eq(episodes.id, episodeId)),
+        ...(fresh && generation > 1 ? [keepPlanGeneration(db, episodeId, generation)] : []),
       ]);
       if (episodeEvent) emit(episodeEvent);
       emit(chunkPlanned(row, t));
+      return generation;
     });
   }
 
@@ -263,7 +272,7 @@ export class EpisodeStore {
       if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
       const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
       const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
-      await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
+      await db.batch([db.update(episodes).set(patch).where(eq(episodes.id, episodeId)), forgetPlanGeneration(db, episodeId)]);
       return { ...current, ...patch };
     });
   }
@@ -273,7 +282,8 @@ export class EpisodeStore {
    * audio would not decode, or the episode failed meanwhile): the episode fails with `patch` (one
    * already failed keeps its own error), and its partial plan goes in the same batch, the open
    * chunks announced cancelled, the chunk rows and the plan dropped, so nothing is left
-   * half-written; a retry downloads the episode afresh (retryFailed). Returns the dropped chunks
+   * half-written; a retry downloads the episode afresh (retryFailed), and plans it past every
+   * generation the dropped chunks used (store/plan-generation.ts). Returns the dropped chunks
    * (the caller purges their audio), or undefined when no ingest can fail it (cancelled, planned whole).
    */
   async failIngest(episodeId: string, patch: Partial<Omit<EpisodeRow, "id" | "status">> & { error: string }): Promise<ChunkRow[] | undefined> {
@@ -288,12 +298,15 @@ export class EpisodeStore {
         ...dropped.filter((c) => c.state === "queued" || c.state === "leased").map((c) => chunkTransition(c, "cancelled", t, { leaseOwner: null })),
       ];
       const failed = status === "failed" ? {} : { ...patch, status: "failed", finishedAt: t };
+      // the next plan starts past these chunks' generations: their jobs may still be in the stream
+      const next = generationAfter(dropped, await planGeneration(db, episodeId));
       await db.batch([
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         db
           .update(episodes)
           .set({ ...failed, planJson: null, updatedAt: t })
           .where(eq(episodes.id, episodeId)),
+        ...(dropped.length > 0 ? [keepPlanGeneration(db, episodeId, next)] : []),
       ]);
       for (const e of events) emit(e);
       return dropped;
@@ -673,8 +686,8 @@ export class EpisodeStore {
   }
 }
 
-/** The row of a planned chunk, queued at `t` (a whole plan recorded at once, or a streamed plan's next chunk). */
-function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number) {
+/** The row of a planned chunk, queued at `t` and `generation` (a whole plan recorded at once, or a streamed plan's next chunk). */
+function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number, generation: number) {
   return {
     id: chunkId(episodeId, c.index),
     episodeId,
@@ -684,6 +697,7 @@ function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number) {
     coreStartSample: c.coreStartSample ?? null,
     coreEndSample: c.coreEndSample ?? null,
     state: "queued",
+    generation,
     createdAt: t,
     updatedAt: t,
   };
