@@ -10,13 +10,14 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import { compareAttempts, type ChunkClaimed, type ChunkEvent, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
+import type { ChunkClaimed, ChunkEvent, ChunkFailed, ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
-import type { Database, Db, EmitStateEvent } from "./database.ts";
+import type { Database } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
+import { eventEffect } from "./chunk-event-effect.ts";
 import { forgetPlanGeneration, freshPlanGeneration, generationAfter, keepPlanGeneration, planGeneration } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
@@ -65,9 +66,6 @@ export interface AppliedEvent {
   outcome: EventOutcome;
   chunkFailed: boolean;
 }
-
-/** The database or a transaction on it: what the event appliers run their statements on. */
-type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -359,116 +357,49 @@ export class EpisodeStore {
 
   /**
    * Applies a pull batch of worker events in ONE transaction, in order: one commit instead of one
-   * per event (the orchestrator's main cost per chunk). Outcomes are those of applyClaim,
-   * applyResult and applyFailure, index for index.
+   * per event (the orchestrator's main cost per chunk). The batch's chunks are read in one
+   * statement, each event's effect (store/chunk-event-effect.ts: the fencing) is applied to that
+   * copy in order, and each changed chunk is written once (a claim and the result of the same
+   * attempt in one batch are one update). Outcomes index for index; `chunkFailed`: a failure that
+   * made the chunk dead.
    */
   async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
+    if (events.length === 0) return [];
     // the state events go out once the whole transaction has committed (none if it rolls back)
     return this.database.commit((db, emit) =>
       db.transaction(async (tx) => {
-        const out: AppliedEvent[] = [];
-        for (const e of events) {
-          if (e.type === "claimed") out.push({ outcome: await this.#claim(tx, emit, e), chunkFailed: false });
-          else if (e.type === "result") out.push({ outcome: await this.#result(tx, emit, e), chunkFailed: false });
-          else out.push(await this.#failure(tx, emit, e, maxAttempts));
-        }
+        const ids = [...new Set(events.map((e) => e.chunkId))];
+        const rows = new Map((await tx.select().from(chunks).where(inArray(chunks.id, ids)).all()).map((c) => [c.id, c]));
+        const changed = new Map<string, Partial<ChunkRow>>();
+        const out = events.map((e): AppliedEvent => {
+          const chunk = rows.get(e.chunkId);
+          const { outcome, chunkFailed, change } = eventEffect(chunk, e, maxAttempts, this.now());
+          if (chunk && change) {
+            rows.set(chunk.id, { ...chunk, ...change.set });
+            changed.set(chunk.id, { ...changed.get(chunk.id), ...change.set });
+            emit(change.transition);
+          }
+          return { outcome, chunkFailed };
+        });
+        for (const [id, set] of changed) await tx.update(chunks).set(set).where(eq(chunks.id, id));
         return out;
       }),
     );
   }
 
-  /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
+  /** A worker started an attempt (applyEvents with one event). */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.commit((db, emit) => this.#claim(db, emit, event));
+    return (await this.applyEvents([event], Number.POSITIVE_INFINITY))[0]!.outcome;
   }
 
-  async #claim(db: Executor, emit: EmitStateEvent, event: ChunkClaimed): Promise<EventOutcome> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return "unknown";
-      // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
-      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return "duplicate";
-      const order = compareAttempts(event, chunk);
-      if (order < 0) return "stale";
-      if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
-      const t = this.now();
-      const change = { generation: event.generation ?? 1, attempt: event.attempt, leaseOwner: event.machineId };
-      const transition = chunkTransition(chunk, "leased", t, change);
-      await db
-        .update(chunks)
-        .set({
-          state: "leased",
-          ...change,
-          leasedAt: event.at,
-          // a holder that promises heartbeats is judged by them from now on (store/chunk-heartbeats.ts)
-          heartbeatAt: event.heartbeatMs === undefined ? null : t,
-          updatedAt: t,
-        })
-        .where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return "accepted";
-    }
-  }
-
-  /**
-   * A worker finished an attempt. Accepted only from the current lease holder of the current
-   * attempt. Its words are kept in the row when they came inside the event.
-   */
+  /** A worker finished an attempt (applyEvents with one event). */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.commit((db, emit) => this.#result(db, emit, event));
+    return (await this.applyEvents([event], Number.POSITIVE_INFINITY))[0]!.outcome;
   }
 
-  async #result(db: Executor, emit: EmitStateEvent, event: ChunkResult): Promise<EventOutcome> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return "unknown";
-      if (chunk.state === "done") return "duplicate";
-      if (chunk.state !== "leased" || compareAttempts(event, chunk) !== 0 || chunk.leaseOwner !== event.machineId) {
-        return "stale";
-      }
-      const t = this.now();
-      const transition = chunkTransition(chunk, "done", t, { lastError: null });
-      await db
-        .update(chunks)
-        .set({
-          state: "done",
-          resultObject: event.resultObject ?? null,
-          resultWords: event.words ? JSON.stringify(event.words) : null,
-          wordCount: event.wordCount,
-          processingMs: Math.round(event.processingMs),
-          lastError: null,
-          doneAt: t,
-          updatedAt: t,
-        })
-        .where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return "accepted";
-    }
-  }
-
-  /**
-   * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
-   * only records the error (the worker naks and the queue redelivers).
-   */
+  /** A worker could not process an attempt (applyEvents with one event). */
   async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
-    return this.database.commit((db, emit) => this.#failure(db, emit, event, maxAttempts));
-  }
-
-  async #failure(db: Executor, emit: EmitStateEvent, event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return { outcome: "unknown", chunkFailed: false };
-      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
-      if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
-      const fail = event.permanent || event.attempt >= maxAttempts;
-      const to: ChunkState = fail ? "failed" : "queued";
-      const t = this.now();
-      const lastError = `${event.code}: ${event.message}`;
-      const transition = chunkTransition(chunk, to, t, { lastError, leaseOwner: null });
-      await db.update(chunks).set({ state: to, lastError, leaseOwner: null, updatedAt: t }).where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return { outcome: "accepted", chunkFailed: fail };
-    }
+    return (await this.applyEvents([event], maxAttempts))[0]!;
   }
 
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
