@@ -12,12 +12,30 @@ import type { ChunkTransitionEvent } from "../events/state-events.ts";
 import { chunkTransition } from "../events/state-transitions.ts";
 import type { ChunkRow, EventOutcome } from "./episode-store.ts";
 
+/** The columns an event may change: the store writes these back for every row an event changed. */
+export const EVENT_COLUMNS = [
+  "state",
+  "generation",
+  "attempt",
+  "leaseOwner",
+  "leasedAt",
+  "heartbeatAt",
+  "lastError",
+  "resultObject",
+  "resultWords",
+  "wordCount",
+  "processingMs",
+  "doneAt",
+  "updatedAt",
+] as const satisfies ReadonlyArray<keyof ChunkRow>;
+type EventSet = Partial<Pick<ChunkRow, (typeof EVENT_COLUMNS)[number]>>;
+
 /** The outcome of one event; when accepted, the columns it sets and the transition to announce. */
 export interface EventEffect {
   outcome: EventOutcome;
   /** A failure that made the chunk dead. */
   chunkFailed: boolean;
-  change?: { set: Partial<ChunkRow>; transition: ChunkTransitionEvent };
+  change?: { set: EventSet; transition: ChunkTransitionEvent };
 }
 
 const ignored = (outcome: EventOutcome): EventEffect => ({ outcome, chunkFailed: false });
@@ -38,7 +56,7 @@ function claimEffect(chunk: ChunkRow, event: ChunkClaimed, t: number): EventEffe
   if (order < 0) return ignored("stale");
   if (order === 0 && chunk.leaseOwner === event.machineId) return ignored("duplicate");
   const lease = { generation: event.generation ?? 1, attempt: event.attempt, leaseOwner: event.machineId };
-  const set = {
+  const set: EventSet = {
     state: "leased",
     ...lease,
     leasedAt: event.at,
@@ -53,7 +71,7 @@ function claimEffect(chunk: ChunkRow, event: ChunkClaimed, t: number): EventEffe
 function resultEffect(chunk: ChunkRow, event: ChunkResult, t: number): EventEffect {
   if (chunk.state === "done") return ignored("duplicate");
   if (chunk.state !== "leased" || compareAttempts(event, chunk) !== 0 || chunk.leaseOwner !== event.machineId) return ignored("stale");
-  const set = {
+  const set: EventSet = {
     state: "done",
     resultObject: event.resultObject ?? null,
     resultWords: event.words ? JSON.stringify(event.words) : null,
@@ -73,6 +91,6 @@ function failureEffect(chunk: ChunkRow, event: ChunkFailed, maxAttempts: number,
   const fail = event.permanent || event.attempt >= maxAttempts;
   const to: ChunkState = fail ? "failed" : "queued";
   const lastError = `${event.code}: ${event.message}`;
-  const set = { state: to, lastError, leaseOwner: null, updatedAt: t };
+  const set: EventSet = { state: to, lastError, leaseOwner: null, updatedAt: t };
   return { outcome: "accepted", chunkFailed: fail, change: { set, transition: chunkTransition(chunk, to, t, { lastError, leaseOwner: null }) } };
 }

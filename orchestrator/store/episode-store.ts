@@ -17,7 +17,7 @@ import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
 import type { Database } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
-import { eventEffect } from "./chunk-event-effect.ts";
+import { EVENT_COLUMNS, eventEffect } from "./chunk-event-effect.ts";
 import { forgetPlanGeneration, freshPlanGeneration, generationAfter, keepPlanGeneration, planGeneration } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
@@ -370,18 +370,20 @@ export class EpisodeStore {
       db.transaction(async (tx) => {
         const ids = [...new Set(events.map((e) => e.chunkId))];
         const rows = new Map((await tx.select().from(chunks).where(inArray(chunks.id, ids)).all()).map((c) => [c.id, c]));
-        const changed = new Map<string, Partial<ChunkRow>>();
+        const changed = new Set<string>();
         const out = events.map((e): AppliedEvent => {
           const chunk = rows.get(e.chunkId);
           const { outcome, chunkFailed, change } = eventEffect(chunk, e, maxAttempts, this.now());
           if (chunk && change) {
             rows.set(chunk.id, { ...chunk, ...change.set });
-            changed.set(chunk.id, { ...changed.get(chunk.id), ...change.set });
+            changed.add(chunk.id);
             emit(change.transition);
           }
           return { outcome, chunkFailed };
         });
-        for (const [id, set] of changed) await tx.update(chunks).set(set).where(eq(chunks.id, id));
+        // every changed row in one statement: each exists (read above), so each insert is an update of EVENT_COLUMNS (EVENT_SET)
+        const written = [...changed.keys()].map((id) => rows.get(id)!);
+        if (written.length > 0) await tx.insert(chunks).values(written).onConflictDoUpdate({ target: chunks.id, set: EVENT_SET });
         return out;
       }),
     );
@@ -616,6 +618,9 @@ export class EpisodeStore {
     return (await this.getSetting(key))!;
   }
 }
+
+/** What applyEvents writes back for each changed row: the columns an event may change, from the row's new values. */
+const EVENT_SET = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, sql.raw(`excluded.${chunks[c].name}`)]));
 
 /** The row of a planned chunk, queued at `t` and `generation` (a whole plan recorded at once, or a streamed plan's next chunk). */
 function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number, generation: number) {
