@@ -1,6 +1,7 @@
 /**
- * `npm run bench:event-path [-- EPISODES]`: the orchestrator's CPU per chunk while draining, with
- * nothing else in the process. EPISODES hour-long episodes (60 chunks of 60 s each, default 10)
+ * `npm run bench:event-path [-- EPISODES] [--attempt-log]`: the orchestrator's CPU per chunk while
+ * draining, with nothing else in the process (`--attempt-log`: also the dashboard's chunk attempt
+ * log following the transitions, as every orchestrator that serves HTTP runs it). EPISODES hour-long episodes (60 chunks of 60 s each, default 10)
  * are planned in a real libSQL store; for every chunk a `claimed` and a `result` event (150 words
  * inside it, a minute of speech) are published to the events stream of a real nats-server
  * beforehand; then the orchestrator's consumer (consumeChunkEvents → applyChunkEvents: batched
@@ -14,6 +15,7 @@ import path from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { eventMessageId, eventSubject, wireNames, type ChunkEvent, type Word } from "../contract/wire.ts";
+import { ChunkAttemptLog } from "../orchestrator/dashboard/chunk-attempt-log.ts";
 import { applyChunkEvents } from "../orchestrator/episodes/chunk-events.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
@@ -23,7 +25,9 @@ import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { round } from "./bench-stack.ts";
 import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
 
-const EPISODES = Number(process.argv[2] ?? 10);
+const args = process.argv.slice(2);
+const EPISODES = Number(args.find((a) => !a.startsWith("--")) ?? 10);
+const ATTEMPT_LOG = args.includes("--attempt-log");
 const CHUNKS = 60;
 const SPAN = 60 * 16_000;
 
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
       }
     }
     const log = createLogger("silent");
+    const unfollow = ATTEMPT_LOG ? new ChunkAttemptLog(db, log).follow(db.events) : () => {};
     const deps = { store, queue, log, maxAttempts: 3 };
     const cpu0 = selfCpuMs();
     const nats0 = processCpuMs(server.pid!);
@@ -84,11 +89,13 @@ async function main(): Promise<void> {
     const wall = performance.now() - t0;
     stop.abort();
     await loop;
+    unfollow();
     const done = (await store.listEpisodes(EPISODES + 1)).filter((e) => e.status === "done").length;
     const chunks = EPISODES * CHUNKS;
     process.stdout.write(
       `${JSON.stringify({
         episodes: EPISODES,
+        attempt_log: ATTEMPT_LOG,
         chunks,
         episodes_done: done,
         drain_wall_s: round(wall / 1000, 2),

@@ -29,7 +29,9 @@
  *
  * Dead letters and retry: a chunk whose attempt count reaches maxAttempts (the jobs consumer's
  * max_deliver), or that fails permanently, is dead and fails its episode. A retry re-publishes
- * only dead chunks, each at its next generation (attempt 0), like the sweeper's re-queue.
+ * only dead chunks, each at its next generation (attempt 0), like the sweeper's re-queue. An
+ * episode whose ingest failed mid-way is planned afresh by a retry, at generations past every one
+ * its dropped plan used (see ChunkJob.generation).
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -110,9 +112,12 @@ export const ChunkJob = z.object({
   /** Language hint for the engine (BCP 47), e.g. "en". */
   language: z.string().default("en"),
   /**
-   * Publication generation: 1 for the first publication, bumped each time the orchestrator
-   * re-queues the chunk (e.g. its machine died). Attempts are ordered by (generation, deliveryCount).
-   * Absent means 1 (jobs published before generations existed).
+   * Publication generation: bumped each time the orchestrator re-queues the chunk (e.g. its machine
+   * died). Attempts are ordered by (generation, deliveryCount). A chunk is first published at its
+   * plan's generation: 1, except when the episode is planned afresh after an ingest that failed
+   * mid-way (its chunks were dropped): then past every generation the dropped plan used, so the
+   * new jobs never share a message id (jobMessageId, eventMessageId) with the old ones and the old
+   * ones' events are stale. Absent means 1 (jobs published before generations existed).
    */
   generation: z.number().int().positive().optional(),
 });
@@ -133,7 +138,12 @@ export type InlineChunkJob = z.infer<typeof InlineChunkJob>;
 /** Header of a job message that carries its audio: the InlineChunkJob as JSON. */
 export const JOB_HEADER = "Podfleet-Job";
 
-/** Message id used for JetStream de-duplication of a chunk job publication. */
+/**
+ * Message id used for JetStream de-duplication of a chunk job publication: a repeat of the same
+ * publication (a retried publish, a takeover re-publishing what may have gone out) is dropped inside
+ * the stream's duplicate window. Every new publication of a chunk id is at a new generation (a
+ * re-queue, a retry, a fresh plan after a failed ingest: ChunkJob.generation), so it is never dropped.
+ */
 export function jobMessageId(chunkId: string, generation: number): string {
   return `${chunkId}.g${generation}`;
 }

@@ -163,7 +163,10 @@ export const leaderTerm = sqliteTable("leader_term", {
   since: integer("since").notNull(),
 });
 
-/** Small key/value settings owned by the orchestrator (its fleet id, for one). */
+/**
+ * Small key/value settings owned by the orchestrator (its fleet id, for one; the generation an
+ * episode's next plan starts at after a failed ingest dropped its chunks, store/plan-generation.ts).
+ */
 export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),

@@ -218,3 +218,63 @@ test("a pull batch of events is applied in one transaction: outcomes in order, i
   await assert.rejects(store.applyEvents([claim(other, 1, "m1"), stray], 3), IllegalTransitionError);
   assert.equal((await store.getChunk(chunkId(other, 0)))!.state, "queued", "the claim before it was rolled back");
 });
+
+test("a plan dropped by a failed ingest is planned again past every generation it used, across a restart", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-store-"));
+  const file = `file:${path.join(dir, "t.db")}`;
+  let db = await Database.open(file);
+  t.after(() => {
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  let store = new EpisodeStore(db);
+  const id = "ep_replan";
+  await store.createEpisode({
+    id,
+    title: null,
+    sourceKind: "url",
+    sourceUrl: "https://example.com/a.mp3",
+    uploadPath: null,
+    chunkSeconds: 30,
+    language: "en",
+  });
+  const span = (index: number) => ({
+    index,
+    startSample: index * 100,
+    endSample: (index + 1) * 100,
+    coreStartSample: index * 100,
+    coreEndSample: (index + 1) * 100,
+    reason: "t",
+  });
+  /** One ingest run: ingesting, then `n` chunks recorded; returns the generation each was queued at. */
+  const ingestRun = async (n: number): Promise<number[]> => {
+    await store.transitionEpisode(id, "ingesting", { planJson: null });
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(await store.recordChunk(id, span(i)));
+    return out;
+  };
+
+  assert.deepEqual(await ingestRun(2), [1, 1], "an episode's first plan is at generation 1");
+  // chunk 1's job was lost and published again at generation 2; then the download fails
+  assert.equal(await store.requeueStranded(chunkId(id, 1), 1, 2), true);
+  assert.equal((await store.failIngest(id, { error: "download cut" }))?.length, 2);
+
+  // restart: the generation to start at is in the database, not in this process
+  db.close();
+  db = await Database.open(file);
+  store = new EpisodeStore(db);
+  assert.equal((await store.retryFailed(id)).outcome, "retried");
+  assert.deepEqual(await ingestRun(3), [4, 4, 4], "past generation 2, and one more for a re-queue published before the drop");
+  assert.deepEqual(
+    (await store.listChunks(id)).map((c) => c.generation),
+    [4, 4, 4],
+  );
+
+  // fails again: the next plan starts past this one
+  await store.failIngest(id, { error: "download cut again" });
+  assert.equal((await store.retryFailed(id)).outcome, "retried");
+  assert.deepEqual(await ingestRun(1), [6]);
+  await store.completePlan(id, { durationSec: 100 / 16000, sampleCount: 100 });
+  assert.equal(await store.getSetting(`plan_generation.${id}`), undefined, "nothing kept once the plan is complete");
+  assert.equal((await store.getChunk(chunkId(id, 0)))?.generation, 6);
+});

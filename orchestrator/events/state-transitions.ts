@@ -38,8 +38,8 @@ export function episodeTransition(current: EpisodeRef, to: EpisodeState, at: num
   return { type: "episode:transition", episodeId: current.id, from, to, at, error };
 }
 
-/** A chunk the plan just created, queued at generation 1, attempt 0. */
-export function chunkPlanned(chunk: { id: string; episodeId: string; index: number }, at: number): ChunkTransitionEvent {
+/** A chunk the plan just created, queued at attempt 0 at its plan's generation (1, unless an earlier plan was dropped). */
+export function chunkPlanned(chunk: { id: string; episodeId: string; index: number; generation: number }, at: number): ChunkTransitionEvent {
   return {
     type: "chunk:transition",
     chunkId: chunk.id,
@@ -48,7 +48,7 @@ export function chunkPlanned(chunk: { id: string; episodeId: string; index: numb
     from: null,
     to: "queued",
     at,
-    generation: 1,
+    generation: chunk.generation,
     attempt: 0,
     machineId: null,
     error: null,

@@ -156,8 +156,9 @@ export class ChunkPublisher {
     const { store, queue } = this.deps;
     this.deps.claim?.signal.throwIfAborted();
     await queue.keepChunkAudio(this.episode.id, chunk, wav);
-    await store.recordChunk(this.episode.id, chunk, this.deps.claim);
-    const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, 1, wav), {
+    // 1, or past every generation of a plan a failed ingest dropped (store/plan-generation.ts)
+    const generation = await store.recordChunk(this.episode.id, chunk, this.deps.claim);
+    const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, generation, wav), {
       onRetry: (error, attempt) =>
         this.deps.log?.warn("NATS unreachable while publishing a chunk job; trying again", {
           episodeId: this.episode.id,

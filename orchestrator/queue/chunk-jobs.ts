@@ -89,8 +89,9 @@ export class ChunkJobs {
   }
 
   /**
-   * Publishes one chunk's job at `generation` (1 when planned; the sweeper and retries pass the next
-   * one): the one entry point for every publication. `wav` is the chunk's WAV when the caller holds
+   * Publishes one chunk's job at `generation` (its plan's when planned: 1, or past a plan a failed
+   * ingest dropped, store/plan-generation.ts; the sweeper and retries pass the next one): the one
+   * entry point for every publication. `wav` is the chunk's WAV when the caller holds
    * it; otherwise it is read from the kept audio. Returns false, publishing nothing, for an episode
    * that is done or cancelled (its audio is purged, or being purged).
    */

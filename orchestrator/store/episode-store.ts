@@ -10,14 +10,16 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import { compareAttempts, type ChunkClaimed, type ChunkEvent, type ChunkFailed, type ChunkResult } from "../../contract/wire.ts";
+import type { ChunkClaimed, ChunkEvent, ChunkFailed, ChunkResult } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
 import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-links.ts";
-import type { Database, Db, EmitStateEvent } from "./database.ts";
+import type { Database } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
 import type { ClaimRef } from "../cluster/work-claims.ts";
+import { EVENT_COLUMNS, eventEffect } from "./chunk-event-effect.ts";
+import { forgetPlanGeneration, freshPlanGeneration, generationAfter, keepPlanGeneration, planGeneration } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -65,9 +67,6 @@ export interface AppliedEvent {
   outcome: EventOutcome;
   chunkFailed: boolean;
 }
-
-/** The database or a transaction on it: what the event appliers run their statements on. */
-type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export function chunkId(episodeId: string, index: number): string {
   return `${episodeId}-c${String(index).padStart(4, "0")}`;
@@ -202,9 +201,11 @@ export class EpisodeStore {
       if (!current) throw new Error(`episode ${episodeId} does not exist`);
       const t = this.now();
       const event = episodeTransition(current, "transcribing", t, current.error);
-      const rows = plan.map((c) => queuedChunkRow(episodeId, c, t));
+      // A re-ingest after a crash replaces a partial plan, past its generations (store/plan-generation.ts).
+      const generation = await freshPlanGeneration(db, episodeId);
+      const rows = plan.map((c) => queuedChunkRow(episodeId, c, t, generation));
       await db.batch([
-        // A re-ingest after a crash replaces a partial plan.
+        forgetPlanGeneration(db, episodeId),
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         ...(rows.length > 0 ? [db.insert(chunks).values(rows)] : []),
         db
@@ -233,10 +234,12 @@ export class EpisodeStore {
    * which is what keeps the episode from finishing early. Emits the chunk's (and on the first chunk
    * the episode's) transition after commit. Throws IngestStoppedError when the episode was
    * cancelled or failed meanwhile (its ingest must stop), and ClaimLostError (writing nothing) when
-   * `claim` is given and no longer the writer's.
+   * `claim` is given and no longer the writer's. Returns the generation the chunk is
+   * queued at, which its job must carry: 1, or past every generation of a plan dropped before
+   * (store/plan-generation.ts).
    */
-  async recordChunk(episodeId: string, chunk: PlannedChunk, claim?: ClaimRef): Promise<void> {
-    await this.database.commit(
+  async recordChunk(episodeId: string, chunk: PlannedChunk, claim?: ClaimRef): Promise<number> {
+    return await this.database.commit(
       async (db, emit) => {
         const current = await db.select().from(episodes).where(eq(episodes.id, episodeId)).get();
         if (!current) throw new Error(`episode ${episodeId} does not exist`);
@@ -247,7 +250,9 @@ export class EpisodeStore {
         if (plan.length !== chunk.index) throw new Error(`episode ${episodeId}: chunk ${chunk.index} recorded after ${plan.length} chunks`);
         plan.push(chunk);
         const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
-        const row = queuedChunkRow(episodeId, chunk, t);
+        const fresh = chunk.index === 0;
+        const generation = fresh ? await freshPlanGeneration(db, episodeId) : await planGeneration(db, episodeId);
+        const row = queuedChunkRow(episodeId, chunk, t, generation);
         // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
         if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
         await db.batch([
@@ -256,9 +261,11 @@ export class EpisodeStore {
             .update(episodes)
             .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
             .where(eq(episodes.id, episodeId)),
+          ...(fresh && generation > 1 ? [keepPlanGeneration(db, episodeId, generation)] : []),
         ]);
         if (episodeEvent) emit(episodeEvent);
         emit(chunkPlanned(row, t));
+        return generation;
       },
       { claim },
     );
@@ -283,7 +290,7 @@ export class EpisodeStore {
         if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
         const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
         const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
-        await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
+        await db.batch([db.update(episodes).set(patch).where(eq(episodes.id, episodeId)), forgetPlanGeneration(db, episodeId)]);
         return { ...current, ...patch };
       },
       { claim },
@@ -295,7 +302,8 @@ export class EpisodeStore {
    * audio would not decode, or the episode failed meanwhile): the episode fails with `patch` (one
    * already failed keeps its own error), and its partial plan goes in the same batch, the open
    * chunks announced cancelled, the chunk rows and the plan dropped, so nothing is left
-   * half-written; a retry downloads the episode afresh (retryFailed). Returns the dropped chunks
+   * half-written; a retry downloads the episode afresh (retryFailed), and plans it past every
+   * generation the dropped chunks used (store/plan-generation.ts). Returns the dropped chunks
    * (the caller purges their audio), or undefined when no ingest can fail it (cancelled, planned whole).
    */
   async failIngest(episodeId: string, patch: Partial<Omit<EpisodeRow, "id" | "status">> & { error: string }): Promise<ChunkRow[] | undefined> {
@@ -310,12 +318,15 @@ export class EpisodeStore {
         ...dropped.filter((c) => c.state === "queued" || c.state === "leased").map((c) => chunkTransition(c, "cancelled", t, { leaseOwner: null })),
       ];
       const failed = status === "failed" ? {} : { ...patch, status: "failed", finishedAt: t };
+      // the next plan starts past these chunks' generations: their jobs may still be in the stream
+      const next = generationAfter(dropped, await planGeneration(db, episodeId));
       await db.batch([
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         db
           .update(episodes)
           .set({ ...failed, planJson: null, updatedAt: t })
           .where(eq(episodes.id, episodeId)),
+        ...(dropped.length > 0 ? [keepPlanGeneration(db, episodeId, next)] : []),
       ]);
       for (const e of events) emit(e);
       return dropped;
@@ -368,116 +379,51 @@ export class EpisodeStore {
 
   /**
    * Applies a pull batch of worker events in ONE transaction, in order: one commit instead of one
-   * per event (the orchestrator's main cost per chunk). Outcomes are those of applyClaim,
-   * applyResult and applyFailure, index for index.
+   * per event (the orchestrator's main cost per chunk). The batch's chunks are read in one
+   * statement, each event's effect (store/chunk-event-effect.ts: the fencing) is applied to that
+   * copy in order, and each changed chunk is written once (a claim and the result of the same
+   * attempt in one batch are one update). Outcomes index for index; `chunkFailed`: a failure that
+   * made the chunk dead.
    */
   async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
+    if (events.length === 0) return [];
     // the state events go out once the whole transaction has committed (none if it rolls back)
     return this.database.commit((db, emit) =>
       db.transaction(async (tx) => {
-        const out: AppliedEvent[] = [];
-        for (const e of events) {
-          if (e.type === "claimed") out.push({ outcome: await this.#claim(tx, emit, e), chunkFailed: false });
-          else if (e.type === "result") out.push({ outcome: await this.#result(tx, emit, e), chunkFailed: false });
-          else out.push(await this.#failure(tx, emit, e, maxAttempts));
-        }
+        const ids = [...new Set(events.map((e) => e.chunkId))];
+        const rows = new Map((await tx.select().from(chunks).where(inArray(chunks.id, ids)).all()).map((c) => [c.id, c]));
+        const changed = new Set<string>();
+        const out = events.map((e): AppliedEvent => {
+          const chunk = rows.get(e.chunkId);
+          const { outcome, chunkFailed, change } = eventEffect(chunk, e, maxAttempts, this.now());
+          if (chunk && change) {
+            rows.set(chunk.id, { ...chunk, ...change.set });
+            changed.add(chunk.id);
+            emit(change.transition);
+          }
+          return { outcome, chunkFailed };
+        });
+        // every changed row in one statement: each exists (read above), so each insert is an update of EVENT_COLUMNS (EVENT_SET)
+        const written = [...changed.keys()].map((id) => rows.get(id)!);
+        if (written.length > 0) await tx.insert(chunks).values(written).onConflictDoUpdate({ target: chunks.id, set: EVENT_SET });
         return out;
       }),
     );
   }
 
-  /** A worker started an attempt: it now holds the lease, unless a newer attempt already does. */
+  /** A worker started an attempt (applyEvents with one event). */
   async applyClaim(event: ChunkClaimed): Promise<EventOutcome> {
-    return this.database.commit((db, emit) => this.#claim(db, emit, event));
+    return (await this.applyEvents([event], Number.POSITIVE_INFINITY))[0]!.outcome;
   }
 
-  async #claim(db: Executor, emit: EmitStateEvent, event: ChunkClaimed): Promise<EventOutcome> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return "unknown";
-      // a cancelled or dead chunk takes no new lease (a retry re-queues it at a newer generation first)
-      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return "duplicate";
-      const order = compareAttempts(event, chunk);
-      if (order < 0) return "stale";
-      if (order === 0 && chunk.leaseOwner === event.machineId) return "duplicate";
-      const t = this.now();
-      const change = { generation: event.generation ?? 1, attempt: event.attempt, leaseOwner: event.machineId };
-      const transition = chunkTransition(chunk, "leased", t, change);
-      await db
-        .update(chunks)
-        .set({
-          state: "leased",
-          ...change,
-          leasedAt: event.at,
-          // a holder that promises heartbeats is judged by them from now on (store/chunk-heartbeats.ts)
-          heartbeatAt: event.heartbeatMs === undefined ? null : t,
-          updatedAt: t,
-        })
-        .where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return "accepted";
-    }
-  }
-
-  /**
-   * A worker finished an attempt. Accepted only from the current lease holder of the current
-   * attempt. Its words are kept in the row when they came inside the event.
-   */
+  /** A worker finished an attempt (applyEvents with one event). */
   async applyResult(event: ChunkResult): Promise<EventOutcome> {
-    return this.database.commit((db, emit) => this.#result(db, emit, event));
+    return (await this.applyEvents([event], Number.POSITIVE_INFINITY))[0]!.outcome;
   }
 
-  async #result(db: Executor, emit: EmitStateEvent, event: ChunkResult): Promise<EventOutcome> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return "unknown";
-      if (chunk.state === "done") return "duplicate";
-      if (chunk.state !== "leased" || compareAttempts(event, chunk) !== 0 || chunk.leaseOwner !== event.machineId) {
-        return "stale";
-      }
-      const t = this.now();
-      const transition = chunkTransition(chunk, "done", t, { lastError: null });
-      await db
-        .update(chunks)
-        .set({
-          state: "done",
-          resultObject: event.resultObject ?? null,
-          resultWords: event.words ? JSON.stringify(event.words) : null,
-          wordCount: event.wordCount,
-          processingMs: Math.round(event.processingMs),
-          lastError: null,
-          doneAt: t,
-          updatedAt: t,
-        })
-        .where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return "accepted";
-    }
-  }
-
-  /**
-   * A worker could not process an attempt. A permanent failure fails the chunk; a transient one
-   * only records the error (the worker naks and the queue redelivers).
-   */
+  /** A worker could not process an attempt (applyEvents with one event). */
   async applyFailure(event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
-    return this.database.commit((db, emit) => this.#failure(db, emit, event, maxAttempts));
-  }
-
-  async #failure(db: Executor, emit: EmitStateEvent, event: ChunkFailed, maxAttempts: number): Promise<AppliedEvent> {
-    {
-      const chunk = await db.select().from(chunks).where(eq(chunks.id, event.chunkId)).get();
-      if (!chunk) return { outcome: "unknown", chunkFailed: false };
-      if (chunk.state === "done" || chunk.state === "failed" || chunk.state === "cancelled") return { outcome: "duplicate", chunkFailed: false };
-      if (compareAttempts(event, chunk) < 0) return { outcome: "stale", chunkFailed: false };
-      const fail = event.permanent || event.attempt >= maxAttempts;
-      const to: ChunkState = fail ? "failed" : "queued";
-      const t = this.now();
-      const lastError = `${event.code}: ${event.message}`;
-      const transition = chunkTransition(chunk, to, t, { lastError, leaseOwner: null });
-      await db.update(chunks).set({ state: to, lastError, leaseOwner: null, updatedAt: t }).where(eq(chunks.id, chunk.id));
-      emit(transition);
-      return { outcome: "accepted", chunkFailed: fail };
-    }
+    return (await this.applyEvents([event], maxAttempts))[0]!;
   }
 
   /** Chunks leased by any of `owners` in episodes still transcribing: the work a dead machine held. */
@@ -695,8 +641,11 @@ export class EpisodeStore {
   }
 }
 
-/** The row of a planned chunk, queued at `t` (a whole plan recorded at once, or a streamed plan's next chunk). */
-function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number) {
+/** What applyEvents writes back for each changed row: the columns an event may change, from the row's new values. */
+const EVENT_SET = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, sql.raw(`excluded.${chunks[c].name}`)]));
+
+/** The row of a planned chunk, queued at `t` and `generation` (a whole plan recorded at once, or a streamed plan's next chunk). */
+function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number, generation: number) {
   return {
     id: chunkId(episodeId, c.index),
     episodeId,
@@ -706,6 +655,7 @@ function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number) {
     coreStartSample: c.coreStartSample ?? null,
     coreEndSample: c.coreEndSample ?? null,
     state: "queued",
+    generation,
     createdAt: t,
     updatedAt: t,
   };
