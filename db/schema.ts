@@ -29,6 +29,12 @@ export const episodes = sqliteTable(
     chunkCount: integer("chunk_count"),
     /** JSON array of {index, startSample, endSample, reason}: the chunk plan, for inspection. */
     planJson: text("plan_json"),
+    /**
+     * The generation a fresh plan of this episode records its chunks at (store/plan-generation.ts):
+     * 1, or past every generation of a plan a failed ingest dropped, so the new plan's jobs never
+     * reuse the dropped plan's message ids.
+     */
+    planGeneration: integer("plan_generation").notNull().default(1),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     ingestStartedAt: integer("ingest_started_at"),
@@ -163,10 +169,7 @@ export const leaderTerm = sqliteTable("leader_term", {
   since: integer("since").notNull(),
 });
 
-/**
- * Small key/value settings owned by the orchestrator (its fleet id, for one; the generation an
- * episode's next plan starts at after a failed ingest dropped its chunks, store/plan-generation.ts).
- */
+/** Small key/value settings owned by the orchestrator (its fleet id, for one). */
 export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),

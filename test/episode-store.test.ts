@@ -275,6 +275,6 @@ test("a plan dropped by a failed ingest is planned again past every generation i
   assert.equal((await store.retryFailed(id)).outcome, "retried");
   assert.deepEqual(await ingestRun(1), [6]);
   await store.completePlan(id, { durationSec: 100 / 16000, sampleCount: 100 });
-  assert.equal(await store.getSetting(`plan_generation.${id}`), undefined, "nothing kept once the plan is complete");
+  assert.equal((await store.getEpisode(id))?.planGeneration, 6, "the episode's row keeps where its plan started");
   assert.equal((await store.getChunk(chunkId(id, 0)))?.generation, 6);
 });

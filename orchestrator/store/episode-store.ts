@@ -19,7 +19,7 @@ import type { Database } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
 import type { ClaimRef } from "../cluster/work-claims.ts";
 import { EVENT_COLUMNS, eventEffect } from "./chunk-event-effect.ts";
-import { forgetPlanGeneration, freshPlanGeneration, generationAfter, keepPlanGeneration, planGeneration } from "./plan-generation.ts";
+import { freshPlanGeneration, generationAfter } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
@@ -202,10 +202,9 @@ export class EpisodeStore {
       const t = this.now();
       const event = episodeTransition(current, "transcribing", t, current.error);
       // A re-ingest after a crash replaces a partial plan, past its generations (store/plan-generation.ts).
-      const generation = await freshPlanGeneration(db, episodeId);
+      const generation = await freshPlanGeneration(db, current);
       const rows = plan.map((c) => queuedChunkRow(episodeId, c, t, generation));
       await db.batch([
-        forgetPlanGeneration(db, episodeId),
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         ...(rows.length > 0 ? [db.insert(chunks).values(rows)] : []),
         db
@@ -216,6 +215,7 @@ export class EpisodeStore {
             planJson: JSON.stringify(plan),
             durationSec: facts.durationSec,
             sampleCount: facts.sampleCount,
+            planGeneration: generation,
             transcribeStartedAt: t,
             updatedAt: t,
           })
@@ -251,7 +251,7 @@ export class EpisodeStore {
         plan.push(chunk);
         const episodeEvent = status === "ingesting" ? episodeTransition(current, "transcribing", t, current.error) : undefined;
         const fresh = chunk.index === 0;
-        const generation = fresh ? await freshPlanGeneration(db, episodeId) : await planGeneration(db, episodeId);
+        const generation = fresh ? await freshPlanGeneration(db, current) : current.planGeneration;
         const row = queuedChunkRow(episodeId, chunk, t, generation);
         // the first chunk of a fresh run replaces the rows of a run that failed mid-ingest (begin() dropped its plan)
         if (episodeEvent) await db.delete(chunks).where(eq(chunks.episodeId, episodeId));
@@ -259,9 +259,14 @@ export class EpisodeStore {
           db.insert(chunks).values(row),
           db
             .update(episodes)
-            .set({ status: "transcribing", planJson: JSON.stringify(plan), updatedAt: t, ...(episodeEvent ? { transcribeStartedAt: t } : {}) })
+            .set({
+              status: "transcribing",
+              planJson: JSON.stringify(plan),
+              planGeneration: generation,
+              updatedAt: t,
+              ...(episodeEvent ? { transcribeStartedAt: t } : {}),
+            })
             .where(eq(episodes.id, episodeId)),
-          ...(fresh && generation > 1 ? [keepPlanGeneration(db, episodeId, generation)] : []),
         ]);
         if (episodeEvent) emit(episodeEvent);
         emit(chunkPlanned(row, t));
@@ -290,7 +295,7 @@ export class EpisodeStore {
         if (current.status !== "transcribing" || current.chunkCount !== null) throw new IngestStoppedError(episodeId, current.status as EpisodeState);
         const plan = current.planJson === null ? [] : (JSON.parse(current.planJson) as PlannedChunk[]);
         const patch = { ...facts, chunkCount: plan.length, updatedAt: this.now() };
-        await db.batch([db.update(episodes).set(patch).where(eq(episodes.id, episodeId)), forgetPlanGeneration(db, episodeId)]);
+        await db.update(episodes).set(patch).where(eq(episodes.id, episodeId));
         return { ...current, ...patch };
       },
       { claim },
@@ -319,14 +324,13 @@ export class EpisodeStore {
       ];
       const failed = status === "failed" ? {} : { ...patch, status: "failed", finishedAt: t };
       // the next plan starts past these chunks' generations: their jobs may still be in the stream
-      const next = generationAfter(dropped, await planGeneration(db, episodeId));
+      const next = generationAfter(dropped, current.planGeneration);
       await db.batch([
         db.delete(chunks).where(eq(chunks.episodeId, episodeId)),
         db
           .update(episodes)
-          .set({ ...failed, planJson: null, updatedAt: t })
+          .set({ ...failed, planJson: null, planGeneration: next, updatedAt: t })
           .where(eq(episodes.id, episodeId)),
-        ...(dropped.length > 0 ? [keepPlanGeneration(db, episodeId, next)] : []),
       ]);
       for (const e of events) emit(e);
       return dropped;

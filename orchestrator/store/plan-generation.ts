@@ -7,31 +7,14 @@
  * default: a retry at once would otherwise lose its chunks), and any job or event of the dropped
  * plan is stale to the store's fencing (compareAttempts), whatever audio it carries.
  *
- * The dropped plan's chunk rows, where generations otherwise live, go with it: the generation is
- * kept in the settings table (`plan_generation.<episodeId>`), written in the same batch as the
- * drop, so a restart, or another orchestrator's retry, starts the new plan there. It is removed once
- * the new plan is complete: from then on each chunk's generation is in its row and only grows.
+ * The dropped plan's chunk rows, where generations otherwise live, go with it: the generation the
+ * next plan starts at is kept in the episode's row (`episodes.plan_generation`, migration 0015),
+ * written in the same batch as the drop, so a restart, or another orchestrator's retry, starts the
+ * new plan there. Once chunks are recorded each one's generation is in its row and only grows.
  */
 import { eq, sql } from "drizzle-orm";
-import { chunks, settings } from "../../db/schema.ts";
+import { chunks } from "../../db/schema.ts";
 import type { Db } from "./database.ts";
-
-/** The database or a transaction on it. */
-type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
-
-function key(episodeId: string): string {
-  return `plan_generation.${episodeId}`;
-}
-
-/** The generation new chunks of the episode's plan are recorded at: 1 unless a plan was dropped before. */
-export async function planGeneration(db: Executor, episodeId: string): Promise<number> {
-  const row = await db
-    .select({ value: settings.value })
-    .from(settings)
-    .where(eq(settings.key, key(episodeId)))
-    .get();
-  return row === undefined ? 1 : Number(row.value);
-}
 
 /**
  * The generation a plan started after `dropped` (the chunks of the plan it replaces) begins at:
@@ -44,35 +27,16 @@ export function generationAfter(dropped: ReadonlyArray<{ generation: number }>, 
 }
 
 /**
- * The generation a fresh plan of the episode (its first chunk about to be recorded) starts at: the
- * kept one, and past the chunk rows of any plan it replaces.
+ * The generation a fresh plan of the episode (its first chunk about to be recorded, or a whole
+ * plan) starts at: the episode's kept one, and past the chunk rows of any plan it replaces (a
+ * re-ingest after a crash).
  */
-export async function freshPlanGeneration(db: Executor, episodeId: string): Promise<number> {
-  const kept = await planGeneration(db, episodeId);
-  const highest = await highestGeneration(db, episodeId);
-  return highest === 0 ? kept : Math.max(kept, highest + 2);
-}
-
-/** The highest generation among the episode's chunk rows, or 0 when it has none. */
-async function highestGeneration(db: Executor, episodeId: string): Promise<number> {
+export async function freshPlanGeneration(db: Db, episode: { id: string; planGeneration: number }): Promise<number> {
   const row = await db
     .select({ g: sql<number | null>`max(${chunks.generation})` })
     .from(chunks)
-    .where(eq(chunks.episodeId, episodeId))
+    .where(eq(chunks.episodeId, episode.id))
     .get();
-  return Number(row?.g ?? 0);
-}
-
-/** The statement that keeps `generation` as the episode's plan generation (for a batch). */
-export function keepPlanGeneration(db: Db, episodeId: string, generation: number) {
-  const value = String(generation);
-  return db
-    .insert(settings)
-    .values({ key: key(episodeId), value })
-    .onConflictDoUpdate({ target: settings.key, set: { value } });
-}
-
-/** The statement that forgets the episode's plan generation (its plan is complete). */
-export function forgetPlanGeneration(db: Db, episodeId: string) {
-  return db.delete(settings).where(eq(settings.key, key(episodeId)));
+  const highest = Number(row?.g ?? 0);
+  return generationAfter(highest === 0 ? [] : [{ generation: highest }], episode.planGeneration);
 }

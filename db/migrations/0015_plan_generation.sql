@@ -1,0 +1,1 @@
+ALTER TABLE `episodes` ADD `plan_generation` integer DEFAULT 1 NOT NULL;
