@@ -29,7 +29,7 @@ test("objects read back through message gets match what was written; missing, de
   await store.putBlob({ name: "ep1/transcript.json", options: { max_chunk_size: 64 * 1024 } }, big);
   await store.putBlob({ name: "ep2/transcript.txt" }, new TextEncoder().encode("hello\n"));
   assert.ok(Buffer.from((await reader.read("ep1/transcript.json"))!).equals(big), "five chunks, in order");
-  assert.equal(new TextDecoder().decode((await reader.read("ep2/transcript.txt"))), "hello\n");
+  assert.equal(new TextDecoder().decode(await reader.read("ep2/transcript.txt")), "hello\n");
   await store.putBlob({ name: "empty" }, new Uint8Array());
   assert.equal((await reader.read("empty"))?.length, 0);
 
