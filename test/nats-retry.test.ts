@@ -92,6 +92,36 @@ test("a result or transcript read from a server that stopped answering for longe
   assert.equal(Buffer.from((await outage(() => queue.getTranscriptFile("ep1/transcript.txt")))!).toString("utf8"), "hello\n");
 });
 
+test("the queue's streams and buckets are made once a server that stopped answering at start answers again", async (t) => {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  t.after(() => nc.close());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-open-retry-"));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const pid = nats.server.pid!;
+  // stopped past the client's request timeout (5 s), as a cluster electing leaders after a node loss may be
+  process.kill(pid, "SIGSTOP");
+  let resumed = false;
+  const resume = (): void => {
+    if (!resumed) process.kill(pid, "SIGCONT");
+    resumed = true;
+  };
+  t.after(resume);
+  const retries: unknown[] = [];
+  const timer = setTimeout(resume, 6_000);
+  t.after(() => clearTimeout(timer));
+  const names = wireNames(uniquePrefix("open"));
+  const queue = await NatsWorkQueue.open(nc, names, {
+    ackWaitMs: 30_000,
+    maxDeliver: 3,
+    audioDir: path.join(dataDir, "audio"),
+    onRetry: (error) => retries.push(error),
+  });
+  assert.ok(retries.length >= 1 && retries.every(isTransientNatsError), "the first attempt met the stopped server and was made again");
+  assert.equal((await (await jetstreamManager(nc)).streams.info(names.jobsStream)).config.name, names.jobsStream);
+  assert.ok(queue.resources.results, "the buckets are there");
+});
+
 test("an error the request causes itself is not retried", async (t) => {
   const nats = await startTestNats(t);
   const nc = await connect({ servers: nats.url });

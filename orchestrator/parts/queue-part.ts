@@ -72,6 +72,7 @@ export async function openQueuePart(config: Config, names: WireNames, logDir: st
       audioDir: path.join(config.dataDir, "audio"),
       // with NATS_URL another orchestrator may re-publish a chunk: its audio is kept in NATS
       keep: config.nats.url ? "nats" : "local",
+      onRetry: (error, attempt) => log.warn("NATS is not answering JetStream requests yet; trying again", { attempt, error }),
     });
     return { nc, queue, natsUrl, natsAuth, embedded: !config.nats.url, replicas, close: closer.close };
   });

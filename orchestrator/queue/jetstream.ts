@@ -28,6 +28,7 @@ import {
 } from "@nats-io/jetstream";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import { ensureReplicas, waitPlaced } from "./nats-replicas.ts";
 export { clusterSize, ensureReplicas, replicasFor, type StoreReplicas } from "./nats-replicas.ts";
 import { headers } from "@nats-io/transport-node";
@@ -38,6 +39,8 @@ export interface WireResourceOptions {
   readonly ackWaitMs: number;
   /** Deliveries of one job before JetStream gives up on it (poison input). */
   readonly maxDeliver: number;
+  /** Told about each attempt that met a NATS outage and will be made again (for a log line). */
+  readonly onRetry?: ((error: unknown, attempt: number) => void) | undefined;
   /** Window in which a repeated job msgID is dropped; default 2 min. */
   readonly duplicateWindowMs?: number;
   /** JetStream replicas of every stream and bucket (replicasFor()); default 1. */
@@ -66,9 +69,15 @@ const ms = (n: number): number => Math.round(n * 1_000_000);
 /**
  * Creates (or updates to the given settings) every NATS resource the fleet uses. Safe to call on
  * every orchestrator start and concurrently with running workers: existing messages are kept.
- * The jobs consumer has no inactive_threshold so it survives an empty fleet.
+ * The jobs consumer has no inactive_threshold so it survives an empty fleet. Every step is
+ * idempotent, so an orchestrator starting while a cluster elects new leaders (a node just lost:
+ * a stream's or consumer's info times out or answers 503) goes through it again until NATS answers.
  */
 export async function ensureWireResources(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
+  return retryThroughNatsOutage(() => ensureWireResourcesOnce(nc, names, opts), opts.onRetry ? { onRetry: opts.onRetry } : {});
+}
+
+async function ensureWireResourcesOnce(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
   const jsm = await jetstreamManager(nc);
   const duplicateWindow = ms(opts.duplicateWindowMs ?? 120_000);
   const replicas = opts.replicas ?? 1;
