@@ -54,20 +54,23 @@ try {
   const report = (label: string, r: { ms: number[]; failed: number }) =>
     console.log(`${label.padEnd(22)} ${r.ms.map((m) => `${m}`.padStart(5)).join(" ")} ms   failed ${r.failed}/${OBJECTS}`);
 
+  /** Waits until the store answers again (its stream has a leader: elected after the loss, or current after the restart). */
+  const storeAnswers = () =>
+    until(
+      "the store to answer",
+      () =>
+        store.status().then(
+          () => true,
+          () => undefined,
+        ),
+      60_000,
+      250,
+    );
+
   report("before the loss", await round());
   const victim = await streamLeader(cluster, "OBJ_bench_reads");
   victim.kill("SIGKILL");
-  // wait until the store answers again (its stream has elected a new leader)
-  await until(
-    "the store to answer",
-    () =>
-      store.status().then(
-        () => true,
-        () => undefined,
-      ),
-    60_000,
-    250,
-  );
+  await storeAnswers();
   console.log(`SIGKILLed ${victim.name} (leading the store's stream); the store answers again`);
   let failed = 0;
   let orchestratorFailed = 0;
@@ -83,16 +86,7 @@ try {
     `reads failed after the loss: ${failed} of ${rounds * OBJECTS} plain, ${orchestratorFailed} of ${rounds * OBJECTS} the orchestrator's way`,
   );
   await victim.restart();
-  await until(
-    "the store to answer",
-    () =>
-      store.status().then(
-        () => true,
-        () => undefined,
-      ),
-    60_000,
-    250,
-  );
+  await storeAnswers();
   console.log(`${victim.name} restarted and current again`);
   for (let r = 1; r <= 2; r++) report(`node back, round ${r}`, await round());
 } finally {
