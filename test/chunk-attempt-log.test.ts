@@ -14,6 +14,7 @@ import { createLogger } from "../orchestrator/log.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { until } from "./support/until.ts";
+import { createUrlEpisode } from "./support/url-episode.ts";
 
 test("a batch's transitions are logged as attempts: opened by claims, closed by outcomes, superseded by a newer claim", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-attempts-"));
@@ -26,16 +27,7 @@ test("a batch's transitions are logged as attempts: opened by claims, closed by 
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const store = new EpisodeStore(database);
-  const ep = "ep_attempts";
-  await store.createEpisode({
-    id: ep,
-    title: null,
-    sourceKind: "url",
-    sourceUrl: "https://example.com/a.mp3",
-    uploadPath: null,
-    chunkSeconds: 30,
-    language: "en",
-  });
+  const ep = await createUrlEpisode(store, "ep_attempts");
   await store.transitionEpisode(ep, "ingesting");
   const span = (index: number) => ({ index, startSample: index * 100, endSample: (index + 1) * 100, reason: "t" });
   await store.recordPlan(ep, [span(0), span(1)], { durationSec: 200 / 16000, sampleCount: 200 });

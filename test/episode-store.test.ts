@@ -11,6 +11,7 @@ import type { ChunkClaimed, ChunkFailed, ChunkResult } from "../contract/wire.ts
 import { IllegalTransitionError } from "../orchestrator/episodes/lifecycle.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
+import { createUrlEpisode } from "./support/url-episode.ts";
 
 async function openStore(t: TestContext): Promise<EpisodeStore> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-store-"));
@@ -23,15 +24,7 @@ async function openStore(t: TestContext): Promise<EpisodeStore> {
 }
 
 async function transcribingEpisode(store: EpisodeStore, id = "ep_test"): Promise<string> {
-  await store.createEpisode({
-    id,
-    title: null,
-    sourceKind: "url",
-    sourceUrl: "https://example.com/a.mp3",
-    uploadPath: null,
-    chunkSeconds: 30,
-    language: "en",
-  });
+  await createUrlEpisode(store, id);
   await store.transitionEpisode(id, "ingesting");
   await store.recordPlan(
     id,
@@ -228,16 +221,7 @@ test("a plan dropped by a failed ingest is planned again past every generation i
     fs.rmSync(dir, { recursive: true, force: true });
   });
   let store = new EpisodeStore(db);
-  const id = "ep_replan";
-  await store.createEpisode({
-    id,
-    title: null,
-    sourceKind: "url",
-    sourceUrl: "https://example.com/a.mp3",
-    uploadPath: null,
-    chunkSeconds: 30,
-    language: "en",
-  });
+  const id = await createUrlEpisode(store, "ep_replan");
   const span = (index: number) => ({
     index,
     startSample: index * 100,

@@ -17,6 +17,7 @@ import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import type { CleanupContext } from "./support/cleanup.ts";
 import { until } from "./support/until.ts";
+import { createUrlEpisode } from "./support/url-episode.ts";
 
 const log = createLogger("silent");
 
@@ -116,16 +117,7 @@ test("a holder whose claim was taken over between its check and its write record
   const a = new WorkClaims(dbA, "or_a", 60_000, log);
   const b = new WorkClaims(dbB, "or_b", 60_000, log);
   const storeA = new EpisodeStore(dbA);
-  const id = "ep_4";
-  await storeA.createEpisode({
-    id,
-    title: null,
-    sourceKind: "url",
-    sourceUrl: "http://127.0.0.1/a.mp3",
-    uploadPath: null,
-    chunkSeconds: 10,
-    language: "en",
-  });
+  const id = await createUrlEpisode(storeA, "ep_4");
   await storeA.transitionEpisode(id, "ingesting");
   const chunk = (index: number) => ({
     index,
