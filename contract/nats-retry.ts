@@ -29,6 +29,10 @@ export function isTransientNatsError(err: unknown): boolean {
   if (err instanceof errors.TimeoutError || err instanceof errors.NoRespondersError || err instanceof errors.ConnectionError) return true;
   if (err instanceof JetStreamApiError) return err.status === 503;
   if (err instanceof JetStreamError) return isTransientNatsError(err.cause);
+  // The client's "JetStream not enabled" is a plain Error (not a JetStreamError, and not exported):
+  // it wraps either nobody answering (a stream's leader lost, its successor not elected yet) or the
+  // server's own answer, so its cause decides.
+  if (err instanceof Error && err.name === "JetStreamNotEnabled") return isTransientNatsError(err.cause);
   return false;
 }
 

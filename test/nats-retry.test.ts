@@ -122,6 +122,31 @@ test("the queue's streams and buckets are made once a server that stopped answer
   assert.ok(queue.resources.results, "the buckets are there");
 });
 
+test("a publish nobody answers (a stream's leader lost, no successor yet) is retried and lands once the stream answers", async (t) => {
+  // With a cluster node SIGKILLed, a stream whose leader it was has nobody answering its subjects
+  // until a new leader is elected: the client reports that as "JetStream not enabled" wrapping the
+  // no-responders error. Here the stream does not exist yet when the publish starts, which looks the
+  // same to the client, and is made while the publish is retrying.
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  const stream = uniquePrefix("leaderless");
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc, { timeout: 500 });
+  const retried: unknown[] = [];
+  const ack = await retryThroughNatsOutage(() => js.publish(`${stream}.event`, "claimed", { msgID: "claim-1" }), {
+    windowMs: 30_000,
+    onRetry: (error) => {
+      retried.push(error);
+      if (retried.length === 1) void jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    },
+  });
+  assert.ok(retried.length >= 1, "the first publish met nobody answering");
+  assert.equal((retried[0] as Error).name, "JetStreamNotEnabled", "the client names it JetStream not enabled");
+  assert.equal(ack.stream, stream);
+  assert.equal((await jsm.streams.info(stream)).state.messages, 1);
+});
+
 test("an error the request causes itself is not retried", async (t) => {
   const nats = await startTestNats(t);
   const nc = await connect({ servers: nats.url });
