@@ -152,9 +152,29 @@ export interface PcmDecode {
  */
 export function decodePcmStream(input: { file: string } | "stdin", onPcm: (pcm: Buffer) => Promise<void> | void, timeoutMs = 30 * 60_000): PcmDecode {
   const inputArgs = input === "stdin" ? confinedPipeInput() : confinedInput(input.file);
+  // -flush_packets 0: ffmpeg writes its output buffer (32 KiB) when full, not each packet (an MP3
+  // frame resampled is under 1 KiB): 25x fewer pieces for node to take, which was most of the cut's
+  // CPU and held the decode back (BENCHMARKS.md, "Hour episode, streamed")
   const child = spawn(
     "ffmpeg",
-    ["-nostdin", "-v", "error", ...inputArgs, "-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"],
+    [
+      "-nostdin",
+      "-v",
+      "error",
+      ...inputArgs,
+      "-vn",
+      "-ac",
+      "1",
+      "-ar",
+      String(SAMPLE_RATE),
+      "-f",
+      "s16le",
+      "-acodec",
+      "pcm_s16le",
+      "-flush_packets",
+      "0",
+      "pipe:1",
+    ],
     { stdio: [input === "stdin" ? "pipe" : "ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
   );
   let stderr = "";
