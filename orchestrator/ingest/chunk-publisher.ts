@@ -14,6 +14,13 @@
  * chunks published before are neither redone nor changed, and the PCM already kept is not
  * written again (only what lies past its end is appended).
  *
+ * The cutting does not wait for the publishing: the decoded audio keeps flowing while the chunks
+ * cut so far are kept, recorded and published one after another behind it (up to
+ * PUBLISH_AHEAD chunks; then the decode waits), so ffmpeg is not held up by each chunk's commit and
+ * JetStream ack. Every file write and publish runs in that one queue, in order, so the order above
+ * holds; the first that fails stops the queue and its error is what the next push, or `end`,
+ * throws.
+ *
  * A job publish that meets a NATS outage (the server restarted by its supervisor, a cluster node
  * lost) is tried again until NATS answers (contract/nats-retry.ts): the ingest waits the outage out
  * instead of failing an episode that did nothing wrong. Repeating is safe: the job's message id
@@ -64,6 +71,12 @@ export function resumePoint(row: Pick<EpisodeRow, "id" | "planJson" | "chunkCoun
  */
 const KEEP_WRITE_BYTES = 1024 * 1024;
 
+/**
+ * Chunks cut but not yet published before the decode waits: enough that a commit or a slow ack
+ * does not stall ffmpeg, few enough that their WAVs (about 2 MB each) stay a small buffer.
+ */
+export const PUBLISH_AHEAD = 4;
+
 export class ChunkPublisher {
   private readonly stream: ChunkStream;
   readonly resume: PlanResume;
@@ -75,6 +88,12 @@ export class ChunkPublisher {
   /** PCM not yet written to the kept file. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The queue of file writes and publishes, in order; rejected once one of them failed. */
+  private queue: Promise<void> = Promise.resolve();
+  /** The publishes queued and not yet done, oldest first (each settles when its chunk is published). */
+  private publishing: Promise<void>[] = [];
+  /** What the queue failed with, once it has. */
+  private failure: { error: unknown } | undefined;
 
   constructor(
     private readonly episode: Pick<EpisodeRow, "id" | "language" | "chunkSeconds" | "planJson" | "chunkCount">,
@@ -89,15 +108,29 @@ export class ChunkPublisher {
     return this.stream.samples;
   }
 
+  /**
+   * Take the next piece of decoded audio: it is kept, and the chunks it completes are queued for
+   * publishing. Returns once the piece is taken (waiting while PUBLISH_AHEAD chunks are queued);
+   * throws what a queued write or publish failed with.
+   */
   async push(pcm: Buffer): Promise<void> {
+    if (this.failure) throw this.failure.error;
     await this.keep(pcm);
-    const ready = this.stream.push(pcm);
-    if (ready.length > 0) await this.flush();
-    for (const chunk of ready) await this.publish(chunk);
+    for (const chunk of this.stream.push(pcm)) {
+      // the PCM pushed so far covers the chunk: it is written before the chunk is recorded
+      this.publishing.push(
+        this.enqueue(async () => {
+          await this.flush();
+          await this.publish(chunk);
+        }),
+      );
+    }
+    while (this.publishing.length >= PUBLISH_AHEAD) await this.publishing.shift();
   }
 
-  /** The audio ended: publish the rest. */
+  /** The audio ended: publish the rest, once everything queued is. */
   async end(): Promise<void> {
+    await this.queue;
     await this.close();
     const rest = this.stream.end();
     // equal: the run before recorded the plan to the very end and died before completing it (a takeover finishes it)
@@ -111,6 +144,8 @@ export class ChunkPublisher {
 
   /** Write what is pending and close the kept PCM file (also when the ingest fails). */
   async close(): Promise<void> {
+    // nothing queued may write to the file after it is closed (a failure was thrown by push or end)
+    await this.queue.catch(() => undefined);
     const file = this.file;
     try {
       await this.flush();
@@ -140,7 +175,19 @@ export class ChunkPublisher {
     this.pending.push(fresh);
     this.pendingBytes += fresh.length;
     this.kept = this.seen;
-    if (this.pendingBytes >= KEEP_WRITE_BYTES) await this.flush();
+    if (this.pendingBytes >= KEEP_WRITE_BYTES) void this.enqueue(() => this.flush());
+  }
+
+  /**
+   * Run `step` after everything queued before it. A step that fails leaves the queue rejected, so
+   * no later step runs and every later await of the queue throws its error.
+   */
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const done = this.queue.then(step);
+    this.queue = done;
+    // thrown by the next push or end; not an unhandled rejection meanwhile
+    done.catch((error: unknown) => (this.failure ??= { error }));
+    return done;
   }
 
   /** Append the pending PCM to the kept file. */

@@ -1,0 +1,142 @@
+/**
+ * The output end of streaming ingest (ingest/chunk-publisher.ts) on a real nats-server and libSQL
+ * file: the cutting runs ahead of a publish that is waiting on NATS (up to PUBLISH_AHEAD chunks,
+ * then the decode waits), every chunk is still recorded and published once and in order with its
+ * audio kept, and a failure in the queue behind the cut is what the next push or `end` throws.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test, type TestContext } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { InlineChunkJob, JOB_HEADER, wireNames } from "../contract/wire.ts";
+import { ChunkPublisher, PUBLISH_AHEAD } from "../orchestrator/ingest/chunk-publisher.ts";
+import { ChunkStream } from "../orchestrator/ingest/chunk-stream.ts";
+import { createLogger } from "../orchestrator/log.ts";
+import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
+import { Database } from "../orchestrator/store/database.ts";
+import { EpisodeStore, IngestStoppedError } from "../orchestrator/store/episode-store.ts";
+import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { until } from "./support/until.ts";
+import { createUrlEpisode } from "./support/url-episode.ts";
+
+const RATE = 16_000;
+const PAD_SEC = 2;
+
+/** `seconds` of PCM with no silence (so cuts fall at the targets), in one-second pieces. */
+function pieces(seconds: number): Buffer[] {
+  return Array.from({ length: seconds }, (_, s) => {
+    const b = Buffer.alloc(RATE * 2);
+    for (let i = 0; i < RATE; i++) b.writeInt16LE(Math.round(6000 * Math.sin((s * RATE + i) * 0.07)), i * 2);
+    return b;
+  });
+}
+
+/** For each chunk the planner cuts from `audio`, the index of the piece whose push completes it. */
+function readyAt(audio: readonly Buffer[], chunkSeconds: number): number[] {
+  const planner = new ChunkStream(chunkSeconds, {}, { index: 0, startSample: 0 }, PAD_SEC);
+  const out: number[] = [];
+  audio.forEach((piece, i) => planner.push(piece).forEach(() => out.push(i)));
+  planner.end().forEach(() => out.push(audio.length - 1));
+  return out;
+}
+
+async function setup(t: TestContext) {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-publisher-"));
+  const database = await Database.open(`file:${path.join(dir, "t.db")}`);
+  t.after(async () => {
+    await nc.close();
+    database.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const names = wireNames(uniquePrefix("pub"));
+  const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 3, audioDir: path.join(dir, "audio") });
+  const store = new EpisodeStore(database);
+  const id = await createUrlEpisode(store, "ep_publisher");
+  await store.transitionEpisode(id, "ingesting");
+  const row = (await store.getEpisode(id))!;
+  const jsm = await jetstreamManager(nc);
+  /** The chunk indexes of the jobs on the jobs stream, in stream order. */
+  const publishedIndexes = async (): Promise<number[]> => {
+    const info = await jsm.streams.info(names.jobsStream);
+    const out: number[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const msg = await jsm.streams.getMessage(names.jobsStream, { seq });
+      out.push(InlineChunkJob.parse(JSON.parse(msg!.header.get(JOB_HEADER))).index);
+    }
+    return out;
+  };
+  return { nats, queue, store, row, id, publishedIndexes, audioPath: queue.episodeAudioPath(id)! };
+}
+
+test("the cut runs ahead of a publish waiting on NATS, up to PUBLISH_AHEAD chunks, then every chunk goes out once and in order", async (t) => {
+  const { nats, queue, store, row, id, publishedIndexes, audioPath } = await setup(t);
+  const audio = pieces(300);
+  const ready = readyAt(audio, row.chunkSeconds);
+  assert.ok(ready.length > PUBLISH_AHEAD + 2, `the audio makes ${ready.length} chunks, more than the publisher runs ahead`);
+
+  let stalled = false;
+  const log = createLogger("silent");
+  log.warn = () => (stalled = true); // the first chunk's publish timed out on the stopped server
+  const publisher = new ChunkPublisher(row, { store, queue, padSec: PAD_SEC, log });
+  const pid = nats.server.pid!;
+  process.kill(pid, "SIGSTOP");
+  let stopped = true;
+  t.after(() => {
+    if (stopped) process.kill(pid, "SIGCONT");
+  });
+
+  let taken = 0;
+  const feeding = (async () => {
+    for (const piece of audio) {
+      await publisher.push(piece);
+      taken += 1;
+    }
+  })();
+  await until("the first publish to time out on the stopped server", () => stalled || undefined, 30_000);
+  const recordedWhileStalled = (await store.listChunks(id)).length;
+  const takenWhileStalled = taken;
+  process.kill(pid, "SIGCONT");
+  stopped = false;
+  await feeding;
+  await publisher.end();
+  await publisher.close();
+
+  assert.equal(recordedWhileStalled, 1, "chunk 0 was recorded; the chunks behind it wait for its publish");
+  // the decode went on past the chunks cut behind the stalled one, and stopped at PUBLISH_AHEAD of them
+  assert.equal(takenWhileStalled, ready[PUBLISH_AHEAD - 1], `pieces taken while chunk 0's publish waited (chunks ready at ${ready.join(",")})`);
+  const chunks = await store.listChunks(id);
+  assert.deepEqual(
+    chunks.map((c) => c.index),
+    ready.map((_, i) => i),
+  );
+  assert.deepEqual(
+    await publishedIndexes(),
+    ready.map((_, i) => i),
+    "each chunk's job went out once, in order",
+  );
+  assert.equal(fs.statSync(audioPath).size, audio.length * RATE * 2, "every decoded sample is kept");
+});
+
+test("a chunk refused behind the cut (the episode cancelled) stops the ingest: push or end throws it, and nothing after it is recorded", async (t) => {
+  const { queue, store, row, id, publishedIndexes } = await setup(t);
+  const audio = pieces(300);
+  const ready = readyAt(audio, row.chunkSeconds);
+  const publisher = new ChunkPublisher(row, { store, queue, padSec: PAD_SEC });
+  for (const piece of audio.slice(0, ready[0]! + 1)) await publisher.push(piece);
+  await until("chunk 0 recorded", async () => (await store.listChunks(id)).length === 1 || undefined, 10_000);
+  await store.transitionEpisode(id, "cancelled");
+
+  const rest = (async () => {
+    for (const piece of audio.slice(ready[0]! + 1)) await publisher.push(piece);
+    await publisher.end();
+  })();
+  await assert.rejects(rest, IngestStoppedError);
+  await publisher.close();
+  assert.equal((await store.listChunks(id)).length, 1, "no chunk was recorded after the cancel");
+  assert.deepEqual(await publishedIndexes(), [0]);
+});
