@@ -10,7 +10,11 @@
  * - ingest CPU per audio hour, from submit to the plan's completion: the orchestrator process
  *   (this one) plus its waited-for children (ffmpeg, ffprobe: /proc/self/stat cutime+cstime);
  * - nats-server CPU (its own process, /proc/PID/stat) from submit to the plan's completion and to
- *   the transcript, per audio hour and per chunk.
+ *   the transcript, per audio hour and per chunk;
+ * - the whole farm's CPU from submit to transcript (orchestrator, ffmpeg, nats-server, the 32
+ *   machines' worker processes, the python server) and that divided by this machine's cores: the
+ *   wall time the work needs even with every core busy, to hold the floor against (every part of
+ *   the farm runs on this one machine here, unlike a deployment).
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -34,7 +38,7 @@ function childrenCpuS(): number {
 }
 
 /** Serves `dir` with python's http.server (HTTP/1.0) on 127.0.0.1; resolves with its base URL and a stop function. */
-async function pythonServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function pythonServer(dir: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const py = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], { stdio: ["ignore", "pipe", "ignore"] });
   const closed = new Promise<void>((r) => py.once("close", () => r()));
   let out = "";
@@ -48,6 +52,7 @@ async function pythonServer(dir: string): Promise<{ url: string; stop(): Promise
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: py.pid!,
     stop: async () => {
       py.kill("SIGTERM");
       await closed;
@@ -62,7 +67,16 @@ async function decodeSeconds(file: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number): Promise<Record<string, number>> {
+/** CPU ms of the warm fleet's machine processes (the local runtime's pids), summed. */
+async function machinesCpuMs(farm: BenchFarm): Promise<{ pids: number[]; ms(): number }> {
+  const res = await benchApi(farm, "/v1/machines");
+  const { machines } = (await res.json()) as { machines: { pid?: number }[] };
+  const pids = machines.flatMap((m) => (m.pid === undefined ? [] : [m.pid]));
+  return { pids, ms: () => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0) };
+}
+
+async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid: number }, rtf: number): Promise<Record<string, number>> {
+  const base = server.url;
   const farm: BenchFarm = await startBenchFarm({
     env: {
       PODFLEET_ENGINE: "synthetic",
@@ -77,6 +91,9 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
     const decodeS = await decodeSeconds(mp3);
     const natsPid = Number(fs.readFileSync(path.join(farm.dataDir, "nats-server.pid"), "utf8"));
     const nats0 = processCpuMs(natsPid);
+    const machines = await machinesCpuMs(farm);
+    const machines0 = machines.ms();
+    const python0 = processCpuMs(server.pid);
     const cpu0 = process.cpuUsage();
     const child0 = childrenCpuS();
     const submitAt = Date.now();
@@ -115,6 +132,14 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
     const natsIngestMs = processCpuMs(natsPid) - nats0;
     const doneAt = await waitDone(farm, id, 1_800_000);
     const natsMs = processCpuMs(natsPid) - nats0;
+    // everything the farm burnt from submit to transcript, all on this machine's cores
+    const orchDone = process.cpuUsage(cpu0);
+    const farmCpuS =
+      (orchDone.user + orchDone.system) / 1e6 +
+      (childrenCpuS() - child0) +
+      natsMs / 1000 +
+      (machines.ms() - machines0) / 1000 +
+      (processCpuMs(server.pid) - python0) / 1000;
     const ep = (await farm.orch.store.getEpisode(id))!;
     const chunks = await farm.orch.store.listChunks(id);
     const longest = Math.max(...chunks.map((c) => (c.endSample - c.startSample) / 16_000));
@@ -137,6 +162,11 @@ async function oneRun(ctx: BenchContext, mp3: string, base: string, rtf: number)
       nats_cpu_s_per_audio_h_ingest: round(natsIngestMs / 1000 / audioH, 2),
       nats_cpu_s_per_audio_h: round(natsMs / 1000 / audioH, 2),
       nats_cpu_ms_per_chunk: round(natsMs / chunks.length, 1),
+      workers_cpu_s: round((machines.ms() - machines0) / 1000, 2),
+      machines_measured: machines.pids.length,
+      farm_cpu_s: round(farmCpuS, 2),
+      // the wall time the farm's CPU alone needs with every core busy: below the floor only if the cores suffice
+      cpu_bound_s: round(farmCpuS / os.availableParallelism(), 2),
       load_avg_1m: round(os.loadavg()[0]!, 1),
     };
     ctx.log(`  rtf ${rtf}: ${JSON.stringify(figures)}`);
@@ -154,7 +184,7 @@ export async function hourStream(ctx: BenchContext): Promise<ScenarioResult[]> {
   try {
     const out: ScenarioResult[] = [];
     for (const rtf of [0.1, 0.02]) {
-      const f = await oneRun(ctx, mp3, server.url, rtf);
+      const f = await oneRun(ctx, mp3, server, rtf);
       out.push({
         scenario: `hour_stream_rtf${rtf}`,
         figures: { episode: `${minutes} min speech MP3 by URL (python http.server), 60 s chunks, ${MACHINES} warm machines`, ...f },
