@@ -5,7 +5,8 @@
  * higher term; a holder whose renewal is refused steps down; a leader whose monotonic clock says it
  * was frozen past its lease refuses side effects before any network call. On a real libSQL file, a
  * write under an old term throws FencedError and writes nothing; the fleet plan reaps a machine of
- * an older term first when over the cap; and a lone orchestrator leads at once and says so.
+ * an older term first when over the cap; a lone orchestrator leads at once and says so; and a lease
+ * bucket whose revisions restarted below the stored term is moved past it, so leading resumes.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -323,4 +324,37 @@ test("a lone orchestrator leads from the start and says so (fleet view, metrics)
   assert.match(metrics, new RegExp(`^podfleet_leader\\{instance="${instance}"\\} 1$`, "m"));
   assert.match(metrics, new RegExp(`^podfleet_leader_term\\{instance="${instance}"\\} ${leadership.term}$`, "m"));
   assert.match(metrics, /^podfleet_leader_lease_renewals_total\{instance="[^"]+",result="refused"\} 0$/m);
+});
+
+test("a lease bucket whose revisions restarted below the database's term (recreated, its NATS store lost) is moved past it, and the orchestrator leads again", async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-relead-"));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const config = parseConfig(
+    { PODFLEET_MAX_MACHINES: "0", PODFLEET_LOG_LEVEL: "silent", PODFLEET_NATS_PREFIX: uniquePrefix("relead"), PODFLEET_LEADER_LEASE_SEC: "2" },
+    { dataDir, port: 0 },
+  );
+  const first = await startOrchestrator(config, createLogger("silent"));
+  const firstTerm = first.leader.leadership.term!;
+  await first.close();
+  // what a lost NATS store leaves: the database remembers a term the (new) bucket has never reached
+  const storedTerm = firstTerm + 500;
+  const db = await Database.open(config.database.url);
+  await raiseLeaderTerm(db, { term: storedTerm, check: () => undefined }, "an-orchestrator-of-the-old-bucket", Date.now());
+  db.close();
+
+  const lines: string[] = [];
+  const second = await startOrchestrator(
+    config,
+    createLogger("warn", {}, (line) => void lines.push(line)),
+  );
+  t.after(() => second.close());
+  const term = await until("the orchestrator to lead again", () => second.leader.leadership.term ?? undefined, 30_000);
+  assert.ok(term > storedTerm, `elected at ${term}, past the stored term ${storedTerm}`);
+  const reader = await Database.open(config.database.url);
+  t.after(() => reader.close());
+  assert.equal((await readLeaderTerm(reader.client))?.term, term, "the database holds the new term");
+  assert.ok(
+    lines.some((l) => l.includes("revisions restarted below")),
+    "the move is logged",
+  );
 });

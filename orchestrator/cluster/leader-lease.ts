@@ -192,6 +192,22 @@ export class LeaderLease {
     }
   }
 
+  /**
+   * Moves the key's revisions past `term` when the bucket's own sequence is below it: the bucket
+   * was recreated (deleted by hand, its NATS store lost) while the database kept the highest term
+   * any leader was elected at, so every election would be fenced off for good. Safe: the key's
+   * current holder, if any, holds it at a revision below `term`, which the database refuses anyway.
+   * A purge up to `term + 1` empties the stream and makes `term + 1` its next sequence (nats-server
+   * 2.9 has no first_seq setting; checked on 2.9.10). False when the bucket has reached `term`: a
+   * leader elected at it, or after, is real.
+   */
+  async skipPast(term: number): Promise<boolean> {
+    const info = await this.#jsm.streams.info(this.#stream);
+    if (info.state.last_seq >= term) return false;
+    await this.#jsm.streams.purge(this.#stream, { seq: term + 1 });
+    return true;
+  }
+
   /** Who leads, as the key says (any orchestrator can ask); null when nobody does. */
   async read(): Promise<LeaseRecord | null> {
     const raw = await this.#readRaw();

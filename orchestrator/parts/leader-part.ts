@@ -7,7 +7,7 @@
  * leads from the start, through the same code.
  */
 import type { WireNames } from "../../contract/wire.ts";
-import type { Fence } from "../cluster/fence.ts";
+import { FencedError, type Fence } from "../cluster/fence.ts";
 import { newInstanceId } from "../cluster/instance-id.ts";
 import { LeaderLease, type LeaseRecord } from "../cluster/leader-lease.ts";
 import { Leadership } from "../cluster/leadership.ts";
@@ -63,7 +63,21 @@ export async function openLeaderPart(
     takeOverAtStart: deps.queue.embedded,
     log,
     onElected: async (fence) => {
-      await raiseLeaderTerm(deps.store.database, fence, instance, Date.now());
+      try {
+        await raiseLeaderTerm(deps.store.database, fence, instance, Date.now());
+      } catch (err) {
+        // elected below the stored term: a newer leader, or a lease bucket whose revisions started over
+        if (err instanceof FencedError && err.storedTerm !== null && (await lease.skipPast(err.storedTerm))) {
+          log.warn(
+            "the leader lease's revisions restarted below the database's leader term (its bucket recreated); moved them past it, electing again",
+            {
+              term: fence.term,
+              storedTerm: err.storedTerm,
+            },
+          );
+        }
+        throw err;
+      }
       try {
         for (const duty of duties) stops.push(duty(fence));
       } catch (err) {

@@ -33,7 +33,8 @@ export async function checkLeaderTerm(tx: Pick<Transaction, "execute">, fence: F
 /**
  * Raises the stored term to `fence.term` on election. Throws FencedError when the row already
  * holds a higher term: a newer leader exists (or the lease bucket was recreated and its revisions
- * started over, which an operator must look at); this process must not lead then.
+ * started over: the leader part then moves them past the stored term, LeaderLease.skipPast); this
+ * process must not lead then.
  */
 export async function raiseLeaderTerm(database: Database, fence: Fence, holder: string, since: number): Promise<void> {
   fence.check();
