@@ -1,8 +1,10 @@
 /**
- * `npm run bench:event-path [-- EPISODES] [--attempt-log]`: the orchestrator's CPU per chunk while
- * draining, with nothing else in the process (`--attempt-log`: also the dashboard's chunk attempt
- * log following the transitions, as every orchestrator that serves HTTP runs it). EPISODES hour-long episodes (60 chunks of 60 s each, default 10)
- * are planned in a real libSQL store; for every chunk a `claimed` and a `result` event (150 words
+ * `npm run bench:event-path [-- EPISODES] [--attempt-log] [--legacy-audio]`: the orchestrator's CPU
+ * per chunk while draining, with nothing else in the process (`--attempt-log`: also the dashboard's
+ * chunk attempt log following the transitions, as every orchestrator that serves HTTP runs it).
+ * EPISODES hour-long episodes (60 chunks of 60 s each, default 10) are planned in a real libSQL
+ * store, each with its decoded PCM kept as streaming ingest keeps it (`--legacy-audio`: none, as
+ * for an episode ingested before jobs carried audio, whose purge deletes each chunk's object); for every chunk a `claimed` and a `result` event (150 words
  * inside it, a minute of speech) are published to the events stream of a real nats-server
  * beforehand; then the orchestrator's consumer (consumeChunkEvents → applyChunkEvents: batched
  * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
@@ -28,6 +30,8 @@ import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
 const args = process.argv.slice(2);
 const EPISODES = Number(args.find((a) => !a.startsWith("--")) ?? 10);
 const ATTEMPT_LOG = args.includes("--attempt-log");
+/** `--legacy-audio`: episodes without kept audio (ingested before jobs carried it), purged by deleting each chunk's object. */
+const LEGACY_AUDIO = args.includes("--legacy-audio");
 const CHUNKS = 60;
 const SPAN = 60 * 16_000;
 
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
         Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })),
         { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN },
       );
+      if (!LEGACY_AUDIO) keepPcm(queue.episodeAudioPath(id)!, CHUNKS * SPAN * 2);
       for (let i = 0; i < CHUNKS; i++) {
         const base = { v: 1 as const, episodeId: id, chunkId: chunkId(id, i), attempt: 1, machineId: `m${i % 32}`, at: Date.now() };
         const evs: ChunkEvent[] = [
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         episodes: EPISODES,
         attempt_log: ATTEMPT_LOG,
+        kept_audio: LEGACY_AUDIO ? "none (legacy: a delete per chunk)" : "pcm",
         chunks,
         episodes_done: done,
         drain_wall_s: round(wall / 1000, 2),
@@ -110,6 +116,21 @@ async function main(): Promise<void> {
     await nc.close();
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The episode's decoded PCM where streaming ingest appends it (16 kHz s16le, 115 MB an hour), so the
+ * finish purges it as it purges a real episode's: real pages of the page cache, not a sparse file.
+ */
+function keepPcm(file: string, bytes: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const block = Buffer.alloc(1024 * 1024);
+  const fd = fs.openSync(file, "w");
+  try {
+    for (let at = 0; at < bytes; at += block.length) fs.writeSync(fd, block, 0, Math.min(block.length, bytes - at));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
