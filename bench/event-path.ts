@@ -71,6 +71,17 @@ async function main(): Promise<void> {
     const log = createLogger("silent");
     const unfollow = ATTEMPT_LOG ? new ChunkAttemptLog(db, log).follow(db.events) : () => {};
     const deps = { store, queue, log, maxAttempts: 3 };
+    // the drain ends when every episode has reached a final state (the store's own events: no polling in the measured span)
+    let open = EPISODES;
+    const drained = new Promise<void>((resolve) => {
+      const off = db.events.on("episode:transition", (e) => {
+        if (e.to === "done" || e.to === "failed" || e.to === "cancelled") open -= 1;
+        if (open === 0) {
+          off();
+          resolve();
+        }
+      });
+    });
     const cpu0 = selfCpuMs();
     const nats0 = processCpuMs(server.pid!);
     const t0 = performance.now();
@@ -84,11 +95,7 @@ async function main(): Promise<void> {
         ),
       { signal: stop.signal, log },
     );
-    for (;;) {
-      const open = await store.episodesInStates(["transcribing", "stitching"]);
-      if (open.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await drained;
     const cpu = selfCpuMs() - cpu0;
     const nats = processCpuMs(server.pid!) - nats0;
     const wall = performance.now() - t0;
