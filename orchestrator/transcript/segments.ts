@@ -385,25 +385,26 @@ function wrapRun(run: readonly Measured[], maxLineChars: number): string[] {
  */
 export function paragraphs(words: readonly TimedWord[], options: { pauseSec?: number } = {}): Paragraph[] {
   const pauseSec = options.pauseSec ?? PARAGRAPH_PAUSE_SEC;
-  const groups: TimedWord[][] = [];
-  for (const word of words) {
-    if (word.text.trim() === "") continue;
+  const groups: Measured[][] = [];
+  for (const m of measureAll(words)) {
+    if (m === undefined) continue;
     const group = groups.at(-1);
-    const last = group?.at(-1);
-    if (group === undefined || last === undefined || word.start - last.end >= pauseSec || word.speaker !== last.speaker) {
-      groups.push([word]);
+    const last = group?.at(-1)?.word;
+    if (group === undefined || last === undefined || m.word.start - last.end >= pauseSec || m.word.speaker !== last.speaker) {
+      groups.push([m]);
     } else {
-      group.push(word);
+      group.push(m);
     }
   }
   return groups.map((group) => {
-    const base = {
-      start: group[0]!.start,
-      end: group.reduce((max, w) => Math.max(max, w.end), group[0]!.start),
-      text: joinWords(group),
-      words: group,
-    };
-    const speaker = group[0]!.speaker;
-    return speaker === undefined ? base : { ...base, speaker };
+    const first = group[0]!.word;
+    let end = first.start;
+    let text = "";
+    for (const m of group) {
+      end = Math.max(end, m.word.end);
+      text += text === "" || m.attached ? m.token : ` ${m.token}`;
+    }
+    const base = { start: first.start, end, text, words: group.map((m) => m.word) };
+    return first.speaker === undefined ? base : { ...base, speaker: first.speaker };
   });
 }
