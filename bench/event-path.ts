@@ -1,13 +1,15 @@
 /**
- * `npm run bench:event-path [-- EPISODES] [--attempt-log]`: the orchestrator's CPU per chunk while
- * draining, with nothing else in the process (`--attempt-log`: also the dashboard's chunk attempt
- * log following the transitions, as every orchestrator that serves HTTP runs it). EPISODES hour-long episodes (60 chunks of 60 s each, default 10)
- * are planned in a real libSQL store; for every chunk a `claimed` and a `result` event (150 words
+ * `npm run bench:event-path [-- EPISODES] [--attempt-log] [--legacy-audio]`: the orchestrator's CPU
+ * per chunk while draining, with nothing else in the process (`--attempt-log`: also the dashboard's
+ * chunk attempt log following the transitions, as every orchestrator that serves HTTP runs it).
+ * EPISODES hour-long episodes (60 chunks of 60 s each, default 10) are planned in a real libSQL
+ * store, each with its decoded PCM kept as streaming ingest keeps it (`--legacy-audio`: none, as
+ * for an episode ingested before jobs carried audio, whose purge deletes each chunk's object); for every chunk a `claimed` and a `result` event (150 words
  * inside it, a minute of speech) are published to the events stream of a real nats-server
  * beforehand; then the orchestrator's consumer (consumeChunkEvents → applyChunkEvents: batched
  * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
- * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk; the
- * nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
+ * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk (its
+ * system part printed too); the nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -28,6 +30,8 @@ import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
 const args = process.argv.slice(2);
 const EPISODES = Number(args.find((a) => !a.startsWith("--")) ?? 10);
 const ATTEMPT_LOG = args.includes("--attempt-log");
+/** `--legacy-audio`: episodes without kept audio (ingested before jobs carried it), purged by deleting each chunk's object. */
+const LEGACY_AUDIO = args.includes("--legacy-audio");
 const CHUNKS = 60;
 const SPAN = 60 * 16_000;
 
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
         Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })),
         { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN },
       );
+      if (!LEGACY_AUDIO) keepPcm(queue.episodeAudioPath(id)!, CHUNKS * SPAN * 2);
       for (let i = 0; i < CHUNKS; i++) {
         const base = { v: 1 as const, episodeId: id, chunkId: chunkId(id, i), attempt: 1, machineId: `m${i % 32}`, at: Date.now() };
         const evs: ChunkEvent[] = [
@@ -66,7 +71,19 @@ async function main(): Promise<void> {
     const log = createLogger("silent");
     const unfollow = ATTEMPT_LOG ? new ChunkAttemptLog(db, log).follow(db.events) : () => {};
     const deps = { store, queue, log, maxAttempts: 3 };
+    // the drain ends when every episode has reached a final state (the store's own events: no polling in the measured span)
+    let open = EPISODES;
+    const drained = new Promise<void>((resolve) => {
+      const off = db.events.on("episode:transition", (e) => {
+        if (e.to === "done" || e.to === "failed" || e.to === "cancelled") open -= 1;
+        if (open === 0) {
+          off();
+          resolve();
+        }
+      });
+    });
     const cpu0 = selfCpuMs();
+    const sys0 = process.cpuUsage().system;
     const nats0 = processCpuMs(server.pid!);
     const t0 = performance.now();
     const loop = consumeChunkEvents(
@@ -79,12 +96,9 @@ async function main(): Promise<void> {
         ),
       { signal: stop.signal, log },
     );
-    for (;;) {
-      const open = await store.episodesInStates(["transcribing", "stitching"]);
-      if (open.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await drained;
     const cpu = selfCpuMs() - cpu0;
+    const sys = (process.cpuUsage().system - sys0) / 1000;
     const nats = processCpuMs(server.pid!) - nats0;
     const wall = performance.now() - t0;
     stop.abort();
@@ -96,10 +110,13 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         episodes: EPISODES,
         attempt_log: ATTEMPT_LOG,
+        kept_audio: LEGACY_AUDIO ? "none (legacy: a delete per chunk)" : "pcm",
         chunks,
         episodes_done: done,
         drain_wall_s: round(wall / 1000, 2),
         orchestrator_cpu_ms_per_chunk: round(cpu / chunks, 3),
+        // of which the kernel's (socket and file I/O, the PCM's removal)
+        orchestrator_system_cpu_ms_per_chunk: round(sys / chunks, 3),
         nats_server_cpu_ms_per_chunk: round(nats / chunks, 3),
         load: os.loadavg().map((l) => round(l, 2)),
       })}\n`,
@@ -110,6 +127,21 @@ async function main(): Promise<void> {
     await nc.close();
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The episode's decoded PCM where streaming ingest appends it (16 kHz s16le, 115 MB an hour), so the
+ * finish purges it as it purges a real episode's: real pages of the page cache, not a sparse file.
+ */
+function keepPcm(file: string, bytes: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const block = Buffer.alloc(1024 * 1024);
+  const fd = fs.openSync(file, "w");
+  try {
+    for (let at = 0; at < bytes; at += block.length) fs.writeSync(fd, block, 0, Math.min(block.length, bytes - at));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

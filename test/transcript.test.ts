@@ -199,6 +199,21 @@ describe("caption cues", () => {
     assert.equal(joinWords([{ text: " Hello" }, { text: "," }, { text: "world" }, { text: "'s" }, { text: "end." }]), "Hello, world's end.");
   });
 
+  test("characters are code points: a surrogate pair is one, a lone surrogate one, and lines are measured so", () => {
+    assert.equal(charCount("😀"), 1);
+    assert.equal(charCount("a😀b"), 3);
+    assert.equal(charCount("\uD83D"), 1);
+    assert.equal(charCount("\uD83Dx"), 2);
+    assert.equal(charCount("\uDE00\uD83D"), 2, "a low surrogate before a high one is no pair");
+    assert.equal(charCount("👩‍👩‍👧"), 5, "three emoji joined by two zero-width joiners");
+    // 13 words of 3 emoji: 51 characters (103 UTF-16 units) wrap into two lines of at most 42
+    const cue = buildCues(Array.from({ length: 13 }, (_, i) => w("😀😀😀", i * 0.1, i * 0.1 + 0.05)))[0]!;
+    assert.deepEqual(
+      cue.lines.map((l) => charCount(l)),
+      [23, 27],
+    );
+  });
+
   test("paragraphs break at pauses of at least 1.5 s (tunable)", () => {
     const words = [w("a", 0, 0.2), w("b", 1.2, 1.4), w("c", 3.0, 3.2)];
     assert.deepEqual(
@@ -290,6 +305,16 @@ describe("renderers", () => {
     assert.deepEqual(normalizeWords(srt.flatMap((c) => c.lines).join(" ")), script);
     assert.deepEqual(normalizeWords(vtt.flatMap((c) => c.lines).join(" ")), script);
     assert.equal(srt[0]!.startMs, Math.round(words[0]!.start * 1000));
+  });
+
+  test("one words array rendered at both widths gets each width's own cues, as if rendered alone", () => {
+    const vttAlone = renderVtt([...words]);
+    const srtAlone = renderSrt([...words]);
+    const shared = [...words];
+    assert.equal(renderSrt(shared), srtAlone);
+    assert.equal(renderVtt(shared), vttAlone);
+    assert.notEqual(vttAlone.split("\n\n").length, srtAlone.split("\n\n").length);
+    assert.deepEqual(buildCues(shared, { maxLineChars: 20 }), buildCues([...words], { maxLineChars: 20 }));
   });
 
   test("SRT cues: at most two lines of at most 32 characters, no word cut or lost, times from the words", () => {

@@ -13,7 +13,8 @@ import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
 import { ObjectReader } from "./object-reader.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
-import { ensureWireResources, eventsProgress, putObject, queueDepth, type WireResourceOptions, type WireResources } from "./jetstream.ts";
+import { ObjectWriter } from "../../contract/object-writer.ts";
+import { ensureWireResources, eventsProgress, queueDepth, type WireResourceOptions, type WireResources } from "./jetstream.ts";
 
 /** NATS's default max_payload: what a connection that reports none is assumed to allow. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -42,6 +43,7 @@ export class NatsWorkQueue implements WorkQueue {
     private readonly buckets: WireResources,
     private readonly jobs: ChunkJobs,
     private readonly reads: Readers,
+    private readonly transcriptWriter: ObjectWriter,
   ) {}
 
   /**
@@ -63,7 +65,8 @@ export class NatsWorkQueue implements WorkQueue {
     const readJsm = await readJs.jetstreamManager();
     const reader = async (bucket: string) => new ObjectReader(await new Objm(readJs).open(bucket), readJsm, bucket);
     const reads = { results: await reader(names.resultsBucket), transcripts: await reader(names.transcriptsBucket) };
-    return new NatsWorkQueue(js, jsm, names, buckets, jobs, reads);
+    const transcriptWriter = new ObjectWriter(js, names.transcriptsBucket, nc.info?.max_payload);
+    return new NatsWorkQueue(js, jsm, names, buckets, jobs, reads, transcriptWriter);
   }
 
   /** The buckets this queue made (the upload store uses `uploads`). */
@@ -95,8 +98,18 @@ export class NatsWorkQueue implements WorkQueue {
     return ChunkTranscript.parse(JSON.parse(new TextDecoder().decode(bytes)));
   }
 
+  /**
+   * Stores a transcript file through the shared writer (contract/object-writer.ts: native SHA-256),
+   * replacing the one an earlier stitch stored under the name: its chunks are purged once the new
+   * metadata is in, as the client's put does.
+   */
   async putTranscriptFile(objectName: string, body: string): Promise<void> {
-    await putObject(this.buckets.transcripts, objectName, new TextEncoder().encode(body));
+    const earlier = await this.buckets.transcripts.info(objectName);
+    await this.transcriptWriter.put(objectName, new TextEncoder().encode(body), { mode: "replace" });
+    if (earlier === null) return;
+    const bucket = this.names.transcriptsBucket;
+    // the new file is in; a failed cleanup leaves unreferenced chunks, not a wrong transcript
+    await this.jsm.streams.purge(`OBJ_${bucket}`, { filter: `$O.${bucket}.C.${earlier.nuid}` }).catch(() => undefined);
   }
 
   /** A transcript read waits out a short NATS outage (a cluster node lost, its streams electing) before it fails. */

@@ -33,8 +33,12 @@ function formatMs(totalMs: number, separator: string): string {
   const s = totalSec % 60;
   const m = Math.floor(totalSec / 60) % 60;
   const h = Math.floor(totalSec / 3600);
-  const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
-  return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(ms, 3)}`;
+  return `${pad(h, 2)}:${pad(m, 2)}:${pad(s, 2)}${separator}${pad(ms, 3)}`;
+}
+
+/** Module level, not inside formatMs: under tsx every closure a call creates is also given its name (a property write). */
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
 }
 
 interface TimedCue {

@@ -79,16 +79,31 @@ function leansForward(token: string): boolean {
 
 /** Number of characters as a reader counts them (code points, not UTF-16 units). */
 export function charCount(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
+  // a surrogate pair is one code point; a lone surrogate counts as one, as `for (const c of text)` does
+  let n = text.length;
+  for (let i = 0; i + 1 < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
   return n;
+}
+
+/** A word's text as it is written into a line: whitespace runs as single spaces, trimmed. */
+function tokenOf(text: string): string {
+  return /\s/.test(text) ? text.replace(/\s+/g, " ").trim() : text;
 }
 
 /** Joins word texts with single spaces, gluing punctuation tokens to the word before them. */
 export function joinWords(words: readonly Pick<TimedWord, "text">[]): string {
   let out = "";
   for (const word of words) {
-    const token = word.text.replace(/\s+/g, " ").trim();
+    const token = tokenOf(word.text);
     if (token === "") continue;
     out += out === "" || ATTACHED_RE.test(token) ? token : ` ${token}`;
   }
@@ -103,13 +118,17 @@ export function joinWords(words: readonly Pick<TimedWord, "text">[]): string {
 export function wrapLines(text: string, maxLineChars: number = CUE_LIMITS.maxLineChars): string[] {
   const tokens = text.split(" ").filter((t) => t !== "");
   if (tokens.length === 0) return [];
-  const lens = tokens.map(charCount);
+  if (charCount(text) <= maxLineChars) return [tokens.join(" ")];
+  return wrapTokens(tokens, tokens.map(charCount), maxLineChars);
+}
+
+/** wrapLines for text longer than one line, given as its space-separated tokens and their lengths. */
+function wrapTokens(tokens: readonly string[], lens: readonly number[], maxLineChars: number): string[] {
+  if (greedyLines(lens, maxLineChars).lines !== 2) return greedyWrap(tokens, lens, maxLineChars);
   // chars[k]: characters of tokens[0..k) joined by single spaces
   const chars = [0];
   for (let k = 0; k < lens.length; k++) chars.push(chars[k]! + lens[k]! + (k > 0 ? 1 : 0));
   const total = chars[lens.length]!;
-  if (charCount(text) <= maxLineChars) return [tokens.join(" ")];
-  if (greedyLines(lens, maxLineChars).lines !== 2) return greedyWrap(tokens, lens, maxLineChars);
   let best: { cost: number; k: number } | undefined;
   for (let k = 1; k < tokens.length; k++) {
     const longest = Math.max(chars[k]!, total - chars[k]! - 1);
@@ -157,26 +176,51 @@ function greedyWrap(tokens: readonly string[], lens: readonly number[], maxLineC
 }
 
 /**
- * A word as cue building measures it, computed once per word: whether it glues to the word before
- * (`joinWords`), and the character count of each space-separated piece of its text. Cue building
- * then works on numbers: it never joins or re-counts a run's text while deciding where cues end,
- * which keeps rendering an hour of words linear.
+ * A word as cue building measures it, computed once per word: its token as `joinWords` writes it,
+ * whether it glues to the word before, the character count of each space-separated piece of it,
+ * and whether it ends a sentence. Cue building then works on numbers: it never joins or re-counts a
+ * run's text while deciding where cues end, which keeps rendering an hour of words linear.
  */
 interface Measured {
   readonly word: TimedWord;
+  readonly token: string;
   readonly attached: boolean;
   readonly lens: readonly number[];
+  readonly sentenceEnd: boolean;
 }
 
-function measure(word: TimedWord): Measured {
-  const token = word.text.replace(/\s+/g, " ").trim();
-  return { word, attached: ATTACHED_RE.test(token), lens: token.split(" ").map(charCount) };
+/** The word measured, or undefined for a word with no text (it is skipped). */
+function measure(word: TimedWord): Measured | undefined {
+  const token = tokenOf(word.text);
+  if (token === "") return undefined;
+  return {
+    word,
+    token,
+    attached: ATTACHED_RE.test(token),
+    lens: token.includes(" ") ? token.split(" ").map(charCount) : [charCount(token)],
+    sentenceEnd: SENTENCE_END_RE.test(token),
+  };
+}
+
+/**
+ * Every word measured, once per words array: SRT and WebVTT build their cues from the same stitched
+ * words with different limits. Keyed weakly by the array (callers never mutate a stitched transcript).
+ */
+const measuredCache = new WeakMap<readonly TimedWord[], ReadonlyArray<Measured | undefined>>();
+
+function measureAll(words: readonly TimedWord[]): ReadonlyArray<Measured | undefined> {
+  let measured = measuredCache.get(words);
+  if (measured === undefined) {
+    measured = words.map((word) => measure(word));
+    measuredCache.set(words, measured);
+  }
+  return measured;
 }
 
 /** Appends a word's pieces to the line tokens of a run, as `joinWords(...).split(" ")` would have them. */
 function appendPieces(tokens: number[], m: Measured): void {
   if (m.attached && tokens.length > 0) tokens[tokens.length - 1]! += m.lens[0]!;
-  else tokens.push(...m.lens);
+  else for (const len of m.lens) tokens.push(len);
 }
 
 /** Characters of a run's joined text, from its line tokens. */
@@ -184,6 +228,32 @@ function joinedChars(tokens: readonly number[]): number {
   let n = tokens.length > 0 ? tokens.length - 1 : 0;
   for (const len of tokens) n += len;
   return n;
+}
+
+/**
+ * Whether a run's line tokens with `next` appended wrap greedily into at most `maxLines` lines with
+ * no token longer than a line: greedyLines of appendPieces(tokens, next), without building that array.
+ */
+function fitsLines(tokens: readonly number[], next: Measured, maxLineChars: number, maxLines: number): boolean {
+  const glued = next.attached && tokens.length > 0;
+  const count = tokens.length + (glued ? next.lens.length - 1 : next.lens.length);
+  let lines = 0;
+  let line = -1; // characters on the current line; -1 before the first token
+  for (let i = 0; i < count; i++) {
+    // the i-th token of the run with `next` appended (no closure here: tsx names every closure it creates)
+    let len: number;
+    if (i < tokens.length) len = tokens[i]! + (glued && i === tokens.length - 1 ? next.lens[0]! : 0);
+    else len = next.lens[i - tokens.length + (glued ? 1 : 0)]!;
+    if (len > maxLineChars) return false;
+    if (line >= 0 && line + 1 + len <= maxLineChars) {
+      line += 1 + len;
+    } else {
+      lines += 1;
+      line = len;
+      if (lines > maxLines) return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -196,44 +266,33 @@ export function buildCues(words: readonly TimedWord[], options: CueOptions = {})
   const overrides = Object.entries(options).filter(([, value]) => value !== undefined);
   const limits: CueLimits = { ...CUE_LIMITS, ...Object.fromEntries(overrides) };
   const cues: Cue[] = [];
-  let current: Measured[] = [];
-  let tokens: number[] = []; // line tokens of `current`
+  const current: Measured[] = [];
+  const tokens: number[] = []; // line tokens of `current`
   const emit = (count: number): void => {
-    const taken = current.slice(0, count);
-    current = current.slice(count);
-    tokens = [];
+    const taken = current.splice(0, count);
+    tokens.length = 0;
     for (const m of current) appendPieces(tokens, m);
-    if (taken.length > 0)
-      cues.push(
-        makeCue(
-          taken.map((m) => m.word),
-          cues.at(-1)?.end ?? 0,
-          limits.maxLineChars,
-        ),
-      );
+    if (taken.length > 0) cues.push(makeCue(taken, cues.at(-1)?.end ?? 0, limits.maxLineChars));
   };
   const fitsWith = (next: Measured): boolean => {
     if (current.length === 0) return true;
-    const candidate = [...tokens];
-    appendPieces(candidate, next);
-    const { lines, tooLong } = greedyLines(candidate, limits.maxLineChars);
     const seconds = next.word.end - current[0]!.word.start;
-    return lines <= limits.maxLines && !tooLong && seconds <= limits.maxCueSec;
+    return seconds <= limits.maxCueSec && fitsLines(tokens, next, limits.maxLineChars, limits.maxLines);
   };
 
-  for (const word of words) {
-    if (word.text.trim() === "") continue;
-    const m = measure(word);
+  for (const m of measureAll(words)) {
+    if (m === undefined) continue;
+    const word = m.word;
     const last = current.at(-1)?.word;
     if (last !== undefined && (word.start - last.end >= limits.longPauseSec || word.speaker !== last.speaker)) {
       emit(current.length);
     }
     while (current.length > 0 && !fitsWith(m)) {
-      emit(chooseBreak(current, word, limits));
+      emit(chooseBreak(current, m, limits));
     }
     current.push(m);
     appendPieces(tokens, m);
-    if (SENTENCE_END_RE.test(word.text.trim()) && joinedChars(tokens) >= limits.minSentenceCueChars) {
+    if (m.sentenceEnd && joinedChars(tokens) >= limits.minSentenceCueChars) {
       emit(current.length);
     }
   }
@@ -247,33 +306,77 @@ export function buildCues(words: readonly TimedWord[], options: CueOptions = {})
  * else 0, never after a word like "the" that leans on the next) and keeps the latest one of the
  * best rank; breaking just before `next` is the fallback.
  */
-function chooseBreak(run: readonly Measured[], next: TimedWord, limits: CueLimits): number {
-  let best = { rank: 0, keep: run.length };
-  const kept: number[] = []; // line tokens of run[0..keep)
+function chooseBreak(run: readonly Measured[], next: Measured, limits: CueLimits): number {
+  let bestRank = 0;
+  let bestKeep = run.length;
+  // joinedChars of the line tokens of run[0..keep), kept up as words are added (tokens: how many)
+  let chars = 0;
+  let tokens = 0;
   for (let keep = 1; keep <= run.length; keep++) {
-    appendPieces(kept, run[keep - 1]!);
-    if (keep < run.length && joinedChars(kept) < limits.minCueChars) continue;
-    const before = run[keep - 1]!.word;
-    const after = run[keep]?.word ?? next;
-    const text = before.text.trim();
+    const before = run[keep - 1]!;
+    if (before.attached && tokens > 0) chars += before.lens[0]!;
+    else
+      for (const len of before.lens) {
+        chars += tokens > 0 ? len + 1 : len;
+        tokens += 1;
+      }
+    if (keep < run.length && chars < limits.minCueChars) continue;
+    const after = run[keep] ?? next;
     let rank = 0;
-    if (SENTENCE_END_RE.test(text)) rank = 4;
-    else if (after.start - before.end >= limits.pauseSec) rank = 3;
-    else if (PHRASE_END_RE.test(text)) rank = 2;
-    else if (leansForward(text)) rank = -1;
-    else if (PHRASE_OPENERS.has(after.text.trim().toLowerCase())) rank = 1;
-    if (rank >= best.rank && (rank > 0 || best.rank <= 0)) best = { rank, keep };
+    if (before.sentenceEnd) rank = 4;
+    else if (after.word.start - before.word.end >= limits.pauseSec) rank = 3;
+    else if (PHRASE_END_RE.test(before.token)) rank = 2;
+    else if (leansForward(before.token)) rank = -1;
+    else if (PHRASE_OPENERS.has(after.token.toLowerCase())) rank = 1;
+    if (rank >= bestRank && (rank > 0 || bestRank <= 0)) {
+      bestRank = rank;
+      bestKeep = keep;
+    }
   }
-  return best.keep;
+  return bestKeep;
 }
 
-function makeCue(words: readonly TimedWord[], notBefore: number, maxLineChars: number): Cue {
+/**
+ * One cue from measured words: their tokens joined as `joinWords` joins them, wrapped as
+ * `wrapLines` wraps that text (its space-separated pieces and their lengths come from the
+ * measurements instead of splitting and counting the text again).
+ */
+function makeCue(run: readonly Measured[], notBefore: number, maxLineChars: number): Cue {
+  const words = run.map((m) => m.word);
   const start = Math.max(words[0]!.start, notBefore, 0);
-  const end = words.reduce((max, w) => Math.max(max, w.end), start);
-  const text = joinWords(words);
+  let end = start;
+  let text = "";
+  for (const m of run) {
+    end = Math.max(end, m.word.end);
+    text += text === "" || m.attached ? m.token : ` ${m.token}`;
+  }
+  // the joined text has single spaces: when it fits one line, that line is the text itself
+  const lines = charCount(text) <= maxLineChars ? [text] : wrapRun(run, maxLineChars);
   const speaker = words[0]!.speaker;
-  const base = { start, end, text, lines: wrapLines(text, maxLineChars), words };
+  const base = { start, end, text, lines, words };
   return speaker === undefined ? base : { ...base, speaker };
+}
+
+/** wrapLines of a run's joined text, from its measured pieces instead of splitting and counting the text again. */
+function wrapRun(run: readonly Measured[], maxLineChars: number): string[] {
+  const pieces: string[] = [];
+  const lens: number[] = [];
+  for (const m of run) {
+    if (m.attached && pieces.length > 0) {
+      // an attached token is one piece (no spaces) that grows the last one; counted again, as two
+      // lone surrogates that meet make one character
+      const last = pieces.length - 1;
+      pieces[last] += m.token;
+      lens[last] = charCount(pieces[last]!);
+    } else if (m.lens.length === 1) {
+      pieces.push(m.token);
+      lens.push(m.lens[0]!);
+    } else {
+      pieces.push(...m.token.split(" "));
+      lens.push(...m.lens);
+    }
+  }
+  return wrapTokens(pieces, lens, maxLineChars);
 }
 
 /**
@@ -282,25 +385,26 @@ function makeCue(words: readonly TimedWord[], notBefore: number, maxLineChars: n
  */
 export function paragraphs(words: readonly TimedWord[], options: { pauseSec?: number } = {}): Paragraph[] {
   const pauseSec = options.pauseSec ?? PARAGRAPH_PAUSE_SEC;
-  const groups: TimedWord[][] = [];
-  for (const word of words) {
-    if (word.text.trim() === "") continue;
+  const groups: Measured[][] = [];
+  for (const m of measureAll(words)) {
+    if (m === undefined) continue;
     const group = groups.at(-1);
-    const last = group?.at(-1);
-    if (group === undefined || last === undefined || word.start - last.end >= pauseSec || word.speaker !== last.speaker) {
-      groups.push([word]);
+    const last = group?.at(-1)?.word;
+    if (group === undefined || last === undefined || m.word.start - last.end >= pauseSec || m.word.speaker !== last.speaker) {
+      groups.push([m]);
     } else {
-      group.push(word);
+      group.push(m);
     }
   }
   return groups.map((group) => {
-    const base = {
-      start: group[0]!.start,
-      end: group.reduce((max, w) => Math.max(max, w.end), group[0]!.start),
-      text: joinWords(group),
-      words: group,
-    };
-    const speaker = group[0]!.speaker;
-    return speaker === undefined ? base : { ...base, speaker };
+    const first = group[0]!.word;
+    let end = first.start;
+    let text = "";
+    for (const m of group) {
+      end = Math.max(end, m.word.end);
+      text += text === "" || m.attached ? m.token : ` ${m.token}`;
+    }
+    const base = { start: first.start, end, text, words: group.map((m) => m.word) };
+    return first.speaker === undefined ? base : { ...base, speaker: first.speaker };
   });
 }

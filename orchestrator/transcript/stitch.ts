@@ -78,7 +78,7 @@ export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number,
     const offset = chunk.startSample / sampleRate;
     const lowerSeam = i > 0 ? seams[i - 1]! : Number.NaN;
     const upperSeam = i < seams.length ? seams[i]! : Number.NaN;
-    const words = [...chunk.words].sort((a, b) => a.start - b.start);
+    const words = inStartOrder(chunk.words) ? chunk.words : [...chunk.words].sort((a, b) => a.start - b.start);
     for (const word of words) {
       const start = offset + word.start;
       const end = offset + Math.max(word.start, word.end);
@@ -94,6 +94,12 @@ export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number,
 }
 
 const roundSamples = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Whether words already run in start order (as engines write them): a stable sort would keep them as they are. */
+function inStartOrder(words: readonly Word[]): boolean {
+  for (let i = 1; i < words.length; i++) if (!(words[i - 1]!.start <= words[i]!.start)) return false;
+  return true;
+}
 
 /** The seam between neighbours `a` and `b` (sample position), or NaN when they neither carry cores nor overlap. */
 function seamBetween(a: StitchChunk, b: StitchChunk): number {

@@ -1,0 +1,106 @@
+/**
+ * Writes an object into an Object Store bucket by publishing its pieces: the data to
+ * `$O.<bucket>.C.<nuid>` in chunks of at most 128 KiB (and the server's max_payload), then the
+ * metadata to `$O.<bucket>.M.<base64url(name)>`, the layout (NATS ADR-20) that the @nats-io/obj
+ * client's get and queue/object-reader.ts read back. The digest is Node's native SHA-256
+ * (`objectDigest`): the client's own put hashes in JavaScript, which was most of the cost of storing
+ * a transcript. Both sides use this writer: a worker's result (publish permission alone, a name that
+ * is new on every attempt) and the orchestrator's transcript files (replacing an earlier stitch's).
+ *
+ * Every publish waits for the stream's ack, so the object is durable once put() resolves. Each
+ * publish carries a message id and is retried through a NATS outage (contract/nats-retry.ts), so a
+ * piece whose ack was lost is not stored twice.
+ */
+import { randomBytes } from "node:crypto";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
+import { retryThroughNatsOutage } from "./nats-retry.ts";
+import { objectDigest, objectMetaSubject } from "./wire.ts";
+
+/** The slice of the JetStream client this needs (publish with a stream ack). */
+export type ObjectPublisher = Pick<JetStreamClient, "publish">;
+
+export interface ObjectPutOptions {
+  /**
+   * "new": the name has no object yet and must not get a second one (a worker's result: the
+   * metadata is published expecting none before it). "replace": the metadata rolls up any earlier
+   * metadata of the name (`Nats-Rollup: sub`, as the client's put does); the caller purges the
+   * chunks of the object it replaced, whose nuid it read before.
+   */
+  readonly mode: "new" | "replace";
+  /** How long each publish is retried through a NATS outage (default contract/nats-retry.ts's window). */
+  readonly outageWindowMs?: number;
+  /** Gives up (the put rejects) when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** What put() stored, as the metadata says it. */
+export interface ObjectWritten {
+  readonly nuid: string;
+  readonly size: number;
+  readonly chunks: number;
+  readonly digest: string;
+}
+
+const MAX_CHUNK = 128 * 1024;
+
+export class ObjectWriter {
+  readonly #chunkSize: number;
+
+  constructor(
+    private readonly js: ObjectPublisher,
+    private readonly bucket: string,
+    /** The server's max_payload; chunks are at most this (and 128 KiB). */
+    maxPayload = MAX_CHUNK,
+  ) {
+    this.#chunkSize = Math.min(MAX_CHUNK, maxPayload);
+  }
+
+  async put(name: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<ObjectWritten> {
+    const nuid = newNuid();
+    const retrying = (op: () => Promise<unknown>) =>
+      retryThroughNatsOutage(op, {
+        ...(options.outageWindowMs === undefined ? {} : { windowMs: options.outageWindowMs }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    let chunks = 0;
+    for (let at = 0; at < bytes.length; at += this.#chunkSize) {
+      const piece = bytes.subarray(at, at + this.#chunkSize);
+      const msgID = `${nuid}.${chunks}`;
+      await retrying(() => this.js.publish(`$O.${this.bucket}.C.${nuid}`, piece, { msgID }));
+      chunks += 1;
+    }
+    const digest = objectDigest(bytes);
+    const info = {
+      name,
+      description: "",
+      options: { max_chunk_size: this.#chunkSize },
+      bucket: this.bucket,
+      nuid,
+      size: bytes.length,
+      chunks,
+      mtime: new Date().toISOString(),
+      digest,
+      deleted: false,
+    };
+    const meta = JSON.stringify(info);
+    const subject = objectMetaSubject(this.bucket, name);
+    if (options.mode === "new") {
+      await retrying(() => this.js.publish(subject, meta, { msgID: `${nuid}.meta`, expect: { lastSubjectSequence: 0 } }));
+    } else {
+      const rollup = headers();
+      rollup.set("Nats-Rollup", "sub");
+      await retrying(() => this.js.publish(subject, meta, { msgID: `${nuid}.meta`, headers: rollup }));
+    }
+    return { nuid, size: bytes.length, chunks, digest };
+  }
+}
+
+/** A nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token. */
+function newNuid(): string {
+  return randomBytes(16)
+    .toString("base64")
+    .replace(/[^A-Za-z0-9]/g, "")
+    .slice(0, 22)
+    .padEnd(22, "0");
+}
