@@ -14,7 +14,7 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Objm } from "@nats-io/obj";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -38,6 +38,21 @@ interface Answer {
   body: any;
 }
 
+/** Uploads a test body started; `cutting` destroys those it left half-sent. */
+const started = new Set<PacedUpload>();
+
+/** A test body that, however it ends, cuts its uploads first: a client mid-body would keep the orchestrator from closing. */
+function cutting(fn: (t: TestContext) => Promise<void>): (t: TestContext) => Promise<void> {
+  return async (t) => {
+    try {
+      await fn(t);
+    } finally {
+      for (const u of started) u.req.destroy();
+      started.clear();
+    }
+  };
+}
+
 /** A POST of an audio body to /v1/episodes that the test writes piece by piece, at its own pace. */
 class PacedUpload {
   readonly req: http.ClientRequest;
@@ -55,6 +70,7 @@ class PacedUpload {
       method: "POST",
       headers: { "content-type": "audio/wav", ...authHeaders(url), ...(opts.declareLength ? { "content-length": String(bytes.length) } : {}) },
     });
+    started.add(this);
     this.answer = new Promise((resolve) => {
       this.req.on("response", (res) => {
         let text = "";
@@ -134,107 +150,117 @@ async function transcriptJson(base: string, id: string): Promise<string> {
   return res.text();
 }
 
-test("an upload's first chunk job is out before its last byte, and its transcript matches a one-piece upload", { timeout: 400_000 }, async (t) => {
-  const dir = tmpDir(t);
-  const wav = await speechEpisode(dir, 7);
-  const bytes = fs.readFileSync(wav);
-  const orch = await startFleetStack(t);
-  const nats = await natsView(t, orch);
+test(
+  "an upload's first chunk job is out before its last byte, and its transcript matches a one-piece upload",
+  { timeout: 400_000 },
+  cutting(async (t) => {
+    const dir = tmpDir(t);
+    const wav = await speechEpisode(dir, 7);
+    const bytes = fs.readFileSync(wav);
+    const orch = await startFleetStack(t);
+    const nats = await natsView(t, orch);
 
-  const upload = new PacedUpload(orch.url, "title=fleet", bytes, { declareLength: true });
-  // the first half over about a second and a half, then the client holds the rest back
-  await upload.sendTo(Math.floor(bytes.length / 2), 40);
-  const id = await newestEpisode(orch);
-  const published = await chunksPublished(orch, id, nats.jobsPublished);
-  assert.ok(upload.sent < bytes.length, "the client has not sent its last byte");
-  const during = await orch.store.getEpisode(id);
-  assert.equal(during?.status, "transcribing");
-  assert.equal(during?.chunkCount, null, "the plan is still growing");
-  const answer = await upload.finish(40);
-  assert.equal(answer.status, 202, JSON.stringify(answer.body));
-  assert.equal(answer.body.id, id);
-  const streamed = await waitFinished(orch.url, id, 240_000);
-  assert.equal(streamed.status, "done", `streamed upload: ${streamed.error}`);
-  assert.ok(streamed.chunks.total > published, `${published} of ${streamed.chunks.total} chunks were out before the last byte`);
+    const upload = new PacedUpload(orch.url, "title=fleet", bytes, { declareLength: true });
+    // the first half over about a second and a half, then the client holds the rest back
+    await upload.sendTo(Math.floor(bytes.length / 2), 40);
+    const id = await newestEpisode(orch);
+    const published = await chunksPublished(orch, id, nats.jobsPublished);
+    assert.ok(upload.sent < bytes.length, "the client has not sent its last byte");
+    const during = await orch.store.getEpisode(id);
+    assert.equal(during?.status, "transcribing");
+    assert.equal(during?.chunkCount, null, "the plan is still growing");
+    const answer = await upload.finish(40);
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    assert.equal(answer.body.id, id);
+    const streamed = await waitFinished(orch.url, id, 240_000);
+    assert.equal(streamed.status, "done", `streamed upload: ${streamed.error}`);
+    assert.ok(streamed.chunks.total > published, `${published} of ${streamed.chunks.total} chunks were out before the last byte`);
 
-  const whole = await submitFile(orch.url, wav);
-  const reference = await waitFinished(orch.url, whole, 240_000);
-  assert.equal(reference.status, "done", `one-piece upload: ${reference.error}`);
-  const [a, b] = await Promise.all([orch.store.getEpisode(id), orch.store.getEpisode(whole)]);
-  assert.equal(a?.planJson, b?.planJson, "the same cuts");
-  assert.equal(a?.audioSha256, b?.audioSha256, "the same bytes");
-  assert.equal(await transcriptJson(orch.url, id), await transcriptJson(orch.url, whole), "the same transcript");
-  assert.deepEqual(leftovers(orch, id), [], "no upload file or PCM left once done");
-});
+    const whole = await submitFile(orch.url, wav);
+    const reference = await waitFinished(orch.url, whole, 240_000);
+    assert.equal(reference.status, "done", `one-piece upload: ${reference.error}`);
+    const [a, b] = await Promise.all([orch.store.getEpisode(id), orch.store.getEpisode(whole)]);
+    assert.equal(a?.planJson, b?.planJson, "the same cuts");
+    assert.equal(a?.audioSha256, b?.audioSha256, "the same bytes");
+    assert.equal(await transcriptJson(orch.url, id), await transcriptJson(orch.url, whole), "the same transcript");
+    assert.deepEqual(leftovers(orch, id), [], "no upload file or PCM left once done");
+  }),
+);
 
-test("a client that disconnects mid-body: the episode fails saying so, its published chunks are cancelled, nothing is left", async (t) => {
-  const dir = tmpDir(t);
-  const wav = await speechEpisode(dir, 8);
-  const bytes = fs.readFileSync(wav);
-  const orch = await startStack(t);
-  const nats = await natsView(t, orch);
+test(
+  "a client that disconnects mid-body: the episode fails saying so, its published chunks are cancelled, nothing is left",
+  cutting(async (t) => {
+    const dir = tmpDir(t);
+    const wav = await speechEpisode(dir, 8);
+    const bytes = fs.readFileSync(wav);
+    const orch = await startStack(t);
+    const nats = await natsView(t, orch);
 
-  const upload = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: true });
-  await upload.sendTo(Math.floor(bytes.length * 0.6), 5);
-  const id = await newestEpisode(orch);
-  await chunksPublished(orch, id, nats.jobsPublished);
-  assert.equal(await nats.liveMarker(id), true, "its chunks are live for the workers");
-  upload.req.destroy();
+    const upload = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: true });
+    await upload.sendTo(Math.floor(bytes.length * 0.6), 5);
+    const id = await newestEpisode(orch);
+    await chunksPublished(orch, id, nats.jobsPublished);
+    assert.equal(await nats.liveMarker(id), true, "its chunks are live for the workers");
+    upload.req.destroy();
 
-  const failed = await waitFor(
-    "the episode to fail",
-    async () => {
-      const ep = await orch.store.getEpisode(id);
-      return ep?.status === "failed" ? ep : undefined;
-    },
-    30_000,
-  );
-  assert.match(failed.error ?? "", /the upload was interrupted before its end/);
-  assert.deepEqual(await orch.store.listChunks(id), [], "the partial plan is dropped");
-  assert.equal(failed.planJson, null);
-  assert.equal(await nats.liveMarker(id), false, "the workers are told to drop its jobs");
-  await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
-});
+    const failed = await waitFor(
+      "the episode to fail",
+      async () => {
+        const ep = await orch.store.getEpisode(id);
+        return ep?.status === "failed" ? ep : undefined;
+      },
+      30_000,
+    );
+    assert.match(failed.error ?? "", /the upload was interrupted before its end/);
+    assert.deepEqual(await orch.store.listChunks(id), [], "the partial plan is dropped");
+    assert.equal(failed.planJson, null);
+    assert.equal(await nats.liveMarker(id), false, "the workers are told to drop its jobs");
+    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+  }),
+);
 
-test("a body past PODFLEET_MAX_AUDIO_BYTES after chunks went out: 413, the episode fails, its chunks are cancelled", async (t) => {
-  const dir = tmpDir(t);
-  const wav = await speechEpisode(dir, 8);
-  const bytes = fs.readFileSync(wav);
-  const limit = Math.floor(bytes.length * 0.7);
-  const orch = await startStack(t, { PODFLEET_MAX_AUDIO_BYTES: String(limit) });
-  const nats = await natsView(t, orch);
+test(
+  "a body past PODFLEET_MAX_AUDIO_BYTES after chunks went out: 413, the episode fails, its chunks are cancelled",
+  cutting(async (t) => {
+    const dir = tmpDir(t);
+    const wav = await speechEpisode(dir, 8);
+    const bytes = fs.readFileSync(wav);
+    const limit = Math.floor(bytes.length * 0.7);
+    const orch = await startStack(t, { PODFLEET_MAX_AUDIO_BYTES: String(limit) });
+    const nats = await natsView(t, orch);
 
-  // no Content-Length: the cap is found while the body streams
-  const upload = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: false });
-  await upload.sendTo(Math.floor(bytes.length * 0.5), 5);
-  const id = await newestEpisode(orch);
-  await chunksPublished(orch, id, nats.jobsPublished);
-  await upload.sendTo(bytes.length, 5);
-  upload.req.end();
-  const answer = await upload.answer;
-  if (answer instanceof Error) throw new Error(`the client got no answer: ${answer.message}`, { cause: answer });
-  assert.equal(answer.status, 413);
-  assert.equal(answer.body.error.code, "too_large");
-  assert.match(answer.body.error.message, new RegExp(`over the ${limit}-byte limit`));
+    // no Content-Length: the cap is found while the body streams
+    const upload = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: false });
+    await upload.sendTo(Math.floor(bytes.length * 0.5), 5);
+    const id = await newestEpisode(orch);
+    await chunksPublished(orch, id, nats.jobsPublished);
+    await upload.sendTo(bytes.length, 5);
+    upload.req.end();
+    const answer = await upload.answer;
+    if (answer instanceof Error) throw new Error(`the client got no answer: ${answer.message}`, { cause: answer });
+    assert.equal(answer.status, 413);
+    assert.equal(answer.body.error.code, "too_large");
+    assert.match(answer.body.error.message, new RegExp(`over the ${limit}-byte limit`));
 
-  const failed = await waitFor(
-    "the episode to fail",
-    async () => {
-      const ep = await orch.store.getEpisode(id);
-      return ep?.status === "failed" ? ep : undefined;
-    },
-    30_000,
-  );
-  assert.match(failed.error ?? "", new RegExp(`over the ${limit}-byte limit`));
-  assert.deepEqual(await orch.store.listChunks(id), []);
-  assert.equal(await nats.liveMarker(id), false);
-  await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
-});
+    const failed = await waitFor(
+      "the episode to fail",
+      async () => {
+        const ep = await orch.store.getEpisode(id);
+        return ep?.status === "failed" ? ep : undefined;
+      },
+      30_000,
+    );
+    assert.match(failed.error ?? "", new RegExp(`over the ${limit}-byte limit`));
+    assert.deepEqual(await orch.store.listChunks(id), []);
+    assert.equal(await nats.liveMarker(id), false);
+    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+  }),
+);
 
 test(
   "an orchestrator killed mid-upload: the restart fails the episode as an interrupted upload and keeps nothing",
   { timeout: 240_000 },
-  async (t) => {
+  cutting(async (t) => {
     const dir = tmpDir(t);
     t.after(() => killAllUsing(dir));
     const wav = await speechEpisode(dir, 8);
@@ -270,5 +296,5 @@ test(
       second.child.kill("SIGINT");
       await second.exited;
     }
-  },
+  }),
 );

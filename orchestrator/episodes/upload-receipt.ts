@@ -86,12 +86,15 @@ export class UploadReceipt {
       await keep();
       this.stop.signal.throwIfAborted();
       this.finish("received");
+      this.ended();
       return bytes;
     } catch (err) {
+      // readers learn the reason first, so none meets the files removed without it
+      this.finish("failed", err instanceof Error ? err : new Error(String(err)));
       await this.file.close().catch(() => undefined);
       fs.rmSync(uploadPartPath(this.uploadPath), { force: true });
       if (renamed) fs.rmSync(this.uploadPath, { force: true });
-      this.finish("failed", err instanceof Error ? err : new Error(String(err)));
+      this.ended();
       throw err;
     }
   }
@@ -99,8 +102,9 @@ export class UploadReceipt {
   /** Gives up a receipt that has not started receiving (the episode could not be recorded). */
   async discard(): Promise<void> {
     await this.file.close().catch(() => undefined);
-    fs.rmSync(uploadPartPath(this.uploadPath), { force: true });
     this.finish("failed", new UploadStoppedError("the upload was not recorded"));
+    fs.rmSync(uploadPartPath(this.uploadPath), { force: true });
+    this.ended();
   }
 
   /** Stops a receipt still receiving (its ingest ended first): the body is cut and the request answered with `reason`. */
@@ -186,12 +190,12 @@ export class UploadReceipt {
     });
   }
 
+  /** The outcome, told to the readers (`settled` follows once the files are in their final state). */
   private finish(state: "received" | "failed", error?: Error): void {
     if (this.state !== "receiving") return;
     this.state = state;
     this.error = error;
     this.wake();
-    this.ended();
   }
 
   private wake(): void {
