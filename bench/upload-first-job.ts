@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   const farm = await startBenchFarm({ env: { PODFLEET_MAX_MACHINES: "0" } });
   const nc = await connect({ servers: farm.orch.natsUrl, ...connectAuth(farm.orch.natsAuth.orchestrator) });
   try {
-    console.log(`upload_first_job: ${minutes} min MP3, ${(bytes.length / 1e6).toFixed(1)} MB, ${runs} runs per rate; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`);
+    console.log(
+      `upload_first_job: ${minutes} min MP3, ${(bytes.length / 1e6).toFixed(1)} MB, ${runs} runs per rate; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`,
+    );
     for (const rate of [rateBytesPerSec, Infinity]) {
       const label = Number.isFinite(rate) ? `${rate / 1e6} MB/s` : "full speed";
       for (let i = 0; i < runs; i++) {
@@ -80,7 +82,12 @@ async function main(): Promise<void> {
         })();
         const t = await timedUpload(farm, bytes, rate, firstJob);
         const id = ((await (await benchApi(farm, "/v1/episodes?limit=1")).json()) as { episodes: Array<{ id: string }> }).episodes[0]!.id;
-        await until("the plan to be complete", async () => ((await farm.orch.store.getEpisode(id))?.chunkCount ?? null) !== null || undefined, 600_000, 100);
+        await until(
+          "the plan to be complete",
+          async () => ((await farm.orch.store.getEpisode(id))?.chunkCount ?? null) !== null || undefined,
+          600_000,
+          100,
+        );
         await benchApi(farm, `/v1/episodes/${id}`, { method: "DELETE" });
         const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
         console.log(`  ${label.padEnd(10)} run ${i + 1}: first job ${s(t.firstJobMs)}, last byte sent ${s(t.lastByteMs)}, 202 at ${s(t.answeredMs)}`);
