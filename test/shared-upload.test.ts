@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -62,10 +63,7 @@ async function setup(t: TestContext, opts: { uploadStoreOnB: boolean }) {
 
 /** A's half: receive the upload (kept, recorded, 202), then lose the data directory before any ingest runs. */
 async function receiveOnAThenDie(s: Awaited<ReturnType<typeof setup>>, audio: Buffer): Promise<string> {
-  const row = await s.a.episodes.receiveUpload(async (to) => {
-    fs.writeFileSync(to, audio);
-    return audio.length;
-  });
+  const row = await s.a.episodes.receiveUpload({ body: Readable.from([audio]), maxBytes: 50_000_000 });
   fs.rmSync(path.join(s.a.dataDir, "uploads"), { recursive: true, force: true });
   return row.id;
 }

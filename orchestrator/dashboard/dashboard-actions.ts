@@ -13,7 +13,7 @@ import { languageTagField } from "../episodes/language-tag.ts";
 import { InvalidLimitsError, type FleetLimits } from "../fleet/fleet-limits.ts";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import { boundedQueryNumber, CHUNK_SECONDS } from "../input-bounds.ts";
-import { streamToFile } from "../outbound/body-limits.ts";
+import { UploadStoppedError } from "../episodes/upload-receipt.ts";
 import type { DashboardDeps, DashboardEnv } from "./dashboard.tsx";
 
 /** A refused action: its HTTP status, a code, and a sentence for the operator. */
@@ -70,6 +70,7 @@ function backTo(c: Context, fallback: string): string {
 
 function rethrowBadInput(err: unknown): never {
   if (err instanceof BadInputError) throw new DashboardError(err.code === "too_large" ? 413 : 400, err.code, err.message);
+  if (err instanceof UploadStoppedError) throw new DashboardError(409, "upload_stopped", err.message);
   throw err;
 }
 
@@ -126,11 +127,7 @@ export function mountDashboardActions(dash: Hono<DashboardEnv>, deps: DashboardD
     if (!body) throw new DashboardError(400, "empty_file", "the file is empty");
     const row = await deps.episodes
       .submitUpload(
-        (file) =>
-          streamToFile(Readable.fromWeb(body), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
-            if (err instanceof BadInputError) throw err;
-            throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
-          }),
+        { body: Readable.fromWeb(body), maxBytes: deps.maxUploadBytes, declaredBytes: Number.isFinite(declared) ? declared : undefined },
         { title: query.data.title || undefined, language: query.data.language },
       )
       .catch(rethrowBadInput);

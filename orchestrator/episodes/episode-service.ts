@@ -23,6 +23,7 @@ import type { TranscriptFormat } from "../transcript/formats.ts";
 import { finishEpisode, transcriptObject } from "./finish-episode.ts";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { UploadStore } from "./upload-store.ts";
+import { UploadReceipt, type IncomingUpload } from "./upload-receipt.ts";
 import type { WorkQueue } from "./work-queue.ts";
 import type { EpisodeLinkRow, EpisodeOrigin } from "../sources/episode-links.ts";
 import { runClaimedIngest } from "./claimed-ingest.ts";
@@ -206,32 +207,46 @@ export class EpisodeService {
   }
 
   /**
-   * Record an upload and start its ingest. `writeTo` streams the body to the path it is given (and
-   * enforces the size cap); if it throws, nothing is recorded and the partial file is removed.
+   * Record an upload and ingest it while its body arrives (upload-receipt.ts): the episode is
+   * recorded first, its ingest follows the file the body is written to, and this resolves (with the
+   * episode as it is now, often already transcribing) once the whole body is on disk and kept.
+   * Rejects with the body's failure (BadInputError too_large or fetch_failed, for a 4xx) or with
+   * UploadStoppedError when the episode's ingest ended first; the ingest then fails (or has
+   * cancelled) the episode, its published chunks cancelled and the upload's files removed.
    */
-  async submitUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
-    const row = await this.receiveUpload(writeTo, opts);
-    this.startIngest(row);
-    return row;
+  async submitUpload(upload: IncomingUpload, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    const { row, receipt } = await this.openUpload(upload, opts);
+    this.startIngest(row, receipt);
+    await receipt.receive(upload, () => this.keepUpload(row.id, receipt.uploadPath));
+    return (await this.deps.store.getEpisode(row.id)) ?? row;
   }
 
   /**
-   * The receiving half of submitUpload: the body is written to the upload directory, kept in the
-   * upload store (when there is one: before the episode exists, so a recorded upload episode always
-   * has its bytes where any orchestrator can read them), then recorded. Its ingest is not started:
-   * whoever resumes the episode runs it (resumeIngest).
+   * The receiving half of submitUpload alone: the episode is recorded and the body written and kept
+   * (in the upload store when there is one, so any orchestrator can read it), but no ingest starts:
+   * whoever resumes the episode runs it (resumeIngest). A body that fails fails the episode.
    */
-  async receiveUpload(writeTo: (filePath: string) => Promise<number>, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+  async receiveUpload(upload: IncomingUpload, opts: SubmitOptions = {}): Promise<EpisodeRow> {
+    const { row, receipt } = await this.openUpload(upload, opts);
+    try {
+      await receipt.receive(upload, () => this.keepUpload(row.id, receipt.uploadPath));
+    } catch (err) {
+      await this.deps.store.transitionEpisode(row.id, "failed", { error: err instanceof Error ? err.message : String(err) });
+      await this.deps.uploads?.remove(row.id).catch(() => undefined);
+      throw err;
+    }
+    return row;
+  }
+
+  /** Records an upload episode with the part file its body is about to be written to; nothing is left if it is refused. */
+  private async openUpload(upload: IncomingUpload, opts: SubmitOptions): Promise<{ row: EpisodeRow; receipt: UploadReceipt }> {
     const id = newEpisodeId();
     const link = await this.deps.links?.prepare(id, opts);
     fs.mkdirSync(this.deps.uploadDir, { recursive: true });
     const uploadPath = path.join(this.deps.uploadDir, `${id}.upload`);
-    let kept = false;
+    const receipt = await UploadReceipt.open(uploadPath, upload.declaredBytes);
     try {
-      await writeTo(uploadPath);
-      await this.deps.uploads?.keep(id, uploadPath);
-      kept = true;
-      return await this.claimedCreate(id, () =>
+      const row = await this.claimedCreate(id, () =>
         this.deps.store.createEpisode(
           {
             id,
@@ -245,15 +260,16 @@ export class EpisodeService {
           link,
         ),
       );
+      return { row, receipt };
     } catch (err) {
-      fs.rmSync(uploadPath, { force: true });
-      if (kept) {
-        await this.deps.uploads
-          ?.remove(id)
-          .catch((e: unknown) => this.deps.log.warn("could not remove the kept copy of a refused upload", { episodeId: id, error: e }));
-      }
+      await receipt.discard();
       throw err;
     }
+  }
+
+  /** The complete upload goes to the upload store (when there is one) before it is acknowledged. */
+  private async keepUpload(id: string, uploadPath: string): Promise<void> {
+    await this.deps.uploads?.keep(id, uploadPath);
   }
 
   /**
@@ -395,8 +411,8 @@ export class EpisodeService {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
-  /** Ingests `row` in the background, unless an ingest of it is already running. */
-  private startIngest(row: EpisodeRow): void {
+  /** Ingests `row` in the background (following `receipt`, the upload arriving now, if given), unless an ingest of it is already running. */
+  private startIngest(row: EpisodeRow, receipt?: UploadReceipt): void {
     if (this.running.has(row.id)) return;
     const hint = { chunks: 1, published: 0 };
     this.expected.set(row.id, hint);
@@ -408,6 +424,7 @@ export class EpisodeService {
         queue: this.deps.queue,
         log: this.deps.log,
         uploads: this.deps.uploads,
+        receipt,
         slots: this.slots,
         fetchRetry: this.deps.fetchRetry,
         claims: this.deps.claims,

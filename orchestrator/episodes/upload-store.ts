@@ -1,10 +1,11 @@
 /**
  * Uploaded audio between its receipt and the end of its ingest, where every orchestrator can read it.
  *
- * An upload is written to the receiving orchestrator's `<data-dir>/uploads` first (ingest reads it
- * there). With an external NATS (NATS_URL: possibly several orchestrators, one of which may die
- * before the ingest ends) its bytes are also put in the uploads Object Store bucket (replicated
- * like every bucket) before the episode is recorded and acknowledged, so another orchestrator that
+ * An upload is written to the receiving orchestrator's `<data-dir>/uploads` as it arrives, its
+ * ingest following the file (upload-receipt.ts). With an external NATS (NATS_URL: possibly several
+ * orchestrators, one of which may die before the ingest ends) its bytes are also put in the uploads
+ * Object Store bucket (replicated like every bucket) once complete and before the upload is
+ * acknowledged, so another orchestrator that
  * resumes the ingest materializes the file with `fetchTo`; the copy is deleted when the ingest
  * ends (planned, failed or cancelled). With the embedded NATS there is one orchestrator and one
  * disk: LocalUploadStore keeps nothing more.
@@ -16,6 +17,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import { BadInputError } from "../ingest/ingest-errors.ts";
 import type { Logger } from "../log.ts";
 import type { EpisodeRow } from "../store/episode-store.ts";
+import { uploadPartPath } from "./upload-receipt.ts";
 
 /** The upload store port EpisodeService and ingest use. */
 export interface UploadStore {
@@ -84,9 +86,11 @@ export class NatsUploadStore implements UploadStore {
 }
 
 /**
- * The uploaded file an ingest decodes: the one this orchestrator received, else the copy in the
- * upload store (received by another orchestrator, or the data directory was lost), fetched to
- * `fetchTo`. Neither: the episode fails with a clear reason.
+ * The uploaded file an ingest decodes when this process is not receiving it (a takeover, a
+ * restart): the one this orchestrator received, else the copy in the upload store (received by
+ * another orchestrator, or the data directory was lost), fetched to `fetchTo`. Neither: the episode
+ * fails with a clear reason: its upload never ended (a part file is left, or the upload store,
+ * which holds every complete upload, has none) or the file is gone.
  */
 export async function uploadedFile(
   episode: Pick<EpisodeRow, "id" | "uploadPath">,
@@ -99,10 +103,16 @@ export async function uploadedFile(
     log.info("upload read from the upload store", { episodeId: episode.id });
     return fetchTo;
   }
+  if (uploads || (episode.uploadPath && fs.existsSync(uploadPartPath(episode.uploadPath)))) {
+    throw new BadInputError(
+      "fetch_failed",
+      "the upload was interrupted before its end: the orchestrator receiving it stopped before its last byte; submit it again",
+    );
+  }
   throw new BadInputError("empty_file", "the uploaded file is gone (was the data directory cleaned?)");
 }
 
-/** An upload's ingest ended (planned, failed or cancelled): its local file, fetched copy and kept copy go. */
+/** An upload's ingest ended (planned, failed or cancelled): its local file (or part file), fetched copy and kept copy go. */
 export async function releaseUpload(
   episode: Pick<EpisodeRow, "id" | "sourceKind" | "uploadPath">,
   fetchedPath: string,
@@ -110,7 +120,10 @@ export async function releaseUpload(
   log: Logger,
 ): Promise<void> {
   if (episode.sourceKind !== "upload") return;
-  if (episode.uploadPath) fs.rmSync(episode.uploadPath, { force: true });
+  if (episode.uploadPath) {
+    fs.rmSync(episode.uploadPath, { force: true });
+    fs.rmSync(uploadPartPath(episode.uploadPath), { force: true });
+  }
   fs.rmSync(fetchedPath, { force: true });
   await uploads
     ?.remove(episode.id)

@@ -8,6 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { BadInputError } from "../ingest/ingest-errors.ts";
+import { UploadStoppedError } from "../episodes/upload-receipt.ts";
 import type { Logger } from "../log.ts";
 import { isTransientNatsError } from "../../contract/nats-retry.ts";
 
@@ -41,6 +42,7 @@ export function renderError(log: Logger): (err: Error, c: Context) => Response {
       }
       return c.json({ error: { code: err.code, message: err.message } }, 400);
     }
+    if (err instanceof UploadStoppedError) return c.json({ error: { code: "upload_stopped", message: err.message } }, 409);
     if (err instanceof HTTPException) return c.json({ error: { code: "http_error", message: err.message } }, err.status);
     if (isTransientNatsError(err)) {
       // NATS unreachable or electing (a cluster node lost): nothing is wrong with the request; ask again soon

@@ -6,9 +6,7 @@ import { Readable } from "node:stream";
 import { z } from "zod";
 import type { EpisodeService } from "../episodes/episode-service.ts";
 import { languageTagField } from "../episodes/language-tag.ts";
-import { BadInputError } from "../ingest/ingest-errors.ts";
 import { boundedNumber, boundedQueryNumber, CHUNK_SECONDS, EPISODE_LIST_LIMIT } from "../input-bounds.ts";
-import { streamToFile } from "../outbound/body-limits.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../transcript/formats.ts";
 import { ApiError, invalid } from "./api-error.ts";
 import { errors, json, readJson, route, type ApiRoute } from "./api-route.ts";
@@ -78,6 +76,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       ...errors({
         400: "bad JSON, a bad field or an unusable URL",
         ...ADMIN,
+        409: "the episode was cancelled (or its ingest failed) before its upload ended",
         413: "body over the limit",
         415: "neither JSON nor audio",
         429: "rate limited",
@@ -98,12 +97,9 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
         if (declared > deps.maxUploadBytes) throw new ApiError(413, "too_large", `upload is over the ${deps.maxUploadBytes}-byte limit`);
         const body = c.req.raw.body;
         if (!body) throw new ApiError(400, "empty_file", "the upload is empty (0 bytes)");
+        // answered once the body is in; its chunks are already being published while it arrives
         const row = await deps.episodes.submitUpload(
-          (file) =>
-            streamToFile(Readable.fromWeb(body), file, { maxBytes: deps.maxUploadBytes, what: "upload" }).catch((err: unknown) => {
-              if (err instanceof BadInputError) throw err;
-              throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
-            }),
+          { body: Readable.fromWeb(body), maxBytes: deps.maxUploadBytes, declaredBytes: Number.isFinite(declared) ? declared : undefined },
           query.data,
         );
         return c.json({ id: row.id, status: row.status }, 202);

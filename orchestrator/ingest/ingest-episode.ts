@@ -1,6 +1,6 @@
 /**
- * Ingest one episode as one stream: the download (or the uploaded file) is decoded by ffmpeg as
- * its bytes arrive, the silence planner fixes each cut as soon as the audio past it is known, and
+ * Ingest one episode as one stream: the download (or the upload) is decoded by ffmpeg as its
+ * bytes arrive, the silence planner fixes each cut as soon as the audio past it is known, and
  * the decoded PCM is kept for the episode as it arrives (queue/chunk-jobs.ts); each chunk is
  * recorded and its job, carrying its WAV, published at once once the audio reaches its padded end
  * (chunk-publisher.ts). The episode turns "transcribing" with its first chunk; the plan is
@@ -17,8 +17,17 @@
  * before its plan is complete takes its partial plan with it (failIngest): chunks already out are
  * stopped for the workers, their rows, the plan and the kept PCM removed; a retry starts afresh.
  *
- * A streamed download holds a download slot (its decode runs at the network's pace); decoding a
- * file (uploads, the fallback) takes a processing slot, so an upload never waits behind a slow host.
+ * An upload this process is receiving streams the same way, with the request body in place of the
+ * download: ffmpeg reads the upload file as it grows (episodes/upload-receipt.ts), so its first
+ * chunk is out before its last byte arrived. A body that fails (over the size cap, the client gone)
+ * fails the episode with its reason like a failed download; an ingest that ends first (cancelled,
+ * failed) abandons the receipt, so the request is answered and nothing of the upload is left. An
+ * upload this process is not receiving (a takeover, a restart) is decoded from its complete file,
+ * or fails saying it never ended.
+ *
+ * A streamed download holds a download slot (its decode runs at the network's pace); an upload
+ * (streamed as it arrives, or its file) and the file fallback take a processing slot, so an upload
+ * never waits behind a slow host.
  *
  * Run under an "ingest" claim (cluster/work-claims.ts, `deps.held`), the ingest stops when the
  * claim is lost (its signal aborts the download; each chunk record and the plan's completion are
@@ -27,6 +36,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import { ClaimLostError, type HeldClaim, type WorkClaims } from "../cluster/work-claims.ts";
@@ -38,11 +48,12 @@ import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-st
 import { decodePcmStream, probeAudio } from "./audio-decode.ts";
 import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
 import { ChunkPublisher } from "./chunk-publisher.ts";
-import { fetchAudio, type FetchAudioOptions, type FetchedAudio } from "./fetch-audio.ts";
+import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
 import { BadInputError } from "./ingest-errors.ts";
 import { describeRendition } from "./rendition.ts";
 import { releaseUpload, uploadedFile, type UploadStore } from "../episodes/upload-store.ts";
+import { UploadStoppedError, type UploadReceipt } from "../episodes/upload-receipt.ts";
 
 /** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
 export interface IngestSlots {
@@ -65,6 +76,8 @@ export interface IngestDeps {
   chunkPadSec?: number | undefined;
   log: Logger;
   now?: () => number;
+  /** The upload this process is receiving for the episode (episodes/upload-receipt.ts): decoded as its bytes arrive. */
+  receipt?: UploadReceipt | undefined;
   /** Uploads kept for any orchestrator (episodes/upload-store.ts): read when the local file is missing, freed when the ingest ends. */
   uploads?: UploadStore | undefined;
   /** Called after each chunk's job is published (wakes the autoscaler). */
@@ -111,11 +124,14 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     for (;;) {
       try {
         if (episode.sourceKind === "upload") {
-          await slots.process(async () => {
-            const row = await begin(episode, deps);
-            const source = await uploadedFile(episode, fetchedUploadPath, deps.uploads, deps.log);
-            await decodeFile(row, source, { finalUrl: null, contentType: undefined }, ctx);
-          });
+          if (deps.receipt) await streamUpload(episode, deps.receipt, ctx);
+          else {
+            await slots.process(async () => {
+              const row = await begin(episode, deps);
+              const source = await uploadedFile(episode, fetchedUploadPath, deps.uploads, deps.log);
+              await decodeFile(row, source, { finalUrl: null, contentType: undefined }, ctx);
+            });
+          }
           await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
         } else {
           await streamDownload(episode, downloadPath, ctx);
@@ -138,10 +154,12 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
     // lost the claim: another orchestrator ingests it now, and the episode's outcome is its to write
     if (err instanceof ClaimLostError || deps.held?.signal.aborted || !(await stillOurs(deps))) {
       log.warn("ingest stopped: its claim was taken over", { episodeId: id });
+      await stopReceipt(deps, "its ingest was taken over by another orchestrator");
       return;
     }
     const current = await store.getEpisode(id);
     if (current?.status === "cancelled") {
+      await stopReceipt(deps, `episode ${id} was cancelled`);
       // cancelled mid-ingest: the live marker goes (workers drop its chunks) and the kept PCM with it
       log.info("ingest stopped: episode cancelled", { episodeId: id });
       const planned = current.planJson ? (JSON.parse(current.planJson) as PlannedChunk[]) : [];
@@ -157,8 +175,11 @@ export async function ingestEpisode(episode: EpisodeRow, deps: IngestDeps): Prom
       err instanceof BadInputError || isTransientFetchError(err) ? err.message : `internal error while ingesting: ${(err as Error).message}`;
     log.warn("ingest failed", { episodeId: id, error: err });
     await failIngest(id, { error: message }, deps);
+    await stopReceipt(deps, `episode ${id} failed: ${message}`);
     await releaseUpload(episode, fetchedUploadPath, deps.uploads, deps.log);
   } finally {
+    // whatever ended the run (even an error of its own bookkeeping), no upload is left arriving unfollowed
+    await stopReceipt(deps, "its ingest stopped");
     fs.rmSync(downloadPath, { force: true });
   }
 }
@@ -197,36 +218,77 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
   const outcome = await slots.download(async () => {
     const row = await begin(episode, deps);
     const publisher = publisherFor(row, ctx);
+    const download = async (tee: Writable): Promise<StreamedSource> => {
+      const fetched = await fetchAudio(episode.sourceUrl!, downloadPath, {
+        ...deps.fetch,
+        tee,
+        onLength: (bytes) => expectChunks(row, bytes, deps),
+        signal: deps.held?.signal,
+      });
+      deps.log.info("audio fetched", { episodeId: episode.id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
+      return { path: downloadPath, fetched };
+    };
     try {
-      return await streamInto(publisher, row, episode, downloadPath, ctx);
+      return await streamInto(publisher, row, download, ctx);
     } finally {
       await publisher.close();
     }
   });
   if ("failed" in outcome.streamed) {
     deps.log.info("audio not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
-    await slots.process(async () => decodeFile((await deps.store.getEpisode(episode.id))!, downloadPath, outcome.fetched, ctx));
+    await slots.process(async () => decodeFile((await deps.store.getEpisode(episode.id))!, downloadPath, outcome.source.fetched, ctx));
   }
 }
 
-/** Fetch `episode` into `downloadPath` while ffmpeg decodes the same bytes into `publisher`. */
+/**
+ * Decode an upload while it arrives (the receipt's file followed as it grows), publishing chunks
+ * at once; bytes ffmpeg cannot decode as a stream are decoded from the complete file instead, as a
+ * download's are.
+ */
+async function streamUpload(episode: EpisodeRow, receipt: UploadReceipt, ctx: IngestContext): Promise<void> {
+  const { deps } = ctx;
+  await (deps.slots ?? NO_LIMIT).process(async () => {
+    const row = await begin(episode, deps);
+    expectChunks(row, receipt.declaredBytes, deps);
+    const publisher = publisherFor(row, ctx);
+    const upload = async (tee: Writable): Promise<StreamedSource> => {
+      const got = await receipt.pipeTo(tee, deps.held?.signal);
+      deps.log.info("upload received", { episodeId: episode.id, bytes: got.bytes });
+      return { path: got.path, fetched: { finalUrl: null, contentType: undefined } };
+    };
+    let outcome: Awaited<ReturnType<typeof streamInto>>;
+    try {
+      outcome = await streamInto(publisher, row, upload, ctx);
+    } finally {
+      await publisher.close();
+    }
+    if ("failed" in outcome.streamed) {
+      deps.log.info("upload not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
+      await decodeFile((await deps.store.getEpisode(episode.id))!, receipt.uploadPath, outcome.source.fetched, ctx);
+    }
+  });
+}
+
+/** Bytes streamed whole to a file: where, and what the rendition records of their origin. */
+interface StreamedSource {
+  path: string;
+  fetched: { finalUrl: string | null; contentType: string | undefined };
+}
+
+/**
+ * Run `source`, which writes its bytes to the stdin it is given as they arrive and resolves once
+ * they are all in its file, while ffmpeg decodes the same bytes into `publisher`.
+ */
 async function streamInto(
   publisher: ChunkPublisher,
   row: EpisodeRow,
-  episode: EpisodeRow,
-  downloadPath: string,
+  source: (stdin: Writable) => Promise<StreamedSource>,
   ctx: IngestContext,
-): Promise<{ fetched: FetchedAudio; streamed: { samples: number } | { failed: BadInputError } }> {
-  const { deps } = ctx;
+): Promise<{ source: StreamedSource; streamed: { samples: number } | { failed: BadInputError } }> {
   const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
-  let fetched: FetchedAudio;
+  let fetched: StreamedSource;
   try {
-    fetched = await fetchAudio(episode.sourceUrl!, downloadPath, {
-      ...deps.fetch,
-      tee: decode.stdin!,
-      onLength: (bytes) => expectChunks(row, bytes, deps),
-      signal: deps.held?.signal,
-    });
+    fetched = await source(decode.stdin!);
   } catch (err) {
     decode.kill();
     // a publish that failed (cancelled, say) says more than the download it cut short
@@ -237,7 +299,6 @@ async function streamInto(
     throw decodeErr !== undefined && !(decodeErr instanceof BadInputError) ? decodeErr : err;
   }
   decode.stdin!.end();
-  deps.log.info("audio fetched", { episodeId: episode.id, bytes: fetched.bytes, finalUrl: fetched.finalUrl });
   const streamed = await decode.done.then(
     (samples) => ({ samples }),
     (err: unknown) => {
@@ -247,9 +308,9 @@ async function streamInto(
   );
   if ("samples" in streamed) {
     await publisher.end();
-    await completePlan(row, downloadPath, fetched, publisher.samples, ctx);
+    await completePlan(row, fetched.path, fetched.fetched, publisher.samples, ctx);
   }
-  return { fetched, streamed };
+  return { source: fetched, streamed };
 }
 
 /** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
@@ -287,6 +348,16 @@ async function completePlan(
   const done = await store.completePlan(row.id, { ...rendition, durationSec, sampleCount }, ctx.deps.held);
   log.info("audio planned", { episodeId: row.id, codec: probe.codec, durationSec, chunks: done.chunkCount });
   await finishEpisode(row.id, { store, queue, log, claims: ctx.deps.claims });
+}
+
+/**
+ * The ingest ended before the upload it follows: the receipt is stopped (the request answered
+ * with `why`, the part file removed) and waited for, so the release after it finds every file.
+ */
+async function stopReceipt(deps: IngestDeps, why: string): Promise<void> {
+  if (!deps.receipt) return;
+  deps.receipt.abandon(new UploadStoppedError(`the upload was stopped before its end: ${why}`));
+  await deps.receipt.settled;
 }
 
 /**

@@ -115,6 +115,17 @@ export async function streamToFile(body: Body, destPath: string, limits: BodyLim
   return limit.bytes();
 }
 
+/**
+ * Stream a body into `sink` within the limits (an upload's receipt writes its own file: it tells
+ * the ingest following it how far the file is written); resolves with the byte count once `sink`
+ * has finished, rejects as streamToFile does and leaves cleaning `sink`'s target to the caller.
+ */
+export async function streamToSink(body: Body, sink: Writable, limits: BodyLimits): Promise<number> {
+  const limit = limiter(limits);
+  await pipeline(body as NodeJS.ReadableStream, limit.stream, sink, limits.signal ? { signal: limits.signal } : {});
+  return limit.bytes();
+}
+
 /** Read a whole body into memory within the limits (feeds: small, and parsed as one document). */
 export async function readToBuffer(body: Body, limits: BodyLimits): Promise<Buffer> {
   const parts: Buffer[] = [];
