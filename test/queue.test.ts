@@ -9,10 +9,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
+import { AckPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { wireNames, type ChunkJob } from "../contract/wire.ts";
 import {
+  afterCreateRaces,
   ensureWireResources,
   getObjectBytes,
   getObjectJson,
@@ -183,6 +184,44 @@ test("ensureWireResources is idempotent and applies changed settings", async (t)
   assert.equal(updated.config.ack_wait, 10_000_000_000);
   assert.equal(updated.config.max_deliver, 3);
   assert.equal((await jsm.streams.info(names.jobsStream)).config.duplicate_window, 60_000_000_000);
+});
+
+test("a setup whose create lost a race (the server's subjects-overlap or name-in-use answer) runs again; another refusal is thrown at once", async () => {
+  const apiError = (err_code: number, description: string) => new JetStreamApiError({ code: 400, err_code, description });
+  let runs = 0;
+  const made = await afterCreateRaces(async () => {
+    runs += 1;
+    if (runs === 1) throw apiError(10065, "subjects overlap with an existing stream");
+    if (runs === 2) throw apiError(10058, "stream name already in use with a different configuration");
+    return "made";
+  });
+  assert.deepEqual({ made, runs }, { made: "made", runs: 3 });
+
+  let otherRuns = 0;
+  await assert.rejects(
+    afterCreateRaces(async () => {
+      otherRuns += 1;
+      throw apiError(10052, "replicas > 1 not supported in non-clustered mode");
+    }),
+    /replicas > 1/,
+  );
+  assert.equal(otherRuns, 1, "a create refused for its own settings is not repeated");
+});
+
+test("orchestrators starting at once (each finding the streams missing, each adding them) all get the same resources", async (t) => {
+  const { url } = await startTestNats(t);
+  // one connection each, as separate orchestrators have; several rounds on fresh names, since the
+  // window in which two creates of one stream meet is narrow
+  const conns = await Promise.all(Array.from({ length: 8 }, () => connectTo(t, url)));
+  const jsm = await jetstreamManager(conns[0]!);
+  for (let round = 0; round < 15; round++) {
+    const names = wireNames(uniquePrefix(`race${round}`));
+    const outcomes = await Promise.allSettled(conns.map((nc) => ensureWireResources(nc, names, { ackWaitMs: 30_000, maxDeliver: 5 })));
+    const refused = outcomes.flatMap((o) => (o.status === "rejected" ? [String(o.reason)] : []));
+    assert.deepEqual(refused, [], `round ${round}: no start is refused by another one's create`);
+    assert.equal((await jsm.streams.info(names.jobsStream)).config.subjects?.length, 1);
+    assert.equal((await jsm.consumers.info(names.jobsStream, names.jobsConsumer)).config.max_deliver, 5);
+  }
 });
 
 test("publishing the same job and generation twice stores it once; a new generation requeues", async (t) => {

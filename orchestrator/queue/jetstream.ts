@@ -74,7 +74,36 @@ const ms = (n: number): number => Math.round(n * 1_000_000);
  * a stream's or consumer's info times out or answers 503) goes through it again until NATS answers.
  */
 export async function ensureWireResources(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
-  return retryThroughNatsOutage(() => ensureWireResourcesOnce(nc, names, opts), opts.onRetry ? { onRetry: opts.onRetry } : {});
+  return retryThroughNatsOutage(
+    () => afterCreateRaces(() => ensureWireResourcesOnce(nc, names, opts)),
+    opts.onRetry ? { onRetry: opts.onRetry } : {},
+  );
+}
+
+/**
+ * nats-server's answers to a create that met the same resource made a moment before by someone
+ * else (two orchestrators starting at once, each finding a stream missing, then both adding it):
+ * subjects overlap (10065), stream name in use (10058), consumer name in use (10013), consumer
+ * already exists (10148). Error codes of the server's JetStream API, which the client does not name.
+ */
+const CREATE_RACE_CODES = new Set([10065, 10058, 10013, 10148]);
+
+/** How many times the whole setup is run again after losing a create race: each run finds more already made. */
+const CREATE_RACE_RUNS = 3;
+
+/**
+ * Runs `ensure` again when one of its creates lost a race with another orchestrator making the
+ * same resource: the next run finds what the other made and reconciles with it like any existing
+ * resource (every step is idempotent). A create refused for another reason is thrown at once.
+ */
+export async function afterCreateRaces<T>(ensure: () => Promise<T>): Promise<T> {
+  for (let run = 1; ; run++) {
+    try {
+      return await ensure();
+    } catch (err) {
+      if (run >= CREATE_RACE_RUNS || !(err instanceof JetStreamApiError && CREATE_RACE_CODES.has(err.code))) throw err;
+    }
+  }
 }
 
 async function ensureWireResourcesOnce(nc: NatsConnection, names: WireNames, opts: WireResourceOptions): Promise<WireResources> {
