@@ -75,7 +75,8 @@ const EnvSchema = z.object({
   PODFLEET_CHUNK_SECONDS: z.coerce
     .number()
     .refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`)
-    .default(60),
+    // 30 s with 2 s of padding had the lowest seam cost on the six-voice set (BENCHMARKS.md, "Seams")
+    .default(30),
   PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).default(CHUNK_PAD_SECONDS),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
