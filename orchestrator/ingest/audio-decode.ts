@@ -103,29 +103,12 @@ export async function probeAudio(filePath: string): Promise<ProbeResult> {
   return { durationSec: Number.isFinite(d) ? d : undefined, codec: audio.codec_name ?? "unknown", formatName: info.format?.format_name ?? "unknown" };
 }
 
+/** ffmpeg's output options for what every decode here makes: raw s16le PCM, 16 kHz, mono, no video. */
+const PCM_OUTPUT = ["-vn", "-ac", "1", "-ar", String(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le"];
+
 /** Decode to raw PCM (s16le, 16 kHz, mono). Returns the number of samples written. */
 export async function decodeToPcm(inputPath: string, pcmPath: string, timeoutMs = 30 * 60_000): Promise<number> {
-  const r = await run(
-    "ffmpeg",
-    [
-      "-nostdin",
-      "-v",
-      "error",
-      "-y",
-      ...confinedInput(inputPath),
-      "-vn",
-      "-ac",
-      "1",
-      "-ar",
-      String(SAMPLE_RATE),
-      "-f",
-      "s16le",
-      "-acodec",
-      "pcm_s16le",
-      pcmPath,
-    ],
-    timeoutMs,
-  );
+  const r = await run("ffmpeg", ["-nostdin", "-v", "error", "-y", ...confinedInput(inputPath), ...PCM_OUTPUT, pcmPath], timeoutMs);
   if (r.code !== 0) {
     fs.rmSync(pcmPath, { force: true });
     throw new BadInputError("decode_failed", `could not decode the audio: ${lastLine(r.stderr, inputPath) || `ffmpeg exited ${r.code}`}`);
@@ -155,28 +138,11 @@ export function decodePcmStream(input: { file: string } | "stdin", onPcm: (pcm: 
   // -flush_packets 0: ffmpeg writes its output buffer (32 KiB) when full, not each packet (an MP3
   // frame resampled is under 1 KiB): 25x fewer pieces for node to take, which was most of the cut's
   // CPU and held the decode back (BENCHMARKS.md, "Hour episode, streamed")
-  const child = spawn(
-    "ffmpeg",
-    [
-      "-nostdin",
-      "-v",
-      "error",
-      ...inputArgs,
-      "-vn",
-      "-ac",
-      "1",
-      "-ar",
-      String(SAMPLE_RATE),
-      "-f",
-      "s16le",
-      "-acodec",
-      "pcm_s16le",
-      "-flush_packets",
-      "0",
-      "pipe:1",
-    ],
-    { stdio: [input === "stdin" ? "pipe" : "ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
-  );
+  const child = spawn("ffmpeg", ["-nostdin", "-v", "error", ...inputArgs, ...PCM_OUTPUT, "-flush_packets", "0", "pipe:1"], {
+    stdio: [input === "stdin" ? "pipe" : "ignore", "pipe", "pipe"],
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+  });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   // a source that fails mid-way kills ffmpeg; writing to its closed stdin must not throw
