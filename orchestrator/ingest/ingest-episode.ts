@@ -269,26 +269,29 @@ async function streamUpload(episode: EpisodeRow, receipt: UploadReceipt, ctx: In
   });
 }
 
-/** Bytes streamed whole to a file: where, and what the rendition records of their origin. */
+/** What the rendition records of where the bytes came from (rendition.ts): null and undefined for an upload. */
+type SourceOrigin = { finalUrl: string | null; contentType: string | undefined };
+
+/** Bytes streamed whole to a file: where, and their origin. */
 interface StreamedSource {
   path: string;
-  fetched: { finalUrl: string | null; contentType: string | undefined };
+  fetched: SourceOrigin;
 }
 
 /**
- * Run `source`, which writes its bytes to the stdin it is given as they arrive and resolves once
+ * Run `receive`, which writes its bytes to the stdin it is given as they arrive and resolves once
  * they are all in its file, while ffmpeg decodes the same bytes into `publisher`.
  */
 async function streamInto(
   publisher: ChunkPublisher,
   row: EpisodeRow,
-  source: (stdin: Writable) => Promise<StreamedSource>,
+  receive: (stdin: Writable) => Promise<StreamedSource>,
   ctx: IngestContext,
 ): Promise<{ source: StreamedSource; streamed: { samples: number } | { failed: BadInputError } }> {
   const decode = decodePcmStream("stdin", (pcm) => publisher.push(pcm));
-  let fetched: StreamedSource;
+  let source: StreamedSource;
   try {
-    fetched = await source(decode.stdin!);
+    source = await receive(decode.stdin!);
   } catch (err) {
     decode.kill();
     // a publish that failed (cancelled, say) says more than the download it cut short
@@ -308,18 +311,13 @@ async function streamInto(
   );
   if ("samples" in streamed) {
     await publisher.end();
-    await completePlan(row, fetched.path, fetched.fetched, publisher.samples, ctx);
+    await completePlan(row, source.path, source.fetched, publisher.samples, ctx);
   }
-  return { source: fetched, streamed };
+  return { source, streamed };
 }
 
 /** Probe and decode a complete file, publishing chunks as they are cut (after any already recorded). */
-async function decodeFile(
-  row: EpisodeRow,
-  sourcePath: string,
-  fetched: { finalUrl: string | null; contentType: string | undefined },
-  ctx: IngestContext,
-): Promise<void> {
+async function decodeFile(row: EpisodeRow, sourcePath: string, fetched: SourceOrigin, ctx: IngestContext): Promise<void> {
   await probeAudio(sourcePath);
   expectChunks(row, fs.statSync(sourcePath).size, ctx.deps);
   const publisher = publisherFor(row, ctx);
@@ -333,13 +331,7 @@ async function decodeFile(
 }
 
 /** The audio ended: record the rendition and the complete plan, and finish if every chunk is already done. */
-async function completePlan(
-  row: EpisodeRow,
-  sourcePath: string,
-  fetched: { finalUrl: string | null; contentType: string | undefined },
-  sampleCount: number,
-  ctx: IngestContext,
-): Promise<void> {
+async function completePlan(row: EpisodeRow, sourcePath: string, fetched: SourceOrigin, sampleCount: number, ctx: IngestContext): Promise<void> {
   const { store, log, queue } = ctx.deps;
   const probe = await probeAudio(sourcePath);
   // exactly which bytes were transcribed (see rendition.ts)
