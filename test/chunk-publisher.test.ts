@@ -3,6 +3,8 @@
  * file: the cutting runs ahead of a publish that is waiting on NATS (up to PUBLISH_AHEAD chunks,
  * then the decode waits), every chunk is still recorded and published once and in order with its
  * audio kept, and a failure in the queue behind the cut is what the next push or `end` throws.
+ * With chunk audio kept in NATS (NATS_URL), keeping a chunk's WAV waits out a stream nobody
+ * answers for (a cluster node lost, its stream's new leader not elected yet) like the job publish.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -19,6 +21,7 @@ import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore, IngestStoppedError } from "../orchestrator/store/episode-store.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { ensureWireResources } from "../orchestrator/queue/jetstream.ts";
 import { until } from "./support/until.ts";
 import { createUrlEpisode } from "./support/url-episode.ts";
 
@@ -43,7 +46,7 @@ function readyAt(audio: readonly Buffer[], chunkSeconds: number): number[] {
   return out;
 }
 
-async function setup(t: TestContext) {
+async function setup(t: TestContext, keep: "local" | "nats" = "local") {
   const nats = await startTestNats(t);
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-publisher-"));
@@ -54,7 +57,8 @@ async function setup(t: TestContext) {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const names = wireNames(uniquePrefix("pub"));
-  const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 3, audioDir: path.join(dir, "audio") });
+  const queueOptions = { ackWaitMs: 30_000, maxDeliver: 3, audioDir: path.join(dir, "audio"), keep };
+  const queue = await NatsWorkQueue.open(nc, names, queueOptions);
   const store = new EpisodeStore(database);
   const id = await createUrlEpisode(store, "ep_publisher");
   await store.transitionEpisode(id, "ingesting");
@@ -70,11 +74,12 @@ async function setup(t: TestContext) {
     }
     return out;
   };
-  return { nats, queue, store, row, id, publishedIndexes, audioPath: queue.episodeAudioPath(id)! };
+  return { nc, jsm, names, queueOptions, nats, queue, store, row, id, publishedIndexes, audioPath: queue.episodeAudioPath(id) };
 }
 
 test("the cut runs ahead of a publish waiting on NATS, up to PUBLISH_AHEAD chunks, then every chunk goes out once and in order", async (t) => {
   const { nats, queue, store, row, id, publishedIndexes, audioPath } = await setup(t);
+  assert.ok(audioPath !== undefined, "the embedded default keeps the episode's PCM");
   const audio = pieces(300);
   const ready = readyAt(audio, row.chunkSeconds);
   assert.ok(ready.length > PUBLISH_AHEAD + 2, `the audio makes ${ready.length} chunks, more than the publisher runs ahead`);
@@ -139,4 +144,35 @@ test("a chunk refused behind the cut (the episode cancelled) stops the ingest: p
   await publisher.close();
   assert.equal((await store.listChunks(id)).length, 1, "no chunk was recorded after the cancel");
   assert.deepEqual(await publishedIndexes(), [0]);
+});
+
+test("with chunk audio kept in NATS, a kept-audio stream nobody answers for is waited out: every chunk is kept, recorded and published once", async (t) => {
+  const { nc, jsm, names, queueOptions, queue, store, row, id, publishedIndexes } = await setup(t, "nats");
+  const audio = pieces(120);
+  const ready = readyAt(audio, row.chunkSeconds);
+  // what a publish meets while the stream's leader is being elected: nobody answers its subject
+  await jsm.streams.delete(names.keptStream);
+  const retried: string[] = [];
+  const log = createLogger("silent");
+  log.warn = (message: string) => void retried.push(message);
+  const publisher = new ChunkPublisher(row, { store, queue, padSec: PAD_SEC, log });
+  const feeding = (async () => {
+    for (const piece of audio) await publisher.push(piece);
+    await publisher.end();
+  })();
+  await until("a kept-audio write to be retried", () => retried.length > 0 || undefined, 30_000);
+  assert.equal((await store.listChunks(id)).length, 0, "no chunk is recorded before its audio is kept");
+  await ensureWireResources(nc, names, queueOptions); // the stream is back
+  await feeding;
+  await publisher.close();
+
+  assert.match(retried[0]!, /keeping a chunk's audio/);
+  const indexes = ready.map((_, i) => i);
+  assert.deepEqual(
+    (await store.listChunks(id)).map((c) => c.index),
+    indexes,
+  );
+  assert.deepEqual(await publishedIndexes(), indexes, "each chunk's job went out once, in order");
+  const kept = await jsm.streams.info(names.keptStream, { subjects_filter: `${names.keptSubjectPrefix}.${id}.>` });
+  assert.equal(Object.keys(kept.state.subjects ?? {}).length, ready.length, "every chunk's WAV is kept");
 });

@@ -21,10 +21,11 @@
  * holds; the first that fails stops the queue and its error is what the next push, or `end`,
  * throws.
  *
- * A job publish that meets a NATS outage (the server restarted by its supervisor, a cluster node
- * lost) is tried again until NATS answers (contract/nats-retry.ts): the ingest waits the outage out
- * instead of failing an episode that did nothing wrong. Repeating is safe: the job's message id
- * makes JetStream drop a second copy.
+ * Keeping a chunk's WAV in NATS and publishing its job, when they meet a NATS outage (the server
+ * restarted by its supervisor, a cluster node lost and its streams electing new leaders), are tried
+ * again until NATS answers (contract/nats-retry.ts): the ingest waits the outage out instead of
+ * failing an episode that did nothing wrong. Repeating is safe: a kept WAV replaces its copy, and
+ * the job's message id makes JetStream drop a second copy.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -202,19 +203,24 @@ export class ChunkPublisher {
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
     const { store, queue } = this.deps;
     this.deps.claim?.signal.throwIfAborted();
-    await queue.keepChunkAudio(this.episode.id, chunk, wav);
+    await this.throughOutage("keeping a chunk's audio", chunk.index, () => queue.keepChunkAudio(this.episode.id, chunk, wav));
     // 1, or past every generation of a plan a failed ingest dropped (store/plan-generation.ts)
     const generation = await store.recordChunk(this.episode.id, chunk, this.deps.claim);
-    const published = await retryThroughNatsOutage(() => queue.publishChunk(this.episode, chunk, generation, wav), {
-      onRetry: (error, attempt) =>
-        this.deps.log?.warn("NATS unreachable while publishing a chunk job; trying again", {
-          episodeId: this.episode.id,
-          index: chunk.index,
-          attempt,
-          error,
-        }),
-    });
+    const published = await this.throughOutage("publishing a chunk job", chunk.index, () => queue.publishChunk(this.episode, chunk, generation, wav));
     // false: the episode was cancelled meanwhile; its ingest stops at the next chunk it records
     if (published) this.deps.onPublished?.();
+  }
+
+  /**
+   * Runs a NATS step of chunk `index`'s publishing again through an outage (module doc). Both steps are
+   * safe to repeat: the kept WAV replaces its copy (one message per chunk subject, or the same
+   * object name), and the job's message id makes JetStream drop a second copy.
+   */
+  private throughOutage<T>(what: string, index: number, step: () => Promise<T>): Promise<T> {
+    return retryThroughNatsOutage(step, {
+      ...(this.deps.claim ? { signal: this.deps.claim.signal } : {}),
+      onRetry: (error, attempt) =>
+        this.deps.log?.warn(`NATS unreachable while ${what}; trying again`, { episodeId: this.episode.id, index, attempt, error }),
+    });
   }
 }

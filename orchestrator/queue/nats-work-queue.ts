@@ -104,7 +104,8 @@ export class NatsWorkQueue implements WorkQueue {
    * metadata is in, as the client's put does.
    */
   async putTranscriptFile(objectName: string, body: string): Promise<void> {
-    const earlier = await this.buckets.transcripts.info(objectName);
+    // read through an outage like the put itself (contract/object-writer.ts): a stitch that meets a cluster node lost does not fail its episode
+    const earlier = await retryThroughNatsOutage(() => this.buckets.transcripts.info(objectName));
     await this.transcriptWriter.put(objectName, new TextEncoder().encode(body), { mode: "replace" });
     if (earlier === null) return;
     const bucket = this.names.transcriptsBucket;
