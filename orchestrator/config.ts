@@ -82,6 +82,7 @@ const EnvSchema = z.object({
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
   PODFLEET_MAX_AUDIO_BYTES: positiveInt.default(2 * 1024 ** 3),
+  PODFLEET_UPLOAD_IDLE_SEC: positiveInt.max(3600).default(60),
   PODFLEET_FETCH_TIMEOUT_SEC: positiveInt.default(600),
   PODFLEET_FETCH_RETRY_WINDOW_SEC: z.coerce
     .number()
@@ -207,6 +208,8 @@ export interface Config {
   ackWaitSec: number;
   maxAttempts: number;
   maxAudioBytes: number;
+  /** An upload (or any request body) that sends nothing for this long is refused (408); the whole request has no time limit. */
+  uploadIdleSec: number;
   fetchTimeoutSec: number;
   /**
    * Transient download failures (5xx, 429, timeouts, DNS, refused connections) are retried with
@@ -406,6 +409,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     ackWaitSec: e.PODFLEET_ACK_WAIT_SEC,
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,
     maxAudioBytes: e.PODFLEET_MAX_AUDIO_BYTES,
+    uploadIdleSec: e.PODFLEET_UPLOAD_IDLE_SEC,
     fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
     fetchRetry: { windowSec: e.PODFLEET_FETCH_RETRY_WINDOW_SEC, delaySec: e.PODFLEET_FETCH_RETRY_DELAY_SEC },
     maxDownloads: e.PODFLEET_MAX_DOWNLOADS,

@@ -7,7 +7,9 @@
  *  - a client that disconnects mid-body, and a body past PODFLEET_MAX_AUDIO_BYTES (413), fail the
  *    episode with the reason, cancel the chunks already published and leave no upload file;
  *  - an orchestrator SIGKILLed mid-upload: the restart's takeover fails the episode saying the
- *    upload never ended, instead of waiting for bytes that will never come.
+ *    upload never ended, instead of waiting for bytes that will never come;
+ *  - a client that goes quiet mid-body (PODFLEET_UPLOAD_IDLE_SEC) is answered 408 and its episode
+ *    fails likewise; a JSON body that goes quiet loses its connection a little later.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -298,3 +300,56 @@ test(
     }
   }),
 );
+
+test(
+  "a client that goes quiet mid-body: 408 after PODFLEET_UPLOAD_IDLE_SEC, the episode fails saying so, its chunks are cancelled, nothing is left",
+  cutting(async (t) => {
+    const dir = tmpDir(t);
+    const wav = await speechEpisode(dir, 8);
+    const bytes = fs.readFileSync(wav);
+    const orch = await startStack(t, { PODFLEET_UPLOAD_IDLE_SEC: "2" });
+    const nats = await natsView(t, orch);
+
+    const upload = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: true });
+    await upload.sendTo(Math.floor(bytes.length * 0.6), 5);
+    const id = await newestEpisode(orch);
+    await chunksPublished(orch, id, nats.jobsPublished);
+    // the client keeps its connection open and sends nothing more
+    const answer = await upload.answer;
+    if (answer instanceof Error) throw new Error(`the client got no answer: ${answer.message}`, { cause: answer });
+    assert.equal(answer.status, 408);
+    assert.equal(answer.body.error.code, "stalled");
+    assert.match(answer.body.error.message, /the upload stalled: no bytes for 2 s after \d+ bytes/);
+
+    const failed = await waitFor(
+      "the episode to fail",
+      async () => {
+        const ep = await orch.store.getEpisode(id);
+        return ep?.status === "failed" ? ep : undefined;
+      },
+      30_000,
+    );
+    assert.match(failed.error ?? "", /the upload stalled/);
+    assert.deepEqual(await orch.store.listChunks(id), []);
+    assert.equal(await nats.liveMarker(id), false, "the workers are told to drop its jobs");
+    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+  }),
+);
+
+test("a JSON body that goes quiet loses its connection once the idle limit and its margin pass; the server answers the next request", async (t) => {
+  const orch = await startStack(t, { PODFLEET_UPLOAD_IDLE_SEC: "1" });
+  const url = new URL("/v1/episodes", orch.url);
+  const started = Date.now();
+  const req = http.request(url, { method: "POST", headers: { "content-type": "application/json", "content-length": "200", ...authHeaders(url) } });
+  const outcome = new Promise<string>((resolve) => {
+    req.on("response", (res) => resolve(`answered ${res.statusCode}`));
+    req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  req.write('{"audioUrl": "http');
+  t.after(() => req.destroy());
+  assert.equal(await outcome, "ECONNRESET", "the connection was dropped, not answered");
+  const waited = Date.now() - started;
+  assert.ok(waited >= 1_000, `dropped after ${waited} ms, not before the idle limit`);
+  const res = await fetch(new URL("/v1/episodes", orch.url), { headers: authHeaders(url) });
+  assert.equal(res.status, 200);
+});

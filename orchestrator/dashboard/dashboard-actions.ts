@@ -68,8 +68,11 @@ function backTo(c: Context, fallback: string): string {
   }
 }
 
+/** Statuses of the bad-input codes that are not 400 (the API's renderError answers the same). */
+const BAD_INPUT_STATUS: Partial<Record<BadInputError["code"], 413 | 408>> = { too_large: 413, stalled: 408 };
+
 function rethrowBadInput(err: unknown): never {
-  if (err instanceof BadInputError) throw new DashboardError(err.code === "too_large" ? 413 : 400, err.code, err.message);
+  if (err instanceof BadInputError) throw new DashboardError(BAD_INPUT_STATUS[err.code] ?? 400, err.code, err.message);
   if (err instanceof UploadStoppedError) throw new DashboardError(409, "upload_stopped", err.message);
   throw err;
 }

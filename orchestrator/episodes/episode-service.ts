@@ -155,6 +155,8 @@ export class EpisodeService {
       queue: WorkQueue;
       ingest: Omit<IngestDeps, "store" | "queue" | "log">;
       uploadDir: string;
+      /** An upload body that sends nothing for this long fails its episode with a 408 (PODFLEET_UPLOAD_IDLE_SEC); absent = no limit. */
+      uploadIdleMs?: number | undefined;
       /**
        * Where a received upload is kept for any orchestrator until its ingest ends (upload-store.ts);
        * absent = only the file in uploadDir (one orchestrator, embedded NATS).
@@ -217,7 +219,7 @@ export class EpisodeService {
   async submitUpload(upload: IncomingUpload, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     const { row, receipt } = await this.openUpload(upload, opts);
     this.startIngest(row, receipt);
-    await receipt.receive(upload, () => this.keepUpload(row.id, receipt.uploadPath));
+    await receipt.receive(this.withIdleLimit(upload), () => this.keepUpload(row.id, receipt.uploadPath));
     return (await this.deps.store.getEpisode(row.id)) ?? row;
   }
 
@@ -229,7 +231,7 @@ export class EpisodeService {
   async receiveUpload(upload: IncomingUpload, opts: SubmitOptions = {}): Promise<EpisodeRow> {
     const { row, receipt } = await this.openUpload(upload, opts);
     try {
-      await receipt.receive(upload, () => this.keepUpload(row.id, receipt.uploadPath));
+      await receipt.receive(this.withIdleLimit(upload), () => this.keepUpload(row.id, receipt.uploadPath));
     } catch (err) {
       await this.deps.store.transitionEpisode(row.id, "failed", { error: err instanceof Error ? err.message : String(err) });
       await this.deps.uploads?.remove(row.id).catch(() => undefined);
@@ -268,6 +270,11 @@ export class EpisodeService {
   }
 
   /** The complete upload goes to the upload store (when there is one) before it is acknowledged. */
+  /** The upload with the service's idle limit, unless the caller set its own. */
+  private withIdleLimit(upload: IncomingUpload): IncomingUpload {
+    return upload.idleMs === undefined && this.deps.uploadIdleMs !== undefined ? { ...upload, idleMs: this.deps.uploadIdleMs } : upload;
+  }
+
   private async keepUpload(id: string, uploadPath: string): Promise<void> {
     await this.deps.uploads?.keep(id, uploadPath);
   }

@@ -38,6 +38,8 @@ export interface IncomingUpload {
   maxBytes: number;
   /** Content-Length when the client sent one (the autoscaler's early demand hint). */
   declaredBytes?: number | undefined;
+  /** A body that sends nothing for this long fails with BadInputError stalled (PODFLEET_UPLOAD_IDLE_SEC). */
+  idleMs?: number | undefined;
 }
 
 /** Bytes read from the file per piece handed to the decoder. */
@@ -69,18 +71,22 @@ export class UploadReceipt {
   /**
    * Writes `upload.body` to the part file, then renames it and runs `keep` (the upload store);
    * resolves with the byte count, or rejects with the reason the upload failed: BadInputError
-   * too_large or fetch_failed (the body was cut), UploadStoppedError (abandoned), or `keep`'s error.
+   * too_large, stalled (nothing for `idleMs`) or fetch_failed (the body was cut), UploadStoppedError
+   * (abandoned), or `keep`'s error.
    */
   async receive(upload: IncomingUpload, keep: () => Promise<void>): Promise<number> {
     let renamed = false;
     try {
-      const bytes = await streamToSink(upload.body, this.sink(), { maxBytes: upload.maxBytes, what: "upload", signal: this.stop.signal }).catch(
-        (err: unknown) => {
-          if (this.stop.signal.aborted) throw this.stop.signal.reason;
-          if (err instanceof BadInputError) throw err;
-          throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
-        },
-      );
+      const bytes = await streamToSink(upload.body, this.sink(), {
+        maxBytes: upload.maxBytes,
+        idleMs: upload.idleMs,
+        what: "upload",
+        signal: this.stop.signal,
+      }).catch((err: unknown) => {
+        if (this.stop.signal.aborted) throw this.stop.signal.reason;
+        if (err instanceof BadInputError) throw err;
+        throw new BadInputError("fetch_failed", "the upload was interrupted before its end", { cause: err });
+      });
       await fs.promises.rename(uploadPartPath(this.uploadPath), this.uploadPath);
       renamed = true;
       await keep();

@@ -40,6 +40,8 @@ export function renderError(log: Logger): (err: Error, c: Context) => Response {
         // the rest of the upload is unread: close the connection rather than leave it to the next request
         return c.json({ error: { code: err.code, message: err.message } }, 413, { connection: "close" });
       }
+      // the client went quiet mid-body: 408, and the connection goes with the unread rest
+      if (err.code === "stalled") return c.json({ error: { code: err.code, message: err.message } }, 408, { connection: "close" });
       return c.json({ error: { code: err.code, message: err.message } }, 400);
     }
     if (err instanceof UploadStoppedError) return c.json({ error: { code: "upload_stopped", message: err.message } }, 409);

@@ -76,6 +76,7 @@ export function episodeRoutes(deps: EpisodeRoutesDeps): ApiRoute[] {
       ...errors({
         400: "bad JSON, a bad field or an unusable URL",
         ...ADMIN,
+        408: "the upload sent nothing for PODFLEET_UPLOAD_IDLE_SEC",
         409: "the episode was cancelled (or its ingest failed) before its upload ended",
         413: "body over the limit",
         415: "neither JSON nor audio",

@@ -11,6 +11,7 @@ export type BadInputCode =
   | "fetch_timeout"
   | "too_many_redirects"
   | "too_large"
+  | "stalled"
   | "empty_file"
   | "not_audio"
   | "decode_failed";

@@ -20,6 +20,8 @@ export interface BodyLimits {
   maxBytes: number;
   /** Omitted or bytesPerSec 0: no rate check (uploads, where the client is the one waiting). */
   minRate?: MinimumRate;
+  /** A body that sends nothing for this long fails with BadInputError `stalled` (uploads: a client gone quiet). */
+  idleMs?: number | undefined;
   signal?: AbortSignal;
   /** What the body is, for messages: "audio", "feed", "upload". */
   what?: string;
@@ -30,29 +32,41 @@ export interface BodyLimits {
 type Body = NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
 
 /**
- * A pass-through that fails with BadInputError too_large past maxBytes and with
- * TransientFetchError too_slow when a window ends with fewer bytes than the minimum rate allows.
+ * A pass-through that fails with BadInputError too_large past maxBytes, with BadInputError stalled
+ * when nothing arrives for `idleMs`, and with TransientFetchError too_slow when a window ends with
+ * fewer bytes than the minimum rate allows.
  */
 function limiter(limits: BodyLimits): { stream: Transform; bytes: () => number } {
   const what = limits.what ?? "audio";
   let bytes = 0;
   let windowStartBytes = 0;
   let timer: NodeJS.Timeout | undefined;
+  let idle: NodeJS.Timeout | undefined;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      idle?.refresh();
       bytes += chunk.length;
       if (bytes > limits.maxBytes) done(new BadInputError("too_large", `${what} is over the ${limits.maxBytes}-byte limit`));
       else done(null, chunk);
     },
     flush(done) {
       clearInterval(timer);
+      clearTimeout(idle);
       done();
     },
     destroy(err, done) {
       clearInterval(timer);
+      clearTimeout(idle);
       done(err);
     },
   });
+  const idleMs = limits.idleMs;
+  if (idleMs !== undefined && idleMs > 0) {
+    idle = setTimeout(() => {
+      stream.destroy(new BadInputError("stalled", `the ${what} stalled: no bytes for ${idleMs / 1000} s after ${bytes} bytes`));
+    }, idleMs);
+    idle.unref();
+  }
   const rate = limits.minRate;
   if (rate && rate.bytesPerSec > 0) {
     const needed = (rate.bytesPerSec * rate.windowMs) / 1000;

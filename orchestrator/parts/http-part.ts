@@ -5,6 +5,7 @@
  * directory find this orchestrator instead of starting their own.
  */
 import fs from "node:fs";
+import { Server, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
@@ -99,6 +100,7 @@ export async function openHttpPart(
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
       s.once("error", reject);
     });
+    if (server instanceof Server) limitBodyIdle(server, config.uploadIdleSec * 1000); // always: serve() makes an HTTP/1 server here
     const port = (server.address() as AddressInfo).port;
     closer.add(() => new Promise<void>((r) => server.close(() => r())));
     // run before the server closes (steps run newest first): open segment streams would hold it open
@@ -109,5 +111,26 @@ export async function openHttpPart(
     fs.writeFileSync(urlFile, url, { mode: 0o600 });
     closer.add(() => fs.rmSync(urlFile, { force: true }));
     return { url, api, close: closer.close };
+  });
+}
+
+/** How much longer than an upload's idle limit any other request body may go quiet: the upload's own 408 comes first. */
+const BODY_IDLE_MARGIN_MS = 5_000;
+
+/**
+ * Node cuts every request whose body is not in within 300 s (`requestTimeout`), which would cut an
+ * upload of a few hundred MB over an ordinary uplink (the default cap, 2 GiB, would need 7 MB/s). A
+ * request's body may take as long as it needs instead, as long as it keeps moving: an upload that
+ * sends nothing for `idleMs` is answered 408 by its receipt (PODFLEET_UPLOAD_IDLE_SEC), and any other
+ * body that goes quiet a little longer loses its connection. Once a body is in, its connection has no
+ * limit here: a handler may take its time, and the live streams write keepalives.
+ */
+function limitBodyIdle(server: Server, idleMs: number): void {
+  server.requestTimeout = 0;
+  server.on("request", (req: IncomingMessage) => {
+    req.setTimeout(idleMs + BODY_IDLE_MARGIN_MS, () => {
+      if (!req.complete) req.destroy();
+    });
+    req.once("end", () => req.setTimeout(0));
   });
 }
