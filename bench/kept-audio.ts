@@ -78,7 +78,7 @@ try {
   // uploads: put (before the 202) and fetch on another orchestrator
   const upload = path.join(dir, "upload.bin");
   fs.writeFileSync(upload, Buffer.alloc(uploadMb * 1024 * 1024, 7));
-  const store = new NatsUploadStore(buckets.uploads);
+  const store = NatsUploadStore.on(nc, names.uploadsBucket, buckets.uploads);
   const put = await time(() => store.keep("ep", upload));
   const fetched = path.join(dir, "fetched.bin");
   const get = await time(() => store.fetchTo("ep", fetched));

@@ -9,13 +9,15 @@
  *
  * Every publish waits for the stream's ack, so the object is durable once put() resolves. Each
  * publish carries a message id and is retried through a NATS outage (contract/nats-retry.ts), so a
- * piece whose ack was lost is not stored twice.
+ * piece whose ack was lost is not stored twice, and an outage costs the piece it cut, not the object.
+ * The bytes may come as a stream (an upload file of up to gigabytes): they are cut into pieces as
+ * they are read, hashed as they go, and never held whole.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { retryThroughNatsOutage } from "./nats-retry.ts";
-import { objectDigest, objectMetaSubject } from "./wire.ts";
+import { objectDigestOf, objectMetaSubject } from "./wire.ts";
 
 /** The slice of the JetStream client this needs (publish with a stream ack). */
 export type ObjectPublisher = Pick<JetStreamClient, "publish">;
@@ -56,28 +58,32 @@ export class ObjectWriter {
     this.#chunkSize = Math.min(MAX_CHUNK, maxPayload);
   }
 
-  async put(name: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<ObjectWritten> {
+  /** Stores `source` (the bytes, or a stream of them) under `name`. */
+  async put(name: string, source: Uint8Array | AsyncIterable<Uint8Array>, options: ObjectPutOptions): Promise<ObjectWritten> {
     const nuid = newNuid();
     const retrying = (op: () => Promise<unknown>) =>
       retryThroughNatsOutage(op, {
         ...(options.outageWindowMs === undefined ? {} : { windowMs: options.outageWindowMs }),
         ...(options.signal ? { signal: options.signal } : {}),
       });
+    const hash = createHash("sha256");
+    let size = 0;
     let chunks = 0;
-    for (let at = 0; at < bytes.length; at += this.#chunkSize) {
-      const piece = bytes.subarray(at, at + this.#chunkSize);
+    for await (const piece of pieces(source, this.#chunkSize)) {
+      hash.update(piece);
+      size += piece.length;
       const msgID = `${nuid}.${chunks}`;
       await retrying(() => this.js.publish(`$O.${this.bucket}.C.${nuid}`, piece, { msgID }));
       chunks += 1;
     }
-    const digest = objectDigest(bytes);
+    const digest = objectDigestOf(hash);
     const info = {
       name,
       description: "",
       options: { max_chunk_size: this.#chunkSize },
       bucket: this.bucket,
       nuid,
-      size: bytes.length,
+      size,
       chunks,
       mtime: new Date().toISOString(),
       digest,
@@ -92,8 +98,34 @@ export class ObjectWriter {
       rollup.set("Nats-Rollup", "sub");
       await retrying(() => this.js.publish(subject, meta, { msgID: `${nuid}.meta`, headers: rollup }));
     }
-    return { nuid, size: bytes.length, chunks, digest };
+    return { nuid, size, chunks, digest };
   }
+}
+
+/** `source` cut into pieces of exactly `size` bytes (the last one shorter), in order. */
+async function* pieces(source: Uint8Array | AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    for (let at = 0; at < source.length; at += size) yield source.subarray(at, at + size);
+    return;
+  }
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  for await (const data of source) {
+    let rest = data;
+    while (heldBytes + rest.length >= size) {
+      const take = size - heldBytes;
+      held.push(rest.subarray(0, take));
+      yield held.length === 1 ? held[0]! : Buffer.concat(held, size);
+      held = [];
+      heldBytes = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length > 0) {
+      held.push(rest);
+      heldBytes += rest.length;
+    }
+  }
+  if (heldBytes > 0) yield held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
 }
 
 /** A nuid-like token: 22 characters of [A-Za-z0-9], valid as one subject token. */

@@ -33,7 +33,7 @@
  * episode whose ingest failed mid-way is planned afresh by a retry, at generations past every one
  * its dropped plan used (see ChunkJob.generation).
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { z } from "zod";
 
 /** Sample rate of all chunk audio: 16 kHz mono signed 16-bit little-endian PCM in a WAV file. */
@@ -182,7 +182,12 @@ export function objectMetaSubject(bucket: string, name: string): string {
 
 /** An Object Store object's `digest` for its bytes (ADR-20: `SHA-256=<base64url, padded>`), as writers set it and readers check it. */
 export function objectDigest(bytes: Uint8Array): string {
-  return `SHA-256=${base64UrlPadded(createHash("sha256").update(bytes).digest())}`;
+  return objectDigestOf(createHash("sha256").update(bytes));
+}
+
+/** The digest string of bytes hashed piece by piece (a stream's): `hash` must be a fresh SHA-256 fed every byte. */
+export function objectDigestOf(hash: Hash): string {
+  return `SHA-256=${base64UrlPadded(hash.digest())}`;
 }
 
 /** Base64url with padding: how the Object Store layout writes names and digests. */

@@ -3,7 +3,8 @@
  * files the orchestrator stores through it read back byte for byte through the client library's get
  * (which checks the digest with its own SHA-256) and through queue/object-reader.ts; storing a file
  * again replaces it, leaving one metadata message and none of the earlier file's chunks; a name
- * written as "new" (a worker's result) cannot be written a second time.
+ * written as "new" (a worker's result) cannot be written a second time; bytes that arrive as a stream
+ * (an upload file) are cut into whole chunks as they come and carry the digest of the whole.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -65,4 +66,28 @@ test("an object written as new cannot be written again under its name", async (t
     /wrong last sequence/,
   );
   assert.deepEqual(await store.getBlob("c1/n/attempt-1.json"), bytes, "the first object stands");
+});
+
+test("bytes that arrive as a stream of odd-sized pieces are stored in whole chunks, with the digest of the whole", async (t) => {
+  const nats = await startTestNats(t);
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  const bucket = uniquePrefix("objs");
+  const store = await new Objm(jetstream(nc)).create(bucket);
+  const writer = new ObjectWriter(jetstream(nc), bucket, 1000);
+  const whole = randomBytes(4321);
+  // pieces smaller than, equal to and larger than a chunk, and an empty one
+  const cuts = [0, 7, 7, 1007, 2007, 3500, 4321];
+  const stream = (async function* () {
+    for (let i = 1; i < cuts.length; i++) yield whole.subarray(cuts[i - 1], cuts[i]);
+  })();
+  const written = await writer.put("streamed.bin", stream, { mode: "new" });
+  assert.equal(written.size, 4321);
+  assert.equal(written.chunks, 5, "1000-byte chunks and a last one of 321");
+  assert.equal(written.digest, (await writer.put("whole.bin", whole, { mode: "new" })).digest, "the digest of the same bytes put whole");
+  assert.deepEqual(Buffer.from((await store.getBlob("streamed.bin"))!), whole, "the client's get checks size and digest");
+  const jsm = await jetstreamManager(nc);
+  const sizes: number[] = [];
+  for (let seq = 1; seq <= written.chunks; seq++) sizes.push((await jsm.streams.getMessage(`OBJ_${bucket}`, { seq }))!.data.length);
+  assert.deepEqual(sizes, [1000, 1000, 1000, 1000, 321]);
 });

@@ -40,7 +40,7 @@ async function orchestratorService(t: TestContext, natsUrl: string, names: WireN
     queue,
     ingest: { workDir: path.join(dataDir, "work"), fetch: { allowPrivate: true, maxBytes: 50_000_000, timeoutMs: 10_000 } },
     uploadDir: path.join(dataDir, "uploads"),
-    uploads: opts.uploadStore ? new NatsUploadStore(queue.resources.uploads) : undefined,
+    uploads: opts.uploadStore ? NatsUploadStore.on(nc, names.uploadsBucket, queue.resources.uploads) : undefined,
     defaultChunkSeconds: 2,
     maxConcurrentIngests: 1,
     maxConcurrentDownloads: 1,
@@ -105,4 +105,39 @@ test("without the upload store, the other orchestrator cannot find the upload an
   const row = await s.b.store.getEpisode(id);
   assert.equal(row?.status, "failed");
   assert.match(row.error ?? "", /uploaded file is gone/);
+});
+
+test("an upload kept while NATS stops answering for 7 s is stored once NATS is back: whole, readable, no stray pieces", async (t) => {
+  const nats = await startTestNats(t);
+  const names = wireNames(uniquePrefix("upout"));
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  t.after(() => nc.close());
+  const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 3, audioDir: tmpdir(), keep: "nats" });
+  const store = NatsUploadStore.on(nc, names.uploadsBucket, queue.resources.uploads);
+  const dir = await mkdtemp(path.join(tmpdir(), "podfleet-upout-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "upload.bin");
+  const bytes = Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 123 }, (_, i) => (i * 31) % 251));
+  fs.writeFileSync(file, bytes);
+
+  const pid = nats.server.pid!;
+  process.kill(pid, "SIGSTOP");
+  let stopped = true;
+  t.after(() => {
+    if (stopped) process.kill(pid, "SIGCONT");
+  });
+  const keeping = store.keep("ep_outage", file);
+  // longer than a publish's 5 s ack timeout: the first piece's publish fails and is made again
+  await new Promise((r) => setTimeout(r, 7_000));
+  process.kill(pid, "SIGCONT");
+  stopped = false;
+  await keeping;
+
+  const back = path.join(dir, "back.bin");
+  assert.equal(await store.fetchTo("ep_outage", back), true);
+  assert.ok(fs.readFileSync(back).equals(bytes), "the stored upload is the file, byte for byte");
+  const jsm = await jetstreamManager(nc);
+  const info = await queue.resources.uploads.info(NatsUploadStore.objectName("ep_outage"));
+  const stream = await jsm.streams.info(`OBJ_${names.uploadsBucket}`);
+  assert.equal(stream.state.messages, info!.chunks + 1, "the object's pieces and its metadata, nothing else");
 });

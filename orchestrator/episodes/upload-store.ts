@@ -12,6 +12,10 @@
  */
 import fs from "node:fs";
 import { Readable } from "node:stream";
+import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
+import { ObjectWriter } from "../../contract/object-writer.ts";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { pipeline } from "node:stream/promises";
 import type { ObjectStore } from "@nats-io/obj";
 import { BadInputError } from "../ingest/ingest-errors.ts";
@@ -45,24 +49,43 @@ export class LocalUploadStore implements UploadStore {
   }
 }
 
-/** Object size of each stored piece: well under NATS's default 1 MiB max_payload. */
-const PIECE_BYTES = 512 * 1024;
+/** Bytes read from an upload file at a time (the writer cuts them into its own pieces). */
+const PIECE_BYTES = 128 * 1024;
 
-/** Uploads in the uploads Object Store bucket (contract/wire.ts WireNames.uploadsBucket), one object per episode. */
+/**
+ * Uploads in the uploads Object Store bucket (contract/wire.ts WireNames.uploadsBucket), one object
+ * per episode, written by the shared ObjectWriter (contract/object-writer.ts): the file is streamed
+ * piece by piece with Node's native SHA-256, and a piece that meets a NATS outage is published again
+ * (deduplicated by its message id), so an outage neither fails the upload nor leaves a half-written
+ * object's pieces behind.
+ */
 export class NatsUploadStore implements UploadStore {
-  constructor(private readonly bucket: ObjectStore) {}
+  constructor(
+    private readonly bucket: ObjectStore,
+    private readonly writer: ObjectWriter,
+  ) {}
+
+  /** The store on `nc`'s bucket `bucketName` (`bucket`, opened already), writing with the connection's max_payload. */
+  static on(nc: NatsConnection, bucketName: string, bucket: ObjectStore): NatsUploadStore {
+    return new NatsUploadStore(bucket, new ObjectWriter(jetstream(nc), bucketName, nc.info?.max_payload));
+  }
 
   /** The object of an episode's upload. */
   static objectName(episodeId: string): string {
     return `${episodeId}.upload`;
   }
 
+  /** Stores the file once (an episode's upload is kept once: "new" refuses a second object under its name). */
   async keep(episodeId: string, filePath: string): Promise<void> {
-    const body = Readable.toWeb(fs.createReadStream(filePath)) as unknown as ReadableStream<Uint8Array>;
-    await this.bucket.put({ name: NatsUploadStore.objectName(episodeId), options: { max_chunk_size: PIECE_BYTES } }, body);
+    await this.writer.put(NatsUploadStore.objectName(episodeId), fs.createReadStream(filePath, { highWaterMark: PIECE_BYTES }), { mode: "new" });
   }
 
-  async fetchTo(episodeId: string, toPath: string): Promise<boolean> {
+  /** Fetches the kept copy to `toPath` (false: there is none); a read cut by a NATS outage starts again. */
+  fetchTo(episodeId: string, toPath: string): Promise<boolean> {
+    return retryThroughNatsOutage(() => this.fetchOnce(episodeId, toPath));
+  }
+
+  private async fetchOnce(episodeId: string, toPath: string): Promise<boolean> {
     const got = await this.bucket.get(NatsUploadStore.objectName(episodeId));
     if (!got) return false;
     const tmp = `${toPath}.${process.pid}.part`;

@@ -90,7 +90,7 @@ export async function openEpisodesPart(
       uploadDir: path.join(config.dataDir, "uploads"),
       uploadIdleMs: config.uploadIdleSec * 1000,
       // with NATS_URL another orchestrator may run the ingest: uploads are kept in NATS until it ends
-      uploads: config.nats.url ? new NatsUploadStore(queue.queue.resources.uploads) : undefined,
+      uploads: config.nats.url ? NatsUploadStore.on(queue.nc, names.uploadsBucket, queue.queue.resources.uploads) : undefined,
       defaultChunkSeconds: config.chunkSeconds,
       maxConcurrentIngests: config.tuning.maxConcurrentIngests,
       maxConcurrentDownloads: config.maxDownloads,
