@@ -91,6 +91,7 @@ const EnvSchema = z.object({
     .default(3600),
   PODFLEET_FETCH_RETRY_DELAY_SEC: z.coerce.number().min(0.01).max(3600).default(30),
   PODFLEET_MAX_DOWNLOADS: positiveInt.default(4),
+  PODFLEET_MAX_STREAMED_UPLOADS: positiveInt.default(4),
   PODFLEET_FEED_ITEM_ATTEMPTS: positiveInt.max(100).default(3),
   PODFLEET_CLAIM_TTL_SEC: z.coerce.number().min(1).max(600).default(15),
   PODFLEET_FETCH_MIN_BYTES_PER_SEC: nonNegativeInt.default(8192),
@@ -219,6 +220,8 @@ export interface Config {
   fetchRetry: { windowSec: number; delaySec: number };
   /** Downloads at once, in slots of their own (uploads never wait behind a slow download). */
   maxDownloads: number;
+  /** Uploads decoded while they arrive, at once: slots of their own (ingest-slots.ts); more wait and catch up from their file. */
+  maxStreamedUploads: number;
   /** Runs of a feed item's episode (first + retries by later polls) before the poller gives up on it. */
   feedItemAttempts: number;
   /**
@@ -413,6 +416,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     fetchTimeoutSec: e.PODFLEET_FETCH_TIMEOUT_SEC,
     fetchRetry: { windowSec: e.PODFLEET_FETCH_RETRY_WINDOW_SEC, delaySec: e.PODFLEET_FETCH_RETRY_DELAY_SEC },
     maxDownloads: e.PODFLEET_MAX_DOWNLOADS,
+    maxStreamedUploads: e.PODFLEET_MAX_STREAMED_UPLOADS,
     feedItemAttempts: e.PODFLEET_FEED_ITEM_ATTEMPTS,
     claimTtlSec: e.PODFLEET_CLAIM_TTL_SEC,
     fetchMinRate: { bytesPerSec: e.PODFLEET_FETCH_MIN_BYTES_PER_SEC, windowSec: e.PODFLEET_FETCH_MIN_RATE_WINDOW_SEC },

@@ -9,7 +9,10 @@
  *  - an orchestrator SIGKILLed mid-upload: the restart's takeover fails the episode saying the
  *    upload never ended, instead of waiting for bytes that will never come;
  *  - a client that goes quiet mid-body (PODFLEET_UPLOAD_IDLE_SEC) is answered 408 and its episode
- *    fails likewise; a JSON body that goes quiet loses its connection a little later.
+ *    fails likewise; a JSON body that goes quiet loses its connection a little later;
+ *  - an upload trickling in holds a receiving slot, not a processing one: a file decode (an MP4 with
+ *    its index at the end) goes ahead meanwhile, and an upload waiting for a receiving slot is still
+ *    received and decoded from its file once the slot frees.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -28,6 +31,9 @@ import { authHeaders } from "./support/auth.ts";
 import { speechEpisode, startFleetStack, submitFile } from "./support/fleet-stack.ts";
 import { startStack, waitFor, type CleanupContext } from "./support/ingest-stack.ts";
 import { episodeStatus, killAllUsing, startUp, until, waitFinished } from "./support/up-process.ts";
+import { submitAudioUrl } from "./support/cluster-probe.ts";
+import { serveFiles } from "./support/file-server.ts";
+import { execFileSync } from "node:child_process";
 
 function tmpDir(t: CleanupContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-upstream-"));
@@ -353,3 +359,50 @@ test("a JSON body that goes quiet loses its connection once the idle limit and i
   const res = await fetch(new URL("/v1/episodes", orch.url), { headers: authHeaders(url) });
   assert.equal(res.status, 200);
 });
+
+test(
+  "an upload trickling in holds no processing slot: a file decode goes ahead, and an upload waiting for a receiving slot catches up from its file",
+  { timeout: 300_000 },
+  cutting(async (t) => {
+    const dir = tmpDir(t);
+    const wav = await speechEpisode(dir, 8);
+    const bytes = fs.readFileSync(wav);
+    // an MP4 muxed the default way has its index at the end: not decodable as a stream, so it is decoded from its file
+    const m4a = path.join(dir, "late-index.m4a");
+    execFileSync("ffmpeg", ["-loglevel", "error", "-i", wav, "-c:a", "aac", "-b:a", "64k", m4a]);
+    const audio = await serveFiles(t, { "/late-index.m4a": { path: m4a, contentType: "audio/mp4" } });
+    const orch = await startStack(t, { PODFLEET_MAX_STREAMED_UPLOADS: "1" }, { maxConcurrentIngests: 1 });
+    const nats = await natsView(t, orch);
+    const planned = (id: string) =>
+      waitFor(
+        `episode ${id}'s plan to be complete`,
+        async () => {
+          const ep = await orch.store.getEpisode(id);
+          if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error}`);
+          return ep?.chunkCount !== null && ep?.chunkCount !== undefined ? ep : undefined;
+        },
+        120_000,
+      );
+
+    // A trickles in and holds the one receiving slot
+    const slow = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: true });
+    await slow.sendTo(Math.floor(bytes.length * 0.5), 5);
+    const slowId = await newestEpisode(orch);
+    await chunksPublished(orch, slowId, nats.jobsPublished);
+
+    // the file decode takes the one processing slot meanwhile
+    const fileId = await submitAudioUrl(orch.url, `${audio.url}/late-index.m4a`);
+    const fileEp = await planned(fileId);
+    assert.ok(fileEp.chunkCount! > 0);
+    // B arrives whole while A still holds the receiving slot: received (202), decoded later
+    const waiting = new PacedUpload(orch.url, "chunkSeconds=4", bytes, { declareLength: true });
+    const answer = await waiting.finish(0);
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    assert.equal((await orch.store.listChunks(answer.body.id)).length, 0, "B waits for the receiving slot");
+    assert.ok(slow.sent < bytes.length, "A is still arriving");
+
+    assert.equal((await slow.finish(5)).status, 202);
+    const [a, b] = [await planned(slowId), await planned(answer.body.id)];
+    assert.equal(a.planJson, b.planJson, "B, decoded from its file after waiting, is cut like A");
+  }),
+);

@@ -167,6 +167,8 @@ export class EpisodeService {
       maxConcurrentIngests: number;
       /** Downloads at once; separate from the above, so a slow download never holds up an upload. */
       maxConcurrentDownloads: number;
+      /** Uploads decoded while they arrive, at once (PODFLEET_MAX_STREAMED_UPLOADS); default maxConcurrentDownloads. */
+      maxConcurrentReceives?: number | undefined;
       /** How transient download failures are retried; absent = they fail the episode at once. */
       fetchRetry?: FetchRetryPolicy | undefined;
       log: Logger;
@@ -182,7 +184,11 @@ export class EpisodeService {
       claims?: WorkClaims | undefined;
     },
   ) {
-    this.slots = ingestSlots({ downloads: deps.maxConcurrentDownloads, processing: deps.maxConcurrentIngests });
+    this.slots = ingestSlots({
+      downloads: deps.maxConcurrentDownloads,
+      receiving: deps.maxConcurrentReceives ?? deps.maxConcurrentDownloads,
+      processing: deps.maxConcurrentIngests,
+    });
   }
 
   async submitUrl(audioUrl: string, opts: SubmitOptions = {}): Promise<EpisodeRow> {

@@ -1,7 +1,10 @@
 /**
- * Bounded concurrency for ingest, in two separate pools: downloads (network-bound, and as slow as
- * the slowest host) and processing (probe, decode, cut: CPU-bound, local bytes). An upload only
- * ever takes a processing slot, so downloads trickling in from slow hosts cannot keep it waiting.
+ * Bounded concurrency for ingest, in three separate pools: downloads (network-bound, and as slow as
+ * the slowest host), uploads decoded while they arrive (as slow as the slowest client), and
+ * processing (probe, decode, cut of a complete file: CPU-bound, local bytes). Separate, so that
+ * downloads trickling in from slow hosts cannot keep an upload waiting, nor a client trickling its
+ * upload keep a download or a file waiting. An upload waiting for a receiving slot is not held
+ * back: its bytes go on landing in its file, and its decode catches up from there.
  */
 import type { IngestSlots } from "../ingest/ingest-episode.ts";
 
@@ -32,9 +35,21 @@ export class Slots {
   }
 }
 
-/** The two pools ingest uses (ingest/ingest-episode.ts). */
-export function ingestSlots(limits: { downloads: number; processing: number }): IngestSlots & { downloads: Slots; processing: Slots } {
+/** The three pools ingest uses (ingest/ingest-episode.ts). */
+export function ingestSlots(limits: {
+  downloads: number;
+  receiving: number;
+  processing: number;
+}): IngestSlots & { downloads: Slots; receiving: Slots; processing: Slots } {
   const downloads = new Slots(limits.downloads);
+  const receiving = new Slots(limits.receiving);
   const processing = new Slots(limits.processing);
-  return { downloads, processing, download: (fn) => downloads.run(fn), process: (fn) => processing.run(fn) };
+  return {
+    downloads,
+    receiving,
+    processing,
+    download: (fn) => downloads.run(fn),
+    receive: (fn) => receiving.run(fn),
+    process: (fn) => processing.run(fn),
+  };
 }

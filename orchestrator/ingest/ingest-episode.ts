@@ -25,9 +25,10 @@
  * upload this process is not receiving (a takeover, a restart) is decoded from its complete file,
  * or fails saying it never ended.
  *
- * A streamed download holds a download slot (its decode runs at the network's pace); an upload
- * (streamed as it arrives, or its file) and the file fallback take a processing slot, so an upload
- * never waits behind a slow host.
+ * A streamed download holds a download slot and an upload decoded as it arrives a receiving slot
+ * (either decode runs at the network's pace, so neither holds up local work); an upload's complete
+ * file and the file fallback take a processing slot. A slow client holds no slot a download or a
+ * file needs, and a slow host none an upload needs.
  *
  * Run under an "ingest" claim (cluster/work-claims.ts, `deps.held`), the ingest stops when the
  * claim is lost (its signal aborts the download; each chunk record and the plan's completion are
@@ -58,10 +59,12 @@ import { UploadStoppedError, type UploadReceipt } from "../episodes/upload-recei
 /** Runs `fn` once a slot of that kind is free (see episodes/ingest-slots.ts). */
 export interface IngestSlots {
   download<T>(fn: () => Promise<T>): Promise<T>;
+  /** An upload decoded while it arrives: paced by its client, like a download. */
+  receive<T>(fn: () => Promise<T>): Promise<T>;
   process<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-const NO_LIMIT: IngestSlots = { download: (fn) => fn(), process: (fn) => fn() };
+const NO_LIMIT: IngestSlots = { download: (fn) => fn(), receive: (fn) => fn(), process: (fn) => fn() };
 
 export interface IngestDeps {
   store: EpisodeStore;
@@ -247,7 +250,8 @@ async function streamDownload(episode: EpisodeRow, downloadPath: string, ctx: In
  */
 async function streamUpload(episode: EpisodeRow, receipt: UploadReceipt, ctx: IngestContext): Promise<void> {
   const { deps } = ctx;
-  await (deps.slots ?? NO_LIMIT).process(async () => {
+  const slots = deps.slots ?? NO_LIMIT;
+  const outcome = await slots.receive(async () => {
     const row = await begin(episode, deps);
     expectChunks(row, receipt.declaredBytes, deps);
     const publisher = publisherFor(row, ctx);
@@ -256,17 +260,16 @@ async function streamUpload(episode: EpisodeRow, receipt: UploadReceipt, ctx: In
       deps.log.info("upload received", { episodeId: episode.id, bytes: got.bytes });
       return { path: got.path, fetched: { finalUrl: null, contentType: undefined } };
     };
-    let outcome: Awaited<ReturnType<typeof streamInto>>;
     try {
-      outcome = await streamInto(publisher, row, upload, ctx);
+      return await streamInto(publisher, row, upload, ctx);
     } finally {
       await publisher.close();
     }
-    if ("failed" in outcome.streamed) {
-      deps.log.info("upload not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
-      await decodeFile((await deps.store.getEpisode(episode.id))!, receipt.uploadPath, outcome.source.fetched, ctx);
-    }
   });
+  if ("failed" in outcome.streamed) {
+    deps.log.info("upload not decodable as a stream; decoding the file", { episodeId: episode.id, reason: outcome.streamed.failed.message });
+    await slots.process(async () => decodeFile((await deps.store.getEpisode(episode.id))!, receipt.uploadPath, outcome.source.fetched, ctx));
+  }
 }
 
 /** What the rendition records of where the bytes came from (rendition.ts): null and undefined for an upload. */

@@ -94,6 +94,7 @@ export async function openEpisodesPart(
       defaultChunkSeconds: config.chunkSeconds,
       maxConcurrentIngests: config.tuning.maxConcurrentIngests,
       maxConcurrentDownloads: config.maxDownloads,
+      maxConcurrentReceives: config.maxStreamedUploads,
       fetchRetry: {
         windowMs: config.fetchRetry.windowSec * 1000,
         baseDelayMs: config.fetchRetry.delaySec * 1000,
