@@ -10,7 +10,10 @@
  * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
  * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk (its
  * system part printed too); the nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
+ * `transcripts_sha256` digests every transcript file the drain stored (read back after the measured
+ * span): two versions of the orchestrator that render the same bytes print the same digest.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,11 +22,13 @@ import { connect } from "@nats-io/transport-node";
 import { eventMessageId, eventSubject, wireNames, type ChunkEvent, type Word } from "../contract/wire.ts";
 import { ChunkAttemptLog } from "../orchestrator/dashboard/chunk-attempt-log.ts";
 import { applyChunkEvents } from "../orchestrator/episodes/chunk-events.ts";
+import { transcriptObject } from "../orchestrator/episodes/finish-episode.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
 import { consumeChunkEvents, NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
+import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../orchestrator/transcript/formats.ts";
 import { round } from "./bench-stack.ts";
 import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
 
@@ -105,6 +110,14 @@ async function main(): Promise<void> {
     await loop;
     unfollow();
     const done = (await store.listEpisodes(EPISODES + 1)).filter((e) => e.status === "done").length;
+    const digest = createHash("sha256");
+    for (const id of ids) {
+      for (const format of Object.keys(TRANSCRIPT_FORMATS) as TranscriptFormat[]) {
+        const bytes = await queue.getTranscriptFile(transcriptObject(id, format));
+        if (bytes === null) throw new Error(`episode ${id} has no ${format} transcript`);
+        digest.update(`${id}.${format}:${bytes.length}:`).update(bytes);
+      }
+    }
     const chunks = EPISODES * CHUNKS;
     process.stdout.write(
       `${JSON.stringify({
@@ -119,6 +132,7 @@ async function main(): Promise<void> {
         orchestrator_system_cpu_ms_per_chunk: round(sys / chunks, 3),
         nats_server_cpu_ms_per_chunk: round(nats / chunks, 3),
         load: os.loadavg().map((l) => round(l, 2)),
+        transcripts_sha256: digest.digest("hex").slice(0, 16),
       })}\n`,
     );
   } finally {
