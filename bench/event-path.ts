@@ -1,16 +1,21 @@
 /**
- * `npm run bench:event-path [-- EPISODES] [--attempt-log] [--legacy-audio]`: the orchestrator's CPU
+ * `npm run bench:event-path [-- EPISODES] [--attempt-log] [--legacy-audio] [--chunk-seconds=S]`: the orchestrator's CPU
  * per chunk while draining, with nothing else in the process (`--attempt-log`: also the dashboard's
  * chunk attempt log following the transitions, as every orchestrator that serves HTTP runs it).
- * EPISODES hour-long episodes (60 chunks of 60 s each, default 10) are planned in a real libSQL
+ * EPISODES hour-long episodes (60 chunks of 60 s each, default 10; `--chunk-seconds=30`: 120 of 30 s,
+ * the default chunk length, each with half the words) are planned in a real libSQL
  * store, each with its decoded PCM kept as streaming ingest keeps it (`--legacy-audio`: none, as
  * for an episode ingested before jobs carried audio, whose purge deletes each chunk's object); for every chunk a `claimed` and a `result` event (150 words
  * inside it, a minute of speech) are published to the events stream of a real nats-server
  * beforehand; then the orchestrator's consumer (consumeChunkEvents → applyChunkEvents: batched
  * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
- * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk (its
+ * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk and per
+ * minute of audio (the same figure for 60 s chunks; at 30 s an audio minute is two chunks) (its
  * system part printed too); the nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
+ * `transcripts_sha256` digests every transcript file the drain stored (read back after the measured
+ * span): two versions of the orchestrator that render the same bytes print the same digest.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,11 +24,13 @@ import { connect } from "@nats-io/transport-node";
 import { eventMessageId, eventSubject, wireNames, type ChunkEvent, type Word } from "../contract/wire.ts";
 import { ChunkAttemptLog } from "../orchestrator/dashboard/chunk-attempt-log.ts";
 import { applyChunkEvents } from "../orchestrator/episodes/chunk-events.ts";
+import { transcriptObject } from "../orchestrator/episodes/finish-episode.ts";
 import { createLogger } from "../orchestrator/log.ts";
 import { startNatsServer } from "../orchestrator/queue/nats-server.ts";
 import { consumeChunkEvents, NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
+import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../orchestrator/transcript/formats.ts";
 import { round } from "./bench-stack.ts";
 import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
 
@@ -32,8 +39,15 @@ const EPISODES = Number(args.find((a) => !a.startsWith("--")) ?? 10);
 const ATTEMPT_LOG = args.includes("--attempt-log");
 /** `--legacy-audio`: episodes without kept audio (ingested before jobs carried it), purged by deleting each chunk's object. */
 const LEGACY_AUDIO = args.includes("--legacy-audio");
-const CHUNKS = 60;
-const SPAN = 60 * 16_000;
+/** `--chunk-seconds=S`: chunk length (a divisor of 3,600; default 60). */
+const CHUNK_SECONDS = Number(args.find((a) => a.startsWith("--chunk-seconds="))?.slice("--chunk-seconds=".length) ?? 60);
+if (!Number.isInteger(CHUNK_SECONDS) || CHUNK_SECONDS <= 0 || 3600 % CHUNK_SECONDS !== 0) {
+  throw new Error(`--chunk-seconds must divide 3600, got ${CHUNK_SECONDS}`);
+}
+const CHUNKS = 3600 / CHUNK_SECONDS;
+const SPAN = CHUNK_SECONDS * 16_000;
+/** Words per chunk: 150 a minute, one every 0.4 s. */
+const WORDS = Math.floor(CHUNK_SECONDS / 0.4);
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-event-path-"));
@@ -46,17 +60,25 @@ async function main(): Promise<void> {
     const queue = await NatsWorkQueue.open(nc, names, { ackWaitMs: 30_000, maxDeliver: 5, audioDir: path.join(dir, "audio") });
     const store = new EpisodeStore(db);
     const js = jetstream(nc);
-    const words: Word[] = Array.from({ length: 150 }, (_, i) => ({ text: `word${i}`, start: i * 0.4, end: i * 0.4 + 0.3, confidence: 0.9 }));
+    const words: Word[] = Array.from({ length: WORDS }, (_, i) => ({ text: `word${i}`, start: i * 0.4, end: i * 0.4 + 0.3, confidence: 0.9 }));
     const ids: string[] = [];
     for (let e = 0; e < EPISODES; e++) {
       const id = `ep_bench${e}`;
       ids.push(id);
-      await store.createEpisode({ id, title: null, sourceKind: "upload", sourceUrl: null, uploadPath: null, chunkSeconds: 60, language: "en" });
+      await store.createEpisode({
+        id,
+        title: null,
+        sourceKind: "upload",
+        sourceUrl: null,
+        uploadPath: null,
+        chunkSeconds: CHUNK_SECONDS,
+        language: "en",
+      });
       await store.transitionEpisode(id, "ingesting");
       await store.recordPlan(
         id,
         Array.from({ length: CHUNKS }, (_, i) => ({ index: i, startSample: i * SPAN, endSample: (i + 1) * SPAN, reason: "bench" })),
-        { durationSec: CHUNKS * 60, sampleCount: CHUNKS * SPAN },
+        { durationSec: CHUNKS * CHUNK_SECONDS, sampleCount: CHUNKS * SPAN },
       );
       if (!LEGACY_AUDIO) keepPcm(queue.episodeAudioPath(id)!, CHUNKS * SPAN * 2);
       for (let i = 0; i < CHUNKS; i++) {
@@ -105,20 +127,31 @@ async function main(): Promise<void> {
     await loop;
     unfollow();
     const done = (await store.listEpisodes(EPISODES + 1)).filter((e) => e.status === "done").length;
+    const digest = createHash("sha256");
+    for (const id of ids) {
+      for (const format of Object.keys(TRANSCRIPT_FORMATS) as TranscriptFormat[]) {
+        const bytes = await queue.getTranscriptFile(transcriptObject(id, format));
+        if (bytes === null) throw new Error(`episode ${id} has no ${format} transcript`);
+        digest.update(`${id}.${format}:${bytes.length}:`).update(bytes);
+      }
+    }
     const chunks = EPISODES * CHUNKS;
     process.stdout.write(
       `${JSON.stringify({
         episodes: EPISODES,
         attempt_log: ATTEMPT_LOG,
         kept_audio: LEGACY_AUDIO ? "none (legacy: a delete per chunk)" : "pcm",
+        chunk_seconds: CHUNK_SECONDS,
         chunks,
         episodes_done: done,
         drain_wall_s: round(wall / 1000, 2),
         orchestrator_cpu_ms_per_chunk: round(cpu / chunks, 3),
+        orchestrator_cpu_ms_per_audio_minute: round(cpu / (EPISODES * 60), 3),
         // of which the kernel's (socket and file I/O, the PCM's removal)
         orchestrator_system_cpu_ms_per_chunk: round(sys / chunks, 3),
         nats_server_cpu_ms_per_chunk: round(nats / chunks, 3),
         load: os.loadavg().map((l) => round(l, 2)),
+        transcripts_sha256: digest.digest("hex").slice(0, 16),
       })}\n`,
     );
   } finally {

@@ -66,7 +66,8 @@ async function stitchEpisode(episodeId: string, deps: FinishDeps, claim?: HeldCl
   try {
     const inputs = [];
     for (const c of chunkRows) {
-      const words = await chunkWords(c, queue);
+      // words this process accepted are taken as they arrived; the rest are read from the row (or results object)
+      const words = await chunkWords(c, queue, store.acceptedWords);
       inputs.push({
         index: c.index,
         startSample: c.startSample,

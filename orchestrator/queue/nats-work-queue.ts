@@ -6,7 +6,8 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ChunkTranscript, WorkerEvent, type WireNames } from "../../contract/wire.ts";
+import { ChunkTranscript, type WireNames, type WorkerEvent } from "../../contract/wire.ts";
+import { parseWorkerEvent } from "../../contract/worker-event.ts";
 import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
@@ -200,7 +201,7 @@ async function applyBatch(batch: JsMsg[], handle: (events: WorkerEvent[]) => Pro
   const good: { msg: JsMsg; event: WorkerEvent }[] = [];
   for (const msg of batch) {
     try {
-      good.push({ msg, event: WorkerEvent.parse(msg.json()) });
+      good.push({ msg, event: parseWorkerEvent(msg.json()) });
     } catch (err) {
       log.warn("malformed worker event dropped", { subject: msg.subject, error: err });
       msg.ack();

@@ -10,7 +10,7 @@
  * JetStream delivery count. A late result from an older attempt, or the same result twice, changes nothing.
  */
 import { and, asc, desc, eq, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import type { ChunkClaimed, ChunkEvent, ChunkFailed, ChunkResult } from "../../contract/wire.ts";
+import type { ChunkClaimed, ChunkEvent, ChunkFailed, ChunkResult, Word } from "../../contract/wire.ts";
 import { chunks, episodeLinks, episodes, settings } from "../../db/schema.ts";
 import { canTransitionEpisode, type ChunkState, type EpisodeState } from "../episodes/lifecycle.ts";
 import { chunkPlanned, chunkTransition, episodeCreated, episodeTransition } from "../events/state-transitions.ts";
@@ -18,7 +18,9 @@ import { DuplicateEpisodeError, type EpisodeLinkRow } from "../sources/episode-l
 import type { Database } from "./database.ts";
 import type { Fence } from "../cluster/fence.ts";
 import type { ClaimRef } from "../cluster/work-claims.ts";
-import { EVENT_COLUMNS, eventEffect } from "./chunk-event-effect.ts";
+import { AcceptedWords } from "../transcript/chunk-words.ts";
+import { readChunkRows, writeEventColumns } from "./chunk-batch.ts";
+import { eventEffect } from "./chunk-event-effect.ts";
 import { freshPlanGeneration, generationAfter } from "./plan-generation.ts";
 
 export type EpisodeRow = typeof episodes.$inferSelect;
@@ -78,6 +80,9 @@ export interface EpisodeStoreHooks {
 }
 
 export class EpisodeStore {
+  /** Words of results accepted here, for a stitch in this process (transcript/chunk-words.ts). */
+  readonly acceptedWords = new AcceptedWords();
+
   constructor(
     private readonly database: Database,
     private readonly now: () => number = Date.now,
@@ -391,28 +396,39 @@ export class EpisodeStore {
    */
   async applyEvents(events: readonly ChunkEvent[], maxAttempts: number): Promise<AppliedEvent[]> {
     if (events.length === 0) return [];
+    const accepted: Array<{ chunkId: string; json: string; words: readonly Word[] }> = [];
     // the state events go out once the whole transaction has committed (none if it rolls back)
-    return this.database.commit((db, emit) =>
-      db.transaction(async (tx) => {
-        const ids = [...new Set(events.map((e) => e.chunkId))];
-        const rows = new Map((await tx.select().from(chunks).where(inArray(chunks.id, ids)).all()).map((c) => [c.id, c]));
+    const out = await this.database.commit(async (_db, emit) => {
+      // libSQL directly (store/chunk-batch.ts): drizzle's per-parameter query building was a good part of this write
+      const tx = await this.database.client.transaction("write");
+      try {
+        const rows = new Map((await readChunkRows(tx, [...new Set(events.map((e) => e.chunkId))])).map((c) => [c.id, c]));
         const changed = new Set<string>();
-        const out = events.map((e): AppliedEvent => {
+        const applied = events.map((e): AppliedEvent => {
           const chunk = rows.get(e.chunkId);
           const { outcome, chunkFailed, change } = eventEffect(chunk, e, maxAttempts, this.now());
           if (chunk && change) {
             rows.set(chunk.id, { ...chunk, ...change.set });
             changed.add(chunk.id);
             emit(change.transition);
+            if (e.type === "result" && e.words && change.set.resultWords)
+              accepted.push({ chunkId: chunk.id, json: change.set.resultWords, words: e.words });
           }
           return { outcome, chunkFailed };
         });
-        // every changed row in one statement: each exists (read above), so each insert is an update of EVENT_COLUMNS (EVENT_SET)
-        const written = [...changed.keys()].map((id) => rows.get(id)!);
-        if (written.length > 0) await tx.insert(chunks).values(written).onConflictDoUpdate({ target: chunks.id, set: EVENT_SET });
-        return out;
-      }),
-    );
+        // every changed row in one statement, each written once with its final EVENT_COLUMNS
+        await writeEventColumns(
+          tx,
+          [...changed].map((id) => rows.get(id)!),
+        );
+        await tx.commit();
+        return applied;
+      } finally {
+        tx.close();
+      }
+    });
+    for (const a of accepted) this.acceptedWords.remember(a.chunkId, a.json, a.words);
+    return out;
   }
 
   /** A worker started an attempt (applyEvents with one event). */
@@ -644,9 +660,6 @@ export class EpisodeStore {
     return (await this.getSetting(key))!;
   }
 }
-
-/** What applyEvents writes back for each changed row: the columns an event may change, from the row's new values. */
-const EVENT_SET = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, sql.raw(`excluded.${chunks[c].name}`)]));
 
 /** The row of a planned chunk, queued at `t` and `generation` (a whole plan recorded at once, or a streamed plan's next chunk). */
 function queuedChunkRow(episodeId: string, c: PlannedChunk, t: number, generation: number) {

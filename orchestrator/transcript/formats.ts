@@ -95,8 +95,12 @@ export function renderSrt(words: readonly TimedWord[], options: RenderOptions = 
 
 /** Escapes the characters WebVTT cue text reserves (`&`, `<`, `>`; the latter also breaks up "-->"). */
 function escapeVtt(text: string): string {
+  // most lines hold none of them: one scan, no copies
+  if (!VTT_RESERVED_RE.test(text)) return text;
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
+
+const VTT_RESERVED_RE = /[&<>]/;
 
 /** WebVTT: `WEBVTT` header, `HH:MM:SS.mmm` timings, speakers as `<v Name>` voice spans. */
 export function renderVtt(words: readonly TimedWord[], options: RenderOptions = {}): string {
