@@ -422,6 +422,35 @@ test("a result finished while NATS stopped answering is recorded once NATS is ba
   }
 });
 
+test("a chunk's audio read from the bucket while NATS stops answering (a cluster node lost) waits it out: one attempt, no failure", async (t) => {
+  const f = await setupFleet(t);
+  await enqueue(f, "audio-outage", shortWav);
+  let resumed = false;
+  t.after(() => {
+    if (!resumed) process.kill(f.pid, "SIGCONT");
+  });
+  // claimed, then the server stops (for certain, see stopProcess) before the audio is read, for
+  // longer than the client's default request timeout (5 s)
+  const onClaim = (): void => {
+    stopProcess(f.pid);
+    setTimeout(() => {
+      resumed = true;
+      process.kill(f.pid, "SIGCONT");
+    }, 7_000).unref();
+  };
+  const logged: string[] = [];
+  const w = startWorker(t, f, { engine: new SyntheticEngine({ realTimeFactor: 0 }), onClaim, log: (event) => logged.push(event) });
+  const events = await takeEvents(f, 2, 60_000);
+  assert.deepEqual(
+    events.map((e) => `${e.type}:${e.attempt}`),
+    ["claimed:1", "result:1"],
+    `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
+  );
+  assert.ok(resumed, "the result was recorded only once the server answered again");
+  assert.ok(logged.includes("audio.read_retry"), `the audio read met the outage and was retried: ${logged.join(", ")}`);
+  assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
+});
+
 test("a permanent engine error is recorded before term", async (t) => {
   const f = await setupFleet(t);
   await enqueue(f, "refused", shortWav);
