@@ -5,7 +5,7 @@
  * Each read goes through the client's `getBlob`, which creates an ephemeral ordered consumer; a
  * read whose create request gets no answer fails with the client's request timeout (5 s), and
  * this script counts those. Each round then reads the same objects the way the orchestrator reads
- * results and transcripts (queue/object-reader.ts: message gets answered by the stream's leader,
+ * results and transcripts (contract/object-reader.ts: message gets answered by the stream's leader,
  * no consumer; a 1.5 s API timeout, retried through the outage).
  * It explains the slow transcript reads after the faults of test/multi-orchestrator.test.ts.
  * Usage: `npm run bench:object-read-node-loss [-- ROUNDS]` (default 5 rounds of 4 reads after the loss).
@@ -15,7 +15,7 @@ import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
 import { retryThroughNatsOutage } from "../contract/nats-retry.ts";
 import { READ_API_TIMEOUT_MS } from "../orchestrator/queue/nats-work-queue.ts";
-import { ObjectReader } from "../orchestrator/queue/object-reader.ts";
+import { ObjectReader } from "../contract/object-reader.ts";
 import { suiteCleanup } from "../test/support/cleanup.ts";
 import { streamLeader } from "../test/support/cluster-probe.ts";
 import { startNatsCluster } from "../test/support/nats-cluster.ts";

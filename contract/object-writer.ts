@@ -2,7 +2,7 @@
  * Writes an object into an Object Store bucket by publishing its pieces: the data to
  * `$O.<bucket>.C.<nuid>` in chunks of at most 128 KiB (and the server's max_payload), then the
  * metadata to `$O.<bucket>.M.<base64url(name)>`, the layout (NATS ADR-20) that the @nats-io/obj
- * client's get and queue/object-reader.ts read back. The digest is Node's native SHA-256
+ * client's get and contract/object-reader.ts read back. The digest is Node's native SHA-256
  * (`objectDigest`): the client's own put hashes in JavaScript, which was most of the cost of storing
  * a transcript. Both sides use this writer: a worker's result (publish permission alone, a name that
  * is new on every attempt) and the orchestrator's transcript files (replacing an earlier stitch's).

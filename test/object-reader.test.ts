@@ -1,5 +1,5 @@
 /**
- * Reading Object Store objects without a consumer (orchestrator/queue/object-reader.ts) against a
+ * Reading Object Store objects without a consumer (contract/object-reader.ts) against a
  * real nats-server: objects the client library wrote (in many chunks) and one a worker wrote with
  * ResultWriter read back byte for byte; a missing or deleted object is null; a link is refused; an
  * object whose metadata does not match its data is an ObjectIntegrityError, not wrong bytes.
@@ -12,7 +12,7 @@ import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
 import { objectMetaSubject } from "../contract/wire.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
-import { ObjectIntegrityError, ObjectReader } from "../orchestrator/queue/object-reader.ts";
+import { ObjectIntegrityError, ObjectReader } from "../contract/object-reader.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
 
 test("objects read back through message gets match what was written; missing, deleted, linked and corrupt objects are told apart", async (t) => {

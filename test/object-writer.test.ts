@@ -1,7 +1,7 @@
 /**
  * The shared Object Store writer (contract/object-writer.ts) against a real nats-server: transcript
  * files the orchestrator stores through it read back byte for byte through the client library's get
- * (which checks the digest with its own SHA-256) and through queue/object-reader.ts; storing a file
+ * (which checks the digest with its own SHA-256) and through contract/object-reader.ts; storing a file
  * again replaces it, leaving one metadata message and none of the earlier file's chunks; a name
  * written as "new" (a worker's result) cannot be written a second time; bytes that arrive as a stream
  * (an upload file) are cut into whole chunks as they come and carry the digest of the whole.

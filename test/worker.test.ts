@@ -20,6 +20,7 @@ import { parsePocketsphinxOutput, PocketsphinxEngine } from "../machine-image/wo
 import { SyntheticEngine } from "../machine-image/worker/synthetic-engine.ts";
 import { runWorker, type WorkerOptions, type WorkerResult } from "../machine-image/worker/worker.ts";
 import { startTestNats, uniquePrefix, type CleanupContext } from "./support/nats.ts";
+import { stopProcess } from "./support/stopped-process.ts";
 
 const run = promisify(execFile);
 const REPO = new URL("..", import.meta.url).pathname;
@@ -380,12 +381,13 @@ test("a result finished while NATS stopped answering is recorded once NATS is ba
     t.after(() => {
       if (!resumed) process.kill(f.pid, "SIGCONT");
     });
-    // the server stops answering as the words come back, for longer than a publish waits for its ack (5 s)
+    // the server stops answering as the words come back, for longer than a publish waits for its ack (5 s);
+    // stopped for certain before they are returned (a SIGSTOP takes effect a moment after kill(): see stopProcess)
     const pausing: SpeechEngine = {
       name: "synthetic",
       async transcribe(path, opts) {
         const words = await real.transcribe(path, opts);
-        process.kill(f.pid, "SIGSTOP");
+        stopProcess(f.pid);
         setTimeout(() => {
           resumed = true;
           process.kill(f.pid, "SIGCONT");
@@ -401,6 +403,9 @@ test("a result finished while NATS stopped answering is recorded once NATS is ba
       ["claimed:1", "result:1"],
       `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
     );
+    assert.ok(resumed, "the result was recorded only once the server answered again");
+    if (inlineResultMaxBytes > 0)
+      assert.ok(logged.includes("event.publish_retry"), `the result's publish timed out and was retried: ${logged.join(", ")}`);
     assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
     const result = events[1]!;
     assert.ok(result.type === "result");
@@ -414,8 +419,36 @@ test("a result finished while NATS stopped answering is recorded once NATS is ba
     } else {
       assert.equal(result.words?.[0]?.text, "synthetic");
     }
-    assert.ok(resumed, "the server was stopped past the publish's ack wait");
   }
+});
+
+test("a chunk's audio read from the bucket while NATS stops answering (a cluster node lost) waits it out: one attempt, no failure", async (t) => {
+  const f = await setupFleet(t);
+  await enqueue(f, "audio-outage", shortWav);
+  let resumed = false;
+  t.after(() => {
+    if (!resumed) process.kill(f.pid, "SIGCONT");
+  });
+  // claimed, then the server stops (for certain, see stopProcess) before the audio is read, for
+  // longer than the client's default request timeout (5 s)
+  const onClaim = (): void => {
+    stopProcess(f.pid);
+    setTimeout(() => {
+      resumed = true;
+      process.kill(f.pid, "SIGCONT");
+    }, 7_000).unref();
+  };
+  const logged: string[] = [];
+  const w = startWorker(t, f, { engine: new SyntheticEngine({ realTimeFactor: 0 }), onClaim, log: (event) => logged.push(event) });
+  const events = await takeEvents(f, 2, 60_000);
+  assert.deepEqual(
+    events.map((e) => `${e.type}:${e.attempt}`),
+    ["claimed:1", "result:1"],
+    `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
+  );
+  assert.ok(resumed, "the result was recorded only once the server answered again");
+  assert.ok(logged.includes("audio.read_retry"), `the audio read met the outage and was retried: ${logged.join(", ")}`);
+  assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
 });
 
 test("a permanent engine error is recorded before term", async (t) => {

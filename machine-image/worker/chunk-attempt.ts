@@ -3,11 +3,8 @@
  * is the point: the job is acked only after its ChunkResult event (with the words, or naming the
  * result object written first) is durably stored, and poison input is recorded (ChunkFailed, permanent) before the job is `term()`ed.
  */
-import { createWriteStream } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { ObjectStore } from "@nats-io/obj";
@@ -27,6 +24,7 @@ import {
   type Word,
 } from "../../contract/wire.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
+import type { ObjectReader } from "../../contract/object-reader.ts";
 import type { SpeechEngine } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
 import type { ResultSink } from "./result-writer.ts";
@@ -45,7 +43,10 @@ export interface ChunkAttemptContext {
   readonly names: WireNames;
   readonly engine: SpeechEngine;
   readonly machineId: string;
+  /** The audio bucket: its objects' metadata says whether a chunk is still live. */
   readonly audio: ObjectStore;
+  /** Reads the audio objects of jobs too big for max_payload, without a consumer. */
+  readonly audioReader: ObjectReader;
   /** Write-only: the worker account cannot read the results bucket. */
   readonly results: ResultSink;
   readonly workDir: string;
@@ -161,7 +162,7 @@ export async function processChunkAttempt(ctx: ChunkAttemptContext, msg: JsMsg):
     ctx.log("chunk.claimed", { ...ids, attempt });
 
     if (parsed.audio.kind === "inline") await writeFile(wavPath, parsed.audio.wav);
-    else await downloadAudio(ctx.audio, parsed.audio.object, wavPath, giveUp.signal);
+    else await downloadAudio(ctx, job.chunkId, parsed.audio.object, wavPath, giveUp.signal);
     giveUp.signal.throwIfAborted();
     const words = await ctx.engine.transcribe(wavPath, { language: job.language, signal: giveUp.signal });
 
@@ -362,33 +363,29 @@ async function isLive(ctx: ChunkAttemptContext, name: string): Promise<boolean> 
   return info !== null && !info.deleted;
 }
 
-/** A download that receives nothing for this long is abandoned (transient) instead of hanging the worker. */
-const DOWNLOAD_STALL_MS = 30_000;
+/** How long an audio read keeps trying through a NATS outage (a cluster node lost) before the attempt fails. */
+const READ_OUTAGE_MS = 60_000;
 
 /**
- * Streams an audio object to a file; a missing object is permanent, a broken or stalled transfer
- * transient. `signal` (the attempt's give-up signal) aborts it: an object deleted mid-download (a
- * cancellation) would otherwise leave the object reader waiting for chunks that never come.
+ * Reads an audio object (a job too big for max_payload names one) to a file, without a consumer
+ * (contract/object-reader.ts: message gets, answered by the stream's leader even while a cluster
+ * node is down), retried through a NATS outage. A missing object is permanent; a read that does not
+ * match the object's size or digest, or an outage longer than READ_OUTAGE_MS, is transient.
+ * `signal` (the attempt's give-up signal, aborted when the chunk is cancelled or handed back)
+ * stops it between pieces.
  */
-async function downloadAudio(bucket: ObjectStore, name: string, path: string, signal: AbortSignal): Promise<void> {
-  const obj = await bucket.get(name);
-  if (obj === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
-  const stalled = new AbortController();
-  let timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
-  const source = Readable.fromWeb(obj.data);
-  source.on("data", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => stalled.abort(), DOWNLOAD_STALL_MS);
-  });
+async function downloadAudio(ctx: ChunkAttemptContext, chunkId: string, name: string, path: string, signal: AbortSignal): Promise<void> {
+  let bytes: Uint8Array | null;
   try {
-    await pipeline(source, createWriteStream(path), { signal: AbortSignal.any([signal, stalled.signal]) });
+    bytes = await retryThroughNatsOutage(() => ctx.audioReader.read(name, signal), {
+      windowMs: READ_OUTAGE_MS,
+      signal,
+      onRetry: (error, attempt) => ctx.log("audio.read_retry", { chunkId, attempt, error: String(error) }),
+    });
   } catch (err) {
     signal.throwIfAborted();
-    const why = stalled.signal.aborted ? `nothing received for ${DOWNLOAD_STALL_MS / 1000} s` : String(err);
-    throw new TransientChunkError(`download of "${name}" failed: ${why}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
+    throw new TransientChunkError(`download of "${name}" failed: ${String(err)}`, { cause: err });
   }
-  const error = await obj.error;
-  if (error) throw new TransientChunkError(`download of "${name}" failed: ${error.message}`, { cause: error });
+  if (bytes === null) throw new PermanentChunkError("bad_audio", `audio object "${name}" is not in the bucket`);
+  await writeFile(path, bytes);
 }

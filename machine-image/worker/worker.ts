@@ -5,6 +5,7 @@
  * it finishes it within `stopTimeoutMs` or hands it back with an immediate nak.
  */
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
+import { ObjectReader } from "../../contract/object-reader.ts";
 import { parseNatsServers } from "../../contract/nats-servers.ts";
 import { mkdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -70,6 +71,13 @@ const MIN_PULL_MS = 1_000;
 /** How long a starting worker waits for NATS to answer its first JetStream requests. */
 const BOOT_OUTAGE_MS = 60_000;
 
+/**
+ * The JetStream API timeout of audio object reads (the client's default is 5 s): each read is a
+ * few message gets, answered within milliseconds by a live stream leader, so one not answered in
+ * 1.5 s is tried again instead of waited for (the orchestrator's reads use the same).
+ */
+const AUDIO_READ_API_TIMEOUT_MS = 1_500;
+
 /** Default transient-failure backoff: 1 s, 2 s, 4 s … capped at 60 s. */
 export function defaultNakDelayMs(deliveryCount: number): number {
   return Math.min(1_000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
@@ -100,14 +108,18 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerResult> {
 async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSignal, log: WorkerLog): Promise<WorkerResult> {
   const { names } = opts;
   const js = jetstream(nc);
+  // audio objects are read with message gets on a short API timeout (contract/object-reader.ts),
+  // their metadata included, so the reader's store is opened on that context too
+  const readJs = jetstream(nc, { timeout: AUDIO_READ_API_TIMEOUT_MS });
   // a cluster electing its leaders (a node just lost) answers late or 503: wait that out, but a
   // missing consumer or bucket is final
-  const { consumer, info, audio } = await retryThroughNatsOutage(
+  const { consumer, info, audio, audioReader } = await retryThroughNatsOutage(
     async () => {
       const consumer = await js.consumers.get(names.jobsStream, names.jobsConsumer);
       const info = await consumer.info(true);
       const audio = await new Objm(js).open(names.audioBucket);
-      return { consumer, info, audio };
+      const audioReader = new ObjectReader(await new Objm(readJs).open(names.audioBucket), await readJs.jetstreamManager(false), names.audioBucket);
+      return { consumer, info, audio, audioReader };
     },
     { windowMs: BOOT_OUTAGE_MS, signal, onRetry: (error, attempt) => log("boot.nats_retry", { attempt, error: String(error) }) },
   );
@@ -125,6 +137,7 @@ async function pullLoop(nc: NatsConnection, opts: WorkerOptions, signal: AbortSi
     engine: opts.engine,
     machineId: opts.machineId,
     audio,
+    audioReader,
     results,
     workDir: opts.workDir,
     heartbeatMs,

@@ -12,7 +12,7 @@ import type { WorkQueue } from "../episodes/work-queue.ts";
 import type { Logger } from "../log.ts";
 import { ChunkJobs, type ChunkSpan, type JobEpisode } from "./chunk-jobs.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "./kept-audio.ts";
-import { ObjectReader } from "./object-reader.ts";
+import { ObjectReader } from "../../contract/object-reader.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import { ObjectWriter } from "../../contract/object-writer.ts";
 import { ensureWireResources, eventsProgress, queueDepth, type WireResourceOptions, type WireResources } from "./jetstream.ts";
@@ -25,7 +25,7 @@ const TRANSCRIPT_READ_WINDOW_MS = 15_000;
 
 /**
  * The JetStream API timeout of result and transcript reads (the client's default is 5 s): such a
- * read is a few message gets (queue/object-reader.ts), each answered within milliseconds by a live
+ * read is a few message gets (contract/object-reader.ts), each answered within milliseconds by a live
  * stream leader, so one that is not answered in 1.5 s is tried again instead of waited for.
  */
 export const READ_API_TIMEOUT_MS = 1_500;
