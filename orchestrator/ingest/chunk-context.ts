@@ -16,6 +16,12 @@ import type { PlannedChunk } from "../store/episode-store.ts";
  */
 export const CHUNK_PAD_SECONDS = 2;
 
+/**
+ * Default padding after a core, seconds (PODFLEET_CHUNK_PAD_AFTER_SECONDS). Chosen with
+ * CHUNK_PAD_SECONDS by the same measurement.
+ */
+export const CHUNK_PAD_AFTER_SECONDS = 2;
+
 /** The most padding the settings allow, seconds: more only decodes the same words again. */
 export const MAX_CHUNK_PAD_SECONDS = 30;
 
@@ -27,6 +33,15 @@ export const MAX_CHUNK_PAD_SECONDS = 30;
 export interface SidePadding {
   readonly before: number;
   readonly after: number;
+}
+
+/**
+ * The padding the settings give: `before` (PODFLEET_CHUNK_PAD_SECONDS, default CHUNK_PAD_SECONDS) and
+ * `after` (PODFLEET_CHUNK_PAD_AFTER_SECONDS; unset, it is CHUNK_PAD_AFTER_SECONDS, or `before` when
+ * only that was set, so that one setting still pads both sides alike).
+ */
+export function chunkPadding(before: number | undefined, after: number | undefined): SidePadding {
+  return { before: before ?? CHUNK_PAD_SECONDS, after: after ?? before ?? CHUNK_PAD_AFTER_SECONDS };
 }
 
 /** `pad` as both sides (a plain number pads both alike). */

@@ -34,7 +34,7 @@ import type { Logger } from "../log.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { HeldClaim } from "../cluster/work-claims.ts";
-import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
+import { CHUNK_PAD_SECONDS, type SidePadding } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";
 import { ChunkStream, type ReadyChunk } from "./chunk-stream.ts";
 
@@ -43,8 +43,8 @@ export interface PublisherDeps {
   queue: WorkQueue;
   /** Called after each job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
-  /** Context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS); default CHUNK_PAD_SECONDS. */
-  padSec?: number | undefined;
+  /** Context padding before and after each core, seconds (one number: both sides); default CHUNK_PAD_SECONDS. */
+  padSec?: number | SidePadding | undefined;
   /** Where a publish retried through a NATS outage is reported. */
   log?: Logger | undefined;
   /**

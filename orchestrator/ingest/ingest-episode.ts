@@ -46,7 +46,7 @@ import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { decodePcmStream, probeAudio } from "./audio-decode.ts";
-import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
+import { CHUNK_PAD_SECONDS, type SidePadding } from "./chunk-context.ts";
 import { ChunkPublisher } from "./chunk-publisher.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -72,8 +72,8 @@ export interface IngestDeps {
   /** How transient download failures are retried; absent = they fail the episode at once. */
   fetchRetry?: FetchRetryPolicy | undefined;
   slots?: IngestSlots | undefined;
-  /** Context padding around each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
-  chunkPadSec?: number | undefined;
+  /** Context padding before and after each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
+  chunkPadSec?: number | SidePadding | undefined;
   log: Logger;
   now?: () => number;
   /** The upload this process is receiving for the episode (episodes/upload-receipt.ts): decoded as its bytes arrive. */
