@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { CHUNK_PAD_SECONDS, padCores, padPlan } from "../orchestrator/ingest/chunk-context.ts";
+import { DEFAULT_CHUNK_PAD, padCores } from "../orchestrator/ingest/chunk-context.ts";
 import { planChunks, planCores } from "../orchestrator/ingest/chunk-plan.ts";
 import { ChunkStream } from "../orchestrator/ingest/chunk-stream.ts";
 import { findSilences, frameEnergies, SilenceDetector, type Silence } from "../orchestrator/ingest/silence.ts";
@@ -127,7 +127,7 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
   const silences = [...detector.push(pcm), ...detector.end()];
   assert.ok(silences.length > 50);
   // cores cut without overlap, padded as ingest pads them
-  const reference = padPlan(planChunks(total, 30, silences, { overlapSec: 0 }), CHUNK_PAD_SECONDS, total, RATE);
+  const reference = padCores(planCores(total, 30, silences), DEFAULT_CHUNK_PAD, total, RATE);
 
   let seed = 7;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff;

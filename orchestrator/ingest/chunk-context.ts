@@ -22,6 +22,9 @@ export const CHUNK_PAD_SECONDS = 2;
  */
 export const CHUNK_PAD_AFTER_SECONDS = 2;
 
+/** The default padding on both sides, as ingest uses it when no setting says otherwise. */
+export const DEFAULT_CHUNK_PAD: SidePadding = { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS };
+
 /** The most padding the settings allow, seconds: more only decodes the same words again. */
 export const MAX_CHUNK_PAD_SECONDS = 30;
 

@@ -9,7 +9,7 @@
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { PlannedChunk } from "../store/episode-store.ts";
 import { BYTES_PER_SAMPLE, wavHeader } from "./audio-decode.ts";
-import { CHUNK_PAD_SECONDS, coreSides, padCore, padSamples, type SidePadding } from "./chunk-context.ts";
+import { coreSides, DEFAULT_CHUNK_PAD, padCore, padSamples, type SidePadding } from "./chunk-context.ts";
 import { ChunkPlanner, type ChunkCore, type PlanOptions, type PlanResume } from "./chunk-plan.ts";
 import { SilenceDetector } from "./silence.ts";
 
@@ -34,7 +34,7 @@ export class ChunkStream {
   private readonly pad: SidePadding;
 
   /** `padSec`: context padding around each core, seconds (one number: both sides). */
-  constructor(chunkSeconds: number, opts: PlanOptions = {}, resume?: PlanResume, padSec: number | SidePadding = CHUNK_PAD_SECONDS) {
+  constructor(chunkSeconds: number, opts: PlanOptions = {}, resume?: PlanResume, padSec: number | SidePadding = DEFAULT_CHUNK_PAD) {
     const rate = opts.sampleRate ?? SAMPLE_RATE;
     this.pad = padSamples(padSec, rate);
     this.planner = new ChunkPlanner(chunkSeconds, opts, resume);

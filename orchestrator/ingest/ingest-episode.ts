@@ -46,7 +46,7 @@ import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { decodePcmStream, probeAudio } from "./audio-decode.ts";
-import { CHUNK_PAD_SECONDS, type SidePadding } from "./chunk-context.ts";
+import { DEFAULT_CHUNK_PAD, type SidePadding } from "./chunk-context.ts";
 import { ChunkPublisher } from "./chunk-publisher.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -72,7 +72,7 @@ export interface IngestDeps {
   /** How transient download failures are retried; absent = they fail the episode at once. */
   fetchRetry?: FetchRetryPolicy | undefined;
   slots?: IngestSlots | undefined;
-  /** Context padding before and after each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
+  /** Context padding before and after each chunk's core, seconds (chunk-context.ts); default DEFAULT_CHUNK_PAD. */
   chunkPadSec?: number | SidePadding | undefined;
   log: Logger;
   now?: () => number;
@@ -205,7 +205,7 @@ function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
     store,
     queue,
     onPublished,
-    padSec: chunkPadSec ?? CHUNK_PAD_SECONDS,
+    padSec: chunkPadSec ?? DEFAULT_CHUNK_PAD,
     log,
     claim: held,
   });
