@@ -6,7 +6,7 @@
  *
  * A planned chunk's `startSample/endSample` stay the audio span that is cut, sent and that word
  * times are relative to; `coreStartSample/coreEndSample` is the part of the episode it answers for.
- * Cores tile the episode; audio spans overlap their neighbours by up to twice the padding.
+ * Cores tile the episode; audio spans overlap their neighbours by up to the padding before plus after.
  */
 import type { PlannedChunk } from "../store/episode-store.ts";
 
