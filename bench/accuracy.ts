@@ -9,9 +9,12 @@
  *
  * Flags: --set=seams|legacy (seams: bench-set.ts, six voices, ≥ 30 min; legacy: the old three
  * 1.5-minute episodes), --episodes=ID,ID (a subset), --lengths=15,30,60,
- * --modes=overlap,0,2 (overlap: the plan before padding, 1.5 s overlap where no silence is near a
- * cut; a number: cores cut without overlap and padded by that many seconds), --finders=energy,ffmpeg.
- * Prints a table and one JSON line.
+ * --modes=overlap,0,2,4/0 (overlap: the plan before padding, 1.5 s overlap where no silence is near a
+ * cut; N: cores cut without overlap and padded by N s on both sides; B/A: B s before each core and
+ * A s after it, the larger of the two on a side cut in speech, as ingest pads), --finders=energy,ffmpeg.
+ * Prints a table and one JSON line. Besides WER it says where the chunked run differs from the direct
+ * one (word-diff.ts): edits per minute of audio just before a seam, just after it, in the 10 s after
+ * that, and elsewhere, and (in the JSON) edits near seams by the silence the cut fell in.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -19,8 +22,8 @@ import path from "node:path";
 import { SAMPLE_RATE } from "../contract/wire.ts";
 import { POCKETSPHINX_DEFAULT_ARGS, PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
-import { padPlan } from "../orchestrator/ingest/chunk-context.ts";
-import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
+import { padCores } from "../orchestrator/ingest/chunk-context.ts";
+import { planChunks, planCores } from "../orchestrator/ingest/chunk-plan.ts";
 import { findSilences, frameEnergies, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
 import { stitchChunks } from "../orchestrator/transcript/stitch.ts";
@@ -29,7 +32,9 @@ import { buildEpisode, FULL_SET } from "./bench-episodes.ts";
 import { buildSetEpisode, SEAM_SET, SET_CACHE_DIR } from "./bench-set.ts";
 import { ChunkTranscripts } from "./chunk-transcripts.ts";
 import { ffmpegSilences } from "./ffmpeg-silences.ts";
-import { measureSeams, seamTimes } from "./seam-metrics.ts";
+import { measureSeams, SEAM_WINDOW_SEC, seamTimes } from "./seam-metrics.ts";
+import { editPlaces, type EditPlaces, wordEdits } from "./word-diff.ts";
+import { type Cell, emptyCell, report, round, silenceBucket } from "./accuracy-report.ts";
 
 type Finder = "energy" | "ffmpeg";
 interface Episode {
@@ -38,21 +43,6 @@ interface Episode {
   pcm: Buffer;
   samples: number;
   reference: string;
-}
-interface Cell {
-  errors: number;
-  refWords: number;
-  seams: number;
-  inSpeech: number;
-  cutsInWord: number;
-  lost: number;
-  duplicated: number;
-  changed: number;
-  matched: number;
-  tsSumMs: number;
-  tsMaxMs: number;
-  audioSec: number;
-  decodedSec: number;
 }
 
 const argv = process.argv.slice(2);
@@ -98,30 +88,32 @@ async function silencesFor(ep: Episode, finder: Finder): Promise<Silence[]> {
   return ffmpegSilences(wavPath, SAMPLE_RATE);
 }
 
+/**
+ * A padding mode: "N" (N s on both sides) or "B/A" (B s before each core, A s after it; a side cut
+ * in speech gets the larger of the two, as ingest pads: chunk-context.ts padCore).
+ */
+function padOf(mode: string): { before: number; after: number } {
+  const [before, after = before] = mode.split("/").map(Number) as [number, number?];
+  if (!(before >= 0 && after >= 0) || mode.split("/").length > 2) {
+    throw new Error(`--modes: ${mode} is neither "overlap" nor a padding in seconds (N, or B/A for before/after)`);
+  }
+  return { before, after };
+}
+
+/** How a mode reads in the table. */
+function modeLabel(mode: string): string {
+  if (mode === "overlap") return `overlap ${OLD_OVERLAP_SEC} s`;
+  const { before, after } = padOf(mode);
+  return before === after ? `pad ${before} s` : `pad ${before}/${after} s`;
+}
+
 /** The plan ingest makes in `mode` (see the file comment). */
 function planFor(ep: Episode, len: number, mode: string, silences: readonly Silence[]): PlannedChunk[] {
   if (mode === "overlap") return planChunks(ep.samples, len, silences, { overlapSec: OLD_OVERLAP_SEC });
-  const pad = Number(mode);
-  if (!(pad >= 0)) throw new Error(`--modes: ${mode} is neither "overlap" nor a padding in seconds`);
-  return padPlan(planChunks(ep.samples, len, silences, { overlapSec: 0 }), pad, ep.samples, SAMPLE_RATE);
+  return padCores(planCores(ep.samples, len, silences), padOf(mode), ep.samples, SAMPLE_RATE);
 }
 
 const text = (words: readonly { text: string }[]): string => words.map((w) => w.text).join(" ");
-const emptyCell = (): Cell => ({
-  errors: 0,
-  refWords: 0,
-  seams: 0,
-  inSpeech: 0,
-  cutsInWord: 0,
-  lost: 0,
-  duplicated: 0,
-  changed: 0,
-  matched: 0,
-  tsSumMs: 0,
-  tsMaxMs: 0,
-  audioSec: 0,
-  decodedSec: 0,
-});
 const errorsOf = (ref: string, hyp: string): { errors: number; refWords: number } => {
   const w = wordErrorRate(ref, hyp);
   return { errors: w.substitutions + w.deletions + w.insertions, refWords: w.referenceWords };
@@ -180,104 +172,28 @@ async function main(): Promise<void> {
     cell.matched += report.matched;
     cell.tsSumMs += report.meanTimeErrorMs * report.matched;
     cell.tsMaxMs = Math.max(cell.tsMaxMs, report.maxTimeErrorMs);
+    const edits = wordEdits(directWords, stitched);
+    const places = editPlaces(edits, seams, ep.samples / SAMPLE_RATE, SEAM_WINDOW_SEC);
+    for (const k of Object.keys(places) as Array<keyof EditPlaces>) cell.places[k] += places[k];
+    for (const s of seams) {
+      const q = sil.find((q) => q.start <= s * SAMPLE_RATE && s * SAMPLE_RATE <= q.end);
+      const b = (cell.bySilence[silenceBucket(q ? (q.end - q.start) / SAMPLE_RATE : 0)] ??= { seams: 0, edits: 0 });
+      b.seams++;
+      b.edits += edits.filter((x) => Math.abs(x.at - s) <= SEAM_WINDOW_SEC).length;
+    }
     cell.audioSec += ep.samples / SAMPLE_RATE;
     cell.decodedSec += plan.reduce((s, c) => s + c.endSample - c.startSample, 0) / SAMPLE_RATE;
     perEpisode[ep.id]![key] = round(x.errors / x.refWords);
     if (e === episodes.length - 1) process.stderr.write(`  ${key} done (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
-  report(directCell, farm, perEpisode, episodes, (Date.now() - t0) / 1000);
-}
-
-const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
-const pct = (c: Cell): number => (100 * c.errors) / c.refWords;
-
-function report(
-  direct: Cell,
-  farm: Map<string, Cell>,
-  perEpisode: Record<string, Record<string, number>>,
-  episodes: Episode[],
-  wallSec: number,
-): void {
-  const header = [
-    "run",
-    "chunk s",
-    "seams by",
-    "WER %",
-    "Δ pts",
-    "audio ×",
-    "seams",
-    "in speech",
-    "cut in word",
-    "lost",
-    "dup",
-    "changed",
-    "ts mean ms",
-    "ts max ms",
-  ];
-  const rows: string[][] = [["direct", "whole", "", pct(direct).toFixed(2), "", "1.00", "", "", "", "", "", "", "", ""]];
-  const json: Record<string, unknown> = {};
-  for (const [key, c] of farm) {
-    const [finder, len, mode] = key.split(":") as [string, string, string];
-    const tsMean = c.matched === 0 ? 0 : Math.round(c.tsSumMs / c.matched);
-    const delta = pct(c) - pct(direct);
-    const by = mode === "overlap" ? `overlap ${OLD_OVERLAP_SEC} s` : `pad ${mode} s`;
-    const decodedRatio = c.decodedSec / c.audioSec;
-    rows.push([
-      `farm/${finder}`,
-      len,
-      by,
-      pct(c).toFixed(2),
-      (delta >= 0 ? "+" : "") + delta.toFixed(2),
-      decodedRatio.toFixed(2),
-      String(c.seams),
-      String(c.inSpeech),
-      String(c.cutsInWord),
-      String(c.lost),
-      String(c.duplicated),
-      String(c.changed),
-      String(tsMean),
-      String(c.tsMaxMs),
-    ]);
-    json[key] = {
-      wer: round(c.errors / c.refWords),
-      deltaPoints: round(delta, 2),
-      decodedRatio: round(decodedRatio, 3),
-      seams: c.seams,
-      inSpeech: c.inSpeech,
-      cutsInWord: c.cutsInWord,
-      lost: c.lost,
-      duplicated: c.duplicated,
-      changed: c.changed,
-      tsMeanMs: tsMean,
-      tsMaxMs: c.tsMaxMs,
-    };
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string =>
-    r
-      .map((v, i) => v.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  process.stdout.write([line(header), ...rows.map(line)].join("\n") + "\n");
-  const eps = episodes.map((e) => ({
-    id: e.id,
-    voice: e.voice,
-    durationSec: round(e.samples / SAMPLE_RATE, 1),
-    referenceWords: wordErrorRate(e.reference, "").referenceWords,
-  }));
-  process.stdout.write(
-    JSON.stringify({
-      bench: "accuracy",
-      set: setName,
-      engine: engine.name,
-      wallSec: Math.round(wallSec),
-      decodedNowSec: Math.round(decoder.decodedSec),
-      episodes: eps,
-      direct: { wer: round(direct.errors / direct.refWords) },
-      farm: json,
-      perEpisode,
-    }) + "\n",
-  );
+  report(directCell, farm, perEpisode, {
+    set: setName,
+    engine: engine.name,
+    wallSec: (Date.now() - t0) / 1000,
+    decodedNowSec: decoder.decodedSec,
+    episodes,
+    modeLabel,
+  });
 }
 
 try {

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { NatsServerListError, parseNatsServers } from "../contract/nats-servers.ts";
 import { parseTrustProxy, type TrustProxy } from "./http/client-address.ts";
 import { GUEST_PRESETS, isGuestPreset, MAX_STOP_TIMEOUT_SEC } from "./fleet/machine.ts";
-import { CHUNK_PAD_SECONDS, MAX_CHUNK_PAD_SECONDS } from "./ingest/chunk-context.ts";
+import { chunkPadding, MAX_CHUNK_PAD_SECONDS, type SidePadding } from "./ingest/chunk-context.ts";
 import { CHUNK_SECONDS, describeBounds, withinBounds } from "./input-bounds.ts";
 import type { NatsAuth } from "./queue/nats-credentials.ts";
 
@@ -77,7 +77,8 @@ const EnvSchema = z.object({
     .refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`)
     // 30 s with 2 s of padding had the lowest seam cost on the six-voice set (BENCHMARKS.md, "Seams")
     .default(30),
-  PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).default(CHUNK_PAD_SECONDS),
+  PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).optional(),
+  PODFLEET_CHUNK_PAD_AFTER_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).optional(),
   PODFLEET_IDLE_TIMEOUT_SEC: positiveInt.default(30),
   PODFLEET_ACK_WAIT_SEC: positiveInt.default(60),
   PODFLEET_MAX_ATTEMPTS: positiveInt.default(5),
@@ -203,8 +204,8 @@ export interface Config {
   localMachineEnv: Record<string, string>;
   maxMachines: number;
   chunkSeconds: number;
-  /** Context padding each chunk is transcribed with on both sides of its core, seconds (ingest/chunk-context.ts). */
-  chunkPadSec: number;
+  /** Context padding each chunk is transcribed with before and after its core, seconds (ingest/chunk-context.ts). */
+  chunkPadSec: SidePadding;
   idleTimeoutSec: number;
   ackWaitSec: number;
   maxAttempts: number;
@@ -407,7 +408,7 @@ export function parseConfig(env: Record<string, string | undefined>, overrides: 
     ),
     maxMachines: e.PODFLEET_MAX_MACHINES ?? (fly ? 10 : os.availableParallelism()),
     chunkSeconds: e.PODFLEET_CHUNK_SECONDS,
-    chunkPadSec: e.PODFLEET_CHUNK_PAD_SECONDS,
+    chunkPadSec: chunkPadding(e.PODFLEET_CHUNK_PAD_SECONDS, e.PODFLEET_CHUNK_PAD_AFTER_SECONDS),
     idleTimeoutSec: e.PODFLEET_IDLE_TIMEOUT_SEC,
     ackWaitSec: e.PODFLEET_ACK_WAIT_SEC,
     maxAttempts: e.PODFLEET_MAX_ATTEMPTS,

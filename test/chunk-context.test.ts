@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Word } from "../contract/wire.ts";
-import { paddedSpan, padPlan } from "../orchestrator/ingest/chunk-context.ts";
+import { coreSides, padCores, paddedSpan, padPlan } from "../orchestrator/ingest/chunk-context.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
 import { StitchError, stitchChunks, type StitchChunk } from "../orchestrator/transcript/stitch.ts";
 
@@ -33,6 +33,12 @@ describe("paddedSpan", () => {
     assert.deepEqual(paddedSpan({ start: 0, end: 50_000 }, 32_000, 60_000), { start: 0, end: 60_000 });
     assert.deepEqual(paddedSpan({ start: 10_000, end: 50_000 }, 32_000, 70_000), { start: 0, end: 70_000 });
     assert.deepEqual(paddedSpan({ start: 40_000, end: 70_000 }, 32_000, 70_000), { start: 8_000, end: 70_000 });
+  });
+
+  test("pads the two sides by their own amounts", () => {
+    assert.deepEqual(paddedSpan({ start: 100_000, end: 200_000 }, { before: 64_000, after: 0 }, 1_000_000), { start: 36_000, end: 200_000 });
+    assert.deepEqual(paddedSpan({ start: 100_000, end: 200_000 }, { before: 8_000, after: 16_000 }, 210_000), { start: 92_000, end: 210_000 });
+    assert.throws(() => paddedSpan({ start: 0, end: 10 }, { before: 1, after: -1 }, 100), RangeError);
   });
 
   test("zero padding leaves the core as it is", () => {
@@ -69,6 +75,19 @@ describe("padPlan", () => {
       plan.map((c) => c.reason),
       ["a", "b", "c"],
     );
+  });
+
+  test("pads before and after each core by their own amounts", () => {
+    const plan = padPlan(tiled, { before: 4, after: 0.5 }, 1_000_000, RATE);
+    assert.deepEqual(
+      plan.map((c) => [c.startSample, c.endSample, c.coreStartSample, c.coreEndSample]),
+      [
+        [0, 488_000, 0, 480_000],
+        [416_000, 958_000, 480_000, 950_000],
+        [886_000, 1_000_000, 950_000, 1_000_000],
+      ],
+    );
+    assert.throws(() => padPlan(tiled, { before: 2, after: Number.NaN }, 1_000_000, RATE), RangeError);
   });
 
   test("refuses a plan whose chunks overlap, leave a gap or stop short", () => {
@@ -147,6 +166,60 @@ describe("stitching padded chunks", () => {
       });
     }
     assert.ok(straddling > 300, `the generated plans cut through ${straddling} words`);
+  });
+
+  test("uneven padding, even none after a core, keeps every word once when cuts in speech are flagged (300 generated episodes)", () => {
+    let inWord = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const rand = random(seed);
+      const totalSec = 20 + rand() * 180;
+      const total = Math.round(totalSec * RATE);
+      const words = generateWords(rand, totalSec);
+      // flagged as the planner flags a cut that found no silence: here, a cut inside a word
+      const speech = (at: number): boolean => words.some((w) => w.start * RATE < at && at < w.end * RATE);
+      const cores = generateCores(rand, words, total, 3 + rand() * 40).map((c) => ({
+        ...c,
+        startsInSpeech: speech(c.startSample),
+        endsInSpeech: speech(c.endSample),
+      }));
+      inWord += cores.filter((c) => c.endsInSpeech).length;
+      // a third of the plans pad nothing after a core; before, at least half the longest word (0.6 s)
+      const pad = { before: 0.6 + rand() * 5.4, after: rand() < 0.33 ? 0 : rand() * 3 };
+      const plan = padCores(cores, pad, total, RATE);
+      const out = stitchChunks(
+        plan.map((c) => ({ ...c, words: hear(words, c) })),
+        RATE,
+        { expectedChunks: plan.length },
+      );
+      const where = `seed ${seed} (padding ${pad.before.toFixed(2)}/${pad.after.toFixed(2)} s)`;
+      assert.deepEqual(
+        out.map((w) => w.text),
+        words.map((w) => w.text),
+        `${where}: every word once, in order`,
+      );
+      out.forEach((w, i) =>
+        assert.ok(Math.abs(w.start - words[i]!.start) < 1e-6 && Math.abs(w.end - words[i]!.end) < 1e-6, `${where}: ${w.text} whole`),
+      );
+    }
+    assert.ok(inWord > 300, `the generated plans cut through ${inWord} words`);
+  });
+
+  test("a side cut in speech gets the larger padding; a side cut in silence its own", () => {
+    const cores = [
+      { index: 0, startSample: 0, endSample: 480_000, reason: "", startsInSpeech: false, endsInSpeech: true },
+      { index: 1, startSample: 480_000, endSample: 960_000, reason: "", startsInSpeech: true, endsInSpeech: false },
+      { index: 2, startSample: 960_000, endSample: 1_000_000, reason: "", startsInSpeech: false, endsInSpeech: false },
+    ];
+    assert.deepEqual(
+      padCores(cores, { before: 3, after: 0 }, 1_000_000, RATE).map((c) => [c.startSample, c.endSample]),
+      [
+        [0, 528_000],
+        [432_000, 960_000],
+        [912_000, 1_000_000],
+      ],
+    );
+    assert.deepEqual(coreSides({ startsInSpeech: true, endsInSpeech: false }, { before: 1, after: 2 }), { before: 2, after: 2 });
+    assert.throws(() => padCores([{ ...cores[0]!, endSample: 400_000 }, cores[1]!, cores[2]!], 2, 1_000_000, RATE), /not 400000/);
   });
 
   test("a cut exactly at a word's midpoint gives the word to the later chunk, once", () => {

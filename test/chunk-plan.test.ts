@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { CHUNK_PAD_SECONDS, padPlan } from "../orchestrator/ingest/chunk-context.ts";
-import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
+import { DEFAULT_CHUNK_PAD, padCores } from "../orchestrator/ingest/chunk-context.ts";
+import { planChunks, planCores } from "../orchestrator/ingest/chunk-plan.ts";
 import { ChunkStream } from "../orchestrator/ingest/chunk-stream.ts";
 import { findSilences, frameEnergies, SilenceDetector, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
@@ -127,7 +127,7 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
   const silences = [...detector.push(pcm), ...detector.end()];
   assert.ok(silences.length > 50);
   // cores cut without overlap, padded as ingest pads them
-  const reference = padPlan(planChunks(total, 30, silences, { overlapSec: 0 }), CHUNK_PAD_SECONDS, total, RATE);
+  const reference = padCores(planCores(total, 30, silences), DEFAULT_CHUNK_PAD, total, RATE);
 
   let seed = 7;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff;
@@ -156,6 +156,42 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
       if (r.chunk.index < reference.length - 1)
         assert.ok(r.pushedBytes / 2 < fixedBy, `chunk ${r.chunk.index} came out ${(r.pushedBytes / 2 - fixedBy) / RATE} s late`);
     }
+  }
+});
+
+test("streaming with uneven padding: the chunks padCores makes, a side cut in speech padded by the larger amount", () => {
+  // pauses of 0.6 s between tones of 2-41 s: some cuts find no silence within their window
+  const parts: Buffer[] = [];
+  for (let k = 0; k < 24; k++) {
+    const tone = Math.round((2 + ((k * 13) % 40)) * RATE);
+    const b = Buffer.alloc((tone + Math.round(0.6 * RATE)) * 2);
+    for (let i = 0; i < tone; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * (200 + k * 7) * i) / RATE)), i * 2);
+    parts.push(b);
+  }
+  const pcm = Buffer.concat(parts);
+  const total = pcm.length / 2;
+  const detector = new SilenceDetector(RATE);
+  const cores = planCores(total, 30, [...detector.push(pcm), ...detector.end()]);
+  assert.ok(cores.filter((c) => c.endsInSpeech).length >= 3, "some cuts fall in speech");
+  assert.ok(cores.filter((c) => !c.endsInSpeech).length >= 3, "some cuts fall in a pause");
+  const pad = { before: 3, after: 0.5 };
+  const reference = padCores(cores, pad, total, RATE);
+  for (const [i, c] of reference.entries()) {
+    const after = c.endSample - c.coreEndSample!;
+    if (i < reference.length - 1) assert.equal(after, (cores[i]!.endsInSpeech ? 3 : 0.5) * RATE, `chunk ${i}'s padding after its core`);
+  }
+  for (const maxPiece of [3_001, 256 * 1024]) {
+    const stream = new ChunkStream(30, {}, undefined, pad);
+    const out = [];
+    for (let at = 0; at < pcm.length; at += maxPiece) out.push(...stream.push(pcm.subarray(at, at + maxPiece)));
+    out.push(...stream.end());
+    assert.deepEqual(
+      out.map((r) => r.chunk),
+      reference,
+      `pieces of ${maxPiece} bytes`,
+    );
+    for (const r of out)
+      assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
   }
 });
 

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, parseConfig } from "../orchestrator/config.ts";
+import { CHUNK_PAD_AFTER_SECONDS, CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
 import { normalizeLanguageTag } from "../orchestrator/episodes/language-tag.ts";
 import { CHUNK_SECONDS, parseBoundedNumber, withinBounds } from "../orchestrator/input-bounds.ts";
 import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
@@ -68,6 +69,20 @@ describe("bounds and language tags (pure)", () => {
       (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_SECONDS/.test(e.message),
     );
     assert.equal(parseConfig({ PODFLEET_CHUNK_SECONDS: "0" }, { dataDir }).chunkSeconds, 0);
+  });
+
+  test("padding: before and after a core each settable; one setting alone pads both sides alike", () => {
+    const dataDir = os.tmpdir();
+    assert.deepEqual(parseConfig({}, { dataDir }).chunkPadSec, { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS });
+    assert.deepEqual(parseConfig({ PODFLEET_CHUNK_PAD_SECONDS: "0" }, { dataDir }).chunkPadSec, { before: 0, after: 0 });
+    assert.deepEqual(parseConfig({ PODFLEET_CHUNK_PAD_SECONDS: "3", PODFLEET_CHUNK_PAD_AFTER_SECONDS: "0.5" }, { dataDir }).chunkPadSec, {
+      before: 3,
+      after: 0.5,
+    });
+    assert.throws(
+      () => parseConfig({ PODFLEET_CHUNK_PAD_AFTER_SECONDS: "-1" }, { dataDir }),
+      (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_PAD_AFTER_SECONDS/.test(e.message),
+    );
   });
 });
 

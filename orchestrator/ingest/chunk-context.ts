@@ -6,7 +6,7 @@
  *
  * A planned chunk's `startSample/endSample` stay the audio span that is cut, sent and that word
  * times are relative to; `coreStartSample/coreEndSample` is the part of the episode it answers for.
- * Cores tile the episode; audio spans overlap their neighbours by up to twice the padding.
+ * Cores tile the episode; audio spans overlap their neighbours by up to the padding before plus after.
  */
 import type { PlannedChunk } from "../store/episode-store.ts";
 
@@ -16,8 +16,41 @@ import type { PlannedChunk } from "../store/episode-store.ts";
  */
 export const CHUNK_PAD_SECONDS = 2;
 
+/**
+ * Default padding after a core, seconds (PODFLEET_CHUNK_PAD_AFTER_SECONDS). Chosen with
+ * CHUNK_PAD_SECONDS by the same measurement.
+ */
+export const CHUNK_PAD_AFTER_SECONDS = 2;
+
+/** The default padding on both sides, as ingest uses it when no setting says otherwise. */
+export const DEFAULT_CHUNK_PAD: SidePadding = { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS };
+
 /** The most padding the settings allow, seconds: more only decodes the same words again. */
 export const MAX_CHUNK_PAD_SECONDS = 30;
+
+/**
+ * Padding on each side of a core. The two sides need not match: a chunk's decoder starts cold, and
+ * what it hears before the core warms it up, while what follows the core only gives its last words
+ * their right-hand context. A plain number pads both sides alike.
+ */
+export interface SidePadding {
+  readonly before: number;
+  readonly after: number;
+}
+
+/**
+ * The padding the settings give: `before` (PODFLEET_CHUNK_PAD_SECONDS, default CHUNK_PAD_SECONDS) and
+ * `after` (PODFLEET_CHUNK_PAD_AFTER_SECONDS; unset, it is CHUNK_PAD_AFTER_SECONDS, or `before` when
+ * only that was set, so that one setting still pads both sides alike).
+ */
+export function chunkPadding(before: number | undefined, after: number | undefined): SidePadding {
+  return { before: before ?? CHUNK_PAD_SECONDS, after: after ?? before ?? CHUNK_PAD_AFTER_SECONDS };
+}
+
+/** `pad` as both sides (a plain number pads both alike). */
+export function sides(pad: number | SidePadding): SidePadding {
+  return typeof pad === "number" ? { before: pad, after: pad } : pad;
+}
 
 /** A half-open sample range [start, end). */
 export interface SampleSpan {
@@ -26,30 +59,36 @@ export interface SampleSpan {
 }
 
 /**
- * The audio span to cut for a core span: `padSamples` more on both sides, clamped to the
- * episode (0..totalSamples). Throws on a core that is empty or outside the episode.
+ * The audio span to cut for a core span: `padSamples` more before and after it (one number: both
+ * sides), clamped to the episode (0..totalSamples). Throws on a core that is empty or outside the episode.
  */
-export function paddedSpan(core: SampleSpan, padSamples: number, totalSamples: number): SampleSpan {
-  if (!Number.isInteger(padSamples) || padSamples < 0) throw new RangeError(`padding must be a whole number of samples >= 0, got ${padSamples}`);
+export function paddedSpan(core: SampleSpan, padSamples: number | SidePadding, totalSamples: number): SampleSpan {
+  const { before, after } = sides(padSamples);
+  for (const p of [before, after]) {
+    if (!Number.isInteger(p) || p < 0) throw new RangeError(`padding must be a whole number of samples >= 0, got ${p}`);
+  }
   if (!Number.isInteger(totalSamples) || totalSamples <= 0)
     throw new RangeError(`episode length must be a positive whole number of samples, got ${totalSamples}`);
   if (!Number.isInteger(core.start) || !Number.isInteger(core.end) || core.start < 0 || core.end > totalSamples || core.end <= core.start) {
     throw new RangeError(`core [${core.start}, ${core.end}) is not a non-empty span inside 0..${totalSamples}`);
   }
-  return { start: Math.max(0, core.start - padSamples), end: Math.min(totalSamples, core.end + padSamples) };
+  return { start: Math.max(0, core.start - before), end: Math.min(totalSamples, core.end + after) };
 }
 
 /**
  * One core (a cut of chunk-plan.ts) as a padded chunk: its audio span is the core plus `padSamples`
- * on both sides, clamped to 0..totalSamples. Streaming ingest pads each core as soon as the audio
- * reaches its padded end, with the decoded length so far as `totalSamples`.
+ * before and after it (one number: both sides), clamped to 0..totalSamples. A side whose cut fell
+ * in speech (`startsInSpeech`/`endsInSpeech`) gets the larger of the two paddings: a word may be
+ * cut in two there, and each chunk must hear it whole for its midpoint to pick one of them.
+ * Streaming ingest pads each core as soon as the audio reaches its padded end, with the decoded
+ * length so far as `totalSamples`.
  */
 export function padCore(
-  core: { index: number; startSample: number; endSample: number; reason: string },
-  padSamples: number,
+  core: { index: number; startSample: number; endSample: number; reason: string; startsInSpeech?: boolean; endsInSpeech?: boolean },
+  padSamples: number | SidePadding,
   totalSamples: number,
 ): PlannedChunk {
-  const audio = paddedSpan({ start: core.startSample, end: core.endSample }, padSamples, totalSamples);
+  const audio = paddedSpan({ start: core.startSample, end: core.endSample }, coreSides(core, padSamples), totalSamples);
   return {
     index: core.index,
     startSample: audio.start,
@@ -60,14 +99,29 @@ export function padCore(
   };
 }
 
+/** The padding of each side of `core`: the larger of the two on a side cut in speech. */
+export function coreSides(core: { startsInSpeech?: boolean; endsInSpeech?: boolean }, pad: number | SidePadding): SidePadding {
+  const { before, after } = sides(pad);
+  const most = Math.max(before, after);
+  return { before: core.startsInSpeech === true ? most : before, after: core.endsInSpeech === true ? most : after };
+}
+
+/** Padding in seconds as whole samples on each side; throws on a side that is negative or not finite. */
+export function padSamples(padSec: number | SidePadding, sampleRate: number): SidePadding {
+  const { before, after } = sides(padSec);
+  for (const p of [before, after]) {
+    if (!(p >= 0) || !Number.isFinite(p)) throw new RangeError(`padding must be a number of seconds >= 0, got ${p}`);
+  }
+  return { before: Math.round(before * sampleRate), after: Math.round(after * sampleRate) };
+}
+
 /**
  * Turns a plan whose chunks tile the episode (cut without overlap) into padded chunks: each
- * chunk's span becomes its core and its audio span grows by `padSec` on both sides.
- * Throws when the chunks do not tile 0..totalSamples exactly.
+ * chunk's span becomes its core and its audio span grows by `padSec` before and after it (one
+ * number: both sides). Throws when the chunks do not tile 0..totalSamples exactly.
  */
-export function padPlan(plan: readonly PlannedChunk[], padSec: number, totalSamples: number, sampleRate: number): PlannedChunk[] {
-  if (!(padSec >= 0) || !Number.isFinite(padSec)) throw new RangeError(`padding must be a number of seconds >= 0, got ${padSec}`);
-  const pad = Math.round(padSec * sampleRate);
+export function padPlan(plan: readonly PlannedChunk[], padSec: number | SidePadding, totalSamples: number, sampleRate: number): PlannedChunk[] {
+  const pad = padSamples(padSec, sampleRate);
   let expectedStart = 0;
   const out = plan.map((c) => {
     if (c.startSample !== expectedStart) {
@@ -78,4 +132,19 @@ export function padPlan(plan: readonly PlannedChunk[], padSec: number, totalSamp
   });
   if (expectedStart !== totalSamples) throw new RangeError(`the chunks end at sample ${expectedStart}, not at the episode's end ${totalSamples}`);
   return out;
+}
+
+/**
+ * Pads the cores of chunk-plan.ts (`planCores`, which tile the episode) as streaming ingest does:
+ * `padSec` before and after each (one number: both sides), the larger of the two on a side cut in speech.
+ */
+export function padCores(
+  cores: ReadonlyArray<{ index: number; startSample: number; endSample: number; reason: string; startsInSpeech: boolean; endsInSpeech: boolean }>,
+  padSec: number | SidePadding,
+  totalSamples: number,
+  sampleRate: number,
+): PlannedChunk[] {
+  const pad = padSamples(padSec, sampleRate);
+  padPlan(cores, 0, totalSamples, sampleRate); // throws unless the cores tile the episode
+  return cores.map((core) => padCore(core, pad, totalSamples));
 }

@@ -162,16 +162,21 @@ export class ChunkPlanner {
   }
 }
 
-/**
- * Plan chunks of about `chunkSeconds` (0 = one chunk for the whole episode), cut at `silences`:
- * the planner fed everything, then finished. With `overlapSec: 0` the chunks are the cores (they
- * tile the episode, ready for padPlan); otherwise a seam cut in speech overlaps by `overlapSec`.
- */
-export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
+/** The cores of an episode of `totalSamples` cut at `silences`: the planner fed everything, then finished. */
+export function planCores(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): ChunkCore[] {
   if (!Number.isInteger(totalSamples) || totalSamples <= 0) throw new Error(`cannot plan ${totalSamples} samples`);
   const planner = new ChunkPlanner(chunkSeconds, opts);
   for (const s of silences) planner.addSilence(s);
-  const cores = planner.finish(totalSamples);
+  return planner.finish(totalSamples);
+}
+
+/**
+ * Plan chunks of about `chunkSeconds` (0 = one chunk for the whole episode), cut at `silences`.
+ * With `overlapSec: 0` the chunks are the cores (they tile the episode, ready for padPlan);
+ * otherwise a seam cut in speech overlaps by `overlapSec`.
+ */
+export function planChunks(totalSamples: number, chunkSeconds: number, silences: readonly Silence[], opts: PlanOptions = {}): PlannedChunk[] {
+  const cores = planCores(totalSamples, chunkSeconds, silences, opts);
   const overlapSec = opts.overlapSec ?? OVERLAP_SEC;
   if (overlapSec === 0) return cores.map(({ index, startSample, endSample, reason }) => ({ index, startSample, endSample, reason }));
   return cores.map((core) => overlapChunk(core, totalSamples, overlapSec, opts.sampleRate ?? SAMPLE_RATE));

@@ -34,7 +34,7 @@ import type { Logger } from "../log.ts";
 import { retryThroughNatsOutage } from "../../contract/nats-retry.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import type { HeldClaim } from "../cluster/work-claims.ts";
-import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
+import { DEFAULT_CHUNK_PAD, type SidePadding } from "./chunk-context.ts";
 import type { PlanResume } from "./chunk-plan.ts";
 import { ChunkStream, type ReadyChunk } from "./chunk-stream.ts";
 
@@ -43,8 +43,8 @@ export interface PublisherDeps {
   queue: WorkQueue;
   /** Called after each job is published (wakes the autoscaler). */
   onPublished?: (() => void) | undefined;
-  /** Context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS); default CHUNK_PAD_SECONDS. */
-  padSec?: number | undefined;
+  /** Context padding before and after each core, seconds (one number: both sides); default DEFAULT_CHUNK_PAD. */
+  padSec?: number | SidePadding | undefined;
   /** Where a publish retried through a NATS outage is reported. */
   log?: Logger | undefined;
   /**
@@ -101,7 +101,7 @@ export class ChunkPublisher {
     private readonly deps: PublisherDeps,
   ) {
     this.resume = resumePoint(episode);
-    this.stream = new ChunkStream(episode.chunkSeconds, {}, this.resume, deps.padSec ?? CHUNK_PAD_SECONDS);
+    this.stream = new ChunkStream(episode.chunkSeconds, {}, this.resume, deps.padSec ?? DEFAULT_CHUNK_PAD);
   }
 
   /** Samples decoded so far. */

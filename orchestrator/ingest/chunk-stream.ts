@@ -2,14 +2,14 @@
  * Cuts decoded PCM into chunk WAVs while it is still being decoded: the silence detector and the
  * chunk planner run on each piece of PCM as it arrives, and a chunk is handed out as soon as its
  * cut is fixed AND the decoded audio reaches the end of its padded audio span (chunk-context.ts),
- * or the audio ends. The chunks are exactly those padPlan makes of the whole episode's plan. Only
+ * or the audio ends. The chunks are exactly those padCores makes of the whole episode's cores. Only
  * the PCM a chunk may still need is kept in memory (about one chunk and a search window), so an
  * hour-long episode never sits whole in memory or on disk as PCM.
  */
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { PlannedChunk } from "../store/episode-store.ts";
 import { BYTES_PER_SAMPLE, wavHeader } from "./audio-decode.ts";
-import { CHUNK_PAD_SECONDS, padCore } from "./chunk-context.ts";
+import { coreSides, DEFAULT_CHUNK_PAD, padCore, padSamples, type SidePadding } from "./chunk-context.ts";
 import { ChunkPlanner, type ChunkCore, type PlanOptions, type PlanResume } from "./chunk-plan.ts";
 import { SilenceDetector } from "./silence.ts";
 
@@ -30,16 +30,15 @@ export class ChunkStream {
   private samplesSeen = 0;
   private carry = Buffer.alloc(0);
   private ended = false;
-  /** Context padding on each side of a core, samples. */
-  private readonly pad: number;
+  /** Context padding before and after a core, samples. */
+  private readonly pad: SidePadding;
 
-  /** `padSec`: context padding around each core, seconds (PODFLEET_CHUNK_PAD_SECONDS). */
-  constructor(chunkSeconds: number, opts: PlanOptions = {}, resume?: PlanResume, padSec = CHUNK_PAD_SECONDS) {
-    if (!(padSec >= 0) || !Number.isFinite(padSec)) throw new RangeError(`padding must be a number of seconds >= 0, got ${padSec}`);
-    this.planner = new ChunkPlanner(chunkSeconds, opts, resume);
+  /** `padSec`: context padding around each core, seconds (one number: both sides). */
+  constructor(chunkSeconds: number, opts: PlanOptions = {}, resume?: PlanResume, padSec: number | SidePadding = DEFAULT_CHUNK_PAD) {
     const rate = opts.sampleRate ?? SAMPLE_RATE;
+    this.pad = padSamples(padSec, rate);
+    this.planner = new ChunkPlanner(chunkSeconds, opts, resume);
     this.detector = new SilenceDetector(rate);
-    this.pad = Math.round(padSec * rate);
   }
 
   /** Samples decoded so far. */
@@ -76,7 +75,7 @@ export class ChunkStream {
     const out: ReadyChunk[] = [];
     while (this.pending.length > 0) {
       const core = this.pending[0]!;
-      if (!atEnd && core.endSample + this.pad > this.samplesSeen) break;
+      if (!atEnd && core.endSample + coreSides(core, this.pad).after > this.samplesSeen) break;
       this.pending.shift();
       const chunk = padCore(core, this.pad, this.samplesSeen);
       out.push({ chunk, wav: this.slice(chunk.startSample, chunk.endSample) });
@@ -100,9 +99,9 @@ export class ChunkStream {
     return Buffer.concat(parts);
   }
 
-  /** Drop PCM no chunk can still need: before the padded start of the first pending (or next) core. */
+  /** Drop PCM no chunk can still need: before the padded start of the first pending (or next) core (cut in speech or not). */
   private prune(): void {
-    const keepFrom = Math.max(0, (this.pending[0] ?? this.planner.next).startSample - this.pad);
+    const keepFrom = Math.max(0, (this.pending[0] ?? this.planner.next).startSample - Math.max(this.pad.before, this.pad.after));
     while (this.pieces.length > 0) {
       const n = this.pieces[0]!.length / BYTES_PER_SAMPLE;
       if (this.base + n > keepFrom) break;

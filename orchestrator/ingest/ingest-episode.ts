@@ -47,7 +47,7 @@ import type { Logger } from "../log.ts";
 import { isTransientFetchError, type TransientFetchError } from "../outbound/fetch-errors.ts";
 import type { EpisodeRow, EpisodeStore, PlannedChunk } from "../store/episode-store.ts";
 import { decodePcmStream, probeAudio } from "./audio-decode.ts";
-import { CHUNK_PAD_SECONDS } from "./chunk-context.ts";
+import { DEFAULT_CHUNK_PAD, type SidePadding } from "./chunk-context.ts";
 import { ChunkPublisher } from "./chunk-publisher.ts";
 import { fetchAudio, type FetchAudioOptions } from "./fetch-audio.ts";
 import { decideFetchRetry, type FetchRetryPolicy } from "./fetch-retry.ts";
@@ -75,8 +75,8 @@ export interface IngestDeps {
   /** How transient download failures are retried; absent = they fail the episode at once. */
   fetchRetry?: FetchRetryPolicy | undefined;
   slots?: IngestSlots | undefined;
-  /** Context padding around each chunk's core, seconds (chunk-context.ts); default CHUNK_PAD_SECONDS. */
-  chunkPadSec?: number | undefined;
+  /** Context padding before and after each chunk's core, seconds (chunk-context.ts); default DEFAULT_CHUNK_PAD. */
+  chunkPadSec?: number | SidePadding | undefined;
   log: Logger;
   now?: () => number;
   /** The upload this process is receiving for the episode (episodes/upload-receipt.ts): decoded as its bytes arrive. */
@@ -208,7 +208,7 @@ function publisherFor(row: EpisodeRow, ctx: IngestContext): ChunkPublisher {
     store,
     queue,
     onPublished,
-    padSec: chunkPadSec ?? CHUNK_PAD_SECONDS,
+    padSec: chunkPadSec ?? DEFAULT_CHUNK_PAD,
     log,
     claim: held,
   });
