@@ -21,6 +21,7 @@ import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore, IngestStoppedError } from "../orchestrator/store/episode-store.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { stopProcess } from "./support/stopped-process.ts";
 import { ensureWireResources } from "../orchestrator/queue/jetstream.ts";
 import { until } from "./support/until.ts";
 import { createUrlEpisode } from "./support/url-episode.ts";
@@ -89,7 +90,7 @@ test("the cut runs ahead of a publish waiting on NATS, up to PUBLISH_AHEAD chunk
   log.warn = () => (stalled = true); // the first chunk's publish timed out on the stopped server
   const publisher = new ChunkPublisher(row, { store, queue, padSec: PAD_SEC, log });
   const pid = nats.server.pid!;
-  process.kill(pid, "SIGSTOP");
+  stopProcess(pid); // returns once every thread is stopped (support/stopped-process.ts)
   let stopped = true;
   t.after(() => {
     if (stopped) process.kill(pid, "SIGCONT");

@@ -18,6 +18,7 @@ import { wireNames, type ChunkTranscript } from "../contract/wire.ts";
 import { ResultWriter } from "../machine-image/worker/result-writer.ts";
 import { NatsWorkQueue } from "../orchestrator/queue/nats-work-queue.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { stopProcess } from "./support/stopped-process.ts";
 
 test("a publish retried through a server that stopped answering lands once when it answers again", async (t) => {
   const nats = await startTestNats(t);
@@ -29,7 +30,7 @@ test("a publish retried through a server that stopped answering lands once when 
   const js = jetstream(nc, { timeout: 500 });
 
   const pid = nats.server.pid!;
-  process.kill(pid, "SIGSTOP");
+  stopProcess(pid); // returns once every thread is stopped (support/stopped-process.ts)
   let resumed = false;
   t.after(() => {
     if (!resumed) process.kill(pid, "SIGCONT");
@@ -72,7 +73,7 @@ test("a result or transcript read from a server that stopped answering for longe
     if (stopped) process.kill(pid, "SIGCONT");
   });
   const outage = async <T>(read: () => Promise<T>): Promise<T> => {
-    process.kill(pid, "SIGSTOP");
+    stopProcess(pid); // returns once every thread is stopped (support/stopped-process.ts)
     stopped = true;
     const resume = setTimeout(() => {
       stopped = false;
@@ -100,7 +101,7 @@ test("the queue's streams and buckets are made once a server that stopped answer
   t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const pid = nats.server.pid!;
   // stopped past the client's request timeout (5 s), as a cluster electing leaders after a node loss may be
-  process.kill(pid, "SIGSTOP");
+  stopProcess(pid); // returns once every thread is stopped (support/stopped-process.ts)
   let resumed = false;
   const resume = (): void => {
     if (!resumed) process.kill(pid, "SIGCONT");

@@ -24,6 +24,7 @@ import { Database } from "../orchestrator/store/database.ts";
 import { EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { silentWav } from "./support/ingest-stack.ts";
 import { startTestNats, uniquePrefix } from "./support/nats.ts";
+import { stopProcess } from "./support/stopped-process.ts";
 
 /** One orchestrator's episode service: its own data directory, NATS connection and database handle. */
 async function orchestratorService(t: TestContext, natsUrl: string, names: WireNames, dbFile: string, opts: { uploadStore: boolean }) {
@@ -121,7 +122,7 @@ test("an upload kept while NATS stops answering for 7 s is stored once NATS is b
   fs.writeFileSync(file, bytes);
 
   const pid = nats.server.pid!;
-  process.kill(pid, "SIGSTOP");
+  stopProcess(pid); // returns once every thread is stopped (support/stopped-process.ts)
   let stopped = true;
   t.after(() => {
     if (stopped) process.kill(pid, "SIGCONT");
