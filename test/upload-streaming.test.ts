@@ -360,6 +360,28 @@ test("a JSON body that goes quiet loses its connection once the idle limit and i
   assert.equal(res.status, 200);
 });
 
+test("a request without a body keeps its connection however quiet its answer: a transcript stream outlasts the body idle limit", async (t) => {
+  const dir = tmpDir(t);
+  const orch = await startStack(t, { PODFLEET_UPLOAD_IDLE_SEC: "1" });
+  // no machines: the episode stays transcribing, and its stream only writes a keep-alive every 15 s
+  const id = await submitFile(orch.url, await speechEpisode(dir, 8));
+  const url = new URL(`/v1/episodes/${id}/transcript-stream`, orch.url);
+  const req = http.get(url, { headers: authHeaders(url) });
+  t.after(() => req.destroy());
+  const keptAlive = new Promise<string>((resolve) => {
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => {
+        text += d.toString();
+        if (text.includes(": keep-alive")) resolve("keep-alive");
+      });
+      res.on("close", () => resolve("closed"));
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  assert.equal(await keptAlive, "keep-alive", "the stream was still open at its first keep-alive, 15 s in (the body limit here is 1 + 5 s)");
+});
+
 test(
   "an upload trickling in holds no processing slot: a file decode goes ahead, and an upload waiting for a receiving slot catches up from its file",
   { timeout: 300_000 },

@@ -128,6 +128,9 @@ const BODY_IDLE_MARGIN_MS = 5_000;
 function limitBodyIdle(server: Server, idleMs: number): void {
   server.requestTimeout = 0;
   server.on("request", (req: IncomingMessage) => {
+    // no body: nothing to wait for (and a socket timeout left on it would end a quiet stream's connection)
+    const length = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0")) return;
     req.setTimeout(idleMs + BODY_IDLE_MARGIN_MS, () => {
       if (!req.complete) req.destroy();
     });
