@@ -275,12 +275,12 @@ export class EpisodeService {
     }
   }
 
-  /** The complete upload goes to the upload store (when there is one) before it is acknowledged. */
   /** The upload with the service's idle limit, unless the caller set its own. */
   private withIdleLimit(upload: IncomingUpload): IncomingUpload {
     return upload.idleMs === undefined && this.deps.uploadIdleMs !== undefined ? { ...upload, idleMs: this.deps.uploadIdleMs } : upload;
   }
 
+  /** The complete upload goes to the upload store (when there is one) before it is acknowledged. */
   private async keepUpload(id: string, uploadPath: string): Promise<void> {
     await this.deps.uploads?.keep(id, uploadPath);
   }
