@@ -4,7 +4,7 @@
  */
 import { SAMPLE_RATE } from "../contract/wire.ts";
 import { wordErrorRate } from "../orchestrator/transcript/wer.ts";
-import type { EditPlaces } from "./word-diff.ts";
+import { noEditPlaces, type EditPlaces } from "./word-diff.ts";
 
 /** What the report needs to say about a run. */
 export interface RunInfo {
@@ -52,16 +52,7 @@ export const emptyCell = (): Cell => ({
   tsMaxMs: 0,
   audioSec: 0,
   decodedSec: 0,
-  places: {
-    beforeSeam: 0,
-    atSeamStart: 0,
-    afterSeam: 0,
-    elsewhere: 0,
-    beforeSeamSec: 0,
-    atSeamStartSec: 0,
-    afterSeamSec: 0,
-    elsewhereSec: 0,
-  },
+  places: noEditPlaces(),
   bySilence: {},
 });
 

@@ -92,6 +92,20 @@ export interface EditPlaces {
 
 type Place = "beforeSeam" | "atSeamStart" | "afterSeam" | "elsewhere";
 
+/** Every place at zero: the start of a count, and of a sum over voices. */
+export function noEditPlaces(): EditPlaces {
+  return {
+    beforeSeam: 0,
+    atSeamStart: 0,
+    afterSeam: 0,
+    elsewhere: 0,
+    beforeSeamSec: 0,
+    atSeamStartSec: 0,
+    afterSeamSec: 0,
+    elsewhereSec: 0,
+  };
+}
+
 /**
  * Splits `edits` by place against `seams` (seconds) on an episode of `durationSec`: within `nearSec`
  * before a seam, within `nearSec` after it, in the `coldSec` after that, or elsewhere. A time that
@@ -104,16 +118,7 @@ export function editPlaces(edits: readonly WordEdit[], seams: readonly number[],
     if (seams.some((s) => t - s > nearSec && t - s <= nearSec + coldSec)) return "afterSeam";
     return "elsewhere";
   };
-  const out: EditPlaces = {
-    beforeSeam: 0,
-    atSeamStart: 0,
-    afterSeam: 0,
-    elsewhere: 0,
-    beforeSeamSec: 0,
-    atSeamStartSec: 0,
-    afterSeamSec: 0,
-    elsewhereSec: 0,
-  };
+  const out = noEditPlaces();
   for (const e of edits) out[place(e.at)]++;
   // the seconds each place covers, on a 10 ms grid
   const step = 0.01;

@@ -152,6 +152,23 @@ function leftovers(orch: Orchestrator, id: string): string[] {
   return fs.existsSync(pcm) ? [...files, pcm] : files;
 }
 
+/** The episode once it has failed (its row, with the error). */
+function failedEpisode(orch: Orchestrator, id: string) {
+  return waitFor(
+    "the episode to fail",
+    async () => {
+      const ep = await orch.store.getEpisode(id);
+      return ep?.status === "failed" ? ep : undefined;
+    },
+    30_000,
+  );
+}
+
+/** Waits until the upload left no file behind (leftovers). */
+async function filesRemoved(orch: Orchestrator, id: string): Promise<void> {
+  await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+}
+
 async function transcriptJson(base: string, id: string): Promise<string> {
   const res = await fetch(`${base}/v1/episodes/${id}/transcript.json`);
   assert.equal(res.status, 200);
@@ -211,19 +228,12 @@ test(
     assert.equal(await nats.liveMarker(id), true, "its chunks are live for the workers");
     upload.req.destroy();
 
-    const failed = await waitFor(
-      "the episode to fail",
-      async () => {
-        const ep = await orch.store.getEpisode(id);
-        return ep?.status === "failed" ? ep : undefined;
-      },
-      30_000,
-    );
+    const failed = await failedEpisode(orch, id);
     assert.match(failed.error ?? "", /the upload was interrupted before its end/);
     assert.deepEqual(await orch.store.listChunks(id), [], "the partial plan is dropped");
     assert.equal(failed.planJson, null);
     assert.equal(await nats.liveMarker(id), false, "the workers are told to drop its jobs");
-    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+    await filesRemoved(orch, id);
   }),
 );
 
@@ -250,18 +260,11 @@ test(
     assert.equal(answer.body.error.code, "too_large");
     assert.match(answer.body.error.message, new RegExp(`over the ${limit}-byte limit`));
 
-    const failed = await waitFor(
-      "the episode to fail",
-      async () => {
-        const ep = await orch.store.getEpisode(id);
-        return ep?.status === "failed" ? ep : undefined;
-      },
-      30_000,
-    );
+    const failed = await failedEpisode(orch, id);
     assert.match(failed.error ?? "", new RegExp(`over the ${limit}-byte limit`));
     assert.deepEqual(await orch.store.listChunks(id), []);
     assert.equal(await nats.liveMarker(id), false);
-    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+    await filesRemoved(orch, id);
   }),
 );
 
@@ -327,18 +330,11 @@ test(
     assert.equal(answer.body.error.code, "stalled");
     assert.match(answer.body.error.message, /the upload stalled: no bytes for 2 s after \d+ bytes/);
 
-    const failed = await waitFor(
-      "the episode to fail",
-      async () => {
-        const ep = await orch.store.getEpisode(id);
-        return ep?.status === "failed" ? ep : undefined;
-      },
-      30_000,
-    );
+    const failed = await failedEpisode(orch, id);
     assert.match(failed.error ?? "", /the upload stalled/);
     assert.deepEqual(await orch.store.listChunks(id), []);
     assert.equal(await nats.liveMarker(id), false, "the workers are told to drop its jobs");
-    await waitFor("the upload's files to be removed", () => (leftovers(orch, id).length === 0 ? true : undefined), 10_000);
+    await filesRemoved(orch, id);
   }),
 );
 
