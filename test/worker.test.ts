@@ -135,6 +135,21 @@ async function takeEvents(f: Fleet, count: number, timeoutMs = 30_000): Promise<
   return got;
 }
 
+/**
+ * The two events of a chunk worked through a NATS outage: one attempt, claimed then its result, the
+ * result recorded only once the server answered again (`resumed()` read when it arrives).
+ */
+async function oneAttemptAfterResume(f: Fleet, logged: readonly string[], resumed: () => boolean): Promise<ChunkEvent[]> {
+  const events = await takeEvents(f, 2, 60_000);
+  assert.deepEqual(
+    events.map((e) => `${e.type}:${e.attempt}`),
+    ["claimed:1", "result:1"],
+    `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
+  );
+  assert.ok(resumed(), "the result was recorded only once the server answered again");
+  return events;
+}
+
 async function jobsLeft(f: Fleet): Promise<number> {
   const jsm = await jetstreamManager(f.nc);
   return (await jsm.streams.info(f.names.jobsStream)).state.messages;
@@ -397,13 +412,7 @@ test("a result finished while NATS stopped answering is recorded once NATS is ba
     };
     const logged: string[] = [];
     const w = startWorker(t, f, { engine: pausing, inlineResultMaxBytes, log: (event) => logged.push(event) });
-    const events = await takeEvents(f, 2, 60_000);
-    assert.deepEqual(
-      events.map((e) => `${e.type}:${e.attempt}`),
-      ["claimed:1", "result:1"],
-      `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
-    );
-    assert.ok(resumed, "the result was recorded only once the server answered again");
+    const events = await oneAttemptAfterResume(f, logged, () => resumed);
     if (inlineResultMaxBytes > 0)
       assert.ok(logged.includes("event.publish_retry"), `the result's publish timed out and was retried: ${logged.join(", ")}`);
     assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
@@ -440,13 +449,7 @@ test("a chunk's audio read from the bucket while NATS stops answering (a cluster
   };
   const logged: string[] = [];
   const w = startWorker(t, f, { engine: new SyntheticEngine({ realTimeFactor: 0 }), onClaim, log: (event) => logged.push(event) });
-  const events = await takeEvents(f, 2, 60_000);
-  assert.deepEqual(
-    events.map((e) => `${e.type}:${e.attempt}`),
-    ["claimed:1", "result:1"],
-    `one attempt, its result recorded (worker log: ${logged.join(", ")})`,
-  );
-  assert.ok(resumed, "the result was recorded only once the server answered again");
+  await oneAttemptAfterResume(f, logged, () => resumed);
   assert.ok(logged.includes("audio.read_retry"), `the audio read met the outage and was retried: ${logged.join(", ")}`);
   assert.deepEqual(await w.done, { processed: 1, failed: 0, reason: "idle" });
 });
