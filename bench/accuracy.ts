@@ -58,7 +58,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "podfleet-bench-"));
 // A shared, loaded machine can be slow: the worker's 10-minute guard would kill a whole-episode decode.
 const engine = new PocketsphinxEngine({ timeoutMs: 6 * 3600_000 });
 const cacheDir = path.join(SET_CACHE_DIR, "..", "bench-transcripts");
-const decoder = new ChunkTranscripts(engine, `${engine.name}${POCKETSPHINX_DEFAULT_ARGS.join("")}`, cacheDir, work);
+// "own-cmn": every input decoded with its CMN started at its own mean (cepstral-mean.ts); older cache entries had none.
+const decoder = new ChunkTranscripts(engine, `${engine.name}${POCKETSPHINX_DEFAULT_ARGS.join("")}-own-cmn`, cacheDir, work);
 
 async function loadEpisodes(): Promise<Episode[]> {
   if (setName === "legacy") {

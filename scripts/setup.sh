@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nats-server ffmpeg pocketsphinx pocketsphinx-en-us flite chromium)
+packages=(nats-server ffmpeg pocketsphinx pocketsphinx-en-us sphinxbase-utils flite chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

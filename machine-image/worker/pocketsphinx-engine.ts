@@ -2,9 +2,15 @@
  * Speech engine backed by the CMU `pocketsphinx_continuous` command (Debian package
  * pocketsphinx + pocketsphinx-en-us). It is small and CPU-only: good enough to prove the fleet
  * end to end. The model is loaded per chunk (the CLI offers nothing else); whisper.cpp will not.
+ * Each input is decoded with the cepstral mean normalisation started at its own mean
+ * (cepstral-mean.ts), so a chunk decodes like the same stretch of the whole file.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { primaryLanguage, type Word } from "../../contract/wire.ts";
+import { DEFAULT_MODEL_DIR, frontEndArgs, meanCepstrum, modelWithCmnInit, parseFeatParams } from "./cepstral-mean.ts";
 import type { SpeechEngine, TranscribeOptions } from "./engine.ts";
 import { EngineUnavailableError, PermanentChunkError, TransientChunkError } from "./errors.ts";
 import { assertChunkWav } from "./wav-format.ts";
@@ -12,9 +18,11 @@ import { assertChunkWav } from "./wav-format.ts";
 export interface PocketsphinxOptions {
   /** Binary name or path; default `pocketsphinx_continuous`. */
   readonly binary?: string;
+  /** Sphinx's front end, for each input's cepstral mean; default `sphinx_fe` (sphinxbase-utils). */
+  readonly frontEndBinary?: string;
   /** Kill the decoder after this long (a transient failure); default 10 min. */
   readonly timeoutMs?: number;
-  /** Extra command-line arguments, e.g. `["-hmm", dir, "-lm", file, "-dict", file]`. */
+  /** Extra command-line arguments, e.g. `["-hmm", dir, "-lm", file, "-dict", file]` (default model: DEFAULT_MODEL_DIR). */
   readonly extraArgs?: readonly string[];
   /** Primary language subtags the loaded model handles; default `["en"]` (the en-us model). */
   readonly languages?: readonly string[];
@@ -62,12 +70,14 @@ export const POCKETSPHINX_DEFAULT_ARGS: readonly string[] = ["-remove_noise", "n
 export class PocketsphinxEngine implements SpeechEngine {
   readonly name = "pocketsphinx";
   readonly #binary: string;
+  readonly #frontEnd: string;
   readonly #timeoutMs: number;
   readonly #extraArgs: readonly string[];
   readonly #languages: readonly string[];
 
   constructor(opts: PocketsphinxOptions = {}) {
     this.#binary = opts.binary ?? "pocketsphinx_continuous";
+    this.#frontEnd = opts.frontEndBinary ?? "sphinx_fe";
     this.#timeoutMs = opts.timeoutMs ?? 10 * 60_000;
     this.#extraArgs = [...POCKETSPHINX_DEFAULT_ARGS, ...(opts.extraArgs ?? [])];
     this.#languages = (opts.languages ?? ["en"]).map((l) => l.toLowerCase());
@@ -85,14 +95,47 @@ export class PocketsphinxEngine implements SpeechEngine {
       );
     }
     await assertChunkWav(wavPath);
-    const stdout = await this.#run(["-infile", wavPath, "-time", "yes", ...this.#extraArgs], opts.signal);
-    return parsePocketsphinxOutput(stdout);
+    const work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "podfleet-pocketsphinx-"));
+    try {
+      const args = await this.#argsWithOwnMean(wavPath, work, opts.signal);
+      const stdout = await this.#run(this.#binary, ["-infile", wavPath, "-time", "yes", ...args], opts.signal);
+      return parsePocketsphinxOutput(stdout);
+    } finally {
+      await fs.promises.rm(work, { recursive: true, force: true });
+    }
   }
 
-  /** Runs the decoder; resolves with stdout on exit 0, rejects with a classified error otherwise. */
-  #run(args: string[], signal: AbortSignal): Promise<string> {
+  /**
+   * The decoder's arguments with its CMN started at the input's own mean: `-hmm` pointing at a copy
+   * of the model (links, in `work`) whose feat.params carries that mean. Unchanged for an input with
+   * too little speech to say (under half a second).
+   */
+  async #argsWithOwnMean(wavPath: string, work: string, signal: AbortSignal): Promise<readonly string[]> {
+    const hmmAt = this.#extraArgs.lastIndexOf("-hmm");
+    const modelDir = hmmAt >= 0 ? this.#extraArgs[hmmAt + 1]! : DEFAULT_MODEL_DIR;
+    let featParams: Array<[string, string]>;
+    try {
+      featParams = parseFeatParams(await fs.promises.readFile(path.join(modelDir, "feat.params"), "utf8"));
+    } catch (e) {
+      throw new EngineUnavailableError(`pocketsphinx model ${modelDir} has no readable feat.params: install pocketsphinx-en-us`, { cause: e });
+    }
+    const cepstra = path.join(work, "cepstra.txt");
+    await this.#run(
+      this.#frontEnd,
+      ["-i", wavPath, "-o", cepstra, "-mswav", "yes", "-ofmt", "text", ...frontEndArgs(featParams, this.#extraArgs)],
+      signal,
+    );
+    const mean = meanCepstrum(await fs.promises.readFile(cepstra, "utf8"));
+    if (!mean) return this.#extraArgs;
+    const model = modelWithCmnInit(modelDir, featParams, mean, path.join(work, "model"));
+    const rest = hmmAt >= 0 ? [...this.#extraArgs.slice(0, hmmAt), ...this.#extraArgs.slice(hmmAt + 2)] : this.#extraArgs;
+    return [...rest, "-hmm", model];
+  }
+
+  /** Runs `binary` (the decoder or its front end); resolves with stdout on exit 0, rejects with a classified error otherwise. */
+  #run(binary: string, args: string[], signal: AbortSignal): Promise<string> {
     return new Promise<string>((resolve, reject) => {
-      const child = spawn(this.#binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
       const out: Buffer[] = [];
       let err = "";
       let settled = false;
@@ -122,16 +165,21 @@ export class PocketsphinxEngine implements SpeechEngine {
         finish(() =>
           reject(
             e.code === "ENOENT"
-              ? new EngineUnavailableError(`${this.#binary} not found: install pocketsphinx and pocketsphinx-en-us`, { cause: e })
-              : new TransientChunkError(`could not run ${this.#binary}: ${e.message}`, { cause: e }),
+              ? new EngineUnavailableError(
+                  `${binary} not found: install ${binary === this.#frontEnd ? "sphinxbase-utils" : "pocketsphinx and pocketsphinx-en-us"}`,
+                  {
+                    cause: e,
+                  },
+                )
+              : new TransientChunkError(`could not run ${binary}: ${e.message}`, { cause: e }),
           ),
         );
       });
       child.once("close", (code, sig) => {
         finish(() => {
-          if (timedOut) reject(new TransientChunkError(`${this.#binary} timed out after ${this.#timeoutMs} ms`));
-          else if (sig !== null) reject(new TransientChunkError(`${this.#binary} killed by ${sig}`));
-          else if (code !== 0) reject(new PermanentChunkError("engine_error", `${this.#binary} exited ${code}: ${stderrTail(err)}`));
+          if (timedOut) reject(new TransientChunkError(`${binary} timed out after ${this.#timeoutMs} ms`));
+          else if (sig !== null) reject(new TransientChunkError(`${binary} killed by ${sig}`));
+          else if (code !== 0) reject(new PermanentChunkError("engine_error", `${binary} exited ${code}: ${stderrTail(err)}`));
           else resolve(Buffer.concat(out).toString("utf8"));
         });
       });
