@@ -11,7 +11,8 @@
  * transactions, finishing, stitching, four transcript files, one purge per episode) drains them.
  * CPU = process.cpuUsage() from the consumer's start to the last episode done, per chunk and per
  * minute of audio (the same figure for 60 s chunks; at 30 s an audio minute is two chunks) (its
- * system part printed too); the nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
+ * system part printed too, and its split by thread: the event loop, V8's worker threads that
+ * compile hot code and help the GC, libuv's pool); the nats-server's CPU in the same span is printed apart. Timings depend on the machine and its load.
  * `transcripts_sha256` digests every transcript file the drain stored (read back after the measured
  * span): two versions of the orchestrator that render the same bytes print the same digest.
  */
@@ -32,7 +33,7 @@ import { Database } from "../orchestrator/store/database.ts";
 import { chunkId, EpisodeStore } from "../orchestrator/store/episode-store.ts";
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from "../orchestrator/transcript/formats.ts";
 import { round } from "./bench-stack.ts";
-import { processCpuMs, selfCpuMs } from "./process-cpu.ts";
+import { processCpuMs, selfCpuMs, threadCpuMs } from "./process-cpu.ts";
 
 const args = process.argv.slice(2);
 const EPISODES = Number(args.find((a) => !a.startsWith("--")) ?? 10);
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
         }
       });
     });
+    const threads0 = threadCpuMs();
     const cpu0 = selfCpuMs();
     const sys0 = process.cpuUsage().system;
     const nats0 = processCpuMs(server.pid!);
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     );
     await drained;
     const cpu = selfCpuMs() - cpu0;
+    const threads1 = threadCpuMs();
     const sys = (process.cpuUsage().system - sys0) / 1000;
     const nats = processCpuMs(server.pid!) - nats0;
     const wall = performance.now() - t0;
@@ -149,6 +152,10 @@ async function main(): Promise<void> {
         orchestrator_cpu_ms_per_audio_minute: round(cpu / (EPISODES * 60), 3),
         // of which the kernel's (socket and file I/O, the PCM's removal)
         orchestrator_system_cpu_ms_per_chunk: round(sys / chunks, 3),
+        // by thread (10 ms resolution each): the event loop, V8's compiler and GC helper threads, libuv's pool
+        orchestrator_thread_cpu_ms_per_chunk: Object.fromEntries(
+          Object.entries(threads1).map(([kind, ms]) => [kind, round((ms - threads0[kind as keyof typeof threads0]) / chunks, 3)]),
+        ),
         nats_server_cpu_ms_per_chunk: round(nats / chunks, 3),
         load: os.loadavg().map((l) => round(l, 2)),
         transcripts_sha256: digest.digest("hex").slice(0, 16),
