@@ -9,9 +9,10 @@
  *
  * Flags: --set=seams|legacy (seams: bench-set.ts, six voices, ≥ 30 min; legacy: the old three
  * 1.5-minute episodes), --episodes=ID,ID (a subset), --lengths=15,30,60,
- * --modes=overlap,0,2,4/0 (overlap: the plan before padding, 1.5 s overlap where no silence is near a
+ * --modes=overlap,0,2,4/0,0/0/2 (overlap: the plan before padding, 1.5 s overlap where no silence is near a
  * cut; N: cores cut without overlap and padded by N s on both sides; B/A: B s before each core and
- * A s after it, the larger of the two on a side cut in speech, as ingest pads), --finders=energy,ffmpeg.
+ * A s after it, the larger of the two on a side cut in speech, as ingest pads; B/A/S: S s on a side
+ * cut in speech), --finders=energy,ffmpeg.
  * Prints a table and one JSON line. Besides WER it says where the chunked run differs from the direct
  * one (word-diff.ts): edits per minute of audio just before a seam, just after it, in the 10 s after
  * that, and elsewhere, and (in the JSON) edits near seams by the silence the cut fell in.
@@ -22,7 +23,7 @@ import path from "node:path";
 import { SAMPLE_RATE } from "../contract/wire.ts";
 import { POCKETSPHINX_DEFAULT_ARGS, PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
-import { padCores } from "../orchestrator/ingest/chunk-context.ts";
+import { padCores, type SidePadding } from "../orchestrator/ingest/chunk-context.ts";
 import { planChunks, planCores } from "../orchestrator/ingest/chunk-plan.ts";
 import { findSilences, frameEnergies, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
@@ -90,21 +91,26 @@ async function silencesFor(ep: Episode, finder: Finder): Promise<Silence[]> {
 }
 
 /**
- * A padding mode: "N" (N s on both sides) or "B/A" (B s before each core, A s after it; a side cut
- * in speech gets the larger of the two, as ingest pads: chunk-context.ts padCore).
+ * A padding mode: "N" (N s on both sides), "B/A" (B s before each core, A s after it; a side cut
+ * in speech gets the larger of the two, as ingest pads: chunk-context.ts padCore) or "B/A/S" (a side
+ * cut in speech gets S s).
  */
-function padOf(mode: string): { before: number; after: number } {
-  const [before, after = before] = mode.split("/").map(Number) as [number, number?];
-  if (!(before >= 0 && after >= 0) || mode.split("/").length > 2) {
-    throw new Error(`--modes: ${mode} is neither "overlap" nor a padding in seconds (N, or B/A for before/after)`);
+function padOf(mode: string): SidePadding {
+  const parts = mode.split("/").map(Number);
+  const [before = NaN, after = before, speech] = parts;
+  if (!(before >= 0 && after >= 0 && (speech ?? 0) >= 0) || parts.length > 3) {
+    throw new Error(
+      `--modes: ${mode} is neither "overlap" nor a padding in seconds (N, B/A for before/after, or B/A/S with S for a side cut in speech)`,
+    );
   }
-  return { before, after };
+  return speech === undefined ? { before, after } : { before, after, speech };
 }
 
 /** How a mode reads in the table. */
 function modeLabel(mode: string): string {
   if (mode === "overlap") return `overlap ${OLD_OVERLAP_SEC} s`;
-  const { before, after } = padOf(mode);
+  const { before, after, speech } = padOf(mode);
+  if (speech !== undefined) return `pad ${before}/${after}/${speech} s`;
   return before === after ? `pad ${before} s` : `pad ${before}/${after} s`;
 }
 

@@ -15,7 +15,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { wireNames } from "../contract/wire.ts";
 import { NatsUploadStore } from "../orchestrator/episodes/upload-store.ts";
-import { CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
+import { CHUNK_PAD_SPEECH_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
 import { parseConfig } from "../orchestrator/config.ts";
 import { ensureWireResources } from "../orchestrator/queue/jetstream.ts";
 import { LocalKeptAudio, NatsKeptAudio } from "../orchestrator/queue/kept-audio.ts";
@@ -25,9 +25,10 @@ import { wavHeader } from "../orchestrator/ingest/audio-decode.ts";
 const { values } = parseArgs({ options: { chunks: { type: "string", default: "30" }, "upload-mb": { type: "string", default: "50" } } });
 const chunks = Number(values.chunks);
 const uploadMb = Number(values["upload-mb"]);
-/** The default chunk length (PODFLEET_CHUNK_SECONDS unset) plus its context padding. */
+/** The default chunk length (PODFLEET_CHUNK_SECONDS unset) plus the most context padding it gets (both sides cut in speech). */
 const CHUNK_SECONDS = parseConfig({}).chunkSeconds;
-const SAMPLES = (CHUNK_SECONDS + 2 * CHUNK_PAD_SECONDS) * 16_000;
+const PAD_SECONDS = CHUNK_PAD_SPEECH_SECONDS;
+const SAMPLES = (CHUNK_SECONDS + 2 * PAD_SECONDS) * 16_000;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async (fn: () => Promise<unknown>): Promise<number> => {
@@ -87,7 +88,7 @@ try {
   await nc.close();
 
   const f = (n: number): string => n.toFixed(2);
-  console.log(`chunk WAV: ${wav.length} bytes (${CHUNK_SECONDS} s + 2 × ${CHUNK_PAD_SECONDS} s pad), ${chunks} chunks, medians`);
+  console.log(`chunk WAV: ${wav.length} bytes (${CHUNK_SECONDS} s + 2 × ${PAD_SECONDS} s pad), ${chunks} chunks, medians`);
   console.log(`  local PCM  keep ${f(median(localKeep))} ms  read ${f(median(localRead))} ms  (kept bytes/chunk ${pcm.length})`);
   console.log(
     `  NATS kept  keep ${f(median(natsKeep))} ms  read ${f(median(natsRead))} ms  (kept bytes/chunk ${wav.length}; purge of all ${f(purge)} ms)`,

@@ -219,6 +219,16 @@ describe("stitching padded chunks", () => {
       ],
     );
     assert.deepEqual(coreSides({ startsInSpeech: true, endsInSpeech: false }, { before: 1, after: 2 }), { before: 2, after: 2 });
+    // a padding of its own for sides cut in speech: none at silences, 2 s where a word may be cut
+    assert.deepEqual(coreSides({ startsInSpeech: true, endsInSpeech: false }, { before: 0, after: 0, speech: 2 }), { before: 2, after: 0 });
+    assert.deepEqual(
+      padCores(cores, { before: 0, after: 0, speech: 2 }, 1_000_000, RATE).map((c) => [c.startSample, c.endSample]),
+      [
+        [0, 512_000],
+        [448_000, 960_000],
+        [960_000, 1_000_000],
+      ],
+    );
     assert.throws(() => padCores([{ ...cores[0]!, endSample: 400_000 }, cores[1]!, cores[2]!], 2, 1_000_000, RATE), /not 400000/);
   });
 

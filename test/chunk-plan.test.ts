@@ -159,7 +159,7 @@ test("streaming: cuts and chunk audio do not depend on how the PCM arrives, and 
   }
 });
 
-test("streaming with uneven padding: the chunks padCores makes, a side cut in speech padded by the larger amount", () => {
+test("streaming with uneven padding: the chunks padCores makes, a side cut in speech padded by the larger amount or its own", () => {
   // pauses of 0.6 s between tones of 2-41 s: some cuts find no silence within their window
   const parts: Buffer[] = [];
   for (let k = 0; k < 24; k++) {
@@ -174,24 +174,30 @@ test("streaming with uneven padding: the chunks padCores makes, a side cut in sp
   const cores = planCores(total, 30, [...detector.push(pcm), ...detector.end()]);
   assert.ok(cores.filter((c) => c.endsInSpeech).length >= 3, "some cuts fall in speech");
   assert.ok(cores.filter((c) => !c.endsInSpeech).length >= 3, "some cuts fall in a pause");
-  const pad = { before: 3, after: 0.5 };
-  const reference = padCores(cores, pad, total, RATE);
-  for (const [i, c] of reference.entries()) {
-    const after = c.endSample - c.coreEndSample!;
-    if (i < reference.length - 1) assert.equal(after, (cores[i]!.endsInSpeech ? 3 : 0.5) * RATE, `chunk ${i}'s padding after its core`);
-  }
-  for (const maxPiece of [3_001, 256 * 1024]) {
-    const stream = new ChunkStream(30, {}, undefined, pad);
-    const out = [];
-    for (let at = 0; at < pcm.length; at += maxPiece) out.push(...stream.push(pcm.subarray(at, at + maxPiece)));
-    out.push(...stream.end());
-    assert.deepEqual(
-      out.map((r) => r.chunk),
-      reference,
-      `pieces of ${maxPiece} bytes`,
-    );
-    for (const r of out)
-      assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
+  // uneven sides (the larger one on a side cut in speech), and padding only where the cut is in speech (the default)
+  const cases = [
+    { pad: { before: 3, after: 0.5 }, inSpeech: 3, inPause: 0.5 },
+    { pad: { before: 0, after: 0, speech: 2 }, inSpeech: 2, inPause: 0 },
+  ];
+  for (const { pad, inSpeech, inPause } of cases) {
+    const reference = padCores(cores, pad, total, RATE);
+    for (const [i, c] of reference.entries()) {
+      const after = c.endSample - c.coreEndSample!;
+      if (i < reference.length - 1) assert.equal(after, (cores[i]!.endsInSpeech ? inSpeech : inPause) * RATE, `chunk ${i}'s padding after its core`);
+    }
+    for (const maxPiece of [3_001, 256 * 1024]) {
+      const stream = new ChunkStream(30, {}, undefined, pad);
+      const out = [];
+      for (let at = 0; at < pcm.length; at += maxPiece) out.push(...stream.push(pcm.subarray(at, at + maxPiece)));
+      out.push(...stream.end());
+      assert.deepEqual(
+        out.map((r) => r.chunk),
+        reference,
+        `${JSON.stringify(pad)}: pieces of ${maxPiece} bytes`,
+      );
+      for (const r of out)
+        assert.deepEqual(r.wav.subarray(44), pcm.subarray(r.chunk.startSample * 2, r.chunk.endSample * 2), `chunk ${r.chunk.index}'s audio`);
+    }
   }
 });
 

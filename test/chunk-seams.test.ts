@@ -13,8 +13,8 @@ import { after, before, describe, test } from "node:test";
 import { SAMPLE_RATE, type Word } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { decodeToPcm, readWavSlice } from "../orchestrator/ingest/audio-decode.ts";
-import { CHUNK_PAD_SECONDS, padPlan } from "../orchestrator/ingest/chunk-context.ts";
-import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
+import { DEFAULT_CHUNK_PAD, padCores } from "../orchestrator/ingest/chunk-context.ts";
+import { planCores } from "../orchestrator/ingest/chunk-plan.ts";
 import { findSilences, frameEnergies, type Silence } from "../orchestrator/ingest/silence.ts";
 import type { PlannedChunk } from "../orchestrator/store/episode-store.ts";
 import { stitchChunks, type TimedWord } from "../orchestrator/transcript/stitch.ts";
@@ -67,7 +67,7 @@ describe("seams through pocketsphinx", () => {
 
     // Target the word's midpoint; a narrow window finds no silence, so the core boundary cuts the
     // word in two, and both chunks hear it whole inside their padding (as ingest plans it).
-    const plan = padPlan(planChunks(samples, target, silences, { windowSec: 0.3, overlapSec: 0 }), CHUNK_PAD_SECONDS, samples, SAMPLE_RATE);
+    const plan = padCores(planCores(samples, target, silences, { windowSec: 0.3 }), DEFAULT_CHUNK_PAD, samples, SAMPLE_RATE);
     assert.equal(plan.length, 2);
     const cut = plan[1]!.coreStartSample! / SAMPLE_RATE;
     assert.ok(straddler.start < cut && cut < straddler.end, "the core boundary cuts through the word");
@@ -89,7 +89,7 @@ describe("seams through pocketsphinx", () => {
   });
 
   test("cut at silences, every chunk's words land within 50 ms of the unchunked run", async () => {
-    const plan = padPlan(planChunks(samples, 5, silences, { windowSec: 3, overlapSec: 0 }), CHUNK_PAD_SECONDS, samples, SAMPLE_RATE);
+    const plan = padCores(planCores(samples, 5, silences, { windowSec: 3 }), DEFAULT_CHUNK_PAD, samples, SAMPLE_RATE);
     assert.ok(plan.length >= 3, `planned ${plan.length} chunks`);
     for (const c of plan.slice(0, -1)) assert.match(c.reason, /^silence of/);
     const stitched = await runPlan(plan);

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, parseConfig } from "../orchestrator/config.ts";
-import { CHUNK_PAD_AFTER_SECONDS, CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
+import { CHUNK_PAD_AFTER_SECONDS, CHUNK_PAD_SECONDS, CHUNK_PAD_SPEECH_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
 import { normalizeLanguageTag } from "../orchestrator/episodes/language-tag.ts";
 import { CHUNK_SECONDS, parseBoundedNumber, withinBounds } from "../orchestrator/input-bounds.ts";
 import { planChunks } from "../orchestrator/ingest/chunk-plan.ts";
@@ -71,14 +71,20 @@ describe("bounds and language tags (pure)", () => {
     assert.equal(parseConfig({ PODFLEET_CHUNK_SECONDS: "0" }, { dataDir }).chunkSeconds, 0);
   });
 
-  test("padding: before and after a core each settable; one setting alone pads both sides alike", () => {
+  test("padding: before, after and at a cut in speech each settable; one setting alone pads both sides alike", () => {
     const dataDir = os.tmpdir();
-    assert.deepEqual(parseConfig({}, { dataDir }).chunkPadSec, { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS });
-    assert.deepEqual(parseConfig({ PODFLEET_CHUNK_PAD_SECONDS: "0" }, { dataDir }).chunkPadSec, { before: 0, after: 0 });
-    assert.deepEqual(parseConfig({ PODFLEET_CHUNK_PAD_SECONDS: "3", PODFLEET_CHUNK_PAD_AFTER_SECONDS: "0.5" }, { dataDir }).chunkPadSec, {
-      before: 3,
-      after: 0.5,
-    });
+    const pad = (env: Record<string, string>): unknown => parseConfig(env, { dataDir }).chunkPadSec;
+    assert.deepEqual(pad({}), { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS, speech: CHUNK_PAD_SPEECH_SECONDS });
+    assert.deepEqual(pad({}), { before: 0, after: 0, speech: 2 }, "by default only sides cut in speech are padded");
+    // a padding set the old way pads a cut in speech as much as its larger side, as it did
+    assert.deepEqual(pad({ PODFLEET_CHUNK_PAD_SECONDS: "0" }), { before: 0, after: 0, speech: 0 });
+    assert.deepEqual(pad({ PODFLEET_CHUNK_PAD_SECONDS: "3", PODFLEET_CHUNK_PAD_AFTER_SECONDS: "0.5" }), { before: 3, after: 0.5, speech: 3 });
+    assert.deepEqual(pad({ PODFLEET_CHUNK_PAD_AFTER_SECONDS: "1" }), { before: 0, after: 1, speech: 1 });
+    assert.deepEqual(pad({ PODFLEET_CHUNK_PAD_SECONDS: "1", PODFLEET_CHUNK_PAD_SPEECH_SECONDS: "4" }), { before: 1, after: 1, speech: 4 });
+    assert.throws(
+      () => parseConfig({ PODFLEET_CHUNK_PAD_SPEECH_SECONDS: "31" }, { dataDir }),
+      (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_PAD_SPEECH_SECONDS/.test(e.message),
+    );
     assert.throws(
       () => parseConfig({ PODFLEET_CHUNK_PAD_AFTER_SECONDS: "-1" }, { dataDir }),
       (e: Error) => e instanceof ConfigError && /PODFLEET_CHUNK_PAD_AFTER_SECONDS/.test(e.message),

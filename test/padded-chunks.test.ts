@@ -1,6 +1,7 @@
 /**
  * Context padding through the real stack: an orchestrator (embedded nats-server, libSQL file,
- * ffmpeg) plans an uploaded speech episode into 4 s cores padded by the default padding. Every
+ * ffmpeg) plans an uploaded speech episode into 4 s cores padded by the default padding (none at a
+ * cut in a pause, 2 s on a side cut in speech). Every
  * chunk row keeps its core, and every job on the queue and every chunk WAV in the object store
  * carries the widened span. Then real workers (local machines runtime, pocketsphinx) transcribe
  * it, and the transcript has every word of the unchunked run exactly once at every seam.
@@ -16,7 +17,7 @@ import { connect } from "@nats-io/transport-node";
 import { ChunkTranscript, InlineChunkJob, JOB_HEADER, SAMPLE_RATE } from "../contract/wire.ts";
 import { PocketsphinxEngine } from "../machine-image/worker/pocketsphinx-engine.ts";
 import { decodeToPcm, readWavSlice } from "../orchestrator/ingest/audio-decode.ts";
-import { CHUNK_PAD_SECONDS } from "../orchestrator/ingest/chunk-context.ts";
+import { DEFAULT_CHUNK_PAD } from "../orchestrator/ingest/chunk-context.ts";
 import { connectAuth } from "../orchestrator/queue/nats-credentials.ts";
 import { chunkWords } from "../orchestrator/transcript/chunk-words.ts";
 import { stitchChunks } from "../orchestrator/transcript/stitch.ts";
@@ -35,7 +36,9 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
   const orch = await startFleetStack(t, {
     PODFLEET_MAX_MACHINES: "0",
     PODFLEET_CHUNK_SECONDS: "4",
-    PODFLEET_CHUNK_PAD_SECONDS: String(CHUNK_PAD_SECONDS),
+    PODFLEET_CHUNK_PAD_SECONDS: String(DEFAULT_CHUNK_PAD.before),
+    PODFLEET_CHUNK_PAD_AFTER_SECONDS: String(DEFAULT_CHUNK_PAD.after),
+    PODFLEET_CHUNK_PAD_SPEECH_SECONDS: String(DEFAULT_CHUNK_PAD.speech),
   });
   const episode = await synthesizeEpisode({ paragraphs: SHORT_TEXT.paragraphs.flatMap((p) => p.split(/(?<=\.) /)), pauseSec: 0.2, dir });
   const id = await submitFile(orch.url, episode.path);
@@ -45,15 +48,22 @@ test("a padded chunk's job and audio carry the widened span, and no word is lost
     return e?.status === "transcribing" && e.chunkCount !== null ? e : undefined;
   });
   const total = row.sampleCount!;
-  const pad = Math.round(CHUNK_PAD_SECONDS * SAMPLE_RATE);
+  const samplesOf = (sec: number | undefined): number => Math.round(sec! * SAMPLE_RATE);
   const chunks = await orch.store.listChunks(id);
   assert.ok(chunks.length >= 4, `planned ${chunks.length} chunks`);
+  // the plan says how each core's end was cut: in speech where no pause was near
+  const plan = JSON.parse(row.planJson!) as Array<{ index: number; reason: string }>;
+  const endsInSpeech = chunks.map((c) => plan.find((p) => p.index === c.index)!.reason.endsWith("cut in speech"));
+  assert.ok(endsInSpeech.filter(Boolean).length >= 2, `cuts in speech: ${endsInSpeech.filter(Boolean).length}`);
 
-  // Cores tile the episode; each audio span is its core widened by the padding, clamped.
+  // Cores tile the episode; each audio span is its core widened by the padding of each side
+  // (the speech padding where the cut fell in speech), clamped.
   chunks.forEach((c, i) => {
+    const before = i > 0 && endsInSpeech[i - 1] ? DEFAULT_CHUNK_PAD.speech : DEFAULT_CHUNK_PAD.before;
+    const after = endsInSpeech[i] ? DEFAULT_CHUNK_PAD.speech : DEFAULT_CHUNK_PAD.after;
     assert.equal(c.coreStartSample, i === 0 ? 0 : chunks[i - 1]!.coreEndSample, `chunk ${i}'s core starts where the last ended`);
-    assert.equal(c.startSample, Math.max(0, c.coreStartSample! - pad), `chunk ${i} audio start`);
-    assert.equal(c.endSample, Math.min(total, c.coreEndSample! + pad), `chunk ${i} audio end`);
+    assert.equal(c.startSample, Math.max(0, c.coreStartSample! - samplesOf(before)), `chunk ${i} audio start`);
+    assert.equal(c.endSample, Math.min(total, c.coreEndSample! + samplesOf(after)), `chunk ${i} audio end`);
   });
   assert.equal(chunks.at(-1)!.coreEndSample, total);
 

@@ -11,40 +11,54 @@
 import type { PlannedChunk } from "../store/episode-store.ts";
 
 /**
- * Default context padding on each side of a core, seconds (PODFLEET_CHUNK_PAD_SECONDS). Chosen by
- * measurement with bench/accuracy.ts: see BENCHMARKS.md, "Seams".
+ * Default context padding on each side of a core cut in a silence, seconds
+ * (PODFLEET_CHUNK_PAD_SECONDS): none. Chosen by measurement with bench/accuracy.ts (BENCHMARKS.md,
+ * "Seams"): once each chunk's decoder starts from its own audio's normalisation (the pocketsphinx
+ * engine does), a cut in a pause costs no more than the pause itself, and padding it only decodes
+ * audio twice.
  */
-export const CHUNK_PAD_SECONDS = 2;
+export const CHUNK_PAD_SECONDS = 0;
+
+/** Default padding after a core cut in a silence, seconds (PODFLEET_CHUNK_PAD_AFTER_SECONDS): none, as before it. */
+export const CHUNK_PAD_AFTER_SECONDS = 0;
 
 /**
- * Default padding after a core, seconds (PODFLEET_CHUNK_PAD_AFTER_SECONDS). Chosen with
- * CHUNK_PAD_SECONDS by the same measurement.
+ * Default padding of a side cut in speech, seconds (PODFLEET_CHUNK_PAD_SPEECH_SECONDS): a word may be
+ * cut in two there, and both chunks must hear it whole for its midpoint to pick one of them. Chosen
+ * by the same measurement.
  */
-export const CHUNK_PAD_AFTER_SECONDS = 2;
+export const CHUNK_PAD_SPEECH_SECONDS = 2;
 
-/** The default padding on both sides, as ingest uses it when no setting says otherwise. */
-export const DEFAULT_CHUNK_PAD: SidePadding = { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS };
+/** The default padding, as ingest uses it when no setting says otherwise. */
+export const DEFAULT_CHUNK_PAD: SidePadding = { before: CHUNK_PAD_SECONDS, after: CHUNK_PAD_AFTER_SECONDS, speech: CHUNK_PAD_SPEECH_SECONDS };
 
 /** The most padding the settings allow, seconds: more only decodes the same words again. */
 export const MAX_CHUNK_PAD_SECONDS = 30;
 
 /**
- * Padding on each side of a core. The two sides need not match: a chunk's decoder starts cold, and
- * what it hears before the core warms it up, while what follows the core only gives its last words
- * their right-hand context. A plain number pads both sides alike.
+ * Padding on each side of a core. The two sides need not match: what a decoder hears before the
+ * core warms it up, while what follows the core only gives its last words their right-hand
+ * context; and a side cut in speech needs more than one cut in a pause. A plain number pads both
+ * sides alike.
  */
 export interface SidePadding {
   readonly before: number;
   readonly after: number;
+  /** Padding of a side cut in speech; unset, the larger of `before` and `after`. */
+  readonly speech?: number;
 }
 
 /**
- * The padding the settings give: `before` (PODFLEET_CHUNK_PAD_SECONDS, default CHUNK_PAD_SECONDS) and
- * `after` (PODFLEET_CHUNK_PAD_AFTER_SECONDS; unset, it is CHUNK_PAD_AFTER_SECONDS, or `before` when
- * only that was set, so that one setting still pads both sides alike).
+ * The padding the settings give: `before` (PODFLEET_CHUNK_PAD_SECONDS, default CHUNK_PAD_SECONDS),
+ * `after` (PODFLEET_CHUNK_PAD_AFTER_SECONDS; unset, it is `before` when that was set, so that one
+ * setting still pads both sides alike, else CHUNK_PAD_AFTER_SECONDS) and `speech`
+ * (PODFLEET_CHUNK_PAD_SPEECH_SECONDS; unset, CHUNK_PAD_SPEECH_SECONDS when neither other side was
+ * set, else the larger of the two, as before that setting existed).
  */
-export function chunkPadding(before: number | undefined, after: number | undefined): SidePadding {
-  return { before: before ?? CHUNK_PAD_SECONDS, after: after ?? before ?? CHUNK_PAD_AFTER_SECONDS };
+export function chunkPadding(before: number | undefined, after: number | undefined, speech: number | undefined): SidePadding {
+  const pad = { before: before ?? CHUNK_PAD_SECONDS, after: after ?? before ?? CHUNK_PAD_AFTER_SECONDS };
+  const speechDefault = before === undefined && after === undefined ? CHUNK_PAD_SPEECH_SECONDS : Math.max(pad.before, pad.after);
+  return { ...pad, speech: speech ?? speechDefault };
 }
 
 /** `pad` as both sides (a plain number pads both alike). */
@@ -99,20 +113,26 @@ export function padCore(
   };
 }
 
-/** The padding of each side of `core`: the larger of the two on a side cut in speech. */
+/** The padding of each side of `core`: `speech` (default the larger of the two) on a side cut in speech. */
 export function coreSides(core: { startsInSpeech?: boolean; endsInSpeech?: boolean }, pad: number | SidePadding): SidePadding {
-  const { before, after } = sides(pad);
-  const most = Math.max(before, after);
-  return { before: core.startsInSpeech === true ? most : before, after: core.endsInSpeech === true ? most : after };
+  const { before, after, speech = Math.max(before, after) } = sides(pad);
+  return { before: core.startsInSpeech === true ? speech : before, after: core.endsInSpeech === true ? speech : after };
+}
+
+/** The most padding any side of a core can get under `pad` (a side cut in speech may get more than either). */
+export function widestSide(pad: number | SidePadding): number {
+  const { before, after, speech = Math.max(before, after) } = sides(pad);
+  return Math.max(before, after, speech);
 }
 
 /** Padding in seconds as whole samples on each side; throws on a side that is negative or not finite. */
 export function padSamples(padSec: number | SidePadding, sampleRate: number): SidePadding {
-  const { before, after } = sides(padSec);
-  for (const p of [before, after]) {
+  const { before, after, speech } = sides(padSec);
+  for (const p of [before, after, speech ?? 0]) {
     if (!(p >= 0) || !Number.isFinite(p)) throw new RangeError(`padding must be a number of seconds >= 0, got ${p}`);
   }
-  return { before: Math.round(before * sampleRate), after: Math.round(after * sampleRate) };
+  const out = { before: Math.round(before * sampleRate), after: Math.round(after * sampleRate) };
+  return speech === undefined ? out : { ...out, speech: Math.round(speech * sampleRate) };
 }
 
 /**

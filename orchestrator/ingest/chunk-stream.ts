@@ -9,7 +9,7 @@
 import { SAMPLE_RATE } from "../../contract/wire.ts";
 import type { PlannedChunk } from "../store/episode-store.ts";
 import { BYTES_PER_SAMPLE, wavHeader } from "./audio-decode.ts";
-import { coreSides, DEFAULT_CHUNK_PAD, padCore, padSamples, type SidePadding } from "./chunk-context.ts";
+import { coreSides, DEFAULT_CHUNK_PAD, padCore, padSamples, type SidePadding, widestSide } from "./chunk-context.ts";
 import { ChunkPlanner, type ChunkCore, type PlanOptions, type PlanResume } from "./chunk-plan.ts";
 import { SilenceDetector } from "./silence.ts";
 
@@ -101,7 +101,7 @@ export class ChunkStream {
 
   /** Drop PCM no chunk can still need: before the padded start of the first pending (or next) core (cut in speech or not). */
   private prune(): void {
-    const keepFrom = Math.max(0, (this.pending[0] ?? this.planner.next).startSample - Math.max(this.pad.before, this.pad.after));
+    const keepFrom = Math.max(0, (this.pending[0] ?? this.planner.next).startSample - widestSide(this.pad));
     while (this.pieces.length > 0) {
       const n = this.pieces[0]!.length / BYTES_PER_SAMPLE;
       if (this.base + n > keepFrom) break;
