@@ -261,6 +261,61 @@ describe("stitching padded chunks", () => {
     assert.equal(out[1]!.start, 1.6);
   });
 
+  test("a word the cut goes through, timed a little differently by the two chunks, comes out once", () => {
+    // Seen with pocketsphinx at 15 s: "the" at 123.74-123.81 s in the earlier chunk and 123.73-123.80 s in the later
+    // one, the cut at 123.77 s. Each chunk put its midpoint on the other's side.
+    const w = (text: string, start: number, end: number): Word => ({ text, start, end });
+    const cut = 4 * RATE;
+    const pair = (early: Word, late: Word): StitchChunk[] => [
+      {
+        index: 0,
+        startSample: 0,
+        endSample: 6 * RATE,
+        coreStartSample: 0,
+        coreEndSample: cut,
+        words: [w("schools", 3.35, 3.73), early, w("next", 4.1, 4.4)],
+      },
+      // the later chunk's audio starts at 2 s: its times are 2 s less
+      {
+        index: 1,
+        startSample: 2 * RATE,
+        endSample: 8 * RATE,
+        coreStartSample: cut,
+        coreEndSample: 8 * RATE,
+        words: [w("schools", 1.34, 1.72), { ...late, start: late.start - 2, end: late.end - 2 }, w("next", 2.1, 2.4)],
+      },
+    ];
+    const texts = (chunks: StitchChunk[]): string[] => stitchChunks(chunks, RATE).map((x) => x.text);
+    // dropped by both: the earlier chunk's copy is kept
+    const lost = stitchChunks(pair(w("the", 3.98, 4.05), w("the", 3.96, 4.03)), RATE);
+    assert.deepEqual(
+      lost.map((x) => [x.text, x.start]),
+      [
+        ["schools", 3.35],
+        ["the", 3.98],
+        ["next", 4.1],
+      ],
+    );
+    // kept by both: once, the earlier chunk's copy
+    const twice = stitchChunks(pair(w("the", 3.96, 4.03), w("the", 3.98, 4.05)), RATE);
+    assert.deepEqual(
+      twice.map((x) => [x.text, x.start]),
+      [
+        ["schools", 3.35],
+        ["the", 3.96],
+        ["next", 4.1],
+      ],
+    );
+    // the chunks agree: as before
+    assert.deepEqual(texts(pair(w("the", 3.98, 4.05), w("the", 3.98, 4.05))), ["schools", "the", "next"]);
+    // a different word on each side of the cut, overlapping: each kept by its own chunk, nothing added
+    assert.deepEqual(texts(pair(w("a", 3.9, 3.99), w("the", 4.0, 4.1))), ["schools", "a", "the", "next"]);
+    // a word only one chunk heard, its midpoint on the other side: the other chunk heard nothing there, so it stays
+    const oneSided = pair(w("the", 3.98, 4.05), w("the", 3.96, 4.03));
+    oneSided[1] = { ...oneSided[1]!, words: oneSided[1]!.words.filter((x) => x.text !== "the") };
+    assert.deepEqual(texts(oneSided), ["schools", "the", "next"]);
+  });
+
   test("the core boundary decides, not the middle of the audio overlap", () => {
     // Audio overlaps 1.5-3.5 s (middle 2.5 s) but the cores meet at 2 s: a word at 2.1-2.5 s is chunk 1's.
     const w = (text: string, start: number, end: number): Word => ({ text, start, end });

@@ -60,8 +60,11 @@ export class StitchError extends Error {
  * `startSample / sampleRate` seconds. Between two neighbours there is one seam: the core boundary
  * when both chunks carry cores (context padding), else the middle of their overlap when they
  * overlap (plans made before padding). A word stays only in the chunk whose side of the seam holds
- * its midpoint, so a word heard by both chunks appears once. Throws `StitchError` when an index is
- * missing or repeated, or cores do not join up, so an incomplete episode is never published as complete.
+ * its midpoint, so a word heard by both chunks appears once. A word the seam cuts through, which the
+ * two chunks time a few milliseconds apart, could have its midpoint on each chunk's own side (kept
+ * twice) or on the other's (kept by neither): such a word is resolved once (`resolveCutWords`).
+ * Throws `StitchError` when an index is missing or repeated, or cores do not join up, so an
+ * incomplete episode is never published as complete.
  */
 export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number, options: StitchOptions = {}): TimedWord[] {
   if (!Number.isFinite(sampleRate) || sampleRate <= 0) {
@@ -74,7 +77,11 @@ export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number,
   for (let i = 0; i + 1 < ordered.length; i++) seams.push(seamBetween(ordered[i]!, ordered[i + 1]!));
 
   const out: TimedWord[] = [];
+  // Per seam: where the later chunk's words begin in `out`, and the words the seam cuts through that the midpoint rule dropped.
+  const boundaries: number[] = [];
+  const droppedCut: TimedWord[][] = seams.map(() => []);
   ordered.forEach((chunk, i) => {
+    if (i > 0) boundaries.push(out.length);
     const offset = chunk.startSample / sampleRate;
     const lowerSeam = i > 0 ? seams[i - 1]! : Number.NaN;
     const upperSeam = i < seams.length ? seams[i]! : Number.NaN;
@@ -85,13 +92,50 @@ export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number,
       // The midpoint in samples, rounded so that two chunks computing the same instant from
       // different offsets agree exactly on which side of a seam it lies.
       const mid = roundSamples(chunk.startSample + ((word.start + Math.max(word.start, word.end)) / 2) * sampleRate);
-      if (!Number.isNaN(lowerSeam) && mid < lowerSeam) continue;
-      if (!Number.isNaN(upperSeam) && mid >= upperSeam) continue;
-      out.push(toTimedWord(word, start, end));
+      const below = !Number.isNaN(lowerSeam) && mid < lowerSeam;
+      const above = !Number.isNaN(upperSeam) && mid >= upperSeam;
+      if (!below && !above) out.push(toTimedWord(word, start, end));
+      else {
+        const k = below ? i - 1 : i;
+        const at = seams[k]! / sampleRate;
+        if (start < at && at < end) droppedCut[k]!.push(toTimedWord(word, start, end));
+      }
     }
   });
+  for (let k = seams.length - 1; k >= 0; k--) resolveCutWords(out, boundaries[k]!, seams[k]! / sampleRate, droppedCut[k]!);
   return out;
 }
+
+/** Longest a word can be, seconds: how far back from a seam a word overlapping it may start. */
+const MAX_WORD_SEC = 30;
+
+/**
+ * Makes a word the seam at `at` seconds cuts through come out exactly once. `boundary` is where the
+ * later chunk's words begin in `out` (both sides in start order); `dropped` are the words that
+ * straddle the seam and that the midpoint rule gave to the other chunk, the earlier chunk's first.
+ * - Kept twice: the earlier chunk's last word and the later chunk's first are the same word
+ *   overlapping in time; the later chunk's copy goes.
+ * - Kept by neither: a dropped word that no kept word overlaps goes back in, once.
+ */
+function resolveCutWords(out: TimedWord[], boundary: number, at: number, dropped: readonly TimedWord[]): void {
+  const last = out[boundary - 1];
+  const first = out[boundary];
+  if (last && first && last.text === first.text && overlaps(last, first) && (last.end > at || first.start < at)) out.splice(boundary, 1);
+  for (const word of dropped) {
+    let j = boundary - 1;
+    while (j >= 0 && out[j]!.start > word.start - MAX_WORD_SEC && !overlaps(out[j]!, word)) j--;
+    if (j >= 0 && overlaps(out[j]!, word)) continue;
+    let k = boundary;
+    while (k < out.length && out[k]!.start < word.end && !overlaps(out[k]!, word)) k++;
+    if (k < out.length && overlaps(out[k]!, word)) continue;
+    let insertAt = boundary;
+    while (insertAt > 0 && out[insertAt - 1]!.start > word.start) insertAt--;
+    while (insertAt < out.length && out[insertAt]!.start <= word.start) insertAt++;
+    out.splice(insertAt, 0, word);
+  }
+}
+
+const overlaps = (a: TimedWord, b: TimedWord): boolean => a.start < b.end && b.start < a.end;
 
 const roundSamples = (x: number): number => Math.round(x * 1000) / 1000;
 
