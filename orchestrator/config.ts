@@ -75,7 +75,7 @@ const EnvSchema = z.object({
   PODFLEET_CHUNK_SECONDS: z.coerce
     .number()
     .refine((n) => withinBounds(n, CHUNK_SECONDS), `must be ${describeBounds(CHUNK_SECONDS)}`)
-    // 30 s with 2 s of padding had the lowest seam cost on the six-voice set (BENCHMARKS.md, "Seams")
+    // 30 s had the lowest seam cost on the six-voice set, with padding only at cuts in speech (BENCHMARKS.md, "Seams")
     .default(30),
   PODFLEET_CHUNK_PAD_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).optional(),
   PODFLEET_CHUNK_PAD_AFTER_SECONDS: z.coerce.number().min(0).max(MAX_CHUNK_PAD_SECONDS).optional(),
