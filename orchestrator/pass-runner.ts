@@ -5,10 +5,10 @@
  * (a leader's duties stop when it is deposed and start when it is elected again); before `start()`
  * and after `stop()`, `wake()` does nothing.
  *
- * With `wakeGapMs`, a wake runs its pass no sooner than that long after the last pass a wake ran
- * ended: a burst of wakes (the autoscaler's: one per chunk job published, 60 in a few seconds for
- * an hour's episode) then runs a pass every so often instead of back to back, while the first wake
- * after the timer's passes (the first chunk of a backlog) still runs one at once.
+ * With `wakeGapMs`, a wake runs its pass no sooner than that long after the last pass ended: a
+ * burst of wakes (the autoscaler's: one per chunk job published, 60 in a few seconds for an hour's
+ * episode) then runs a pass every so often instead of back to back, and a wake after a quiet
+ * spell still runs one at once.
  */
 import type { Logger } from "./log.ts";
 
@@ -17,10 +17,9 @@ export class PassRunner {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
-  /** When the last pass a wake asked for ended (ms epoch); when the scheduled one is due, and whether a wake asked for it. */
-  private lastWokenEndAt = -Infinity;
+  /** When the last pass ended (ms epoch), and when the scheduled one is due. */
+  private lastEndAt = -Infinity;
   private dueAt: number | undefined;
-  private dueByWake = false;
 
   constructor(
     private readonly name: string,
@@ -30,10 +29,10 @@ export class PassRunner {
 
   start(): void {
     this.stopped = false;
-    this.schedule(0, false);
+    this.schedule(0);
   }
 
-  /** Run a pass as soon as the current one (if any) ends, and no sooner than `wakeGapMs` after the last pass a wake ran. */
+  /** Run a pass as soon as the current one (if any) ends, and no sooner than `wakeGapMs` after it. */
   wake(): void {
     if (this.stopped) return;
     if (this.running) {
@@ -41,9 +40,9 @@ export class PassRunner {
       return;
     }
     const now = Date.now();
-    const at = Math.max(now, this.lastWokenEndAt + (this.opts.wakeGapMs ?? 0));
+    const at = Math.max(now, this.lastEndAt + (this.opts.wakeGapMs ?? 0));
     if (this.dueAt !== undefined && this.dueAt <= at) return; // a pass is due sooner anyway
-    this.schedule(at - now, true);
+    this.schedule(at - now);
   }
 
   async stop(): Promise<void> {
@@ -53,22 +52,18 @@ export class PassRunner {
     await this.running;
   }
 
-  private schedule(delayMs: number, byWake: boolean): void {
+  private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.dueAt = Date.now() + delayMs;
-    this.dueByWake = byWake;
     this.timer = setTimeout(() => {
-      const woken = this.dueByWake;
       this.dueAt = undefined;
       this.running = this.runOnce().finally(() => {
         this.running = undefined;
-        if (woken) this.lastWokenEndAt = Date.now();
-        const again = this.again;
+        this.lastEndAt = Date.now();
+        const next = this.again ? Math.min(this.opts.wakeGapMs ?? 0, this.opts.intervalMs) : this.opts.intervalMs;
         this.again = false;
-        // woken while it ran: at once after a timer's pass, after the gap after a wake's
-        if (again) this.schedule(woken ? Math.min(this.opts.wakeGapMs ?? 0, this.opts.intervalMs) : 0, true);
-        else this.schedule(this.opts.intervalMs, false);
+        this.schedule(next);
       });
     }, delayMs);
   }

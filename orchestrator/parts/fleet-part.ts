@@ -23,12 +23,11 @@ import type { QueuePart } from "./queue-part.ts";
 import type { StorePart } from "./store-part.ts";
 
 /**
- * The shortest time between the end of an autoscaler pass a wake ran and the next one a wake asks
- * for (the first wake after the timer's passes runs one at once: a new backlog is seen at once).
- * Each chunk job published wakes the autoscaler; back to back, an hour's ingest ran 45 passes in
- * 8 s here (each lists the machines, observes them into the registry and reads the queue), with
- * their garbage about a third of the orchestrator's CPU (BENCHMARKS.md, "Hour episode, streamed").
- * A machine boots in seconds, so half a second later changes no decision that matters.
+ * The shortest time between the end of an autoscaler pass and one a wake asks for. Each chunk job
+ * published wakes the autoscaler; back to back, an hour's ingest ran 45 passes in 8 s here (each
+ * lists the machines, observes them into the registry and reads the queue), about a tenth of the
+ * orchestrator's CPU (BENCHMARKS.md, "Hour episode, streamed"). A machine boots in seconds, so
+ * half a second later changes no decision that matters.
  */
 export const AUTOSCALE_WAKE_GAP_MS = 500;
 
@@ -38,7 +37,7 @@ export interface FleetPart {
   registry: MachineRegistry;
   /** Machines that ended before claiming work (fed by workers' boot_failed events and exit events). */
   bootFailures: BootFailureLog;
-  /** `wake()` runs a pass now, the autoscaler's in a burst of wakes every AUTOSCALE_WAKE_GAP_MS (a no-op while this orchestrator does not lead). */
+  /** `wake()` runs a pass now, the autoscaler's at most AUTOSCALE_WAKE_GAP_MS after its last (a no-op while this orchestrator does not lead). */
   autoscaler: Pick<PassRunner, "wake">;
   sweeper: Pick<PassRunner, "wake">;
   /** Starts the heartbeat listener and both runners, their writes and machine actions under `fence`; returns what stops them. */
