@@ -22,22 +22,13 @@ import { workerAuthEnv } from "../queue/nats-credentials.ts";
 import type { QueuePart } from "./queue-part.ts";
 import type { StorePart } from "./store-part.ts";
 
-/**
- * The shortest time between the end of an autoscaler pass and one a wake asks for. Each chunk job
- * published wakes the autoscaler; back to back, an hour's ingest ran 45 passes in 8 s here (each
- * lists the machines, observes them into the registry and reads the queue), about a tenth of the
- * orchestrator's CPU (BENCHMARKS.md, "Hour episode, streamed"). A machine boots in seconds, so
- * half a second later changes no decision that matters.
- */
-export const AUTOSCALE_WAKE_GAP_MS = 500;
-
 export interface FleetPart {
   controller: FleetController;
   limits: FleetLimitsStore;
   registry: MachineRegistry;
   /** Machines that ended before claiming work (fed by workers' boot_failed events and exit events). */
   bootFailures: BootFailureLog;
-  /** `wake()` runs a pass now, the autoscaler's at most AUTOSCALE_WAKE_GAP_MS after its last (a no-op while this orchestrator does not lead). */
+  /** `wake()` runs a pass now (a no-op while this orchestrator does not lead). */
   autoscaler: Pick<PassRunner, "wake">;
   sweeper: Pick<PassRunner, "wake">;
   /** Starts the heartbeat listener and both runners, their writes and machine actions under `fence`; returns what stops them. */
@@ -114,8 +105,6 @@ export function buildFleetPart(
     intervalMs: config.autoscaleIntervalMs,
     timeoutMs: config.tuning.autoscalePassTimeoutMs,
     log,
-    // every chunk job published wakes it: one pass per AUTOSCALE_WAKE_GAP_MS at most, not one per job
-    wakeGapMs: Math.min(AUTOSCALE_WAKE_GAP_MS, config.autoscaleIntervalMs),
   });
   const sweeper = new PassRunner("sweeper", (signal) => controller.pass({ sweep: true, scale: false, signal, fence }), {
     intervalMs: config.fleet.sweepIntervalMs,
