@@ -136,6 +136,10 @@ async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid
       PODFLEET_SYNTHETIC_RTF: String(rtf),
       PODFLEET_MAX_MACHINES: String(MACHINES),
       PODFLEET_IDLE_TIMEOUT_SEC: "240",
+      // the autoscaler at its default interval, as `podfleet up` runs it: the bench farm's 250 ms is
+      // for scenarios that grow a fleet, and here (a warm fleet at its cap) its four passes a second
+      // were orchestrator CPU that a deployment does not spend (BENCHMARKS.md, "Hour episode, streamed")
+      PODFLEET_AUTOSCALE_INTERVAL_MS: "2000",
     },
   });
   try {
