@@ -126,6 +126,8 @@ test("the cut runs ahead of a publish waiting on NATS, up to PUBLISH_AHEAD chunk
     "each chunk's job went out once, in order",
   );
   assert.equal(fs.statSync(audioPath).size, audio.length * RATE * 2, "every decoded sample is kept");
+  // the pieces go to the file in gathered writes (about 1 MiB each): all of them, in order
+  assert.ok(fs.readFileSync(audioPath).equals(Buffer.concat(audio)), "the kept PCM is the decoded PCM, byte for byte");
 });
 
 test("a chunk refused behind the cut (the episode cancelled) stops the ingest: push or end throws it, and nothing after it is recorded", async (t) => {

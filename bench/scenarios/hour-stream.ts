@@ -14,21 +14,29 @@
  * - the whole farm's CPU from submit to transcript (orchestrator, ffmpeg, nats-server, the 32
  *   machines' worker processes, the python server) and that divided by this machine's cores: the
  *   wall time the work needs even with every core busy, to hold the floor against (every part of
- *   the farm runs on this one machine here, unlike a deployment).
+ *   the farm runs on this one machine here, unlike a deployment), also by component
+ *   (orchestrator_cpu_s, ffmpeg_cpu_s, nats_cpu_s, workers_cpu_s, python_cpu_s), with the idle
+ *   fleet's own CPU rate sampled for 5 s before the submit and the orchestrator's garbage
+ *   collections (count and pause) in that window.
+ * HOUR_STREAM_RTFS=0.02 runs one rate only; HOUR_STREAM_CPU_PROFILE=DIR also writes the orchestrator's
+ * CPU profile of each run there.
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { BenchContext, ScenarioResult } from "../bench-result.ts";
 import { processCpuMs } from "../process-cpu.ts";
-import { benchApi, round, startBenchFarm, until, waitDone, warmFleet, type BenchFarm } from "../bench-stack.ts";
+import { benchApi, round, startBenchFarm, until, warmFleet, type BenchFarm } from "../bench-stack.ts";
 import { speechMp3 } from "../speech-mp3.ts";
 
 const run = promisify(execFile);
 const MACHINES = 32;
 const CLK_TCK = 100; // Linux USER_HZ
+/** How long the idle fleet's own CPU is sampled before the submit. */
+const IDLE_PROBE_MS = 5_000;
 
 /** CPU seconds of this process's waited-for children (ffmpeg, ffprobe; workers still running are not in it). */
 function childrenCpuS(): number {
@@ -75,6 +83,51 @@ async function machinesCpuMs(farm: BenchFarm): Promise<{ pids: number[]; ms(): n
   return { pids, ms: () => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0) };
 }
 
+/** Counts this process's (the orchestrator's) garbage collections and their pauses until `stop`. */
+function gcPauses(): { stop(): { count: number; ms: number } } {
+  let count = 0;
+  let ms = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count += 1;
+      ms += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  return {
+    stop: () => {
+      for (const e of obs.takeRecords()) {
+        count += 1;
+        ms += e.duration;
+      }
+      obs.disconnect();
+      return { count, ms };
+    },
+  };
+}
+
+/**
+ * With HOUR_STREAM_CPU_PROFILE=DIR, the orchestrator's (this process's) V8 CPU profile from submit to
+ * transcript goes to DIR/hour-stream-rtfR.cpuprofile (open it in Chrome's DevTools).
+ */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+  const dir = process.env.HOUR_STREAM_CPU_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    stop: async (name) => {
+      const { profile } = await session.post("Profiler.stop");
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid: number }, rtf: number): Promise<Record<string, number>> {
   const base = server.url;
   const farm: BenchFarm = await startBenchFarm({
@@ -83,6 +136,10 @@ async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid
       PODFLEET_SYNTHETIC_RTF: String(rtf),
       PODFLEET_MAX_MACHINES: String(MACHINES),
       PODFLEET_IDLE_TIMEOUT_SEC: "240",
+      // the autoscaler at its default interval, as `podfleet up` runs it: the bench farm's 250 ms is
+      // for scenarios that grow a fleet, and here (a warm fleet at its cap) its four passes a second
+      // were orchestrator CPU that a deployment does not spend (BENCHMARKS.md, "Hour episode, streamed")
+      PODFLEET_AUTOSCALE_INTERVAL_MS: "2000",
     },
   });
   try {
@@ -90,10 +147,16 @@ async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid
     await warmFleet(farm, ctx.dir, MACHINES);
     const decodeS = await decodeSeconds(mp3);
     const natsPid = Number(fs.readFileSync(path.join(farm.dataDir, "nats-server.pid"), "utf8"));
-    const nats0 = processCpuMs(natsPid);
     const machines = await machinesCpuMs(farm);
+    // what the idle fleet burns on its own (pull requests, timers): part of workers_cpu_s below
+    const idle0 = machines.ms();
+    await new Promise((r) => setTimeout(r, IDLE_PROBE_MS));
+    const idleWorkersMs = machines.ms() - idle0;
+    const nats0 = processCpuMs(natsPid);
     const machines0 = machines.ms();
     const python0 = processCpuMs(server.pid);
+    const profile = await startProfile();
+    const gc = gcPauses();
     const cpu0 = process.cpuUsage();
     const child0 = childrenCpuS();
     const submitAt = Date.now();
@@ -130,16 +193,31 @@ async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid
     const cpu = process.cpuUsage(cpu0);
     const childS = childrenCpuS() - child0;
     const natsIngestMs = processCpuMs(natsPid) - nats0;
-    const doneAt = await waitDone(farm, id, 1_800_000);
+    // the finish time from the row, polled every 100 ms (not waitDone's 20 ms: this process is the
+    // orchestrator, and a poll of the episode row every 20 ms was its CPU, and its event loop's time, too)
+    const doneAt = await until(
+      `episode ${id} done`,
+      async () => {
+        const ep = await farm.orch.store.getEpisode(id);
+        if (ep?.status === "failed") throw new Error(`episode ${id} failed: ${ep.error ?? "?"}`);
+        return ep?.status === "done" ? (ep.finishedAt ?? undefined) : undefined;
+      },
+      1_800_000,
+      100,
+    );
     const natsMs = processCpuMs(natsPid) - nats0;
     // everything the farm burnt from submit to transcript, all on this machine's cores
     const orchDone = process.cpuUsage(cpu0);
-    const farmCpuS =
-      (orchDone.user + orchDone.system) / 1e6 +
-      (childrenCpuS() - child0) +
-      natsMs / 1000 +
-      (machines.ms() - machines0) / 1000 +
-      (processCpuMs(server.pid) - python0) / 1000;
+    const gcs = gc.stop();
+    await profile?.stop(`hour-stream-rtf${rtf}`);
+    const parts = {
+      orchestrator: (orchDone.user + orchDone.system) / 1e6,
+      ffmpeg: childrenCpuS() - child0,
+      nats: natsMs / 1000,
+      workers: (machines.ms() - machines0) / 1000,
+      python: (processCpuMs(server.pid) - python0) / 1000,
+    };
+    const farmCpuS = parts.orchestrator + parts.ffmpeg + parts.nats + parts.workers + parts.python;
     const ep = (await farm.orch.store.getEpisode(id))!;
     const chunks = await farm.orch.store.listChunks(id);
     const longest = Math.max(...chunks.map((c) => (c.endSample - c.startSample) / 16_000));
@@ -162,8 +240,16 @@ async function oneRun(ctx: BenchContext, mp3: string, server: { url: string; pid
       nats_cpu_s_per_audio_h_ingest: round(natsIngestMs / 1000 / audioH, 2),
       nats_cpu_s_per_audio_h: round(natsMs / 1000 / audioH, 2),
       nats_cpu_ms_per_chunk: round(natsMs / chunks.length, 1),
-      workers_cpu_s: round((machines.ms() - machines0) / 1000, 2),
       machines_measured: machines.pids.length,
+      // the farm's CPU from submit to transcript by component (seconds; they sum to farm_cpu_s)
+      orchestrator_cpu_s: round(parts.orchestrator, 2),
+      orchestrator_gcs: gcs.count,
+      orchestrator_gc_pause_s: round(gcs.ms / 1000, 2),
+      ffmpeg_cpu_s: round(parts.ffmpeg, 2),
+      nats_cpu_s: round(parts.nats, 2),
+      workers_cpu_s: round(parts.workers, 2),
+      workers_idle_cpu_s_per_s: round(idleWorkersMs / 1000 / (IDLE_PROBE_MS / 1000), 3),
+      python_cpu_s: round(parts.python, 2),
       farm_cpu_s: round(farmCpuS, 2),
       // the wall time the farm's CPU alone needs with every core busy: below the floor only if the cores suffice
       cpu_bound_s: round(farmCpuS / os.availableParallelism(), 2),
@@ -183,7 +269,9 @@ export async function hourStream(ctx: BenchContext): Promise<ScenarioResult[]> {
   const server = await pythonServer(path.dirname(mp3));
   try {
     const out: ScenarioResult[] = [];
-    for (const rtf of [0.1, 0.02]) {
+    // HOUR_STREAM_RTFS=0.02 runs one of the two (for profiling and before/after comparisons)
+    const rtfs = process.env.HOUR_STREAM_RTFS?.split(",").map(Number) ?? [0.1, 0.02];
+    for (const rtf of rtfs) {
       const f = await oneRun(ctx, mp3, server, rtf);
       out.push({
         scenario: `hour_stream_rtf${rtf}`,

@@ -191,13 +191,19 @@ export class ChunkPublisher {
     return done;
   }
 
-  /** Append the pending PCM to the kept file. */
+  /**
+   * Append the pending PCM to the kept file: one gathered write of ffmpeg's pieces as they are, not
+   * a copy of them joined first (a copy of every decoded byte made about 115 MB of short-lived
+   * buffers per audio hour, and each few dozen MB of them costs the orchestrator a full garbage
+   * collection: BENCHMARKS.md, "Hour episode, streamed").
+   */
   private async flush(): Promise<void> {
     if (!this.file || this.pendingBytes === 0) return;
-    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const pieces = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    await this.file.write(bytes);
+    await writeAll(this.file, pieces, bytes);
   }
 
   private async publish({ chunk, wav }: ReadyChunk): Promise<void> {
@@ -223,4 +229,29 @@ export class ChunkPublisher {
         this.deps.log?.warn(`NATS unreachable while ${what}; trying again`, { episodeId: this.episode.id, index, attempt, error }),
     });
   }
+}
+
+/** Writes `pieces` (`bytes` in all) at the file's end, in one writev when the kernel takes them all (a short write is continued). */
+async function writeAll(file: fs.promises.FileHandle, pieces: Buffer[], bytes: number): Promise<void> {
+  let rest = pieces;
+  let left = bytes;
+  while (left > 0) {
+    // at most IOV_MAX (1024 on Linux) buffers per call
+    const batch = rest.length > 1024 ? rest.slice(0, 1024) : rest;
+    const { bytesWritten } = await file.writev(batch);
+    left -= bytesWritten;
+    if (left === 0) return;
+    if (bytesWritten === 0) throw new Error("the kept PCM file took no bytes");
+    rest = skipBytes(rest, bytesWritten);
+  }
+}
+
+/** `pieces` without their first `n` bytes. */
+function skipBytes(pieces: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  let skip = n;
+  while (skip > 0 && skip >= pieces[i]!.length) skip -= pieces[i++]!.length;
+  const out = pieces.slice(i);
+  if (skip > 0) out[0] = out[0]!.subarray(skip);
+  return out;
 }
