@@ -314,6 +314,9 @@ describe("stitching padded chunks", () => {
     const oneSided = pair(w("the", 3.98, 4.05), w("the", 3.96, 4.03));
     oneSided[1] = { ...oneSided[1]!, words: oneSided[1]!.words.filter((x) => x.text !== "the") };
     assert.deepEqual(texts(oneSided), ["schools", "the", "next"]);
+    // …unless the later chunk is only pending (a partial transcript's next chunk): the word waits for its result
+    const pending = { ...oneSided[1]!, words: [], pending: true };
+    assert.deepEqual(texts([oneSided[0]!, pending]), ["schools"]);
   });
 
   test("the core boundary decides, not the middle of the audio overlap", () => {

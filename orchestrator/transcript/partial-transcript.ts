@@ -73,11 +73,19 @@ export class PartialTranscripts {
     const inputs: StitchChunk[] = [];
     for (const c of prefix) inputs.push({ ...spans(c), words: await this.#words(c) });
     // the first unfinished chunk, without words, so its seam cuts the prefix where the final transcript will
-    if (next && !all) inputs.push({ ...spans(next), words: [] });
+    if (next && !all) inputs.push({ ...spans(next), words: [], pending: true });
     // a growing plan whose every chunk is done: the next chunk, not cut yet, starts at the last core's end
     const edge = !next && !all && episode.chunkCount === null ? prefix.at(-1)?.coreEndSample : undefined;
     if (edge != null)
-      inputs.push({ index: prefix.length, startSample: edge, endSample: edge + 1, coreStartSample: edge, coreEndSample: edge + 1, words: [] });
+      inputs.push({
+        index: prefix.length,
+        startSample: edge,
+        endSample: edge + 1,
+        coreStartSample: edge,
+        coreEndSample: edge + 1,
+        words: [],
+        pending: true,
+      });
     const words = inputs.length === 0 ? [] : stitchChunks(inputs, SAMPLE_RATE, { expectedChunks: inputs.length });
     const throughSec = all ? (episode.durationSec ?? lastEnd(words)) : next ? next.startSample / SAMPLE_RATE : edge != null ? edge / SAMPLE_RATE : 0;
     const segments = podcastJson(words).segments;

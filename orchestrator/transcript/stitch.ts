@@ -31,6 +31,12 @@ export interface StitchChunk {
   readonly coreEndSample?: number | null | undefined;
   /** Words with times relative to the chunk start. */
   readonly words: readonly Word[];
+  /**
+   * Not transcribed yet (a partial transcript's next chunk, `words` empty): its seam still cuts
+   * the words before it, but a word the seam goes through stays with this chunk, as it will when
+   * its result comes, instead of being taken from its neighbour.
+   */
+  readonly pending?: boolean;
 }
 
 export interface StitchOptions {
@@ -102,7 +108,10 @@ export function stitchChunks(chunks: readonly StitchChunk[], sampleRate: number,
       }
     }
   });
-  for (let k = seams.length - 1; k >= 0; k--) resolveCutWords(out, boundaries[k]!, seams[k]! / sampleRate, droppedCut[k]!);
+  for (let k = seams.length - 1; k >= 0; k--) {
+    if (ordered[k]!.pending !== true && ordered[k + 1]!.pending !== true)
+      resolveCutWords(out, boundaries[k]!, seams[k]! / sampleRate, droppedCut[k]!);
+  }
   return out;
 }
 
