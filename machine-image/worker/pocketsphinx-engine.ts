@@ -134,6 +134,7 @@ export class PocketsphinxEngine implements SpeechEngine {
 
   /** Runs `binary` (the decoder or its front end); resolves with stdout on exit 0, rejects with a classified error otherwise. */
   #run(binary: string, args: string[], signal: AbortSignal): Promise<string> {
+    const packages = binary === this.#frontEnd ? "sphinxbase-utils" : "pocketsphinx and pocketsphinx-en-us";
     return new Promise<string>((resolve, reject) => {
       const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
       const out: Buffer[] = [];
@@ -165,12 +166,7 @@ export class PocketsphinxEngine implements SpeechEngine {
         finish(() =>
           reject(
             e.code === "ENOENT"
-              ? new EngineUnavailableError(
-                  `${binary} not found: install ${binary === this.#frontEnd ? "sphinxbase-utils" : "pocketsphinx and pocketsphinx-en-us"}`,
-                  {
-                    cause: e,
-                  },
-                )
+              ? new EngineUnavailableError(`${binary} not found: install ${packages}`, { cause: e })
               : new TransientChunkError(`could not run ${binary}: ${e.message}`, { cause: e }),
           ),
         );
