@@ -315,7 +315,7 @@ describe("stitching padded chunks", () => {
     oneSided[1] = { ...oneSided[1]!, words: oneSided[1]!.words.filter((x) => x.text !== "the") };
     assert.deepEqual(texts(oneSided), ["schools", "the", "next"]);
     // …unless the later chunk is only pending (a partial transcript's next chunk): the word waits for its result
-    const pending = { ...oneSided[1]!, words: [], pending: true };
+    const pending = { ...oneSided[1], words: [], pending: true };
     assert.deepEqual(texts([oneSided[0]!, pending]), ["schools"]);
   });
 
