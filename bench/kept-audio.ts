@@ -27,8 +27,7 @@ const chunks = Number(values.chunks);
 const uploadMb = Number(values["upload-mb"]);
 /** The default chunk length (PODFLEET_CHUNK_SECONDS unset) plus the most context padding it gets (both sides cut in speech). */
 const CHUNK_SECONDS = parseConfig({}).chunkSeconds;
-const PAD_SECONDS = CHUNK_PAD_SPEECH_SECONDS;
-const SAMPLES = (CHUNK_SECONDS + 2 * PAD_SECONDS) * 16_000;
+const SAMPLES = (CHUNK_SECONDS + 2 * CHUNK_PAD_SPEECH_SECONDS) * 16_000;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async (fn: () => Promise<unknown>): Promise<number> => {
@@ -88,7 +87,7 @@ try {
   await nc.close();
 
   const f = (n: number): string => n.toFixed(2);
-  console.log(`chunk WAV: ${wav.length} bytes (${CHUNK_SECONDS} s + 2 × ${PAD_SECONDS} s pad), ${chunks} chunks, medians`);
+  console.log(`chunk WAV: ${wav.length} bytes (${CHUNK_SECONDS} s + 2 × ${CHUNK_PAD_SPEECH_SECONDS} s pad), ${chunks} chunks, medians`);
   console.log(`  local PCM  keep ${f(median(localKeep))} ms  read ${f(median(localRead))} ms  (kept bytes/chunk ${pcm.length})`);
   console.log(
     `  NATS kept  keep ${f(median(natsKeep))} ms  read ${f(median(natsRead))} ms  (kept bytes/chunk ${wav.length}; purge of all ${f(purge)} ms)`,

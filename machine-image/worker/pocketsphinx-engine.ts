@@ -74,6 +74,11 @@ export class PocketsphinxEngine implements SpeechEngine {
   readonly #timeoutMs: number;
   readonly #extraArgs: readonly string[];
   readonly #languages: readonly string[];
+  /** The acoustic model (`-hmm`, else DEFAULT_MODEL_DIR) and the arguments besides it. */
+  readonly #modelDir: string;
+  readonly #argsWithoutModel: readonly string[];
+  /** The model's feat.params, read on the first decode and kept: the model does not change under a running engine. */
+  #featParams: Promise<Array<[string, string]>> | undefined;
 
   constructor(opts: PocketsphinxOptions = {}) {
     this.#binary = opts.binary ?? "pocketsphinx_continuous";
@@ -81,6 +86,9 @@ export class PocketsphinxEngine implements SpeechEngine {
     this.#timeoutMs = opts.timeoutMs ?? 10 * 60_000;
     this.#extraArgs = [...POCKETSPHINX_DEFAULT_ARGS, ...(opts.extraArgs ?? [])];
     this.#languages = (opts.languages ?? ["en"]).map((l) => l.toLowerCase());
+    const hmmAt = this.#extraArgs.lastIndexOf("-hmm");
+    this.#modelDir = hmmAt >= 0 ? this.#extraArgs[hmmAt + 1]! : DEFAULT_MODEL_DIR;
+    this.#argsWithoutModel = hmmAt >= 0 ? [...this.#extraArgs.slice(0, hmmAt), ...this.#extraArgs.slice(hmmAt + 2)] : this.#extraArgs;
   }
 
   async transcribe(wavPath: string, opts: TranscribeOptions): Promise<Word[]> {
@@ -111,14 +119,7 @@ export class PocketsphinxEngine implements SpeechEngine {
    * too little speech to say (under half a second).
    */
   async #argsWithOwnMean(wavPath: string, work: string, signal: AbortSignal): Promise<readonly string[]> {
-    const hmmAt = this.#extraArgs.lastIndexOf("-hmm");
-    const modelDir = hmmAt >= 0 ? this.#extraArgs[hmmAt + 1]! : DEFAULT_MODEL_DIR;
-    let featParams: Array<[string, string]>;
-    try {
-      featParams = parseFeatParams(await fs.promises.readFile(path.join(modelDir, "feat.params"), "utf8"));
-    } catch (e) {
-      throw new EngineUnavailableError(`pocketsphinx model ${modelDir} has no readable feat.params: install pocketsphinx-en-us`, { cause: e });
-    }
+    const featParams = await (this.#featParams ??= this.#readFeatParams());
     const cepstra = path.join(work, "cepstra.txt");
     await this.#run(
       this.#frontEnd,
@@ -127,9 +128,16 @@ export class PocketsphinxEngine implements SpeechEngine {
     );
     const mean = meanCepstrum(await fs.promises.readFile(cepstra, "utf8"));
     if (!mean) return this.#extraArgs;
-    const model = modelWithCmnInit(modelDir, featParams, mean, path.join(work, "model"));
-    const rest = hmmAt >= 0 ? [...this.#extraArgs.slice(0, hmmAt), ...this.#extraArgs.slice(hmmAt + 2)] : this.#extraArgs;
-    return [...rest, "-hmm", model];
+    return [...this.#argsWithoutModel, "-hmm", modelWithCmnInit(this.#modelDir, featParams, mean, path.join(work, "model"))];
+  }
+
+  async #readFeatParams(): Promise<Array<[string, string]>> {
+    try {
+      return parseFeatParams(await fs.promises.readFile(path.join(this.#modelDir, "feat.params"), "utf8"));
+    } catch (e) {
+      this.#featParams = undefined; // a model installed later is read then
+      throw new EngineUnavailableError(`pocketsphinx model ${this.#modelDir} has no readable feat.params: install pocketsphinx-en-us`, { cause: e });
+    }
   }
 
   /** Runs `binary` (the decoder or its front end); resolves with stdout on exit 0, rejects with a classified error otherwise. */

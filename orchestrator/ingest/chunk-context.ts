@@ -113,15 +113,21 @@ export function padCore(
   };
 }
 
+/** `pad` with its speech padding resolved: as set, else the larger of `before` and `after`. */
+function withSpeech(pad: number | SidePadding): Required<SidePadding> {
+  const { before, after, speech = Math.max(before, after) } = sides(pad);
+  return { before, after, speech };
+}
+
 /** The padding of each side of `core`: `speech` (default the larger of the two) on a side cut in speech. */
 export function coreSides(core: { startsInSpeech?: boolean; endsInSpeech?: boolean }, pad: number | SidePadding): SidePadding {
-  const { before, after, speech = Math.max(before, after) } = sides(pad);
+  const { before, after, speech } = withSpeech(pad);
   return { before: core.startsInSpeech === true ? speech : before, after: core.endsInSpeech === true ? speech : after };
 }
 
 /** The most padding any side of a core can get under `pad` (a side cut in speech may get more than either). */
 export function widestSide(pad: number | SidePadding): number {
-  const { before, after, speech = Math.max(before, after) } = sides(pad);
+  const { before, after, speech } = withSpeech(pad);
   return Math.max(before, after, speech);
 }
 

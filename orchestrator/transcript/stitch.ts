@@ -131,17 +131,19 @@ function resolveCutWords(out: TimedWord[], boundary: number, at: number, dropped
   const first = out[boundary];
   if (last && first && last.text === first.text && overlaps(last, first) && (last.end > at || first.start < at)) out.splice(boundary, 1);
   for (const word of dropped) {
-    let j = boundary - 1;
-    while (j >= 0 && out[j]!.start > word.start - MAX_WORD_SEC && !overlaps(out[j]!, word)) j--;
-    if (j >= 0 && overlaps(out[j]!, word)) continue;
-    let k = boundary;
-    while (k < out.length && out[k]!.start < word.end && !overlaps(out[k]!, word)) k++;
-    if (k < out.length && overlaps(out[k]!, word)) continue;
+    if (overlapsKept(out, boundary, word)) continue;
     let insertAt = boundary;
     while (insertAt > 0 && out[insertAt - 1]!.start > word.start) insertAt--;
     while (insertAt < out.length && out[insertAt]!.start <= word.start) insertAt++;
     out.splice(insertAt, 0, word);
   }
+}
+
+/** Whether a word of `out` (in start order) near `boundary` overlaps `word` in time. */
+function overlapsKept(out: readonly TimedWord[], boundary: number, word: TimedWord): boolean {
+  for (let j = boundary - 1; j >= 0 && out[j]!.start > word.start - MAX_WORD_SEC; j--) if (overlaps(out[j]!, word)) return true;
+  for (let k = boundary; k < out.length && out[k]!.start < word.end; k++) if (overlaps(out[k]!, word)) return true;
+  return false;
 }
 
 const overlaps = (a: TimedWord, b: TimedWord): boolean => a.start < b.end && b.start < a.end;
